@@ -1,0 +1,44 @@
+export {
+  AppError,
+  type AppErrorOptions,
+  assertNever,
+  ConfigError,
+  ensureError,
+  InputError,
+  InvariantError,
+  isRetryableStatus,
+  ProviderError,
+  SandboxError,
+  StorageError,
+} from "./errors/app-error.js";
+export type {
+  LanguageModel,
+  ModelEvent,
+  ModelFactory,
+  ModelRequest,
+  ToolDefinition,
+} from "./model/language-model.js";
+export type {
+  CreateSandboxOptions,
+  DirEntry,
+  ExecRequest,
+  ExecResult,
+  FileKind,
+  FileStat,
+  ListOptions,
+  Sandbox,
+  SandboxHandle,
+  SandboxProvider,
+} from "./sandbox/sandbox.js";
+export { FileError, type FileErrorCode, isFileError } from "./sandbox/sandbox-errors.js";
+export type { FileReadRecord, FileStateTracker, Tool, ToolContext, ToolResult } from "./tools/tool.js";
+export {
+  createMountTable,
+  MAX_PATH_LENGTH,
+  type Mount,
+  MountTable,
+  normalizePath,
+  type ResolvedPath,
+} from "./vfs/create-mount-table.js";
+export type { FileSystem } from "./vfs/file-system.js";
+export { SandboxFileSystem } from "./vfs/sandbox-file-system.js";

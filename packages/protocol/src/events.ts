@@ -1,0 +1,100 @@
+/**
+ * Session events: the persisted, per-session log that SSE replays. Every persisted event has a gap-free `seq`.
+ * `message.delta` is the one live-only event: it is streamed but never persisted, so it carries no `seq`.
+ */
+import { z } from "zod";
+import { AssistantMessage, StopReason, Usage } from "./messages.js";
+
+const base = { seq: z.number().int().nonnegative(), at: z.string() };
+
+export const SessionStartEvent = z.object({
+  ...base,
+  type: z.literal("session.start"),
+  model: z.string(),
+});
+export const TurnStartEvent = z.object({
+  ...base,
+  type: z.literal("turn.start"),
+  turn: z.number().int(),
+  text: z.string(),
+});
+export const MessageEndEvent = z.object({
+  ...base,
+  type: z.literal("message.end"),
+  turn: z.number().int(),
+  step: z.number().int(),
+  message: AssistantMessage,
+  stopReason: StopReason,
+  usage: Usage,
+});
+export const ToolStartEvent = z.object({
+  ...base,
+  type: z.literal("tool.start"),
+  turn: z.number().int(),
+  toolCallId: z.string(),
+  name: z.string(),
+  input: z.unknown(),
+});
+export const ToolEndEvent = z.object({
+  ...base,
+  type: z.literal("tool.end"),
+  turn: z.number().int(),
+  toolCallId: z.string(),
+  name: z.string(),
+  isError: z.boolean(),
+  output: z.string(),
+  durationMs: z.number(),
+});
+export const TurnEndEvent = z.object({
+  ...base,
+  type: z.literal("turn.end"),
+  turn: z.number().int(),
+  reason: z.enum(["end_turn", "max_steps", "max_tokens", "refusal"]),
+  usage: Usage,
+});
+export const TurnErrorEvent = z.object({
+  ...base,
+  type: z.literal("turn.error"),
+  turn: z.number().int(),
+  code: z.string(),
+  message: z.string(),
+});
+export const SandboxStartEvent = z.object({
+  ...base,
+  type: z.literal("sandbox.start"),
+  sandboxId: z.string(),
+  provider: z.string(),
+  durationMs: z.number(),
+});
+
+export const SessionEvent = z.discriminatedUnion("type", [
+  SessionStartEvent,
+  TurnStartEvent,
+  MessageEndEvent,
+  ToolStartEvent,
+  ToolEndEvent,
+  TurnEndEvent,
+  TurnErrorEvent,
+  SandboxStartEvent,
+]);
+export type SessionEvent = z.infer<typeof SessionEvent>;
+export type SessionEventType = SessionEvent["type"];
+
+/** An event before the store has given it `seq` and `at`. */
+export type NewSessionEvent = SessionEvent extends infer E
+  ? E extends SessionEvent
+    ? Omit<E, "seq" | "at">
+    : never
+  : never;
+
+/** Live-only text streamed while a model call runs; never persisted, so it has no `seq`. */
+export const MessageDeltaEvent = z.object({
+  type: z.literal("message.delta"),
+  turn: z.number().int(),
+  step: z.number().int(),
+  text: z.string(),
+});
+export type MessageDeltaEvent = z.infer<typeof MessageDeltaEvent>;
+
+/** Events that end a turn: a client following a turn stops at one of these. */
+export const TERMINAL_TURN_EVENTS: readonly SessionEventType[] = ["turn.end", "turn.error"];

@@ -1,0 +1,60 @@
+/** HTTP request and response bodies of the public API. */
+import { z } from "zod";
+
+export const MAX_TEXT_LENGTH = 200_000;
+
+export const ModelSpec = z
+  .string()
+  .min(3)
+  .max(200)
+  .regex(/^(anthropic|openai|openai-chat|openai-compatible):[\w.\-/:@]+$/, {
+    message: "model must look like anthropic:<model>, openai:<model> or openai-compatible:<model>",
+  });
+
+export const CreateSessionBody = z.strictObject({
+  model: ModelSpec,
+  prompt: z.string().min(1).max(MAX_TEXT_LENGTH).optional(),
+  system: z.string().max(MAX_TEXT_LENGTH).optional(),
+});
+export type CreateSessionBody = z.infer<typeof CreateSessionBody>;
+
+export const PostMessageBody = z.strictObject({ text: z.string().min(1).max(MAX_TEXT_LENGTH) });
+export type PostMessageBody = z.infer<typeof PostMessageBody>;
+
+export const SessionStatus = z.enum(["idle", "running", "error"]);
+export type SessionStatus = z.infer<typeof SessionStatus>;
+
+export const SessionResource = z.object({
+  id: z.string(),
+  orgId: z.string(),
+  model: z.string(),
+  status: SessionStatus,
+  turns: z.number().int(),
+  lastSeq: z.number().int(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type SessionResource = z.infer<typeof SessionResource>;
+
+export const SessionList = z.object({ sessions: z.array(SessionResource) });
+export type SessionList = z.infer<typeof SessionList>;
+
+export const CreateKeyBody = z.strictObject({ name: z.string().min(1).max(100).optional() });
+export type CreateKeyBody = z.infer<typeof CreateKeyBody>;
+
+export const ErrorCode = z.enum([
+  "invalid_json",
+  "invalid_request",
+  "body_too_large",
+  "unauthorized",
+  "not_found",
+  "conflict",
+  "unsupported_media_type",
+  "internal",
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+export const ErrorBody = z.object({
+  error: z.object({ code: z.string(), message: z.string(), requestId: z.string().optional() }),
+});
+export type ErrorBody = z.infer<typeof ErrorBody>;

@@ -1,0 +1,38 @@
+export {
+  MessageDeltaEvent,
+  MessageEndEvent,
+  type NewSessionEvent,
+  SandboxStartEvent,
+  SessionEvent,
+  type SessionEventType,
+  SessionStartEvent,
+  TERMINAL_TURN_EVENTS,
+  ToolEndEvent,
+  ToolStartEvent,
+  TurnEndEvent,
+  TurnErrorEvent,
+  TurnStartEvent,
+} from "./events.js";
+export {
+  CreateKeyBody,
+  CreateSessionBody,
+  ErrorBody,
+  ErrorCode,
+  MAX_TEXT_LENGTH,
+  ModelSpec,
+  PostMessageBody,
+  SessionList,
+  SessionResource,
+  SessionStatus,
+} from "./http.js";
+export {
+  AssistantMessage,
+  Message,
+  StopReason,
+  TextPart,
+  ToolCallPart,
+  ToolMessage,
+  ToolResultPart,
+  Usage,
+  UserMessage,
+} from "./messages.js";
