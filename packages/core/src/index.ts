@@ -31,6 +31,7 @@ export type {
   SandboxProvider,
 } from "./sandbox/sandbox.js";
 export { FileError, type FileErrorCode, isFileError } from "./sandbox/sandbox-errors.js";
+export type { CreateSessionInput, SessionRecord, SessionStore } from "./store/session-store.js";
 export type { FileReadRecord, FileStateTracker, Tool, ToolContext, ToolResult } from "./tools/tool.js";
 export {
   createMountTable,

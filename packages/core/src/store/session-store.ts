@@ -1,0 +1,41 @@
+/** Persistence the loop and the API need for sessions. The event log is the source of truth. */
+import type { NewSessionEvent, SessionEvent, SessionStatus } from "@outrig/protocol";
+
+export interface SessionRecord {
+  readonly id: string;
+  readonly orgId: string;
+  readonly userId: string;
+  /** Provider-qualified model spec, e.g. `anthropic:claude-sonnet-4-5`. */
+  readonly model: string;
+  readonly system: string | null;
+  readonly status: SessionStatus;
+  /** Number of turns started so far. */
+  readonly turns: number;
+  /** Highest persisted event seq (0 when there are none). */
+  readonly lastSeq: number;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export interface CreateSessionInput {
+  readonly orgId: string;
+  readonly userId: string;
+  readonly model: string;
+  readonly system: string | null;
+}
+
+export interface SessionStore {
+  createSession(input: CreateSessionInput): Promise<SessionRecord>;
+  /** Scoped by org: another org's session resolves null. */
+  getSession(orgId: string, sessionId: string): Promise<SessionRecord | null>;
+  /** Newest first. */
+  listSessions(orgId: string, options: { limit: number }): Promise<SessionRecord[]>;
+  /**
+   * Appends events atomically, assigning consecutive seqs after the session's lastSeq (gap-free,
+   * first event is seq 1) and `at` timestamps. Returns the stored events.
+   */
+  appendEvents(sessionId: string, events: readonly NewSessionEvent[]): Promise<SessionEvent[]>;
+  /** Events with seq > afterSeq, ascending, at most `limit`. */
+  readEvents(sessionId: string, options: { afterSeq: number; limit: number }): Promise<SessionEvent[]>;
+  updateSession(sessionId: string, patch: { status?: SessionStatus; turns?: number }): Promise<void>;
+}
