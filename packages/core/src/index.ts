@@ -43,3 +43,22 @@ export {
 } from "./vfs/create-mount-table.js";
 export type { FileSystem } from "./vfs/file-system.js";
 export { SandboxFileSystem } from "./vfs/sandbox-file-system.js";
+export { type LoopLimits, type NextAction, nextAction, retryDelayMs } from "./loop/next-action.js";
+export {
+  applyEvent,
+  foldEvents,
+  INTERRUPTED_TOOL_OUTPUT,
+  initialRunState,
+  type PendingToolCall,
+  type RunState,
+  type TurnStatus,
+} from "./loop/run-state.js";
+export { loadRunState, runSession, type SessionRunContext, type SessionRunnerDeps } from "./loop/run-loop.js";
+export {
+  executeModelCall,
+  executeToolCall,
+  inputValidationResult,
+  type ModelCallOutcome,
+  unknownToolResult,
+} from "./loop/step-executors.js";
+export { buildSystemPrompt, type SystemPromptOptions } from "./loop/system-prompt.js";

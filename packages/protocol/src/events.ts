@@ -44,6 +44,8 @@ export const ToolEndEvent = z.object({
   isError: z.boolean(),
   output: z.string(),
   durationMs: z.number(),
+  /** Files this call read or wrote, for the read-before-edit rule to survive restarts. */
+  fileState: z.array(z.object({ path: z.string(), mtimeMs: z.number(), isPartial: z.boolean() })).optional(),
 });
 export const TurnEndEvent = z.object({
   ...base,
@@ -58,6 +60,17 @@ export const TurnErrorEvent = z.object({
   turn: z.number().int(),
   code: z.string(),
   message: z.string(),
+});
+/** A retryable model failure the loop will retry after `delayMs`. */
+export const ModelRetryEvent = z.object({
+  ...base,
+  type: z.literal("model.retry"),
+  turn: z.number().int(),
+  step: z.number().int(),
+  attempt: z.number().int(),
+  code: z.string(),
+  message: z.string(),
+  delayMs: z.number(),
 });
 export const SandboxStartEvent = z.object({
   ...base,
@@ -75,6 +88,7 @@ export const SessionEvent = z.discriminatedUnion("type", [
   ToolEndEvent,
   TurnEndEvent,
   TurnErrorEvent,
+  ModelRetryEvent,
   SandboxStartEvent,
 ]);
 export type SessionEvent = z.infer<typeof SessionEvent>;

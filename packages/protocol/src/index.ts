@@ -1,6 +1,7 @@
 export {
   MessageDeltaEvent,
   MessageEndEvent,
+  ModelRetryEvent,
   type NewSessionEvent,
   SandboxStartEvent,
   SessionEvent,

@@ -1,1 +1,2 @@
-export {};
+export { createCrashingStore, MemorySessionStore, SimulatedCrash } from "./memory-session-store.js";
+export { ScriptedModel, type ScriptedStep } from "./scripted-model.js";

@@ -1,0 +1,320 @@
+import type { SessionEvent } from "@outrig/protocol";
+import {
+  createCrashingStore,
+  MemorySessionStore,
+  ScriptedModel,
+  type ScriptedStep,
+  SimulatedCrash,
+} from "@outrig/testing";
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import type { SessionStore } from "../store/session-store.js";
+import type { Tool } from "../tools/tool.js";
+import { createMountTable } from "../vfs/create-mount-table.js";
+import { runSession, type SessionRunnerDeps } from "./run-loop.js";
+import { INTERRUPTED_TOOL_OUTPUT } from "./run-state.js";
+
+/** A tool with a visible side effect: appends a line to a shared log. */
+function createAppendTool(effects: string[]): Tool<{ line: string }> {
+  return {
+    name: "Append",
+    description: "Appends a line",
+    inputSchema: z.strictObject({ line: z.string() }),
+    async execute(input) {
+      effects.push(input.line);
+      return { output: `appended ${input.line}`, isError: false };
+    },
+  };
+}
+
+interface Harness {
+  store: SessionStore;
+  sessionId: string;
+  effects: string[];
+  published: SessionEvent[];
+  run(model: ScriptedModel, options?: { store?: SessionStore; signal?: AbortSignal }): Promise<void>;
+}
+
+async function createHarness(prompt = "do it"): Promise<Harness> {
+  const store = new MemorySessionStore();
+  const session = await store.createSession({
+    orgId: "org_1",
+    userId: "usr_1",
+    model: "scripted:x",
+    system: null,
+  });
+  await store.appendEvents(session.id, [{ type: "turn.start", turn: 1, text: prompt }]);
+  const effects: string[] = [];
+  const published: SessionEvent[] = [];
+  const fs = createMountTable([]);
+  return {
+    store,
+    sessionId: session.id,
+    effects,
+    published,
+    async run(model, options = {}) {
+      const deps: SessionRunnerDeps = {
+        store: options.store ?? store,
+        tools: [createAppendTool(effects)],
+        limits: { maxSteps: 5, maxModelAttempts: 3 },
+        sleep: async () => undefined,
+        random: () => 0.5,
+        publish: (_id, event) => {
+          if (event.type !== "message.delta") published.push(event);
+        },
+      };
+      await runSession(
+        deps,
+        {
+          sessionId: session.id,
+          model,
+          fs,
+          exec: async () => {
+            throw new Error("no sandbox in this test");
+          },
+          systemPrompt: "test",
+          cwd: "/workspace",
+        },
+        options.signal ?? new AbortController().signal,
+      );
+    },
+  };
+}
+
+async function allEvents(store: SessionStore, sessionId: string): Promise<SessionEvent[]> {
+  return store.readEvents(sessionId, { afterSeq: 0, limit: 10_000 });
+}
+
+const twoToolScript: ScriptedStep[] = [
+  { text: "first", toolCalls: [{ name: "Append", input: { line: "a" }, id: "call_1_0" }] },
+  {
+    toolCalls: [
+      { name: "Append", input: { line: "b" }, id: "call_2_0" },
+      { name: "Append", input: { line: "c" }, id: "call_2_1" },
+    ],
+  },
+  { text: "all done" },
+];
+
+/** Answers each request with the script step matching how many assistant messages it already holds. */
+class HistoryKeyedModel extends ScriptedModel {
+  readonly #script: readonly ScriptedStep[];
+  constructor(script: readonly ScriptedStep[]) {
+    super([]);
+    this.#script = script;
+  }
+  override stream(request: Parameters<ScriptedModel["stream"]>[0], signal: AbortSignal) {
+    const index = request.messages.filter((message) => message.role === "assistant").length;
+    const step = this.#script[index];
+    if (!step) throw new Error(`no script step ${index}`);
+    this.enqueue(step);
+    return super.stream(request, signal);
+  }
+}
+
+describe("runSession", () => {
+  it("ends a turn when the model answers without tool calls", async () => {
+    const harness = await createHarness();
+    const model = new ScriptedModel([{ text: "hello there" }]);
+    await harness.run(model);
+    const events = await allEvents(harness.store, harness.sessionId);
+    expect(events.map((event) => event.type)).toEqual(["turn.start", "message.end", "turn.end"]);
+    expect(events.at(-1)).toMatchObject({ type: "turn.end", reason: "end_turn", usage: { inputTokens: 10 } });
+    expect(model.requests[0]?.messages).toEqual([
+      { role: "user", content: [{ type: "text", text: "do it" }] },
+    ]);
+    expect(model.requests[0]?.tools.map((tool) => tool.name)).toEqual(["Append"]);
+    expect(model.requests[0]?.tools[0]?.inputSchema).toMatchObject({ type: "object", required: ["line"] });
+    model.assertDone();
+  });
+
+  it("runs tool calls in order and sends their results back", async () => {
+    const harness = await createHarness();
+    const model = new ScriptedModel(twoToolScript);
+    await harness.run(model);
+    expect(harness.effects).toEqual(["a", "b", "c"]);
+    const types = (await allEvents(harness.store, harness.sessionId)).map((event) => event.type);
+    expect(types).toEqual([
+      "turn.start",
+      "message.end",
+      "tool.start",
+      "tool.end",
+      "message.end",
+      "tool.start",
+      "tool.end",
+      "tool.start",
+      "tool.end",
+      "message.end",
+      "turn.end",
+    ]);
+    const lastRequest = model.requests[2];
+    expect(lastRequest?.messages.at(-1)).toEqual({
+      role: "tool",
+      content: [
+        { type: "tool_result", toolCallId: "call_2_0", name: "Append", output: "appended b", isError: false },
+        { type: "tool_result", toolCallId: "call_2_1", name: "Append", output: "appended c", isError: false },
+      ],
+    });
+    expect(harness.published.map((event) => event.seq)).toEqual(types.slice(1).map((_, index) => index + 2));
+    model.assertDone();
+  });
+
+  it("turns an unknown tool and invalid input into tool errors and keeps going", async () => {
+    const harness = await createHarness();
+    const model = new ScriptedModel([
+      {
+        toolCalls: [
+          { name: "Nope", input: {} },
+          { name: "Append", input: { line: 42 } },
+        ],
+      },
+      { text: "ok" },
+    ]);
+    await harness.run(model);
+    const results = (await allEvents(harness.store, harness.sessionId)).filter(
+      (event) => event.type === "tool.end",
+    );
+    expect(results.map((event) => [event.isError, event.output])).toEqual([
+      [true, "<tool_use_error>Error: No such tool available: Nope</tool_use_error>"],
+      [true, expect.stringContaining("InputValidationError: Append failed")],
+    ]);
+    expect(harness.effects).toEqual([]);
+    model.assertDone();
+  });
+
+  it("stops at the step limit", async () => {
+    const harness = await createHarness();
+    const steps: ScriptedStep[] = Array.from({ length: 5 }, (_, index) => ({
+      toolCalls: [{ name: "Append", input: { line: String(index) } }],
+    }));
+    const model = new ScriptedModel(steps);
+    await harness.run(model);
+    const events = await allEvents(harness.store, harness.sessionId);
+    expect(events.at(-1)).toMatchObject({ type: "turn.end", reason: "max_steps" });
+    expect(harness.effects).toHaveLength(5);
+    model.assertDone();
+  });
+
+  it("retries retryable model errors and then succeeds", async () => {
+    const harness = await createHarness();
+    const model = new ScriptedModel([
+      { error: { code: "model_rate_limited", retryable: true, retryAfterMs: 1000 } },
+      { error: { code: "model_overloaded", retryable: true } },
+      { text: "finally" },
+    ]);
+    await harness.run(model);
+    const events = await allEvents(harness.store, harness.sessionId);
+    const retries = events.filter((event) => event.type === "model.retry");
+    expect(retries.map((event) => [event.attempt, event.code])).toEqual([
+      [1, "model_rate_limited"],
+      [2, "model_overloaded"],
+    ]);
+    expect(retries[0]?.type === "model.retry" && retries[0].delayMs).toBeGreaterThanOrEqual(1000);
+    expect(events.at(-1)).toMatchObject({ type: "turn.end", reason: "end_turn" });
+    model.assertDone();
+  });
+
+  it("ends the turn with an error when retries run out or the error is not retryable", async () => {
+    const exhausted = await createHarness();
+    const retryable = { error: { code: "model_server_error", retryable: true } } as const;
+    await exhausted.run(new ScriptedModel([retryable, retryable, retryable]));
+    expect((await allEvents(exhausted.store, exhausted.sessionId)).at(-1)).toMatchObject({
+      type: "turn.error",
+      code: "model_server_error",
+    });
+    const fatal = await createHarness();
+    await fatal.run(new ScriptedModel([{ error: { code: "model_bad_request", retryable: false } }]));
+    const events = await allEvents(fatal.store, fatal.sessionId);
+    expect(events.map((event) => event.type)).toEqual(["turn.start", "turn.error"]);
+    expect(await fatal.store.getSession("org_1", fatal.sessionId)).toMatchObject({ status: "error" });
+  });
+
+  it("records a cancelled turn and answers its open tool calls on the next turn", async () => {
+    const harness = await createHarness();
+    const controller = new AbortController();
+    const model = new ScriptedModel([{ hang: true }]);
+    const running = harness.run(model, { signal: controller.signal });
+    controller.abort();
+    await running;
+    const events = await allEvents(harness.store, harness.sessionId);
+    expect(events.at(-1)).toMatchObject({ type: "turn.error", code: "cancelled" });
+  });
+
+  it("answers tool calls left open by a failed turn before the next user message", async () => {
+    const harness = await createHarness();
+    // Tool calls recorded, then the turn failed before they ran (e.g. cancelled).
+    await harness.store.appendEvents(harness.sessionId, [
+      {
+        type: "message.end",
+        turn: 1,
+        step: 1,
+        message: {
+          role: "assistant",
+          content: [{ type: "tool_call", toolCallId: "t1", name: "Append", input: {} }],
+        },
+        stopReason: "tool_use",
+        usage: { inputTokens: 1, outputTokens: 1 },
+      },
+      { type: "turn.error", turn: 1, code: "cancelled", message: "cancelled" },
+      { type: "turn.start", turn: 2, text: "again" },
+    ]);
+    const model = new ScriptedModel([{ text: "ok" }]);
+    await harness.run(model);
+    expect(model.requests[0]?.messages.slice(1)).toEqual([
+      { role: "assistant", content: [{ type: "tool_call", toolCallId: "t1", name: "Append", input: {} }] },
+      {
+        role: "tool",
+        content: [
+          {
+            type: "tool_result",
+            toolCallId: "t1",
+            name: "Append",
+            output: INTERRUPTED_TOOL_OUTPUT,
+            isError: true,
+          },
+        ],
+      },
+      { role: "user", content: [{ type: "text", text: "again" }] },
+    ]);
+    expect(harness.effects).toEqual([]);
+  });
+});
+
+describe("runSession crash recovery", () => {
+  async function baseline() {
+    const harness = await createHarness();
+    const model = new ScriptedModel(twoToolScript);
+    await harness.run(model);
+    const store = harness.store as MemorySessionStore;
+    return { events: await allEvents(store, harness.sessionId), appends: store.appendCount - 1 };
+  }
+
+  it("resumes after a crash at every append and ends with the same transcript", async () => {
+    const reference = await baseline();
+    const strip = (events: SessionEvent[]) =>
+      events.map(({ at: _at, ...rest }) => ("durationMs" in rest ? { ...rest, durationMs: 0 } : rest));
+    expect(reference.appends).toBeGreaterThan(5);
+    for (let crashAt = 1; crashAt <= reference.appends; crashAt++) {
+      const harness = await createHarness();
+      const crashing = createCrashingStore(harness.store, crashAt);
+      const model = new HistoryKeyedModel(twoToolScript);
+      await expect(harness.run(model, { store: crashing })).rejects.toBeInstanceOf(SimulatedCrash);
+      const stepsRecorded = (await allEvents(harness.store, harness.sessionId)).filter(
+        (event) => event.type === "message.end",
+      ).length;
+      // A fresh runner over the same store resumes from the log.
+      const resumedModel = new HistoryKeyedModel(twoToolScript);
+      await harness.run(resumedModel);
+      // The model is never asked again for a step whose answer was recorded.
+      expect(resumedModel.requests.length, `crash at append ${crashAt}`).toBe(
+        twoToolScript.length - stepsRecorded,
+      );
+      const events = await allEvents(harness.store, harness.sessionId);
+      expect(strip(events), `crash at append ${crashAt}`).toEqual(strip(reference.events));
+      expect(events.map((event) => event.seq)).toEqual(events.map((_, index) => index + 1));
+      // Only the step in flight at the crash may run twice.
+      expect(harness.effects.length).toBeLessThanOrEqual(4);
+      expect(new Set(harness.effects)).toEqual(new Set(["a", "b", "c"]));
+    }
+  });
+});

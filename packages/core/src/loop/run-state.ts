@@ -1,0 +1,173 @@
+/** Pure reducer from session events to the state the loop decides on. No I/O, no clock. */
+import type {
+  AssistantMessage,
+  Message,
+  SessionEvent,
+  StopReason,
+  ToolCallPart,
+  ToolResultPart,
+  Usage,
+} from "@outrig/protocol";
+import type { FileReadRecord } from "../tools/tool.js";
+
+export type TurnStatus = "none" | "running" | "ended" | "failed";
+
+export interface PendingToolCall {
+  readonly toolCallId: string;
+  readonly name: string;
+  readonly input: unknown;
+  readonly hasStarted: boolean;
+  readonly result: ToolResultPart | undefined;
+}
+
+export interface RunState {
+  readonly lastSeq: number;
+  readonly turn: number;
+  readonly turnStatus: TurnStatus;
+  /** Model calls completed in the current turn. */
+  readonly step: number;
+  /** Failed attempts of the model call in progress. */
+  readonly modelAttempts: number;
+  readonly messages: readonly Message[];
+  /** Tool calls of the latest assistant message, in call order. */
+  readonly toolCalls: readonly PendingToolCall[];
+  readonly lastStopReason: StopReason | undefined;
+  readonly turnUsage: Usage;
+  readonly fileState: ReadonlyMap<string, FileReadRecord>;
+}
+
+export const INTERRUPTED_TOOL_OUTPUT =
+  "Tool call was interrupted before it finished; it did not return a result.";
+
+export function initialRunState(): RunState {
+  return {
+    lastSeq: 0,
+    turn: 0,
+    turnStatus: "none",
+    step: 0,
+    modelAttempts: 0,
+    messages: [],
+    toolCalls: [],
+    lastStopReason: undefined,
+    turnUsage: { inputTokens: 0, outputTokens: 0 },
+    fileState: new Map(),
+  };
+}
+
+/** Applies one persisted event. Events must arrive in seq order. */
+export function applyEvent(state: RunState, event: SessionEvent): RunState {
+  const next = { ...state, lastSeq: event.seq };
+  switch (event.type) {
+    case "session.start":
+    case "sandbox.start":
+      return next;
+    case "turn.start": {
+      const messages = closeInterruptedToolCalls(state);
+      return {
+        ...next,
+        turn: event.turn,
+        turnStatus: "running",
+        step: 0,
+        modelAttempts: 0,
+        toolCalls: [],
+        lastStopReason: undefined,
+        turnUsage: { inputTokens: 0, outputTokens: 0 },
+        messages: [...messages, { role: "user", content: [{ type: "text", text: event.text }] }],
+      };
+    }
+    case "model.retry":
+      return { ...next, modelAttempts: event.attempt };
+    case "message.end":
+      return {
+        ...next,
+        step: state.step + 1,
+        modelAttempts: 0,
+        messages: [...state.messages, event.message],
+        toolCalls: toolCallsOf(event.message).map((call) => ({
+          toolCallId: call.toolCallId,
+          name: call.name,
+          input: call.input,
+          hasStarted: false,
+          result: undefined,
+        })),
+        lastStopReason: event.stopReason,
+        turnUsage: {
+          inputTokens: state.turnUsage.inputTokens + event.usage.inputTokens,
+          outputTokens: state.turnUsage.outputTokens + event.usage.outputTokens,
+        },
+      };
+    case "tool.start":
+      return {
+        ...next,
+        toolCalls: state.toolCalls.map((call) =>
+          call.toolCallId === event.toolCallId ? { ...call, hasStarted: true } : call,
+        ),
+      };
+    case "tool.end": {
+      const part: ToolResultPart = {
+        type: "tool_result",
+        toolCallId: event.toolCallId,
+        name: event.name,
+        output: event.output,
+        isError: event.isError,
+      };
+      let fileState = state.fileState;
+      if (event.fileState && event.fileState.length > 0) {
+        const updated = new Map(state.fileState);
+        for (const entry of event.fileState) {
+          updated.set(entry.path, { mtimeMs: entry.mtimeMs, isPartial: entry.isPartial });
+        }
+        fileState = updated;
+      }
+      return {
+        ...next,
+        fileState,
+        messages: appendToolResult(state.messages, part),
+        toolCalls: state.toolCalls.map((call) =>
+          call.toolCallId === event.toolCallId ? { ...call, result: part } : call,
+        ),
+      };
+    }
+    case "turn.end":
+      return { ...next, turnStatus: "ended" };
+    case "turn.error":
+      return { ...next, turnStatus: "failed", messages: closeInterruptedToolCalls(state) };
+  }
+}
+
+export function foldEvents(events: readonly SessionEvent[], state = initialRunState()): RunState {
+  let current = state;
+  for (const event of events) current = applyEvent(current, event);
+  return current;
+}
+
+export function toolCallsOf(message: AssistantMessage): ToolCallPart[] {
+  return message.content.filter((part): part is ToolCallPart => part.type === "tool_call");
+}
+
+function appendToolResult(messages: readonly Message[], part: ToolResultPart): Message[] {
+  const last = messages[messages.length - 1];
+  if (last?.role === "tool") {
+    return [...messages.slice(0, -1), { role: "tool", content: [...last.content, part] }];
+  }
+  return [...messages, { role: "tool", content: [part] }];
+}
+
+/**
+ * A turn that ended while tool calls had no result would leave the transcript invalid for every
+ * provider (a tool call must be answered), so unanswered calls get an error result.
+ */
+function closeInterruptedToolCalls(state: RunState): readonly Message[] {
+  let messages = state.messages;
+  for (const call of state.toolCalls) {
+    if (call.result) continue;
+    messages = appendToolResult(messages, {
+      type: "tool_result",
+      toolCallId: call.toolCallId,
+      name: call.name,
+      output: INTERRUPTED_TOOL_OUTPUT,
+      isError: true,
+    });
+  }
+  return messages;
+}

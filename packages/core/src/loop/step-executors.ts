@@ -1,0 +1,100 @@
+/** Executes one step — a model call or a tool call — and returns what happened. Never throws for model or tool failures. */
+import type { AssistantMessage, StopReason, Usage } from "@outrig/protocol";
+import { ensureError } from "../errors/app-error.js";
+import type { LanguageModel, ModelRequest } from "../model/language-model.js";
+import type { Tool, ToolContext, ToolResult } from "../tools/tool.js";
+
+export type ModelCallOutcome =
+  | {
+      readonly type: "ok";
+      readonly message: AssistantMessage;
+      readonly stopReason: StopReason;
+      readonly usage: Usage;
+    }
+  | {
+      readonly type: "error";
+      readonly code: string;
+      readonly message: string;
+      readonly retryable: boolean;
+      readonly retryAfterMs?: number;
+    };
+
+/** Streams one model call; `onDelta` sees text as it arrives. Only the final message is returned. */
+export async function executeModelCall(
+  model: LanguageModel,
+  request: ModelRequest,
+  signal: AbortSignal,
+  onDelta: (text: string) => void,
+): Promise<ModelCallOutcome> {
+  try {
+    for await (const event of model.stream(request, signal)) {
+      switch (event.type) {
+        case "text.delta":
+          onDelta(event.text);
+          break;
+        case "end":
+          return { type: "ok", message: event.message, stopReason: event.stopReason, usage: event.usage };
+        case "error":
+          return {
+            type: "error",
+            code: event.code,
+            message: event.message,
+            retryable: event.retryable,
+            ...(event.retryAfterMs !== undefined ? { retryAfterMs: event.retryAfterMs } : {}),
+          };
+      }
+    }
+    return {
+      type: "error",
+      code: "model_stream_cut",
+      message: "The model stream ended without a result.",
+      retryable: true,
+    };
+  } catch (thrown) {
+    // Adapters must not throw once streaming; treat a breach as a retryable provider failure.
+    const error = ensureError(thrown);
+    if (signal.aborted)
+      return { type: "error", code: "cancelled", message: "The turn was cancelled.", retryable: false };
+    return { type: "error", code: "model_error", message: error.message, retryable: true };
+  }
+}
+
+export function unknownToolResult(name: string): ToolResult {
+  return { output: `<tool_use_error>Error: No such tool available: ${name}</tool_use_error>`, isError: true };
+}
+
+/** Formats a zod failure the way Claude Code reports invalid tool input. */
+export function inputValidationResult(
+  toolName: string,
+  issues: readonly { path: PropertyKey[]; message: string }[],
+): ToolResult {
+  const lines = issues.map((issue) => {
+    const where = issue.path.length > 0 ? issue.path.map(String).join(".") : "input";
+    return `The parameter \`${where}\` ${issue.message.replace(/^Invalid input: /, "is invalid: ")}`;
+  });
+  return {
+    output: `<tool_use_error>InputValidationError: ${toolName} failed due to the following ${
+      lines.length === 1 ? "issue" : "issues"
+    }:\n${lines.join("\n")}</tool_use_error>`,
+    isError: true,
+  };
+}
+
+/** Validates input and runs the tool; every failure becomes an `isError` result the model can read. */
+export async function executeToolCall(
+  tool: Tool | undefined,
+  name: string,
+  input: unknown,
+  context: ToolContext,
+): Promise<ToolResult> {
+  if (!tool) return unknownToolResult(name);
+  const parsed = tool.inputSchema.safeParse(input);
+  if (!parsed.success) return inputValidationResult(name, parsed.error.issues);
+  try {
+    return await tool.execute(parsed.data, context);
+  } catch (thrown) {
+    const error = ensureError(thrown);
+    if (context.signal.aborted) return { output: "The tool call was cancelled.", isError: true };
+    return { output: `<tool_use_error>Error: ${error.message}</tool_use_error>`, isError: true };
+  }
+}
