@@ -129,9 +129,9 @@ export function applyEvent(state: RunState, event: SessionEvent): RunState {
       };
     }
     case "turn.end":
-      return { ...next, turnStatus: "ended" };
+      return { ...next, turnStatus: "ended", messages: closeInterruptedToolCalls(state), toolCalls: [] };
     case "turn.error":
-      return { ...next, turnStatus: "failed", messages: closeInterruptedToolCalls(state) };
+      return { ...next, turnStatus: "failed", messages: closeInterruptedToolCalls(state), toolCalls: [] };
   }
 }
 
