@@ -64,6 +64,10 @@ export class MemorySessionStore implements SessionStore {
     this.#sessions.set(sessionId, { ...record, ...patch, updatedAt: new Date() });
   }
 
+  async listRunningSessions(options: { limit: number }): Promise<SessionRecord[]> {
+    return [...this.#sessions.values()].filter((record) => record.status === "running").slice(0, options.limit);
+  }
+
   #require(sessionId: string): SessionRecord {
     const record = this.#sessions.get(sessionId);
     if (!record) throw new Error(`unknown session ${sessionId}`);
@@ -82,6 +86,7 @@ export function createCrashingStore(inner: SessionStore, crashOnAppend: number):
     listSessions: (orgId, options) => inner.listSessions(orgId, options),
     readEvents: (id, options) => inner.readEvents(id, options),
     updateSession: (id, patch) => inner.updateSession(id, patch),
+    listRunningSessions: (options) => inner.listRunningSessions(options),
     appendEvents: async (id, events) => {
       count += 1;
       if (count === crashOnAppend) throw new SimulatedCrash(`simulated crash on append ${count}`);

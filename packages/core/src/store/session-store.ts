@@ -38,4 +38,6 @@ export interface SessionStore {
   /** Events with seq > afterSeq, ascending, at most `limit`. */
   readEvents(sessionId: string, options: { afterSeq: number; limit: number }): Promise<SessionEvent[]>;
   updateSession(sessionId: string, patch: { status?: SessionStatus; turns?: number }): Promise<void>;
+  /** Sessions of every org whose status is `running`, oldest first: the ones to resume after a restart. */
+  listRunningSessions(options: { limit: number }): Promise<SessionRecord[]>;
 }
