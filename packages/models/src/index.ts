@@ -1,1 +1,2 @@
-export {};
+export * from "./ai-sdk/index.js";
+export * from "./fake-llm/index.js";
