@@ -1,2 +1,3 @@
 export { createCrashingStore, MemorySessionStore, SimulatedCrash } from "./memory-session-store.js";
 export { ScriptedModel, type ScriptedStep } from "./scripted-model.js";
+export { describeSandboxProviderConformance } from "./sandbox-conformance.js";

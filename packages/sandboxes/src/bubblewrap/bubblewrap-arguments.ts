@@ -1,0 +1,162 @@
+/**
+ * Builds the bwrap command line for one sandbox. Pure apart from `describeHostRoot`, which looks at
+ * how the host lays out /bin, /lib… once. See the package README for why each flag is there.
+ */
+import { lstatSync, readlinkSync } from "node:fs";
+
+/** Where the host's node binary and the agent file appear inside the sandbox. */
+export const SANDBOX_NODE_PATH = "/opt/outrig/bin/node";
+export const SANDBOX_AGENT_PATH = "/opt/outrig/agent/sandbox-agent.mjs";
+export const SANDBOX_WORKSPACE = "/workspace";
+
+/** Files copied into the sandbox's /etc from memory (through pipes), never from the host. */
+export interface SandboxDataFile {
+  readonly destination: string;
+  readonly content: string;
+}
+
+export interface SandboxLayout {
+  readonly uid: number;
+  readonly gid: number;
+  readonly userName: string;
+  readonly hostname: string;
+  readonly nodePath: string;
+  readonly agentPath: string;
+  readonly workspaceDir: string;
+  /** Node flags for the agent process. */
+  readonly nodeFlags: readonly string[];
+  /** Size limit of the /tmp tmpfs; unlimited (the kernel default) when undefined. */
+  readonly tmpSizeBytes?: number;
+  readonly hostRoot: readonly HostRootEntry[];
+}
+
+/** A top-level directory like /lib: a symlink into /usr (merged /usr) or a real directory. */
+export type HostRootEntry =
+  | { readonly name: string; readonly kind: "symlink"; readonly target: string }
+  | { readonly name: string; readonly kind: "directory" };
+
+/** Host /etc entries the sandbox may read: the dynamic loader cache, alternatives and TLS roots only. */
+const HOST_ETC_ENTRIES = ["ld.so.cache", "alternatives", "ssl/certs", "ssl/openssl.cnf"];
+
+const ROOT_LINK_NAMES = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
+
+export const SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+
+/** Reads how the host's /bin, /lib… relate to /usr. */
+export function describeHostRoot(root = "/"): HostRootEntry[] {
+  const entries: HostRootEntry[] = [];
+  for (const name of ROOT_LINK_NAMES) {
+    try {
+      const stats = lstatSync(`${root}${name}`);
+      if (stats.isSymbolicLink())
+        entries.push({ name, kind: "symlink", target: readlinkSync(`${root}${name}`) });
+      else if (stats.isDirectory()) entries.push({ name, kind: "directory" });
+    } catch {
+      // absent on this host
+    }
+  }
+  return entries;
+}
+
+/** The synthetic /etc files: a passwd/group naming only the sandbox user, hosts, nsswitch. */
+export function sandboxDataFiles(layout: SandboxLayout): SandboxDataFile[] {
+  const { uid, gid, userName, hostname } = layout;
+  return [
+    {
+      destination: "/etc/passwd",
+      content: [
+        "root:x:0:0:root:/nonexistent:/usr/sbin/nologin",
+        `${userName}:x:${uid}:${gid}:${userName}:${SANDBOX_WORKSPACE}:/bin/bash`,
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin",
+        "",
+      ].join("\n"),
+    },
+    {
+      destination: "/etc/group",
+      content: ["root:x:0:", `${userName}:x:${gid}:`, "nogroup:x:65534:", ""].join("\n"),
+    },
+    { destination: "/etc/hostname", content: `${hostname}\n` },
+    {
+      destination: "/etc/hosts",
+      content: `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
+    },
+    {
+      destination: "/etc/nsswitch.conf",
+      content: "passwd: files\ngroup: files\nshadow: files\nhosts: files\nnetworks: files\nservices: files\n",
+    },
+  ];
+}
+
+/** The fixed environment of every process in the sandbox (bwrap starts from an empty one). */
+export function sandboxEnvironment(layout: SandboxLayout): Record<string, string> {
+  return {
+    PATH: SANDBOX_PATH,
+    HOME: SANDBOX_WORKSPACE,
+    LANG: "C.UTF-8",
+    TERM: "dumb",
+    USER: layout.userName,
+  };
+}
+
+/**
+ * bwrap options (no command: `--args FD` only carries options). Data file i is read from file descriptor `firstDataFd + i`.
+ * Order matters: mounts first, `--remount-ro /` last so the root tmpfs (and /etc, /opt in it) is
+ * read-only while /tmp and /workspace stay writable.
+ */
+export function buildBubblewrapArguments(layout: SandboxLayout, firstDataFd: number): string[] {
+  const args = [
+    // Namespaces: mount, pid, net, ipc, uts, cgroup and user; the user namespace is explicit so that
+    // --disable-userns can forbid nested ones (a common kernel attack surface).
+    "--unshare-all",
+    "--unshare-user",
+    "--disable-userns",
+    "--die-with-parent",
+    "--new-session",
+    "--cap-drop",
+    "ALL",
+    "--uid",
+    String(layout.uid),
+    "--gid",
+    String(layout.gid),
+    "--hostname",
+    layout.hostname,
+    "--ro-bind",
+    "/usr",
+    "/usr",
+  ];
+  for (const entry of layout.hostRoot) {
+    if (entry.kind === "symlink") args.push("--symlink", entry.target, `/${entry.name}`);
+    else args.push("--ro-bind", `/${entry.name}`, `/${entry.name}`);
+  }
+  for (const entry of HOST_ETC_ENTRIES) args.push("--ro-bind-try", `/etc/${entry}`, `/etc/${entry}`);
+  sandboxDataFiles(layout).forEach((file, index) => {
+    args.push("--perms", "0644", "--ro-bind-data", String(firstDataFd + index), file.destination);
+  });
+  args.push("--proc", "/proc", "--dev", "/dev");
+  if (layout.tmpSizeBytes !== undefined) args.push("--size", String(layout.tmpSizeBytes));
+  args.push(
+    "--tmpfs",
+    "/tmp",
+    "--ro-bind",
+    layout.nodePath,
+    SANDBOX_NODE_PATH,
+    "--ro-bind",
+    layout.agentPath,
+    SANDBOX_AGENT_PATH,
+    "--bind",
+    layout.workspaceDir,
+    SANDBOX_WORKSPACE,
+    "--remount-ro",
+    "/",
+    "--chdir",
+    SANDBOX_WORKSPACE,
+    "--clearenv",
+  );
+  for (const [name, value] of Object.entries(sandboxEnvironment(layout))) args.push("--setenv", name, value);
+  return args;
+}
+
+/** The command bwrap runs inside the sandbox: the agent on the bind-mounted node. */
+export function sandboxAgentCommand(layout: SandboxLayout): string[] {
+  return [SANDBOX_NODE_PATH, ...layout.nodeFlags, SANDBOX_AGENT_PATH];
+}
