@@ -62,3 +62,19 @@ export {
   unknownToolResult,
 } from "./loop/step-executors.js";
 export { buildSystemPrompt, type SystemPromptOptions } from "./loop/system-prompt.js";
+export {
+  BASH_DEFAULT_TIMEOUT_MS,
+  BASH_MAX_OUTPUT_CHARS,
+  BASH_MAX_TIMEOUT_MS,
+  type BashInput,
+  createBashTool,
+} from "./tools/bash-tool.js";
+export { createDefaultTools, toolDefinitions } from "./tools/create-default-tools.js";
+export { createEditTool, type EditInput } from "./tools/edit-tool.js";
+export { createFileStateTracker } from "./tools/file-state-tracker.js";
+export { globToRegExp, matchesGlob } from "./tools/glob-pattern.js";
+export { createGlobTool, GLOB_MAX_RESULTS, type GlobInput } from "./tools/glob-tool.js";
+export { createGrepTool, GREP_FILE_TYPES, type GrepInput } from "./tools/grep-tool.js";
+export { createReadTool, READ_DEFAULT_LIMIT, READ_MAX_BYTES, type ReadInput } from "./tools/read-tool.js";
+export { defineTool, formatInputValidationError, type ToolSpec } from "./tools/tool-support.js";
+export { createWriteTool, type WriteInput } from "./tools/write-tool.js";

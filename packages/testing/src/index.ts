@@ -1,3 +1,5 @@
 export { createCrashingStore, MemorySessionStore, SimulatedCrash } from "./memory-session-store.js";
 export { ScriptedModel, type ScriptedStep } from "./scripted-model.js";
 export { describeSandboxProviderConformance } from "./sandbox-conformance.js";
+export { LocalDirectoryFileSystem } from "./local-directory-file-system.js";
+export { MemoryFileSystem, type MemoryFileSystemOptions } from "./memory-file-system.js";

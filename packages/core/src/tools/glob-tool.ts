@@ -1,0 +1,49 @@
+/** Glob: file paths matching a pattern, oldest modification first (as Claude Code 2.0 sorts them). */
+import { z } from "zod";
+import { globToRegExp, staticPrefix } from "./glob-pattern.js";
+import type { Tool } from "./tool.js";
+import { defineTool, requireAbsolutePath, success, toolUseError } from "./tool-support.js";
+import { walkFiles } from "./walk-files.js";
+
+export const GLOB_MAX_RESULTS = 100;
+
+const inputSchema = z.strictObject({
+  pattern: z.string(),
+  path: z.string().optional(),
+});
+
+export type GlobInput = z.output<typeof inputSchema>;
+
+export function createGlobTool(): Tool<GlobInput> {
+  return defineTool({
+    name: "Glob",
+    description:
+      "Finds files by name pattern (`**/*.ts`, `src/*.{js,ts}`, `[a-c]?.md`) below path (absolute; defaults " +
+      "to the working directory). Returns absolute paths, least recently modified first, at most 100.",
+    inputSchema,
+    async run(input, context) {
+      if (input.pattern === "") return toolUseError("The pattern must not be empty.");
+      let root = requireAbsolutePath(input.path ?? context.cwd, "path");
+      let pattern = input.pattern;
+      if (pattern.startsWith("/")) {
+        // An absolute pattern names its own root: walk from its literal prefix.
+        const prefix = staticPrefix(pattern) || "/";
+        root = requireAbsolutePath(prefix, "pattern");
+        pattern = pattern.slice(prefix === "/" ? 1 : prefix.length + 1);
+      }
+      const stat = await context.fs.stat(root);
+      if (stat === null) return toolUseError(`Directory does not exist: ${root}`);
+      if (stat.kind !== "directory") return toolUseError(`Path is not a directory: ${root}`);
+      const matcher = globToRegExp(pattern);
+      const matches = (await walkFiles(context.fs, root))
+        .filter((file) => matcher.test(file.relativePath))
+        .sort((a, b) => a.mtimeMs - b.mtimeMs || a.absolutePath.localeCompare(b.absolutePath));
+      if (matches.length === 0) return success("No files found");
+      const shown = matches.slice(0, GLOB_MAX_RESULTS).map((file) => file.absolutePath);
+      if (matches.length > GLOB_MAX_RESULTS) {
+        shown.push("(Results are truncated. Consider using a more specific path or pattern.)");
+      }
+      return success(shown.join("\n"));
+    },
+  });
+}
