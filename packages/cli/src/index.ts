@@ -1,1 +1,3 @@
-export {};
+export { main } from "./main.js";
+export { type RunOptions, runCommand } from "./run-command.js";
+export { type FollowOptions, followSse, parseSse, type SseMessage } from "./sse-client.js";

@@ -1,0 +1,176 @@
+/** The `outrig` command line: serve, run, keys create, fake-llm. A thin client of the HTTP API except `serve` and `keys`. */
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { loadFakeLlmScript, startFakeLlmServer } from "@outrig/models";
+import { loadConfig, loadCredentials, startServer } from "@outrig/server";
+import { keysCreateCommand } from "./keys-command.js";
+import { runCommand } from "./run-command.js";
+
+const USAGE = `usage: outrig <command> [options]
+
+commands:
+  serve [--port N] [--worker-id ID]        start the server (embedded Postgres unless DATABASE_URL is set)
+  run "<prompt>" [--model provider:model] [--server URL] [--session ID] [--system TEXT] [--json]
+                                           start a session (or a turn in --session) and stream it live
+  keys create [--org NAME] [--user NAME] [--name NAME]
+                                           create an API key (creates the org and user when missing)
+  fake-llm --script turns.json [--port 7071] [--host 127.0.0.1]
+                                           serve scripted Anthropic / OpenAI responses for tests
+
+environment: OUTRIG_HOME (default ~/.outrig), OUTRIG_PORT (7070), DATABASE_URL, OUTRIG_API_KEY, OUTRIG_SERVER,
+             OUTRIG_MODEL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, OPENAI_API_KEY, OPENAI_BASE_URL`;
+
+const DEFAULT_MODEL = "anthropic:claude-sonnet-4-5";
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "serve":
+        return await serveCommand(rest);
+      case "run":
+        return await runCli(rest);
+      case "keys":
+        return await keysCli(rest);
+      case "fake-llm":
+        return await fakeLlmCli(rest);
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        console.log(USAGE);
+        return command === undefined ? 1 : 0;
+      default:
+        console.error(`outrig: unknown command "${command}"\n\n${USAGE}`);
+        return 1;
+    }
+  } catch (error) {
+    console.error(`outrig: ${(error as Error).message}`);
+    return 1;
+  }
+}
+
+async function serveCommand(argv: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { port: { type: "string" }, "worker-id": { type: "string" } },
+    strict: true,
+  });
+  const env = { ...process.env, ...(values.port ? { OUTRIG_PORT: values.port } : {}) };
+  const config = loadConfig(env);
+  const server = await startServer(config);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  console.error("[outrig] shutting down");
+  await server.close();
+  return 0;
+}
+
+async function runCli(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    options: {
+      model: { type: "string" },
+      server: { type: "string" },
+      session: { type: "string" },
+      system: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  const prompt = positionals.join(" ").trim();
+  if (!prompt) {
+    console.error('outrig run: a prompt is required, e.g. outrig run "fix the failing test in /workspace"');
+    return 1;
+  }
+  const home = outrigHome();
+  const saved = await loadCredentials(home);
+  const apiKey = process.env.OUTRIG_API_KEY ?? saved?.apiKey;
+  if (!apiKey) {
+    console.error(
+      `outrig run: no API key; set OUTRIG_API_KEY or start the server once (it saves one in ${home})`,
+    );
+    return 1;
+  }
+  const server = (
+    values.server ??
+    process.env.OUTRIG_SERVER ??
+    saved?.server ??
+    "http://127.0.0.1:7070"
+  ).replace(/\/+$/, "");
+  return runCommand({
+    prompt,
+    model: values.model ?? process.env.OUTRIG_MODEL ?? DEFAULT_MODEL,
+    server,
+    apiKey,
+    json: values.json ?? false,
+    ...(values.system ? { system: values.system } : {}),
+    ...(values.session ? { sessionId: values.session } : {}),
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(`${text}\n`),
+  });
+}
+
+async function keysCli(argv: readonly string[]): Promise<number> {
+  const [subcommand, ...rest] = argv;
+  if (subcommand !== "create") {
+    console.error("usage: outrig keys create [--org NAME] [--user NAME] [--name NAME]");
+    return 1;
+  }
+  const { values } = parseArgs({
+    args: rest,
+    options: { org: { type: "string" }, user: { type: "string" }, name: { type: "string" } },
+    strict: true,
+  });
+  const config = loadConfig(process.env);
+  const key = await keysCreateCommand({
+    home: config.home,
+    databaseUrl: config.databaseUrl,
+    org: values.org ?? "default",
+    user: values.user ?? "admin",
+    name: values.name ?? "cli",
+  });
+  console.log(key);
+  return 0;
+}
+
+async function fakeLlmCli(argv: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      port: { type: "string", default: "7071" },
+      host: { type: "string" },
+      script: { type: "string" },
+    },
+    strict: true,
+  });
+  if (!values.script) {
+    console.error("outrig fake-llm: --script turns.json is required");
+    return 1;
+  }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`outrig fake-llm: invalid --port ${values.port}`);
+    return 1;
+  }
+  const script = await loadFakeLlmScript(values.script);
+  const server = await startFakeLlmServer({ port, ...(values.host ? { host: values.host } : {}), script });
+  console.error(`[fake-llm] ${script.turns.length} scripted turns; listening on ${server.url}`);
+  console.log(server.url);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
+  await server.close();
+  return 0;
+}
+
+function outrigHome(): string {
+  const value = process.env.OUTRIG_HOME?.trim();
+  return path.resolve(value ? value : path.join(os.homedir(), ".outrig"));
+}

@@ -1,0 +1,241 @@
+/** The HTTP API (Hono): routes, auth, validation, SSE. Built from ready adapters; reads no environment. */
+import { InputError, type SessionRecord, type SessionStore } from "@outrig/core";
+import {
+  CreateSessionBody,
+  PostMessageBody,
+  type SessionEvent,
+  type SessionResource,
+} from "@outrig/protocol";
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { streamSSE } from "hono/streaming";
+import { z } from "zod";
+import type { BusEvent, EventBus } from "./event-bus.js";
+import { toErrorResponse } from "./http-error.js";
+import type { Caller, SessionManager } from "./session-manager.js";
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+const REPLAY_PAGE = 500;
+const KEEPALIVE_MS = 15_000;
+
+export interface AuthenticatedCaller extends Caller {
+  readonly keyId: string;
+  readonly role: string;
+}
+
+export interface Authenticator {
+  authenticate(key: string): Promise<AuthenticatedCaller | null>;
+}
+
+export interface AppDependencies {
+  readonly auth: Authenticator;
+  readonly sessions: SessionManager;
+  readonly store: SessionStore;
+  readonly bus: EventBus;
+  readonly log: (message: string) => void;
+}
+
+type Env = { Variables: { caller: AuthenticatedCaller; requestId: string } };
+
+export function createApp(deps: AppDependencies): Hono<Env> {
+  const app = new Hono<Env>();
+
+  app.onError((error, c) => {
+    const { status, body } = toErrorResponse(error, c.get("requestId"));
+    if (status >= 500)
+      deps.log(`request ${c.get("requestId") ?? "-"} failed: ${error.stack ?? error.message}`);
+    return c.json(body, status as 500);
+  });
+  app.notFound((c) => c.json({ error: { code: "not_found", message: "No such route" } }, 404));
+
+  app.use("*", async (c, next) => {
+    c.set("requestId", crypto.randomUUID());
+    await next();
+  });
+  app.get("/healthz", (c) => c.json({ ok: true }));
+
+  app.use("/v1/*", async (c, next) => {
+    const header = c.req.header("authorization") ?? "";
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match?.[1])
+      throw new InputError("unauthorized", "Missing or malformed Authorization: Bearer <key> header", 401);
+    const caller = await deps.auth.authenticate(match[1]);
+    if (!caller) throw new InputError("unauthorized", "Invalid API key", 401);
+    c.set("caller", caller);
+    await next();
+  });
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new InputError("body_too_large", `Request body is larger than ${MAX_BODY_BYTES} bytes`, 413);
+      },
+    }),
+  );
+
+  app.post("/v1/sessions", async (c) => {
+    const body = await readJson(c, CreateSessionBody);
+    const session = await deps.sessions.create(c.get("caller"), body);
+    return c.json(toResource(session), 201);
+  });
+
+  app.get("/v1/sessions", async (c) => {
+    const { limit } = parseQuery(
+      c,
+      z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50) }),
+    );
+    const sessions = await deps.store.listSessions(c.get("caller").orgId, { limit });
+    return c.json({ sessions: sessions.map(toResource) });
+  });
+
+  app.get("/v1/sessions/:id", async (c) => {
+    const session = await deps.sessions.get(c.get("caller"), c.req.param("id"));
+    return c.json(toResource(session));
+  });
+
+  app.post("/v1/sessions/:id/messages", async (c) => {
+    const body = await readJson(c, PostMessageBody);
+    const session = await deps.sessions.postMessage(c.get("caller"), c.req.param("id"), body.text);
+    return c.json(toResource(session), 202);
+  });
+
+  app.get("/v1/sessions/:id/files", async (c) => {
+    const { path } = parseQuery(c, z.strictObject({ path: z.string().min(1).max(4096) }));
+    const data = await deps.sessions.readFile(c.get("caller"), c.req.param("id"), path);
+    const isText = isUtf8(data);
+    return c.body(data as Uint8Array<ArrayBuffer>, 200, {
+      "content-type": isText ? "text/plain; charset=utf-8" : "application/octet-stream",
+    });
+  });
+
+  app.get("/v1/sessions/:id/events", async (c) => {
+    const session = await deps.sessions.get(c.get("caller"), c.req.param("id"));
+    const { after } = parseQuery(c, z.strictObject({ after: z.coerce.number().int().min(0).optional() }));
+    const lastEventId = c.req.header("last-event-id");
+    let cursor = after ?? 0;
+    if (lastEventId !== undefined) {
+      const parsed = Number(lastEventId);
+      if (!Number.isInteger(parsed) || parsed < 0) {
+        throw new InputError("invalid_request", "Last-Event-ID must be a non-negative integer", 400);
+      }
+      cursor = parsed;
+    }
+    return streamSSE(c, async (stream) => {
+      const queue: BusEvent[] = [];
+      let wake: (() => void) | undefined;
+      let isClosed = false;
+      const unsubscribe = deps.bus.subscribe(session.id, (event) => {
+        queue.push(event);
+        wake?.();
+      });
+      stream.onAbort(() => {
+        isClosed = true;
+        unsubscribe();
+        wake?.();
+      });
+      const writeEvent = (event: SessionEvent) =>
+        stream.writeSSE({ id: String(event.seq), event: event.type, data: JSON.stringify(event) });
+      // Replays persisted events after the cursor; also fills any gap the live feed showed.
+      const replay = async () => {
+        for (;;) {
+          const page = await deps.store.readEvents(session.id, { afterSeq: cursor, limit: REPLAY_PAGE });
+          for (const event of page) {
+            await writeEvent(event);
+            cursor = event.seq;
+          }
+          if (page.length < REPLAY_PAGE) return;
+        }
+      };
+      try {
+        await replay();
+        while (!isClosed) {
+          const event = queue.shift();
+          if (!event) {
+            const timedOut = await new Promise<boolean>((resolve) => {
+              const timer = setTimeout(() => resolve(true), KEEPALIVE_MS);
+              wake = () => {
+                clearTimeout(timer);
+                resolve(false);
+              };
+            });
+            wake = undefined;
+            if (timedOut && !isClosed) await stream.write(": keepalive\n\n");
+            continue;
+          }
+          if (event.type === "message.delta") {
+            await stream.writeSSE({
+              event: event.type,
+              data: JSON.stringify({ ...event, afterSeq: cursor }),
+            });
+          } else if (event.seq === cursor + 1) {
+            await writeEvent(event);
+            cursor = event.seq;
+          } else if (event.seq > cursor + 1) {
+            await replay();
+          }
+        }
+      } finally {
+        unsubscribe();
+      }
+    });
+  });
+
+  return app;
+}
+
+export function toResource(session: SessionRecord): SessionResource {
+  return {
+    id: session.id,
+    orgId: session.orgId,
+    model: session.model,
+    status: session.status,
+    turns: session.turns,
+    lastSeq: session.lastSeq,
+    createdAt: session.createdAt.toISOString(),
+    updatedAt: session.updatedAt.toISOString(),
+  };
+}
+
+async function readJson<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
+  const contentType = c.req.header("content-type") ?? "";
+  if (!/^application\/json\b/i.test(contentType)) {
+    throw new InputError("unsupported_media_type", "Content-Type must be application/json", 415);
+  }
+  const text = await c.req.text();
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new InputError("invalid_json", "Request body is not valid JSON", 400);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new InputError("invalid_request", describeIssues(parsed.error), 400);
+  return parsed.data;
+}
+
+function parseQuery<T>(c: Context, schema: z.ZodType<T>): T {
+  const parsed = schema.safeParse(c.req.query());
+  if (!parsed.success) throw new InputError("invalid_request", describeIssues(parsed.error), 400);
+  return parsed.data;
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => {
+      const where = issue.path.length > 0 ? issue.path.join(".") : "body";
+      return `${where}: ${issue.message}`;
+    })
+    .join("; ");
+}
+
+function isUtf8(data: Uint8Array): boolean {
+  try {
+    new TextDecoder("utf-8", { fatal: true }).decode(data);
+    return true;
+  } catch {
+    return false;
+  }
+}

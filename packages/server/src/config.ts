@@ -1,0 +1,74 @@
+/** Server configuration, parsed once at startup from the environment. Nothing below the server reads process.env. */
+import os from "node:os";
+import path from "node:path";
+import { ConfigError } from "@outrig/core";
+import { z } from "zod";
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === "" ? undefined : value.trim()));
+
+const EnvSchema = z.object({
+  OUTRIG_HOME: optionalString,
+  OUTRIG_PORT: z.coerce.number().int().min(0).max(65535).default(7070),
+  OUTRIG_HOST: z.string().default("127.0.0.1"),
+  DATABASE_URL: optionalString,
+  ANTHROPIC_API_KEY: optionalString,
+  ANTHROPIC_BASE_URL: optionalString,
+  OPENAI_API_KEY: optionalString,
+  OPENAI_BASE_URL: optionalString,
+  OPENAI_COMPATIBLE_API_KEY: optionalString,
+  OPENAI_COMPATIBLE_BASE_URL: optionalString,
+  OUTRIG_MAX_STEPS: z.coerce.number().int().min(1).max(10_000).default(200),
+  OUTRIG_SANDBOX_IDLE_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(15 * 60_000),
+});
+
+export interface ServerConfig {
+  readonly home: string;
+  readonly port: number;
+  readonly host: string;
+  readonly databaseUrl: string | undefined;
+  readonly models: {
+    readonly anthropic: { readonly apiKey?: string; readonly baseURL?: string };
+    readonly openai: { readonly apiKey?: string; readonly baseURL?: string };
+    readonly openaiCompatible: { readonly apiKey?: string; readonly baseURL?: string };
+  };
+  readonly maxSteps: number;
+  readonly sandboxIdleMs: number;
+}
+
+/** Parses the environment. Throws ConfigError naming the exact key on bad input. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): ServerConfig {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key = issue?.path.join(".") ?? "environment";
+    throw new ConfigError("invalid_config", `Invalid ${key}: ${issue?.message ?? "bad value"}`);
+  }
+  const values = parsed.data;
+  const definedOnly = <T extends Record<string, string | undefined>>(record: T) =>
+    Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as {
+      [K in keyof T]?: string;
+    };
+  return {
+    home: path.resolve(values.OUTRIG_HOME ?? path.join(os.homedir(), ".outrig")),
+    port: values.OUTRIG_PORT,
+    host: values.OUTRIG_HOST,
+    databaseUrl: values.DATABASE_URL,
+    models: {
+      anthropic: definedOnly({ apiKey: values.ANTHROPIC_API_KEY, baseURL: values.ANTHROPIC_BASE_URL }),
+      openai: definedOnly({ apiKey: values.OPENAI_API_KEY, baseURL: values.OPENAI_BASE_URL }),
+      openaiCompatible: definedOnly({
+        apiKey: values.OPENAI_COMPATIBLE_API_KEY ?? values.OPENAI_API_KEY,
+        baseURL: values.OPENAI_COMPATIBLE_BASE_URL ?? values.OPENAI_BASE_URL,
+      }),
+    },
+    maxSteps: values.OUTRIG_MAX_STEPS,
+    sandboxIdleMs: values.OUTRIG_SANDBOX_IDLE_MS,
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * A session's sandbox, created lazily at its first use and replaced when it has died.
+ * Destroyed after it sits idle, so idle sessions hold no processes; the workspace stays on disk.
+ */
+import type { Sandbox, SandboxHandle, SandboxProvider } from "@outrig/core";
+
+export interface SessionSandboxOptions {
+  readonly provider: SandboxProvider;
+  readonly sessionId: string;
+  readonly orgId: string;
+  readonly workspaceDir: string;
+  readonly idleMs: number;
+  /** Told each time a sandbox was started, with how long it took. */
+  readonly onStart: (handle: SandboxHandle, durationMs: number) => void;
+}
+
+export class SessionSandbox {
+  readonly #options: SessionSandboxOptions;
+  #handle: SandboxHandle | undefined;
+  #starting: Promise<SandboxHandle> | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #inUse = 0;
+
+  constructor(options: SessionSandboxOptions) {
+    this.#options = options;
+  }
+
+  get handle(): SandboxHandle | undefined {
+    return this.#handle;
+  }
+
+  /** Runs `work` with a live sandbox; the idle timer only runs while nothing uses it. */
+  async use<T>(work: (sandbox: Sandbox) => Promise<T>): Promise<T> {
+    this.#inUse += 1;
+    this.#clearIdle();
+    try {
+      const handle = await this.#acquire();
+      return await work(handle.sandbox);
+    } finally {
+      this.#inUse -= 1;
+      if (this.#inUse === 0) this.#armIdle();
+    }
+  }
+
+  async destroy(): Promise<void> {
+    this.#clearIdle();
+    const handle = this.#handle ?? (await this.#starting?.catch(() => undefined));
+    this.#handle = undefined;
+    this.#starting = undefined;
+    await handle?.destroy();
+  }
+
+  async #acquire(): Promise<SandboxHandle> {
+    if (this.#handle?.isAlive()) return this.#handle;
+    if (this.#handle) {
+      const dead = this.#handle;
+      this.#handle = undefined;
+      await dead.destroy().catch(() => undefined);
+    }
+    if (!this.#starting) {
+      const startedAt = performance.now();
+      this.#starting = this.#options.provider
+        .create({
+          sessionId: this.#options.sessionId,
+          orgId: this.#options.orgId,
+          workspaceDir: this.#options.workspaceDir,
+        })
+        .then((handle) => {
+          this.#handle = handle;
+          this.#options.onStart(handle, performance.now() - startedAt);
+          return handle;
+        })
+        .finally(() => {
+          this.#starting = undefined;
+        });
+    }
+    return this.#starting;
+  }
+
+  #armIdle(): void {
+    this.#clearIdle();
+    this.#idleTimer = setTimeout(() => {
+      void this.destroy().catch(() => undefined);
+    }, this.#options.idleMs);
+    this.#idleTimer.unref();
+  }
+
+  #clearIdle(): void {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+  }
+}

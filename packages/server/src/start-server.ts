@@ -1,0 +1,96 @@
+/** The composition root: builds concrete adapters from config, wires them and listens. */
+import fs from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { serve } from "@hono/node-server";
+import { createDefaultTools } from "@outrig/core";
+import { createModelFactory } from "@outrig/models";
+import { checkBubblewrap, createBubblewrapSandboxProvider } from "@outrig/sandboxes";
+import { resolveDatabase } from "@outrig/storage";
+import { createApp } from "./app.js";
+import type { ServerConfig } from "./config.js";
+import { saveCredentials } from "./credentials.js";
+import { EventBus } from "./event-bus.js";
+import { SessionManager } from "./session-manager.js";
+
+export interface RunningServer {
+  readonly url: string;
+  readonly sessions: SessionManager;
+  /** The plaintext bootstrap key when this start created it (first start only). */
+  readonly bootstrapKey: string | null;
+  close(): Promise<void>;
+}
+
+export interface StartServerOptions {
+  readonly log?: (message: string) => void;
+}
+
+export async function startServer(
+  config: ServerConfig,
+  options: StartServerOptions = {},
+): Promise<RunningServer> {
+  const log = options.log ?? ((message: string) => console.error(`[outrig] ${message}`));
+  await fs.mkdir(config.home, { recursive: true, mode: 0o700 });
+  await fs.mkdir(path.join(config.home, "workspaces"), { recursive: true, mode: 0o700 });
+
+  // Fail at startup, in one line, when the sandbox tool is missing.
+  await checkBubblewrap();
+  const modelFactory = createModelFactory(config.models);
+  const database = await resolveDatabase({ databaseUrl: config.databaseUrl, outrigHome: config.home, log });
+  const sandboxProvider = createBubblewrapSandboxProvider({ stateDir: path.join(config.home, "sandboxes") });
+  const bus = new EventBus();
+  const sessions = new SessionManager({
+    store: database.sessions,
+    modelFactory,
+    sandboxProvider,
+    tools: createDefaultTools(),
+    bus,
+    home: config.home,
+    limits: { maxSteps: config.maxSteps, maxModelAttempts: 6 },
+    sandboxIdleMs: config.sandboxIdleMs,
+    log,
+  });
+  const app = createApp({ auth: database.auth, sessions, store: database.sessions, bus, log });
+
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
+  await new Promise<void>((resolve, reject) => {
+    server.once("listening", () => resolve());
+    server.once("error", (error) => reject(error));
+  }).catch(async (error: NodeJS.ErrnoException) => {
+    await database.close();
+    const reason =
+      error.code === "EADDRINUSE" ? `port ${config.port} is already in use (set OUTRIG_PORT)` : error.message;
+    throw new Error(`cannot listen on ${config.host}:${config.port}: ${reason}`, { cause: error });
+  });
+  const address = server.address() as AddressInfo;
+  const url = `http://${config.host}:${address.port}`;
+
+  const bootstrapKey = (await database.auth.bootstrap()).apiKey;
+  if (bootstrapKey) {
+    const file = await saveCredentials(config.home, { server: url, apiKey: bootstrapKey });
+    log(`created org "default" with an admin API key (shown once, saved to ${file}):`);
+    console.log(bootstrapKey);
+  }
+  const resumed = await sessions.recover();
+  if (resumed > 0) log(`resumed ${resumed} running session(s)`);
+  log(`listening on ${url}`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    sessions,
+    bootstrapKey,
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        await sessions.close();
+        // SSE streams are long-lived; end them so close() does not wait for clients.
+        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+        await stopped;
+        await sandboxProvider.close();
+        await database.close();
+      })();
+      return closing;
+    },
+  };
+}
