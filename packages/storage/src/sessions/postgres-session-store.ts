@@ -1,0 +1,192 @@
+/** SessionStore on Postgres. The event log is the source of truth; `sessions.last_seq` hands out seqs. */
+import type { CreateSessionInput, SessionRecord, SessionStore } from "@outrig/core";
+import { InvariantError, StorageError } from "@outrig/core";
+import { type NewSessionEvent, SessionEvent, type SessionStatus } from "@outrig/protocol";
+import type pg from "pg";
+import { createId } from "../ids/create-id.js";
+import { withTransaction } from "../with-transaction.js";
+
+/** Version written into every stored payload; readers accept the versions listed below. */
+export const SESSION_EVENT_SCHEMA_VERSION = 1;
+const READABLE_SCHEMA_VERSIONS: readonly number[] = [1];
+
+export interface PostgresSessionStoreOptions {
+  /** Injected for tests; defaults to the wall clock. */
+  readonly clock?: () => Date;
+}
+
+interface SessionRow {
+  id: string;
+  org_id: string;
+  user_id: string;
+  model: string;
+  system: string | null;
+  status: SessionStatus;
+  turns: number;
+  last_seq: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+interface EventRow {
+  seq: string;
+  payload: Record<string, unknown>;
+  at: Date;
+}
+
+const SESSION_COLUMNS = "id, org_id, user_id, model, system, status, turns, last_seq, created_at, updated_at";
+
+export class PostgresSessionStore implements SessionStore {
+  readonly #pool: pg.Pool;
+  readonly #clock: () => Date;
+
+  constructor(pool: pg.Pool, options: PostgresSessionStoreOptions = {}) {
+    this.#pool = pool;
+    this.#clock = options.clock ?? (() => new Date());
+  }
+
+  /** Throws StorageError `session_invalid_owner` when the user is not in the org. */
+  async createSession(input: CreateSessionInput): Promise<SessionRecord> {
+    const now = this.#clock();
+    try {
+      const { rows } = await this.#pool.query<SessionRow>(
+        `INSERT INTO sessions (id, org_id, user_id, model, system, status, turns, last_seq, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 'idle', 0, 0, $6, $6) RETURNING ${SESSION_COLUMNS}`,
+        [createId("ses"), input.orgId, input.userId, input.model, input.system, now],
+      );
+      return toSessionRecord(single(rows));
+    } catch (error) {
+      if ((error as { code?: string }).code === "23503") {
+        throw new StorageError("session_invalid_owner", `user ${input.userId} is not in org ${input.orgId}`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  async getSession(orgId: string, sessionId: string): Promise<SessionRecord | null> {
+    const { rows } = await this.#pool.query<SessionRow>(
+      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE org_id = $1 AND id = $2`,
+      [orgId, sessionId],
+    );
+    return rows[0] ? toSessionRecord(rows[0]) : null;
+  }
+
+  async listSessions(orgId: string, options: { limit: number }): Promise<SessionRecord[]> {
+    const { rows } = await this.#pool.query<SessionRow>(
+      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE org_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`,
+      [orgId, options.limit],
+    );
+    return rows.map(toSessionRecord);
+  }
+
+  /**
+   * Bumps `sessions.last_seq` with UPDATE … RETURNING and inserts the events in the same transaction. The
+   * row lock taken by the UPDATE serializes concurrent writers, and a rollback returns the seqs, so the
+   * log stays gap-free. Throws InvariantError for an event the protocol schema rejects (nothing is written)
+   * and StorageError `session_not_found` for an unknown session.
+   */
+  async appendEvents(sessionId: string, events: readonly NewSessionEvent[]): Promise<SessionEvent[]> {
+    if (events.length === 0) return [];
+    const at = this.#clock().toISOString();
+    // Validate before writing: seq is a placeholder here, the real one comes from the database.
+    for (const event of events) {
+      const parsed = SessionEvent.safeParse({ ...event, seq: 0, at });
+      if (!parsed.success) {
+        throw new InvariantError(
+          `refusing to store an invalid ${event.type} event: ${parsed.error.issues[0]?.message}`,
+        );
+      }
+    }
+    return withTransaction(this.#pool, async (client) => {
+      const { rows } = await client.query<{ org_id: string; last_seq: string }>(
+        "UPDATE sessions SET last_seq = last_seq + $2, updated_at = $3 WHERE id = $1 RETURNING org_id, last_seq",
+        [sessionId, events.length, at],
+      );
+      const session = rows[0];
+      if (!session) throw new StorageError("session_not_found", `session ${sessionId} does not exist`);
+      const firstSeq = Number(session.last_seq) - events.length + 1;
+      const stored = events.map((event, index) => ({ ...event, seq: firstSeq + index, at }) as SessionEvent);
+      await client.query(
+        `INSERT INTO session_events (org_id, session_id, seq, type, payload, at)
+         SELECT $1, $2, seq, type, payload, $6 FROM unnest($3::bigint[], $4::text[], $5::jsonb[]) AS e(seq, type, payload)`,
+        [
+          session.org_id,
+          sessionId,
+          stored.map((event) => event.seq),
+          stored.map((event) => event.type),
+          events.map((event) => JSON.stringify({ schemaVersion: SESSION_EVENT_SCHEMA_VERSION, ...event })),
+          at,
+        ],
+      );
+      return stored;
+    });
+  }
+
+  async listRunningSessions(options: { limit: number }): Promise<SessionRecord[]> {
+    const { rows } = await this.#pool.query<SessionRow>(
+      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE status = 'running' ORDER BY created_at, id LIMIT $1`,
+      [options.limit],
+    );
+    return rows.map(toSessionRecord);
+  }
+
+  /** Throws StorageError `event_unreadable` when a stored payload fails the protocol schema. */
+  async readEvents(sessionId: string, options: { afterSeq: number; limit: number }): Promise<SessionEvent[]> {
+    const { rows } = await this.#pool.query<EventRow>(
+      "SELECT seq, payload, at FROM session_events WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+      [sessionId, options.afterSeq, options.limit],
+    );
+    return rows.map((row) => toSessionEvent(sessionId, row));
+  }
+
+  /** Throws StorageError `session_not_found` for an unknown session. */
+  async updateSession(sessionId: string, patch: { status?: SessionStatus; turns?: number }): Promise<void> {
+    const { rowCount } = await this.#pool.query(
+      `UPDATE sessions SET status = COALESCE($2, status), turns = COALESCE($3, turns), updated_at = $4
+       WHERE id = $1`,
+      [sessionId, patch.status ?? null, patch.turns ?? null, this.#clock()],
+    );
+    if (rowCount === 0) throw new StorageError("session_not_found", `session ${sessionId} does not exist`);
+  }
+}
+
+function toSessionRecord(row: SessionRow): SessionRecord {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    userId: row.user_id,
+    model: row.model,
+    system: row.system,
+    status: row.status,
+    turns: row.turns,
+    lastSeq: Number(row.last_seq),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toSessionEvent(sessionId: string, row: EventRow): SessionEvent {
+  const { schemaVersion, ...fields } = row.payload;
+  if (typeof schemaVersion !== "number" || !READABLE_SCHEMA_VERSIONS.includes(schemaVersion)) {
+    throw new StorageError(
+      "event_unreadable",
+      `event ${row.seq} of session ${sessionId} has schemaVersion ${String(schemaVersion)}, expected one of ${READABLE_SCHEMA_VERSIONS.join(", ")}`,
+    );
+  }
+  const parsed = SessionEvent.safeParse({ ...fields, seq: Number(row.seq), at: row.at.toISOString() });
+  if (!parsed.success) {
+    throw new StorageError(
+      "event_unreadable",
+      `event ${row.seq} of session ${sessionId} does not match the protocol: ${parsed.error.issues[0]?.message}`,
+    );
+  }
+  return parsed.data;
+}
+
+function single<T>(rows: T[]): T {
+  const [row] = rows;
+  if (!row) throw new InvariantError("INSERT … RETURNING returned no row");
+  return row;
+}

@@ -1,0 +1,200 @@
+import type { NewSessionEvent } from "@outrig/protocol";
+import { createTestDatabase, type TestDatabase } from "@outrig/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDatabase, type Database, PostgresSessionStore } from "../src/index.js";
+
+const turnStart = (turn: number, text: string): NewSessionEvent => ({ type: "turn.start", turn, text });
+
+describe("PostgresSessionStore", () => {
+  let testDatabase: TestDatabase;
+  let database: Database;
+  let orgId: string;
+  let userId: string;
+  let otherOrgId: string;
+
+  beforeAll(async () => {
+    testDatabase = await createTestDatabase();
+    database = await createDatabase({ url: testDatabase.url });
+    orgId = (await database.auth.createOrg("sessions-org")).id;
+    userId = (await database.auth.createUser(orgId, { name: "ada", role: "member" })).id;
+    otherOrgId = (await database.auth.createOrg("sessions-other")).id;
+  });
+  afterAll(async () => {
+    await database?.close();
+    await testDatabase?.drop();
+  });
+
+  it("creates, reads and updates a session, scoped by org", async () => {
+    const created = await database.sessions.createSession({
+      orgId,
+      userId,
+      model: "fake:echo",
+      system: "be brief",
+    });
+
+    expect(created).toMatchObject({
+      orgId,
+      userId,
+      model: "fake:echo",
+      system: "be brief",
+      status: "idle",
+      turns: 0,
+      lastSeq: 0,
+    });
+    expect(created.id).toMatch(/^ses_[0-9A-Za-z]{20}$/);
+    await expect(database.sessions.getSession(orgId, created.id)).resolves.toEqual(created);
+    await expect(database.sessions.getSession(otherOrgId, created.id)).resolves.toBeNull();
+
+    await database.sessions.updateSession(created.id, { status: "running", turns: 1 });
+    const updated = await database.sessions.getSession(orgId, created.id);
+    expect(updated).toMatchObject({ status: "running", turns: 1, system: "be brief" });
+    await database.sessions.updateSession(created.id, { status: "idle" });
+    await expect(database.sessions.getSession(orgId, created.id)).resolves.toMatchObject({
+      status: "idle",
+      turns: 1,
+    });
+  });
+
+  it("lists an org's sessions newest first and running sessions of every org oldest first", async () => {
+    let ticks = 0;
+    const clock = () => {
+      ticks += 1;
+      return new Date(Date.parse("2030-01-01T00:00:00Z") + ticks * 1000);
+    };
+    const store = new PostgresSessionStore(database.pool, { clock });
+    const listOrg = (await database.auth.createOrg("list-org")).id;
+    const listUser = (await database.auth.createUser(listOrg, { name: "bo", role: "admin" })).id;
+    const ids: string[] = [];
+    for (const model of ["a", "b", "c"]) {
+      ids.push((await store.createSession({ orgId: listOrg, userId: listUser, model, system: null })).id);
+    }
+
+    const listed = await store.listSessions(listOrg, { limit: 2 });
+    expect(listed.map((session) => session.id)).toEqual([ids[2], ids[1]]);
+    await expect(store.listSessions(otherOrgId, { limit: 10 })).resolves.toEqual([]);
+
+    await store.updateSession(ids[2] ?? "", { status: "running" });
+    await store.updateSession(ids[0] ?? "", { status: "running" });
+    const running = (await store.listRunningSessions({ limit: 100 })).filter(
+      (session) => session.orgId === listOrg,
+    );
+    expect(running.map((session) => session.id)).toEqual([ids[0], ids[2]]);
+  });
+
+  it("assigns seqs from 1, stores schemaVersion, and reads events back after a seq", async () => {
+    const session = await database.sessions.createSession({
+      orgId,
+      userId,
+      model: "fake:echo",
+      system: null,
+    });
+
+    const first = await database.sessions.appendEvents(session.id, [
+      { type: "session.start", model: "fake:echo" },
+      turnStart(1, "hello"),
+    ]);
+    const second = await database.sessions.appendEvents(session.id, [turnStart(2, "again")]);
+
+    expect(first.map((event) => event.seq)).toEqual([1, 2]);
+    expect(second).toEqual([{ type: "turn.start", turn: 2, text: "again", seq: 3, at: expect.any(String) }]);
+    await expect(database.sessions.readEvents(session.id, { afterSeq: 0, limit: 100 })).resolves.toEqual([
+      ...first,
+      ...second,
+    ]);
+    await expect(database.sessions.readEvents(session.id, { afterSeq: 1, limit: 1 })).resolves.toEqual([
+      first[1],
+    ]);
+    await expect(database.sessions.getSession(orgId, session.id)).resolves.toMatchObject({ lastSeq: 3 });
+    const raw = await database.pool.query(
+      "SELECT org_id, payload FROM session_events WHERE session_id = $1 AND seq = 3",
+      [session.id],
+    );
+    expect(raw.rows[0]).toEqual({
+      org_id: orgId,
+      payload: { schemaVersion: 1, type: "turn.start", turn: 2, text: "again" },
+    });
+  });
+
+  it("keeps seqs gap-free and batches contiguous under 20 concurrent appenders", async () => {
+    const session = await database.sessions.createSession({
+      orgId,
+      userId,
+      model: "fake:echo",
+      system: null,
+    });
+    // A second pool so that appenders really contend from separate connections and processes' worth of pools.
+    const second = await createDatabase({ url: testDatabase.url, poolSize: 10 });
+    try {
+      const stores = [database.sessions, second.sessions];
+      const batches = await Promise.all(
+        Array.from({ length: 20 }, (_, appender) =>
+          stores[appender % 2]?.appendEvents(session.id, [
+            turnStart(appender, "a"),
+            turnStart(appender, "b"),
+            turnStart(appender, "c"),
+          ]),
+        ),
+      );
+
+      const events = await database.sessions.readEvents(session.id, { afterSeq: 0, limit: 1000 });
+      expect(events.map((event) => event.seq)).toEqual(Array.from({ length: 60 }, (_, index) => index + 1));
+      for (const batch of batches) {
+        const seqs = batch?.map((event) => event.seq) ?? [];
+        expect(seqs).toHaveLength(3);
+        expect(seqs[2]).toBe((seqs[0] ?? 0) + 2);
+        const stored = events.slice((seqs[0] ?? 0) - 1, seqs[2]);
+        expect(stored).toEqual(batch);
+      }
+      await expect(database.sessions.getSession(orgId, session.id)).resolves.toMatchObject({ lastSeq: 60 });
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("writes nothing for a batch that holds an invalid event", async () => {
+    const session = await database.sessions.createSession({
+      orgId,
+      userId,
+      model: "fake:echo",
+      system: null,
+    });
+    const invalid = { type: "turn.start", turn: "one", text: "x" } as unknown as NewSessionEvent;
+
+    await expect(
+      database.sessions.appendEvents(session.id, [turnStart(1, "ok"), invalid]),
+    ).rejects.toMatchObject({
+      code: "invariant_violated",
+    });
+    await expect(database.sessions.readEvents(session.id, { afterSeq: 0, limit: 10 })).resolves.toEqual([]);
+    await expect(database.sessions.getSession(orgId, session.id)).resolves.toMatchObject({ lastSeq: 0 });
+  });
+
+  it("rejects a stored event with an unknown schemaVersion instead of returning it", async () => {
+    const session = await database.sessions.createSession({
+      orgId,
+      userId,
+      model: "fake:echo",
+      system: null,
+    });
+    await database.pool.query(
+      `INSERT INTO session_events (org_id, session_id, seq, type, payload, at)
+       VALUES ($1, $2, 1, 'turn.start', '{"schemaVersion": 99, "type": "turn.start", "turn": 1, "text": "x"}', now())`,
+      [orgId, session.id],
+    );
+    await expect(database.sessions.readEvents(session.id, { afterSeq: 0, limit: 10 })).rejects.toMatchObject({
+      code: "event_unreadable",
+    });
+  });
+
+  it("reports unknown sessions and a user from another org", async () => {
+    await expect(database.sessions.appendEvents("ses_missing", [turnStart(1, "x")])).rejects.toMatchObject({
+      code: "session_not_found",
+    });
+    await expect(database.sessions.updateSession("ses_missing", { turns: 1 })).rejects.toMatchObject({
+      code: "session_not_found",
+    });
+    await expect(
+      database.sessions.createSession({ orgId: otherOrgId, userId, model: "fake:echo", system: null }),
+    ).rejects.toMatchObject({ code: "session_invalid_owner" });
+  });
+});
