@@ -96,6 +96,8 @@ export class AiSdkLanguageModel implements LanguageModel {
           textPart.text += part.text;
           yield { type: "text.delta", text: part.text };
         } else if (part.type === "tool-call") {
+          // Vendor-hosted tools (e.g. Anthropic web search) already ran upstream; only ours go to the loop.
+          if (part.providerExecuted === true) continue;
           content.push({
             type: "tool_call",
             toolCallId: part.toolCallId,

@@ -1,6 +1,6 @@
 /** Maps anything the AI SDK reports (HTTP errors, in-stream vendor errors, broken streams) to a terminal `error` event. */
 import { isRetryableStatus, type ModelEvent } from "@outrig/core";
-import { APICallError } from "ai";
+import { APICallError, InvalidResponseDataError, JSONParseError, TypeValidationError } from "ai";
 
 export type ModelErrorEvent = Extract<ModelEvent, { type: "error" }>;
 
@@ -85,33 +85,51 @@ export function toModelErrorEvent(error: unknown, isAborted: boolean): ModelErro
       };
     }
     if (status < 400) {
-      // The SDK reports a body that broke while being read (a cut stream) as an APICallError with status 200.
-      return streamCut(error);
+      // A 200 whose stream carried a vendor error chunk (OpenAI's first-chunk error), or whose body broke while
+      // being read (a cut stream): the SDK reports both as an APICallError with the 200 status.
+      return vendorErrorEvent(error.data) ?? streamCut(error);
     }
     const retryAfterMs = parseRetryAfterMs(error.responseHeaders);
+    // The status decides, except that an exhausted quota (OpenAI sends it as a 429) will not heal by retrying.
+    const isQuota = vendorErrorEvent(error.data)?.code === "model_quota_exceeded";
     return {
       type: "error",
-      code: codeForStatus(status),
+      code: isQuota ? "model_quota_exceeded" : codeForStatus(status),
       message: `model API answered ${status}: ${error.message}`,
-      retryable: isRetryableStatus(status),
+      retryable: !isQuota && isRetryableStatus(status),
       status,
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
     };
   }
-  const vendor = vendorErrorType(error);
-  if (vendor !== undefined) {
-    const mapped = VENDOR_ERROR_CODES[vendor.type];
-    if (mapped !== undefined) {
-      return {
-        type: "error",
-        code: mapped.code,
-        message: `model stream reported ${vendor.type}${vendor.message === undefined ? "" : `: ${vendor.message}`}`,
-        retryable: mapped.retryable,
-      };
-    }
+  const vendorEvent = vendorErrorEvent(error);
+  if (vendorEvent !== undefined) return vendorEvent;
+  if (
+    InvalidResponseDataError.isInstance(error) ||
+    TypeValidationError.isInstance(error) ||
+    JSONParseError.isInstance(error)
+  ) {
+    // The vendor sent events we cannot make sense of; a fresh attempt usually gets a well-formed stream.
+    return {
+      type: "error",
+      code: "model_bad_response",
+      message: `model stream was malformed: ${describe(error)}`,
+      retryable: true,
+    };
   }
   // Anything else broke the stream itself: a dropped connection, a truncated body, unparseable chunks.
   return streamCut(error);
+}
+
+function vendorErrorEvent(value: unknown): ModelErrorEvent | undefined {
+  const vendor = vendorErrorType(value);
+  const mapped = vendor === undefined ? undefined : VENDOR_ERROR_CODES[vendor.type];
+  if (vendor === undefined || mapped === undefined) return undefined;
+  return {
+    type: "error",
+    code: mapped.code,
+    message: `model stream reported ${vendor.type}${vendor.message === undefined ? "" : `: ${vendor.message}`}`,
+    retryable: mapped.retryable,
+  };
 }
 
 function streamCut(error: unknown): ModelErrorEvent {
