@@ -1,0 +1,78 @@
+/** Test helper: runs `outrig serve` as a real child process on a temp OUTRIG_HOME and an ephemeral port. */
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+
+export const OUTRIG_BIN = path.resolve(import.meta.dirname, "../bin/outrig.js");
+
+export interface ServerProcess {
+  readonly url: string;
+  readonly apiKey: string;
+  readonly home: string;
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export async function createOutrigHome(): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), "outrig-e2e-"));
+}
+
+/** Starts the server and resolves once it listens; the bootstrap key is read from its saved credentials. */
+export async function startServerProcess(options: {
+  home: string;
+  env?: Record<string, string>;
+}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [OUTRIG_BIN, "serve"], {
+    env: { ...process.env, OUTRIG_HOME: options.home, OUTRIG_PORT: "0", ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (match?.[1]) resolve(match[1]);
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`outrig serve exited with ${code}:\n${output}`)));
+  });
+  const credentials = JSON.parse(await fs.readFile(path.join(options.home, "credentials.json"), "utf8")) as {
+    apiKey: string;
+  };
+  return {
+    url,
+    apiKey: credentials.apiKey,
+    home: options.home,
+    child,
+    output: () => output,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+export async function runCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [OUTRIG_BIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  return { code, stdout, stderr };
+}
