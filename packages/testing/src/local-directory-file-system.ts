@@ -61,6 +61,12 @@ export class LocalDirectoryFileSystem implements FileSystem {
       await mkdir(join(host, ".."), { recursive: true });
       await writeFile(host, data);
     } catch (error) {
+      // mkdir -p reports a file in the way of a parent folder as EEXIST.
+      if ((error as { code?: string }).code === "EEXIST") {
+        throw new FileError("not_directory", inner, `Not a directory: a parent of ${inner} is a file`, {
+          cause: error,
+        });
+      }
       throw toFileError(error, inner);
     }
   }

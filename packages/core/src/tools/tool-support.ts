@@ -52,7 +52,10 @@ export function fileDoesNotExist(cwd: string): string {
   return `File does not exist. Note: your current working directory is ${cwd}.`;
 }
 
-/** Turns a file-system failure into the text the model sees. */
+/**
+ * Turns a file-system failure into the text the model sees. `FileError.path` is relative to its mount, so
+ * it is left out: the model only knows the absolute path it sent.
+ */
 export function fileErrorResult(error: unknown, cwd: string): ToolResult {
   if (isFileError(error)) {
     switch (error.code) {
@@ -61,13 +64,13 @@ export function fileErrorResult(error: unknown, cwd: string): ToolResult {
       case "is_directory":
         return plainError("EISDIR: illegal operation on a directory, read");
       case "not_directory":
-        return plainError(`ENOTDIR: not a directory: ${error.path}`);
+        return plainError("ENOTDIR: not a directory (a parent of the path is a file)");
       case "permission_denied":
-        return plainError(`EACCES: permission denied: ${error.path}`);
+        return plainError("EACCES: permission denied");
       case "read_only":
-        return plainError(`EROFS: read-only file system: ${error.path}`);
+        return plainError("EROFS: read-only file system");
       case "too_large":
-        return plainError(`File is too large: ${error.path}`);
+        return plainError("File is too large to read.");
       case "invalid_path":
         return toolUseError(error.message);
       case "io_error":
