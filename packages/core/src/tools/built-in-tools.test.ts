@@ -1,4 +1,5 @@
 /** Edge cases of each built-in tool beyond the golden recordings, over an in-memory file system. */
+import { spawnSync } from "node:child_process";
 import { MemoryFileSystem } from "@outrig/testing";
 import { describe, expect, it } from "vitest";
 import type { ExecRequest, ExecResult } from "../sandbox/sandbox.js";
@@ -488,6 +489,17 @@ describe("Bash", () => {
     });
   });
 
+  it("keeps quotes, exit codes and bash's line numbers intact in the wrapped command (real bash)", () => {
+    const quoted = spawnSync("bash", ["-c", wrapCommand(`echo "it's" 'a "b"'; exit 4`)], {
+      encoding: "utf8",
+    });
+    expect(quoted.status).toBe(4);
+    expect(splitFinalCwd(quoted.stdout)).toEqual({ stdout: `it's a "b"\n`, finalCwd: process.cwd() });
+    const missing = spawnSync("bash", ["-c", wrapCommand("no-such-command-outrig")], { encoding: "utf8" });
+    expect(missing.status).toBe(127);
+    expect(missing.stderr).toBe("bash: line 1: no-such-command-outrig: command not found\n");
+  });
+
   it("splits the cwd trailer only when present", () => {
     expect(splitFinalCwd("plain")).toEqual({ stdout: "plain", finalCwd: undefined });
     expect(splitFinalCwd("a\n__outrig_final_cwd_5f1c__/x y\n")).toEqual({ stdout: "a", finalCwd: "/x y" });
@@ -594,6 +606,37 @@ describe("bad input never throws", () => {
     const content = "x".repeat(2 * 1024 * 1024);
     expect((await run(write, { file_path: "/workspace/big", content })).isError).toBe(false);
     expect((await text("/big")).length).toBe(content.length);
+  });
+});
+
+describe("unexpected failures", () => {
+  it("turns an exception from the file system into an error result", async () => {
+    const { context } = setup();
+    const broken: ToolContext = {
+      ...context,
+      fs: { ...context.fs, stat: () => Promise.reject(new TypeError("disk on fire")) } as ToolContext["fs"],
+    };
+    for (const [tool, input] of [
+      [read, { file_path: "/workspace/a" }],
+      [write, { file_path: "/workspace/a", content: "" }],
+      [edit, { file_path: "/workspace/a", old_string: "a", new_string: "b" }],
+      [glob, { pattern: "*" }],
+      [grep, { pattern: "x" }],
+    ] as const) {
+      expect(await (tool as Tool).execute(input, broken)).toEqual({
+        output: "Error: disk on fire",
+        isError: true,
+      });
+    }
+  });
+
+  it("refuses to edit a file over the size cap", async () => {
+    const { run } = setup({ "big.txt": "a".repeat(10 * 1024 * 1024 + 1) });
+    expect(
+      (await run(edit, { file_path: "/workspace/big.txt", old_string: "a", new_string: "b" })).output,
+    ).toBe(
+      "<tool_use_error>File is too large to edit (10485761 bytes; the limit is 10485760).</tool_use_error>",
+    );
   });
 });
 

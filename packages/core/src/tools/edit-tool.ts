@@ -4,6 +4,9 @@ import { checkReadBeforeWrite, FILE_STATE_SUFFIX, writeAndRecord } from "./read-
 import type { Tool } from "./tool.js";
 import { defineTool, fileDoesNotExist, requireAbsolutePath, success, toolUseError } from "./tool-support.js";
 
+/** Edit loads the whole file; larger files are refused rather than decoded. */
+export const EDIT_MAX_BYTES = 10 * 1024 * 1024;
+
 const inputSchema = z.strictObject({
   file_path: z.string(),
   old_string: z.string(),
@@ -45,6 +48,11 @@ export function createEditTool(): Tool<EditInput> {
         return success(`The file ${path} has been updated successfully. ${FILE_STATE_SUFFIX}`);
       }
       if (stat.kind === "directory") return toolUseError(`Path is a directory, not a file: ${path}`);
+      if (stat.size > EDIT_MAX_BYTES) {
+        return toolUseError(
+          `File is too large to edit (${stat.size} bytes; the limit is ${EDIT_MAX_BYTES}).`,
+        );
+      }
       const refusal = checkReadBeforeWrite(path, stat, context);
       if (refusal !== undefined) return refusal;
       const content = new TextDecoder().decode(await context.fs.read(path));
