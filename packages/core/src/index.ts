@@ -11,6 +11,24 @@ export {
   SandboxError,
   StorageError,
 } from "./errors/app-error.js";
+export { type LoopLimits, type NextAction, nextAction, retryDelayMs } from "./loop/next-action.js";
+export { loadRunState, runSession, type SessionRunContext, type SessionRunnerDeps } from "./loop/run-loop.js";
+export {
+  applyEvent,
+  foldEvents,
+  INTERRUPTED_TOOL_OUTPUT,
+  initialRunState,
+  type PendingToolCall,
+  type RunState,
+  type TurnStatus,
+} from "./loop/run-state.js";
+export {
+  executeModelCall,
+  executeToolCall,
+  type ModelCallOutcome,
+  unknownToolResult,
+} from "./loop/step-executors.js";
+export { buildSystemPrompt, type SystemPromptOptions } from "./loop/system-prompt.js";
 export type {
   LanguageModel,
   ModelEvent,
@@ -32,36 +50,6 @@ export type {
 } from "./sandbox/sandbox.js";
 export { FileError, type FileErrorCode, isFileError } from "./sandbox/sandbox-errors.js";
 export type { CreateSessionInput, SessionRecord, SessionStore } from "./store/session-store.js";
-export type { FileReadRecord, FileStateTracker, Tool, ToolContext, ToolResult } from "./tools/tool.js";
-export {
-  createMountTable,
-  MAX_PATH_LENGTH,
-  type Mount,
-  MountTable,
-  normalizePath,
-  type ResolvedPath,
-} from "./vfs/create-mount-table.js";
-export type { FileSystem } from "./vfs/file-system.js";
-export { SandboxFileSystem } from "./vfs/sandbox-file-system.js";
-export { type LoopLimits, type NextAction, nextAction, retryDelayMs } from "./loop/next-action.js";
-export {
-  applyEvent,
-  foldEvents,
-  INTERRUPTED_TOOL_OUTPUT,
-  initialRunState,
-  type PendingToolCall,
-  type RunState,
-  type TurnStatus,
-} from "./loop/run-state.js";
-export { loadRunState, runSession, type SessionRunContext, type SessionRunnerDeps } from "./loop/run-loop.js";
-export {
-  executeModelCall,
-  executeToolCall,
-  inputValidationResult,
-  type ModelCallOutcome,
-  unknownToolResult,
-} from "./loop/step-executors.js";
-export { buildSystemPrompt, type SystemPromptOptions } from "./loop/system-prompt.js";
 export {
   BASH_DEFAULT_TIMEOUT_MS,
   BASH_MAX_OUTPUT_CHARS,
@@ -76,5 +64,16 @@ export { globToRegExp, matchesGlob } from "./tools/glob-pattern.js";
 export { createGlobTool, GLOB_MAX_RESULTS, type GlobInput } from "./tools/glob-tool.js";
 export { createGrepTool, GREP_FILE_TYPES, type GrepInput } from "./tools/grep-tool.js";
 export { createReadTool, READ_DEFAULT_LIMIT, READ_MAX_BYTES, type ReadInput } from "./tools/read-tool.js";
+export type { FileReadRecord, FileStateTracker, Tool, ToolContext, ToolResult } from "./tools/tool.js";
 export { defineTool, formatInputValidationError, type ToolSpec } from "./tools/tool-support.js";
 export { createWriteTool, type WriteInput } from "./tools/write-tool.js";
+export {
+  createMountTable,
+  MAX_PATH_LENGTH,
+  type Mount,
+  MountTable,
+  normalizePath,
+  type ResolvedPath,
+} from "./vfs/create-mount-table.js";
+export type { FileSystem } from "./vfs/file-system.js";
+export { SandboxFileSystem } from "./vfs/sandbox-file-system.js";

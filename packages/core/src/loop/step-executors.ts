@@ -3,6 +3,7 @@ import type { AssistantMessage, StopReason, Usage } from "@outrig/protocol";
 import { ensureError } from "../errors/app-error.js";
 import type { LanguageModel, ModelRequest } from "../model/language-model.js";
 import type { Tool, ToolContext, ToolResult } from "../tools/tool.js";
+import { formatInputValidationError } from "../tools/tool-support.js";
 
 export type ModelCallOutcome =
   | {
@@ -63,23 +64,6 @@ export function unknownToolResult(name: string): ToolResult {
   return { output: `<tool_use_error>Error: No such tool available: ${name}</tool_use_error>`, isError: true };
 }
 
-/** Formats a zod failure the way Claude Code reports invalid tool input. */
-export function inputValidationResult(
-  toolName: string,
-  issues: readonly { path: PropertyKey[]; message: string }[],
-): ToolResult {
-  const lines = issues.map((issue) => {
-    const where = issue.path.length > 0 ? issue.path.map(String).join(".") : "input";
-    return `The parameter \`${where}\` ${issue.message.replace(/^Invalid input: /, "is invalid: ")}`;
-  });
-  return {
-    output: `<tool_use_error>InputValidationError: ${toolName} failed due to the following ${
-      lines.length === 1 ? "issue" : "issues"
-    }:\n${lines.join("\n")}</tool_use_error>`,
-    isError: true,
-  };
-}
-
 /** Validates input and runs the tool; every failure becomes an `isError` result the model can read. */
 export async function executeToolCall(
   tool: Tool | undefined,
@@ -89,7 +73,8 @@ export async function executeToolCall(
 ): Promise<ToolResult> {
   if (!tool) return unknownToolResult(name);
   const parsed = tool.inputSchema.safeParse(input);
-  if (!parsed.success) return inputValidationResult(name, parsed.error.issues);
+  if (!parsed.success)
+    return { output: formatInputValidationError(name, parsed.error, input), isError: true };
   try {
     return await tool.execute(parsed.data, context);
   } catch (thrown) {
