@@ -1,2 +1,31 @@
-export * from "./ai-sdk/index.js";
-export * from "./fake-llm/index.js";
+export {
+  AiSdkLanguageModel,
+  type AiSdkLanguageModelOptions,
+  codeForStatus,
+  createModelFactory,
+  MODEL_PROVIDERS,
+  type ModelErrorEvent,
+  type ModelProvider,
+  type ModelsConfig,
+  type ProviderConfig,
+  parseRetryAfterMs,
+  toModelErrorEvent,
+  toModelMessages,
+  toStopReason,
+  toToolSet,
+} from "./ai-sdk/index.js";
+export {
+  FakeLlmErrorSpec,
+  type FakeLlmProtocol,
+  FakeLlmRawResponse,
+  type FakeLlmRequest,
+  FakeLlmScript,
+  type FakeLlmScriptInput,
+  type FakeLlmServer,
+  type FakeLlmServerOptions,
+  FakeLlmToolCall,
+  FakeLlmTurn,
+  loadFakeLlmScript,
+  parseFakeLlmScript,
+  startFakeLlmServer,
+} from "./fake-llm/index.js";

@@ -115,6 +115,16 @@ describe.each(KINDS)("$spec over the fake LLM server", (kind) => {
     expect(JSON.stringify(requests[0]?.body)).toContain("You are a test agent.");
   });
 
+  it("leaves out an empty system prompt", async () => {
+    server.setScript({ turns: [{ text: "ok" }] });
+    const before = server.requests.length;
+    const events = await collect(model.stream({ ...request(), system: "" }, new AbortController().signal));
+    expect(terminal(events).type).toBe("end");
+    const body = JSON.stringify(server.requests[before]?.body);
+    expect(body).not.toContain('"system":');
+    expect(body).not.toContain('"role":"system"');
+  });
+
   it("returns parallel tool calls with ids, names and parsed input", async () => {
     const { events, requests } = await run({
       turns: [

@@ -71,7 +71,8 @@ export class AiSdkLanguageModel implements LanguageModel {
     try {
       const result = streamText({
         model: this.#model,
-        system: request.system,
+        // An empty system block is rejected by Anthropic, so leave it out entirely.
+        system: request.system === "" ? undefined : request.system,
         messages: toModelMessages(request.messages),
         tools: request.tools.length > 0 ? toToolSet(request.tools) : undefined,
         maxOutputTokens: request.maxOutputTokens,

@@ -408,7 +408,7 @@ describe("the AI SDK's generateText over non-streaming endpoints", () => {
       const baseURL = `${server.url}/v1`;
       const model =
         kind === "anthropic"
-          ? createAnthropic({ apiKey: "k", baseURL }).messages("claude-test")
+          ? createAnthropic({ apiKey: "k", baseURL }).messages("claude-sonnet-4-5")
           : kind === "openai-chat"
             ? createOpenAI({ apiKey: "k", baseURL }).chat("gpt-test")
             : createOpenAI({ apiKey: "k", baseURL }).responses("gpt-test");
