@@ -32,6 +32,20 @@ describe("PostgresAuthStore", () => {
     expect(rows[0].everything).not.toContain(created.key.slice(13));
   });
 
+  it("ensures an org and a user by name, creating each once even under concurrency", async () => {
+    const orgs = await Promise.all([1, 2, 3].map(() => database.auth.ensureOrg("acme-ensure")));
+    expect(new Set(orgs.map((org) => org.id)).size).toBe(1);
+    const orgId = orgs[0]?.id ?? "";
+    const users = await Promise.all(
+      [1, 2, 3].map(() => database.auth.ensureUser(orgId, { name: "eve", role: "admin" })),
+    );
+    expect(new Set(users.map((user) => user.id)).size).toBe(1);
+    expect(users[0]).toMatchObject({ orgId, name: "eve", role: "admin" });
+    const other = await database.auth.ensureOrg("acme-ensure-other");
+    const sameName = await database.auth.ensureUser(other.id, { name: "eve", role: "member" });
+    expect(sameName.id).not.toBe(users[0]?.id);
+  });
+
   it("authenticates a key to its org, user and role, and rejects unknown or malformed keys", async () => {
     const org = await database.auth.createOrg("acme-authenticate");
     const admin = await database.auth.createUser(org.id, { name: "root", role: "admin" });

@@ -77,6 +77,41 @@ export class PostgresAuthStore {
     }
   }
 
+  /** Returns the org with this name, creating it when missing. Safe when called concurrently. */
+  async ensureOrg(name: string): Promise<OrgRecord> {
+    await this.#pool.query("INSERT INTO orgs (id, name) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", [
+      createId("org"),
+      name,
+    ]);
+    const { rows } = await this.#pool.query<{ id: string; name: string; created_at: Date }>(
+      "SELECT id, name, created_at FROM orgs WHERE name = $1",
+      [name],
+    );
+    const row = firstRow(rows);
+    return { id: row.id, name: row.name, createdAt: row.created_at };
+  }
+
+  /** Returns the org's oldest user with this name, creating it with `role` when missing. */
+  async ensureUser(orgId: string, user: { name: string; role: UserRole }): Promise<UserRecord> {
+    return withTransaction(this.#pool, async (client) => {
+      await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`outrig-user:${orgId}`]);
+      const { rows } = await client.query<{
+        id: string;
+        org_id: string;
+        name: string;
+        role: UserRole;
+        created_at: Date;
+      }>(
+        "SELECT id, org_id, name, role, created_at FROM users WHERE org_id = $1 AND name = $2 ORDER BY created_at, id LIMIT 1",
+        [orgId, user.name],
+      );
+      const row = rows[0];
+      if (row)
+        return { id: row.id, orgId: row.org_id, name: row.name, role: row.role, createdAt: row.created_at };
+      return insertUser(client, orgId, user);
+    });
+  }
+
   /** Throws StorageError `org_not_found` for an unknown org. */
   async createUser(orgId: string, user: { name: string; role: UserRole }): Promise<UserRecord> {
     return insertUser(this.#pool, orgId, user);
