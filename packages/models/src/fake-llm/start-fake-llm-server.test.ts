@@ -419,7 +419,9 @@ describe("the AI SDK's generateText over non-streaming endpoints", () => {
       );
       expect(result.finishReason).toBe("tool-calls");
       expect(result.usage.inputTokens).toBeGreaterThan(0);
-      expect(server.requests.at(-1)?.body).toMatchObject({ model: expect.stringContaining("test") });
+      expect(server.requests.at(-1)?.body).toMatchObject({
+        model: kind === "anthropic" ? "claude-sonnet-4-5" : "gpt-test",
+      });
       expect((server.requests.at(-1)?.body as { stream?: boolean } | undefined)?.stream).not.toBe(true);
     },
   );
