@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SandboxError } from "@outrig/core";
@@ -67,6 +67,16 @@ describe("BubblewrapSandboxProvider", () => {
       .catch((caught: unknown) => caught);
     expect(error).toMatchObject({ code: "sandbox_unavailable" });
     expect((error as Error).message).toMatch(/^sandbox failed to start: bwrap: .*nonexistent\/node/);
+  });
+
+  it("rejects instead of hanging when bwrap cannot be executed at all", async () => {
+    // A directory passes the X_OK check but spawn() fails with EACCES: "error", never "exit".
+    const fakeBwrap = join(root, "a-directory");
+    await mkdir(fakeBwrap);
+    const broken = createBubblewrapSandboxProvider({ bwrapPath: fakeBwrap });
+    await expect(
+      broken.create({ sessionId: "s", orgId: "o", workspaceDir: workspace() }),
+    ).rejects.toMatchObject({ code: "sandbox_unavailable" });
   });
 
   it("fails pending calls with sandbox_unavailable when the agent is killed", async () => {

@@ -54,6 +54,7 @@ export class BubblewrapSandbox implements SandboxHandle {
     this.#maxFileBytes = options.maxFileBytes;
     this.#exited = new Promise((resolve) => {
       const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (this.#hasExited) return;
         this.#hasExited = true;
         this.#connection.close(
           new SandboxError(
@@ -68,7 +69,13 @@ export class BubblewrapSandbox implements SandboxHandle {
       };
       if (this.#process.exitCode !== null || this.#process.signalCode !== null) {
         onExit(this.#process.exitCode, this.#process.signalCode);
-      } else this.#process.once("exit", onExit);
+        return;
+      }
+      this.#process.once("exit", onExit);
+      // A failed spawn (no pid) emits "error" and never "exit".
+      this.#process.once("error", () => {
+        if (this.#process.pid === undefined && !this.#hasExited) onExit(null, null);
+      });
     });
     this.sandbox = Object.freeze({
       exec: (request: ExecRequest, signal: AbortSignal) => this.exec(request, signal),
