@@ -8,13 +8,15 @@ import { join } from "node:path";
 import { createAnthropic } from "@ai-sdk/anthropic";
 import { createOpenAI } from "@ai-sdk/openai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
-import type { LanguageModelV3 } from "@ai-sdk/provider";
 import type { ModelEvent } from "@outrig/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createModelFactory } from "./ai-sdk/create-model-factory.js";
 import { type FakeLlmServer, startFakeLlmServer } from "./fake-llm/start-fake-llm-server.js";
 
 const ROOT = join(import.meta.dirname, "__fixtures__", "llm-wire");
+
+/** The provider-level model (LanguageModelV3), typed without importing the undeclared @ai-sdk/provider. */
+type LanguageModelV3 = ReturnType<ReturnType<typeof createAnthropic>["messages"]>;
 
 type ProviderKind = "anthropic" | "openai-chat" | "openai-compatible" | "openai";
 
