@@ -11,7 +11,11 @@ export interface KeysCreateOptions {
 
 /** Creates the org and user when missing and returns a new plaintext API key for that user. */
 export async function keysCreateCommand(options: KeysCreateOptions): Promise<string> {
-  const database = await resolveDatabase({ databaseUrl: options.databaseUrl, outrigHome: options.home });
+  const database = await resolveDatabase({
+    databaseUrl: options.databaseUrl,
+    outrigHome: options.home,
+    keepAdoptedPostgres: true,
+  });
   try {
     const org = await database.auth.ensureOrg(options.org);
     const user = await database.auth.ensureUser(org.id, { name: options.user, role: "admin" });

@@ -55,7 +55,7 @@ function cliEnv(): Record<string, string> {
 }
 
 describe.each([
-  ["anthropic:claude-sonnet-4-5", "anthropic"],
+  ["anthropic:claude-sonnet-4-5", "anthropic-messages"],
   ["openai:gpt-5", "openai-responses"],
   ["openai-chat:gpt-4.1", "openai-chat"],
 ])("a session with %s", (model, protocol) => {
@@ -106,7 +106,7 @@ describe.each([
     expect(requests).toHaveLength(5);
     expect(new Set(requests.map((request) => request.protocol))).toEqual(new Set([protocol]));
     const last = JSON.stringify(requests.at(-1)?.body);
-    if (protocol === "anthropic") {
+    if (protocol === "anthropic-messages") {
       expect(last).toMatch(/"type":"tool_result","tool_use_id":"toolu_/);
       expect(requests[0]?.headers["x-api-key"]).toBe("[redacted]");
     } else if (protocol === "openai-chat") {
@@ -128,6 +128,11 @@ describe("the server process", () => {
     });
     expect(created.code, created.stderr).toBe(0);
     const otherKey = created.stdout.trim();
+    // The CLI attached to the server's running Postgres and must have left it running.
+    expect(
+      (await fetch(`${server.url}/v1/sessions`, { headers: { authorization: `Bearer ${server.apiKey}` } }))
+        .status,
+    ).toBe(200);
     expect(otherKey).toMatch(/^outrig_/);
     const own = (await (
       await fetch(`${server.url}/v1/sessions`, { headers: { authorization: `Bearer ${server.apiKey}` } })

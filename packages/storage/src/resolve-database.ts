@@ -15,6 +15,12 @@ export interface ResolveDatabaseOptions {
   readonly poolSize?: number;
   readonly onPoolError?: CreateDatabaseOptions["onPoolError"];
   readonly log?: (line: string) => void;
+  /**
+   * When an embedded postmaster was already running (adopted), leave it running on close(). Set by
+   * short-lived clients such as `outrig keys create`, so they never stop a live server's database.
+   * The server leaves it unset: it owns a postmaster orphaned by its own crash.
+   */
+  readonly keepAdoptedPostgres?: boolean;
 }
 
 export interface ResolvedDatabase extends Database {
@@ -45,12 +51,13 @@ export async function resolveDatabase(options: ResolveDatabaseOptions): Promise<
       ...database,
       embedded,
       close() {
-        closing ??= database.close().finally(() => embedded.stop());
+        const keep = embedded.isReused && options.keepAdoptedPostgres === true;
+        closing ??= database.close().finally(() => (keep ? undefined : embedded.stop()));
         return closing;
       },
     };
   } catch (error) {
-    await embedded.stop().catch(() => undefined);
+    if (!(embedded.isReused && options.keepAdoptedPostgres)) await embedded.stop().catch(() => undefined);
     throw error;
   }
 }

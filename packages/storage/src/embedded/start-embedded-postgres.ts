@@ -271,8 +271,10 @@ function createHandle(
 ): EmbeddedPostgres {
   let stopping: Promise<void> | undefined;
   // Best effort for process.exit() and uncaught errors; SIGKILL cannot be caught (the next start adopts).
+  // Only for a postmaster this process started: an adopted one may serve another live process
+  // (a CLI command attached to a running server), which an exit of this one must not stop.
   const onExit = () => signal(pid, "SIGINT");
-  process.once("exit", onExit);
+  if (!isReused) process.once("exit", onExit);
   return {
     url: connectionUrl(config),
     pid,
