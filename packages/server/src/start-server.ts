@@ -37,7 +37,7 @@ export async function startServer(
   await checkBubblewrap();
   const modelFactory = createModelFactory(config.models);
   const database = await resolveDatabase({ databaseUrl: config.databaseUrl, outrigHome: config.home, log });
-  const sandboxProvider = createBubblewrapSandboxProvider({ stateDir: path.join(config.home, "sandboxes") });
+  const sandboxProvider = createBubblewrapSandboxProvider();
   const bus = new EventBus();
   const sessions = new SessionManager({
     store: database.sessions,
