@@ -275,16 +275,17 @@ export function describeSandboxProviderConformance(
     it("raises FileErrors with stable codes", async () => {
       const directory = await freshDirectory();
       await sandbox.writeFile(`${directory}/file.txt`, encode("x"));
-      const cases: Array<[Promise<unknown>, string]> = [
-        [sandbox.readFile(`${directory}/missing.txt`), "not_found"],
-        [sandbox.readFile(directory), "is_directory"],
-        [sandbox.remove(`${directory}/missing.txt`), "not_found"],
-        [sandbox.list(`${directory}/missing`), "not_found"],
-        [sandbox.list(`${directory}/file.txt`), "not_directory"],
-        [sandbox.writeFile(directory, encode("x")), "is_directory"],
+      // Thunks, so no call rejects before the loop awaits it (that would be an unhandled rejection).
+      const cases: Array<[() => Promise<unknown>, string]> = [
+        [() => sandbox.readFile(`${directory}/missing.txt`), "not_found"],
+        [() => sandbox.readFile(directory), "is_directory"],
+        [() => sandbox.remove(`${directory}/missing.txt`), "not_found"],
+        [() => sandbox.list(`${directory}/missing`), "not_found"],
+        [() => sandbox.list(`${directory}/file.txt`), "not_directory"],
+        [() => sandbox.writeFile(directory, encode("x")), "is_directory"],
       ];
-      for (const [promise, code] of cases) {
-        const error = await rejection(promise);
+      for (const [call, code] of cases) {
+        const error = await rejection(call());
         expect(error).toBeInstanceOf(FileError);
         expect(error).toMatchObject({ code });
         expect((error as FileError).path).toEqual(expect.stringContaining(directory));
