@@ -44,8 +44,10 @@ export type {
   FileKind,
   FileStat,
   ListOptions,
+  ReadOnlyMount,
   Sandbox,
   SandboxHandle,
+  SandboxLimits,
   SandboxProvider,
 } from "./sandbox/sandbox.js";
 export { FileError, type FileErrorCode, isFileError } from "./sandbox/sandbox-errors.js";

@@ -65,11 +65,37 @@ export interface SandboxHandle {
   destroy(): Promise<void>;
 }
 
+export interface ReadOnlyMount {
+  /** Host directory or file. */
+  readonly hostPath: string;
+  /** Absolute path inside the sandbox. */
+  readonly sandboxPath: string;
+}
+
+export interface SandboxLimits {
+  readonly memoryBytes?: number;
+  readonly pids?: number;
+  /** CPU share in cores (e.g. 1.5). */
+  readonly cpus?: number;
+  /** Workspace disk quota. */
+  readonly diskBytes?: number;
+}
+
 export interface CreateSandboxOptions {
   readonly sessionId: string;
   readonly orgId: string;
   /** Host directory bound writable at /workspace. Created when missing. */
   readonly workspaceDir: string;
+  /** Extra read-only views (e.g. database-backed /memories and /skills, a CA bundle). */
+  readonly readOnlyMounts?: readonly ReadOnlyMount[];
+  /** Extra environment for every command (never secrets: placeholders only). */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly limits?: SandboxLimits;
+  /**
+   * Host unix socket of the egress proxy. When set, the sandbox reaches it at 127.0.0.1:3128 (and
+   * only it); without it the sandbox has no network at all.
+   */
+  readonly egressSocketPath?: string;
 }
 
 export interface SandboxProvider {
