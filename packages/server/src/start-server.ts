@@ -30,6 +30,8 @@ export async function startServer(
   options: StartServerOptions = {},
 ): Promise<RunningServer> {
   const log = options.log ?? ((message: string) => console.error(`[outrig] ${message}`));
+  // The AI SDK logs a warning per call for model ids it does not know (every fake or new model): noise in a server log.
+  (globalThis as { AI_SDK_LOG_WARNINGS?: boolean }).AI_SDK_LOG_WARNINGS = false;
   await fs.mkdir(config.home, { recursive: true, mode: 0o700 });
   await fs.mkdir(path.join(config.home, "workspaces"), { recursive: true, mode: 0o700 });
 
