@@ -12,7 +12,9 @@ export type FileErrorCode =
   | "read_only"
   | "too_large"
   | "invalid_path"
-  | "io_error";
+  | "io_error"
+  /** A compare-and-swap write lost: the file changed since this session last read it. */
+  | "conflict";
 
 export class FileError extends AppError {
   declare readonly code: FileErrorCode;

@@ -23,6 +23,7 @@ const DESCRIPTIONS: Readonly<Record<FileErrorCode, string>> = {
   too_large: "file too large",
   invalid_path: "invalid path",
   io_error: "i/o error",
+  conflict: "changed since it was read",
 };
 
 export function fileErrorCodeOf(errno: string): FileErrorCode {
