@@ -1,3 +1,16 @@
+export { canonicalJson, type JsonValue } from "./audit/canonical-json.js";
+export {
+  AUDIT_KINDS,
+  type AuditChainProblem,
+  type AuditChainReport,
+  type AuditEntry,
+  type AuditEntryInput,
+  type AuditKind,
+  GENESIS_HASH,
+  hashEntry,
+  PostgresAuditLog,
+  type PostgresAuditLogOptions,
+} from "./audit/postgres-audit-log.js";
 export {
   API_KEY_PREFIX,
   type BootstrapResult,
@@ -17,6 +30,46 @@ export {
   type StartEmbeddedPostgresOptions,
   startEmbeddedPostgres,
 } from "./embedded/start-embedded-postgres.js";
+export { type BlameLine, type BlameVersion, blameVersions } from "./files/blame.js";
+export {
+  createDatabaseMounts,
+  type DatabaseMountInfo,
+  type DatabaseMountsOptions,
+  databaseMountInfo,
+  type FilesRole,
+  MEMORIES_PREFIX,
+  MEMORIES_ROOT_READ_ONLY,
+  ORG_MEMORIES_NAMESPACE,
+  ORG_MEMORIES_PREFIX,
+  SKILLS_NAMESPACE,
+  SKILLS_PREFIX,
+  SKILLS_WRITE_DENIED,
+  USER_MEMORIES_PREFIX,
+  userMemoriesNamespace,
+} from "./files/create-database-mounts.js";
+export { DatabaseFileSystem, type DatabaseFileSystemOptions } from "./files/database-file-system.js";
+export {
+  ancestorsOf,
+  MAX_FILE_NAME_BYTES,
+  MAX_FILE_PATH_BYTES,
+  normalizeFilePath,
+} from "./files/file-paths.js";
+export {
+  DEFAULT_MAX_FILE_BYTES,
+  FILE_CHANGES_CHANNEL,
+  type FileAuthor,
+  type FileChange,
+  type FileChangeSubscription,
+  type FileHead,
+  type FileLookup,
+  type FileScope,
+  type FileVersionRecord,
+  type FileWriteOptions,
+  type FileWriteResult,
+  PostgresFileStore,
+  type PostgresFileStoreOptions,
+  type StoredFile,
+} from "./files/postgres-file-store.js";
 export { createId, type IdPrefix, randomBase62 } from "./ids/create-id.js";
 export {
   loadMigrations,
@@ -31,6 +84,29 @@ export {
   type ResolvedDatabase,
   resolveDatabase,
 } from "./resolve-database.js";
+export {
+  type LoadMasterKeyOptions,
+  loadMasterKey,
+  MASTER_KEY_BYTES,
+  type MasterKey,
+  masterKeyFromBase64,
+  masterKeyId,
+} from "./secrets/master-key.js";
+export {
+  MAX_SECRET_BYTES,
+  PostgresSecretResolver,
+  PostgresSecretStore,
+  SECRET_NAME_PATTERN,
+  type SecretMetadata,
+  type SecretOwner,
+  type SecretScope,
+} from "./secrets/postgres-secret-store.js";
+export {
+  createSecretKeyring,
+  type SealedSecret,
+  type SecretBinding,
+  type SecretKeyring,
+} from "./secrets/secret-cipher.js";
 export {
   PostgresSessionStore,
   type PostgresSessionStoreOptions,

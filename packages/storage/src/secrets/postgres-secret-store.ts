@@ -1,0 +1,242 @@
+/**
+ * Secrets per org and per user, encrypted at rest. `PostgresSecretStore` is write-only (set, list
+ * names, delete); plaintext comes back only through `PostgresSecretResolver`, which only the egress
+ * proxy is given. Values never appear in errors or logs.
+ */
+import { InputError, InvariantError, StorageError } from "@outrig/core";
+import type pg from "pg";
+import { randomBase62 } from "../ids/create-id.js";
+import { withTransaction } from "../with-transaction.js";
+import type { SecretBinding, SecretKeyring } from "./secret-cipher.js";
+
+export const SECRET_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+export const MAX_SECRET_BYTES = 64 * 1024;
+
+/** Whose secret: the whole org's, or one user's within the org. */
+export type SecretScope =
+  | { readonly kind: "org"; readonly orgId: string }
+  | { readonly kind: "user"; readonly orgId: string; readonly userId: string };
+
+/** What may be shown about a secret: never its value. */
+export interface SecretMetadata {
+  readonly name: string;
+  readonly scope: "org" | "user";
+  readonly keyId: string;
+  /** 1 on creation, +1 on every overwrite. */
+  readonly version: number;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/** Who a secret is resolved for: their own secrets first, then the org's. */
+export interface SecretOwner {
+  readonly orgId: string;
+  readonly userId?: string;
+}
+
+interface SecretRow {
+  name: string;
+  user_id: string | null;
+  key_id: string;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+interface SealedRow extends SecretRow {
+  ciphertext: Buffer;
+  nonce: Buffer;
+  auth_tag: Buffer;
+}
+
+export class PostgresSecretStore {
+  readonly #pool: pg.Pool;
+  readonly #keyring: SecretKeyring;
+
+  constructor(pool: pg.Pool, keyring: SecretKeyring) {
+    this.#pool = pool;
+    this.#keyring = keyring;
+  }
+
+  /**
+   * Creates or overwrites a secret. Throws InputError `invalid_secret_name` / `secret_too_large`, and
+   * StorageError `user_not_found` when the user is not in the org.
+   */
+  async setSecret(scope: SecretScope, name: string, value: string): Promise<SecretMetadata> {
+    assertSecretName(name);
+    if (Buffer.byteLength(value, "utf8") > MAX_SECRET_BYTES) {
+      throw new InputError("secret_too_large", `a secret value is at most ${MAX_SECRET_BYTES} bytes`, 400);
+    }
+    const binding = bindingOf(scope, name);
+    const sealed = this.#keyring.seal(binding, value);
+    try {
+      return await withTransaction(this.#pool, async (client) => {
+        // Serializes writers of the same name; the partial unique indexes cannot be ON CONFLICT targets.
+        await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [
+          `outrig-secret:${scope.orgId}:${binding.userId ?? ""}:${name}`,
+        ]);
+        const updated = await client.query<SecretRow>(
+          `UPDATE secrets SET ciphertext = $1, nonce = $2, auth_tag = $3, key_id = $4,
+             version = version + 1, updated_at = now()
+           WHERE org_id = $5 AND user_id IS NOT DISTINCT FROM $6 AND name = $7
+           RETURNING name, user_id, key_id, version, created_at, updated_at`,
+          [sealed.ciphertext, sealed.nonce, sealed.authTag, sealed.keyId, scope.orgId, binding.userId, name],
+        );
+        const existing = updated.rows[0];
+        if (existing) return toMetadata(existing);
+        const inserted = await client.query<SecretRow>(
+          `INSERT INTO secrets (id, org_id, user_id, name, ciphertext, nonce, auth_tag, key_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           RETURNING name, user_id, key_id, version, created_at, updated_at`,
+          [
+            `sec_${randomBase62(20)}`,
+            scope.orgId,
+            binding.userId,
+            name,
+            sealed.ciphertext,
+            sealed.nonce,
+            sealed.authTag,
+            sealed.keyId,
+          ],
+        );
+        const row = inserted.rows[0];
+        if (!row) throw new InvariantError("INSERT … RETURNING gave no row");
+        return toMetadata(row);
+      });
+    } catch (error) {
+      if ((error as { code?: string }).code === "23503") {
+        throw new StorageError("user_not_found", `the secret's org or user does not exist`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** Names and metadata of the secrets in exactly this scope, ordered by name. */
+  async listSecrets(scope: SecretScope): Promise<SecretMetadata[]> {
+    const binding = bindingOf(scope, "");
+    const { rows } = await this.#pool.query<SecretRow>(
+      `SELECT name, user_id, key_id, version, created_at, updated_at FROM secrets
+       WHERE org_id = $1 AND user_id IS NOT DISTINCT FROM $2 ORDER BY name`,
+      [scope.orgId, binding.userId],
+    );
+    return rows.map(toMetadata);
+  }
+
+  /** True when this call deleted the secret, false when there was none. */
+  async deleteSecret(scope: SecretScope, name: string): Promise<boolean> {
+    assertSecretName(name);
+    const { rowCount } = await this.#pool.query(
+      "DELETE FROM secrets WHERE org_id = $1 AND user_id IS NOT DISTINCT FROM $2 AND name = $3",
+      [scope.orgId, bindingOf(scope, name).userId, name],
+    );
+    return rowCount === 1;
+  }
+
+  /**
+   * Re-encrypts every row not sealed with the current key (after a rotation, with the old key in the
+   * ring as `previous`). A row that fails authentication is left as it is and counted, not thrown.
+   */
+  async reencryptAll(): Promise<{ reencrypted: number; undecryptable: number }> {
+    const { rows } = await this.#pool.query<SealedRow & { id: string; org_id: string }>(
+      `SELECT id, org_id, name, user_id, key_id, version, created_at, updated_at, ciphertext, nonce, auth_tag
+       FROM secrets WHERE key_id <> $1`,
+      [this.#keyring.current.id],
+    );
+    let reencrypted = 0;
+    let undecryptable = 0;
+    for (const row of rows) {
+      const binding: SecretBinding = { orgId: row.org_id, userId: row.user_id, name: row.name };
+      let value: string;
+      try {
+        value = this.#keyring.open(binding, sealedOf(row));
+      } catch (error) {
+        if (!(error instanceof StorageError)) throw error;
+        undecryptable += 1;
+        continue;
+      }
+      const sealed = this.#keyring.seal(binding, value);
+      const { rowCount } = await this.#pool.query(
+        `UPDATE secrets SET ciphertext = $1, nonce = $2, auth_tag = $3, key_id = $4
+         WHERE id = $5 AND key_id = $6`,
+        [sealed.ciphertext, sealed.nonce, sealed.authTag, sealed.keyId, row.id, row.key_id],
+      );
+      reencrypted += rowCount ?? 0;
+    }
+    return { reencrypted, undecryptable };
+  }
+}
+
+/** Plaintext access for the egress proxy only. Do not hand this to routes, tools or the sandbox. */
+export class PostgresSecretResolver {
+  readonly #pool: pg.Pool;
+  readonly #keyring: SecretKeyring;
+
+  constructor(pool: pg.Pool, keyring: SecretKeyring) {
+    this.#pool = pool;
+    this.#keyring = keyring;
+  }
+
+  /**
+   * The owner's own secret of that name, else the org's, else null. Throws StorageError
+   * `secret_key_unknown` / `secret_undecryptable` (fails closed) when the row cannot be authenticated.
+   */
+  async resolveSecret(owner: SecretOwner, name: string): Promise<string | null> {
+    if (!SECRET_NAME_PATTERN.test(name)) return null;
+    const { rows } = await this.#pool.query<SealedRow>(
+      `SELECT name, user_id, key_id, version, created_at, updated_at, ciphertext, nonce, auth_tag
+       FROM secrets WHERE org_id = $1 AND name = $2 AND (user_id IS NULL OR user_id = $3)
+       ORDER BY user_id NULLS LAST LIMIT 1`,
+      [owner.orgId, name, owner.userId ?? null],
+    );
+    const row = rows[0];
+    return row ? this.#keyring.open({ orgId: owner.orgId, userId: row.user_id, name }, sealedOf(row)) : null;
+  }
+
+  /** Every secret visible to the owner, name → value (user secrets shadow org ones). For canary scans. */
+  async resolveAllSecrets(owner: SecretOwner): Promise<Map<string, string>> {
+    const { rows } = await this.#pool.query<SealedRow>(
+      `SELECT name, user_id, key_id, version, created_at, updated_at, ciphertext, nonce, auth_tag
+       FROM secrets WHERE org_id = $1 AND (user_id IS NULL OR user_id = $2)
+       ORDER BY name, user_id NULLS LAST`,
+      [owner.orgId, owner.userId ?? null],
+    );
+    const values = new Map<string, string>();
+    for (const row of rows) {
+      if (values.has(row.name)) continue;
+      values.set(
+        row.name,
+        this.#keyring.open({ orgId: owner.orgId, userId: row.user_id, name: row.name }, sealedOf(row)),
+      );
+    }
+    return values;
+  }
+}
+
+function assertSecretName(name: string): void {
+  if (!SECRET_NAME_PATTERN.test(name)) {
+    throw new InputError(
+      "invalid_secret_name",
+      "a secret name is 1-128 letters, digits or underscores and does not start with a digit",
+      400,
+    );
+  }
+}
+
+function bindingOf(scope: SecretScope, name: string): SecretBinding {
+  return { orgId: scope.orgId, userId: scope.kind === "user" ? scope.userId : null, name };
+}
+
+function sealedOf(row: SealedRow) {
+  return { ciphertext: row.ciphertext, nonce: row.nonce, authTag: row.auth_tag, keyId: row.key_id };
+}
+
+function toMetadata(row: SecretRow): SecretMetadata {
+  return {
+    name: row.name,
+    scope: row.user_id === null ? "org" : "user",
+    keyId: row.key_id,
+    version: row.version,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
