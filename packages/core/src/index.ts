@@ -12,8 +12,18 @@ export {
   StorageError,
 } from "./errors/app-error.js";
 export { type LoopLimits, type NextAction, nextAction, retryDelayMs } from "./loop/next-action.js";
-export { loadRunState, runSession, type SessionRunContext, type SessionRunnerDeps } from "./loop/run-loop.js";
 export {
+  isTurnClosed,
+  loadRunState,
+  runSession,
+  type SessionRunContext,
+  SessionRunner,
+  type SessionRunnerDeps,
+  type StepOutcome,
+  type ToolRunOptions,
+} from "./loop/run-loop.js";
+export {
+  type ApprovalState,
   applyEvent,
   foldEvents,
   INTERRUPTED_TOOL_OUTPUT,
@@ -36,22 +46,42 @@ export type {
   ModelRequest,
   ToolDefinition,
 } from "./model/language-model.js";
+export {
+  DEFAULT_TOOL_POLICY,
+  describeRule,
+  evaluateToolPolicy,
+  type PolicyDecision,
+  policySubject,
+  wildcardMatch,
+} from "./policy/evaluate-tool-policy.js";
+export { type BlobBody, type BlobStore, isValidBlobKey } from "./sandbox/blob-store.js";
 export type {
   CreateSandboxOptions,
   DirEntry,
   ExecRequest,
   ExecResult,
+  FileCallOptions,
   FileKind,
   FileStat,
   ListOptions,
   ReadOnlyMount,
   Sandbox,
   SandboxHandle,
+  SandboxLimitKind,
   SandboxLimits,
   SandboxProvider,
+  SandboxResumeResult,
+  SandboxState,
+  SnapshotRef,
 } from "./sandbox/sandbox.js";
 export { FileError, type FileErrorCode, isFileError } from "./sandbox/sandbox-errors.js";
-export type { CreateSessionInput, SessionRecord, SessionStore } from "./store/session-store.js";
+export {
+  type AppendOptions,
+  type CreateSessionInput,
+  SESSION_EVENTS_CHANNEL,
+  type SessionRecord,
+  type SessionStore,
+} from "./store/session-store.js";
 export {
   BASH_DEFAULT_TIMEOUT_MS,
   BASH_MAX_OUTPUT_CHARS,
@@ -78,4 +108,5 @@ export {
   type ResolvedPath,
 } from "./vfs/create-mount-table.js";
 export type { FileSystem } from "./vfs/file-system.js";
+export { MountParentFileSystem } from "./vfs/mount-parent-file-system.js";
 export { SandboxFileSystem } from "./vfs/sandbox-file-system.js";

@@ -2,8 +2,9 @@
 // Speaks NDJSON on stdin/stdout (one JSON object per line). Dependency-free on purpose: it runs on
 // the host's node binary with only node: built-ins. See packages/sandboxes/README.md for the protocol.
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFile as writeFileCallback } from "node:fs";
 import { lstat, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createConnection, createServer } from "node:net";
 import { dirname, isAbsolute, posix } from "node:path";
 import { createInterface } from "node:readline";
 
@@ -11,8 +12,15 @@ const DEFAULT_MAX_OUTPUT_BYTES = 10 * 1024 * 1024;
 /** After the shell exits, wait this long for background children to release stdout/stderr. */
 const PIPE_GRACE_MS = 100;
 
+/** Completed calls remembered for exactly-once replay: the newest this many keys… */
+const MAX_RECORDED_KEYS = 1000;
+/** …each with at most this many bytes of exec output per stream. */
+const MAX_RECORDED_OUTPUT_BYTES = 64 * 1024;
+
 /** @type {Map<number, () => void>} exec request id → cancel */
 const runningExecs = new Map();
+/** @type {Map<string, Promise<{ ok: boolean, result?: unknown, error?: unknown }>>} idempotency key → outcome (insertion order = LRU order) */
+const recordedCalls = new Map();
 
 function send(message) {
   process.stdout.write(`${JSON.stringify(message)}\n`);
@@ -65,6 +73,9 @@ async function exec(id, request) {
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
     });
+    // The backend protects the agent from the OOM killer (oom_score_adj -999); commands get the
+    // default back so a memory hog is killed rather than the agent. Raising is always allowed.
+    if (child.pid !== undefined) writeFileCallback(`/proc/${child.pid}/oom_score_adj`, "0", () => {});
     const streams = { stdout: { chunks: [], bytes: 0 }, stderr: { chunks: [], bytes: 0 } };
     let isTruncated = false;
     let isTimedOut = false;
@@ -230,20 +241,102 @@ const operations = {
   info,
 };
 
+function capText(text) {
+  const bytes = Buffer.from(text, "utf8");
+  if (bytes.length <= MAX_RECORDED_OUTPUT_BYTES) return { text, isCut: false };
+  return { text: bytes.subarray(0, MAX_RECORDED_OUTPUT_BYTES).toString("utf8"), isCut: true };
+}
+
+/** What is kept for replay: exec output capped per stream (marked truncated when cut). */
+function recordable(op, result) {
+  if (op !== "exec" || result === undefined) return result;
+  const stdout = capText(result.stdout);
+  const stderr = capText(result.stderr);
+  return {
+    ...result,
+    stdout: stdout.text,
+    stderr: stderr.text,
+    isTruncated: result.isTruncated || stdout.isCut || stderr.isCut,
+  };
+}
+
+async function run(id, op, request) {
+  if (op === "exec") return exec(id, request);
+  const operation = operations[op];
+  if (!operation) throw pathError("ENOSYS", `unknown op: ${String(op)}`);
+  return operation(request);
+}
+
+/**
+ * Runs a call with an idempotency key at most once while this agent lives: a repeated key gets the
+ * recorded outcome (also while the first call is still running) with `isReplayed: true`.
+ */
+async function runOnce(id, op, request) {
+  const key = `${op}:${request.idempotencyKey}`;
+  const recorded = recordedCalls.get(key);
+  if (recorded) {
+    recordedCalls.delete(key);
+    recordedCalls.set(key, recorded);
+    const outcome = await recorded;
+    if (!outcome.ok) throw outcome.error;
+    return { ...outcome.result, isReplayed: true };
+  }
+  let fullResult;
+  const outcome = run(id, op, request).then(
+    (result) => {
+      fullResult = result;
+      return { ok: true, result: recordable(op, result) };
+    },
+    (error) => ({
+      ok: false,
+      error: Object.assign(new Error(String(error?.message ?? error)), { code: error?.code ?? "EIO" }),
+    }),
+  );
+  recordedCalls.set(key, outcome);
+  while (recordedCalls.size > MAX_RECORDED_KEYS) recordedCalls.delete(recordedCalls.keys().next().value);
+  const settled = await outcome;
+  if (!settled.ok) throw settled.error;
+  // The first caller gets the full result; only the record is capped.
+  return { ...fullResult, isReplayed: false };
+}
+
 async function handle(request) {
   const { id, op } = request;
   try {
-    if (op === "exec") return replyOk(id, await exec(id, request));
     if (op === "cancel") {
       runningExecs.get(request.target)?.();
       return replyOk(id, {});
     }
-    const operation = operations[op];
-    if (!operation) throw pathError("ENOSYS", `unknown op: ${String(op)}`);
-    return replyOk(id, await operation(request));
+    if (
+      typeof request.idempotencyKey === "string" &&
+      (op === "exec" || op === "writeFile" || op === "remove")
+    )
+      return replyOk(id, await runOnce(id, op, request));
+    return replyOk(id, await run(id, op, request));
   } catch (error) {
     return replyError(id, error, request.path ?? request.cwd);
   }
+}
+
+/**
+ * Egress bridge: every TCP connection to 127.0.0.1:3128 in the sandbox's own network namespace is
+ * piped to the host proxy's unix socket (bound into the sandbox). Nothing else is reachable.
+ */
+function startEgressBridge(socketPath) {
+  const server = createServer({ pauseOnConnect: true }, (client) => {
+    const upstream = createConnection(socketPath);
+    upstream.once("connect", () => {
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.resume();
+    });
+    upstream.on("error", () => client.destroy());
+    client.on("error", () => upstream.destroy());
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(3128, "127.0.0.1", () => resolve(server));
+  });
 }
 
 createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY })
@@ -259,4 +352,6 @@ createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY })
   // The backend closed the pipe: nothing can reach us any more, so stop.
   .on("close", () => process.exit(0));
 
+const egressIndex = process.argv.indexOf("--egress-socket");
+if (egressIndex !== -1) await startEgressBridge(process.argv[egressIndex + 1]);
 send({ event: "ready", pid: process.pid });

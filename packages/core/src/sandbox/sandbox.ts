@@ -9,6 +9,11 @@ export interface ExecRequest {
   readonly env?: Readonly<Record<string, string>>;
   /** Output beyond this many bytes per stream is dropped and `isTruncated` is set. */
   readonly maxOutputBytes?: number;
+  /**
+   * Exactly-once key: a provider that supports it runs a given key at most once while the sandbox
+   * lives and answers a repeated call with the recorded result (`isReplayed: true`).
+   */
+  readonly idempotencyKey?: string;
 }
 
 export interface ExecResult {
@@ -19,6 +24,18 @@ export interface ExecResult {
   readonly isTimedOut: boolean;
   readonly isTruncated: boolean;
   readonly durationMs: number;
+  /** True when this is the recorded result of an earlier call with the same idempotency key. */
+  readonly isReplayed?: boolean;
+  /** Set when a sandbox limit stopped the command (e.g. "memory": the OOM killer killed a process). */
+  readonly limitExceeded?: SandboxLimitKind;
+}
+
+export type SandboxLimitKind = "memory" | "pids" | "disk";
+
+/** Options of a file call that changes the workspace. */
+export interface FileCallOptions {
+  /** Exactly-once key, as for `ExecRequest.idempotencyKey`. */
+  readonly idempotencyKey?: string;
 }
 
 export type FileKind = "file" | "directory" | "symlink" | "other";
@@ -48,11 +65,11 @@ export interface Sandbox {
   exec(request: ExecRequest, signal: AbortSignal): Promise<ExecResult>;
   readFile(path: string): Promise<Uint8Array>;
   /** Creates parent directories. */
-  writeFile(path: string, data: Uint8Array): Promise<void>;
+  writeFile(path: string, data: Uint8Array, options?: FileCallOptions): Promise<void>;
   /** Resolves null when the path does not exist. */
   stat(path: string): Promise<FileStat | null>;
   list(path: string, options?: ListOptions): Promise<DirEntry[]>;
-  remove(path: string): Promise<void>;
+  remove(path: string, options?: FileCallOptions): Promise<void>;
 }
 
 /** What the run owner gets. `sandbox` is the narrowed view to pass to tools. */
@@ -63,6 +80,39 @@ export interface SandboxHandle {
   isAlive(): boolean;
   /** Kills every process and removes the sandbox's own state. Idempotent. */
   destroy(): Promise<void>;
+  /**
+   * Optional lifecycle (providers may omit these). `suspend` freezes every process (memory kept,
+   * no CPU); any later call on `sandbox` resumes it first. Rejects with
+   * `SandboxError("sandbox_unsupported")` where freezing is not available.
+   */
+  suspend?(): Promise<void>;
+  /** Thaws a suspended sandbox; a no-op (latency 0) when it is running. */
+  resume?(): Promise<SandboxResumeResult>;
+  /** Packs the workspace into the provider's BlobStore (incrementally where it can). */
+  snapshot?(): Promise<SnapshotRef>;
+  /** "running", "standby" (suspended) or "dead". */
+  readonly state?: SandboxState;
+}
+
+export type SandboxState = "running" | "standby" | "dead";
+
+export interface SandboxResumeResult {
+  /** Time from the resume request until every process was running again. */
+  readonly latencyMs: number;
+  /** False when the sandbox was already running. */
+  readonly wasSuspended: boolean;
+}
+
+/** A stored workspace snapshot. Pass it to the provider's restore helper to unpack it. */
+export interface SnapshotRef {
+  /** BlobStore key of the snapshot's manifest. */
+  readonly key: string;
+  readonly createdAt: string;
+  /** Compressed bytes written by this snapshot (the increment only, when incremental). */
+  readonly sizeBytes: number;
+  /** Entries (files, directories, symlinks) in the workspace at snapshot time. */
+  readonly entryCount: number;
+  readonly isIncremental: boolean;
 }
 
 export interface ReadOnlyMount {

@@ -8,6 +8,10 @@ import { lstatSync, readlinkSync } from "node:fs";
 export const SANDBOX_NODE_PATH = "/opt/outrig/bin/node";
 export const SANDBOX_AGENT_PATH = "/opt/outrig/agent/sandbox-agent.mjs";
 export const SANDBOX_WORKSPACE = "/workspace";
+/** Where the directory holding the egress proxy's unix socket appears inside the sandbox. */
+export const SANDBOX_EGRESS_DIR = "/run/outrig/egress";
+/** The in-sandbox HTTP proxy address the agent listens on when egress is configured. */
+export const SANDBOX_PROXY_URL = "http://127.0.0.1:3128";
 
 /** Files copied into the sandbox's /etc from memory (through pipes), never from the host. */
 export interface SandboxDataFile {
@@ -28,6 +32,14 @@ export interface SandboxLayout {
   /** Size limit of the /tmp tmpfs; unlimited (the kernel default) when undefined. */
   readonly tmpSizeBytes?: number;
   readonly hostRoot: readonly HostRootEntry[];
+  /** Host paths bound read-only inside, after /workspace (so they may sit below it). */
+  readonly readOnlyMounts?: readonly { readonly hostPath: string; readonly sandboxPath: string }[];
+  /** Extra environment for the agent and so for every command; added after the fixed one. */
+  readonly extraEnv?: Readonly<Record<string, string>>;
+  /** Host directory holding the egress proxy socket, bound at SANDBOX_EGRESS_DIR. */
+  readonly egressDir?: string;
+  /** File name of the egress socket inside `egressDir`. */
+  readonly egressSocketName?: string;
 }
 
 /** A top-level directory like /lib: a symlink into /usr (merged /usr) or a real directory. */
@@ -89,12 +101,25 @@ export function sandboxDataFiles(layout: SandboxLayout): SandboxDataFile[] {
 
 /** The fixed environment of every process in the sandbox (bwrap starts from an empty one). */
 export function sandboxEnvironment(layout: SandboxLayout): Record<string, string> {
+  const proxy: Record<string, string> =
+    layout.egressDir === undefined
+      ? {}
+      : {
+          HTTP_PROXY: SANDBOX_PROXY_URL,
+          HTTPS_PROXY: SANDBOX_PROXY_URL,
+          http_proxy: SANDBOX_PROXY_URL,
+          https_proxy: SANDBOX_PROXY_URL,
+          NO_PROXY: "localhost,127.0.0.1",
+          no_proxy: "localhost,127.0.0.1",
+        };
   return {
     PATH: SANDBOX_PATH,
     HOME: SANDBOX_WORKSPACE,
     LANG: "C.UTF-8",
     TERM: "dumb",
     USER: layout.userName,
+    ...proxy,
+    ...layout.extraEnv,
   };
 }
 
@@ -146,17 +171,19 @@ export function buildBubblewrapArguments(layout: SandboxLayout, firstDataFd: num
     "--bind",
     layout.workspaceDir,
     SANDBOX_WORKSPACE,
-    "--remount-ro",
-    "/",
-    "--chdir",
-    SANDBOX_WORKSPACE,
-    "--clearenv",
   );
+  for (const mount of layout.readOnlyMounts ?? []) args.push("--ro-bind", mount.hostPath, mount.sandboxPath);
+  if (layout.egressDir !== undefined) args.push("--ro-bind", layout.egressDir, SANDBOX_EGRESS_DIR);
+  args.push("--remount-ro", "/", "--chdir", SANDBOX_WORKSPACE, "--clearenv");
   for (const [name, value] of Object.entries(sandboxEnvironment(layout))) args.push("--setenv", name, value);
   return args;
 }
 
 /** The command bwrap runs inside the sandbox: the agent on the bind-mounted node. */
 export function sandboxAgentCommand(layout: SandboxLayout): string[] {
-  return [SANDBOX_NODE_PATH, ...layout.nodeFlags, SANDBOX_AGENT_PATH];
+  const egress =
+    layout.egressSocketName === undefined
+      ? []
+      : ["--egress-socket", `${SANDBOX_EGRESS_DIR}/${layout.egressSocketName}`];
+  return [SANDBOX_NODE_PATH, ...layout.nodeFlags, SANDBOX_AGENT_PATH, ...egress];
 }

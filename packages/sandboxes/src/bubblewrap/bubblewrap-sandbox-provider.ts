@@ -4,11 +4,24 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdir } from "node:fs/promises";
-import { resolve } from "node:path";
+import { mkdir, stat, writeFile } from "node:fs/promises";
+import { basename, dirname, isAbsolute, posix, resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { type CreateSandboxOptions, SandboxError, type SandboxProvider } from "@outrig/core";
+import {
+  type BlobStore,
+  type CreateSandboxOptions,
+  SandboxError,
+  type SandboxProvider,
+  type SnapshotRef,
+} from "@outrig/core";
+import {
+  type CgroupDriver,
+  detectCgroups,
+  isCgroupDriver,
+  type SandboxCgroup,
+} from "../cgroups/sandbox-cgroup.js";
+import { restoreWorkspace, WorkspaceSnapshotter } from "../snapshots/workspace-snapshotter.js";
 import { AgentConnection } from "./agent-connection.js";
 import {
   buildBubblewrapArguments,
@@ -20,6 +33,7 @@ import {
 } from "./bubblewrap-arguments.js";
 import { BubblewrapSandbox } from "./bubblewrap-sandbox.js";
 import { BUBBLEWRAP_MISSING_MESSAGE, resolveExecutable } from "./check-bubblewrap.js";
+import { ensureWorkspaceQuota, type WorkspaceQuota } from "./workspace-quota.js";
 
 export interface BubblewrapSandboxProviderOptions {
   /** Path of bwrap, or a name looked up on PATH. Default "bwrap". */
@@ -37,6 +51,20 @@ export interface BubblewrapSandboxProviderOptions {
   readonly maxFileBytes?: number;
   /** How long create() waits for the agent to report ready. Default 15 s. */
   readonly startTimeoutMs?: number;
+  /**
+   * "auto" (default): put each sandbox in its own cgroups (limits, freezer) when the host allows it
+   * (root and a v1 or v2 hierarchy); otherwise limits and suspend are skipped with one log line.
+   * "off": never use cgroups.
+   */
+  readonly cgroups?: "auto" | "off";
+  /** Where cgroupfs is mounted. Default /sys/fs/cgroup. */
+  readonly cgroupRoot?: string;
+  /** Where `snapshot()` stores workspace snapshots. Without it, snapshot() rejects. */
+  readonly blobStore?: BlobStore;
+  /** Blob keys are `<prefix>/<orgId>/<sessionId>/…`. Default "snapshots". */
+  readonly snapshotKeyPrefix?: string;
+  /** Receives one-line operational notices (e.g. limits skipped). Default: console.warn. */
+  readonly log?: (line: string) => void;
 }
 
 const AGENT_PATH = fileURLToPath(new URL("../../agent/sandbox-agent.mjs", import.meta.url));
@@ -53,6 +81,10 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
   readonly #sandboxes = new Set<BubblewrapSandbox>();
   #hostRoot: HostRootEntry[] | undefined;
   #isClosed = false;
+  #cgroupDriver: CgroupDriver | undefined | null;
+  #hasLoggedLimits = false;
+  /** Workspace dir → the snapshot it was restored from, so its next snapshot is incremental. */
+  readonly #restoredFrom = new Map<string, SnapshotRef>();
 
   constructor(options: BubblewrapSandboxProviderOptions = {}) {
     this.#options = options;
@@ -67,9 +99,48 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
     if (this.#isClosed) throw new SandboxError("sandbox_unavailable", "the sandbox provider is closed");
     const bwrapPath = resolveExecutable(this.#options.bwrapPath ?? "bwrap");
     if (bwrapPath === undefined) throw new SandboxError("sandbox_unavailable", BUBBLEWRAP_MISSING_MESSAGE);
+    validateCreateOptions(options);
     const workspaceDir = resolve(options.workspaceDir);
     await mkdir(workspaceDir, { recursive: true, mode: 0o755 });
+    for (const mount of options.readOnlyMounts ?? []) {
+      await stat(mount.hostPath).catch((error: unknown) => {
+        throw new SandboxError(
+          "sandbox_invalid_options",
+          `read-only mount source is missing: ${mount.hostPath}`,
+          {
+            cause: error,
+          },
+        );
+      });
+    }
+    if (options.egressSocketPath !== undefined) {
+      const socket = await stat(options.egressSocketPath).catch(() => undefined);
+      if (!socket?.isSocket())
+        throw new SandboxError(
+          "sandbox_invalid_options",
+          `egress socket not found: ${options.egressSocketPath}`,
+        );
+    }
     this.#hostRoot ??= describeHostRoot();
+    const limits = options.limits ?? {};
+    const id = `bwrap-${randomUUID()}`;
+    let cgroup: SandboxCgroup | undefined;
+    let quota: WorkspaceQuota | undefined;
+    const releaseState = async () => {
+      await cgroup?.remove();
+      await quota?.release();
+    };
+    try {
+      const driver = this.#cgroups();
+      if (driver) cgroup = await driver.create(id, limits);
+      if (limits.diskBytes !== undefined) {
+        if (process.getuid?.() === 0) quota = await ensureWorkspaceQuota(workspaceDir, limits.diskBytes);
+        else this.#logLimitsSkipped("the workspace disk quota needs root (mount)");
+      }
+    } catch (error) {
+      await releaseState().catch(() => {});
+      throw error;
+    }
     const layout: SandboxLayout = {
       uid: this.#options.uid ?? 1000,
       gid: this.#options.gid ?? 1000,
@@ -81,24 +152,94 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
       nodeFlags: AGENT_NODE_FLAGS,
       tmpSizeBytes: this.#options.tmpSizeBytes,
       hostRoot: this.#hostRoot,
+      readOnlyMounts: options.readOnlyMounts?.map((mount) => ({
+        hostPath: resolve(mount.hostPath),
+        sandboxPath: posix.normalize(mount.sandboxPath),
+      })),
+      extraEnv: options.env,
+      egressDir:
+        options.egressSocketPath === undefined ? undefined : dirname(resolve(options.egressSocketPath)),
+      egressSocketName:
+        options.egressSocketPath === undefined ? undefined : basename(options.egressSocketPath),
     };
-    const child = startBubblewrap(bwrapPath, layout);
+    const child = startBubblewrap(bwrapPath, layout, cgroup);
     const connection = new AgentConnection(pipe(child, 1), pipe(child, 0));
+    const store = this.#options.blobStore;
     const sandbox = new BubblewrapSandbox({
-      id: `bwrap-${randomUUID()}`,
+      id,
       process: child,
       connection,
       maxFileBytes: this.#options.maxFileBytes ?? 32 * 1024 * 1024,
       onExit: (exited) => this.#sandboxes.delete(exited),
+      cgroup,
+      limits,
+      workspaceDir,
+      snapshotter: store
+        ? new WorkspaceSnapshotter({
+            store,
+            workspaceDir,
+            keyPrefix: [this.#options.snapshotKeyPrefix ?? "snapshots", options.orgId, options.sessionId]
+              .map(toKeySegment)
+              .join("/"),
+            parent: this.#restoredFrom.get(workspaceDir),
+          })
+        : undefined,
+      cleanup: async () => {
+        await quota?.release();
+      },
     });
     this.#sandboxes.add(sandbox);
     try {
       await waitForReady(child, connection, this.#options.startTimeoutMs ?? 15_000);
+      if (cgroup) await protectFromOomKiller(cgroup);
     } catch (error) {
       await sandbox.destroy();
       throw error;
     }
     return sandbox;
+  }
+
+  /**
+   * Unpacks snapshot `ref` from the provider's BlobStore into `directory` (a fresh workspace dir for
+   * a replacement sandbox). A sandbox then created on that directory snapshots incrementally on top
+   * of `ref`.
+   */
+  async restoreWorkspace(ref: SnapshotRef, directory: string): Promise<void> {
+    const store = this.#options.blobStore;
+    if (!store)
+      throw new SandboxError("sandbox_unsupported", "restoring needs a blobStore in the provider options");
+    await restoreWorkspace(store, ref, directory);
+    this.#restoredFrom.set(resolve(directory), ref);
+  }
+
+  /** The cgroup driver, detected once; null (with one log line) when cgroups cannot be used. */
+  #cgroups(): CgroupDriver | undefined {
+    if (this.#cgroupDriver !== undefined) return this.#cgroupDriver ?? undefined;
+    if (this.#options.cgroups === "off") {
+      this.#cgroupDriver = null;
+      return undefined;
+    }
+    if (process.getuid?.() !== 0) {
+      this.#cgroupDriver = null;
+      this.#logLimitsSkipped("cgroups need root");
+      return undefined;
+    }
+    const detected = detectCgroups({ root: this.#options.cgroupRoot });
+    if (isCgroupDriver(detected)) {
+      this.#cgroupDriver = detected;
+      return detected;
+    }
+    this.#cgroupDriver = null;
+    this.#logLimitsSkipped(detected.reason);
+    return undefined;
+  }
+
+  #logLimitsSkipped(reason: string): void {
+    if (this.#hasLoggedLimits) return;
+    this.#hasLoggedLimits = true;
+    (this.#options.log ?? console.warn)(
+      `outrig sandboxes: sandbox limits and suspend are unavailable (${reason}); sandboxes run without them`,
+    );
   }
 
   /** Destroys every sandbox this provider started; later create() calls fail. */
@@ -115,10 +256,68 @@ export function createBubblewrapSandboxProvider(
   return new BubblewrapSandboxProvider(options);
 }
 
-function startBubblewrap(bwrapPath: string, layout: SandboxLayout): ChildProcess {
+const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Checks options before any side effect. */
+function validateCreateOptions(options: CreateSandboxOptions): void {
+  const fail = (message: string) => {
+    throw new SandboxError("sandbox_invalid_options", message);
+  };
+  for (const name of Object.keys(options.env ?? {}))
+    if (!ENV_NAME_PATTERN.test(name)) fail(`invalid env name: ${name}`);
+  for (const mount of options.readOnlyMounts ?? []) {
+    if (!isAbsolute(mount.hostPath)) fail(`read-only mount hostPath must be absolute: ${mount.hostPath}`);
+    const target = posix.normalize(mount.sandboxPath);
+    if (
+      !target.startsWith("/") ||
+      target === "/" ||
+      target === "/workspace" ||
+      mount.sandboxPath.includes("..")
+    )
+      fail(`invalid read-only mount sandboxPath: ${mount.sandboxPath}`);
+  }
+  if (options.egressSocketPath !== undefined && !isAbsolute(options.egressSocketPath))
+    fail(`egressSocketPath must be absolute: ${options.egressSocketPath}`);
+  const { memoryBytes, pids, cpus, diskBytes } = options.limits ?? {};
+  for (const [name, value] of Object.entries({ memoryBytes, pids, cpus, diskBytes }))
+    if (value !== undefined && !(Number.isFinite(value) && value > 0))
+      fail(`limits.${name} must be a positive number`);
+}
+
+/** Blob key segments allow [A-Za-z0-9._-] only. */
+function toKeySegment(value: string): string {
+  const segment = value.replace(/[^A-Za-z0-9._-]/g, "_");
+  return segment === "." || segment === ".." || segment === "" ? "_" : segment;
+}
+
+/**
+ * The agent and the two bwrap processes get oom_score_adj -999, so when the memory limit is hit the
+ * kernel kills the command that used the memory, not the agent (the agent resets its commands to 0).
+ */
+async function protectFromOomKiller(cgroup: SandboxCgroup): Promise<void> {
+  for (const pid of await cgroup.listPids()) {
+    await writeFile(`/proc/${pid}/oom_score_adj`, "-999").catch(() => {});
+  }
+}
+
+/**
+ * Spawns bwrap; with a cgroup, through `/bin/sh` that first writes its own pid into every
+ * cgroup.procs and then execs bwrap, so bwrap and everything it starts is in the sandbox's cgroups
+ * from its first instruction (no window where a process escapes the limits or the freezer).
+ */
+function startBubblewrap(bwrapPath: string, layout: SandboxLayout, cgroup?: SandboxCgroup): ChildProcess {
   const dataFiles = sandboxDataFiles(layout);
-  const command = ["--args", String(ARGS_FD), "--", ...sandboxAgentCommand(layout)];
-  const child = spawn(bwrapPath, command, {
+  const bwrapArguments = ["--args", String(ARGS_FD), "--", ...sandboxAgentCommand(layout)];
+  let executable = bwrapPath;
+  let command = bwrapArguments;
+  if (cgroup) {
+    for (const file of [...cgroup.procsFiles, bwrapPath])
+      if (file.includes("'")) throw new SandboxError("sandbox_invalid_options", `unsupported path: ${file}`);
+    const joins = cgroup.procsFiles.map((file) => `echo $$ > '${file}' || exit 111`).join("; ");
+    executable = "/bin/sh";
+    command = ["-c", `${joins}; exec "$0" "$@"`, bwrapPath, ...bwrapArguments];
+  }
+  const child = spawn(executable, command, {
     // An empty environment: bwrap's own pid 1 inside the sandbox would otherwise carry ours.
     env: {},
     stdio: ["pipe", "pipe", "pipe", "pipe", ...dataFiles.map(() => "pipe" as const)],

@@ -4,12 +4,20 @@ import {
   type DirEntry,
   type ExecRequest,
   type ExecResult,
+  type FileCallOptions,
   type FileStat,
   type ListOptions,
   type Sandbox,
   SandboxError,
   type SandboxHandle,
+  type SandboxLimitKind,
+  type SandboxLimits,
+  type SandboxResumeResult,
+  type SandboxState,
+  type SnapshotRef,
 } from "@outrig/core";
+import type { SandboxCgroup } from "../cgroups/sandbox-cgroup.js";
+import type { WorkspaceSnapshotter } from "../snapshots/workspace-snapshotter.js";
 import { type AgentConnection, AgentRequestError } from "./agent-connection.js";
 import { fileErrorCodeOf, toFileError } from "./to-file-error.js";
 
@@ -27,6 +35,18 @@ interface AgentExecResult extends ExecResult {
   readonly isCancelled: boolean;
 }
 
+/** What a file call that changes the workspace reports. */
+export interface FileCallResult {
+  /** True when an earlier call with the same idempotency key already did it. */
+  readonly isReplayed: boolean;
+}
+
+const LIMIT_MESSAGES: Readonly<Record<SandboxLimitKind, string>> = {
+  memory: "the sandbox memory limit was exceeded: the kernel's OOM killer killed a process",
+  pids: "the sandbox process limit was reached: fork() failed",
+  disk: "the workspace disk quota is full (No space left on device)",
+};
+
 export interface BubblewrapSandboxOptions {
   readonly id: string;
   readonly process: ChildProcess;
@@ -34,6 +54,15 @@ export interface BubblewrapSandboxOptions {
   readonly maxFileBytes: number;
   /** Called once, after the bwrap process has exited (destroyed or died). */
   readonly onExit: (sandbox: BubblewrapSandbox) => void;
+  /** The sandbox's cgroups (limits, freezer); absent when cgroups are unavailable. */
+  readonly cgroup?: SandboxCgroup;
+  readonly limits?: SandboxLimits;
+  /** Host directory bound at /workspace. */
+  readonly workspaceDir: string;
+  /** Present when the provider has a BlobStore. */
+  readonly snapshotter?: WorkspaceSnapshotter;
+  /** Runs after the process tree is gone (cgroup removal, quota unmount). */
+  readonly cleanup?: () => Promise<void>;
 }
 
 export class BubblewrapSandbox implements SandboxHandle {
@@ -44,27 +73,54 @@ export class BubblewrapSandbox implements SandboxHandle {
   readonly #connection: AgentConnection;
   readonly #maxFileBytes: number;
   readonly #exited: Promise<void>;
+  readonly #cgroup: SandboxCgroup | undefined;
+  readonly #limits: SandboxLimits;
+  readonly #snapshotter: WorkspaceSnapshotter | undefined;
+  readonly #cleanup: (() => Promise<void>) | undefined;
+  /** Host directory bound at /workspace. */
+  readonly workspaceDir: string;
   #hasExited = false;
   #isDestroyed = false;
+  #isSuspended = false;
+  /** Serializes suspend/resume transitions. */
+  #transition: Promise<unknown> = Promise.resolve();
+  #cleaned: Promise<void> | undefined;
 
   constructor(options: BubblewrapSandboxOptions) {
     this.id = options.id;
     this.#process = options.process;
     this.#connection = options.connection;
     this.#maxFileBytes = options.maxFileBytes;
+    this.#cgroup = options.cgroup;
+    this.#limits = options.limits ?? {};
+    this.#snapshotter = options.snapshotter;
+    this.#cleanup = options.cleanup;
+    this.workspaceDir = options.workspaceDir;
     this.#exited = new Promise((resolve) => {
       const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
         if (this.#hasExited) return;
         this.#hasExited = true;
-        this.#connection.close(
-          new SandboxError(
-            "sandbox_unavailable",
-            this.#isDestroyed
-              ? `sandbox ${this.id} was destroyed`
-              : `sandbox ${this.id} stopped (bwrap exited with ${signal ?? `code ${code}`})`,
-          ),
-        );
+        const reason = `bwrap exited with ${signal ?? `code ${code}`}`;
+        const close = (detail: string) =>
+          this.#connection.close(
+            new SandboxError(
+              "sandbox_unavailable",
+              this.#isDestroyed
+                ? `sandbox ${this.id} was destroyed`
+                : `sandbox ${this.id} stopped (${detail})`,
+            ),
+          );
+        if (this.#isDestroyed || !this.#cgroup) close(reason);
+        else {
+          // Say why when a limit killed the agent itself (e.g. the OOM killer picked it).
+          void this.#cgroup.readOomKillCount().then(
+            (count) => close(count > 0 ? `${reason}; ${LIMIT_MESSAGES.memory}` : reason),
+            () => close(reason),
+          );
+        }
         options.onExit(this);
+        // Died on its own: release its cgroups and quota mount now rather than at destroy().
+        if (!this.#isDestroyed) this.#removeState().catch(() => {});
         resolve();
       };
       if (this.#process.exitCode !== null || this.#process.signalCode !== null) {
@@ -80,15 +136,87 @@ export class BubblewrapSandbox implements SandboxHandle {
     this.sandbox = Object.freeze({
       exec: (request: ExecRequest, signal: AbortSignal) => this.exec(request, signal),
       readFile: (path: string) => this.readFile(path),
-      writeFile: (path: string, data: Uint8Array) => this.writeFile(path, data),
+      writeFile: async (path: string, data: Uint8Array, options?: FileCallOptions) => {
+        await this.writeFile(path, data, options);
+      },
       stat: (path: string) => this.stat(path),
       list: (path: string, options?: ListOptions) => this.list(path, options),
-      remove: (path: string) => this.remove(path),
+      remove: async (path: string, options?: FileCallOptions) => {
+        await this.remove(path, options);
+      },
     });
   }
 
   isAlive(): boolean {
     return !this.#hasExited && !this.#isDestroyed && !this.#connection.isClosed;
+  }
+
+  get state(): SandboxState {
+    if (!this.isAlive()) return "dead";
+    return this.#isSuspended ? "standby" : "running";
+  }
+
+  /** True when suspend() can freeze this sandbox (it has a freezer cgroup). */
+  get canSuspend(): boolean {
+    return this.#cgroup?.canFreeze === true;
+  }
+
+  /**
+   * Freezes every process in the sandbox with the cgroup freezer: memory stays, CPU use stops.
+   * Any later call resumes it first. A no-op when already suspended.
+   */
+  suspend(): Promise<void> {
+    const next = this.#transition.then(async () => {
+      if (this.#isSuspended) return;
+      if (!this.isAlive()) throw new SandboxError("sandbox_unavailable", `sandbox ${this.id} is not running`);
+      if (!this.#cgroup?.canFreeze)
+        throw new SandboxError("sandbox_unsupported", "suspend needs cgroups (run the server as root)");
+      this.#isSuspended = true;
+      try {
+        await this.#cgroup.freeze();
+      } catch (error) {
+        await this.#cgroup.thaw().catch(() => {});
+        this.#isSuspended = false;
+        throw error;
+      }
+    });
+    this.#transition = next.catch(() => {});
+    return next;
+  }
+
+  /** Thaws the sandbox; resolves with how long that took. A no-op when it is running. */
+  resume(): Promise<SandboxResumeResult> {
+    if (!this.#isSuspended) return this.#transition.then(() => this.#resumeNow());
+    const next = this.#transition.then(() => this.#resumeNow());
+    this.#transition = next.catch(() => {});
+    return next;
+  }
+
+  async #resumeNow(): Promise<SandboxResumeResult> {
+    if (!this.#isSuspended || !this.#cgroup) return { latencyMs: 0, wasSuspended: false };
+    const startedAt = performance.now();
+    await this.#cgroup.thaw();
+    this.#isSuspended = false;
+    return { latencyMs: performance.now() - startedAt, wasSuspended: true };
+  }
+
+  /** Resumes a suspended sandbox before a call (transparent resume). */
+  async #awake(): Promise<void> {
+    if (this.#isSuspended) await this.resume();
+  }
+
+  /** Packs the workspace into the provider's BlobStore; incremental after the first snapshot. */
+  snapshot(): Promise<SnapshotRef> {
+    if (!this.#snapshotter)
+      return Promise.reject(
+        new SandboxError("sandbox_unsupported", "snapshots need a blobStore in the provider options"),
+      );
+    return this.#snapshotter.snapshot();
+  }
+
+  /** Memory charged to the sandbox's cgroup (every process in it, page cache included), or undefined. */
+  async getMemoryBytes(): Promise<number | undefined> {
+    return this.#cgroup?.readMemoryBytes();
   }
 
   /** The host pid of the outer bwrap process (for diagnostics and tests). */
@@ -103,6 +231,10 @@ export class BubblewrapSandbox implements SandboxHandle {
    */
   async exec(request: ExecRequest, signal: AbortSignal): Promise<ExecResult> {
     signal.throwIfAborted();
+    // Dead: reject at once (with the reason the connection recorded), before any cgroup I/O.
+    if (this.#connection.isClosed) return this.#connection.request<ExecResult>("exec", {});
+    await this.#awake();
+    const counters = await this.#readLimitCounters();
     const id = this.#connection.nextId();
     const onAbort = () => {
       this.#connection.request("cancel", { target: id }).catch(() => {
@@ -119,12 +251,24 @@ export class BubblewrapSandbox implements SandboxHandle {
           env: request.env,
           timeoutMs: request.timeoutMs,
           maxOutputBytes: request.maxOutputBytes,
+          idempotencyKey: request.idempotencyKey,
         },
         id,
       );
       signal.throwIfAborted();
       const { isCancelled: _isCancelled, ...execResult } = result;
-      return execResult;
+      if (execResult.isReplayed) return execResult;
+      const limitExceeded = await this.#exceededLimit(counters, execResult);
+      if (!limitExceeded) return execResult;
+      const note = `outrig: ${LIMIT_MESSAGES[limitExceeded]}\n`;
+      return {
+        ...execResult,
+        limitExceeded,
+        stderr:
+          execResult.stderr.endsWith("\n") || execResult.stderr === ""
+            ? execResult.stderr + note
+            : `${execResult.stderr}\n${note}`,
+      };
     } catch (error) {
       if (error instanceof AgentRequestError) {
         if (fileErrorCodeOf(error.body.code) !== "io_error") throw toFileError(error, request.cwd ?? "");
@@ -136,6 +280,27 @@ export class BubblewrapSandbox implements SandboxHandle {
     }
   }
 
+  async #readLimitCounters(): Promise<{ oomKills: number; pidsMax: number }> {
+    if (!this.#cgroup) return { oomKills: 0, pidsMax: 0 };
+    const [oomKills, pidsMax] = await Promise.all([
+      this.#cgroup.readOomKillCount(),
+      this.#cgroup.readPidsMaxCount(),
+    ]);
+    return { oomKills, pidsMax };
+  }
+
+  /** Which limit (if any) this command ran into, from the cgroup counters and the output. */
+  async #exceededLimit(
+    before: { oomKills: number; pidsMax: number },
+    result: ExecResult,
+  ): Promise<SandboxLimitKind | undefined> {
+    const after = await this.#readLimitCounters();
+    if (after.oomKills > before.oomKills) return "memory";
+    if (after.pidsMax > before.pidsMax) return "pids";
+    if (this.#limits.diskBytes !== undefined && /No space left on device/.test(result.stderr)) return "disk";
+    return undefined;
+  }
+
   async readFile(path: string): Promise<Uint8Array> {
     const result = await this.#fileRequest<{ data: string }>("readFile", path, {
       maxBytes: this.#maxFileBytes,
@@ -144,9 +309,14 @@ export class BubblewrapSandbox implements SandboxHandle {
     return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   }
 
-  async writeFile(path: string, data: Uint8Array): Promise<void> {
+  /** Writes the file (parents created). With an idempotency key, a repeated call is not redone. */
+  async writeFile(path: string, data: Uint8Array, options: FileCallOptions = {}): Promise<FileCallResult> {
     const encoded = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64");
-    await this.#fileRequest("writeFile", path, { data: encoded });
+    const result = await this.#fileRequest<{ isReplayed?: boolean }>("writeFile", path, {
+      data: encoded,
+      idempotencyKey: options.idempotencyKey,
+    });
+    return { isReplayed: result.isReplayed === true };
   }
 
   async stat(path: string): Promise<FileStat | null> {
@@ -161,12 +331,16 @@ export class BubblewrapSandbox implements SandboxHandle {
     return result.entries;
   }
 
-  async remove(path: string): Promise<void> {
-    await this.#fileRequest("remove", path, {});
+  async remove(path: string, options: FileCallOptions = {}): Promise<FileCallResult> {
+    const result = await this.#fileRequest<{ isReplayed?: boolean }>("remove", path, {
+      idempotencyKey: options.idempotencyKey,
+    });
+    return { isReplayed: result.isReplayed === true };
   }
 
   /** Memory figures of the agent process. */
-  getAgentInfo(): Promise<SandboxAgentInfo> {
+  async getAgentInfo(): Promise<SandboxAgentInfo> {
+    await this.#awake();
     return this.#connection.request<SandboxAgentInfo>("info", {});
   }
 
@@ -177,11 +351,24 @@ export class BubblewrapSandbox implements SandboxHandle {
       this.#connection.close(new SandboxError("sandbox_unavailable", `sandbox ${this.id} was destroyed`));
       // --die-with-parent: killing the outer bwrap kills the sandbox's pid 1, and with it the namespace.
       if (!this.#hasExited) this.#process.kill("SIGKILL");
+      // Frozen processes only die once thawed; remove() kills and thaws every process in the group.
+      if (this.#isSuspended) await this.#cgroup?.thaw().catch(() => {});
     }
     await this.#exited;
+    await this.#removeState();
+  }
+
+  /** Removes cgroups and unmounts the quota once the process tree is gone (also after a crash). */
+  #removeState(): Promise<void> {
+    this.#cleaned ??= (async () => {
+      await this.#cgroup?.remove();
+      await this.#cleanup?.();
+    })();
+    return this.#cleaned;
   }
 
   async #fileRequest<Result>(op: string, path: string, payload: Record<string, unknown>): Promise<Result> {
+    await this.#awake();
     try {
       return await this.#connection.request<Result>(op, { ...payload, path });
     } catch (error) {

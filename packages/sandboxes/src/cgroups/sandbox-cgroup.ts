@@ -1,0 +1,329 @@
+/**
+ * Per-sandbox cgroups behind one small interface, for cgroup v1 (one hierarchy per controller, as
+ * on this host's hybrid layout) and v2 (one unified hierarchy). Only plain file reads and writes,
+ * so both are unit-tested against fake cgroupfs trees in a temp dir.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import { SandboxError, type SandboxLimits } from "@outrig/core";
+
+/** The cgroups of one sandbox. */
+export interface SandboxCgroup {
+  readonly version: 1 | 2;
+  /** Every `cgroup.procs` file a process must be written to (one per v1 hierarchy, one for v2). */
+  readonly procsFiles: readonly string[];
+  readonly canFreeze: boolean;
+  /** Freezes every process; resolves once the kernel reports the group frozen. */
+  freeze(): Promise<void>;
+  thaw(): Promise<void>;
+  /** How many processes the OOM killer has killed in this group so far. */
+  readOomKillCount(): Promise<number>;
+  /** Times `fork()` failed because of the pids limit (v1 `pids.events` max / v2 the same). */
+  readPidsMaxCount(): Promise<number>;
+  /** Memory charged to the group now, in bytes (page cache included). */
+  readMemoryBytes(): Promise<number>;
+  /** Host pids of every process in the group. */
+  listPids(): Promise<number[]>;
+  /** SIGKILLs every process and removes the group's directories; retries while they drain. */
+  remove(): Promise<void>;
+}
+
+export interface CgroupDriver {
+  readonly version: 1 | 2;
+  /** Creates the cgroup(s) `name` under the driver's parent and writes `limits`. */
+  create(name: string, limits: SandboxLimits): Promise<SandboxCgroup>;
+}
+
+const CPU_PERIOD_MICROSECONDS = 100_000;
+const V1_CONTROLLERS = ["memory", "pids", "cpu", "freezer"] as const;
+type V1Controller = (typeof V1_CONTROLLERS)[number];
+const FREEZE_POLL_MS = 1;
+const FREEZE_TIMEOUT_MS = 10_000;
+const REMOVE_ATTEMPTS = 200;
+
+export interface DetectCgroupsOptions {
+  /** Where cgroupfs is mounted. Default /sys/fs/cgroup. */
+  readonly root?: string;
+  /** Directory name created under the parent cgroup. Default "outrig". */
+  readonly groupName?: string;
+  /**
+   * The server's own cgroup path per v1 controller (or under "" for v2), as in /proc/self/cgroup.
+   * Sandbox cgroups are created below it, so they stay inside the server's own limits.
+   * Default: read /proc/self/cgroup.
+   */
+  readonly ownPaths?: Readonly<Record<string, string>>;
+}
+
+/** Parses /proc/self/cgroup into controller → path ("" for the v2 entry "0::/path"). */
+export function parseProcCgroup(text: string): Record<string, string> {
+  const paths: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const match = /^\d+:([^:]*):(.*)$/.exec(line.trim());
+    if (!match) continue;
+    const [, controllers = "", path = "/"] = match;
+    if (controllers === "") paths[""] = path;
+    for (const controller of controllers.split(",")) if (controller) paths[controller] = path;
+  }
+  return paths;
+}
+
+/**
+ * Picks the cgroup version this host can use for sandbox limits, or undefined (with the reason)
+ * when none is writable: v1 when memory, pids, cpu and freezer hierarchies exist; else v2 when the
+ * unified hierarchy has the memory, pids and cpu controllers.
+ */
+export function detectCgroups(options: DetectCgroupsOptions = {}): CgroupDriver | { reason: string } {
+  const root = options.root ?? "/sys/fs/cgroup";
+  const groupName = options.groupName ?? "outrig";
+  let ownPaths = options.ownPaths;
+  if (!ownPaths) {
+    try {
+      ownPaths = parseProcCgroup(readFileSync("/proc/self/cgroup", "utf8"));
+    } catch {
+      ownPaths = {};
+    }
+  }
+  if (V1_CONTROLLERS.every((controller) => existsSync(join(root, controller, "cgroup.procs")))) {
+    const parents = Object.fromEntries(
+      V1_CONTROLLERS.map((controller) => [
+        controller,
+        join(root, controller, ownPaths[controller] ?? "/", groupName),
+      ]),
+    ) as Record<V1Controller, string>;
+    return new CgroupV1Driver(parents);
+  }
+  const controllersFile = join(root, "cgroup.controllers");
+  if (existsSync(controllersFile)) {
+    const controllers = readFileSync(controllersFile, "utf8").trim().split(/\s+/);
+    const missing = ["memory", "pids", "cpu"].filter((name) => !controllers.includes(name));
+    if (missing.length > 0)
+      return { reason: `cgroup v2 at ${root} lacks the ${missing.join(", ")} controller(s)` };
+    return new CgroupV2Driver(join(root, ownPaths[""] ?? "/", groupName));
+  }
+  return { reason: `no usable cgroup hierarchy under ${root}` };
+}
+
+export function isCgroupDriver(value: CgroupDriver | { reason: string }): value is CgroupDriver {
+  return "create" in value;
+}
+
+async function readNumber(path: string, field?: string): Promise<number> {
+  try {
+    const text = await readFile(path, "utf8");
+    if (field === undefined) return Number(text.trim()) || 0;
+    const match = new RegExp(`^${field}\\s+(\\d+)`, "m").exec(text);
+    return Number(match?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+async function readPids(path: string): Promise<number[]> {
+  try {
+    return (await readFile(path, "utf8"))
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => Number(line));
+  } catch {
+    return [];
+  }
+}
+
+function killAll(pids: readonly number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** rmdir, retried while the kernel still reports the group busy (processes exiting). */
+async function removeDirectory(path: string, listPids: () => Promise<number[]>): Promise<void> {
+  for (let attempt = 0; attempt < REMOVE_ATTEMPTS; attempt += 1) {
+    try {
+      await rmdir(path);
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return;
+      if (code !== "EBUSY") throw error;
+      killAll(await listPids());
+      await delay(5);
+    }
+  }
+  throw new SandboxError("sandbox_cleanup_failed", `cgroup ${path} is still busy`);
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = performance.now() + FREEZE_TIMEOUT_MS;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new SandboxError("sandbox_freeze_failed", `${what} timed out`);
+    await delay(FREEZE_POLL_MS);
+  }
+}
+
+class CgroupV1Driver implements CgroupDriver {
+  readonly version = 1 as const;
+  readonly #parents: Record<V1Controller, string>;
+
+  constructor(parents: Record<V1Controller, string>) {
+    this.#parents = parents;
+  }
+
+  async create(name: string, limits: SandboxLimits): Promise<SandboxCgroup> {
+    const paths = Object.fromEntries(
+      V1_CONTROLLERS.map((controller) => [controller, join(this.#parents[controller], name)]),
+    ) as Record<V1Controller, string>;
+    for (const path of Object.values(paths)) await mkdir(path, { recursive: true });
+    const cgroup = new CgroupV1(paths);
+    try {
+      if (limits.memoryBytes !== undefined)
+        await writeFile(join(paths.memory, "memory.limit_in_bytes"), String(limits.memoryBytes));
+      if (limits.pids !== undefined) await writeFile(join(paths.pids, "pids.max"), String(limits.pids));
+      if (limits.cpus !== undefined) {
+        await writeFile(join(paths.cpu, "cpu.cfs_period_us"), String(CPU_PERIOD_MICROSECONDS));
+        await writeFile(
+          join(paths.cpu, "cpu.cfs_quota_us"),
+          String(Math.max(1000, Math.round(limits.cpus * CPU_PERIOD_MICROSECONDS))),
+        );
+      }
+    } catch (error) {
+      await cgroup.remove();
+      throw error;
+    }
+    return cgroup;
+  }
+}
+
+class CgroupV1 implements SandboxCgroup {
+  readonly version = 1 as const;
+  readonly canFreeze = true;
+  readonly procsFiles: readonly string[];
+  readonly #paths: Record<V1Controller, string>;
+
+  constructor(paths: Record<V1Controller, string>) {
+    this.#paths = paths;
+    this.procsFiles = V1_CONTROLLERS.map((controller) => join(paths[controller], "cgroup.procs"));
+  }
+
+  async freeze(): Promise<void> {
+    const state = join(this.#paths.freezer, "freezer.state");
+    await writeFile(state, "FROZEN");
+    await waitFor(async () => (await readFile(state, "utf8")).trim() === "FROZEN", "freezing the sandbox");
+  }
+
+  async thaw(): Promise<void> {
+    await writeFile(join(this.#paths.freezer, "freezer.state"), "THAWED");
+  }
+
+  readOomKillCount(): Promise<number> {
+    return readNumber(join(this.#paths.memory, "memory.oom_control"), "oom_kill");
+  }
+
+  readPidsMaxCount(): Promise<number> {
+    return readNumber(join(this.#paths.pids, "pids.events"), "max");
+  }
+
+  readMemoryBytes(): Promise<number> {
+    return readNumber(join(this.#paths.memory, "memory.usage_in_bytes"));
+  }
+
+  listPids(): Promise<number[]> {
+    return readPids(join(this.#paths.freezer, "cgroup.procs"));
+  }
+
+  async remove(): Promise<void> {
+    // Frozen tasks cannot die: kill, then thaw so the SIGKILLs are delivered.
+    killAll(await this.listPids());
+    await writeFile(join(this.#paths.freezer, "freezer.state"), "THAWED").catch(() => {});
+    for (const controller of V1_CONTROLLERS) {
+      const path = this.#paths[controller];
+      await removeDirectory(path, () => readPids(join(path, "cgroup.procs")));
+    }
+  }
+}
+
+class CgroupV2Driver implements CgroupDriver {
+  readonly version = 2 as const;
+  readonly #parent: string;
+
+  constructor(parent: string) {
+    this.#parent = parent;
+  }
+
+  async create(name: string, limits: SandboxLimits): Promise<SandboxCgroup> {
+    await mkdir(this.#parent, { recursive: true });
+    // Controllers must be enabled in the parent for its children to get the limit files.
+    await writeFile(join(this.#parent, "cgroup.subtree_control"), "+memory +pids +cpu").catch(() => {});
+    const path = join(this.#parent, name);
+    await mkdir(path, { recursive: true });
+    const cgroup = new CgroupV2(path);
+    try {
+      if (limits.memoryBytes !== undefined) {
+        await writeFile(join(path, "memory.max"), String(limits.memoryBytes));
+        await writeFile(join(path, "memory.swap.max"), "0").catch(() => {});
+      }
+      if (limits.pids !== undefined) await writeFile(join(path, "pids.max"), String(limits.pids));
+      if (limits.cpus !== undefined) {
+        const quota = Math.max(1000, Math.round(limits.cpus * CPU_PERIOD_MICROSECONDS));
+        await writeFile(join(path, "cpu.max"), `${quota} ${CPU_PERIOD_MICROSECONDS}`);
+      }
+    } catch (error) {
+      await cgroup.remove();
+      throw error;
+    }
+    return cgroup;
+  }
+}
+
+class CgroupV2 implements SandboxCgroup {
+  readonly version = 2 as const;
+  readonly canFreeze = true;
+  readonly procsFiles: readonly string[];
+  readonly #path: string;
+
+  constructor(path: string) {
+    this.#path = path;
+    this.procsFiles = [join(path, "cgroup.procs")];
+  }
+
+  async freeze(): Promise<void> {
+    await writeFile(join(this.#path, "cgroup.freeze"), "1");
+    await waitFor(
+      async () => (await readNumber(join(this.#path, "cgroup.events"), "frozen")) === 1,
+      "freezing the sandbox",
+    );
+  }
+
+  async thaw(): Promise<void> {
+    await writeFile(join(this.#path, "cgroup.freeze"), "0");
+  }
+
+  readOomKillCount(): Promise<number> {
+    return readNumber(join(this.#path, "memory.events"), "oom_kill");
+  }
+
+  readPidsMaxCount(): Promise<number> {
+    return readNumber(join(this.#path, "pids.events"), "max");
+  }
+
+  readMemoryBytes(): Promise<number> {
+    return readNumber(join(this.#path, "memory.current"));
+  }
+
+  listPids(): Promise<number[]> {
+    return readPids(join(this.#path, "cgroup.procs"));
+  }
+
+  async remove(): Promise<void> {
+    // cgroup.kill (5.14+) kills frozen tasks too; fall back to signalling each pid.
+    await writeFile(join(this.#path, "cgroup.kill"), "1").catch(() => {});
+    killAll(await this.listPids());
+    await writeFile(join(this.#path, "cgroup.freeze"), "0").catch(() => {});
+    await removeDirectory(this.#path, () => this.listPids());
+  }
+}

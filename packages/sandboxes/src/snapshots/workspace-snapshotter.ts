@@ -1,0 +1,322 @@
+/**
+ * Workspace snapshots as tar layers compressed with the host's zstd (gzip when zstd is missing),
+ * stored in a BlobStore. The first snapshot is a full layer; later ones hold only the entries whose
+ * kind, size, mtime, mode or link target changed since the previous snapshot, plus the list of
+ * deleted paths. A snapshot with no change writes nothing. A manifest blob per snapshot lists its
+ * layers; restoring applies them in order.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { lstat, mkdir, readdir, readlink, rm } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { Readable } from "node:stream";
+import { type BlobStore, SandboxError, type SnapshotRef } from "@outrig/core";
+import { resolveExecutable } from "../bubblewrap/check-bubblewrap.js";
+
+/** kind ("f", "d", "l", "o"), size, mtimeMs, mode, link target (symlinks only). */
+type Fingerprint = [string, number, number, number, string?];
+
+type Compression = "zstd" | "gzip";
+
+interface SnapshotLayer {
+  readonly blobKey: string;
+  readonly compression: Compression;
+  /** Workspace-relative paths to delete before this layer is extracted. */
+  readonly deletedPaths: readonly string[];
+}
+
+interface SnapshotManifest {
+  readonly schemaVersion: 1;
+  readonly createdAt: string;
+  readonly layers: readonly SnapshotLayer[];
+  readonly entries: Readonly<Record<string, Fingerprint>>;
+}
+
+export interface WorkspaceSnapshotterOptions {
+  readonly store: BlobStore;
+  /** Host directory to snapshot. */
+  readonly workspaceDir: string;
+  /** Blob keys start with this, e.g. "snapshots/<sessionId>". */
+  readonly keyPrefix: string;
+  /** Start a full layer again after this many incremental ones. Default 16. */
+  readonly maxLayers?: number;
+  /** The snapshot the workspace was restored from: the next one is incremental on top of it. */
+  readonly parent?: SnapshotRef;
+}
+
+const SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin";
+/** Tar in POSIX format keeps sub-second mtimes, so a restored workspace matches its manifest. */
+const TAR_FORMAT = ["--format=posix", "--pax-option=delete=atime,delete=ctime", "--numeric-owner"];
+
+function compressor(): { compression: Compression; path: string } {
+  const zstd = resolveExecutable("zstd", SYSTEM_PATH);
+  if (zstd) return { compression: "zstd", path: zstd };
+  const gzip = resolveExecutable("gzip", SYSTEM_PATH);
+  if (gzip) return { compression: "gzip", path: gzip };
+  throw new SandboxError(
+    "sandbox_unavailable",
+    'neither zstd nor gzip is installed: run "apt-get install -y zstd"',
+  );
+}
+
+function tarPath(): string {
+  const path = resolveExecutable("tar", SYSTEM_PATH);
+  if (!path)
+    throw new SandboxError("sandbox_unavailable", 'tar is not installed: run "apt-get install -y tar"');
+  return path;
+}
+
+function kindOf(stats: Awaited<ReturnType<typeof lstat>>): string {
+  if (stats.isFile()) return "f";
+  if (stats.isDirectory()) return "d";
+  if (stats.isSymbolicLink()) return "l";
+  return "o";
+}
+
+/** Fingerprints of every entry under `root` (not following symlinks), keyed by relative path. */
+export async function scanWorkspace(root: string): Promise<Record<string, Fingerprint>> {
+  const entries: Record<string, Fingerprint> = {};
+  const walk = async (relative: string): Promise<void> => {
+    let names: string[];
+    try {
+      names = await readdir(relative ? join(root, relative) : root);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw error;
+    }
+    await Promise.all(
+      names.map(async (name) => {
+        const path = relative ? `${relative}/${name}` : name;
+        let stats: Awaited<ReturnType<typeof lstat>>;
+        try {
+          stats = await lstat(join(root, path));
+        } catch {
+          return; // removed while scanning
+        }
+        const kind = kindOf(stats);
+        const fingerprint: Fingerprint = [
+          kind,
+          Number(stats.size),
+          Number(stats.mtimeMs),
+          Number(stats.mode),
+        ];
+        if (kind === "l") fingerprint.push(await readlink(join(root, path)).catch(() => ""));
+        entries[path] = fingerprint;
+        if (kind === "d") await walk(path);
+      }),
+    );
+  };
+  await walk("");
+  return entries;
+}
+
+function isSameFingerprint(left: Fingerprint | undefined, right: Fingerprint): boolean {
+  return (
+    left !== undefined &&
+    left[0] === right[0] &&
+    left[1] === right[1] &&
+    left[2] === right[2] &&
+    left[3] === right[3] &&
+    left[4] === right[4]
+  );
+}
+
+function waitForExit(child: ChildProcess, name: string, okCodes: readonly number[]): Promise<void> {
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    if (stderr.length < 2000) stderr += chunk.toString("utf8");
+  });
+  return new Promise((resolvePromise, reject) => {
+    child.once("error", (error) =>
+      reject(
+        new SandboxError("sandbox_snapshot_failed", `${name} failed: ${error.message}`, { cause: error }),
+      ),
+    );
+    child.once("close", (code) => {
+      if (code !== null && okCodes.includes(code)) resolvePromise();
+      else
+        reject(
+          new SandboxError(
+            "sandbox_snapshot_failed",
+            `${name} exited with ${code}: ${stderr.trim().split("\n")[0]}`,
+          ),
+        );
+    });
+  });
+}
+
+async function readJson<T>(store: BlobStore, key: string): Promise<T> {
+  const body = await store.get(key);
+  if (!body) throw new SandboxError("sandbox_snapshot_missing", `snapshot ${key} does not exist`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(Buffer.from(chunk));
+  return JSON.parse(Buffer.concat(chunks).toString("utf8")) as T;
+}
+
+export class WorkspaceSnapshotter {
+  readonly #store: BlobStore;
+  readonly #workspaceDir: string;
+  readonly #keyPrefix: string;
+  readonly #maxLayers: number;
+  #parentRef: SnapshotRef | undefined;
+  #parent: SnapshotManifest | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: WorkspaceSnapshotterOptions) {
+    this.#store = options.store;
+    this.#workspaceDir = resolve(options.workspaceDir);
+    this.#keyPrefix = options.keyPrefix.replace(/\/+$/, "");
+    this.#maxLayers = options.maxLayers ?? 16;
+    this.#parentRef = options.parent;
+  }
+
+  /** Snapshots run one at a time, in call order. */
+  snapshot(): Promise<SnapshotRef> {
+    const next = this.#queue.then(() => this.#snapshot());
+    this.#queue = next.catch(() => {});
+    return next;
+  }
+
+  async #snapshot(): Promise<SnapshotRef> {
+    if (this.#parentRef && !this.#parent)
+      this.#parent = await readJson<SnapshotManifest>(this.#store, this.#parentRef.key);
+    const entries = await scanWorkspace(this.#workspaceDir);
+    const parent = this.#parent;
+    const isIncremental = parent !== undefined && parent.layers.length < this.#maxLayers;
+    let changed: string[];
+    let deletedPaths: string[] = [];
+    if (isIncremental) {
+      changed = Object.keys(entries).filter(
+        (path) => !isSameFingerprint(parent.entries[path], entries[path] as Fingerprint),
+      );
+      // A path whose kind changed is deleted first, so tar never extracts a directory over a file.
+      deletedPaths = Object.keys(parent.entries).filter(
+        (path) => entries[path] === undefined || entries[path]?.[0] !== parent.entries[path]?.[0],
+      );
+      if (changed.length === 0 && deletedPaths.length === 0 && this.#parentRef)
+        return { ...this.#parentRef, sizeBytes: 0, isIncremental: true };
+    } else {
+      changed = [];
+    }
+    const id = `${new Date().toISOString().replace(/[:.]/g, "-")}-${randomUUID().slice(0, 8)}`;
+    const { compression, path: compressorPath } = compressor();
+    const layerKey = `${this.#keyPrefix}/${id}/layer.tar.${compression === "zstd" ? "zst" : "gz"}`;
+    const tar = spawn(
+      tarPath(),
+      [
+        "-C",
+        this.#workspaceDir,
+        ...TAR_FORMAT,
+        "--ignore-failed-read",
+        "-cf",
+        "-",
+        ...(isIncremental ? ["--no-recursion", "--null", "-T", "-"] : ["."]),
+      ],
+      { env: { PATH: SYSTEM_PATH, LC_ALL: "C" }, stdio: [isIncremental ? "pipe" : "ignore", "pipe", "pipe"] },
+    );
+    if (isIncremental) tar.stdin?.end(changed.map((path) => `./${path}\0`).join(""));
+    const compress = spawn(
+      compressorPath,
+      compression === "zstd" ? ["-1", "-T0", "-q", "-c"] : ["-1", "-c"],
+      {
+        env: { PATH: SYSTEM_PATH },
+        stdio: ["pipe", "pipe", "pipe"],
+      },
+    );
+    tar.stdout?.pipe(compress.stdin as NodeJS.WritableStream);
+    let sizeBytes = 0;
+    const counted = Readable.from(
+      (async function* count(source: AsyncIterable<Uint8Array>) {
+        for await (const chunk of source) {
+          sizeBytes += chunk.length;
+          yield chunk;
+        }
+      })(compress.stdout as AsyncIterable<Uint8Array>),
+    );
+    // tar exits 1 when a file changed while it was read: the snapshot is still usable.
+    await Promise.all([
+      this.#store.put(layerKey, counted),
+      waitForExit(tar, "tar", [0, 1]),
+      waitForExit(compress, compression, [0]),
+    ]);
+    const manifest: SnapshotManifest = {
+      schemaVersion: 1,
+      createdAt: new Date().toISOString(),
+      layers: [
+        ...(isIncremental && parent ? parent.layers : []),
+        { blobKey: layerKey, compression, deletedPaths },
+      ],
+      entries,
+    };
+    const key = `${this.#keyPrefix}/${id}/manifest.json`;
+    await this.#store.put(key, Buffer.from(JSON.stringify(manifest)));
+    const ref: SnapshotRef = {
+      key,
+      createdAt: manifest.createdAt,
+      sizeBytes,
+      entryCount: Object.keys(entries).length,
+      isIncremental,
+    };
+    this.#parent = manifest;
+    this.#parentRef = ref;
+    return ref;
+  }
+}
+
+function isSafeRelativePath(path: string): boolean {
+  return (
+    path.length > 0 && !path.startsWith("/") && path.split("/").every((part) => part !== ".." && part !== "")
+  );
+}
+
+/**
+ * Unpacks snapshot `ref` (every layer in order) into `directory`, created when missing; meant for a
+ * fresh directory that a replacement sandbox then binds as its /workspace.
+ */
+export async function restoreWorkspace(
+  store: BlobStore,
+  ref: SnapshotRef | string,
+  directory: string,
+): Promise<void> {
+  const key = typeof ref === "string" ? ref : ref.key;
+  const manifest = await readJson<SnapshotManifest>(store, key);
+  const target = resolve(directory);
+  await mkdir(target, { recursive: true });
+  for (const layer of manifest.layers) {
+    for (const path of layer.deletedPaths) {
+      if (!isSafeRelativePath(path))
+        throw new SandboxError("sandbox_snapshot_invalid", `bad path in snapshot: ${path}`);
+      await rm(join(target, path), { recursive: true, force: true });
+    }
+    const body = await store.get(layer.blobKey);
+    if (!body)
+      throw new SandboxError("sandbox_snapshot_missing", `snapshot layer ${layer.blobKey} does not exist`);
+    const { path: compressorPath } = compressor();
+    const decompressPath =
+      layer.compression === "zstd"
+        ? resolveExecutable("zstd", SYSTEM_PATH)
+        : resolveExecutable("gzip", SYSTEM_PATH);
+    const decompress = spawn(
+      decompressPath ?? compressorPath,
+      ["-d", "-c", ...(layer.compression === "zstd" ? ["-q"] : [])],
+      {
+        env: { PATH: SYSTEM_PATH },
+        stdio: ["pipe", "pipe", "pipe"],
+      },
+    );
+    const tar = spawn(tarPath(), ["-C", target, ...TAR_FORMAT, "-xf", "-"], {
+      env: { PATH: SYSTEM_PATH, LC_ALL: "C" },
+      stdio: ["pipe", "ignore", "pipe"],
+    });
+    decompress.stdout?.pipe(tar.stdin as NodeJS.WritableStream);
+    const feed = (async () => {
+      const input = decompress.stdin as NodeJS.WritableStream;
+      input.on("error", () => {});
+      for await (const chunk of body) {
+        if (!input.write(chunk)) await new Promise((resolveDrain) => input.once("drain", resolveDrain));
+      }
+      input.end();
+    })();
+    await Promise.all([feed, waitForExit(decompress, layer.compression, [0]), waitForExit(tar, "tar", [0])]);
+  }
+}
