@@ -110,4 +110,3 @@ export {
 export type { FileSystem } from "./vfs/file-system.js";
 export { MountParentFileSystem } from "./vfs/mount-parent-file-system.js";
 export { SandboxFileSystem } from "./vfs/sandbox-file-system.js";
-export { MountParentFileSystem } from "./vfs/mount-parent-file-system.js";

@@ -80,7 +80,31 @@ export const SandboxStartEvent = z.object({
   durationMs: z.number(),
 });
 
+export const ApprovalRequestEvent = z.object({
+  ...base,
+  type: z.literal("approval.request"),
+  turn: z.number().int(),
+  toolCallId: z.string(),
+  name: z.string(),
+  input: z.unknown(),
+  /** The rule that asked for approval, as written in the org's policy. */
+  rule: z.string(),
+  timeoutMs: z.number().int(),
+});
+export const ApprovalResponseEvent = z.object({
+  ...base,
+  type: z.literal("approval.response"),
+  turn: z.number().int(),
+  toolCallId: z.string(),
+  decision: z.enum(["allow", "deny"]),
+  /** `user`: someone answered; `timeout`: nobody did in time (fails closed). */
+  reason: z.enum(["user", "timeout"]),
+  userId: z.string().optional(),
+});
+
 export const SessionEvent = z.discriminatedUnion("type", [
+  ApprovalRequestEvent,
+  ApprovalResponseEvent,
   SessionStartEvent,
   TurnStartEvent,
   MessageEndEvent,

@@ -58,3 +58,27 @@ export const ErrorBody = z.object({
   error: z.object({ code: z.string(), message: z.string(), requestId: z.string().optional() }),
 });
 export type ErrorBody = z.infer<typeof ErrorBody>;
+
+export const ApprovalBody = z.strictObject({ decision: z.enum(["allow", "deny"]) });
+export type ApprovalBody = z.infer<typeof ApprovalBody>;
+
+export const ToolPolicyRule = z.strictObject({
+  /** Tool name, or `*` for every tool. */
+  tool: z.string().min(1).max(100),
+  /** Wildcard (`*`, `?`) matched against the call's main input: Bash `command`, file tools' path, search pattern. */
+  match: z.string().min(1).max(1000).optional(),
+  action: z.enum(["allow", "deny", "ask"]),
+});
+export type ToolPolicyRule = z.infer<typeof ToolPolicyRule>;
+
+export const ToolPolicy = z.strictObject({
+  rules: z.array(ToolPolicyRule).max(200),
+  /** How long an `ask` waits for a decision before it denies. */
+  approvalTimeoutMs: z
+    .number()
+    .int()
+    .min(1000)
+    .max(7 * 24 * 3600 * 1000)
+    .default(3600 * 1000),
+});
+export type ToolPolicy = z.infer<typeof ToolPolicy>;

@@ -1,4 +1,6 @@
 export {
+  ApprovalRequestEvent,
+  ApprovalResponseEvent,
   MessageDeltaEvent,
   MessageEndEvent,
   ModelRetryEvent,
@@ -15,6 +17,7 @@ export {
   TurnStartEvent,
 } from "./events.js";
 export {
+  ApprovalBody,
   CreateKeyBody,
   CreateSessionBody,
   ErrorBody,
@@ -25,6 +28,8 @@ export {
   SessionList,
   SessionResource,
   SessionStatus,
+  ToolPolicy,
+  ToolPolicyRule,
 } from "./http.js";
 export {
   AssistantMessage,

@@ -3,6 +3,7 @@ import { StorageError } from "@outrig/core";
 import pg from "pg";
 import { PostgresAuthStore } from "./auth/postgres-auth-store.js";
 import { runMigrations } from "./migrations/run-migrations.js";
+import { PostgresPolicyStore, PostgresWorkerRegistry } from "./policies/postgres-policy-store.js";
 import { PostgresSessionStore } from "./sessions/postgres-session-store.js";
 
 export interface CreateDatabaseOptions {
@@ -17,6 +18,10 @@ export interface Database {
   readonly pool: pg.Pool;
   readonly sessions: PostgresSessionStore;
   readonly auth: PostgresAuthStore;
+  readonly policies: PostgresPolicyStore;
+  readonly workers: PostgresWorkerRegistry;
+  /** The connection URL, for components that open their own connections (LISTEN, the durable engine). */
+  readonly url: string;
   /** Ends the pool. Idempotent. */
   close(): Promise<void>;
 }
@@ -43,6 +48,9 @@ export async function createDatabase(options: CreateDatabaseOptions): Promise<Da
     pool,
     sessions: new PostgresSessionStore(pool),
     auth: new PostgresAuthStore(pool),
+    policies: new PostgresPolicyStore(pool),
+    workers: new PostgresWorkerRegistry(pool),
+    url: options.url,
     close() {
       closing ??= pool.end();
       return closing;

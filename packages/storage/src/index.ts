@@ -78,6 +78,11 @@ export {
   runMigrations,
 } from "./migrations/run-migrations.js";
 export {
+  PostgresPolicyStore,
+  PostgresWorkerRegistry,
+  type WorkerRecord,
+} from "./policies/postgres-policy-store.js";
+export {
   EMBEDDED_DATABASE_NAME,
   ensureDatabase,
   type ResolveDatabaseOptions,
@@ -112,43 +117,3 @@ export {
   type PostgresSessionStoreOptions,
   SESSION_EVENT_SCHEMA_VERSION,
 } from "./sessions/postgres-session-store.js";
-export { type BlameLine, type BlameVersion, blameVersions } from "./files/blame.js";
-export {
-  createDatabaseMounts,
-  type DatabaseMountInfo,
-  type DatabaseMountsOptions,
-  databaseMountInfo,
-  type FilesRole,
-  MEMORIES_PREFIX,
-  MEMORIES_ROOT_READ_ONLY,
-  ORG_MEMORIES_NAMESPACE,
-  ORG_MEMORIES_PREFIX,
-  SKILLS_NAMESPACE,
-  SKILLS_PREFIX,
-  SKILLS_WRITE_DENIED,
-  USER_MEMORIES_PREFIX,
-  userMemoriesNamespace,
-} from "./files/create-database-mounts.js";
-export { DatabaseFileSystem, type DatabaseFileSystemOptions } from "./files/database-file-system.js";
-export {
-  ancestorsOf,
-  MAX_FILE_NAME_BYTES,
-  MAX_FILE_PATH_BYTES,
-  normalizeFilePath,
-} from "./files/file-paths.js";
-export {
-  DEFAULT_MAX_FILE_BYTES,
-  FILE_CHANGES_CHANNEL,
-  type FileAuthor,
-  type FileChange,
-  type FileChangeSubscription,
-  type FileHead,
-  type FileLookup,
-  type FileScope,
-  type FileVersionRecord,
-  type FileWriteOptions,
-  type FileWriteResult,
-  PostgresFileStore,
-  type PostgresFileStoreOptions,
-  type StoredFile,
-} from "./files/postgres-file-store.js";

@@ -1,5 +1,12 @@
 /** An in-memory SessionStore with the same contract as the Postgres one, for loop tests. */
-import type { CreateSessionInput, SessionRecord, SessionStore } from "@outrig/core";
+import {
+  type AppendOptions,
+  type CreateSessionInput,
+  InputError,
+  type SessionRecord,
+  type SessionStore,
+  StorageError,
+} from "@outrig/core";
 import { type NewSessionEvent, SessionEvent, type SessionStatus } from "@outrig/protocol";
 
 export class MemorySessionStore implements SessionStore {
@@ -37,20 +44,57 @@ export class MemorySessionStore implements SessionStore {
       .slice(0, options.limit);
   }
 
-  async appendEvents(sessionId: string, events: readonly NewSessionEvent[]): Promise<SessionEvent[]> {
+  async appendEvents(
+    sessionId: string,
+    events: readonly NewSessionEvent[],
+    options: AppendOptions = {},
+  ): Promise<SessionEvent[]> {
     this.appendCount += 1;
     const record = this.#require(sessionId);
+    if (options.turn !== undefined && (record.status !== "running" || record.turns !== options.turn)) {
+      throw new StorageError(
+        "turn_closed",
+        `turn ${options.turn} of session ${sessionId} is no longer running`,
+      );
+    }
     const log = this.#events.get(sessionId) ?? [];
     const stored = events.map((event, index) =>
       SessionEvent.parse({ ...event, seq: record.lastSeq + index + 1, at: new Date().toISOString() }),
     );
+    let status = record.status;
+    for (const event of events) {
+      if (event.type === "turn.end") status = "idle";
+      else if (event.type === "turn.error") status = "error";
+    }
     log.push(...stored);
     this.#sessions.set(sessionId, {
       ...record,
+      status,
       lastSeq: record.lastSeq + stored.length,
       updatedAt: new Date(),
     });
     return stored;
+  }
+
+  async startTurn(
+    orgId: string,
+    sessionId: string,
+    text: string,
+  ): Promise<{ turn: number; event: SessionEvent }> {
+    const record = await this.getSession(orgId, sessionId);
+    if (!record) throw new InputError("not_found", "Session not found", 404);
+    if (record.status === "running") {
+      throw new InputError(
+        "session_busy",
+        "A turn is already running in this session; wait for it to end.",
+        409,
+      );
+    }
+    const turn = record.turns + 1;
+    this.#sessions.set(sessionId, { ...record, status: "running", turns: turn });
+    const [event] = await this.appendEvents(sessionId, [{ type: "turn.start", turn, text }]);
+    if (!event) throw new Error("turn.start not stored");
+    return { turn, event };
   }
 
   async readEvents(sessionId: string, options: { afterSeq: number; limit: number }): Promise<SessionEvent[]> {
@@ -65,7 +109,9 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async listRunningSessions(options: { limit: number }): Promise<SessionRecord[]> {
-    return [...this.#sessions.values()].filter((record) => record.status === "running").slice(0, options.limit);
+    return [...this.#sessions.values()]
+      .filter((record) => record.status === "running")
+      .slice(0, options.limit);
   }
 
   #require(sessionId: string): SessionRecord {
@@ -87,10 +133,11 @@ export function createCrashingStore(inner: SessionStore, crashOnAppend: number):
     readEvents: (id, options) => inner.readEvents(id, options),
     updateSession: (id, patch) => inner.updateSession(id, patch),
     listRunningSessions: (options) => inner.listRunningSessions(options),
-    appendEvents: async (id, events) => {
+    startTurn: (orgId, id, text) => inner.startTurn(orgId, id, text),
+    appendEvents: async (id, events, options) => {
       count += 1;
       if (count === crashOnAppend) throw new SimulatedCrash(`simulated crash on append ${count}`);
-      return inner.appendEvents(id, events);
+      return inner.appendEvents(id, events, options);
     },
   };
 }

@@ -1,4 +1,6 @@
 /** Pure: picks the loop's next step from the run state. */
+import type { ToolPolicy } from "@outrig/protocol";
+import { evaluateToolPolicy } from "../policy/evaluate-tool-policy.js";
 import type { RunState } from "./run-state.js";
 
 export interface LoopLimits {
@@ -12,12 +14,52 @@ export type NextAction =
   | { readonly type: "none" }
   | { readonly type: "call_model"; readonly step: number }
   | { readonly type: "run_tool"; readonly toolCallId: string }
+  /** The call is not run: the policy or a person denied it. */
+  | { readonly type: "deny_tool"; readonly toolCallId: string; readonly message: string }
+  | {
+      readonly type: "request_approval";
+      readonly toolCallId: string;
+      readonly rule: string;
+      readonly timeoutMs: number;
+    }
+  /** An approval was requested and is not answered yet: the turn waits (durably). */
+  | { readonly type: "await_approval"; readonly toolCallId: string }
   | { readonly type: "end_turn"; readonly reason: "end_turn" | "max_steps" | "max_tokens" | "refusal" };
 
-export function nextAction(state: RunState, limits: LoopLimits): NextAction {
+export function nextAction(state: RunState, limits: LoopLimits, policy?: ToolPolicy): NextAction {
   if (state.turnStatus !== "running") return { type: "none" };
   const pending = state.toolCalls.find((call) => call.result === undefined);
-  if (pending) return { type: "run_tool", toolCallId: pending.toolCallId };
+  if (pending) {
+    // A call that already started is finished first (its effect may have happened).
+    if (pending.hasStarted || !policy) return { type: "run_tool", toolCallId: pending.toolCallId };
+    const approval = state.approvals.get(pending.toolCallId);
+    if (approval?.decision === "allow") return { type: "run_tool", toolCallId: pending.toolCallId };
+    if (approval?.decision === "deny") {
+      const message =
+        approval.reason === "timeout"
+          ? "Permission to use this tool was not granted in time, so the call was denied. Do not retry it; tell the user it needs approval."
+          : "The user denied permission to use this tool. Do not retry it; ask the user how to proceed.";
+      return { type: "deny_tool", toolCallId: pending.toolCallId, message };
+    }
+    if (approval) return { type: "await_approval", toolCallId: pending.toolCallId };
+    const decision = evaluateToolPolicy(policy, pending.name, pending.input);
+    if (decision.action === "deny") {
+      return {
+        type: "deny_tool",
+        toolCallId: pending.toolCallId,
+        message: `This tool call is denied by the organization's tool policy (${decision.rule}).`,
+      };
+    }
+    if (decision.action === "ask") {
+      return {
+        type: "request_approval",
+        toolCallId: pending.toolCallId,
+        rule: decision.rule,
+        timeoutMs: policy.approvalTimeoutMs,
+      };
+    }
+    return { type: "run_tool", toolCallId: pending.toolCallId };
+  }
   const last = state.messages[state.messages.length - 1];
   if (last?.role === "assistant") {
     // The model answered without asking for tools: the turn is over.

@@ -1,14 +1,15 @@
 /**
  * The only loop module that awaits I/O: load → decide → execute → append → publish.
- * State is always re-derived from the persisted event log, so a fresh runner resumes any session.
+ * State is always re-derived from the persisted event log, so any runner in any process can take a
+ * session over. `runStep` performs exactly one action; a durable engine wraps each call in a checkpoint.
  */
-
-import type { MessageDeltaEvent, NewSessionEvent, SessionEvent, SessionStatus } from "@outrig/protocol";
+import type { MessageDeltaEvent, NewSessionEvent, SessionEvent, ToolPolicy } from "@outrig/protocol";
 import { z } from "zod";
+import { AppError, assertNever } from "../errors/app-error.js";
 import type { LanguageModel } from "../model/language-model.js";
 import type { ExecRequest, ExecResult } from "../sandbox/sandbox.js";
-import type { SessionStore } from "../store/session-store.js";
-import type { FileReadRecord, FileStateTracker, Tool } from "../tools/tool.js";
+import type { AppendOptions, SessionStore } from "../store/session-store.js";
+import type { FileReadRecord, FileStateTracker, Tool, ToolResult } from "../tools/tool.js";
 import type { FileSystem } from "../vfs/file-system.js";
 import { type LoopLimits, nextAction, retryDelayMs } from "./next-action.js";
 import { applyEvent, foldEvents, type RunState } from "./run-state.js";
@@ -24,6 +25,13 @@ export interface SessionRunnerDeps {
   readonly publish: (sessionId: string, event: SessionEvent | MessageDeltaEvent) => void;
 }
 
+export interface ToolRunOptions {
+  /** Stable across re-runs of the same call: the sandbox uses it to run a side effect at most once. */
+  readonly idempotencyKey: string;
+  /** True when the call had started before (a re-run after a crash). */
+  readonly isRerun: boolean;
+}
+
 export interface SessionRunContext {
   readonly sessionId: string;
   readonly model: LanguageModel;
@@ -33,148 +41,282 @@ export interface SessionRunContext {
   exec(request: ExecRequest, signal: AbortSignal): Promise<ExecResult>;
   readonly systemPrompt: string;
   readonly cwd: string;
+  /** The org's tool policy; without one every call is allowed. */
+  readonly policy?: ToolPolicy;
+  /**
+   * Wraps each tool call, e.g. to replay a result the sandbox recorded before a crash. Defaults to
+   * running the call.
+   */
+  readonly runTool?: (options: ToolRunOptions, run: () => Promise<ToolResult>) => Promise<ToolResult>;
 }
+
+/** What one step did; small and serializable, so a durable engine can checkpoint it. */
+export type StepOutcome =
+  | { readonly type: "progress"; readonly seq: number }
+  /** The loop must wait for a decision on this tool call (or its timeout), then call `recordApproval`. */
+  | { readonly type: "await_approval"; readonly toolCallId: string; readonly timeoutMs: number }
+  | { readonly type: "idle"; readonly seq: number };
 
 const EVENT_PAGE = 1000;
 
-export async function loadRunState(store: SessionStore, sessionId: string): Promise<RunState> {
-  let state = foldEvents([]);
+export async function loadRunState(
+  store: SessionStore,
+  sessionId: string,
+  state = foldEvents([]),
+): Promise<RunState> {
+  let current = state;
   for (;;) {
-    const page = await store.readEvents(sessionId, { afterSeq: state.lastSeq, limit: EVENT_PAGE });
-    state = foldEvents(page, state);
-    if (page.length < EVENT_PAGE) return state;
+    const page = await store.readEvents(sessionId, { afterSeq: current.lastSeq, limit: EVENT_PAGE });
+    current = foldEvents(page, current);
+    if (page.length < EVENT_PAGE) return current;
   }
 }
 
-/** Drives the session until nothing is left to do (its turn ended, failed or was cancelled). */
-export async function runSession(
-  deps: SessionRunnerDeps,
-  context: SessionRunContext,
-  signal: AbortSignal,
-): Promise<RunState> {
-  const { store, limits } = deps;
-  const toolsByName = new Map(deps.tools.map((tool) => [tool.name, tool]));
-  const definitions = deps.tools.map((tool) => toolDefinition(tool));
-  let state = await loadRunState(store, context.sessionId);
+/** True for the storage error raised when a turn was closed elsewhere (cancelled) while we worked. */
+export function isTurnClosed(error: unknown): boolean {
+  return error instanceof AppError && error.code === "turn_closed";
+}
 
-  const append = async (events: NewSessionEvent[]): Promise<void> => {
-    const stored = await store.appendEvents(context.sessionId, events);
-    for (const event of stored) {
-      state = applyEvent(state, event);
-      deps.publish(context.sessionId, event);
-    }
-  };
+/**
+ * Drives one session. Keeps its folded state between steps and catches up from the log before each
+ * one, so a step that another process already performed is never performed again.
+ */
+export class SessionRunner {
+  readonly #deps: SessionRunnerDeps;
+  readonly #context: SessionRunContext;
+  readonly #toolsByName: Map<string, Tool>;
+  readonly #definitions: { name: string; description: string; inputSchema: Record<string, unknown> }[];
+  #state: RunState | undefined;
 
-  for (;;) {
+  constructor(deps: SessionRunnerDeps, context: SessionRunContext) {
+    this.#deps = deps;
+    this.#context = context;
+    this.#toolsByName = new Map(deps.tools.map((tool) => [tool.name, tool]));
+    this.#definitions = deps.tools.map((tool) => toolDefinition(tool));
+  }
+
+  async state(): Promise<RunState> {
+    this.#state = await loadRunState(this.#deps.store, this.#context.sessionId, this.#state);
+    return this.#state;
+  }
+
+  /** Performs the next action of the running turn. Returns `idle` when the turn is over (or none runs). */
+  async runStep(signal: AbortSignal): Promise<StepOutcome> {
+    const { limits } = this.#deps;
+    let state = await this.state();
     if (signal.aborted && state.turnStatus === "running") {
-      await append([
+      await this.#appendOrClosed([
         { type: "turn.error", turn: state.turn, code: "cancelled", message: "The turn was cancelled." },
       ]);
+      return { type: "idle", seq: (await this.state()).lastSeq };
     }
-    const action = nextAction(state, limits);
+    const action = nextAction(state, limits, this.#context.policy);
     switch (action.type) {
       case "none":
-        await store.updateSession(context.sessionId, { status: statusOf(state) });
-        return state;
+        return { type: "idle", seq: state.lastSeq };
       case "end_turn":
-        await append([{ type: "turn.end", turn: state.turn, reason: action.reason, usage: state.turnUsage }]);
-        break;
-      case "call_model": {
-        const outcome = await executeModelCall(
-          context.model,
-          { system: context.systemPrompt, messages: state.messages, tools: definitions },
-          signal,
-          (text) =>
-            deps.publish(context.sessionId, {
-              type: "message.delta",
-              turn: state.turn,
-              step: action.step,
-              text,
-            }),
-        );
-        if (outcome.type === "ok") {
-          await append([
-            {
-              type: "message.end",
-              turn: state.turn,
-              step: action.step,
-              message: outcome.message,
-              stopReason: outcome.stopReason,
-              usage: outcome.usage,
-            },
-          ]);
-          break;
-        }
-        const attempt = state.modelAttempts + 1;
-        if (outcome.retryable && !signal.aborted && attempt < limits.maxModelAttempts) {
-          const delayMs = retryDelayMs(attempt, deps.random(), outcome.retryAfterMs);
-          await append([
-            {
-              type: "model.retry",
-              turn: state.turn,
-              step: action.step,
-              attempt,
-              code: outcome.code,
-              message: outcome.message,
-              delayMs,
-            },
-          ]);
-          await deps.sleep(delayMs, signal).catch(() => undefined);
-          break;
-        }
-        if (signal.aborted) break; // the cancelled branch above records it
-        await append([
-          { type: "turn.error", turn: state.turn, code: outcome.code, message: outcome.message },
+        await this.#appendOrClosed([
+          { type: "turn.end", turn: state.turn, reason: action.reason, usage: state.turnUsage },
         ]);
         break;
-      }
-      case "run_tool": {
+      case "call_model":
+        await this.#callModel(state, action.step, signal);
+        break;
+      case "deny_tool": {
         const call = state.toolCalls.find((candidate) => candidate.toolCallId === action.toolCallId);
-        if (!call) break; // unreachable: nextAction picked it from state
-        if (!call.hasStarted) {
-          await append([
-            {
-              type: "tool.start",
-              turn: state.turn,
-              toolCallId: call.toolCallId,
-              name: call.name,
-              input: call.input,
-            },
-          ]);
-        }
-        const tracker = createRecordingTracker(state.fileState);
-        const startedAt = performance.now();
-        const result = await executeToolCall(toolsByName.get(call.name), call.name, call.input, {
-          fs: context.fs,
-          exec: (request, execSignal) => context.exec(request, execSignal),
-          fileState: tracker,
-          signal,
-          toolCallId: call.toolCallId,
-          cwd: context.cwd,
-        });
-        const changes = tracker.changes();
-        await append([
+        if (!call) break;
+        await this.#appendOrClosed([
           {
             type: "tool.end",
             turn: state.turn,
             toolCallId: call.toolCallId,
             name: call.name,
-            isError: result.isError,
-            output: result.output,
-            durationMs: Math.round((performance.now() - startedAt) * 100) / 100,
-            ...(changes.length > 0 ? { fileState: changes } : {}),
+            isError: true,
+            output: action.message,
+            durationMs: 0,
           },
         ]);
         break;
       }
+      case "request_approval": {
+        const call = state.toolCalls.find((candidate) => candidate.toolCallId === action.toolCallId);
+        if (!call) break;
+        await this.#appendOrClosed([
+          {
+            type: "approval.request",
+            turn: state.turn,
+            toolCallId: call.toolCallId,
+            name: call.name,
+            input: call.input,
+            rule: action.rule,
+            timeoutMs: action.timeoutMs,
+          },
+        ]);
+        return { type: "await_approval", toolCallId: action.toolCallId, timeoutMs: action.timeoutMs };
+      }
+      case "await_approval":
+        return {
+          type: "await_approval",
+          toolCallId: action.toolCallId,
+          timeoutMs: state.approvals.get(action.toolCallId)?.timeoutMs ?? 0,
+        };
+      case "run_tool":
+        await this.#runTool(state, action.toolCallId, signal);
+        break;
+      default:
+        assertNever(action);
+    }
+    state = await this.state();
+    return state.turnStatus === "running"
+      ? { type: "progress", seq: state.lastSeq }
+      : { type: "idle", seq: state.lastSeq };
+  }
+
+  /** Records the answer to an approval request (exactly once: a second answer is ignored). */
+  async recordApproval(
+    toolCallId: string,
+    decision: "allow" | "deny",
+    reason: "user" | "timeout",
+    userId?: string,
+  ): Promise<void> {
+    const state = await this.state();
+    const approval = state.approvals.get(toolCallId);
+    if (!approval || approval.decision !== undefined) return;
+    await this.#appendOrClosed([
+      {
+        type: "approval.response",
+        turn: state.turn,
+        toolCallId,
+        decision,
+        reason,
+        ...(userId ? { userId } : {}),
+      },
+    ]);
+  }
+
+  async #callModel(state: RunState, step: number, signal: AbortSignal): Promise<void> {
+    const deps = this.#deps;
+    const outcome = await executeModelCall(
+      this.#context.model,
+      { system: this.#context.systemPrompt, messages: state.messages, tools: this.#definitions },
+      signal,
+      (text) =>
+        deps.publish(this.#context.sessionId, { type: "message.delta", turn: state.turn, step, text }),
+    );
+    if (outcome.type === "ok") {
+      await this.#appendOrClosed([
+        {
+          type: "message.end",
+          turn: state.turn,
+          step,
+          message: outcome.message,
+          stopReason: outcome.stopReason,
+          usage: outcome.usage,
+        },
+      ]);
+      return;
+    }
+    const attempt = state.modelAttempts + 1;
+    if (outcome.retryable && !signal.aborted && attempt < deps.limits.maxModelAttempts) {
+      const delayMs = retryDelayMs(attempt, deps.random(), outcome.retryAfterMs);
+      await this.#appendOrClosed([
+        {
+          type: "model.retry",
+          turn: state.turn,
+          step,
+          attempt,
+          code: outcome.code,
+          message: outcome.message,
+          delayMs,
+        },
+      ]);
+      await deps.sleep(delayMs, signal).catch(() => undefined);
+      return;
+    }
+    const code = signal.aborted ? "cancelled" : outcome.code;
+    const message = signal.aborted ? "The turn was cancelled." : outcome.message;
+    await this.#appendOrClosed([{ type: "turn.error", turn: state.turn, code, message }]);
+  }
+
+  async #runTool(state: RunState, toolCallId: string, signal: AbortSignal): Promise<void> {
+    const call = state.toolCalls.find((candidate) => candidate.toolCallId === toolCallId);
+    if (!call) return; // unreachable: nextAction picked it from state
+    const isRerun = call.hasStarted;
+    if (!isRerun) {
+      await this.#appendOrClosed([
+        {
+          type: "tool.start",
+          turn: state.turn,
+          toolCallId: call.toolCallId,
+          name: call.name,
+          input: call.input,
+        },
+      ]);
+    }
+    const idempotencyKey = `${this.#context.sessionId}:${call.toolCallId}`;
+    const tracker = createRecordingTracker(state.fileState);
+    const startedAt = performance.now();
+    const run = () =>
+      executeToolCall(this.#toolsByName.get(call.name), call.name, call.input, {
+        fs: this.#context.fs,
+        exec: (request, execSignal) => this.#context.exec({ ...request, idempotencyKey }, execSignal),
+        fileState: tracker,
+        signal,
+        toolCallId: call.toolCallId,
+        cwd: this.#context.cwd,
+      });
+    const result = this.#context.runTool
+      ? await this.#context.runTool({ idempotencyKey, isRerun }, run)
+      : await run();
+    const changes = tracker.changes();
+    await this.#appendOrClosed([
+      {
+        type: "tool.end",
+        turn: state.turn,
+        toolCallId: call.toolCallId,
+        name: call.name,
+        isError: result.isError,
+        output: result.output,
+        durationMs: Math.round((performance.now() - startedAt) * 100) / 100,
+        ...(changes.length > 0 ? { fileState: changes } : {}),
+      },
+    ]);
+  }
+
+  /** Appends within the current turn; a turn closed elsewhere (cancelled) makes this a no-op. */
+  async #appendOrClosed(events: NewSessionEvent[]): Promise<void> {
+    const state = this.#state;
+    const options: AppendOptions = state && state.turnStatus === "running" ? { turn: state.turn } : {};
+    try {
+      const stored = await this.#deps.store.appendEvents(this.#context.sessionId, events, options);
+      let next = this.#state ?? foldEvents([]);
+      for (const event of stored) {
+        // Another writer may have appended in between: catch up on the next state() call instead.
+        if (event.seq === next.lastSeq + 1) next = applyEvent(next, event);
+        this.#deps.publish(this.#context.sessionId, event);
+      }
+      this.#state = next;
+    } catch (error) {
+      if (!isTurnClosed(error)) throw error;
     }
   }
 }
 
-function statusOf(state: RunState): SessionStatus {
-  if (state.turnStatus === "running") return "running";
-  if (state.turnStatus === "failed") return "error";
-  return "idle";
+/** Drives the session until its turn is over. Approvals are answered by timeout only here (no durable wait). */
+export async function runSession(
+  deps: SessionRunnerDeps,
+  context: SessionRunContext,
+  signal: AbortSignal,
+): Promise<RunState> {
+  const runner = new SessionRunner(deps, context);
+  for (;;) {
+    const outcome = await runner.runStep(signal);
+    if (outcome.type === "idle") return runner.state();
+    if (outcome.type === "await_approval") {
+      await deps.sleep(outcome.timeoutMs, signal).catch(() => undefined);
+      await runner.recordApproval(outcome.toolCallId, "deny", "timeout");
+    }
+  }
 }
 
 function toolDefinition(tool: Tool): {
@@ -189,17 +331,12 @@ const schemaCache = new WeakMap<Tool, Record<string, unknown>>();
 function toJsonSchema(tool: Tool): Record<string, unknown> {
   const cached = schemaCache.get(tool);
   if (cached) return cached;
-  const schema = zodToJsonSchema(tool);
-  schemaCache.set(tool, schema);
-  return schema;
-}
-
-function zodToJsonSchema(tool: Tool): Record<string, unknown> {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(tool.inputSchema, { io: "input" }) as Record<
+  const { $schema: _ignored, ...schema } = z.toJSONSchema(tool.inputSchema, { io: "input" }) as Record<
     string,
     unknown
   >;
-  return rest;
+  schemaCache.set(tool, schema);
+  return schema;
 }
 
 interface RecordingTracker extends FileStateTracker {

@@ -20,6 +20,12 @@ export interface PendingToolCall {
   readonly result: ToolResultPart | undefined;
 }
 
+export interface ApprovalState {
+  readonly timeoutMs: number;
+  readonly decision: "allow" | "deny" | undefined;
+  readonly reason: "user" | "timeout" | undefined;
+}
+
 export interface RunState {
   readonly lastSeq: number;
   readonly turn: number;
@@ -34,6 +40,8 @@ export interface RunState {
   readonly lastStopReason: StopReason | undefined;
   readonly turnUsage: Usage;
   readonly fileState: ReadonlyMap<string, FileReadRecord>;
+  /** Approvals asked for in the current turn, by tool call id. */
+  readonly approvals: ReadonlyMap<string, ApprovalState>;
 }
 
 export const INTERRUPTED_TOOL_OUTPUT =
@@ -51,6 +59,7 @@ export function initialRunState(): RunState {
     lastStopReason: undefined,
     turnUsage: { inputTokens: 0, outputTokens: 0 },
     fileState: new Map(),
+    approvals: new Map(),
   };
 }
 
@@ -72,6 +81,7 @@ export function applyEvent(state: RunState, event: SessionEvent): RunState {
         toolCalls: [],
         lastStopReason: undefined,
         turnUsage: { inputTokens: 0, outputTokens: 0 },
+        approvals: new Map(),
         messages: [...messages, { role: "user", content: [{ type: "text", text: event.text }] }],
       };
     }
@@ -127,6 +137,20 @@ export function applyEvent(state: RunState, event: SessionEvent): RunState {
           call.toolCallId === event.toolCallId ? { ...call, result: part } : call,
         ),
       };
+    }
+    case "approval.request": {
+      const approvals = new Map(state.approvals);
+      approvals.set(event.toolCallId, { timeoutMs: event.timeoutMs, decision: undefined, reason: undefined });
+      return { ...next, approvals };
+    }
+    case "approval.response": {
+      const approvals = new Map(state.approvals);
+      approvals.set(event.toolCallId, {
+        timeoutMs: state.approvals.get(event.toolCallId)?.timeoutMs ?? 0,
+        decision: event.decision,
+        reason: event.reason,
+      });
+      return { ...next, approvals };
     }
     case "turn.end":
       return { ...next, turnStatus: "ended", messages: closeInterruptedToolCalls(state), toolCalls: [] };

@@ -24,6 +24,17 @@ export interface CreateSessionInput {
   readonly system: string | null;
 }
 
+export interface AppendOptions {
+  /**
+   * Append only while `turn` is the session's running turn; otherwise nothing is written and the call
+   * throws a StorageError with code `turn_closed` (the turn was cancelled or ended elsewhere).
+   */
+  readonly turn?: number;
+}
+
+/** Notification channel that carries `<sessionId>:<lastSeq>` after every append (multi-worker SSE). */
+export const SESSION_EVENTS_CHANNEL = "outrig_session_events";
+
 export interface SessionStore {
   createSession(input: CreateSessionInput): Promise<SessionRecord>;
   /** Scoped by org: another org's session resolves null. */
@@ -32,9 +43,19 @@ export interface SessionStore {
   listSessions(orgId: string, options: { limit: number }): Promise<SessionRecord[]>;
   /**
    * Appends events atomically, assigning consecutive seqs after the session's lastSeq (gap-free,
-   * first event is seq 1) and `at` timestamps. Returns the stored events.
+   * first event is seq 1) and `at` timestamps. A `turn.end` in the batch sets the status to `idle`,
+   * a `turn.error` to `error`, in the same transaction. Returns the stored events.
    */
-  appendEvents(sessionId: string, events: readonly NewSessionEvent[]): Promise<SessionEvent[]>;
+  appendEvents(
+    sessionId: string,
+    events: readonly NewSessionEvent[],
+    options?: AppendOptions,
+  ): Promise<SessionEvent[]>;
+  /**
+   * Starts the next turn atomically: appends `turn.start`, bumps `turns` and sets `running`. Throws
+   * InputError `session_busy` (409) while a turn runs. Scoped by org.
+   */
+  startTurn(orgId: string, sessionId: string, text: string): Promise<{ turn: number; event: SessionEvent }>;
   /** Events with seq > afterSeq, ascending, at most `limit`. */
   readEvents(sessionId: string, options: { afterSeq: number; limit: number }): Promise<SessionEvent[]>;
   updateSession(sessionId: string, patch: { status?: SessionStatus; turns?: number }): Promise<void>;

@@ -1,6 +1,6 @@
 /** SessionStore on Postgres. The event log is the source of truth; `sessions.last_seq` hands out seqs. */
-import type { CreateSessionInput, SessionRecord, SessionStore } from "@outrig/core";
-import { InvariantError, StorageError } from "@outrig/core";
+import type { AppendOptions, CreateSessionInput, SessionRecord, SessionStore } from "@outrig/core";
+import { InputError, InvariantError, SESSION_EVENTS_CHANNEL, StorageError } from "@outrig/core";
 import { type NewSessionEvent, SessionEvent, type SessionStatus } from "@outrig/protocol";
 import type pg from "pg";
 import { createId } from "../ids/create-id.js";
@@ -87,7 +87,11 @@ export class PostgresSessionStore implements SessionStore {
    * log stays gap-free. Throws InvariantError for an event the protocol schema rejects (nothing is written)
    * and StorageError `session_not_found` for an unknown session.
    */
-  async appendEvents(sessionId: string, events: readonly NewSessionEvent[]): Promise<SessionEvent[]> {
+  async appendEvents(
+    sessionId: string,
+    events: readonly NewSessionEvent[],
+    options: AppendOptions = {},
+  ): Promise<SessionEvent[]> {
     if (events.length === 0) return [];
     const at = this.#clock().toISOString();
     // Validate before writing: seq is a placeholder here, the real one comes from the database.
@@ -99,28 +103,64 @@ export class PostgresSessionStore implements SessionStore {
         );
       }
     }
+    const status = terminalStatus(events);
     return withTransaction(this.#pool, async (client) => {
       const { rows } = await client.query<{ org_id: string; last_seq: string }>(
-        "UPDATE sessions SET last_seq = last_seq + $2, updated_at = $3 WHERE id = $1 RETURNING org_id, last_seq",
-        [sessionId, events.length, at],
+        `UPDATE sessions SET last_seq = last_seq + $2, updated_at = $3, status = COALESCE($5, status)
+         WHERE id = $1 AND ($4::int IS NULL OR (status = 'running' AND turns = $4))
+         RETURNING org_id, last_seq`,
+        [sessionId, events.length, at, options.turn ?? null, status],
       );
       const session = rows[0];
-      if (!session) throw new StorageError("session_not_found", `session ${sessionId} does not exist`);
-      const firstSeq = Number(session.last_seq) - events.length + 1;
-      const stored = events.map((event, index) => ({ ...event, seq: firstSeq + index, at }) as SessionEvent);
-      await client.query(
-        `INSERT INTO session_events (org_id, session_id, seq, type, payload, at)
-         SELECT $1, $2, seq, type, payload, $6 FROM unnest($3::bigint[], $4::text[], $5::jsonb[]) AS e(seq, type, payload)`,
-        [
-          session.org_id,
-          sessionId,
-          stored.map((event) => event.seq),
-          stored.map((event) => event.type),
-          events.map((event) => JSON.stringify({ schemaVersion: SESSION_EVENT_SCHEMA_VERSION, ...event })),
-          at,
-        ],
+      if (!session) {
+        const exists = await client.query("SELECT 1 FROM sessions WHERE id = $1", [sessionId]);
+        if (exists.rowCount === 0)
+          throw new StorageError("session_not_found", `session ${sessionId} does not exist`);
+        throw new StorageError(
+          "turn_closed",
+          `turn ${options.turn} of session ${sessionId} is no longer running`,
+        );
+      }
+      return insertEvents(client, session.org_id, sessionId, Number(session.last_seq), events, at);
+    });
+  }
+
+  async startTurn(
+    orgId: string,
+    sessionId: string,
+    text: string,
+  ): Promise<{ turn: number; event: SessionEvent }> {
+    const at = this.#clock().toISOString();
+    return withTransaction(this.#pool, async (client) => {
+      const { rows } = await client.query<{ status: SessionStatus; turns: number; last_seq: string }>(
+        `UPDATE sessions SET turns = turns + 1, last_seq = last_seq + 1, status = 'running', updated_at = $3
+         WHERE org_id = $1 AND id = $2 AND status <> 'running'
+         RETURNING status, turns, last_seq`,
+        [orgId, sessionId, at],
       );
-      return stored;
+      const row = rows[0];
+      if (!row) {
+        const exists = await client.query("SELECT 1 FROM sessions WHERE org_id = $1 AND id = $2", [
+          orgId,
+          sessionId,
+        ]);
+        if (exists.rowCount === 0) throw new InputError("not_found", "Session not found", 404);
+        throw new InputError(
+          "session_busy",
+          "A turn is already running in this session; wait for it to end.",
+          409,
+        );
+      }
+      const [event] = await insertEvents(
+        client,
+        orgId,
+        sessionId,
+        Number(row.last_seq),
+        [{ type: "turn.start", turn: row.turns, text }],
+        at,
+      );
+      if (!event) throw new InvariantError("turn.start was not stored");
+      return { turn: row.turns, event };
     });
   }
 
@@ -150,6 +190,44 @@ export class PostgresSessionStore implements SessionStore {
     );
     if (rowCount === 0) throw new StorageError("session_not_found", `session ${sessionId} does not exist`);
   }
+}
+
+/** Inserts events whose seqs end at `lastSeq` (already reserved by the caller's UPDATE) and notifies listeners. */
+async function insertEvents(
+  client: pg.PoolClient,
+  orgId: string,
+  sessionId: string,
+  lastSeq: number,
+  events: readonly NewSessionEvent[],
+  at: string,
+): Promise<SessionEvent[]> {
+  const firstSeq = lastSeq - events.length + 1;
+  const stored = events.map((event, index) => ({ ...event, seq: firstSeq + index, at }) as SessionEvent);
+  await client.query(
+    `INSERT INTO session_events (org_id, session_id, seq, type, payload, at)
+     SELECT $1, $2, seq, type, payload, $6 FROM unnest($3::bigint[], $4::text[], $5::jsonb[]) AS e(seq, type, payload)`,
+    [
+      orgId,
+      sessionId,
+      stored.map((event) => event.seq),
+      stored.map((event) => event.type),
+      events.map((event) => JSON.stringify({ schemaVersion: SESSION_EVENT_SCHEMA_VERSION, ...event })),
+      at,
+    ],
+  );
+  // Delivered at commit, so a listener never sees a seq it cannot read yet.
+  await client.query("SELECT pg_notify($1, $2)", [SESSION_EVENTS_CHANNEL, `${sessionId}:${lastSeq}`]);
+  return stored;
+}
+
+/** The session status a batch leaves behind, when it ends a turn. */
+function terminalStatus(events: readonly NewSessionEvent[]): SessionStatus | null {
+  let status: SessionStatus | null = null;
+  for (const event of events) {
+    if (event.type === "turn.end") status = "idle";
+    else if (event.type === "turn.error") status = "error";
+  }
+  return status;
 }
 
 function toSessionRecord(row: SessionRow): SessionRecord {

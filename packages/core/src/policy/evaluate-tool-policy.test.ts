@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import { evaluateToolPolicy, wildcardMatch } from "./evaluate-tool-policy.js";
+
+describe("evaluateToolPolicy", () => {
+  const policy = {
+    approvalTimeoutMs: 60_000,
+    rules: [
+      { tool: "Bash", match: "git push*", action: "ask" as const },
+      { tool: "Bash", match: "rm -rf /*", action: "deny" as const },
+      { tool: "Write", match: "/workspace/.github/*", action: "deny" as const },
+      { tool: "*", action: "allow" as const },
+    ],
+  };
+
+  it.each([
+    ["Bash", { command: "git push origin main" }, "ask", "Bash(git push*): ask"],
+    ["Bash", { command: "  git push  " }, "ask", "Bash(git push*): ask"],
+    ["Bash", { command: "git status" }, "allow", "*: allow"],
+    ["Bash", { command: "rm -rf /workspace/x" }, "deny", "Bash(rm -rf /*): deny"],
+    [
+      "Write",
+      { file_path: "/workspace/.github/workflows/ci.yml", content: "" },
+      "deny",
+      "Write(/workspace/.github/*): deny",
+    ],
+    ["Write", { file_path: "/workspace/a.txt", content: "" }, "allow", "*: allow"],
+    ["Bash", "not an object", "allow", "*: allow"],
+  ])("%s %j → %s", (name, input, action, rule) => {
+    expect(evaluateToolPolicy(policy, name, input)).toEqual({ action, rule });
+  });
+
+  it("allows everything when there are no rules", () => {
+    expect(evaluateToolPolicy({ rules: [], approvalTimeoutMs: 1000 }, "Bash", { command: "x" })).toEqual({
+      action: "allow",
+      rule: "default",
+    });
+  });
+
+  it("treats regex characters literally", () => {
+    expect(wildcardMatch("a.b(c)", "a.b(c)")).toBe(true);
+    expect(wildcardMatch("a.b", "axb")).toBe(false);
+    expect(wildcardMatch("?x", "yx")).toBe(true);
+  });
+});

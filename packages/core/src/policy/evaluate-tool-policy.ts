@@ -1,0 +1,44 @@
+/** Pure: decides allow / deny / ask for a tool call from an org's ordered rules (first match wins). */
+import type { ToolPolicy, ToolPolicyRule } from "@outrig/protocol";
+
+export interface PolicyDecision {
+  readonly action: "allow" | "deny" | "ask";
+  /** The matching rule as text, for events and tool errors; "default" when none matched. */
+  readonly rule: string;
+}
+
+export const DEFAULT_TOOL_POLICY: ToolPolicy = { rules: [], approvalTimeoutMs: 3600 * 1000 };
+
+/** The input field a rule's `match` is tested against, per tool. */
+export function policySubject(name: string, input: unknown): string | undefined {
+  if (!input || typeof input !== "object") return undefined;
+  const record = input as Record<string, unknown>;
+  const value = name === "Bash" ? record.command : (record.file_path ?? record.path ?? record.pattern);
+  return typeof value === "string" ? value : undefined;
+}
+
+export function evaluateToolPolicy(policy: ToolPolicy, name: string, input: unknown): PolicyDecision {
+  const subject = policySubject(name, input);
+  for (const rule of policy.rules) {
+    if (rule.tool !== "*" && rule.tool !== name) continue;
+    if (rule.match !== undefined && (subject === undefined || !wildcardMatch(rule.match, subject.trim())))
+      continue;
+    return { action: rule.action, rule: describeRule(rule) };
+  }
+  return { action: "allow", rule: "default" };
+}
+
+export function describeRule(rule: ToolPolicyRule): string {
+  return rule.match === undefined
+    ? `${rule.tool}: ${rule.action}`
+    : `${rule.tool}(${rule.match}): ${rule.action}`;
+}
+
+/** `*` matches any run of characters (slashes included), `?` one character; everything else is literal. */
+export function wildcardMatch(pattern: string, text: string): boolean {
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replaceAll("*", ".*")
+    .replaceAll("?", ".");
+  return new RegExp(`^${source}$`, "s").test(text);
+}
