@@ -9,6 +9,7 @@ export {
 } from "./bubblewrap/bubblewrap-arguments.js";
 export {
   BubblewrapSandbox,
+  type FileCallResult,
   type SandboxAgentInfo,
 } from "./bubblewrap/bubblewrap-sandbox.js";
 export {
@@ -22,3 +23,27 @@ export {
   checkBubblewrap,
 } from "./bubblewrap/check-bubblewrap.js";
 export { fileErrorCodeOf } from "./bubblewrap/to-file-error.js";
+export {
+  ensureWorkspaceQuota,
+  isMountPoint,
+  type WorkspaceQuota,
+  workspaceQuotaImagePath,
+} from "./bubblewrap/workspace-quota.js";
+export {
+  type CgroupDriver,
+  type DetectCgroupsOptions,
+  detectCgroups,
+  isCgroupDriver,
+  parseProcCgroup,
+  type SandboxCgroup,
+} from "./cgroups/sandbox-cgroup.js";
+export {
+  createLocalDirectoryBlobStore,
+  LocalDirectoryBlobStore,
+} from "./snapshots/local-directory-blob-store.js";
+export {
+  restoreWorkspace,
+  scanWorkspace,
+  WorkspaceSnapshotter,
+  type WorkspaceSnapshotterOptions,
+} from "./snapshots/workspace-snapshotter.js";

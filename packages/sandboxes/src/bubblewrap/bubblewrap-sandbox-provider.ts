@@ -191,7 +191,7 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
     this.#sandboxes.add(sandbox);
     try {
       await waitForReady(child, connection, this.#options.startTimeoutMs ?? 15_000);
-      if (cgroup) await protectFromOomKiller(cgroup);
+      await sandbox.protectCoreProcesses();
     } catch (error) {
       await sandbox.destroy();
       throw error;
@@ -288,16 +288,6 @@ function validateCreateOptions(options: CreateSandboxOptions): void {
 function toKeySegment(value: string): string {
   const segment = value.replace(/[^A-Za-z0-9._-]/g, "_");
   return segment === "." || segment === ".." || segment === "" ? "_" : segment;
-}
-
-/**
- * The agent and the two bwrap processes get oom_score_adj -999, so when the memory limit is hit the
- * kernel kills the command that used the memory, not the agent (the agent resets its commands to 0).
- */
-async function protectFromOomKiller(cgroup: SandboxCgroup): Promise<void> {
-  for (const pid of await cgroup.listPids()) {
-    await writeFile(`/proc/${pid}/oom_score_adj`, "-999").catch(() => {});
-  }
 }
 
 /**

@@ -1,5 +1,6 @@
 /** One running bubblewrap sandbox: the bwrap process tree and the agent connection inside it. */
 import type { ChildProcess } from "node:child_process";
+import { writeFile } from "node:fs/promises";
 import {
   type DirEntry,
   type ExecRequest,
@@ -85,6 +86,8 @@ export class BubblewrapSandbox implements SandboxHandle {
   /** Serializes suspend/resume transitions. */
   #transition: Promise<unknown> = Promise.resolve();
   #cleaned: Promise<void> | undefined;
+  /** Host pids of bwrap and the agent: never killed when commands are cleaned up. */
+  #corePids = new Set<number>();
 
   constructor(options: BubblewrapSandboxOptions) {
     this.id = options.id;
@@ -200,6 +203,33 @@ export class BubblewrapSandbox implements SandboxHandle {
     return { latencyMs: performance.now() - startedAt, wasSuspended: true };
   }
 
+  /**
+   * Called once the agent is ready: remembers the bwrap and agent pids and gives them
+   * oom_score_adj -999, so when the memory limit is hit the kernel kills the command that used the
+   * memory, not the agent (the agent resets each command it starts to 0).
+   */
+  async protectCoreProcesses(): Promise<void> {
+    if (!this.#cgroup) return;
+    this.#corePids = new Set(await this.#cgroup.listPids());
+    for (const pid of this.#corePids) await writeFile(`/proc/${pid}/oom_score_adj`, "-999").catch(() => {});
+  }
+
+  /** SIGKILLs every process in the sandbox except bwrap and the agent (after a fork bomb). */
+  async #killCommands(): Promise<void> {
+    if (!this.#cgroup) return;
+    for (let round = 0; round < 20; round += 1) {
+      const strays = (await this.#cgroup.listPids()).filter((pid) => !this.#corePids.has(pid));
+      if (strays.length === 0) return;
+      for (const pid of strays) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+    }
+  }
+
   /** Resumes a suspended sandbox before a call (transparent resume). */
   async #awake(): Promise<void> {
     if (this.#isSuspended) await this.resume();
@@ -260,6 +290,8 @@ export class BubblewrapSandbox implements SandboxHandle {
       if (execResult.isReplayed) return execResult;
       const limitExceeded = await this.#exceededLimit(counters, execResult);
       if (!limitExceeded) return execResult;
+      // A fork bomb keeps the pids limit full after its shell returns: clear it out.
+      if (limitExceeded === "pids") await this.#killCommands();
       const note = `outrig: ${LIMIT_MESSAGES[limitExceeded]}\n`;
       return {
         ...execResult,
@@ -270,6 +302,21 @@ export class BubblewrapSandbox implements SandboxHandle {
             : `${execResult.stderr}\n${note}`,
       };
     } catch (error) {
+      if (error instanceof AgentRequestError && error.body.code === "EAGAIN" && this.#cgroup) {
+        // The pids limit is full (e.g. a fork bomb left from an earlier command): kill every command
+        // so the sandbox answers again, and report it as a result the model can read.
+        await this.#killCommands();
+        return {
+          exitCode: 126,
+          signal: null,
+          stdout: "",
+          stderr: `outrig: ${LIMIT_MESSAGES.pids}; every running command in the sandbox was killed\n`,
+          isTimedOut: false,
+          isTruncated: false,
+          durationMs: 0,
+          limitExceeded: "pids",
+        };
+      }
       if (error instanceof AgentRequestError) {
         if (fileErrorCodeOf(error.body.code) !== "io_error") throw toFileError(error, request.cwd ?? "");
         throw new SandboxError("sandbox_exec_failed", `exec failed: ${error.message}`, { cause: error });
