@@ -1,0 +1,46 @@
+/** What an org lets its sandboxes reach, and which credentials egress adds on their behalf. */
+
+/** Text the sandbox may hold instead of a credential; egress swaps it for the secret on matching hosts. */
+export const SECRET_PLACEHOLDER_PREFIX = "OUTRIG_SECRET_PLACEHOLDER_";
+
+export function secretPlaceholder(name: string): string {
+  return `${SECRET_PLACEHOLDER_PREFIX}${name}`;
+}
+
+/** Adds secret `secretName` to every HTTPS request to a host matching `host`. */
+export interface CredentialRule {
+  /** Exact host or `*.suffix`. */
+  readonly host: string;
+  readonly secretName: string;
+  /**
+   * `bearer`: `Authorization: Bearer <secret>`. `basic`: `Authorization: Basic base64(username:secret)`
+   * (git over HTTPS). `header`: `<header>: <secret>`.
+   */
+  readonly scheme: "bearer" | "basic" | "header";
+  /** For `basic`. Default `x-access-token` (what GitHub and Gitea accept with a token). */
+  readonly username?: string;
+  /** For `header`, e.g. `x-api-key`. */
+  readonly header?: string;
+}
+
+export interface EgressPolicy {
+  /** Hosts the sandbox may reach: exact names or `*.suffix`. Everything else is refused. */
+  readonly allowedHosts: readonly string[];
+  readonly credentials: readonly CredentialRule[];
+  /** Fake secrets planted in the sandbox; a request carrying one is blocked and flagged. */
+  readonly canaries: readonly string[];
+}
+
+/** Which org, user and session a proxy listener serves. */
+export interface EgressContext {
+  readonly orgId: string;
+  readonly userId?: string;
+  readonly sessionId?: string;
+}
+
+/** Secret access for egress only (backed by PostgresSecretResolver in the server). */
+export interface EgressSecrets {
+  resolveSecret(context: EgressContext, name: string): Promise<string | null>;
+  /** Every secret value the context can see (scanned for in outbound requests). */
+  resolveAllSecrets(context: EgressContext): Promise<ReadonlyMap<string, string>>;
+}

@@ -1,0 +1,578 @@
+/**
+ * The sandbox's only way out: an HTTP(S) forward proxy on a unix socket per session. It enforces the
+ * org's host allowlist and the address policy (SSRF), terminates TLS with the deployment CA so it
+ * can see and scan every request, injects configured credentials, blocks requests that carry a
+ * secret or canary, and reports every request through `onAudit`. Refusals carry a readable body.
+ */
+import { lookup as dnsLookup } from "node:dns/promises";
+import { chmod, unlink } from "node:fs/promises";
+import http from "node:http";
+import https from "node:https";
+import { isIP, type LookupFunction, type Socket } from "node:net";
+import { Duplex } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import tls from "node:tls";
+import { type AddressPolicy, publicAddressesOnly } from "./address-policy.js";
+import type { CertificateAuthority } from "./certificate-authority.js";
+import {
+  type CredentialRule,
+  type EgressContext,
+  type EgressPolicy,
+  type EgressSecrets,
+  SECRET_PLACEHOLDER_PREFIX,
+} from "./egress-policy.js";
+import { isHostAllowed, matchesHostPattern, normalizeHost } from "./host-pattern.js";
+import {
+  createScanningTransform,
+  createSecretScanner,
+  SecretInRequestError,
+  type SecretScanner,
+} from "./secret-scanner.js";
+
+export type EgressRefusal =
+  | "bad_request"
+  | "host_not_allowed"
+  | "address_not_allowed"
+  | "secret_in_request"
+  | "credential_missing"
+  | "credential_requires_tls"
+  | "unsupported"
+  | "upstream_unreachable";
+
+/** One per request (`egress`), plus one per injected secret (`secret_use`). Never holds a value. */
+export interface EgressAuditEvent {
+  readonly kind: "egress" | "secret_use";
+  readonly context: EgressContext;
+  readonly at: Date;
+  readonly method: string;
+  readonly scheme: "http" | "https";
+  readonly host: string;
+  readonly port: number;
+  /** Path without the query string (queries may carry data). */
+  readonly path: string;
+  readonly decision: "allowed" | "refused";
+  readonly refusal?: EgressRefusal;
+  /** True when the request carried a secret or canary. */
+  readonly isFlagged: boolean;
+  /** Name of the secret or label of the canary found. */
+  readonly matched?: string;
+  /** Status sent to the sandbox, when a response started. */
+  readonly status?: number;
+  /** Names of the secrets injected into this request. */
+  readonly secretNames: readonly string[];
+  readonly durationMs: number;
+}
+
+export type ResolveHost = (host: string) => Promise<readonly { address: string; family: number }[]>;
+
+export interface EgressProxyOptions {
+  readonly ca: CertificateAuthority;
+  /** The org's current policy; called per request, so changes apply at once (cache it if costly). */
+  readonly policy: (context: EgressContext) => EgressPolicy | Promise<EgressPolicy>;
+  readonly secrets: EgressSecrets;
+  /** Must not throw; called synchronously after each decision or response. */
+  readonly onAudit: (event: EgressAuditEvent) => void;
+  /** Default `publicAddressesOnly`. Tests with loopback upstreams pass `anyAddress`. */
+  readonly addressPolicy?: AddressPolicy;
+  /** Default: the system resolver (`dns.lookup`, all addresses). */
+  readonly resolveHost?: ResolveHost;
+  /** CA certificates trusted for upstream TLS instead of Node's roots (tests). */
+  readonly upstreamCa?: string | readonly string[];
+  readonly clock?: () => Date;
+}
+
+export type EgressListenTarget =
+  | { readonly socketPath: string; readonly socketMode?: number }
+  | { readonly port: number; readonly host?: string };
+
+export interface EgressListener {
+  /** The socket path, or `host:port` for TCP. */
+  readonly address: string;
+  /** Stops accepting and destroys open connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface EgressProxy {
+  /** Serves one context (e.g. a session) on its own socket; the socket is how requests are attributed. */
+  listen(target: EgressListenTarget, context: EgressContext): Promise<EgressListener>;
+  /** Closes every listener. */
+  close(): Promise<void>;
+}
+
+interface Target {
+  readonly scheme: "http" | "https";
+  readonly host: string;
+  readonly port: number;
+}
+
+class Refusal extends Error {
+  constructor(
+    readonly code: EgressRefusal,
+    readonly status: number,
+    message: string,
+    readonly matched?: string,
+  ) {
+    super(message);
+  }
+}
+
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "expect",
+]);
+
+export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
+  const addressPolicy = options.addressPolicy ?? publicAddressesOnly;
+  const resolveHost: ResolveHost =
+    options.resolveHost ?? ((host) => dnsLookup(host, { all: true, verbatim: true }));
+  const clock = options.clock ?? (() => new Date());
+  const upstreamCa = options.upstreamCa === undefined ? undefined : [options.upstreamCa].flat();
+  const httpAgent = new http.Agent({ keepAlive: true });
+  const httpsAgent = new https.Agent({ keepAlive: true, ...(upstreamCa ? { ca: upstreamCa } : {}) });
+  const secureContexts = new Map<string, tls.SecureContext>();
+  const listeners = new Set<EgressListener>();
+
+  function secureContextFor(host: string): tls.SecureContext {
+    let context = secureContexts.get(host);
+    if (!context) {
+      const leaf = options.ca.issueLeaf(host);
+      context = tls.createSecureContext({ key: leaf.keyPem, cert: leaf.certificatePem });
+      secureContexts.set(host, context);
+      if (secureContexts.size > 1000) {
+        const oldest = secureContexts.keys().next().value;
+        if (oldest !== undefined) secureContexts.delete(oldest);
+      }
+    }
+    return context;
+  }
+
+  async function checkAddresses(host: string): Promise<{ address: string; family: number }[]> {
+    const literal = isIP(host);
+    let addresses: { address: string; family: number }[];
+    if (literal !== 0) {
+      addresses = [{ address: host, family: literal }];
+    } else {
+      try {
+        addresses = [...(await resolveHost(host))];
+      } catch (error) {
+        const code = (error as { code?: string }).code ?? "lookup failed";
+        throw new Refusal("upstream_unreachable", 502, `cannot resolve host ${host} (${code})`);
+      }
+    }
+    if (addresses.length === 0) {
+      throw new Refusal("upstream_unreachable", 502, `host ${host} has no addresses`);
+    }
+    for (const { address } of addresses) {
+      const reason = addressPolicy(address);
+      if (reason !== null) {
+        throw new Refusal(
+          "address_not_allowed",
+          403,
+          `host ${host} resolves to ${address} (${reason}), which egress never connects to`,
+        );
+      }
+    }
+    return addresses;
+  }
+
+  async function handle(
+    context: EgressContext,
+    request: http.IncomingMessage,
+    response: http.ServerResponse,
+    target: Target | null,
+  ): Promise<void> {
+    const startedAt = performance.now();
+    const method = request.method ?? "GET";
+    let scheme: "http" | "https" = target?.scheme ?? "http";
+    let host = target?.host ?? "";
+    let port = target?.port ?? 80;
+    let path = "/";
+    let isFlagged = false;
+    let matched: string | undefined;
+    let refusal: EgressRefusal | undefined;
+    let secretNames: string[] = [];
+    const audit = (status: number | undefined) => {
+      const base = {
+        context,
+        at: clock(),
+        method,
+        scheme,
+        host,
+        port,
+        path,
+        decision: refusal === undefined ? ("allowed" as const) : ("refused" as const),
+        ...(refusal === undefined ? {} : { refusal }),
+        isFlagged,
+        ...(matched === undefined ? {} : { matched }),
+        ...(status === undefined ? {} : { status }),
+        durationMs: performance.now() - startedAt,
+      };
+      options.onAudit({ kind: "egress", ...base, secretNames });
+      if (refusal === undefined) {
+        for (const name of secretNames) options.onAudit({ kind: "secret_use", ...base, secretNames: [name] });
+      }
+    };
+    const refuse = (error: Refusal) => {
+      refusal = error.code;
+      if (error.code === "secret_in_request") {
+        isFlagged = true;
+        matched = error.matched;
+      }
+      request.resume();
+      if (response.headersSent) {
+        response.destroy();
+      } else {
+        const body = `outrig egress: ${error.message}\n`;
+        response.writeHead(error.status, {
+          "content-type": "text/plain; charset=utf-8",
+          "content-length": Buffer.byteLength(body),
+          "x-outrig-egress-refusal": error.code,
+        });
+        response.end(body);
+      }
+      audit(error.status);
+    };
+
+    try {
+      const rawUrl = request.url ?? "/";
+      let url: URL;
+      if (target) {
+        url = new URL(rawUrl.startsWith("/") ? rawUrl : "/", `https://${formatAuthority(host, port)}`);
+      } else {
+        if (!/^http:\/\//i.test(rawUrl)) {
+          throw new Refusal(
+            "bad_request",
+            400,
+            /^https:/i.test(rawUrl)
+              ? "send https:// requests through CONNECT (set HTTPS_PROXY)"
+              : "this is an HTTP proxy: send an absolute http:// URL or use CONNECT",
+          );
+        }
+        url = new URL(rawUrl);
+        const normalized = normalizeHost(url.hostname);
+        if (!normalized) throw new Refusal("bad_request", 400, `malformed host in ${url.origin}`);
+        scheme = "http";
+        host = normalized;
+        port = url.port === "" ? 80 : Number(url.port);
+      }
+      path = url.pathname;
+      if (request.headers.upgrade) {
+        throw new Refusal("unsupported", 501, "protocol upgrades (WebSocket) are not supported by egress");
+      }
+
+      const [policy, secrets] = await Promise.all([
+        options.policy(context),
+        options.secrets.resolveAllSecrets(context),
+      ]);
+      if (!isHostAllowed(policy.allowedHosts, host)) {
+        throw new Refusal(
+          "host_not_allowed",
+          403,
+          `host ${host} is not on this org's allowlist; ask an admin to add it to the egress policy`,
+        );
+      }
+      const scanner = createSecretScanner([
+        ...[...secrets].map(([name, value]) => ({ label: `secret ${name}`, value })),
+        ...policy.canaries.map((value, index) => ({ label: `canary #${index + 1}`, value })),
+      ]);
+      scanHead(scanner, host, rawUrl, request.rawHeaders);
+
+      const rules = policy.credentials.filter((rule) => matchesHostPattern(rule.host, host));
+      if (rules.length > 0 && scheme !== "https") {
+        throw new Refusal(
+          "credential_requires_tls",
+          403,
+          `credentials for ${host} are only added over HTTPS; use https://${host}`,
+        );
+      }
+      const headers = forwardHeaders(request.headers);
+      for (const rule of rules) {
+        const value = await options.secrets.resolveSecret(context, rule.secretName);
+        if (value === null) {
+          throw new Refusal(
+            "credential_missing",
+            403,
+            `host ${host} needs secret ${rule.secretName}, which is not set; ask an admin to set it`,
+          );
+        }
+        applyCredential(headers, rule, value);
+        secretNames.push(rule.secretName);
+      }
+      secretNames = [...new Set(secretNames)];
+
+      const addresses = await checkAddresses(host);
+      // Connect to exactly the addresses just checked: no second lookup, no DNS rebinding window.
+      const pinnedLookup: LookupFunction = (_hostname, lookupOptions, callback) => {
+        if (lookupOptions.all) {
+          callback(null, addresses);
+        } else {
+          const first = addresses[0] ?? { address: "", family: 4 };
+          callback(null, first.address, first.family);
+        }
+      };
+      const upstreamRequest = (scheme === "https" ? https : http).request({
+        method,
+        host,
+        port,
+        path: `${url.pathname}${url.search}`,
+        headers,
+        lookup: pinnedLookup,
+        agent: scheme === "https" ? httpsAgent : httpAgent,
+        ...(scheme === "https" ? { servername: isIP(host) === 0 ? host : undefined } : {}),
+      });
+      const responded = new Promise<void>((resolve, reject) => {
+        upstreamRequest.once("response", (upstreamResponse) => {
+          response.writeHead(upstreamResponse.statusCode ?? 502, forwardHeaders(upstreamResponse.headers));
+          pipeline(upstreamResponse, response).then(resolve, reject);
+        });
+        upstreamRequest.once("error", reject);
+      });
+      const body = scanner.isEmpty ? [request] : [request, createScanningTransform(scanner)];
+      // Settles either way; a canary found mid-body destroys the upstream request, which then rejects.
+      const sendError = pipeline(...(body as [http.IncomingMessage]), upstreamRequest).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      try {
+        await responded;
+      } catch (error) {
+        upstreamRequest.destroy();
+        const cause = await sendError;
+        throw cause instanceof SecretInRequestError ? cause : error;
+      }
+      // An upstream may answer before reading the whole body; only a secret found in it still matters.
+      const late = await sendError;
+      if (late instanceof SecretInRequestError) throw late;
+      audit(response.statusCode);
+    } catch (error) {
+      if (error instanceof Refusal) {
+        refuse(error);
+      } else if (error instanceof SecretInRequestError) {
+        refuse(
+          new Refusal(
+            "secret_in_request",
+            403,
+            `request to ${host} blocked: its body carries the value of ${error.label}; secrets never leave through egress`,
+            error.label,
+          ),
+        );
+      } else {
+        const code = (error as { code?: string }).code ?? "error";
+        refuse(new Refusal("upstream_unreachable", 502, `cannot reach ${host}:${port} (${code})`));
+      }
+    }
+  }
+
+  return {
+    async listen(target, context) {
+      const sockets = new Set<Socket | Duplex>();
+      const tunnelTargets = new WeakMap<object, Target>();
+      const track = (socket: Socket | Duplex) => {
+        sockets.add(socket);
+        socket.once("close", () => sockets.delete(socket));
+      };
+      const inner = http.createServer((request, response) => {
+        const tunnel = tunnelTargets.get(request.socket);
+        void handle(context, request, response, tunnel ?? null);
+      });
+      const server = http.createServer((request, response) => {
+        void handle(context, request, response, null);
+      });
+      for (const each of [server, inner]) {
+        each.on("upgrade", (_request, socket: Duplex) => {
+          socket.end(
+            rawResponse(501, "unsupported", "protocol upgrades (WebSocket) are not supported by egress"),
+          );
+        });
+      }
+      server.on("connection", track);
+      server.on("connect", (request: http.IncomingMessage, socket: Socket, head: Buffer) => {
+        socket.on("error", () => socket.destroy());
+        const authority = parseAuthority(request.url ?? "");
+        if (!authority) {
+          socket.end(
+            rawResponse(400, "bad_request", `malformed CONNECT target ${JSON.stringify(request.url)}`),
+          );
+          return;
+        }
+        socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+        // Every tunnel is terminated here, even to refused hosts, so the refusal reaches the client as
+        // a readable HTTP response rather than a bare CONNECT failure.
+        const transport = head.length > 0 ? replayingDuplex(socket, head) : socket;
+        const secure = new tls.TLSSocket(transport, {
+          isServer: true,
+          secureContext: secureContextFor(authority.host),
+          ALPNProtocols: ["http/1.1"],
+        });
+        tunnelTargets.set(secure, { scheme: "https", ...authority });
+        track(secure);
+        secure.on("error", () => {
+          secure.destroy();
+          socket.destroy();
+        });
+        inner.emit("connection", secure);
+      });
+
+      let address: string;
+      if ("socketPath" in target) {
+        await unlink(target.socketPath).catch((error: { code?: string }) => {
+          if (error.code !== "ENOENT") throw error;
+        });
+        await new Promise<void>((resolve, reject) => {
+          server.once("error", reject);
+          server.listen(target.socketPath, () => resolve());
+        });
+        await chmod(target.socketPath, target.socketMode ?? 0o600);
+        address = target.socketPath;
+      } else {
+        await new Promise<void>((resolve, reject) => {
+          server.once("error", reject);
+          server.listen(target.port, target.host ?? "127.0.0.1", () => resolve());
+        });
+        const bound = server.address();
+        address = typeof bound === "object" && bound ? `${bound.address}:${bound.port}` : String(bound);
+      }
+      let closing: Promise<void> | undefined;
+      const listener: EgressListener = {
+        address,
+        close() {
+          closing ??= new Promise<void>((resolve) => {
+            listeners.delete(listener);
+            server.close(() => resolve());
+            inner.close();
+            for (const socket of sockets) socket.destroy();
+          });
+          return closing;
+        },
+      };
+      listeners.add(listener);
+      return listener;
+    },
+    async close() {
+      await Promise.all([...listeners].map((listener) => listener.close()));
+      httpAgent.destroy();
+      httpsAgent.destroy();
+    },
+  };
+}
+
+function scanHead(scanner: SecretScanner, host: string, rawUrl: string, rawHeaders: readonly string[]): void {
+  if (scanner.isEmpty) return;
+  const block = (where: string, label: string) =>
+    new Refusal(
+      "secret_in_request",
+      403,
+      `request to ${host} blocked: its ${where} carries the value of ${label}; secrets never leave through egress`,
+      label,
+    );
+  for (const candidate of [rawUrl, safeDecode(rawUrl)]) {
+    const label = scanner.find(candidate);
+    if (label !== null) throw block("URL", label);
+  }
+  for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
+    const value = rawHeaders[index + 1] ?? "";
+    const basic = /^basic\s+(\S+)$/i.exec(value)?.[1];
+    const candidates = [`${rawHeaders[index]}: ${value}`, safeDecode(value)];
+    if (basic) candidates.push(Buffer.from(basic, "base64").toString("utf8"));
+    for (const candidate of candidates) {
+      const label = scanner.find(candidate);
+      if (label !== null) throw block(`header ${rawHeaders[index]}`, label);
+    }
+  }
+}
+
+/** Sets the credential and swaps this rule's placeholder wherever the client put it in a header. */
+function applyCredential(headers: http.OutgoingHttpHeaders, rule: CredentialRule, value: string): void {
+  const placeholder = `${SECRET_PLACEHOLDER_PREFIX}${rule.secretName}`;
+  for (const [name, current] of Object.entries(headers)) {
+    if (typeof current === "string" && current.includes(placeholder)) {
+      headers[name] = current.replaceAll(placeholder, value);
+    }
+  }
+  switch (rule.scheme) {
+    case "bearer":
+      headers.authorization = `Bearer ${value}`;
+      break;
+    case "basic":
+      headers.authorization = `Basic ${Buffer.from(`${rule.username ?? "x-access-token"}:${value}`).toString("base64")}`;
+      break;
+    case "header":
+      headers[(rule.header ?? "authorization").toLowerCase()] = value;
+      break;
+  }
+}
+
+function forwardHeaders(incoming: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  const listed = new Set(
+    String(incoming.connection ?? "")
+      .split(",")
+      .map((name) => name.trim().toLowerCase()),
+  );
+  const headers: http.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name)) continue;
+    headers[name] = value;
+  }
+  return headers;
+}
+
+function parseAuthority(authority: string): { host: string; port: number } | null {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]/\s]+):(\d{1,5})$/.exec(authority);
+  if (!match?.[1] || !match[2]) return null;
+  const host = normalizeHost(match[1]);
+  const port = Number(match[2]);
+  if (!host || port < 1 || port > 65535) return null;
+  return { host, port };
+}
+
+function formatAuthority(host: string, port: number): string {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+function rawResponse(status: number, code: string, message: string): string {
+  const body = `outrig egress: ${message}\n`;
+  const reason = http.STATUS_CODES[status] ?? "Error";
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\nx-outrig-egress-refusal: ${code}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
+
+function safeDecode(value: string): string {
+  try {
+    return decodeURIComponent(value.replaceAll("+", " "));
+  } catch {
+    return value;
+  }
+}
+
+/** A socket whose first bytes were already read: TLS must see them, so replay them through JS. */
+function replayingDuplex(socket: Socket, head: Buffer): Duplex {
+  const duplex = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk, _encoding, callback) {
+      socket.write(chunk, callback);
+    },
+    final(callback) {
+      socket.end(callback);
+    },
+    destroy(error, callback) {
+      socket.destroy();
+      callback(error);
+    },
+  });
+  duplex.push(head);
+  socket.on("data", (chunk) => {
+    if (!duplex.push(chunk)) socket.pause();
+  });
+  socket.on("end", () => duplex.push(null));
+  socket.on("close", () => duplex.destroy());
+  return duplex;
+}

@@ -1,0 +1,38 @@
+export { type AddressPolicy, anyAddress, publicAddressesOnly } from "./address-policy.js";
+export {
+  CA_CERTIFICATE_FILE,
+  CA_KEY_FILE,
+  type CertificateAuthority,
+  type CertificateAuthorityOptions,
+  createCertificateAuthority,
+  type LeafCertificate,
+  loadCertificateAuthority,
+  writeCaBundle,
+} from "./certificate-authority.js";
+export {
+  type CredentialRule,
+  type EgressContext,
+  type EgressPolicy,
+  type EgressSecrets,
+  SECRET_PLACEHOLDER_PREFIX,
+  secretPlaceholder,
+} from "./egress-policy.js";
+export {
+  createEgressProxy,
+  type EgressAuditEvent,
+  type EgressListener,
+  type EgressListenTarget,
+  type EgressProxy,
+  type EgressProxyOptions,
+  type EgressRefusal,
+  type ResolveHost,
+} from "./egress-proxy.js";
+export { isHostAllowed, matchesHostPattern, normalizeHost } from "./host-pattern.js";
+export {
+  createScanningTransform,
+  createSecretScanner,
+  MIN_SCANNED_SECRET_LENGTH,
+  type ScannedValue,
+  SecretInRequestError,
+  type SecretScanner,
+} from "./secret-scanner.js";
