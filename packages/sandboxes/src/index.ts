@@ -38,6 +38,12 @@ export {
   type SandboxCgroup,
 } from "./cgroups/sandbox-cgroup.js";
 export {
+  createWarmPool,
+  type WarmPool,
+  type WarmPoolOptions,
+  type WarmPoolTemplate,
+} from "./pool/warm-pool.js";
+export {
   createLocalDirectoryBlobStore,
   LocalDirectoryBlobStore,
 } from "./snapshots/local-directory-blob-store.js";

@@ -4,8 +4,8 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdir, stat, writeFile } from "node:fs/promises";
-import { basename, dirname, isAbsolute, posix, resolve } from "node:path";
+import { mkdir, readdir, rename, rmdir, stat } from "node:fs/promises";
+import { basename, dirname, isAbsolute, join, posix, resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import {
@@ -164,7 +164,6 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
     };
     const child = startBubblewrap(bwrapPath, layout, cgroup);
     const connection = new AgentConnection(pipe(child, 1), pipe(child, 0));
-    const store = this.#options.blobStore;
     const sandbox = new BubblewrapSandbox({
       id,
       process: child,
@@ -174,16 +173,7 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
       cgroup,
       limits,
       workspaceDir,
-      snapshotter: store
-        ? new WorkspaceSnapshotter({
-            store,
-            workspaceDir,
-            keyPrefix: [this.#options.snapshotKeyPrefix ?? "snapshots", options.orgId, options.sessionId]
-              .map(toKeySegment)
-              .join("/"),
-            parent: this.#restoredFrom.get(workspaceDir),
-          })
-        : undefined,
+      snapshotter: this.#snapshotterFor(options, workspaceDir),
       cleanup: async () => {
         await quota?.release();
       },
@@ -210,6 +200,50 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
       throw new SandboxError("sandbox_unsupported", "restoring needs a blobStore in the provider options");
     await restoreWorkspace(store, ref, directory);
     this.#restoredFrom.set(resolve(directory), ref);
+  }
+
+  /**
+   * Hands a running sandbox (a warm-pool slot) to a session: moves the entries of
+   * `options.workspaceDir`, when it exists, into the sandbox's bound directory, then renames that
+   * directory to `options.workspaceDir`. The bind mount follows the directory, so /workspace inside
+   * now shows the session's files, with no restart. Both paths must be on one file system.
+   */
+  async assignWorkspace(
+    sandbox: BubblewrapSandbox,
+    options: Pick<CreateSandboxOptions, "sessionId" | "orgId" | "workspaceDir">,
+  ): Promise<void> {
+    const target = resolve(options.workspaceDir);
+    const source = sandbox.workspaceDir;
+    if (target !== source) {
+      const existing = await readdir(target).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === "ENOENT") return undefined;
+        throw error;
+      });
+      if (existing) {
+        for (const name of existing) await rename(join(target, name), join(source, name));
+        await rmdir(target);
+      } else {
+        await mkdir(dirname(target), { recursive: true });
+      }
+      await rename(source, target);
+    }
+    sandbox.relocateWorkspace(target, this.#snapshotterFor(options, target));
+  }
+
+  #snapshotterFor(
+    options: Pick<CreateSandboxOptions, "sessionId" | "orgId">,
+    workspaceDir: string,
+  ): WorkspaceSnapshotter | undefined {
+    const store = this.#options.blobStore;
+    if (!store) return undefined;
+    return new WorkspaceSnapshotter({
+      store,
+      workspaceDir,
+      keyPrefix: [this.#options.snapshotKeyPrefix ?? "snapshots", options.orgId, options.sessionId]
+        .map(toKeySegment)
+        .join("/"),
+      parent: this.#restoredFrom.get(workspaceDir),
+    });
   }
 
   /** The cgroup driver, detected once; null (with one log line) when cgroups cannot be used. */

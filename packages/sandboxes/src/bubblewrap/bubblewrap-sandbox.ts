@@ -76,10 +76,10 @@ export class BubblewrapSandbox implements SandboxHandle {
   readonly #exited: Promise<void>;
   readonly #cgroup: SandboxCgroup | undefined;
   readonly #limits: SandboxLimits;
-  readonly #snapshotter: WorkspaceSnapshotter | undefined;
+  #snapshotter: WorkspaceSnapshotter | undefined;
   readonly #cleanup: (() => Promise<void>) | undefined;
-  /** Host directory bound at /workspace. */
-  readonly workspaceDir: string;
+  /** Host directory bound at /workspace (changes when a warm-pool sandbox is assigned to a session). */
+  #workspaceDir: string;
   #hasExited = false;
   #isDestroyed = false;
   #isSuspended = false;
@@ -98,7 +98,7 @@ export class BubblewrapSandbox implements SandboxHandle {
     this.#limits = options.limits ?? {};
     this.#snapshotter = options.snapshotter;
     this.#cleanup = options.cleanup;
-    this.workspaceDir = options.workspaceDir;
+    this.#workspaceDir = options.workspaceDir;
     this.#exited = new Promise((resolve) => {
       const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
         if (this.#hasExited) return;
@@ -152,6 +152,20 @@ export class BubblewrapSandbox implements SandboxHandle {
 
   isAlive(): boolean {
     return !this.#hasExited && !this.#isDestroyed && !this.#connection.isClosed;
+  }
+
+  /** Host directory bound at /workspace. */
+  get workspaceDir(): string {
+    return this.#workspaceDir;
+  }
+
+  /**
+   * Records that the bound host directory was renamed to `workspaceDir` (the bind mount follows the
+   * directory) and snapshots now go through `snapshotter`. Used by the provider's assignWorkspace().
+   */
+  relocateWorkspace(workspaceDir: string, snapshotter: WorkspaceSnapshotter | undefined): void {
+    this.#workspaceDir = workspaceDir;
+    this.#snapshotter = snapshotter;
   }
 
   get state(): SandboxState {
