@@ -110,3 +110,33 @@ export {
 export type { FileSystem } from "./vfs/file-system.js";
 export { MountParentFileSystem } from "./vfs/mount-parent-file-system.js";
 export { SandboxFileSystem } from "./vfs/sandbox-file-system.js";
+export {
+  INSTRUCTION_FILE_NAMES,
+  type InstructionSource,
+  loadMemoryInstructions,
+  MAX_INSTRUCTIONS_BYTES,
+  type MemoryInstructions,
+} from "./memory/load-memory-instructions.js";
+export {
+  createMemoryTool,
+  formatMemorySize,
+  MEMORY_ROOT,
+  MEMORY_TOOL_TYPE,
+  type MemoryInput,
+  resolveMemoryPath,
+} from "./memory/memory-tool.js";
+export { buildSkillsPrompt, type SkillSummary } from "./skills/build-skills-prompt.js";
+export { type LoadedSkills, loadSkills } from "./skills/load-skills.js";
+export {
+  MAX_SKILL_COMPATIBILITY_LENGTH,
+  MAX_SKILL_DESCRIPTION_LENGTH,
+  MAX_SKILL_NAME_LENGTH,
+  type ParseSkillResult,
+  parseFrontmatter,
+  parseSkill,
+  SKILL_FILE_NAME,
+  type Skill,
+  type SkillFile,
+  splitFrontmatter,
+  validateSkillName,
+} from "./skills/parse-skill.js";

@@ -117,3 +117,10 @@ export {
   type PostgresSessionStoreOptions,
   SESSION_EVENT_SCHEMA_VERSION,
 } from "./sessions/postgres-session-store.js";
+export { type ImportSkillOptions, importSkill } from "./files/import-skill.js";
+export {
+  createMountMirror,
+  type MirrorApplyEvent,
+  type MountMirror,
+  type MountMirrorOptions,
+} from "./files/create-mount-mirror.js";
