@@ -13,6 +13,7 @@ import {
   SandboxError,
   type SandboxHandle,
   type SandboxProvider,
+  type SnapshotRef,
 } from "@outrig/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -46,13 +47,21 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   throw new Error("expected the promise to reject");
 }
 
+/** Optional provider capabilities the lifecycle part of the suite exercises. */
+export interface SandboxConformanceLifecycle {
+  /** Unpacks a snapshot taken with `handle.snapshot()` into a fresh workspace directory. */
+  restoreWorkspace?(ref: SnapshotRef, directory: string): Promise<void>;
+}
+
 /**
  * Registers the conformance tests for `createProvider` under `describe(name)`. The provider is
  * created once and closed after the suite; the suite creates its own temporary workspace dirs.
+ * Handles with `suspend`/`resume` and `snapshot` also get the lifecycle tests.
  */
 export function describeSandboxProviderConformance(
   name: string,
   createProvider: () => Promise<SandboxProvider> | SandboxProvider,
+  lifecycle: SandboxConformanceLifecycle = {},
 ): void {
   describe(`${name}: SandboxProvider conformance`, () => {
     let provider: SandboxProvider;
@@ -352,6 +361,78 @@ export function describeSandboxProviderConformance(
       } finally {
         await other.destroy();
       }
+    });
+
+    describe("lifecycle (when the handle has suspend/resume/snapshot)", () => {
+      it("keeps background and in-memory processes across suspend → resume; a stale view and a double resume work", async (context) => {
+        const handle = await createSandbox();
+        try {
+          if (!handle.suspend || !handle.resume) return context.skip();
+          const view = handle.sandbox;
+          await run({ command: "sleep 1000 > /dev/null 2>&1 & echo $! > sleeper.pid" }, view);
+          await run(
+            {
+              command:
+                "(value=$RANDOM$RANDOM; echo $value > expected; while true; do echo $value > actual.tmp; mv actual.tmp actual; sleep 0.05; done) > /dev/null 2>&1 & echo $! > holder.pid",
+            },
+            view,
+          );
+          await handle.suspend();
+          expect(handle.state ?? "standby").toBe("standby");
+          const resumed = await handle.resume();
+          expect(resumed.wasSuspended).toBe(true);
+          expect((await handle.resume()).wasSuspended).toBe(false);
+          for (const file of ["sleeper.pid", "holder.pid"]) {
+            const state = await run({ command: `set -- /workspace/${file}; ${PROCESS_STATE_SCRIPT}` }, view);
+            expect(state.stdout.trim()).toBe("alive");
+          }
+          await handle.suspend();
+          // The view taken before suspend resumes the sandbox transparently.
+          const check = await run(
+            {
+              command:
+                "rm -f actual; for i in $(seq 200); do [ -e actual ] && break; sleep 0.01; done; cmp expected actual && echo same",
+            },
+            view,
+          );
+          expect(check.stdout).toBe("same\n");
+          expect(handle.state ?? "running").toBe("running");
+        } finally {
+          await handle.destroy();
+        }
+      });
+
+      it("snapshots, destroys and restores the workspace into a new sandbox", async (context) => {
+        const handle = await createSandbox();
+        try {
+          if (!handle.snapshot || !lifecycle.restoreWorkspace) return context.skip();
+          await handle.sandbox.writeFile("/workspace/dir/data.bin", binarySample());
+          await run({ command: "chmod 700 dir/data.bin; ln -s dir/data.bin link" }, handle.sandbox);
+          const ref = await handle.snapshot();
+          await handle.destroy();
+          const directory = join(root, `restored-${workspaceCount}`);
+          await lifecycle.restoreWorkspace(ref, directory);
+          const restored = await provider.create({
+            sessionId: "restored",
+            orgId: "conformance",
+            workspaceDir: directory,
+          });
+          try {
+            expect(Array.from(await restored.sandbox.readFile("/workspace/dir/data.bin"))).toEqual(
+              Array.from(binarySample()),
+            );
+            const listing = await run(
+              { command: "stat -c '%a' dir/data.bin; readlink link" },
+              restored.sandbox,
+            );
+            expect(listing.stdout).toBe("700\ndir/data.bin\n");
+          } finally {
+            await restored.destroy();
+          }
+        } finally {
+          await handle.destroy();
+        }
+      });
     });
   });
 }
