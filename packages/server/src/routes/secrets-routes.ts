@@ -1,0 +1,144 @@
+/**
+ * Write-only secrets API: set, list names, delete. No route returns or logs a value; org-wide
+ * secrets need the admin role, a user's own secrets do not.
+ */
+import { InputError } from "@outrig/core";
+import type { SecretMetadata, SecretScope } from "@outrig/storage";
+import type { Context, Hono } from "hono";
+import { z } from "zod";
+
+/** The part of PostgresSecretStore the routes use (no way to read a value). */
+export interface SecretsRouteStore {
+  setSecret(scope: SecretScope, name: string, value: string): Promise<SecretMetadata>;
+  listSecrets(scope: SecretScope): Promise<SecretMetadata[]>;
+  deleteSecret(scope: SecretScope, name: string): Promise<boolean>;
+}
+
+export interface SecretsRoutesDependencies {
+  readonly secrets: SecretsRouteStore;
+}
+
+interface SecretsCaller {
+  readonly orgId: string;
+  readonly userId: string;
+  readonly role: string;
+}
+
+type SecretsEnv = { Variables: { caller: SecretsCaller } };
+
+const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const MAX_SECRET_CHARACTERS = 64 * 1024;
+const Scope = z.enum(["org", "user"]);
+const PutSecretBody = z.strictObject({
+  value: z.string().min(1).max(MAX_SECRET_CHARACTERS),
+  scope: Scope,
+});
+
+export interface SecretResource {
+  readonly name: string;
+  readonly scope: "org" | "user";
+  readonly version: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/**
+ * Adds `PUT /v1/secrets/:name` `{value, scope}`, `GET /v1/secrets` and `DELETE /v1/secrets/:name?scope=`
+ * to an app whose `/v1/*` middleware has set `caller` (see createApp). Errors are InputErrors.
+ */
+export function registerSecretsRoutes<E extends SecretsEnv>(
+  app: Hono<E>,
+  deps: SecretsRoutesDependencies,
+): void {
+  const routes = app as unknown as Hono<SecretsEnv>;
+
+  routes.put("/v1/secrets/:name", async (c) => {
+    const name = secretName(c.req.param("name"));
+    const body = await readJson(c, PutSecretBody);
+    const metadata = await deps.secrets.setSecret(scopeFor(c.get("caller"), body.scope), name, body.value);
+    return c.json(toResource(metadata), metadata.version === 1 ? 201 : 200);
+  });
+
+  routes.get("/v1/secrets", async (c) => {
+    const { scope } = parseQuery(c, z.strictObject({ scope: Scope.optional() }));
+    const caller = c.get("caller");
+    const scopes: ("org" | "user")[] = scope ? [scope] : ["org", "user"];
+    const lists = await Promise.all(
+      scopes.map((each) =>
+        deps.secrets.listSecrets(
+          each === "org"
+            ? { kind: "org", orgId: caller.orgId }
+            : { kind: "user", orgId: caller.orgId, userId: caller.userId },
+        ),
+      ),
+    );
+    return c.json({ secrets: lists.flat().map(toResource) });
+  });
+
+  routes.delete("/v1/secrets/:name", async (c) => {
+    const name = secretName(c.req.param("name"));
+    const { scope } = parseQuery(c, z.strictObject({ scope: Scope }));
+    const isDeleted = await deps.secrets.deleteSecret(scopeFor(c.get("caller"), scope), name);
+    if (!isDeleted) throw new InputError("not_found", `${scope} secret ${name} not found`, 404);
+    return c.body(null, 204);
+  });
+}
+
+function scopeFor(caller: SecretsCaller, scope: "org" | "user"): SecretScope {
+  if (scope === "user") return { kind: "user", orgId: caller.orgId, userId: caller.userId };
+  if (caller.role !== "admin") {
+    throw new InputError("forbidden", 'Only an org admin may change org secrets; use scope "user"', 403);
+  }
+  return { kind: "org", orgId: caller.orgId };
+}
+
+function secretName(name: string): string {
+  if (!SECRET_NAME.test(name)) {
+    throw new InputError(
+      "invalid_secret_name",
+      "A secret name is 1-128 letters, digits or underscores and does not start with a digit",
+      400,
+    );
+  }
+  return name;
+}
+
+function toResource(metadata: SecretMetadata): SecretResource {
+  return {
+    name: metadata.name,
+    scope: metadata.scope,
+    version: metadata.version,
+    createdAt: metadata.createdAt.toISOString(),
+    updatedAt: metadata.updatedAt.toISOString(),
+  };
+}
+
+// The two helpers below mirror app.ts (not exported there); messages never include input values.
+async function readJson<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
+  const contentType = c.req.header("content-type") ?? "";
+  if (!/^application\/json\b/i.test(contentType)) {
+    throw new InputError("unsupported_media_type", "Content-Type must be application/json", 415);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(await c.req.text());
+  } catch {
+    throw new InputError("invalid_json", "Request body is not valid JSON", 400);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new InputError("invalid_request", describeIssues(parsed.error), 400);
+  return parsed.data;
+}
+
+function parseQuery<T>(c: Context, schema: z.ZodType<T>): T {
+  const parsed = schema.safeParse(c.req.query());
+  if (!parsed.success) throw new InputError("invalid_request", describeIssues(parsed.error), 400);
+  return parsed.data;
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "body"}: ${issue.message}`)
+    .join("; ");
+}
