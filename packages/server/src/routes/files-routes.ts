@@ -1,0 +1,248 @@
+/**
+ * HTTP routes for database-backed files (skills and memories), scoped by the caller's org, user and
+ * role: `/memories/org/…` shared by the org, `/memories/me/…` the caller's own, `/skills/…` org skills
+ * (admins write). Paths are the ones the model sees.
+ */
+import { FileError, InputError, type SkillFile } from "@outrig/core";
+import {
+  databaseMountInfo,
+  type FileScope,
+  importSkill,
+  normalizeFilePath,
+  type PostgresFileStore,
+  SKILLS_WRITE_DENIED,
+} from "@outrig/storage";
+import type { Context, Hono } from "hono";
+import { z } from "zod";
+
+export interface FilesCaller {
+  readonly orgId: string;
+  readonly userId: string;
+  readonly role: string;
+}
+
+/** The part of the app's Env these routes need: an authenticated caller set by the /v1 middleware. */
+export type FilesRoutesEnv = { Variables: { caller: FilesCaller } };
+
+export interface FilesRoutesDependencies {
+  readonly files: PostgresFileStore;
+}
+
+const PathQuery = z.strictObject({ path: z.string().min(1).max(4096) });
+const ListQuery = z.strictObject({
+  path: z.string().min(1).max(4096),
+  recursive: z.enum(["true", "false"]).optional(),
+});
+const ReadQuery = z.strictObject({
+  path: z.string().min(1).max(4096),
+  version: z.coerce.number().int().min(1).optional(),
+});
+const DeleteQuery = z.strictObject({
+  path: z.string().min(1).max(4096),
+  expectedVersion: z.coerce.number().int().min(0).optional(),
+});
+const WriteBody = z.strictObject({
+  path: z.string().min(1).max(4096),
+  content: z.string(),
+  encoding: z.enum(["utf8", "base64"]).default("utf8"),
+  expectedVersion: z.number().int().min(0).optional(),
+});
+const ImportSkillBody = z.strictObject({
+  files: z
+    .array(
+      z.strictObject({
+        path: z.string().min(1).max(1024),
+        content: z.string(),
+        encoding: z.enum(["utf8", "base64"]).default("utf8"),
+      }),
+    )
+    .min(1)
+    .max(500),
+});
+
+interface Resolved {
+  readonly scope: FileScope;
+  readonly innerPath: string;
+  readonly isWritable: boolean;
+}
+
+function resolve(caller: FilesCaller, path: string): Resolved {
+  const normalized = normalizeFilePath(path);
+  for (const info of databaseMountInfo(caller)) {
+    if (normalized === info.prefix || normalized.startsWith(`${info.prefix}/`)) {
+      return {
+        scope: info.scope,
+        innerPath: normalized === info.prefix ? "/" : normalized.slice(info.prefix.length),
+        isWritable: info.isWritable,
+      };
+    }
+  }
+  throw new InputError(
+    "invalid_path",
+    `Path must be under /memories/org, /memories/me or /skills: ${normalized.slice(0, 200)}`,
+    400,
+  );
+}
+
+function requireWritable(resolved: Resolved, path: string): void {
+  if (!resolved.isWritable) throw new FileError("permission_denied", path, SKILLS_WRITE_DENIED);
+}
+
+/** A lost compare-and-swap is the client's to resolve: 409 instead of the generic FileError 400. */
+async function withConflict<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof FileError && error.code === "conflict") {
+      throw new InputError("conflict", error.message, 409, { cause: error });
+    }
+    throw error;
+  }
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const message = parsed.error.issues
+      .slice(0, 5)
+      .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "body"}: ${issue.message}`)
+      .join("; ");
+    throw new InputError("invalid_request", message, 400);
+  }
+  return parsed.data;
+}
+
+async function readJson<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
+  if (!/^application\/json\b/i.test(c.req.header("content-type") ?? "")) {
+    throw new InputError("unsupported_media_type", "Content-Type must be application/json", 415);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(await c.req.text());
+  } catch {
+    throw new InputError("invalid_json", "Request body is not valid JSON", 400);
+  }
+  return parse(schema, value);
+}
+
+function decodeContent(content: string, encoding: "utf8" | "base64"): Uint8Array {
+  if (encoding === "utf8") return new TextEncoder().encode(content);
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(content))
+    throw new InputError("invalid_request", "content is not valid base64", 400);
+  return new Uint8Array(Buffer.from(content, "base64"));
+}
+
+/**
+ * Registers under `/v1/files` (list, content read/write/delete, history, blame) and `POST /v1/skills`
+ * (import a skill folder). Expects the app's `/v1/*` auth middleware to have set `caller`. Errors are
+ * thrown for the app's `onError`: InputError (400/409/415) and FileError (404/403/400).
+ */
+export function registerFilesRoutes<E extends FilesRoutesEnv>(
+  app: Hono<E>,
+  deps: FilesRoutesDependencies,
+): void {
+  const callerOf = (c: Context<E>): FilesCaller => c.get("caller") as FilesCaller;
+
+  app.get("/v1/files/list", async (c) => {
+    const query = parse(ListQuery, c.req.query());
+    const resolved = resolve(callerOf(c), query.path);
+    const entries = await deps.files.list(resolved.scope, resolved.innerPath, {
+      recursive: query.recursive === "true",
+    });
+    return c.json({ path: normalizeFilePath(query.path), entries });
+  });
+
+  app.get("/v1/files/content", async (c) => {
+    const query = parse(ReadQuery, c.req.query());
+    const resolved = resolve(callerOf(c), query.path);
+    const file = await deps.files.read(
+      resolved.scope,
+      resolved.innerPath,
+      query.version === undefined ? {} : { version: query.version },
+    );
+    return c.body(file.content as Uint8Array<ArrayBuffer>, 200, {
+      "content-type": "application/octet-stream",
+      "x-file-version": String(file.version),
+      "x-file-sha256": file.sha256,
+    });
+  });
+
+  app.put("/v1/files/content", async (c) => {
+    const body = await readJson(c, WriteBody);
+    const caller = callerOf(c);
+    const resolved = resolve(caller, body.path);
+    requireWritable(resolved, body.path);
+    const result = await withConflict(() =>
+      deps.files.write(resolved.scope, resolved.innerPath, decodeContent(body.content, body.encoding), {
+        author: { userId: caller.userId },
+        ...(body.expectedVersion === undefined ? {} : { expectedVersion: body.expectedVersion }),
+      }),
+    );
+    return c.json({
+      path: normalizeFilePath(body.path),
+      version: result.version,
+      size: result.size,
+      sha256: result.sha256,
+    });
+  });
+
+  app.delete("/v1/files/content", async (c) => {
+    const query = parse(DeleteQuery, c.req.query());
+    const caller = callerOf(c);
+    const resolved = resolve(caller, query.path);
+    requireWritable(resolved, query.path);
+    const removed = await withConflict(() =>
+      deps.files.remove(resolved.scope, resolved.innerPath, {
+        author: { userId: caller.userId },
+        ...(query.expectedVersion === undefined ? {} : { expectedVersion: query.expectedVersion }),
+      }),
+    );
+    return c.json({ removed: removed.map((result) => ({ path: result.path, version: result.version })) });
+  });
+
+  app.get("/v1/files/history", async (c) => {
+    const query = parse(PathQuery, c.req.query());
+    const resolved = resolve(callerOf(c), query.path);
+    const versions = await deps.files.history(resolved.scope, resolved.innerPath);
+    if (versions.length === 0)
+      throw new InputError("not_found", `No such file: ${query.path.slice(0, 200)}`, 404);
+    return c.json({
+      path: normalizeFilePath(query.path),
+      versions: versions.map((version) => ({
+        version: version.version,
+        isDeleted: version.isDeleted,
+        size: version.size,
+        sha256: version.sha256,
+        authorUserId: version.authorUserId,
+        sessionId: version.sessionId,
+        turn: version.turn,
+        mtimeMs: version.mtimeMs,
+        createdAt: version.createdAt.toISOString(),
+      })),
+    });
+  });
+
+  app.get("/v1/files/blame", async (c) => {
+    const query = parse(PathQuery, c.req.query());
+    const resolved = resolve(callerOf(c), query.path);
+    return c.json({
+      path: normalizeFilePath(query.path),
+      lines: await deps.files.blame(resolved.scope, resolved.innerPath),
+    });
+  });
+
+  app.post("/v1/skills", async (c) => {
+    const body = await readJson(c, ImportSkillBody);
+    const caller = callerOf(c);
+    if (caller.role !== "admin") throw new FileError("permission_denied", "/skills", SKILLS_WRITE_DENIED);
+    const files: SkillFile[] = body.files.map((file) => ({
+      path: file.path,
+      content: decodeContent(file.content, file.encoding),
+    }));
+    const skill = await importSkill(deps.files, caller.orgId, files, { author: { userId: caller.userId } });
+    return c.json(
+      { name: skill.name, description: skill.description, location: `/skills/${skill.name}/SKILL.md` },
+      201,
+    );
+  });
+}
