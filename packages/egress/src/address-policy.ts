@@ -43,35 +43,33 @@ const BLOCKED_V6: readonly [string, number, string][] = [
 /** Public addresses that still answer as a cloud metadata service. */
 const METADATA_V4 = ["168.63.129.16"];
 
-const blocked = new BlockList();
-const reasons: { list: BlockList; reason: string }[] = [];
-for (const [network, prefix, reason] of BLOCKED_V4) {
-  blocked.addSubnet(network, prefix, "ipv4");
-  const single = new BlockList();
-  single.addSubnet(network, prefix, "ipv4");
-  reasons.push({ list: single, reason });
-}
-for (const [network, prefix, reason] of BLOCKED_V6) {
-  blocked.addSubnet(network, prefix, "ipv6");
-  const single = new BlockList();
-  single.addSubnet(network, prefix, "ipv6");
-  reasons.push({ list: single, reason });
-}
-for (const address of METADATA_V4) {
-  blocked.addAddress(address, "ipv4");
-  const single = new BlockList();
-  single.addAddress(address, "ipv4");
-  reasons.push({ list: single, reason: "cloud metadata" });
-}
+// Invariant: one list per family. Node's BlockList matches IPv4 queries against IPv4-mapped IPv6
+// rules, so ::ffff:0:0/96 in a shared list would refuse every IPv4 address.
+const ranges = {
+  ipv4: [
+    ...BLOCKED_V4,
+    ...METADATA_V4.map((address): [string, number, string] => [address, 32, "cloud metadata"]),
+  ],
+  ipv6: BLOCKED_V6,
+} as const;
+const rules = {
+  ipv4: ranges.ipv4.map(([network, prefix, reason]) => ({ list: subnet(network, prefix, "ipv4"), reason })),
+  ipv6: ranges.ipv6.map(([network, prefix, reason]) => ({ list: subnet(network, prefix, "ipv6"), reason })),
+};
 
 /** The default policy: only public unicast addresses. A string that is not an IP is refused. */
 export const publicAddressesOnly: AddressPolicy = (address) => {
   const family = isIP(address);
   if (family === 0) return "not an IP address";
   const type = family === 4 ? "ipv4" : "ipv6";
-  if (!blocked.check(address, type)) return null;
-  return reasons.find((entry) => entry.list.check(address, type))?.reason ?? "not public";
+  return rules[type].find((rule) => rule.list.check(address, type))?.reason ?? null;
 };
+
+function subnet(network: string, prefix: number, type: "ipv4" | "ipv6"): BlockList {
+  const list = new BlockList();
+  list.addSubnet(network, prefix, type);
+  return list;
+}
 
 /** For tests whose upstreams live on loopback. Never use it in a deployment. */
 export const anyAddress: AddressPolicy = () => null;

@@ -1,0 +1,178 @@
+import { X509Certificate } from "node:crypto";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  CA_KEY_FILE,
+  createScanningTransform,
+  createSecretScanner,
+  isHostAllowed,
+  loadCertificateAuthority,
+  matchesHostPattern,
+  normalizeHost,
+  publicAddressesOnly,
+  SecretInRequestError,
+  writeCaBundle,
+} from "../src/index.js";
+
+describe("publicAddressesOnly", () => {
+  it.each([
+    ["127.0.0.1", "loopback"],
+    ["127.255.0.9", "loopback"],
+    ["10.1.2.3", "private"],
+    ["172.16.0.1", "private"],
+    ["172.31.255.255", "private"],
+    ["192.168.1.1", "private"],
+    ["169.254.169.254", "link-local (cloud metadata)"],
+    ["168.63.129.16", "cloud metadata"],
+    ["100.100.100.200", "carrier-grade NAT"],
+    ["0.0.0.0", "unspecified"],
+    ["224.0.0.1", "multicast"],
+    ["255.255.255.255", "reserved"],
+    ["::1", "loopback"],
+    ["::", "unspecified"],
+    ["::ffff:127.0.0.1", "IPv4-mapped"],
+    ["::ffff:8.8.8.8", "IPv4-mapped"],
+    ["64:ff9b::a9fe:a9fe", "NAT64"],
+    ["fd00:ec2::254", "unique local (private)"],
+    ["fe80::1", "link-local"],
+    ["2002:7f00:1::", "6to4"],
+    ["not-an-ip", "not an IP address"],
+  ])("refuses %s (%s)", (address, reason) => {
+    expect(publicAddressesOnly(address)).toBe(reason);
+  });
+
+  it.each(["8.8.8.8", "1.1.1.1", "140.82.112.3", "172.32.0.1", "2606:4700:4700::1111"])(
+    "allows %s",
+    (address) => {
+      expect(publicAddressesOnly(address)).toBeNull();
+    },
+  );
+});
+
+describe("host patterns", () => {
+  it("matches exact names and *.suffix wildcards, case- and trailing-dot-insensitively", () => {
+    expect(matchesHostPattern("api.github.com", "api.github.com")).toBe(true);
+    expect(matchesHostPattern("API.GitHub.com.", "api.github.com")).toBe(true);
+    expect(matchesHostPattern("api.github.com", "github.com")).toBe(false);
+    expect(matchesHostPattern("*.npmjs.org", "registry.npmjs.org")).toBe(true);
+    expect(matchesHostPattern("*.npmjs.org", "a.b.npmjs.org")).toBe(true);
+    expect(matchesHostPattern("*.npmjs.org", "npmjs.org")).toBe(false);
+    expect(matchesHostPattern("*.npmjs.org", "evilnpmjs.org")).toBe(false);
+    expect(isHostAllowed([], "anything.com")).toBe(false);
+  });
+
+  it("normalizes hosts and rejects malformed ones", () => {
+    expect(normalizeHost("Example.COM.")).toBe("example.com");
+    expect(normalizeHost("[::1]")).toBe("::1");
+    expect(normalizeHost("a..b")).toBeNull();
+    expect(normalizeHost("evil.com/x")).toBeNull();
+    expect(normalizeHost("")).toBeNull();
+  });
+});
+
+describe("secret scanner", () => {
+  const secret = "s3cr3t-Value+/With=Symbols";
+  const scanner = createSecretScanner([{ label: "secret X", value: secret }]);
+
+  it("finds the value plain, percent-encoded, hex and base64 at every alignment inside larger blobs", () => {
+    const samples = [
+      `before ${secret} after`,
+      `q=${encodeURIComponent(secret)}&r=1`,
+      Buffer.from(secret).toString("hex"),
+      Buffer.from(`id:${secret}`).toString("hex").toUpperCase(),
+    ];
+    for (let prefix = 0; prefix < 6; prefix += 1) {
+      for (const suffix of ["", "z", "zz"]) {
+        const blob = Buffer.from(`${"p".repeat(prefix)}${secret}${suffix}`);
+        samples.push(blob.toString("base64"), blob.toString("base64url"));
+      }
+    }
+    for (const sample of samples) expect([sample, scanner.find(sample)]).toEqual([sample, "secret X"]);
+  });
+
+  it("ignores unrelated text, short values and near misses", () => {
+    expect(scanner.find("a normal request body")).toBeNull();
+    expect(scanner.find(secret.slice(0, -1))).toBeNull();
+    const short = createSecretScanner([{ label: "pin", value: "1234" }]);
+    expect(short.isEmpty).toBe(true);
+    expect(short.find("1234")).toBeNull();
+  });
+
+  it("never forwards a byte of a value split across stream chunks", async () => {
+    const payload = Buffer.from(`${"x".repeat(100)}${secret}${"y".repeat(100)}`);
+    const chunks = Array.from({ length: payload.length }, (_, index) => payload.subarray(index, index + 1));
+    const forwarded: Buffer[] = [];
+    const failure = await pipeline(
+      Readable.from(chunks),
+      createScanningTransform(scanner),
+      async (source) => {
+        for await (const chunk of source) forwarded.push(chunk as Buffer);
+      },
+    ).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(SecretInRequestError);
+    expect((failure as SecretInRequestError).label).toBe("secret X");
+    const sent = Buffer.concat(forwarded).toString();
+    expect(sent.length).toBeLessThan(100 + secret.length);
+    expect(sent).not.toContain(secret.slice(0, 2));
+
+    const clean: Buffer[] = [];
+    await pipeline(
+      Readable.from([Buffer.from("hello "), Buffer.from("world")]),
+      createScanningTransform(scanner),
+      async (source) => {
+        for await (const chunk of source) clean.push(chunk as Buffer);
+      },
+    );
+    expect(Buffer.concat(clean).toString()).toBe("hello world");
+  });
+});
+
+describe("certificate authority on disk", () => {
+  let directory: string;
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), "outrig-egress-ca-"));
+  });
+  afterAll(async () => {
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it("is created once with a 0600 key, reloaded unchanged, and signs leaves the CA verifies", async () => {
+    const caDirectory = join(directory, "ca");
+    const first = await loadCertificateAuthority(caDirectory);
+    expect((await stat(join(caDirectory, CA_KEY_FILE))).mode & 0o777).toBe(0o600);
+    const again = await loadCertificateAuthority(caDirectory);
+    expect(again.certificatePem).toBe(first.certificatePem);
+    const ca = new X509Certificate(first.certificatePem);
+    expect(ca.ca).toBe(true);
+    for (const host of ["git.example.com", "10.0.0.7"]) {
+      const leaf = new X509Certificate(again.issueLeaf(host).certificatePem);
+      expect(leaf.checkIssued(ca)).toBe(true);
+      expect(leaf.verify(ca.publicKey)).toBe(true);
+      expect(leaf.checkHost("git.example.com") ?? leaf.checkIP("10.0.0.7")).toBeDefined();
+    }
+    expect(again.issueLeaf("git.example.com")).toBe(again.issueLeaf("git.example.com"));
+  });
+
+  it("writes a bundle of the host roots followed by the CA", async () => {
+    const ca = await loadCertificateAuthority(join(directory, "ca"));
+    const hostBundle = join(directory, "host.pem");
+    await writeFile(hostBundle, "-----BEGIN CERTIFICATE-----\nHOST\n-----END CERTIFICATE-----");
+    const output = join(directory, "bundle.pem");
+    await writeCaBundle(ca, output, hostBundle);
+    expect(await readFile(output, "utf8")).toBe(
+      `-----BEGIN CERTIFICATE-----\nHOST\n-----END CERTIFICATE-----\n${ca.certificatePem}`,
+    );
+  });
+
+  it("refuses a CA key readable by others", async () => {
+    const caDirectory = join(directory, "loose");
+    await loadCertificateAuthority(caDirectory);
+    const { chmod } = await import("node:fs/promises");
+    await chmod(join(caDirectory, CA_KEY_FILE), 0o644);
+    await expect(loadCertificateAuthority(caDirectory)).rejects.toMatchObject({ code: "egress_ca_insecure" });
+  });
+});
