@@ -330,7 +330,7 @@ describe("PostgresFileStore", () => {
               else if (result.output.includes("File has been modified since read")) staleRefusals++;
               else throw new Error(`unexpected Edit failure: ${result.output}`);
               // Jittered backoff so 50 writers do not retry in lockstep.
-              await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt)));
+              await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 4 * 2 ** attempt)));
             }
           }
         }),
