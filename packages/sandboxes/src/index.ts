@@ -1,3 +1,8 @@
+export {
+  type LifecycleBenchOptions,
+  type LifecycleBenchResult,
+  runLifecycleBench,
+} from "./bench/lifecycle-bench.js";
 export { AgentConnection, type AgentErrorBody, AgentRequestError } from "./bubblewrap/agent-connection.js";
 export {
   buildBubblewrapArguments,
