@@ -135,8 +135,15 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     options.resolveHost ?? ((host) => dnsLookup(host, { all: true, verbatim: true }));
   const clock = options.clock ?? (() => new Date());
   const upstreamCa = options.upstreamCa === undefined ? undefined : [options.upstreamCa].flat();
-  const httpAgent = new http.Agent({ keepAlive: true });
-  const httpsAgent = new https.Agent({ keepAlive: true, ...(upstreamCa ? { ca: upstreamCa } : {}) });
+  // noDelay: the scanner holds back a body's tail, so a request leaves in two writes; with Nagle the
+  // second waits for the upstream's delayed ACK (~40 ms). https.Agent does not pass noDelay on to
+  // its TLS sockets, hence also setNoDelay per request below.
+  const httpAgent = new http.Agent({ keepAlive: true, noDelay: true });
+  const httpsAgent = new https.Agent({
+    keepAlive: true,
+    noDelay: true,
+    ...(upstreamCa ? { ca: upstreamCa } : {}),
+  });
   const secureContexts = new Map<string, tls.SecureContext>();
   const listeners = new Set<EgressListener>();
 
@@ -328,6 +335,7 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
         agent: scheme === "https" ? httpsAgent : httpAgent,
         ...(scheme === "https" ? { servername: isIP(host) === 0 ? host : undefined } : {}),
       });
+      upstreamRequest.setNoDelay(true);
       const responded = new Promise<void>((resolve, reject) => {
         upstreamRequest.once("response", (upstreamResponse) => {
           response.writeHead(upstreamResponse.statusCode ?? 502, forwardHeaders(upstreamResponse.headers));
