@@ -104,6 +104,29 @@ describe.skipIf(!isRoot)("bubblewrap lifecycle", () => {
       await handle.destroy(); // destroying a frozen sandbox does not hang
       expect(handle.state).toBe("dead");
     });
+
+    it("cancels an exec that was running when the sandbox was suspended", async () => {
+      const handle = await create();
+      const controller = new AbortController();
+      const execution = handle.sandbox.exec(
+        { command: "touch started; sleep 60", timeoutMs: 60_000 },
+        controller.signal,
+      );
+      await expect
+        .poll(() =>
+          readFile(join(handle.workspaceDir, "started")).then(
+            () => true,
+            () => false,
+          ),
+        )
+        .toBe(true);
+      await handle.suspend();
+      const reason = new Error("user cancelled");
+      controller.abort(reason);
+      await expect(execution).rejects.toBe(reason);
+      expect(handle.state).toBe("running");
+      await handle.destroy();
+    });
   });
 
   describe("limits", () => {

@@ -281,9 +281,12 @@ export class BubblewrapSandbox implements SandboxHandle {
     const counters = await this.#readLimitCounters();
     const id = this.#connection.nextId();
     const onAbort = () => {
-      this.#connection.request("cancel", { target: id }).catch(() => {
-        // the agent is gone; the exec call itself rejects with sandbox_unavailable
-      });
+      // A frozen agent cannot cancel: resume first (the run owner may have suspended mid-exec).
+      this.#awake()
+        .then(() => this.#connection.request("cancel", { target: id }))
+        .catch(() => {
+          // the agent is gone; the exec call itself rejects with sandbox_unavailable
+        });
     };
     signal.addEventListener("abort", onAbort, { once: true });
     try {
