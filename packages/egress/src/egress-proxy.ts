@@ -9,19 +9,17 @@ import { chmod, unlink } from "node:fs/promises";
 import http from "node:http";
 import https from "node:https";
 import { isIP, type LookupFunction, type Socket } from "node:net";
-import { Duplex } from "node:stream";
+import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tls from "node:tls";
 import { type AddressPolicy, publicAddressesOnly } from "./address-policy.js";
+import { applyCredential } from "./apply-credential.js";
 import type { CertificateAuthority } from "./certificate-authority.js";
-import {
-  type CredentialRule,
-  type EgressContext,
-  type EgressPolicy,
-  type EgressSecrets,
-  SECRET_PLACEHOLDER_PREFIX,
-} from "./egress-policy.js";
+import type { EgressContext, EgressPolicy, EgressSecrets } from "./egress-policy.js";
+import { forwardHeaders } from "./forward-headers.js";
 import { isHostAllowed, matchesHostPattern, normalizeHost } from "./host-pattern.js";
+import { formatAuthority, parseAuthority } from "./parse-authority.js";
+import { replayingDuplex } from "./replaying-duplex.js";
 import {
   createScanningTransform,
   createSecretScanner,
@@ -115,19 +113,6 @@ class Refusal extends Error {
     super(message);
   }
 }
-
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "expect",
-]);
 
 export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
   const addressPolicy = options.addressPolicy ?? publicAddressesOnly;
@@ -497,54 +482,6 @@ function scanHead(scanner: SecretScanner, host: string, rawUrl: string, rawHeade
   }
 }
 
-/** Sets the credential and swaps this rule's placeholder wherever the client put it in a header. */
-function applyCredential(headers: http.OutgoingHttpHeaders, rule: CredentialRule, value: string): void {
-  const placeholder = `${SECRET_PLACEHOLDER_PREFIX}${rule.secretName}`;
-  for (const [name, current] of Object.entries(headers)) {
-    if (typeof current === "string" && current.includes(placeholder)) {
-      headers[name] = current.replaceAll(placeholder, value);
-    }
-  }
-  switch (rule.scheme) {
-    case "bearer":
-      headers.authorization = `Bearer ${value}`;
-      break;
-    case "basic":
-      headers.authorization = `Basic ${Buffer.from(`${rule.username ?? "x-access-token"}:${value}`).toString("base64")}`;
-      break;
-    case "header":
-      headers[(rule.header ?? "authorization").toLowerCase()] = value;
-      break;
-  }
-}
-
-function forwardHeaders(incoming: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
-  const listed = new Set(
-    String(incoming.connection ?? "")
-      .split(",")
-      .map((name) => name.trim().toLowerCase()),
-  );
-  const headers: http.OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name)) continue;
-    headers[name] = value;
-  }
-  return headers;
-}
-
-function parseAuthority(authority: string): { host: string; port: number } | null {
-  const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]/\s]+):(\d{1,5})$/.exec(authority);
-  if (!match?.[1] || !match[2]) return null;
-  const host = normalizeHost(match[1]);
-  const port = Number(match[2]);
-  if (!host || port < 1 || port > 65535) return null;
-  return { host, port };
-}
-
-function formatAuthority(host: string, port: number): string {
-  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
-}
-
 function rawResponse(status: number, code: string, message: string): string {
   const body = `outrig egress: ${message}\n`;
   const reason = http.STATUS_CODES[status] ?? "Error";
@@ -557,30 +494,4 @@ function safeDecode(value: string): string {
   } catch {
     return value;
   }
-}
-
-/** A socket whose first bytes were already read: TLS must see them, so replay them through JS. */
-function replayingDuplex(socket: Socket, head: Buffer): Duplex {
-  const duplex = new Duplex({
-    read() {
-      socket.resume();
-    },
-    write(chunk, _encoding, callback) {
-      socket.write(chunk, callback);
-    },
-    final(callback) {
-      socket.end(callback);
-    },
-    destroy(error, callback) {
-      socket.destroy();
-      callback(error);
-    },
-  });
-  duplex.push(head);
-  socket.on("data", (chunk) => {
-    if (!duplex.push(chunk)) socket.pause();
-  });
-  socket.on("end", () => duplex.push(null));
-  socket.on("close", () => duplex.destroy());
-  return duplex;
 }

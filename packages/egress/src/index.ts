@@ -36,3 +36,4 @@ export {
   SecretInRequestError,
   type SecretScanner,
 } from "./secret-scanner.js";
+export { type EgressAuditEntry, toAuditEntry } from "./to-audit-entry.js";

@@ -14,6 +14,7 @@ import {
   type EgressPolicy,
   type EgressProxy,
   secretPlaceholder,
+  toAuditEntry,
 } from "../src/index.js";
 import { gitHttpBackend } from "./helpers/git-http-server.js";
 import { requestThroughProxy } from "./helpers/proxy-client.js";
@@ -132,6 +133,16 @@ describe("egress proxy", () => {
       context,
     });
     expect(JSON.stringify(audit)).not.toContain(TOKEN);
+    expect(toAuditEntry(audit[1] as EgressAuditEvent)).toMatchObject({
+      kind: "secret_use",
+      sessionId: "ses_test",
+      userId: "usr_test",
+      data: {
+        url: `https://api.test:${apiUpstream.port}/user`,
+        decision: "allowed",
+        secretNames: ["API_TOKEN"],
+      },
+    });
   });
 
   it("refuses hosts off the allowlist with a readable 403 over HTTPS and plain HTTP", async () => {
