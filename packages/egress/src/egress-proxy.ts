@@ -35,6 +35,7 @@ export type EgressRefusal =
   | "credential_missing"
   | "credential_requires_tls"
   | "unsupported"
+  | "secret_in_response"
   | "upstream_unreachable";
 
 /** One per request (`egress`), plus one per injected secret (`secret_use`). Never holds a value. */
@@ -175,6 +176,14 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     return addresses;
   }
 
+  function report(event: EgressAuditEvent): void {
+    try {
+      options.onAudit(event);
+    } catch {
+      // Invariant: onAudit must not throw; if it does, the request's outcome stands.
+    }
+  }
+
   async function handle(
     context: EgressContext,
     request: http.IncomingMessage,
@@ -207,14 +216,14 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
         ...(status === undefined ? {} : { status }),
         durationMs: performance.now() - startedAt,
       };
-      options.onAudit({ kind: "egress", ...base, secretNames });
+      report({ kind: "egress", ...base, secretNames });
       if (refusal === undefined) {
-        for (const name of secretNames) options.onAudit({ kind: "secret_use", ...base, secretNames: [name] });
+        for (const name of secretNames) report({ kind: "secret_use", ...base, secretNames: [name] });
       }
     };
     const refuse = (error: Refusal) => {
       refusal = error.code;
-      if (error.code === "secret_in_request") {
+      if (error.code === "secret_in_request" || error.code === "secret_in_response") {
         isFlagged = true;
         matched = error.matched;
       }
@@ -286,6 +295,7 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
         );
       }
       const headers = forwardHeaders(request.headers);
+      const injected: { label: string; value: string }[] = [];
       for (const rule of rules) {
         const value = await options.secrets.resolveSecret(context, rule.secretName);
         if (value === null) {
@@ -296,6 +306,7 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
           );
         }
         applyCredential(headers, rule, value);
+        injected.push({ label: `secret ${rule.secretName}`, value });
         secretNames.push(rule.secretName);
       }
       secretNames = [...new Set(secretNames)];
@@ -310,6 +321,7 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
           callback(null, first.address, first.family);
         }
       };
+      const echoScanner = createSecretScanner(injected);
       const upstreamRequest = (scheme === "https" ? https : http).request({
         method,
         host,
@@ -323,8 +335,28 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
       upstreamRequest.setNoDelay(true);
       const responded = new Promise<void>((resolve, reject) => {
         upstreamRequest.once("response", (upstreamResponse) => {
+          // A host that reflects what it received (an echo endpoint) must not hand the sandbox the
+          // credential that was just injected.
+          const echoed = (label: string) =>
+            new Refusal(
+              "secret_in_response",
+              502,
+              `the response from ${host} repeats the injected ${label}; it was withheld`,
+              label,
+            );
+          const headerEcho = echoScanner.find(upstreamResponse.rawHeaders.join("\n"));
+          if (headerEcho !== null) {
+            upstreamResponse.destroy();
+            reject(echoed(headerEcho));
+            return;
+          }
           response.writeHead(upstreamResponse.statusCode ?? 502, forwardHeaders(upstreamResponse.headers));
-          pipeline(upstreamResponse, response).then(resolve, reject);
+          const streams = echoScanner.isEmpty
+            ? [upstreamResponse, response]
+            : [upstreamResponse, createScanningTransform(echoScanner), response];
+          pipeline(streams as [http.IncomingMessage, http.ServerResponse]).then(resolve, (error: unknown) =>
+            reject(error instanceof SecretInRequestError ? echoed(error.label) : error),
+          );
         });
         upstreamRequest.once("error", reject);
       });
@@ -374,10 +406,10 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
       };
       const inner = http.createServer((request, response) => {
         const tunnel = tunnelTargets.get(request.socket);
-        void handle(context, request, response, tunnel ?? null);
+        handle(context, request, response, tunnel ?? null).catch(() => response.destroy());
       });
       const server = http.createServer((request, response) => {
-        void handle(context, request, response, null);
+        handle(context, request, response, null).catch(() => response.destroy());
       });
       for (const each of [server, inner]) {
         each.on("upgrade", (_request, socket: Duplex) => {

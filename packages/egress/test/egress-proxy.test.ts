@@ -33,6 +33,7 @@ describe("egress proxy", () => {
   const egressCa = createCertificateAuthority();
   let apiUpstream: Upstream;
   let plainUpstream: Upstream;
+  let echoUpstream: Upstream;
   let proxy: EgressProxy;
   let listener: EgressListener;
   let strictProxy: EgressProxy;
@@ -41,8 +42,9 @@ describe("egress proxy", () => {
   let policy: EgressPolicy;
 
   const basePolicy = (): EgressPolicy => ({
-    allowedHosts: ["api.test", "plain.test", "*.repos.test", "nosecret.test"],
+    allowedHosts: ["api.test", "plain.test", "*.repos.test", "nosecret.test", "echo.test"],
     credentials: [
+      { host: "echo.test", secretName: "API_TOKEN", scheme: "bearer" },
       { host: "api.test", secretName: "API_TOKEN", scheme: "bearer" },
       { host: "*.repos.test", secretName: "API_TOKEN", scheme: "basic" },
       { host: "nosecret.test", secretName: "MISSING_TOKEN", scheme: "bearer" },
@@ -63,6 +65,15 @@ describe("egress proxy", () => {
     const leaf = upstreamCa.issueLeaf("api.test");
     apiUpstream = await startUpstream({ tls: { key: leaf.keyPem, cert: leaf.certificatePem } });
     plainUpstream = await startUpstream();
+    const echoLeaf = upstreamCa.issueLeaf("echo.test");
+    echoUpstream = await startUpstream({
+      tls: { key: echoLeaf.keyPem, cert: echoLeaf.certificatePem },
+      handler: (request, response) => {
+        const seen = String(request.headers.authorization);
+        if (request.url === "/header") response.writeHead(200, { "x-seen": seen });
+        response.end(request.url === "/body" ? `padding ${"p".repeat(70_000)} you sent: ${seen}` : "ok");
+      },
+    });
     const options = {
       ca: egressCa,
       policy: () => policy,
@@ -85,6 +96,7 @@ describe("egress proxy", () => {
     await strictProxy?.close();
     await apiUpstream?.close();
     await plainUpstream?.close();
+    await echoUpstream?.close();
     await rm(directory, { recursive: true, force: true });
   });
   beforeEach(() => {
@@ -172,6 +184,36 @@ describe("egress proxy", () => {
     expect(refused.status).toBe(403);
     expect(refused.body).toContain("only added over HTTPS");
     expect(plainUpstream.requests.length).toBe(before);
+  });
+
+  it("answers 502 with a readable reason when an allowlisted upstream is down, and keeps serving", async () => {
+    const closed = await startUpstream();
+    await closed.close();
+    const response = await through({ url: `http://plain.test:${closed.port}/` });
+    expect(response.status).toBe(502);
+    expect(response.body).toBe(`outrig egress: cannot reach plain.test:${closed.port} (ECONNREFUSED)\n`);
+    expect(audit).toEqual([expect.objectContaining({ refusal: "upstream_unreachable", status: 502 })]);
+    expect((await through({ url: `http://plain.test:${plainUpstream.port}/` })).status).toBe(200);
+  });
+
+  it("withholds a response that reflects the injected credential in a header or the body", async () => {
+    const header = await through({ url: `https://echo.test:${echoUpstream.port}/header` });
+    expect(header.status).toBe(502);
+    expect(header.body).toBe(
+      "outrig egress: the response from echo.test repeats the injected secret API_TOKEN; it was withheld\n",
+    );
+    expect(JSON.stringify(header.headers)).not.toContain(TOKEN);
+    const body = await through({ url: `https://echo.test:${echoUpstream.port}/body` }).catch(
+      (error: Error) => error,
+    );
+    // The body had started: the connection is cut, and no byte of the token got through.
+    if (!(body instanceof Error)) expect(body.body).not.toContain(TOKEN.slice(0, 8));
+    expect(audit.map((event) => [event.refusal, event.isFlagged, event.matched])).toEqual([
+      ["secret_in_response", true, "secret API_TOKEN"],
+      ["secret_in_response", true, "secret API_TOKEN"],
+    ]);
+    const fine = await through({ url: `https://echo.test:${echoUpstream.port}/plain` });
+    expect(fine.status).toBe(200);
   });
 
   it("refuses when a configured credential's secret is not set", async () => {
