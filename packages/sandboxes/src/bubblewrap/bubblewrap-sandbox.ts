@@ -345,7 +345,9 @@ export class BubblewrapSandbox implements SandboxHandle {
   }
 
   async #readLimitCounters(): Promise<{ oomKills: number; pidsMax: number }> {
-    if (!this.#cgroup) return { oomKills: 0, pidsMax: 0 };
+    // Only sandboxes with a memory or pids limit can hit one: skip the cgroup reads otherwise.
+    const hasLimit = this.#limits.memoryBytes !== undefined || this.#limits.pids !== undefined;
+    if (!this.#cgroup || !hasLimit) return { oomKills: 0, pidsMax: 0 };
     const [oomKills, pidsMax] = await Promise.all([
       this.#cgroup.readOomKillCount(),
       this.#cgroup.readPidsMaxCount(),

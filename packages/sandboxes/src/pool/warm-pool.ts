@@ -24,6 +24,11 @@ export interface WarmPoolOptions {
   /** Host directory for the slots' workspaces; on the same file system as session workspaces. */
   readonly directory: string;
   readonly template?: WarmPoolTemplate;
+  /**
+   * Wait this long after an acquire before starting its replacement, so the new sandbox's start
+   * (a node process: CPU-heavy for ~100 ms) does not slow the session's first calls. Default 250.
+   */
+  readonly refillDelayMs?: number;
   /** Receives refill failures (one line each). Default: console.warn. */
   readonly log?: (line: string) => void;
 }
@@ -76,6 +81,9 @@ export function createWarmPool(provider: BubblewrapSandboxProvider, options: War
         orgId: "warm-pool",
         workspaceDir: join(directory, slot),
       });
+      // Warm the agent's spawn path (lazy node internals, bash pages) so the session's first exec
+      // does not pay for it.
+      await sandbox.exec({ command: "true", timeoutMs: 30_000 }, new AbortController().signal);
       if (isClosed) await sandbox.destroy();
       else ready.push(sandbox);
     } catch (error) {
@@ -105,7 +113,7 @@ export function createWarmPool(provider: BubblewrapSandboxProvider, options: War
       if (isClosed) throw new SandboxError("sandbox_unavailable", "the warm pool is closed");
       let sandbox = ready.shift();
       while (sandbox && !sandbox.isAlive()) sandbox = ready.shift();
-      refill();
+      setTimeout(refill, options.refillDelayMs ?? 250).unref();
       if (!sandbox) return provider.create({ ...options.template, ...target });
       const slotDir = sandbox.workspaceDir;
       try {
