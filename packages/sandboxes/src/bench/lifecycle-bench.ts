@@ -53,6 +53,8 @@ export interface LifecycleBenchResult {
     readonly unchangedSnapshotMs: number;
     /** restore into a fresh dir + create + `exec("true")` until its result. */
     readonly restoreToFirstExecMs: Percentiles;
+    /** The unpack alone (zstd -d | tar -x of every layer). */
+    readonly unpackMs: Percentiles;
   };
   /** acquire() from a full pool + `exec("true")` until its result. */
   readonly warmPoolToFirstExecMs: Percentiles;
@@ -203,10 +205,12 @@ export async function runLifecycleBench(options: LifecycleBenchOptions = {}): Pr
     const unchangedSnapshotMs = performance.now() - startedAt;
     await source.destroy();
     const restoreSamples: number[] = [];
+    const unpackSamples: number[] = [];
     for (let cycle = 0; cycle < (options.restoreCycles ?? 5); cycle += 1) {
       const directory = join(root, "workspaces", `restored-${cycle}`);
       startedAt = performance.now();
       await provider.restoreWorkspace(increment, directory);
+      unpackSamples.push(performance.now() - startedAt);
       const restored = await provider.create({
         sessionId: `restored-${cycle}`,
         orgId: "bench",
@@ -258,6 +262,7 @@ export async function runLifecycleBench(options: LifecycleBenchOptions = {}): Pr
         incrementalSnapshotBytes: increment.sizeBytes,
         unchangedSnapshotMs: round(unchangedSnapshotMs),
         restoreToFirstExecMs: percentiles(restoreSamples),
+        unpackMs: percentiles(unpackSamples),
       },
       warmPoolToFirstExecMs: percentiles(poolSamples),
       createToFirstExecMs: percentiles(createSamples),
