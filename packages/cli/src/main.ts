@@ -57,7 +57,11 @@ async function serveCommand(argv: readonly string[]): Promise<number> {
     options: { port: { type: "string" }, "worker-id": { type: "string" } },
     strict: true,
   });
-  const env = { ...process.env, ...(values.port ? { OUTRIG_PORT: values.port } : {}) };
+  const env = {
+    ...process.env,
+    ...(values.port ? { OUTRIG_PORT: values.port } : {}),
+    ...(values["worker-id"] ? { OUTRIG_WORKER_ID: values["worker-id"] } : {}),
+  };
   const config = loadConfig(env);
   const server = await startServer(config);
   await new Promise<void>((resolve) => {

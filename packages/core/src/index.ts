@@ -39,6 +39,21 @@ export {
   unknownToolResult,
 } from "./loop/step-executors.js";
 export { buildSystemPrompt, type SystemPromptOptions } from "./loop/system-prompt.js";
+export {
+  INSTRUCTION_FILE_NAMES,
+  type InstructionSource,
+  loadMemoryInstructions,
+  MAX_INSTRUCTIONS_BYTES,
+  type MemoryInstructions,
+} from "./memory/load-memory-instructions.js";
+export {
+  createMemoryTool,
+  formatMemorySize,
+  MEMORY_ROOT,
+  MEMORY_TOOL_TYPE,
+  type MemoryInput,
+  resolveMemoryPath,
+} from "./memory/memory-tool.js";
 export type {
   LanguageModel,
   ModelEvent,
@@ -75,6 +90,21 @@ export type {
   SnapshotRef,
 } from "./sandbox/sandbox.js";
 export { FileError, type FileErrorCode, isFileError } from "./sandbox/sandbox-errors.js";
+export { buildSkillsPrompt, type SkillSummary } from "./skills/build-skills-prompt.js";
+export { type LoadedSkills, loadSkills } from "./skills/load-skills.js";
+export {
+  MAX_SKILL_COMPATIBILITY_LENGTH,
+  MAX_SKILL_DESCRIPTION_LENGTH,
+  MAX_SKILL_NAME_LENGTH,
+  type ParseSkillResult,
+  parseFrontmatter,
+  parseSkill,
+  SKILL_FILE_NAME,
+  type Skill,
+  type SkillFile,
+  splitFrontmatter,
+  validateSkillName,
+} from "./skills/parse-skill.js";
 export {
   type AppendOptions,
   type CreateSessionInput,
@@ -110,33 +140,3 @@ export {
 export type { FileSystem } from "./vfs/file-system.js";
 export { MountParentFileSystem } from "./vfs/mount-parent-file-system.js";
 export { SandboxFileSystem } from "./vfs/sandbox-file-system.js";
-export {
-  INSTRUCTION_FILE_NAMES,
-  type InstructionSource,
-  loadMemoryInstructions,
-  MAX_INSTRUCTIONS_BYTES,
-  type MemoryInstructions,
-} from "./memory/load-memory-instructions.js";
-export {
-  createMemoryTool,
-  formatMemorySize,
-  MEMORY_ROOT,
-  MEMORY_TOOL_TYPE,
-  type MemoryInput,
-  resolveMemoryPath,
-} from "./memory/memory-tool.js";
-export { buildSkillsPrompt, type SkillSummary } from "./skills/build-skills-prompt.js";
-export { type LoadedSkills, loadSkills } from "./skills/load-skills.js";
-export {
-  MAX_SKILL_COMPATIBILITY_LENGTH,
-  MAX_SKILL_DESCRIPTION_LENGTH,
-  MAX_SKILL_NAME_LENGTH,
-  type ParseSkillResult,
-  parseFrontmatter,
-  parseSkill,
-  SKILL_FILE_NAME,
-  type Skill,
-  type SkillFile,
-  splitFrontmatter,
-  validateSkillName,
-} from "./skills/parse-skill.js";

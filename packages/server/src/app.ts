@@ -1,10 +1,12 @@
 /** The HTTP API (Hono): routes, auth, validation, SSE. Built from ready adapters; reads no environment. */
 import { InputError, type SessionRecord, type SessionStore } from "@outrig/core";
 import {
+  ApprovalBody,
   CreateSessionBody,
   PostMessageBody,
   type SessionEvent,
   type SessionResource,
+  ToolPolicy,
 } from "@outrig/protocol";
 import type { Context } from "hono";
 import { Hono } from "hono";
@@ -28,8 +30,14 @@ export interface Authenticator {
   authenticate(key: string): Promise<AuthenticatedCaller | null>;
 }
 
+export interface PolicyStore {
+  get(orgId: string): Promise<ToolPolicy>;
+  put(orgId: string, policy: ToolPolicy): Promise<void>;
+}
+
 export interface AppDependencies {
   readonly auth: Authenticator;
+  readonly policies?: PolicyStore;
   readonly sessions: SessionManager;
   readonly store: SessionStore;
   readonly bus: EventBus;
@@ -101,6 +109,31 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     return c.json(toResource(session), 202);
   });
 
+  app.post("/v1/sessions/:id/cancel", async (c) => {
+    const session = await deps.sessions.cancel(c.get("caller"), c.req.param("id"));
+    return c.json(toResource(session));
+  });
+
+  app.post("/v1/sessions/:id/approvals/:toolCallId", async (c) => {
+    const body = await readJson(c, ApprovalBody);
+    await deps.sessions.approve(c.get("caller"), c.req.param("id"), c.req.param("toolCallId"), body.decision);
+    return c.json({ toolCallId: c.req.param("toolCallId"), decision: body.decision }, 202);
+  });
+
+  app.get("/v1/policy", async (c) => {
+    const policies = requirePolicies(deps);
+    return c.json(await policies.get(c.get("caller").orgId));
+  });
+
+  app.put("/v1/policy", async (c) => {
+    const caller = c.get("caller");
+    if (caller.role !== "admin")
+      throw new InputError("forbidden", "Only org admins can change the tool policy.", 403);
+    const body = await readJson(c, ToolPolicy);
+    await requirePolicies(deps).put(caller.orgId, body);
+    return c.json(body);
+  });
+
   app.get("/v1/sessions/:id/files", async (c) => {
     const { path } = parseQuery(c, z.strictObject({ path: z.string().min(1).max(4096) }));
     const data = await deps.sessions.readFile(c.get("caller"), c.req.param("id"), path);
@@ -164,7 +197,9 @@ export function createApp(deps: AppDependencies): Hono<Env> {
             if (timedOut && !isClosed) await stream.write(": keepalive\n\n");
             continue;
           }
-          if (event.type === "message.delta") {
+          if (event.type === "poke") {
+            if (event.seq > cursor) await replay();
+          } else if (event.type === "message.delta") {
             await stream.writeSSE({
               event: event.type,
               data: JSON.stringify({ ...event, afterSeq: cursor }),
@@ -183,6 +218,12 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   });
 
   return app;
+}
+
+function requirePolicies(deps: AppDependencies): PolicyStore {
+  if (!deps.policies)
+    throw new InputError("not_found", "Tool policies are not available on this server.", 404);
+  return deps.policies;
 }
 
 export function toResource(session: SessionRecord): SessionResource {

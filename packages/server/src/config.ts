@@ -1,4 +1,5 @@
 /** Server configuration, parsed once at startup from the environment. Nothing below the server reads process.env. */
+import { createHash } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
 import { ConfigError } from "@outrig/core";
@@ -26,6 +27,13 @@ const EnvSchema = z.object({
     .int()
     .min(1000)
     .default(15 * 60_000),
+  OUTRIG_WORKER_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, { message: "use 1-64 letters, digits, dots, dashes or underscores" })
+    .optional(),
+  OUTRIG_WORKFLOW_VERSION: optionalString,
+  /** Milliseconds without a heartbeat after which a worker counts as dead. */
+  OUTRIG_WORKER_DEAD_AFTER_MS: z.coerce.number().int().min(1000).default(10_000),
 });
 
 export interface ServerConfig {
@@ -40,6 +48,10 @@ export interface ServerConfig {
   };
   readonly maxSteps: number;
   readonly sandboxIdleMs: number;
+  /** Unique, stable id of this worker for the durable engine. */
+  readonly workerId: string;
+  readonly workflowVersion: string | undefined;
+  readonly workerDeadAfterMs: number;
 }
 
 /** Parses the environment. Throws ConfigError naming the exact key on bad input. */
@@ -55,8 +67,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as {
       [K in keyof T]?: string;
     };
+  const home = path.resolve(values.OUTRIG_HOME ?? path.join(os.homedir(), ".outrig"));
   return {
-    home: path.resolve(values.OUTRIG_HOME ?? path.join(os.homedir(), ".outrig")),
+    home,
     port: values.OUTRIG_PORT,
     host: values.OUTRIG_HOST,
     databaseUrl: values.DATABASE_URL,
@@ -70,5 +83,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     },
     maxSteps: values.OUTRIG_MAX_STEPS,
     sandboxIdleMs: values.OUTRIG_SANDBOX_IDLE_MS,
+    // Stable across restarts of the same installation (so it resumes its own work), distinct across homes.
+    workerId:
+      values.OUTRIG_WORKER_ID ??
+      `${os
+        .hostname()
+        .replace(/[^A-Za-z0-9._-]/g, "-")
+        .slice(0, 40)}-${createHash("sha256").update(home).digest("hex").slice(0, 8)}`,
+    workflowVersion: values.OUTRIG_WORKFLOW_VERSION,
+    workerDeadAfterMs: values.OUTRIG_WORKER_DEAD_AFTER_MS,
   };
 }

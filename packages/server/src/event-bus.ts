@@ -1,7 +1,13 @@
 /** In-process fan-out of session events to SSE subscribers. Publishing never throws. */
 import type { MessageDeltaEvent, SessionEvent } from "@outrig/protocol";
 
-export type BusEvent = SessionEvent | MessageDeltaEvent;
+/** Another worker appended events up to `seq`: listeners re-read the log from their cursor. */
+export interface PokeEvent {
+  readonly type: "poke";
+  readonly seq: number;
+}
+
+export type BusEvent = SessionEvent | MessageDeltaEvent | PokeEvent;
 export type BusListener = (event: BusEvent) => void;
 
 export class EventBus {

@@ -1,31 +1,38 @@
 /**
- * Owns running sessions in this process: starts turns, drives the loop in the background, holds each
- * session's lazy sandbox and resumes running sessions after a restart. One writer per session.
+ * Owns sessions for this worker: starts, cancels and approves turns, and performs each turn step a
+ * scheduler asks for. Holds each session's lazy sandbox. Turn state lives in the event log only, so
+ * any worker can perform any step.
  */
 import path from "node:path";
 import {
   buildSystemPrompt,
   createMountTable,
-  ensureError,
+  DEFAULT_TOOL_POLICY,
   InputError,
   type LanguageModel,
   type LoopLimits,
   type ModelFactory,
   type MountTable,
-  runSession,
   type Sandbox,
   SandboxFileSystem,
   type SandboxProvider,
   type SessionRecord,
+  SessionRunner,
   type SessionStore,
+  type StepOutcome,
   type Tool,
 } from "@outrig/core";
-import type { NewSessionEvent } from "@outrig/protocol";
+import type { NewSessionEvent, ToolPolicy } from "@outrig/protocol";
+import type { ApprovalMessage, TurnHost, TurnScheduler } from "./durable/turn-scheduler.js";
 import type { EventBus } from "./event-bus.js";
 import { notFound } from "./http-error.js";
 import { SessionSandbox } from "./session-sandbox.js";
 
 export const WORKSPACE = "/workspace";
+
+export interface PolicySource {
+  get(orgId: string): Promise<ToolPolicy>;
+}
 
 export interface SessionManagerOptions {
   readonly store: SessionStore;
@@ -33,10 +40,14 @@ export interface SessionManagerOptions {
   readonly sandboxProvider: SandboxProvider;
   readonly tools: readonly Tool[];
   readonly bus: EventBus;
+  readonly scheduler: TurnScheduler;
+  readonly policies?: PolicySource;
   readonly home: string;
   readonly limits: LoopLimits;
   readonly sandboxIdleMs: number;
   readonly log: (message: string) => void;
+  /** Tells other workers to abort a cancelled session's running step. */
+  readonly broadcastCancel?: (sessionId: string) => Promise<void>;
 }
 
 export interface Caller {
@@ -45,16 +56,17 @@ export interface Caller {
 }
 
 interface LiveSession {
+  readonly session: SessionRecord;
   readonly sandbox: SessionSandbox;
   /** A Sandbox view that acquires (or replaces) the real sandbox on every call. */
   readonly proxy: Sandbox;
-  running: Promise<void> | undefined;
-  controller: AbortController | undefined;
-  /** Serializes turn starts for this session. */
-  lock: Promise<unknown>;
+  readonly fs: MountTable;
+  runner: SessionRunner | undefined;
+  /** Aborts the step in flight (model stream, sandbox command) when the turn is cancelled. */
+  controller: AbortController;
 }
 
-export class SessionManager {
+export class SessionManager implements TurnHost {
   readonly #options: SessionManagerOptions;
   readonly #live = new Map<string, LiveSession>();
   readonly #models = new Map<string, LanguageModel>();
@@ -62,6 +74,10 @@ export class SessionManager {
 
   constructor(options: SessionManagerOptions) {
     this.#options = options;
+  }
+
+  async start(): Promise<void> {
+    await this.#options.scheduler.start(this);
   }
 
   /** Validates the model spec, creates the session and starts its first turn when a prompt is given. */
@@ -82,30 +98,13 @@ export class SessionManager {
     return (await store.getSession(caller.orgId, session.id)) ?? session;
   }
 
-  /** Starts the next turn. Throws 409 while a turn is running. */
+  /** Starts the next turn. Throws 409 `session_busy` while a turn is running. */
   async postMessage(caller: Caller, sessionId: string, text: string): Promise<SessionRecord> {
-    const { store } = this.#options;
-    const existing = await store.getSession(caller.orgId, sessionId);
-    if (!existing) throw notFound("Session");
-    const live = this.#liveSession(existing);
-    const started = live.lock.then(async () => {
-      const session = await store.getSession(caller.orgId, sessionId);
-      if (!session) throw notFound("Session");
-      if (session.status === "running" || live.running) {
-        throw new InputError(
-          "session_busy",
-          "A turn is already running in this session; wait for it to end.",
-          409,
-        );
-      }
-      const turn = session.turns + 1;
-      await this.#append(sessionId, [{ type: "turn.start", turn, text }]);
-      await store.updateSession(sessionId, { status: "running", turns: turn });
-      this.#drive(session);
-      return (await store.getSession(caller.orgId, sessionId)) ?? session;
-    });
-    live.lock = started.catch(() => undefined);
-    return started;
+    const { store, scheduler, bus } = this.#options;
+    const { turn, event } = await store.startTurn(caller.orgId, sessionId, text);
+    bus.publish(sessionId, event);
+    await scheduler.schedule(sessionId, turn);
+    return this.get(caller, sessionId);
   }
 
   async get(caller: Caller, sessionId: string): Promise<SessionRecord> {
@@ -114,10 +113,67 @@ export class SessionManager {
     return session;
   }
 
+  /** Ends the running turn with `turn.error cancelled` and stops its workflow and running command. */
+  async cancel(caller: Caller, sessionId: string): Promise<SessionRecord> {
+    const session = await this.get(caller, sessionId);
+    if (session.status !== "running") {
+      throw new InputError("no_running_turn", "No turn is running in this session.", 409);
+    }
+    const turn = session.turns;
+    // Closing the turn in the log first makes every later write of the old turn a no-op, on any worker.
+    try {
+      await this.#append(
+        sessionId,
+        [{ type: "turn.error", turn, code: "cancelled", message: "The turn was cancelled." }],
+        turn,
+      );
+    } catch (error) {
+      if (!(error instanceof Error && "code" in error && error.code === "turn_closed")) throw error;
+    }
+    this.abortLocal(sessionId);
+    await this.#options.broadcastCancel?.(sessionId).catch(() => undefined);
+    await this.#options.scheduler.cancel(sessionId, turn).catch((error: Error) => {
+      this.#options.log(`cancel ${sessionId}: ${error.message}`);
+    });
+    return this.get(caller, sessionId);
+  }
+
+  /** Aborts the step this worker runs for the session, if any (called locally and on a cancel broadcast). */
+  abortLocal(sessionId: string): void {
+    const live = this.#live.get(sessionId);
+    if (!live) return;
+    live.controller.abort(new Error("cancelled"));
+    live.controller = new AbortController();
+  }
+
+  /** Answers a pending approval request of the running turn. */
+  async approve(
+    caller: Caller,
+    sessionId: string,
+    toolCallId: string,
+    decision: "allow" | "deny",
+  ): Promise<void> {
+    const session = await this.get(caller, sessionId);
+    const state = await this.#runner(session).state();
+    const approval = state.turnStatus === "running" ? state.approvals.get(toolCallId) : undefined;
+    if (!approval) throw new InputError("not_found", "No approval is pending for this tool call.", 404);
+    if (approval.decision !== undefined) {
+      throw new InputError(
+        "already_decided",
+        `This tool call was already ${approval.decision === "allow" ? "allowed" : "denied"}.`,
+        409,
+      );
+    }
+    await this.#options.scheduler.sendApproval(sessionId, session.turns, toolCallId, {
+      decision,
+      userId: caller.userId,
+    });
+  }
+
   /** Reads a workspace file through the sandbox (never from the host directly, so symlinks cannot escape). */
   async readFile(caller: Caller, sessionId: string, filePath: string): Promise<Uint8Array> {
     const session = await this.get(caller, sessionId);
-    const fs = this.#fileSystem(session);
+    const fs = this.#liveSession(session).fs;
     const resolved = fs.resolve(filePath);
     if (resolved.mount.prefix !== WORKSPACE) {
       throw new InputError(
@@ -129,16 +185,32 @@ export class SessionManager {
     return fs.read(filePath);
   }
 
-  /** Resumes every session that was running when the previous process stopped. */
-  async recover(): Promise<number> {
-    const running = await this.#options.store.listRunningSessions({ limit: 10_000 });
-    for (const session of running) this.#drive(session);
-    return running.length;
+  // ---- TurnHost: called by the scheduler, possibly on another worker than the one that started the turn.
+
+  async step(sessionId: string, turn: number): Promise<StepOutcome> {
+    const session = await this.#lookup(sessionId);
+    if (!session || session.status !== "running" || session.turns !== turn)
+      return { type: "idle", seq: session?.lastSeq ?? 0 };
+    const live = this.#liveSession(session);
+    const runner = this.#runner(session);
+    const policy = (await this.#options.policies?.get(session.orgId)) ?? DEFAULT_TOOL_POLICY;
+    runner.setPolicy(policy);
+    if (this.#isClosed) throw new Error("worker is shutting down");
+    return runner.runStep(live.controller.signal);
   }
 
-  /** Waits until the session's current turn (if any) has finished in this process. */
-  async idle(sessionId: string): Promise<void> {
-    await this.#live.get(sessionId)?.running;
+  async recordApproval(
+    sessionId: string,
+    turn: number,
+    toolCallId: string,
+    message: ApprovalMessage | null,
+  ): Promise<void> {
+    const session = await this.#lookup(sessionId);
+    if (!session || session.turns !== turn) return;
+    const runner = this.#runner(session);
+    if (message)
+      await runner.recordApproval(toolCallId, message.decision, "user", message.userId || undefined);
+    else await runner.recordApproval(toolCallId, "deny", "timeout");
   }
 
   get liveCount(): number {
@@ -148,74 +220,42 @@ export class SessionManager {
   async close(): Promise<void> {
     this.#isClosed = true;
     const lives = [...this.#live.values()];
-    for (const live of lives) live.controller?.abort(new Error("server shutting down"));
-    await Promise.allSettled(lives.map((live) => live.running));
+    for (const live of lives) live.controller.abort(new Error("server shutting down"));
+    await this.#options.scheduler.close();
     await Promise.allSettled(lives.map((live) => live.sandbox.destroy()));
   }
 
-  #drive(session: SessionRecord): void {
-    if (this.#isClosed) return;
-    const live = this.#liveSession(session);
-    if (live.running) return;
-    const controller = new AbortController();
-    live.controller = controller;
-    const fs = this.#fileSystem(session);
-    const options = this.#options;
-    live.running = (async () => {
-      try {
-        await runSession(
-          {
-            store: options.store,
-            tools: options.tools,
-            limits: options.limits,
-            sleep: abortableSleep,
-            random: Math.random,
-            publish: (sessionId, event) => options.bus.publish(sessionId, event),
-          },
-          {
-            sessionId: session.id,
-            model: this.#model(session.model),
-            fs,
-            exec: (request, signal) => live.proxy.exec(request, signal),
-            systemPrompt: buildSystemPrompt({ cwd: WORKSPACE, extra: session.system }),
-            cwd: WORKSPACE,
-          },
-          controller.signal,
-        );
-      } catch (thrown) {
-        const error = ensureError(thrown);
-        options.log(`session ${session.id}: loop stopped: ${error.message}`);
-        await this.#failTurn(session, error).catch(() => undefined);
-      } finally {
-        live.running = undefined;
-        live.controller = undefined;
-      }
-    })();
+  async #lookup(sessionId: string): Promise<SessionRecord | null> {
+    const known = this.#live.get(sessionId)?.session;
+    const orgId = known?.orgId ?? (await this.#options.store.findSessionOrg(sessionId));
+    if (!orgId) return null;
+    return this.#options.store.getSession(orgId, sessionId);
   }
 
-  /** The loop itself failed (e.g. the database went away): record it so clients are not left waiting. */
-  async #failTurn(session: SessionRecord, error: Error): Promise<void> {
-    if (this.#isClosed) return;
-    const current = await this.#options.store.getSession(session.orgId, session.id);
-    if (current?.status !== "running") return;
-    await this.#append(session.id, [
-      {
-        type: "turn.error",
-        turn: current.turns,
-        code: "internal",
-        message: `The turn stopped: ${error.message}`,
-      },
-    ]);
-    await this.#options.store.updateSession(session.id, { status: "error" });
-  }
-
-  #fileSystem(session: SessionRecord): MountTable {
+  #runner(session: SessionRecord): SessionRunner {
     const live = this.#liveSession(session);
-    const getSandbox = async () => live.proxy;
-    return createMountTable([
-      { prefix: "/", fileSystem: new SandboxFileSystem(getSandbox, "/") },
-      { prefix: WORKSPACE, fileSystem: new SandboxFileSystem(getSandbox, WORKSPACE) },
-    ]);
+    if (!live.runner) {
+      const options = this.#options;
+      live.runner = new SessionRunner(
+        {
+          store: options.store,
+          tools: options.tools,
+          limits: options.limits,
+          sleep: abortableSleep,
+          random: Math.random,
+          publish: (sessionId, event) => options.bus.publish(sessionId, event),
+        },
+        {
+          sessionId: session.id,
+          model: this.#model(session.model),
+          fs: live.fs,
+          exec: (request, signal) => live.proxy.exec(request, signal),
+          systemPrompt: buildSystemPrompt({ cwd: WORKSPACE, extra: session.system }),
+          cwd: WORKSPACE,
+        },
+      );
+    }
+    return live.runner;
   }
 
   #liveSession(session: SessionRecord): LiveSession {
@@ -238,12 +278,18 @@ export class SessionManager {
           ]).catch(() => undefined);
         },
       });
+      const proxy = createSandboxProxy(sandbox);
+      const getSandbox = async () => proxy;
       live = {
+        session,
         sandbox,
-        proxy: createSandboxProxy(sandbox),
-        running: undefined,
-        controller: undefined,
-        lock: Promise.resolve(),
+        proxy,
+        fs: createMountTable([
+          { prefix: "/", fileSystem: new SandboxFileSystem(getSandbox, "/") },
+          { prefix: WORKSPACE, fileSystem: new SandboxFileSystem(getSandbox, WORKSPACE) },
+        ]),
+        runner: undefined,
+        controller: new AbortController(),
       };
       this.#live.set(session.id, live);
     }
@@ -259,10 +305,25 @@ export class SessionManager {
     return model;
   }
 
-  async #append(sessionId: string, events: NewSessionEvent[]): Promise<void> {
-    const stored = await this.#options.store.appendEvents(sessionId, events);
+  async #append(sessionId: string, events: NewSessionEvent[], turn?: number): Promise<void> {
+    const stored = await this.#options.store.appendEvents(
+      sessionId,
+      events,
+      turn === undefined ? {} : { turn },
+    );
     for (const event of stored) this.#options.bus.publish(sessionId, event);
   }
+}
+
+function createSandboxProxy(sandbox: SessionSandbox): Sandbox {
+  return {
+    exec: (request, signal) => sandbox.use((live) => live.exec(request, signal)),
+    readFile: (filePath) => sandbox.use((live) => live.readFile(filePath)),
+    writeFile: (filePath, data) => sandbox.use((live) => live.writeFile(filePath, data)),
+    stat: (filePath) => sandbox.use((live) => live.stat(filePath)),
+    list: (filePath, listOptions) => sandbox.use((live) => live.list(filePath, listOptions)),
+    remove: (filePath) => sandbox.use((live) => live.remove(filePath)),
+  };
 }
 
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -278,15 +339,4 @@ function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
     };
     signal.addEventListener("abort", onAbort, { once: true });
   });
-}
-
-function createSandboxProxy(sandbox: SessionSandbox): Sandbox {
-  return {
-    exec: (request, signal) => sandbox.use((live) => live.exec(request, signal)),
-    readFile: (filePath) => sandbox.use((live) => live.readFile(filePath)),
-    writeFile: (filePath, data) => sandbox.use((live) => live.writeFile(filePath, data)),
-    stat: (filePath) => sandbox.use((live) => live.stat(filePath)),
-    list: (filePath, listOptions) => sandbox.use((live) => live.list(filePath, listOptions)),
-    remove: (filePath) => sandbox.use((live) => live.remove(filePath)),
-  };
 }

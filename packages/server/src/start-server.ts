@@ -10,7 +10,9 @@ import { resolveDatabase } from "@outrig/storage";
 import { createApp } from "./app.js";
 import type { ServerConfig } from "./config.js";
 import { saveCredentials } from "./credentials.js";
+import { DbosTurnScheduler } from "./durable/dbos-turn-scheduler.js";
 import { EventBus } from "./event-bus.js";
+import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
 import { SessionManager } from "./session-manager.js";
 
 export interface RunningServer {
@@ -41,7 +43,18 @@ export async function startServer(
   const database = await resolveDatabase({ databaseUrl: config.databaseUrl, outrigHome: config.home, log });
   const sandboxProvider = createBubblewrapSandboxProvider();
   const bus = new EventBus();
+  const scheduler = new DbosTurnScheduler({
+    databaseUrl: database.url,
+    workerId: config.workerId,
+    ...(config.workflowVersion ? { applicationVersion: config.workflowVersion } : {}),
+    workers: database.workers,
+    deadAfterMs: config.workerDeadAfterMs,
+    log,
+  });
   const sessions = new SessionManager({
+    scheduler,
+    policies: database.policies,
+    broadcastCancel: (sessionId) => broadcastCancel(database.pool, sessionId),
     store: database.sessions,
     modelFactory,
     sandboxProvider,
@@ -52,7 +65,22 @@ export async function startServer(
     sandboxIdleMs: config.sandboxIdleMs,
     log,
   });
-  const app = createApp({ auth: database.auth, sessions, store: database.sessions, bus, log });
+  const app = createApp({
+    auth: database.auth,
+    policies: database.policies,
+    sessions,
+    store: database.sessions,
+    bus,
+    log,
+  });
+  const notifications = await listenForNotifications(database.url, {
+    onSessionEvents: (sessionId, lastSeq) => {
+      if (bus.subscriberCount(sessionId) > 0) bus.publish(sessionId, { type: "poke", seq: lastSeq });
+    },
+    onCancel: (sessionId) => sessions.abortLocal(sessionId),
+    log,
+  });
+  await sessions.start();
 
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
   await new Promise<void>((resolve, reject) => {
@@ -73,9 +101,7 @@ export async function startServer(
     log(`created org "default" with an admin API key (shown once, saved to ${file}):`);
     console.log(bootstrapKey);
   }
-  const resumed = await sessions.recover();
-  if (resumed > 0) log(`resumed ${resumed} running session(s)`);
-  log(`listening on ${url}`);
+  log(`worker ${config.workerId} listening on ${url}`);
 
   let closing: Promise<void> | undefined;
   return {
@@ -85,6 +111,7 @@ export async function startServer(
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        await notifications.close();
         await sessions.close();
         // SSE streams are long-lived; end them so close() does not wait for clients.
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();

@@ -10,6 +10,7 @@ const LAYERS: Record<string, string[]> = {
   models: ["protocol", "core"],
   sandboxes: ["protocol", "core"],
   storage: ["protocol", "core"],
+  egress: ["protocol", "core"],
   testing: ["protocol", "core"],
   server: ["protocol", "core", "models", "sandboxes", "storage"],
   cli: ["protocol", "core", "models", "sandboxes", "storage", "server"],
@@ -26,9 +27,13 @@ function sourceFiles(dir: string): string[] {
 
 function importsOf(file: string): string[] {
   const text = fs.readFileSync(file, "utf8");
-  return [...text.matchAll(/(?:from|import)\s*\(?\s*["']([^"']+)["']/g)].flatMap((match) =>
-    match[1] ? [match[1]] : [],
-  );
+  // Static imports and re-exports at the start of a line, and dynamic import() calls.
+  const pattern =
+    /^(?:import|export)\s[\w\s{},*$]*?\bfrom\s*["']([^"']+)["']|^import\s*["']([^"']+)["']|\bimport\(\s*["']([^"']+)["']\s*\)/gm;
+  return [...text.matchAll(pattern)].flatMap((match) => {
+    const specifier = match[1] ?? match[2] ?? match[3];
+    return specifier ? [specifier] : [];
+  });
 }
 
 describe("package dependency direction", () => {

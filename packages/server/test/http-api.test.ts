@@ -5,6 +5,7 @@ import { createDefaultTools, InputError, type LanguageModel } from "@outrig/core
 import { FakeSandboxProvider, MemorySessionStore, ScriptedModel, type ScriptedStep } from "@outrig/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type AuthenticatedCaller, createApp } from "../src/app.js";
+import { InProcessTurnScheduler } from "../src/durable/in-process-turn-scheduler.js";
 import { EventBus } from "../src/event-bus.js";
 import { SessionManager } from "../src/session-manager.js";
 
@@ -20,6 +21,7 @@ const callers: Record<string, AuthenticatedCaller> = {
 interface Fixture {
   app: ReturnType<typeof createApp>;
   sessions: SessionManager;
+  scheduler: InProcessTurnScheduler;
   models: ScriptedModel[];
   script(steps: ScriptedStep[]): void;
   call(
@@ -38,7 +40,9 @@ beforeEach(async () => {
   const bus = new EventBus();
   const models: ScriptedModel[] = [];
   let nextSteps: ScriptedStep[] = [];
+  const scheduler = new InProcessTurnScheduler();
   const sessions = new SessionManager({
+    scheduler,
     store,
     bus,
     modelFactory: (spec): LanguageModel => {
@@ -63,9 +67,11 @@ beforeEach(async () => {
     bus,
     log: () => undefined,
   });
+  await sessions.start();
   fixture = {
     app,
     sessions,
+    scheduler,
     models,
     script(steps) {
       nextSteps = steps;
@@ -160,7 +166,7 @@ describe("HTTP API", () => {
     expect(file.status).toBe(200);
     expect(await file.text()).toBe("hello\n");
 
-    await fixture.sessions.idle(session.id);
+    await fixture.scheduler.idle(session.id);
     const after = await fixture.call("GET", `/v1/sessions/${session.id}`);
     expect(await after.json()).toMatchObject({ status: "idle", turns: 1 });
 
@@ -189,7 +195,7 @@ describe("HTTP API", () => {
       body: { model: "anthropic:test", prompt: "hi" },
     });
     const { id } = (await created.json()) as { id: string };
-    await fixture.sessions.idle(id);
+    await fixture.scheduler.idle(id);
 
     const listB = await fixture.call("GET", "/v1/sessions", { key: KEY_B });
     expect(await listB.json()).toEqual({ sessions: [] });

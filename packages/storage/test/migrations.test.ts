@@ -20,26 +20,39 @@ describe("migrations", () => {
   it("applies every migration once, records its checksum, and is a no-op the second time", async () => {
     const { pool } = await freshPool();
     const migrations = await loadMigrations();
-    expect(migrations.map((migration) => migration.version)).toEqual([1]);
+    const versions = migrations.map((migration) => migration.version);
+    // Forward-only and numbered without gaps.
+    expect(versions).toEqual(versions.map((_, index) => index + 1));
+    const latest = versions.length;
 
     const first = await runMigrations(pool);
-    expect(first).toEqual({ applied: [1], version: 1 });
+    expect(first).toEqual({ applied: versions, version: latest });
     const second = await runMigrations(pool);
-    expect(second).toEqual({ applied: [], version: 1 });
+    expect(second).toEqual({ applied: [], version: latest });
 
-    const recorded = await pool.query("SELECT version, name, checksum FROM schema_migrations");
-    expect(recorded.rows).toEqual([{ version: 1, name: "initial", checksum: migrations[0]?.checksum }]);
+    const recorded = await pool.query(
+      "SELECT version, name, checksum FROM schema_migrations ORDER BY version",
+    );
+    expect(recorded.rows).toEqual(
+      migrations.map((migration) => ({
+        version: migration.version,
+        name: migration.name,
+        checksum: migration.checksum,
+      })),
+    );
     const tables = await pool.query(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
     );
-    expect(tables.rows.map((row) => row.table_name)).toEqual([
-      "api_keys",
-      "orgs",
-      "schema_migrations",
-      "session_events",
-      "sessions",
-      "users",
-    ]);
+    expect(tables.rows.map((row) => row.table_name)).toEqual(
+      expect.arrayContaining([
+        "api_keys",
+        "orgs",
+        "schema_migrations",
+        "session_events",
+        "sessions",
+        "users",
+      ]),
+    );
   });
 
   it("applies each migration exactly once when three pools migrate at the same time", async () => {
@@ -49,10 +62,13 @@ describe("migrations", () => {
 
     const results = await Promise.all(pools.map((pool) => runMigrations(pool)));
 
-    expect(results.flatMap((result) => result.applied)).toEqual([1]);
-    expect(results.map((result) => result.version)).toEqual([1, 1, 1]);
+    const latest = (await loadMigrations()).length;
+    expect(results.flatMap((result) => result.applied).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: latest }, (_, index) => index + 1),
+    );
+    expect(results.map((result) => result.version)).toEqual([latest, latest, latest]);
     const count = await pools[0]?.query("SELECT count(*)::int AS count FROM schema_migrations");
-    expect(count?.rows[0].count).toBe(1);
+    expect(count?.rows[0].count).toBe(latest);
   });
 
   it("refuses to run when an applied migration's file changed", async () => {
@@ -76,8 +92,9 @@ describe("migrations", () => {
   it("rolls back a failing migration and records nothing for it", async () => {
     const { pool } = await freshPool();
     const migrations = await loadMigrations();
+    const next = migrations.length + 1;
     const broken: Migration = {
-      version: 2,
+      version: next,
       name: "broken",
       sql: "CREATE TABLE half_done (id int); SELECT 1 / 0;",
       checksum: "1".repeat(64),
@@ -85,20 +102,22 @@ describe("migrations", () => {
 
     await expect(runMigrations(pool, [...migrations, broken])).rejects.toMatchObject({
       code: "migration_failed",
-      message: "migration 0002_broken failed: division by zero",
+      message: `migration ${String(next).padStart(4, "0")}_broken failed: division by zero`,
     });
     const table = await pool.query("SELECT to_regclass('half_done') AS name");
     expect(table.rows[0].name).toBeNull();
     const versions = await pool.query("SELECT version FROM schema_migrations ORDER BY version");
-    expect(versions.rows).toEqual([{ version: 1 }]);
+    expect(versions.rows).toEqual(migrations.map((migration) => ({ version: migration.version })));
   });
 
   it("runs migrations when a database is opened", async () => {
     const { database: testDatabase } = await freshPool();
     const database = await createDatabase({ url: testDatabase.url });
     cleanups.push(() => database.close());
-    const versions = await database.pool.query("SELECT version FROM schema_migrations");
-    expect(versions.rows).toEqual([{ version: 1 }]);
+    const versions = await database.pool.query("SELECT version FROM schema_migrations ORDER BY version");
+    expect(versions.rows).toEqual(
+      (await loadMigrations()).map((migration) => ({ version: migration.version })),
+    );
   });
 
   it("reports an unreachable database in one line", async () => {

@@ -1,4 +1,4 @@
-import type { SessionEvent } from "@outrig/protocol";
+import type { SessionEvent, ToolPolicy } from "@outrig/protocol";
 import {
   createCrashingStore,
   MemorySessionStore,
@@ -11,7 +11,7 @@ import { z } from "zod";
 import type { SessionStore } from "../store/session-store.js";
 import type { Tool } from "../tools/tool.js";
 import { createMountTable } from "../vfs/create-mount-table.js";
-import { runSession, type SessionRunnerDeps } from "./run-loop.js";
+import { runSession, SessionRunner, type SessionRunnerDeps } from "./run-loop.js";
 import { INTERRUPTED_TOOL_OUTPUT } from "./run-state.js";
 
 /** A tool with a visible side effect: appends a line to a shared log. */
@@ -32,7 +32,11 @@ interface Harness {
   sessionId: string;
   effects: string[];
   published: SessionEvent[];
-  run(model: ScriptedModel, options?: { store?: SessionStore; signal?: AbortSignal }): Promise<void>;
+  run(
+    model: ScriptedModel,
+    options?: { store?: SessionStore; signal?: AbortSignal; policy?: ToolPolicy },
+  ): Promise<void>;
+  deps(): SessionRunnerDeps;
 }
 
 async function createHarness(prompt = "do it"): Promise<Harness> {
@@ -43,7 +47,7 @@ async function createHarness(prompt = "do it"): Promise<Harness> {
     model: "scripted:x",
     system: null,
   });
-  await store.appendEvents(session.id, [{ type: "turn.start", turn: 1, text: prompt }]);
+  await store.startTurn("org_1", session.id, prompt);
   const effects: string[] = [];
   const published: SessionEvent[] = [];
   const fs = createMountTable([]);
@@ -52,6 +56,16 @@ async function createHarness(prompt = "do it"): Promise<Harness> {
     sessionId: session.id,
     effects,
     published,
+    deps() {
+      return {
+        store,
+        tools: [createAppendTool(effects)],
+        limits: { maxSteps: 5, maxModelAttempts: 3 },
+        sleep: async () => undefined,
+        random: () => 0.5,
+        publish: () => undefined,
+      };
+    },
     async run(model, options = {}) {
       const deps: SessionRunnerDeps = {
         store: options.store ?? store,
@@ -74,6 +88,7 @@ async function createHarness(prompt = "do it"): Promise<Harness> {
           },
           systemPrompt: "test",
           cwd: "/workspace",
+          ...(options.policy ? { policy: options.policy } : {}),
         },
         options.signal ?? new AbortController().signal,
       );
@@ -256,8 +271,8 @@ describe("runSession", () => {
         usage: { inputTokens: 1, outputTokens: 1 },
       },
       { type: "turn.error", turn: 1, code: "cancelled", message: "cancelled" },
-      { type: "turn.start", turn: 2, text: "again" },
     ]);
+    await harness.store.startTurn("org_1", harness.sessionId, "again");
     const model = new ScriptedModel([{ text: "ok" }]);
     await harness.run(model);
     expect(model.requests[0]?.messages.slice(1)).toEqual([
@@ -276,6 +291,112 @@ describe("runSession", () => {
       },
       { role: "user", content: [{ type: "text", text: "again" }] },
     ]);
+    expect(harness.effects).toEqual([]);
+  });
+});
+
+describe("tool policy and approvals", () => {
+  const script: ScriptedStep[] = [
+    {
+      toolCalls: [
+        { name: "Append", input: { line: "a" }, id: "t_a" },
+        { name: "Append", input: { line: "b" }, id: "t_b" },
+      ],
+    },
+    { text: "ok" },
+  ];
+
+  it("denies by policy without running the tool, and a timed-out approval denies (fails closed)", async () => {
+    const harness = await createHarness();
+    const policy: ToolPolicy = { approvalTimeoutMs: 5000, rules: [{ tool: "Append", action: "ask" }] };
+    await harness.run(new ScriptedModel(script), { policy });
+    const events = await allEvents(harness.store, harness.sessionId);
+    expect(events.filter((event) => event.type.startsWith("approval")).map((event) => event.type)).toEqual([
+      "approval.request",
+      "approval.response",
+      "approval.request",
+      "approval.response",
+    ]);
+    const responses = events.filter((event) => event.type === "approval.response");
+    expect(responses.every((event) => event.decision === "deny" && event.reason === "timeout")).toBe(true);
+    expect(harness.effects).toEqual([]);
+    const results = events.filter((event) => event.type === "tool.end");
+    expect(results.map((event) => event.isError)).toEqual([true, true]);
+    expect(results[0]?.output).toContain("not granted in time");
+
+    const denied = await createHarness();
+    await denied.run(new ScriptedModel(script), {
+      policy: { approvalTimeoutMs: 5000, rules: [{ tool: "Append", action: "deny" }] },
+    });
+    const deniedResults = (await allEvents(denied.store, denied.sessionId)).filter(
+      (event) => event.type === "tool.end",
+    );
+    expect(deniedResults.map((event) => event.output)).toEqual([
+      expect.stringContaining("denied by the organization's tool policy (Append: deny)"),
+      expect.stringContaining("denied by the organization's tool policy"),
+    ]);
+    expect(denied.effects).toEqual([]);
+  });
+
+  it("waits for an approval, runs an allowed call once and ignores a second decision", async () => {
+    const harness = await createHarness();
+    const runner = new SessionRunner(harness.deps(), {
+      sessionId: harness.sessionId,
+      model: new ScriptedModel(script),
+      fs: createMountTable([]),
+      exec: async () => {
+        throw new Error("no sandbox");
+      },
+      systemPrompt: "test",
+      cwd: "/workspace",
+      policy: { approvalTimeoutMs: 5000, rules: [{ tool: "Append", action: "ask" }] },
+    });
+    const signal = new AbortController().signal;
+    const outcomes = [];
+    for (let index = 0; index < 20; index++) {
+      const outcome = await runner.runStep(signal);
+      outcomes.push(outcome.type);
+      if (outcome.type === "idle") break;
+      if (outcome.type === "await_approval") {
+        await runner.recordApproval(outcome.toolCallId, "allow", "user", "usr_1");
+        await runner.recordApproval(outcome.toolCallId, "deny", "user", "usr_1");
+      }
+    }
+    expect(outcomes.filter((type) => type === "await_approval")).toHaveLength(2);
+    expect(harness.effects).toEqual(["a", "b"]);
+    const responses = (await allEvents(harness.store, harness.sessionId)).filter(
+      (event) => event.type === "approval.response",
+    );
+    expect(responses.map((event) => event.type === "approval.response" && event.decision)).toEqual([
+      "allow",
+      "allow",
+    ]);
+  });
+
+  it("stops writing once the turn was closed elsewhere (cancelled)", async () => {
+    const harness = await createHarness();
+    const runner = new SessionRunner(harness.deps(), {
+      sessionId: harness.sessionId,
+      model: new ScriptedModel(script),
+      fs: createMountTable([]),
+      exec: async () => {
+        throw new Error("no sandbox");
+      },
+      systemPrompt: "test",
+      cwd: "/workspace",
+    });
+    const signal = new AbortController().signal;
+    expect((await runner.runStep(signal)).type).toBe("progress"); // message.end recorded
+    await harness.store.appendEvents(
+      harness.sessionId,
+      [{ type: "turn.error", turn: 1, code: "cancelled", message: "x" }],
+      {
+        turn: 1,
+      },
+    );
+    expect((await runner.runStep(signal)).type).toBe("idle");
+    const types = (await allEvents(harness.store, harness.sessionId)).map((event) => event.type);
+    expect(types).toEqual(["turn.start", "message.end", "turn.error"]);
     expect(harness.effects).toEqual([]);
   });
 });

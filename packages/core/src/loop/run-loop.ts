@@ -87,12 +87,21 @@ export class SessionRunner {
   readonly #toolsByName: Map<string, Tool>;
   readonly #definitions: { name: string; description: string; inputSchema: Record<string, unknown> }[];
   #state: RunState | undefined;
+  #policy: ToolPolicy | undefined;
+  /** Set when the store refused a write because the turn was closed elsewhere: the turn is over for us. */
+  #isClosed = false;
 
   constructor(deps: SessionRunnerDeps, context: SessionRunContext) {
     this.#deps = deps;
     this.#context = context;
+    this.#policy = context.policy;
     this.#toolsByName = new Map(deps.tools.map((tool) => [tool.name, tool]));
     this.#definitions = deps.tools.map((tool) => toolDefinition(tool));
+  }
+
+  /** Replaces the tool policy used from the next step on (policies can change while a session lives). */
+  setPolicy(policy: ToolPolicy | undefined): void {
+    this.#policy = policy;
   }
 
   async state(): Promise<RunState> {
@@ -110,7 +119,7 @@ export class SessionRunner {
       ]);
       return { type: "idle", seq: (await this.state()).lastSeq };
     }
-    const action = nextAction(state, limits, this.#context.policy);
+    const action = nextAction(state, limits, this.#policy);
     switch (action.type) {
       case "none":
         return { type: "idle", seq: state.lastSeq };
@@ -298,6 +307,7 @@ export class SessionRunner {
       this.#state = next;
     } catch (error) {
       if (!isTurnClosed(error)) throw error;
+      this.#isClosed = true;
     }
   }
 }

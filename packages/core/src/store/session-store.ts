@@ -59,6 +59,8 @@ export interface SessionStore {
   /** Events with seq > afterSeq, ascending, at most `limit`. */
   readEvents(sessionId: string, options: { afterSeq: number; limit: number }): Promise<SessionEvent[]>;
   updateSession(sessionId: string, patch: { status?: SessionStatus; turns?: number }): Promise<void>;
+  /** The org that owns a session, for workers that receive only a session id; null when unknown. */
+  findSessionOrg(sessionId: string): Promise<string | null>;
   /** Sessions of every org whose status is `running`, oldest first: the ones to resume after a restart. */
   listRunningSessions(options: { limit: number }): Promise<SessionRecord[]>;
 }

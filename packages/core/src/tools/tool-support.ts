@@ -65,10 +65,13 @@ export function fileErrorResult(error: unknown, cwd: string): ToolResult {
         return plainError("EISDIR: illegal operation on a directory, read");
       case "not_directory":
         return plainError("ENOTDIR: not a directory (a parent of the path is a file)");
+      // Backends other than the sandbox explain why (e.g. "only org admins can change /skills"): keep that.
       case "permission_denied":
-        return plainError("EACCES: permission denied");
+        return plainError(`EACCES: permission denied. ${error.message}`);
       case "read_only":
-        return plainError("EROFS: read-only file system");
+        return plainError(`EROFS: read-only file system. ${error.message}`);
+      case "conflict":
+        return toolUseError(error.message);
       case "too_large":
         return plainError("File is too large to read.");
       case "invalid_path":

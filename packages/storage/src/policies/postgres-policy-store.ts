@@ -63,7 +63,18 @@ export class PostgresWorkerRegistry {
     return rows.map((row) => ({ id: row.id, version: row.version, heartbeatAt: row.heartbeat_at }));
   }
 
-  async remove(id: string): Promise<void> {
-    await this.#pool.query("DELETE FROM workers WHERE id = $1", [id]);
+  /** Workers whose last heartbeat is within `freshMs`. */
+  async live(freshMs: number): Promise<WorkerRecord[]> {
+    const { rows } = await this.#pool.query<{ id: string; version: string; heartbeat_at: Date }>(
+      "SELECT id, version, heartbeat_at FROM workers WHERE heartbeat_at >= now() - make_interval(secs => $1::float / 1000)",
+      [freshMs],
+    );
+    return rows.map((row) => ({ id: row.id, version: row.version, heartbeatAt: row.heartbeat_at }));
+  }
+
+  /** Deletes a dead worker's row; true for exactly one caller, which then owns its takeover. */
+  async claim(id: string): Promise<boolean> {
+    const { rowCount } = await this.#pool.query("DELETE FROM workers WHERE id = $1", [id]);
+    return rowCount === 1;
   }
 }

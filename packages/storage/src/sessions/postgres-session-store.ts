@@ -164,6 +164,11 @@ export class PostgresSessionStore implements SessionStore {
     });
   }
 
+  async findSessionOrg(sessionId: string): Promise<string | null> {
+    const { rows } = await this.#pool.query<{ org_id: string }>("SELECT org_id FROM sessions WHERE id = $1", [sessionId]);
+    return rows[0]?.org_id ?? null;
+  }
+
   async listRunningSessions(options: { limit: number }): Promise<SessionRecord[]> {
     const { rows } = await this.#pool.query<SessionRow>(
       `SELECT ${SESSION_COLUMNS} FROM sessions WHERE status = 'running' ORDER BY created_at, id LIMIT $1`,

@@ -1,0 +1,67 @@
+/** Runs turns in this process with no durability: for tests and tools that do not need a crash-safe engine. */
+import type { ApprovalMessage, TurnHost, TurnScheduler } from "./turn-scheduler.js";
+
+export class InProcessTurnScheduler implements TurnScheduler {
+  #host: TurnHost | undefined;
+  readonly #running = new Map<string, Promise<void>>();
+  readonly #approvals = new Map<string, (message: ApprovalMessage) => void>();
+  #isClosed = false;
+
+  async start(host: TurnHost): Promise<void> {
+    this.#host = host;
+  }
+
+  async schedule(sessionId: string, turn: number): Promise<void> {
+    const host = this.#host;
+    if (!host || this.#isClosed) return;
+    const previous = this.#running.get(sessionId) ?? Promise.resolve();
+    const run = previous.then(() => this.#drive(host, sessionId, turn)).catch(() => undefined);
+    this.#running.set(sessionId, run);
+  }
+
+  async sendApproval(
+    sessionId: string,
+    turn: number,
+    toolCallId: string,
+    message: ApprovalMessage,
+  ): Promise<void> {
+    this.#approvals.get(`${sessionId}:${turn}:${toolCallId}`)?.(message);
+  }
+
+  async cancel(sessionId: string, turn: number): Promise<void> {
+    // The host aborts the running step; a pending approval wait ends as a timeout.
+    for (const [key, resolve] of this.#approvals) {
+      if (key.startsWith(`${sessionId}:${turn}:`)) resolve({ decision: "deny", userId: "" });
+    }
+  }
+
+  /** Waits until every scheduled turn of the session has finished. */
+  async idle(sessionId: string): Promise<void> {
+    await this.#running.get(sessionId);
+  }
+
+  async close(): Promise<void> {
+    this.#isClosed = true;
+    await Promise.allSettled(this.#running.values());
+  }
+
+  async #drive(host: TurnHost, sessionId: string, turn: number): Promise<void> {
+    for (;;) {
+      if (this.#isClosed) return;
+      const outcome = await host.step(sessionId, turn);
+      if (outcome.type === "idle") return;
+      if (outcome.type === "await_approval") {
+        const key = `${sessionId}:${turn}:${outcome.toolCallId}`;
+        const message = await new Promise<ApprovalMessage | null>((resolve) => {
+          const timer = setTimeout(() => resolve(null), outcome.timeoutMs);
+          this.#approvals.set(key, (value) => {
+            clearTimeout(timer);
+            resolve(value);
+          });
+        });
+        this.#approvals.delete(key);
+        await host.recordApproval(sessionId, turn, outcome.toolCallId, message);
+      }
+    }
+  }
+}
