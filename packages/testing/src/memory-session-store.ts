@@ -108,6 +108,10 @@ export class MemorySessionStore implements SessionStore {
     this.#sessions.set(sessionId, { ...record, ...patch, updatedAt: new Date() });
   }
 
+  async findSessionOrg(sessionId: string): Promise<string | null> {
+    return this.#sessions.get(sessionId)?.orgId ?? null;
+  }
+
   async listRunningSessions(options: { limit: number }): Promise<SessionRecord[]> {
     return [...this.#sessions.values()]
       .filter((record) => record.status === "running")
@@ -133,6 +137,7 @@ export function createCrashingStore(inner: SessionStore, crashOnAppend: number):
     readEvents: (id, options) => inner.readEvents(id, options),
     updateSession: (id, patch) => inner.updateSession(id, patch),
     listRunningSessions: (options) => inner.listRunningSessions(options),
+    findSessionOrg: (id) => inner.findSessionOrg(id),
     startTurn: (orgId, id, text) => inner.startTurn(orgId, id, text),
     appendEvents: async (id, events, options) => {
       count += 1;
