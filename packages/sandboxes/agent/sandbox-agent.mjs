@@ -2,7 +2,13 @@
 // Speaks NDJSON on stdin/stdout (one JSON object per line). Dependency-free on purpose: it runs on
 // the host's node binary with only node: built-ins. See packages/sandboxes/README.md for the protocol.
 import { spawn } from "node:child_process";
-import { readFileSync, writeFile as writeFileCallback } from "node:fs";
+import {
+  appendFileSync,
+  readFileSync,
+  renameSync,
+  writeFile as writeFileCallback,
+  writeFileSync,
+} from "node:fs";
 import { lstat, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createConnection, createServer } from "node:net";
 import { dirname, isAbsolute, posix } from "node:path";
@@ -271,6 +277,50 @@ async function run(id, op, request) {
  * Runs a call with an idempotency key at most once while this agent lives: a repeated key gets the
  * recorded outcome (also while the first call is still running) with `isReplayed: true`.
  */
+/** Path of the journal that keeps completed keyed calls across sandbox replacements (optional). */
+let journalPath;
+
+/** Loads completed calls recorded by earlier agents of this session, keeping the newest entries. */
+function loadJournal(path) {
+  journalPath = path;
+  let lines = [];
+  try {
+    lines = readFileSync(path, "utf8")
+      .split("\n")
+      .filter((line) => line.length > 0);
+  } catch {
+    return;
+  }
+  const kept = [];
+  for (const line of lines) {
+    try {
+      const entry = JSON.parse(line);
+      if (typeof entry.key !== "string") continue;
+      recordedCalls.delete(entry.key);
+      recordedCalls.set(entry.key, Promise.resolve({ ok: true, result: entry.result }));
+      kept.push(entry);
+    } catch {
+      // A line torn by a crash mid-write is skipped.
+    }
+  }
+  while (recordedCalls.size > MAX_RECORDED_KEYS) recordedCalls.delete(recordedCalls.keys().next().value);
+  if (lines.length > MAX_RECORDED_KEYS * 2) {
+    const newest = kept.slice(-MAX_RECORDED_KEYS).map((entry) => JSON.stringify(entry));
+    writeFileSync(`${path}.tmp`, `${newest.join("\n")}\n`);
+    renameSync(`${path}.tmp`, path);
+  }
+}
+
+/** Appends a completed call before it is answered, so a crash right after cannot lose it. */
+function journal(key, result) {
+  if (!journalPath) return;
+  try {
+    appendFileSync(journalPath, `${JSON.stringify({ key, result })}\n`);
+  } catch {
+    // Best effort: without the journal the call is still exactly-once while this agent lives.
+  }
+}
+
 async function runOnce(id, op, request) {
   const key = `${op}:${request.idempotencyKey}`;
   const recorded = recordedCalls.get(key);
@@ -285,7 +335,9 @@ async function runOnce(id, op, request) {
   const outcome = run(id, op, request).then(
     (result) => {
       fullResult = result;
-      return { ok: true, result: recordable(op, result) };
+      const record = recordable(op, result);
+      journal(key, record);
+      return { ok: true, result: record };
     },
     (error) => ({
       ok: false,
@@ -352,6 +404,8 @@ createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY })
   // The backend closed the pipe: nothing can reach us any more, so stop.
   .on("close", () => process.exit(0));
 
+const journalIndex = process.argv.indexOf("--journal");
+if (journalIndex !== -1) loadJournal(process.argv[journalIndex + 1]);
 const egressIndex = process.argv.indexOf("--egress-socket");
 if (egressIndex !== -1) await startEgressBridge(process.argv[egressIndex + 1]);
 send({ event: "ready", pid: process.pid });

@@ -266,6 +266,7 @@ export class SessionManager implements TurnHost {
         sessionId: session.id,
         orgId: session.orgId,
         workspaceDir: path.join(this.#options.home, "workspaces", session.id),
+        stateDir: path.join(this.#options.home, "sandbox-state", session.id),
         idleMs: this.#options.sandboxIdleMs,
         onStart: (handle, durationMs) => {
           void this.#append(session.id, [

@@ -9,6 +9,8 @@ export interface SessionSandboxOptions {
   readonly sessionId: string;
   readonly orgId: string;
   readonly workspaceDir: string;
+  /** Outlives each sandbox: keeps the exactly-once journal across replacements and restarts. */
+  readonly stateDir: string;
   readonly idleMs: number;
   /** Told each time a sandbox was started, with how long it took. */
   readonly onStart: (handle: SandboxHandle, durationMs: number) => void;
@@ -64,6 +66,7 @@ export class SessionSandbox {
           sessionId: this.#options.sessionId,
           orgId: this.#options.orgId,
           workspaceDir: this.#options.workspaceDir,
+          stateDir: this.#options.stateDir,
         })
         .then((handle) => {
           this.#handle = handle;

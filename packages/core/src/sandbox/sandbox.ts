@@ -146,6 +146,11 @@ export interface CreateSandboxOptions {
    * only it); without it the sandbox has no network at all.
    */
   readonly egressSocketPath?: string;
+  /**
+   * Host directory that outlives this sandbox (one per session). The sandbox keeps its exactly-once
+   * journal there, so a replacement sandbox still knows which calls already completed.
+   */
+  readonly stateDir?: string;
 }
 
 export interface SandboxProvider {

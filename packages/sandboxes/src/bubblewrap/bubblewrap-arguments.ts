@@ -10,6 +10,8 @@ export const SANDBOX_AGENT_PATH = "/opt/outrig/agent/sandbox-agent.mjs";
 export const SANDBOX_WORKSPACE = "/workspace";
 /** Where the directory holding the egress proxy's unix socket appears inside the sandbox. */
 export const SANDBOX_EGRESS_DIR = "/run/outrig/egress";
+/** Where the session's state directory (the exactly-once journal) is bound, writable. */
+export const SANDBOX_STATE_DIR = "/run/outrig/state";
 /** The in-sandbox HTTP proxy address the agent listens on when egress is configured. */
 export const SANDBOX_PROXY_URL = "http://127.0.0.1:3128";
 
@@ -38,6 +40,8 @@ export interface SandboxLayout {
   readonly extraEnv?: Readonly<Record<string, string>>;
   /** Host directory holding the egress proxy socket, bound at SANDBOX_EGRESS_DIR. */
   readonly egressDir?: string;
+  /** Host directory bound writable at SANDBOX_STATE_DIR for the agent's journal. */
+  readonly stateDir?: string;
   /** File name of the egress socket inside `egressDir`. */
   readonly egressSocketName?: string;
 }
@@ -174,6 +178,7 @@ export function buildBubblewrapArguments(layout: SandboxLayout, firstDataFd: num
   );
   for (const mount of layout.readOnlyMounts ?? []) args.push("--ro-bind", mount.hostPath, mount.sandboxPath);
   if (layout.egressDir !== undefined) args.push("--ro-bind", layout.egressDir, SANDBOX_EGRESS_DIR);
+  if (layout.stateDir !== undefined) args.push("--bind", layout.stateDir, SANDBOX_STATE_DIR);
   args.push("--remount-ro", "/", "--chdir", SANDBOX_WORKSPACE, "--clearenv");
   for (const [name, value] of Object.entries(sandboxEnvironment(layout))) args.push("--setenv", name, value);
   return args;
@@ -185,5 +190,6 @@ export function sandboxAgentCommand(layout: SandboxLayout): string[] {
     layout.egressSocketName === undefined
       ? []
       : ["--egress-socket", `${SANDBOX_EGRESS_DIR}/${layout.egressSocketName}`];
-  return [SANDBOX_NODE_PATH, ...layout.nodeFlags, SANDBOX_AGENT_PATH, ...egress];
+  const journal = layout.stateDir === undefined ? [] : ["--journal", `${SANDBOX_STATE_DIR}/journal.ndjson`];
+  return [SANDBOX_NODE_PATH, ...layout.nodeFlags, SANDBOX_AGENT_PATH, ...egress, ...journal];
 }

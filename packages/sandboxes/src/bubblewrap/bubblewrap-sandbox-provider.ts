@@ -161,7 +161,9 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
         options.egressSocketPath === undefined ? undefined : dirname(resolve(options.egressSocketPath)),
       egressSocketName:
         options.egressSocketPath === undefined ? undefined : basename(options.egressSocketPath),
+      stateDir: options.stateDir === undefined ? undefined : resolve(options.stateDir),
     };
+    if (layout.stateDir !== undefined) await mkdir(layout.stateDir, { recursive: true, mode: 0o700 });
     const child = startBubblewrap(bwrapPath, layout, cgroup);
     const connection = new AgentConnection(pipe(child, 1), pipe(child, 0));
     const sandbox = new BubblewrapSandbox({
