@@ -15,8 +15,10 @@ commands:
                                            start a session (or a turn in --session) and stream it live
   keys create [--org NAME] [--user NAME] [--name NAME]
                                            create an API key (creates the org and user when missing)
-  fake-llm --script turns.json [--port 7071] [--host 127.0.0.1]
+  fake-llm --script turns.json [--port 7071] [--host 127.0.0.1] [--by-history]
                                            serve scripted Anthropic / OpenAI responses for tests
+                                           (--by-history: answer by conversation position, for
+                                           concurrent sessions and retried calls)
 
 environment: OUTRIG_HOME (default ~/.outrig), OUTRIG_PORT (7070), DATABASE_URL, OUTRIG_API_KEY, OUTRIG_SERVER,
              OUTRIG_MODEL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, OPENAI_API_KEY, OPENAI_BASE_URL`;
@@ -150,6 +152,7 @@ async function fakeLlmCli(argv: readonly string[]): Promise<number> {
       port: { type: "string", default: "7071" },
       host: { type: "string" },
       script: { type: "string" },
+      "by-history": { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -163,7 +166,12 @@ async function fakeLlmCli(argv: readonly string[]): Promise<number> {
     return 1;
   }
   const script = await loadFakeLlmScript(values.script);
-  const server = await startFakeLlmServer({ port, ...(values.host ? { host: values.host } : {}), script });
+  const server = await startFakeLlmServer({
+    port,
+    ...(values.host ? { host: values.host } : {}),
+    script,
+    turnSelection: values["by-history"] ? "history" : "sequential",
+  });
   console.error(`[fake-llm] ${script.turns.length} scripted turns; listening on ${server.url}`);
   console.log(server.url);
   await new Promise<void>((resolve) => {

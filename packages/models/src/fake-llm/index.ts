@@ -9,6 +9,7 @@ export {
   parseFakeLlmScript,
 } from "./fake-llm-script.js";
 export {
+  answersInHistory,
   type FakeLlmRequest,
   type FakeLlmServer,
   type FakeLlmServerOptions,

@@ -583,3 +583,45 @@ describe("script validation", () => {
     expect(() => server.setScript({ turns: [{ delayMs: "soon" }] } as never)).toThrow("turns[0].delayMs");
   });
 });
+
+describe("turn selection by history", () => {
+  it("answers each conversation by its own position, for every protocol", async () => {
+    const { answersInHistory, startFakeLlmServer: start } = await import("./start-fake-llm-server.js");
+    expect(answersInHistory({ messages: [{ role: "user" }, { role: "assistant" }, { role: "user" }] })).toBe(
+      1,
+    );
+    expect(
+      answersInHistory({
+        input: [
+          { role: "user" },
+          { type: "function_call" },
+          { type: "function_call" },
+          { type: "function_call_output" },
+          { type: "function_call_output" },
+          { role: "assistant" },
+          { role: "user" },
+        ],
+      }),
+    ).toBe(2);
+    const server = await start({
+      script: { turns: [{ text: "first" }, { text: "second" }] },
+      turnSelection: "history",
+    });
+    try {
+      const ask = async (messages: unknown[]) => {
+        const response = await fetch(`${server.url}/v1/messages`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ model: "m", max_tokens: 10, messages }),
+        });
+        return ((await response.json()) as { content: { text: string }[] }).content[0]?.text;
+      };
+      const user = { role: "user", content: "hi" };
+      expect(await ask([user])).toBe("first");
+      expect(await ask([user])).toBe("first"); // a retried call gets the same answer
+      expect(await ask([user, { role: "assistant", content: "first" }, user])).toBe("second");
+    } finally {
+      await server.close();
+    }
+  });
+});

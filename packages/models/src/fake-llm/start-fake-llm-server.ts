@@ -34,6 +34,12 @@ export interface FakeLlmServerOptions {
   /** Defaults to 127.0.0.1. */
   readonly host?: string;
   readonly script: FakeLlmScript | FakeLlmScriptInput;
+  /**
+   * `sequential` (default): one cursor across all requests. `history`: the turn is picked by how many
+   * model answers the request's conversation already holds, so concurrent sessions and retried calls
+   * (after a crash) each get the answer for their own position. The cursor is then unused.
+   */
+  readonly turnSelection?: "sequential" | "history";
 }
 
 export interface FakeLlmServer {
@@ -187,7 +193,7 @@ export async function startFakeLlmServer(options: FakeLlmServerOptions): Promise
       sendJson(response, error.status, error.body, error.headers);
       return;
     }
-    const turnIndex = cursor;
+    const turnIndex = options.turnSelection === "history" ? answersInHistory(body) : cursor;
     const turn = script.turns[turnIndex];
     if (turn === undefined) {
       record({ ...entry, turnIndex: null });
@@ -198,7 +204,7 @@ export async function startFakeLlmServer(options: FakeLlmServerOptions): Promise
       sendJson(response, error.status, error.body, error.headers);
       return;
     }
-    cursor += 1;
+    if (options.turnSelection !== "history") cursor += 1;
     record({ ...entry, turnIndex });
 
     if (turn.delayMs !== undefined && turn.delayMs > 0) {
@@ -344,4 +350,26 @@ export async function startFakeLlmServer(options: FakeLlmServerOptions): Promise
       });
     },
   };
+}
+
+/**
+ * How many model answers a request's conversation holds: assistant messages (Anthropic, Chat) or runs
+ * of assistant output items (Responses: messages and function calls of one answer are consecutive).
+ */
+export function answersInHistory(body: unknown): number {
+  if (!body || typeof body !== "object") return 0;
+  const record = body as { messages?: unknown; input?: unknown };
+  if (Array.isArray(record.messages)) {
+    return record.messages.filter((message) => (message as { role?: unknown })?.role === "assistant").length;
+  }
+  if (!Array.isArray(record.input)) return 0;
+  let answers = 0;
+  let isInAnswer = false;
+  for (const item of record.input as { type?: unknown; role?: unknown }[]) {
+    const isAnswerItem =
+      item?.type === "function_call" || item?.role === "assistant" || item?.type === "reasoning";
+    if (isAnswerItem && !isInAnswer) answers += 1;
+    isInAnswer = isAnswerItem;
+  }
+  return answers;
 }
