@@ -19,6 +19,62 @@ export async function createOutrigHome(): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), "outrig-e2e-"));
 }
 
+/**
+ * Spawns the server without waiting for it: `ready` resolves with the started server once it listens,
+ * or with null when the process exits first (a crash test's server may die during startup).
+ */
+export function spawnServerProcess(options: { home: string; env?: Record<string, string> }): {
+  child: ChildProcess;
+  ready: Promise<ServerProcess | null>;
+} {
+  const child = spawn(process.execPath, [OUTRIG_BIN, "serve"], {
+    env: { ...process.env, OUTRIG_HOME: options.home, OUTRIG_PORT: "0", ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const ready = new Promise<ServerProcess | null>((resolve) => {
+    const onData = async (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (!match?.[1]) return;
+      child.stdout?.off("data", onData);
+      child.stderr?.off("data", onData);
+      const credentials = JSON.parse(
+        await fs.readFile(path.join(options.home, "credentials.json"), "utf8"),
+      ) as {
+        apiKey: string;
+      };
+      resolve(wrap(child, match[1], credentials.apiKey, options.home, () => output));
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    child.once("exit", () => resolve(null));
+  });
+  return { child, ready };
+}
+
+function wrap(
+  child: ChildProcess,
+  url: string,
+  apiKey: string,
+  home: string,
+  output: () => string,
+): ServerProcess {
+  return {
+    url,
+    apiKey,
+    home,
+    child,
+    output,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill(signal);
+      await exited;
+    },
+  };
+}
+
 /** Starts the server and resolves once it listens; the bootstrap key is read from its saved credentials. */
 export async function startServerProcess(options: {
   home: string;

@@ -277,6 +277,9 @@ async function run(id, op, request) {
  * Runs a call with an idempotency key at most once while this agent lives: a repeated key gets the
  * recorded outcome (also while the first call is still running) with `isReplayed: true`.
  */
+/** Keyed calls still running; an agent whose backend went away waits for these before it exits. */
+const inFlightKeyedCalls = new Set();
+
 /** Path of the journal that keeps completed keyed calls across sandbox replacements (optional). */
 let journalPath;
 
@@ -345,6 +348,8 @@ async function runOnce(id, op, request) {
     }),
   );
   recordedCalls.set(key, outcome);
+  inFlightKeyedCalls.add(outcome);
+  void outcome.finally(() => inFlightKeyedCalls.delete(outcome));
   while (recordedCalls.size > MAX_RECORDED_KEYS) recordedCalls.delete(recordedCalls.keys().next().value);
   const settled = await outcome;
   if (!settled.ok) throw settled.error;
@@ -401,8 +406,13 @@ createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY })
     }
     void handle(request);
   })
-  // The backend closed the pipe: nothing can reach us any more, so stop.
-  .on("close", () => process.exit(0));
+  // The backend closed the pipe (it stopped, or crashed). Keyed calls in flight are finished and
+  // journaled first, so the session's next sandbox replays them instead of running them twice.
+  .on("close", () => {
+    void Promise.allSettled([...inFlightKeyedCalls]).then(() => process.exit(0));
+  });
+// A crashed backend leaves a broken pipe: replies are then dropped, never fatal.
+process.stdout.on("error", () => undefined);
 
 const journalIndex = process.argv.indexOf("--journal");
 if (journalIndex !== -1) loadJournal(process.argv[journalIndex + 1]);

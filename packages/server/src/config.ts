@@ -34,6 +34,8 @@ const EnvSchema = z.object({
   OUTRIG_WORKFLOW_VERSION: optionalString,
   /** Milliseconds without a heartbeat after which a worker counts as dead. */
   OUTRIG_WORKER_DEAD_AFTER_MS: z.coerce.number().int().min(1000).default(10_000),
+  /** Fault injection for crash tests: SIGKILL this process right after its Nth session-event append. */
+  OUTRIG_FAULT_KILL_AFTER_APPEND: z.coerce.number().int().min(1).optional(),
 });
 
 export interface ServerConfig {
@@ -52,6 +54,7 @@ export interface ServerConfig {
   readonly workerId: string;
   readonly workflowVersion: string | undefined;
   readonly workerDeadAfterMs: number;
+  readonly faultKillAfterAppend: number | undefined;
 }
 
 /** Parses the environment. Throws ConfigError naming the exact key on bad input. */
@@ -92,5 +95,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
         .slice(0, 40)}-${createHash("sha256").update(home).digest("hex").slice(0, 8)}`,
     workflowVersion: values.OUTRIG_WORKFLOW_VERSION,
     workerDeadAfterMs: values.OUTRIG_WORKER_DEAD_AFTER_MS,
+    faultKillAfterAppend: values.OUTRIG_FAULT_KILL_AFTER_APPEND,
   };
 }

@@ -3,7 +3,7 @@ import fs from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { serve } from "@hono/node-server";
-import { createDefaultTools } from "@outrig/core";
+import { createDefaultTools, type SessionStore } from "@outrig/core";
 import { createModelFactory } from "@outrig/models";
 import { checkBubblewrap, createBubblewrapSandboxProvider } from "@outrig/sandboxes";
 import { resolveDatabase } from "@outrig/storage";
@@ -51,11 +51,14 @@ export async function startServer(
     deadAfterMs: config.workerDeadAfterMs,
     log,
   });
+  const store = config.faultKillAfterAppend
+    ? killAfterAppends(database.sessions, config.faultKillAfterAppend, log)
+    : database.sessions;
   const sessions = new SessionManager({
     scheduler,
     policies: database.policies,
     broadcastCancel: (sessionId) => broadcastCancel(database.pool, sessionId),
-    store: database.sessions,
+    store,
     modelFactory,
     sandboxProvider,
     tools: createDefaultTools(),
@@ -122,4 +125,28 @@ export async function startServer(
       return closing;
     },
   };
+}
+
+/** Crash-test hook: a store whose Nth successful append is followed by SIGKILL of this process. */
+function killAfterAppends(store: SessionStore, limit: number, log: (message: string) => void): SessionStore {
+  let count = 0;
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (property !== "appendEvents" || typeof value !== "function") {
+        return typeof value === "function" ? value.bind(target) : value;
+      }
+      return async (...args: Parameters<SessionStore["appendEvents"]>) => {
+        const stored = await store.appendEvents(...args);
+        // Step boundaries only: a sandbox start is bookkeeping, and killing there would just repeat it.
+        if (args[1].every((event) => event.type === "sandbox.start")) return stored;
+        count += 1;
+        if (count === limit) {
+          log(`fault injection: SIGKILL after append ${count}`);
+          process.kill(process.pid, "SIGKILL");
+        }
+        return stored;
+      };
+    },
+  });
 }

@@ -139,7 +139,8 @@ export function buildBubblewrapArguments(layout: SandboxLayout, firstDataFd: num
     "--unshare-all",
     "--unshare-user",
     "--disable-userns",
-    "--die-with-parent",
+    // No --die-with-parent: when the server dies, the agent sees its pipe close, finishes the keyed
+    // calls in flight (journaling them) and exits, so a crash never leaves a command half-run.
     "--new-session",
     "--cap-drop",
     "ALL",

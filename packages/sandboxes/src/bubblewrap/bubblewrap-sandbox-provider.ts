@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdir, readdir, rename, rmdir, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rmdir, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, posix, resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
@@ -51,6 +51,8 @@ export interface BubblewrapSandboxProviderOptions {
   readonly maxFileBytes?: number;
   /** How long create() waits for the agent to report ready. Default 15 s. */
   readonly startTimeoutMs?: number;
+  /** How long create() waits for an orphaned sandbox of the same session to finish. Default 15 min. */
+  readonly orphanWaitMs?: number;
   /**
    * "auto" (default): put each sandbox in its own cgroups (limits, freezer) when the host allows it
    * (root and a v1 or v2 hierarchy); otherwise limits and suspend are skipped with one log line.
@@ -163,8 +165,15 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
         options.egressSocketPath === undefined ? undefined : basename(options.egressSocketPath),
       stateDir: options.stateDir === undefined ? undefined : resolve(options.stateDir),
     };
-    if (layout.stateDir !== undefined) await mkdir(layout.stateDir, { recursive: true, mode: 0o700 });
+    if (layout.stateDir !== undefined) {
+      await mkdir(layout.stateDir, { recursive: true, mode: 0o700 });
+      // A sandbox of this session orphaned by a server crash may still be finishing a call: wait for it.
+      await waitForPreviousSandbox(layout.stateDir, this.#options.orphanWaitMs ?? 15 * 60_000);
+    }
     const child = startBubblewrap(bwrapPath, layout, cgroup);
+    if (layout.stateDir !== undefined && child.pid !== undefined) {
+      await writeFile(join(layout.stateDir, SANDBOX_PID_FILE), `${child.pid}\n`).catch(() => undefined);
+    }
     const connection = new AgentConnection(pipe(child, 1), pipe(child, 0));
     const sandbox = new BubblewrapSandbox({
       id,
@@ -411,4 +420,32 @@ function waitForReady(child: ChildProcess, connection: AgentConnection, timeoutM
       resolvePromise();
     });
   });
+}
+
+const SANDBOX_PID_FILE = "sandbox.pid";
+
+/** Resolves once the sandbox recorded in `stateDir` (if any) has exited, or after `maxWaitMs`. */
+async function waitForPreviousSandbox(stateDir: string, maxWaitMs: number): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number.parseInt(await readFile(join(stateDir, SANDBOX_PID_FILE), "utf8"), 10);
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  const deadline = Date.now() + maxWaitMs;
+  while (Date.now() < deadline && (await isLiveBubblewrap(pid))) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+async function isLiveBubblewrap(pid: number): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    if (/\) [ZX] /.test(stat)) return false;
+    const commandLine = await readFile(`/proc/${pid}/cmdline`, "utf8");
+    return commandLine.includes("bwrap");
+  } catch {
+    return false;
+  }
 }
