@@ -33,12 +33,12 @@ export function spawnServerProcess(options: { home: string; env?: Record<string,
   });
   let output = "";
   const ready = new Promise<ServerProcess | null>((resolve) => {
+    let isReady = false;
     const onData = async (chunk: Buffer) => {
       output += chunk.toString();
       const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (!match?.[1]) return;
-      child.stdout?.off("data", onData);
-      child.stderr?.off("data", onData);
+      if (!match?.[1] || isReady) return;
+      isReady = true;
       const credentials = JSON.parse(
         await fs.readFile(path.join(options.home, "credentials.json"), "utf8"),
       ) as {

@@ -1,0 +1,121 @@
+/**
+ * Scale-out: two `outrig serve --worker-id` processes on one external Postgres share the sessions;
+ * when one is SIGKILLed mid-turn, the other takes its turns over (heartbeat lost) and finishes them,
+ * with every side effect exactly once. In CI the Postgres is Debian's server (see .ci/run).
+ */
+import fs from "node:fs/promises";
+import path from "node:path";
+import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
+import { createTestDatabase, type TestDatabase } from "@outrig/testing";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  createOutrigHome,
+  type ServerProcess,
+  spawnServerProcess,
+  startServerProcess,
+} from "./server-process.js";
+
+const SESSIONS = 6;
+const STEPS = 3;
+const script = {
+  turns: [
+    ...Array.from({ length: STEPS }, (_, index) => ({
+      delayMs: 400,
+      toolCalls: [{ name: "Bash", input: { command: `echo step-${index + 1} >> /workspace/effects.log` } }],
+    })),
+    { text: "done" },
+  ],
+};
+
+let fakeLlm: FakeLlmServer;
+let database: TestDatabase;
+let home: string;
+const workers: ServerProcess[] = [];
+
+beforeAll(async () => {
+  fakeLlm = await startFakeLlmServer({ script, turnSelection: "history" });
+  database = await createTestDatabase();
+  home = await createOutrigHome();
+});
+
+afterAll(async () => {
+  await Promise.all(workers.map((worker) => worker.stop()));
+  await fakeLlm?.close();
+  await database?.drop();
+  if (home) await fs.rm(home, { recursive: true, force: true });
+});
+
+function workerEnv(id: string): Record<string, string> {
+  return {
+    DATABASE_URL: database.url,
+    OUTRIG_WORKER_ID: id,
+    OUTRIG_WORKER_DEAD_AFTER_MS: "3000",
+    ANTHROPIC_API_KEY: "scale",
+    ANTHROPIC_BASE_URL: `${fakeLlm.url}/v1`,
+  };
+}
+
+describe("two workers on one Postgres", () => {
+  it("spread sessions, and the survivor finishes the sessions of a worker killed mid-turn", async () => {
+    const first = await startServerProcess({ home, env: workerEnv("worker-a") });
+    workers.push(first);
+    // The second worker shares the machine (and so the workspaces) but not the process.
+    const { ready } = spawnServerProcess({ home, env: workerEnv("worker-b") });
+    const second = await ready;
+    if (!second) throw new Error("worker-b did not start");
+    workers.push(second);
+    const headers = { authorization: `Bearer ${first.apiKey}`, "content-type": "application/json" };
+
+    const ids: string[] = [];
+    for (let index = 0; index < SESSIONS; index++) {
+      const response = await fetch(`${first.url}/v1/sessions`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ model: "anthropic:scale", prompt: "append" }),
+      });
+      ids.push(((await response.json()) as { id: string }).id);
+    }
+
+    // Wait until both workers run turns, then kill worker-a in the middle of them.
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      let executors: string[] = [];
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline) {
+        const { rows } = await client.query<{ executor_id: string }>(
+          "SELECT DISTINCT executor_id FROM dbos.workflow_status WHERE status = 'PENDING'",
+        );
+        executors = rows.map((row) => row.executor_id).sort();
+        if (executors.length === 2) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(executors).toEqual(["worker-a", "worker-b"]);
+      await first.stop("SIGKILL");
+
+      // worker-b takes over within seconds and finishes everything.
+      const started = Date.now();
+      for (;;) {
+        const response = await fetch(`${second.url}/v1/sessions?limit=${SESSIONS}`, {
+          headers: { authorization: headers.authorization },
+        });
+        const { sessions } = (await response.json()) as { sessions: { id: string; status: string }[] };
+        if (sessions.length === SESSIONS && sessions.every((session) => session.status === "idle")) break;
+        expect(Date.now() - started).toBeLessThan(60_000);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const { rows } = await client.query<{ executor_id: string; count: string }>(
+        "SELECT executor_id, count(*) FROM dbos.workflow_status WHERE status = 'SUCCESS' GROUP BY executor_id",
+      );
+      expect(rows.map((row) => row.executor_id)).toContain("worker-b");
+    } finally {
+      await client.end();
+    }
+    for (const id of ids) {
+      const effects = await fs.readFile(path.join(home, "workspaces", id, "effects.log"), "utf8");
+      expect(effects, id).toBe("step-1\nstep-2\nstep-3\n");
+    }
+    expect(second.output()).toMatch(/took over \d+ turn\(s\) of dead worker worker-a/);
+  }, 180_000);
+});
