@@ -70,6 +70,7 @@ export class SessionManager implements TurnHost {
   readonly #options: SessionManagerOptions;
   readonly #live = new Map<string, LiveSession>();
   readonly #models = new Map<string, LanguageModel>();
+  readonly #policies = new Map<string, { policy: ToolPolicy; expiresAt: number }>();
   #isClosed = false;
 
   constructor(options: SessionManagerOptions) {
@@ -189,12 +190,13 @@ export class SessionManager implements TurnHost {
 
   async step(sessionId: string, turn: number): Promise<StepOutcome> {
     const session = await this.#lookup(sessionId);
-    if (!session || session.status !== "running" || session.turns !== turn)
-      return { type: "idle", seq: session?.lastSeq ?? 0 };
+    if (!session) return { type: "idle", seq: 0 };
     const live = this.#liveSession(session);
     const runner = this.#runner(session);
-    const policy = (await this.#options.policies?.get(session.orgId)) ?? DEFAULT_TOOL_POLICY;
-    runner.setPolicy(policy);
+    // The log decides: a turn that ended (or was cancelled) elsewhere is over for this workflow too.
+    const state = await runner.state();
+    if (state.turn !== turn || state.turnStatus !== "running") return { type: "idle", seq: state.lastSeq };
+    runner.setPolicy(await this.#policy(session.orgId));
     if (this.#isClosed) throw new Error("worker is shutting down");
     return runner.runStep(live.controller.signal);
   }
@@ -206,8 +208,9 @@ export class SessionManager implements TurnHost {
     message: ApprovalMessage | null,
   ): Promise<void> {
     const session = await this.#lookup(sessionId);
-    if (!session || session.turns !== turn) return;
+    if (!session) return;
     const runner = this.#runner(session);
+    if ((await runner.state()).turn !== turn) return;
     if (message)
       await runner.recordApproval(toolCallId, message.decision, "user", message.userId || undefined);
     else await runner.recordApproval(toolCallId, "deny", "timeout");
@@ -225,11 +228,22 @@ export class SessionManager implements TurnHost {
     await Promise.allSettled(lives.map((live) => live.sandbox.destroy()));
   }
 
+  /** The session's immutable facts (org, model, system prompt), cached once known. */
   async #lookup(sessionId: string): Promise<SessionRecord | null> {
     const known = this.#live.get(sessionId)?.session;
-    const orgId = known?.orgId ?? (await this.#options.store.findSessionOrg(sessionId));
+    if (known) return known;
+    const orgId = await this.#options.store.findSessionOrg(sessionId);
     if (!orgId) return null;
     return this.#options.store.getSession(orgId, sessionId);
+  }
+
+  /** Tool policies change rarely; a step reads a copy at most a second old. */
+  async #policy(orgId: string): Promise<ToolPolicy> {
+    const cached = this.#policies.get(orgId);
+    if (cached && cached.expiresAt > Date.now()) return cached.policy;
+    const policy = (await this.#options.policies?.get(orgId)) ?? DEFAULT_TOOL_POLICY;
+    this.#policies.set(orgId, { policy, expiresAt: Date.now() + 1000 });
+    return policy;
   }
 
   #runner(session: SessionRecord): SessionRunner {
