@@ -325,7 +325,7 @@ describe("PostgresFileStore", () => {
                 accepted.push({ session: index, edit: count + 1 });
                 break;
               }
-              if (result.output.startsWith("Error: The file has been modified since you last read it"))
+              if (result.output.includes("The file has been modified since you last read it"))
                 conflicts++;
               else if (result.output.includes("File has been modified since read")) staleRefusals++;
               else throw new Error(`unexpected Edit failure: ${result.output}`);
