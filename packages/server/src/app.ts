@@ -37,6 +37,8 @@ export interface PolicyStore {
 
 export interface AppDependencies {
   readonly auth: Authenticator;
+  /** Extra route groups (skills and memories, secrets), registered after the built-in routes. */
+  readonly extraRoutes?: readonly ((app: Hono<Env>) => void)[];
   readonly policies?: PolicyStore;
   readonly sessions: SessionManager;
   readonly store: SessionStore;
@@ -44,7 +46,7 @@ export interface AppDependencies {
   readonly log: (message: string) => void;
 }
 
-type Env = { Variables: { caller: AuthenticatedCaller; requestId: string } };
+export type Env = { Variables: { caller: AuthenticatedCaller; requestId: string } };
 
 export function createApp(deps: AppDependencies): Hono<Env> {
   const app = new Hono<Env>();
@@ -217,6 +219,7 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     });
   });
 
+  for (const register of deps.extraRoutes ?? []) register(app);
   return app;
 }
 

@@ -6,13 +6,21 @@ import { serve } from "@hono/node-server";
 import { createDefaultTools, type SessionStore } from "@outrig/core";
 import { createModelFactory } from "@outrig/models";
 import { checkBubblewrap, createBubblewrapSandboxProvider } from "@outrig/sandboxes";
-import { resolveDatabase } from "@outrig/storage";
+import {
+  createSecretKeyring,
+  loadMasterKey,
+  PostgresFileStore,
+  PostgresSecretStore,
+  resolveDatabase,
+} from "@outrig/storage";
 import { createApp } from "./app.js";
 import type { ServerConfig } from "./config.js";
 import { saveCredentials } from "./credentials.js";
 import { DbosTurnScheduler } from "./durable/dbos-turn-scheduler.js";
 import { EventBus } from "./event-bus.js";
 import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
+import { registerFilesRoutes } from "./routes/files-routes.js";
+import { registerSecretsRoutes } from "./routes/secrets-routes.js";
 import { SessionManager } from "./session-manager.js";
 
 export interface RunningServer {
@@ -68,6 +76,10 @@ export async function startServer(
     sandboxIdleMs: config.sandboxIdleMs,
     log,
   });
+  const masterKey = await loadMasterKey({
+    ...(config.masterKey ? { masterKey: config.masterKey } : {}),
+    keyFile: path.join(config.home, "master.key"),
+  });
   const app = createApp({
     auth: database.auth,
     policies: database.policies,
@@ -75,6 +87,13 @@ export async function startServer(
     store: database.sessions,
     bus,
     log,
+    extraRoutes: [
+      (routes) => registerFilesRoutes(routes, { files: new PostgresFileStore(database.pool) }),
+      (routes) =>
+        registerSecretsRoutes(routes, {
+          secrets: new PostgresSecretStore(database.pool, createSecretKeyring(masterKey)),
+        }),
+    ],
   });
   const notifications = await listenForNotifications(database.url, {
     onSessionEvents: (sessionId, lastSeq) => {
