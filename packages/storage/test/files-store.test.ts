@@ -325,12 +325,13 @@ describe("PostgresFileStore", () => {
                 accepted.push({ session: index, edit: count + 1 });
                 break;
               }
-              if (result.output.includes("The file has been modified since you last read it"))
-                conflicts++;
+              if (result.output.includes("The file has been modified since you last read it")) conflicts++;
               else if (result.output.includes("File has been modified since read")) staleRefusals++;
               else throw new Error(`unexpected Edit failure: ${result.output}`);
               // Jittered backoff so 50 writers do not retry in lockstep.
-              await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 4 * 2 ** attempt)));
+              await new Promise((resolve) =>
+                setTimeout(resolve, Math.random() * Math.min(200, 4 * 2 ** attempt)),
+              );
             }
           }
         }),

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { createTestDatabase } from "@outrig/testing";
 import { describe, expect, it } from "vitest";
-import { resolveDatabase } from "../src/index.js";
+import { loadMigrations as loadAllMigrations, resolveDatabase } from "../src/index.js";
 
 function isRunning(pid: number): boolean {
   try {
@@ -26,7 +26,10 @@ describe("resolveDatabase", () => {
       const { rows } = await database.pool.query(
         "SELECT current_database() AS name, count(*)::int AS applied FROM schema_migrations",
       );
-      expect(rows[0]).toEqual({ name: new URL(testDatabase.url).pathname.slice(1), applied: 1 });
+      expect(rows[0]).toEqual({
+        name: new URL(testDatabase.url).pathname.slice(1),
+        applied: (await loadMigrations()).length,
+      });
     } finally {
       await database.close();
       await testDatabase.drop();
@@ -44,7 +47,7 @@ describe("resolveDatabase", () => {
         const { rows } = await database.pool.query(
           "SELECT current_database() AS name, count(*)::int AS applied FROM schema_migrations",
         );
-        expect(rows[0]).toEqual({ name: "outrig", applied: 1 });
+        expect(rows[0]).toEqual({ name: "outrig", applied: (await loadMigrations()).length });
       } finally {
         await database.close();
       }
