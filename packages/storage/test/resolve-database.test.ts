@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { createTestDatabase } from "@outrig/testing";
 import { describe, expect, it } from "vitest";
-import { loadMigrations as loadAllMigrations, resolveDatabase } from "../src/index.js";
+import { loadMigrations, resolveDatabase } from "../src/index.js";
 
 function isRunning(pid: number): boolean {
   try {
