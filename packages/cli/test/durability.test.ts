@@ -232,6 +232,56 @@ describe("redeploy", () => {
   }, 120_000);
 });
 
+describe("model retries", () => {
+  it("retries 429 (honouring retry-after), 529 and a cut stream, and ends on a 400 with a clear error", async () => {
+    const sequential = await startFakeLlmServer({
+      script: {
+        turns: [
+          { error: { status: 429, retryAfter: 1 } },
+          { error: { status: 529 } },
+          { cut: 3, text: "this stream breaks off in the middle" },
+          { text: "recovered" },
+          { error: { status: 400 } },
+        ],
+      },
+    });
+    const retryHome = await createOutrigHome();
+    const retryServer = await startServerProcess({
+      home: retryHome,
+      env: { ANTHROPIC_API_KEY: "retry", ANTHROPIC_BASE_URL: `${sequential.url}/v1` },
+    });
+    const previous = server;
+    server = retryServer;
+    try {
+      const { body } = await api<{ id: string }>("POST", "/v1/sessions", {
+        model: "anthropic:x",
+        prompt: "hi",
+      });
+      const events = await waitForEvent(body.id, isTurnOver);
+      const retries = events.filter((event) => event.type === "model.retry");
+      expect(retries.map((event) => event.code)).toEqual([
+        "model_rate_limited",
+        "model_overloaded",
+        "model_stream_cut",
+      ]);
+      expect(Number(retries[0]?.delayMs)).toBeGreaterThanOrEqual(1000);
+      expect(events.at(-1)).toMatchObject({ type: "turn.end", reason: "end_turn" });
+      expect(events.find((event) => event.type === "message.end")).toMatchObject({
+        message: { content: [{ type: "text", text: "recovered" }] },
+      });
+      await api("POST", `/v1/sessions/${body.id}/messages`, { text: "again" });
+      const second = await waitForEvent(body.id, (event) => isTurnOver(event) && event.turn === 2);
+      expect(second.at(-1)).toMatchObject({ type: "turn.error", code: "model_bad_request" });
+      expect(String(second.at(-1)?.message).length).toBeGreaterThan(10);
+    } finally {
+      server = previous;
+      await retryServer.stop();
+      await sequential.close();
+      await fs.rm(retryHome, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
 describe("concurrency", () => {
   it("runs 200 sessions at 1 s per model call in parallel on one worker", async () => {
     fakeLlm.setScript({ turns: [{ delayMs: 1000, text: "hello" }] });
