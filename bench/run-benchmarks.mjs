@@ -1,15 +1,21 @@
 /**
- * `npm run bench`: runs every benchmark and prints a markdown table. `--write-readme` also replaces the
- * table between the bench markers in README.md. `--runs N` repeats and reports the median of medians.
+ * `npm run bench`: runs every benchmark and prints markdown tables. `--write-readme` also replaces the
+ * tables between the bench markers in README.md. `--runs N` repeats the spine figures and reports the
+ * median of the per-run medians. `--lifecycle` adds the sandbox lifecycle figures (slow: 200 sandboxes).
  */
 import fs from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { formatDurable, restartRecovery, stepOverhead, throughput } from "./durable-bench.mjs";
 import { formatSpine, sandboxFigures, serverFigures } from "./spine-bench.mjs";
 import { median } from "./stats.mjs";
 
 const { values } = parseArgs({
-  options: { "write-readme": { type: "boolean", default: false }, runs: { type: "string", default: "3" } },
+  options: {
+    "write-readme": { type: "boolean", default: false },
+    runs: { type: "string", default: "3" },
+    lifecycle: { type: "boolean", default: false },
+  },
 });
 const runs = Math.max(1, Number(values.runs));
 
@@ -23,7 +29,23 @@ for (let run = 1; run <= runs; run++) {
 }
 const combine = (list) =>
   Object.fromEntries(Object.keys(list[0]).map((key) => [key, median(list.map((entry) => entry[key]))]));
-const table = `${formatSpine(combine(sandboxRuns), combine(serverRuns))}\n\n_Median over ${runs} runs of \`npm run bench\`, ${new Date().toISOString().slice(0, 10)}, 2-core shared machine._`;
+
+console.error("[bench] durable: step overhead, throughput, restart recovery");
+const step = await stepOverhead();
+const load = await throughput();
+const recovery = await restartRecovery();
+
+const sections = [
+  `### Spine\n\n${formatSpine(combine(sandboxRuns), combine(serverRuns))}`,
+  `### Durable sessions\n\n${formatDurable(step, load, recovery)}`,
+];
+if (values.lifecycle) {
+  console.error("[bench] sandbox lifecycle");
+  const { runLifecycleBench } = await import("../packages/sandboxes/dist/bench/lifecycle-bench.js");
+  const figures = await runLifecycleBench({ cycles: 50, standbyCount: 200 });
+  sections.push(`### Sandbox lifecycle\n\n\`\`\`json\n${JSON.stringify(figures, null, 2)}\n\`\`\``);
+}
+const table = `${sections.join("\n\n")}\n\n_Spine: median over ${runs} runs; ${new Date().toISOString().slice(0, 10)}, 2-core shared machine._`;
 console.log(table);
 
 if (values["write-readme"]) {

@@ -47,6 +47,12 @@ export {
   USER_MEMORIES_PREFIX,
   userMemoriesNamespace,
 } from "./files/create-database-mounts.js";
+export {
+  createMountMirror,
+  type MirrorApplyEvent,
+  type MountMirror,
+  type MountMirrorOptions,
+} from "./files/create-mount-mirror.js";
 export { DatabaseFileSystem, type DatabaseFileSystemOptions } from "./files/database-file-system.js";
 export {
   ancestorsOf,
@@ -54,6 +60,7 @@ export {
   MAX_FILE_PATH_BYTES,
   normalizeFilePath,
 } from "./files/file-paths.js";
+export { type ImportSkillOptions, importSkill } from "./files/import-skill.js";
 export {
   DEFAULT_MAX_FILE_BYTES,
   FILE_CHANGES_CHANNEL,
@@ -117,10 +124,3 @@ export {
   type PostgresSessionStoreOptions,
   SESSION_EVENT_SCHEMA_VERSION,
 } from "./sessions/postgres-session-store.js";
-export { type ImportSkillOptions, importSkill } from "./files/import-skill.js";
-export {
-  createMountMirror,
-  type MirrorApplyEvent,
-  type MountMirror,
-  type MountMirrorOptions,
-} from "./files/create-mount-mirror.js";

@@ -252,6 +252,12 @@ export async function startFakeLlmServer(options: FakeLlmServerOptions): Promise
       connection: "keep-alive",
       ...protocol.successHeaders(),
     });
+    if (cut === undefined) {
+      // Zero latency: every event at once (still separate SSE events), so the fake adds no per-event
+      // round trips to what the harness is measured with.
+      response.end(events.map((event) => formatSseEvent(event)).join("") + (protocol.streamTerminator ?? ""));
+      return;
+    }
     // Send the status line now, so a cut at 0 events is a broken 200 stream rather than no response.
     response.flushHeaders();
     for (const [index, event] of events.entries()) {

@@ -104,25 +104,46 @@ export class PostgresSessionStore implements SessionStore {
       }
     }
     const status = terminalStatus(events);
-    return withTransaction(this.#pool, async (client) => {
-      const { rows } = await client.query<{ org_id: string; last_seq: string }>(
-        `UPDATE sessions SET last_seq = last_seq + $2, updated_at = $3, status = COALESCE($5, status)
+    // One statement (so one round trip, atomic on its own): reserve the seqs with UPDATE … RETURNING
+    // (the row lock serializes writers), insert the events, and notify listeners at commit.
+    const { rows } = await this.#pool.query<{ org_id: string; last_seq: string }>(
+      `WITH session AS (
+         UPDATE sessions SET last_seq = last_seq + $2, updated_at = $3, status = COALESCE($5, status)
          WHERE id = $1 AND ($4::int IS NULL OR (status = 'running' AND turns = $4))
-         RETURNING org_id, last_seq`,
-        [sessionId, events.length, at, options.turn ?? null, status],
+         RETURNING org_id, last_seq
+       ), inserted AS (
+         INSERT INTO session_events (org_id, session_id, seq, type, payload, at)
+         SELECT session.org_id, $1, session.last_seq - $2 + event.position, event.type, event.payload, $3
+         FROM session, unnest($6::text[], $7::jsonb[]) WITH ORDINALITY AS event(type, payload, position)
+         RETURNING 1
+       ), notified AS (
+         SELECT pg_notify($8, $1 || ':' || session.last_seq) FROM session
+       )
+       SELECT org_id, last_seq, (SELECT count(*) FROM inserted) AS inserted, (SELECT count(*) FROM notified) AS notified
+       FROM session`,
+      [
+        sessionId,
+        events.length,
+        at,
+        options.turn ?? null,
+        status,
+        events.map((event) => event.type),
+        events.map((event) => JSON.stringify({ schemaVersion: SESSION_EVENT_SCHEMA_VERSION, ...event })),
+        SESSION_EVENTS_CHANNEL,
+      ],
+    );
+    const session = rows[0];
+    if (!session) {
+      const exists = await this.#pool.query("SELECT 1 FROM sessions WHERE id = $1", [sessionId]);
+      if (exists.rowCount === 0)
+        throw new StorageError("session_not_found", `session ${sessionId} does not exist`);
+      throw new StorageError(
+        "turn_closed",
+        `turn ${options.turn} of session ${sessionId} is no longer running`,
       );
-      const session = rows[0];
-      if (!session) {
-        const exists = await client.query("SELECT 1 FROM sessions WHERE id = $1", [sessionId]);
-        if (exists.rowCount === 0)
-          throw new StorageError("session_not_found", `session ${sessionId} does not exist`);
-        throw new StorageError(
-          "turn_closed",
-          `turn ${options.turn} of session ${sessionId} is no longer running`,
-        );
-      }
-      return insertEvents(client, session.org_id, sessionId, Number(session.last_seq), events, at);
-    });
+    }
+    const firstSeq = Number(session.last_seq) - events.length + 1;
+    return events.map((event, index) => ({ ...event, seq: firstSeq + index, at }) as SessionEvent);
   }
 
   async startTurn(
@@ -165,7 +186,9 @@ export class PostgresSessionStore implements SessionStore {
   }
 
   async findSessionOrg(sessionId: string): Promise<string | null> {
-    const { rows } = await this.#pool.query<{ org_id: string }>("SELECT org_id FROM sessions WHERE id = $1", [sessionId]);
+    const { rows } = await this.#pool.query<{ org_id: string }>("SELECT org_id FROM sessions WHERE id = $1", [
+      sessionId,
+    ]);
     return rows[0]?.org_id ?? null;
   }
 
