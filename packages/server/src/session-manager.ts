@@ -5,12 +5,16 @@
  */
 import path from "node:path";
 import {
+  buildSkillsPrompt,
   buildSystemPrompt,
   createMountTable,
   DEFAULT_TOOL_POLICY,
+  type ExecResult,
   InputError,
   type LanguageModel,
   type LoopLimits,
+  loadMemoryInstructions,
+  loadSkills,
   type ModelFactory,
   type MountTable,
   type Sandbox,
@@ -23,6 +27,12 @@ import {
   type Tool,
 } from "@outrig/core";
 import type { NewSessionEvent, ToolPolicy } from "@outrig/protocol";
+import {
+  createDatabaseMounts,
+  createMountMirror,
+  type MountMirror,
+  type PostgresFileStore,
+} from "@outrig/storage";
 import type { ApprovalMessage, TurnHost, TurnScheduler } from "./durable/turn-scheduler.js";
 import type { EventBus } from "./event-bus.js";
 import { notFound } from "./http-error.js";
@@ -32,6 +42,12 @@ export const WORKSPACE = "/workspace";
 
 export interface PolicySource {
   get(orgId: string): Promise<ToolPolicy>;
+}
+
+/** Database-backed /memories and /skills for every session (optional: tests run without them). */
+export interface SessionFilesOptions {
+  readonly store: PostgresFileStore;
+  readonly roleOf: (orgId: string, userId: string) => Promise<string | null>;
 }
 
 export interface SessionManagerOptions {
@@ -46,6 +62,7 @@ export interface SessionManagerOptions {
   readonly limits: LoopLimits;
   readonly sandboxIdleMs: number;
   readonly log: (message: string) => void;
+  readonly files?: SessionFilesOptions;
   /** Tells other workers to abort a cancelled session's running step. */
   readonly broadcastCancel?: (sessionId: string) => Promise<void>;
 }
@@ -60,8 +77,12 @@ interface LiveSession {
   readonly sandbox: SessionSandbox;
   /** A Sandbox view that acquires (or replaces) the real sandbox on every call. */
   readonly proxy: Sandbox;
-  readonly fs: MountTable;
-  runner: SessionRunner | undefined;
+  /** The session's file namespace; gains the database mounts once they are set up. */
+  fs: MountTable;
+  /** The turn writes are attributed to (database file versions record it). */
+  turn: number;
+  mirror: Promise<MountMirror> | undefined;
+  runner: Promise<SessionRunner> | undefined;
   /** Aborts the step in flight (model stream, sandbox command) when the turn is cancelled. */
   controller: AbortController;
 }
@@ -71,6 +92,7 @@ export class SessionManager implements TurnHost {
   readonly #live = new Map<string, LiveSession>();
   readonly #models = new Map<string, LanguageModel>();
   readonly #policies = new Map<string, { policy: ToolPolicy; expiresAt: number }>();
+  readonly #mirrors = new Map<string, Promise<MountMirror>>();
   #isClosed = false;
 
   constructor(options: SessionManagerOptions) {
@@ -155,7 +177,7 @@ export class SessionManager implements TurnHost {
     decision: "allow" | "deny",
   ): Promise<void> {
     const session = await this.get(caller, sessionId);
-    const state = await this.#runner(session).state();
+    const state = await (await this.#runner(session)).state();
     const approval = state.turnStatus === "running" ? state.approvals.get(toolCallId) : undefined;
     if (!approval) throw new InputError("not_found", "No approval is pending for this tool call.", 404);
     if (approval.decision !== undefined) {
@@ -192,10 +214,11 @@ export class SessionManager implements TurnHost {
     const session = await this.#lookup(sessionId);
     if (!session) return { type: "idle", seq: 0 };
     const live = this.#liveSession(session);
-    const runner = this.#runner(session);
+    const runner = await this.#runner(session);
     // The log decides: a turn that ended (or was cancelled) elsewhere is over for this workflow too.
     const state = await runner.state();
     if (state.turn !== turn || state.turnStatus !== "running") return { type: "idle", seq: state.lastSeq };
+    live.turn = turn;
     runner.setPolicy(await this.#policy(session.orgId));
     if (this.#isClosed) throw new Error("worker is shutting down");
     return runner.runStep(live.controller.signal);
@@ -209,7 +232,7 @@ export class SessionManager implements TurnHost {
   ): Promise<void> {
     const session = await this.#lookup(sessionId);
     if (!session) return;
-    const runner = this.#runner(session);
+    const runner = await this.#runner(session);
     if ((await runner.state()).turn !== turn) return;
     if (message)
       await runner.recordApproval(toolCallId, message.decision, "user", message.userId || undefined);
@@ -226,6 +249,7 @@ export class SessionManager implements TurnHost {
     for (const live of lives) live.controller.abort(new Error("server shutting down"));
     await this.#options.scheduler.close();
     await Promise.allSettled(lives.map((live) => live.sandbox.destroy()));
+    await Promise.allSettled([...this.#mirrors.values()].map(async (mirror) => (await mirror).close()));
   }
 
   /** The session's immutable facts (org, model, system prompt), cached once known. */
@@ -246,30 +270,86 @@ export class SessionManager implements TurnHost {
     return policy;
   }
 
-  #runner(session: SessionRecord): SessionRunner {
+  #runner(session: SessionRecord): Promise<SessionRunner> {
     const live = this.#liveSession(session);
     if (!live.runner) {
-      const options = this.#options;
-      live.runner = new SessionRunner(
-        {
-          store: options.store,
-          tools: options.tools,
-          limits: options.limits,
-          sleep: abortableSleep,
-          random: Math.random,
-          publish: (sessionId, event) => options.bus.publish(sessionId, event),
-        },
-        {
-          sessionId: session.id,
-          model: this.#model(session.model),
-          fs: live.fs,
-          exec: (request, signal) => live.proxy.exec(request, signal),
-          systemPrompt: buildSystemPrompt({ cwd: WORKSPACE, extra: session.system }),
-          cwd: WORKSPACE,
-        },
-      );
+      live.runner = this.#createRunner(session, live);
+      live.runner.catch(() => {
+        live.runner = undefined; // a failed setup (e.g. the database blinked) is retried by the next step
+      });
     }
     return live.runner;
+  }
+
+  async #createRunner(session: SessionRecord, live: LiveSession): Promise<SessionRunner> {
+    const options = this.#options;
+    const sections: string[] = [];
+    if (options.files) {
+      const mounts = await this.#databaseMounts(session);
+      live.fs = createMountTable([...baseMounts(live.proxy), ...mounts]);
+      const skills = await loadSkills(live.fs);
+      const memory = await loadMemoryInstructions(live.fs);
+      for (const section of [memory.prompt, buildSkillsPrompt(skills.skills)])
+        if (section) sections.push(section);
+    }
+    const extra = [session.system, ...sections].filter((part): part is string => Boolean(part)).join("\n\n");
+    const fs = live.fs;
+    return new SessionRunner(
+      {
+        store: options.store,
+        tools: options.tools,
+        limits: options.limits,
+        sleep: abortableSleep,
+        random: Math.random,
+        publish: (sessionId, event) => options.bus.publish(sessionId, event),
+      },
+      {
+        sessionId: session.id,
+        model: this.#model(session.model),
+        fs,
+        exec: async (request, signal) => explainReadOnlyMounts(await live.proxy.exec(request, signal)),
+        systemPrompt: buildSystemPrompt({ cwd: WORKSPACE, extra }),
+        cwd: WORKSPACE,
+      },
+    );
+  }
+
+  /** /memories and /skills for this session's user, and their read-only mirror for bash in the sandbox. */
+  async #databaseMounts(session: SessionRecord) {
+    const files = this.#options.files;
+    if (!files) return [];
+    const role = (await files.roleOf(session.orgId, session.userId)) ?? "member";
+    const live = this.#liveSession(session);
+    live.mirror ??= this.#mirror(session.orgId, session.userId);
+    await live.mirror;
+    return createDatabaseMounts({
+      store: files.store,
+      orgId: session.orgId,
+      userId: session.userId,
+      role,
+      sessionId: session.id,
+      turn: () => live.turn,
+    });
+  }
+
+  /** One mirror per (org, user) on this worker, shared by that user's sessions. */
+  #mirror(orgId: string, userId: string): Promise<MountMirror> {
+    const key = `${orgId}/${userId}`;
+    let mirror = this.#mirrors.get(key);
+    if (!mirror) {
+      const files = this.#options.files;
+      if (!files) throw new Error("no database files configured");
+      mirror = createMountMirror({
+        store: files.store,
+        rootDir: path.join(this.#options.home, "mirrors", orgId, userId),
+        orgId,
+        userId,
+        onError: (error) => this.#options.log(`memory mirror ${key}: ${error.message}`),
+      });
+      mirror.catch(() => this.#mirrors.delete(key));
+      this.#mirrors.set(key, mirror);
+    }
+    return mirror;
   }
 
   #liveSession(session: SessionRecord): LiveSession {
@@ -281,6 +361,14 @@ export class SessionManager implements TurnHost {
         orgId: session.orgId,
         workspaceDir: path.join(this.#options.home, "workspaces", session.id),
         stateDir: path.join(this.#options.home, "sandbox-state", session.id),
+        readOnlyMounts: async () => {
+          const mirror = await this.#liveSession(session).mirror;
+          if (!mirror) return [];
+          return [
+            { hostPath: mirror.memoriesDir, sandboxPath: "/memories" },
+            { hostPath: mirror.skillsDir, sandboxPath: "/skills" },
+          ];
+        },
         idleMs: this.#options.sandboxIdleMs,
         onStart: (handle, durationMs) => {
           void this.#append(session.id, [
@@ -294,15 +382,13 @@ export class SessionManager implements TurnHost {
         },
       });
       const proxy = createSandboxProxy(sandbox);
-      const getSandbox = async () => proxy;
       live = {
         session,
         sandbox,
         proxy,
-        fs: createMountTable([
-          { prefix: "/", fileSystem: new SandboxFileSystem(getSandbox, "/") },
-          { prefix: WORKSPACE, fileSystem: new SandboxFileSystem(getSandbox, WORKSPACE) },
-        ]),
+        fs: createMountTable(baseMounts(proxy)),
+        turn: session.turns,
+        mirror: undefined,
         runner: undefined,
         controller: new AbortController(),
       };
@@ -354,4 +440,24 @@ function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
     };
     signal.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+function baseMounts(proxy: Sandbox) {
+  const getSandbox = async () => proxy;
+  return [
+    { prefix: "/", fileSystem: new SandboxFileSystem(getSandbox, "/") },
+    { prefix: WORKSPACE, fileSystem: new SandboxFileSystem(getSandbox, WORKSPACE) },
+  ];
+}
+
+const READ_ONLY_MOUNT_WRITE =
+  /(\/memories|\/skills)\b[^\n]*Read-only file system|Read-only file system[^\n]*(\/memories|\/skills)/;
+
+/** Bash sees /memories and /skills read-only; tell the model how to change them instead. */
+function explainReadOnlyMounts(result: ExecResult): ExecResult {
+  if (!READ_ONLY_MOUNT_WRITE.test(result.stderr) && !READ_ONLY_MOUNT_WRITE.test(result.stdout)) return result;
+  return {
+    ...result,
+    stderr: `${result.stderr}${result.stderr.endsWith("\n") || result.stderr === "" ? "" : "\n"}outrig: /memories and /skills are read-only in bash; use the Write or Edit tool to change files there.\n`,
+  };
 }

@@ -2,7 +2,7 @@
  * A session's sandbox, created lazily at its first use and replaced when it has died.
  * Destroyed after it sits idle, so idle sessions hold no processes; the workspace stays on disk.
  */
-import type { Sandbox, SandboxHandle, SandboxProvider } from "@outrig/core";
+import type { ReadOnlyMount, Sandbox, SandboxHandle, SandboxProvider } from "@outrig/core";
 
 export interface SessionSandboxOptions {
   readonly provider: SandboxProvider;
@@ -11,6 +11,8 @@ export interface SessionSandboxOptions {
   readonly workspaceDir: string;
   /** Outlives each sandbox: keeps the exactly-once journal across replacements and restarts. */
   readonly stateDir: string;
+  /** Read-only views bound into each new sandbox (the /memories and /skills mirror). */
+  readonly readOnlyMounts?: () => Promise<readonly ReadOnlyMount[]>;
   readonly idleMs: number;
   /** Told each time a sandbox was started, with how long it took. */
   readonly onStart: (handle: SandboxHandle, durationMs: number) => void;
@@ -61,13 +63,16 @@ export class SessionSandbox {
     }
     if (!this.#starting) {
       const startedAt = performance.now();
-      this.#starting = this.#options.provider
-        .create({
-          sessionId: this.#options.sessionId,
-          orgId: this.#options.orgId,
-          workspaceDir: this.#options.workspaceDir,
-          stateDir: this.#options.stateDir,
-        })
+      this.#starting = (this.#options.readOnlyMounts?.() ?? Promise.resolve([]))
+        .then((readOnlyMounts) =>
+          this.#options.provider.create({
+            sessionId: this.#options.sessionId,
+            orgId: this.#options.orgId,
+            workspaceDir: this.#options.workspaceDir,
+            stateDir: this.#options.stateDir,
+            readOnlyMounts,
+          }),
+        )
         .then((handle) => {
           this.#handle = handle;
           this.#options.onStart(handle, performance.now() - startedAt);

@@ -66,6 +66,10 @@ export async function startServer(
     scheduler,
     policies: database.policies,
     broadcastCancel: (sessionId) => broadcastCancel(database.pool, sessionId),
+    files: {
+      store: new PostgresFileStore(database.pool),
+      roleOf: (orgId, userId) => database.auth.userRole(orgId, userId),
+    },
     store,
     modelFactory,
     sandboxProvider,

@@ -112,6 +112,15 @@ export class PostgresAuthStore {
     });
   }
 
+  /** The user's role in the org, or null for an unknown user. */
+  async userRole(orgId: string, userId: string): Promise<UserRole | null> {
+    const { rows } = await this.#pool.query<{ role: UserRole }>(
+      "SELECT role FROM users WHERE org_id = $1 AND id = $2",
+      [orgId, userId],
+    );
+    return rows[0]?.role ?? null;
+  }
+
   /** Throws StorageError `org_not_found` for an unknown org. */
   async createUser(orgId: string, user: { name: string; role: UserRole }): Promise<UserRecord> {
     return insertUser(this.#pool, orgId, user);
