@@ -163,6 +163,10 @@ export async function restartRecovery({ sessions = 1000 } = {}) {
     return { sessions, seconds, liveRss, rssAfter: await rssMiB(process_.child.pid), server };
   } finally {
     await process_.stop("SIGKILL");
+    // A graceful start and stop also stops the embedded Postgres the killed server left running.
+    const cleanup = spawnServer(home, env);
+    await cleanup.ready().catch(() => undefined);
+    await cleanup.stop();
     await fakeLlm.close();
     await fs.rm(home, { recursive: true, force: true });
   }

@@ -6,6 +6,7 @@ import { loadFakeLlmScript, startFakeLlmServer } from "@outrig/models";
 import { loadConfig, loadCredentials, startServer } from "@outrig/server";
 import { keysCreateCommand } from "./keys-command.js";
 import { runCommand } from "./run-command.js";
+import { skillsAddCommand } from "./skills-command.js";
 
 const USAGE = `usage: outrig <command> [options]
 
@@ -15,6 +16,7 @@ commands:
                                            start a session (or a turn in --session) and stream it live
   keys create [--org NAME] [--user NAME] [--name NAME]
                                            create an API key (creates the org and user when missing)
+  skills add <folder> [--server URL]      import an Agent Skill (SKILL.md + files) into the org (admins)
   fake-llm --script turns.json [--port 7071] [--host 127.0.0.1] [--by-history]
                                            serve scripted Anthropic / OpenAI responses for tests
                                            (--by-history: answer by conversation position, for
@@ -37,6 +39,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await keysCli(rest);
       case "fake-llm":
         return await fakeLlmCli(rest);
+      case "skills":
+        return await skillsCli(rest);
       case undefined:
       case "help":
       case "--help":
@@ -143,6 +147,42 @@ async function keysCli(argv: readonly string[]): Promise<number> {
   });
   console.log(key);
   return 0;
+}
+
+async function skillsCli(argv: readonly string[]): Promise<number> {
+  const [subcommand, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { server: { type: "string" } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (subcommand !== "add" || positionals.length !== 1 || !positionals[0]) {
+    console.error("usage: outrig skills add <folder> [--server URL]");
+    return 1;
+  }
+  const { server, apiKey } = await clientSettings(values.server);
+  if (!apiKey) {
+    console.error("outrig skills: no API key; set OUTRIG_API_KEY or start the server once");
+    return 1;
+  }
+  const skill = await skillsAddCommand({ folder: positionals[0], server, apiKey });
+  console.log(`imported skill ${skill.name} (${skill.location})`);
+  return 0;
+}
+
+/** Server URL and API key for client commands: flags, then environment, then saved credentials. */
+async function clientSettings(
+  serverFlag: string | undefined,
+): Promise<{ server: string; apiKey: string | undefined }> {
+  const saved = await loadCredentials(outrigHome());
+  const server = (
+    serverFlag ??
+    process.env.OUTRIG_SERVER ??
+    saved?.server ??
+    "http://127.0.0.1:7070"
+  ).replace(/\/+$/, "");
+  return { server, apiKey: process.env.OUTRIG_API_KEY ?? saved?.apiKey };
 }
 
 async function fakeLlmCli(argv: readonly string[]): Promise<number> {

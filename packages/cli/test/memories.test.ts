@@ -4,6 +4,7 @@
  * another org sees nothing; bash cannot write there and is told to use Write or Edit.
  */
 import fs from "node:fs/promises";
+import path from "node:path";
 import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSse } from "../src/sse-client.js";
@@ -120,5 +121,72 @@ describe("memories shared through the database", () => {
     expect(foreign[0]).toMatchObject({ isError: true });
     expect(foreign[1]?.output).not.toContain("deploys need a ticket");
     expect(foreign[1]?.output).not.toContain("notes.md\n");
+  }, 120_000);
+});
+
+describe("skills and bash on database mounts", () => {
+  it("imports a real skill with `outrig skills add`, lists it in the prompt, and bash reads the same bytes as Read", async () => {
+    const folder = path.join(import.meta.dirname, "__fixtures__/skills/brand-guidelines");
+    const imported = await runCli(["skills", "add", folder], {
+      OUTRIG_HOME: home,
+      OUTRIG_SERVER: server.url,
+    });
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(imported.stdout).toContain("imported skill brand-guidelines");
+    const invalid = await fs.mkdtemp(path.join(home, "bad-skill-"));
+    await fs.writeFile(path.join(invalid, "SKILL.md"), "---\nname: Not A Valid Name\n---\nbody\n");
+    const rejected = await runCli(["skills", "add", invalid], {
+      OUTRIG_HOME: home,
+      OUTRIG_SERVER: server.url,
+    });
+    expect(rejected.code).toBe(1);
+    expect(rejected.stderr).toMatch(/skill_invalid: .*name/);
+
+    const skillText = await fs.readFile(path.join(folder, "SKILL.md"), "utf8");
+    const noteText = "first line\nsecond line mentions ticket\n";
+    const corpus = [
+      "cat /skills/brand-guidelines/SKILL.md",
+      "cat /memories/me/corpus.md",
+      "grep -r ticket /memories/me",
+      "find /memories/me -type f -name 'corpus*'",
+      "ls -R /skills",
+      "head -n 1 /memories/me/corpus.md",
+      "wc -c < /memories/me/corpus.md",
+      "sed -i s/first/1st/ /memories/me/corpus.md",
+      "echo replaced > /memories/me/corpus.md",
+      "rm /memories/me/corpus.md",
+    ];
+    const before = fakeLlm.requests.length;
+    const results = await runSession(server.apiKey, [
+      { toolCalls: [{ name: "Write", input: { file_path: "/memories/me/corpus.md", content: noteText } }] },
+      { toolCalls: [{ name: "Read", input: { file_path: "/skills/brand-guidelines/SKILL.md" } }] },
+      ...corpus.map((command) => ({ toolCalls: [{ name: "Bash", input: { command } }] })),
+      { toolCalls: [{ name: "Read", input: { file_path: "/memories/me/corpus.md" } }] },
+      { text: "done" },
+    ]);
+    const system = JSON.stringify(fakeLlm.requests[before]?.body);
+    expect(system).toContain("brand-guidelines");
+    expect(system).toContain("/skills/brand-guidelines/SKILL.md");
+    // Read shows the skill line-numbered; cat shows exactly the stored bytes.
+    const readLines = String(results[1]?.output)
+      .split("\n")
+      .map((line) => line.replace(/^\s*\d+\t/, ""));
+    expect(readLines.join("\n")).toContain(skillText.split("\n")[1] ?? "");
+    const [skillCat, noteCat, grep, find, ls, head, wc, sed, redirect, remove] = results.slice(2, 12);
+    expect(skillCat?.output).toBe(skillText.trimEnd());
+    expect(noteCat?.output).toBe(noteText.trimEnd());
+    expect(grep?.output).toBe("/memories/me/corpus.md:second line mentions ticket");
+    expect(find?.output).toBe("/memories/me/corpus.md");
+    expect(ls?.output).toContain("brand-guidelines");
+    expect(head?.output).toBe("first line");
+    expect(wc?.output).toBe(String(Buffer.byteLength(noteText)));
+    for (const write of [sed, redirect, remove]) {
+      expect(write).toMatchObject({
+        isError: true,
+        output: expect.stringContaining("use the Write or Edit tool"),
+      });
+    }
+    // Nothing bash tried changed the file.
+    expect(String(results[12]?.output)).toContain("first line");
   }, 120_000);
 });

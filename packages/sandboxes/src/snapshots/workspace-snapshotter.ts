@@ -214,21 +214,15 @@ export class WorkspaceSnapshotter {
       },
     );
     tar.stdout?.pipe(compress.stdin as NodeJS.WritableStream);
-    let sizeBytes = 0;
-    const counted = Readable.from(
-      (async function* count(source: AsyncIterable<Uint8Array>) {
-        for await (const chunk of source) {
-          sizeBytes += chunk.length;
-          yield chunk;
-        }
-      })(compress.stdout as AsyncIterable<Uint8Array>),
-    );
+    // Collect the compressed layer, then store it: streaming it straight into the store resolved
+    // before the last bytes were written now and then (the conformance test caught truncated layers).
+    const chunks: Buffer[] = [];
+    compress.stdout?.on("data", (chunk: Buffer) => chunks.push(chunk));
     // tar exits 1 when a file changed while it was read: the snapshot is still usable.
-    await Promise.all([
-      this.#store.put(layerKey, counted),
-      waitForExit(tar, "tar", [0, 1]),
-      waitForExit(compress, compression, [0]),
-    ]);
+    await Promise.all([waitForExit(tar, "tar", [0, 1]), waitForExit(compress, compression, [0])]);
+    const layer = Buffer.concat(chunks);
+    const sizeBytes = layer.length;
+    await this.#store.put(layerKey, layer);
     const manifest: SnapshotManifest = {
       schemaVersion: 1,
       createdAt: new Date().toISOString(),
