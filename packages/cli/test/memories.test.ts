@@ -25,7 +25,12 @@ beforeAll(async () => {
   home = await createOutrigHome();
   server = await startServerProcess({
     home,
-    env: { ANTHROPIC_API_KEY: "memories", ANTHROPIC_BASE_URL: `${fakeLlm.url}/v1` },
+    env: {
+      ANTHROPIC_API_KEY: "memories",
+      ANTHROPIC_BASE_URL: `${fakeLlm.url}/v1`,
+      OPENAI_API_KEY: "memories",
+      OPENAI_BASE_URL: `${fakeLlm.url}/v1`,
+    },
   });
 }, 120_000);
 
@@ -42,12 +47,16 @@ async function keyFor(org: string, user: string): Promise<string> {
 }
 
 /** Runs one session with `key` through `turns` and returns its tool results by call order. */
-async function runSession(key: string, turns: unknown[]): Promise<StoredEvent[]> {
+async function runSession(
+  key: string,
+  turns: unknown[],
+  model = "anthropic:memories",
+): Promise<StoredEvent[]> {
   fakeLlm.setScript({ turns: turns as never });
   const response = await fetch(`${server.url}/v1/sessions`, {
     method: "POST",
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: JSON.stringify({ model: "anthropic:memories", prompt: "go" }),
+    body: JSON.stringify({ model, prompt: "go" }),
   });
   expect(response.status).toBe(201);
   const { id } = (await response.json()) as { id: string };
@@ -188,5 +197,42 @@ describe("skills and bash on database mounts", () => {
     }
     // Nothing bash tried changed the file.
     expect(String(results[12]?.output)).toContain("first line");
+  }, 120_000);
+});
+
+describe("Anthropic's memory tool", () => {
+  it("is offered to Anthropic models as memory_20250818 and served by the same store; other providers do not get it", async () => {
+    const before = fakeLlm.requests.length;
+    const results = await runSession(server.apiKey, [
+      {
+        toolCalls: [
+          {
+            name: "memory",
+            input: {
+              command: "create",
+              path: "/memories/me/tool-note.md",
+              file_text: "remembered by the tool\n",
+            },
+          },
+        ],
+      },
+      { toolCalls: [{ name: "Read", input: { file_path: "/memories/me/tool-note.md" } }] },
+      { text: "done" },
+    ]);
+    const tools = (fakeLlm.requests[before]?.body as { tools: { name: string; type?: string }[] }).tools;
+    expect(tools.find((tool) => tool.name === "memory")).toMatchObject({ type: "memory_20250818" });
+    expect(results[0]).toMatchObject({
+      isError: false,
+      output: expect.stringContaining("/memories/me/tool-note.md"),
+    });
+    expect(results[1]?.output).toContain("remembered by the tool");
+
+    // Other providers never see it (adding memory tools to models not trained on them makes them worse).
+    const openAiBefore = fakeLlm.requests.length;
+    await runSession(server.apiKey, [{ text: "hi" }], "openai-chat:gpt-4.1");
+    const openAiTools = (fakeLlm.requests[openAiBefore]?.body as { tools: { function: { name: string } }[] })
+      .tools;
+    expect(openAiTools.map((tool) => tool.function.name)).not.toContain("memory");
+    expect(openAiTools.map((tool) => tool.function.name)).toContain("Read");
   }, 120_000);
 });

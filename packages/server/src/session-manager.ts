@@ -293,11 +293,14 @@ export class SessionManager implements TurnHost {
         if (section) sections.push(section);
     }
     const extra = [session.system, ...sections].filter((part): part is string => Boolean(part)).join("\n\n");
+    // A vendor-defined tool (Anthropic's memory tool) is offered only to that vendor's models.
+    const provider = session.model.slice(0, session.model.indexOf(":"));
+    const tools = options.tools.filter((tool) => !tool.providerTools || provider in tool.providerTools);
     const fs = live.fs;
     return new SessionRunner(
       {
         store: options.store,
-        tools: options.tools,
+        tools,
         limits: options.limits,
         sleep: abortableSleep,
         random: Math.random,

@@ -3,7 +3,7 @@ import fs from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { serve } from "@hono/node-server";
-import { createDefaultTools, type SessionStore } from "@outrig/core";
+import { createDefaultTools, createMemoryTool, type SessionStore } from "@outrig/core";
 import { createModelFactory } from "@outrig/models";
 import { checkBubblewrap, createBubblewrapSandboxProvider } from "@outrig/sandboxes";
 import {
@@ -73,7 +73,7 @@ export async function startServer(
     store,
     modelFactory,
     sandboxProvider,
-    tools: createDefaultTools(),
+    tools: [...createDefaultTools(), createMemoryTool()],
     bus,
     home: config.home,
     limits: { maxSteps: config.maxSteps, maxModelAttempts: 6 },

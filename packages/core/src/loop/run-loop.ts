@@ -6,7 +6,7 @@
 import type { MessageDeltaEvent, NewSessionEvent, SessionEvent, ToolPolicy } from "@outrig/protocol";
 import { z } from "zod";
 import { AppError, assertNever } from "../errors/app-error.js";
-import type { LanguageModel } from "../model/language-model.js";
+import type { LanguageModel, ToolDefinition } from "../model/language-model.js";
 import type { ExecRequest, ExecResult } from "../sandbox/sandbox.js";
 import type { AppendOptions, SessionStore } from "../store/session-store.js";
 import type { FileReadRecord, FileStateTracker, Tool, ToolResult } from "../tools/tool.js";
@@ -85,7 +85,7 @@ export class SessionRunner {
   readonly #deps: SessionRunnerDeps;
   readonly #context: SessionRunContext;
   readonly #toolsByName: Map<string, Tool>;
-  readonly #definitions: { name: string; description: string; inputSchema: Record<string, unknown> }[];
+  readonly #definitions: ToolDefinition[];
   #state: RunState | undefined;
   #policy: ToolPolicy | undefined;
   /** Set when the store refused a write because the turn was closed elsewhere: the turn is over for us. */
@@ -329,12 +329,13 @@ export async function runSession(
   }
 }
 
-function toolDefinition(tool: Tool): {
-  name: string;
-  description: string;
-  inputSchema: Record<string, unknown>;
-} {
-  return { name: tool.name, description: tool.description, inputSchema: toJsonSchema(tool) };
+function toolDefinition(tool: Tool): ToolDefinition {
+  return {
+    name: tool.name,
+    description: tool.description,
+    inputSchema: toJsonSchema(tool),
+    ...(tool.providerTools ? { providerTools: tool.providerTools } : {}),
+  };
 }
 
 const schemaCache = new WeakMap<Tool, Record<string, unknown>>();

@@ -251,7 +251,7 @@ async function rename(
 
 /** The `memory` tool. File-system failures come back as `Error: <message>` results, never as exceptions. */
 export function createMemoryTool(): Tool<MemoryInput> {
-  return defineTool({
+  const tool = defineTool({
     name: "memory",
     description:
       "Stores and retrieves information across sessions in files under /memories: /memories/me is private " +
@@ -281,4 +281,6 @@ export function createMemoryTool(): Tool<MemoryInput> {
       }
     },
   });
+  // Anthropic models are trained on this vendor tool; other providers do not get it.
+  return { ...tool, providerTools: { anthropic: "memory_20250818" } };
 }

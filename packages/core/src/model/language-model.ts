@@ -6,6 +6,8 @@ export interface ToolDefinition {
   readonly description: string;
   /** JSON Schema of the tool's input object. */
   readonly inputSchema: Record<string, unknown>;
+  /** Vendor-defined tool types by provider; adapters send the vendor's type instead of the schema. */
+  readonly providerTools?: Readonly<Record<string, string>>;
 }
 
 export interface ModelRequest {

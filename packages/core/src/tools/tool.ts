@@ -40,5 +40,10 @@ export interface Tool<Input = unknown> {
   readonly description: string;
   /** Validates the model's input; a parse failure becomes an InputValidationError tool result. */
   readonly inputSchema: z.ZodType<Input>;
+  /**
+   * Vendor-defined tool types this tool implements, by provider (e.g. `{ anthropic: "memory_20250818" }`).
+   * Such a tool is offered only to models of those providers, as the vendor's own tool type.
+   */
+  readonly providerTools?: Readonly<Record<string, string>>;
   execute(input: Input, context: ToolContext): Promise<ToolResult>;
 }

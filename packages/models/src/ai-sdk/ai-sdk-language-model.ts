@@ -1,4 +1,6 @@
 /** A LanguageModel over any AI SDK provider model. Owns error mapping; retries are off (the loop owns them). */
+
+import { anthropic } from "@ai-sdk/anthropic";
 import type { LanguageModel, ModelEvent, ModelRequest } from "@outrig/core";
 import type { AssistantMessage, StopReason, TextPart, ToolCallPart, Usage } from "@outrig/protocol";
 import {
@@ -36,10 +38,25 @@ export function toStopReason(finishReason: FinishReason, hasToolCalls: boolean):
   }
 }
 
-/** Tools go to the SDK as JSON Schema with no `execute`, so the SDK never runs them. */
-export function toToolSet(tools: ModelRequest["tools"]): ToolSet {
+/** Vendor-defined tools we can serve ourselves, by provider and tool type. */
+const anthropicTools = anthropic.tools;
+const VENDOR_TOOLS: Readonly<Record<string, Readonly<Record<string, () => ToolSet[string]>>>> = {
+  anthropic: { memory_20250818: () => anthropicTools.memory_20250818({}) },
+};
+
+/**
+ * Tools go to the SDK as JSON Schema with no `execute`, so the SDK never runs them. A tool that
+ * implements a vendor tool type (e.g. Anthropic's memory tool) goes as that type to that vendor.
+ */
+export function toToolSet(tools: ModelRequest["tools"], provider = ""): ToolSet {
   const toolSet: ToolSet = {};
   for (const definition of tools) {
+    const vendorType = definition.providerTools?.[provider];
+    const vendorTool = vendorType === undefined ? undefined : VENDOR_TOOLS[provider]?.[vendorType];
+    if (vendorTool) {
+      toolSet[definition.name] = vendorTool();
+      continue;
+    }
     toolSet[definition.name] = {
       description: definition.description,
       inputSchema: jsonSchema(definition.inputSchema as JSONSchema7),
@@ -74,7 +91,7 @@ export class AiSdkLanguageModel implements LanguageModel {
         // An empty system block is rejected by Anthropic, so leave it out entirely.
         system: request.system === "" ? undefined : request.system,
         messages: toModelMessages(request.messages),
-        tools: request.tools.length > 0 ? toToolSet(request.tools) : undefined,
+        tools: request.tools.length > 0 ? toToolSet(request.tools, this.provider) : undefined,
         maxOutputTokens: request.maxOutputTokens,
         maxRetries: 0,
         abortSignal: signal,
