@@ -4,6 +4,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadFakeLlmScript, startFakeLlmServer } from "@outrig/models";
 import { loadConfig, loadCredentials, startServer } from "@outrig/server";
+import { filesCommand } from "./files-command.js";
 import { keysCreateCommand } from "./keys-command.js";
 import { runCommand } from "./run-command.js";
 import { skillsAddCommand } from "./skills-command.js";
@@ -17,6 +18,8 @@ commands:
   keys create [--org NAME] [--user NAME] [--name NAME]
                                            create an API key (creates the org and user when missing)
   skills add <folder> [--server URL]      import an Agent Skill (SKILL.md + files) into the org (admins)
+  files ls|cat|history|rm <path>          skills and memories (/skills, /memories/org, /memories/me)
+  files put <path> <file or ->            write a memory or skill file (a new version)
   fake-llm --script turns.json [--port 7071] [--host 127.0.0.1] [--by-history]
                                            serve scripted Anthropic / OpenAI responses for tests
                                            (--by-history: answer by conversation position, for
@@ -41,6 +44,15 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await fakeLlmCli(rest);
       case "skills":
         return await skillsCli(rest);
+      case "files": {
+        const { server, apiKey } = await clientSettings(undefined);
+        if (!apiKey) {
+          console.error("outrig files: no API key; set OUTRIG_API_KEY or start the server once");
+          return 1;
+        }
+        await filesCommand(rest, { server, apiKey, out: (text) => process.stdout.write(text) });
+        return 0;
+      }
       case undefined:
       case "help":
       case "--help":

@@ -197,6 +197,21 @@ describe("skills and bash on database mounts", () => {
     }
     // Nothing bash tried changed the file.
     expect(String(results[12]?.output)).toContain("first line");
+
+    // The same files through the CLI: list, read, write a new version, see the history, delete.
+    const cli = (args: string[]) =>
+      runCli(["files", ...args], { OUTRIG_HOME: home, OUTRIG_SERVER: server.url });
+    expect((await cli(["ls", "/skills"])).stdout).toContain("brand-guidelines/SKILL.md");
+    expect((await cli(["cat", "/memories/me/corpus.md"])).stdout).toBe(noteText);
+    const local = path.join(home, "note-v2.md");
+    await fs.writeFile(local, "second version\n");
+    expect((await cli(["put", "/memories/me/corpus.md", local])).code).toBe(0);
+    expect((await cli(["cat", "/memories/me/corpus.md"])).stdout).toBe("second version\n");
+    expect((await cli(["history", "/memories/me/corpus.md"])).stdout.trim().split("\n")).toHaveLength(2);
+    expect((await cli(["rm", "/memories/me/corpus.md"])).code).toBe(0);
+    const missing = await cli(["cat", "/memories/me/corpus.md"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("not_found");
   }, 120_000);
 });
 
