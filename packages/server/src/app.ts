@@ -8,13 +8,13 @@ import {
   type SessionResource,
   ToolPolicy,
 } from "@outrig/protocol";
-import type { Context } from "hono";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { BusEvent, EventBus } from "./event-bus.js";
 import { toErrorResponse } from "./http-error.js";
+import { parseQuery, readJson } from "./http-input.js";
 import type { Caller, SessionManager } from "./session-manager.js";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -240,39 +240,6 @@ export function toResource(session: SessionRecord): SessionResource {
     createdAt: session.createdAt.toISOString(),
     updatedAt: session.updatedAt.toISOString(),
   };
-}
-
-async function readJson<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
-  const contentType = c.req.header("content-type") ?? "";
-  if (!/^application\/json\b/i.test(contentType)) {
-    throw new InputError("unsupported_media_type", "Content-Type must be application/json", 415);
-  }
-  const text = await c.req.text();
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new InputError("invalid_json", "Request body is not valid JSON", 400);
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new InputError("invalid_request", describeIssues(parsed.error), 400);
-  return parsed.data;
-}
-
-function parseQuery<T>(c: Context, schema: z.ZodType<T>): T {
-  const parsed = schema.safeParse(c.req.query());
-  if (!parsed.success) throw new InputError("invalid_request", describeIssues(parsed.error), 400);
-  return parsed.data;
-}
-
-function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 5)
-    .map((issue) => {
-      const where = issue.path.length > 0 ? issue.path.join(".") : "body";
-      return `${where}: ${issue.message}`;
-    })
-    .join("; ");
 }
 
 function isUtf8(data: Uint8Array): boolean {

@@ -14,6 +14,7 @@ import {
 } from "@outrig/storage";
 import type { Context, Hono } from "hono";
 import { z } from "zod";
+import { parseInput, readJson } from "../http-input.js";
 
 export interface FilesCaller {
   readonly orgId: string;
@@ -100,31 +101,6 @@ async function withConflict<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const message = parsed.error.issues
-      .slice(0, 5)
-      .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "body"}: ${issue.message}`)
-      .join("; ");
-    throw new InputError("invalid_request", message, 400);
-  }
-  return parsed.data;
-}
-
-async function readJson<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
-  if (!/^application\/json\b/i.test(c.req.header("content-type") ?? "")) {
-    throw new InputError("unsupported_media_type", "Content-Type must be application/json", 415);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(await c.req.text());
-  } catch {
-    throw new InputError("invalid_json", "Request body is not valid JSON", 400);
-  }
-  return parse(schema, value);
-}
-
 function decodeContent(content: string, encoding: "utf8" | "base64"): Uint8Array {
   if (encoding === "utf8") return new TextEncoder().encode(content);
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(content))
@@ -144,7 +120,7 @@ export function registerFilesRoutes<E extends FilesRoutesEnv>(
   const callerOf = (c: Context<E>): FilesCaller => c.get("caller") as FilesCaller;
 
   app.get("/v1/files/list", async (c) => {
-    const query = parse(ListQuery, c.req.query());
+    const query = parseInput(ListQuery, c.req.query());
     const resolved = resolve(callerOf(c), query.path);
     const entries = await deps.files.list(resolved.scope, resolved.innerPath, {
       recursive: query.recursive === "true",
@@ -153,7 +129,7 @@ export function registerFilesRoutes<E extends FilesRoutesEnv>(
   });
 
   app.get("/v1/files/content", async (c) => {
-    const query = parse(ReadQuery, c.req.query());
+    const query = parseInput(ReadQuery, c.req.query());
     const resolved = resolve(callerOf(c), query.path);
     const file = await deps.files.read(
       resolved.scope,
@@ -187,7 +163,7 @@ export function registerFilesRoutes<E extends FilesRoutesEnv>(
   });
 
   app.delete("/v1/files/content", async (c) => {
-    const query = parse(DeleteQuery, c.req.query());
+    const query = parseInput(DeleteQuery, c.req.query());
     const caller = callerOf(c);
     const resolved = resolve(caller, query.path);
     requireWritable(resolved, query.path);
@@ -201,7 +177,7 @@ export function registerFilesRoutes<E extends FilesRoutesEnv>(
   });
 
   app.get("/v1/files/history", async (c) => {
-    const query = parse(PathQuery, c.req.query());
+    const query = parseInput(PathQuery, c.req.query());
     const resolved = resolve(callerOf(c), query.path);
     const versions = await deps.files.history(resolved.scope, resolved.innerPath);
     if (versions.length === 0)
@@ -223,7 +199,7 @@ export function registerFilesRoutes<E extends FilesRoutesEnv>(
   });
 
   app.get("/v1/files/blame", async (c) => {
-    const query = parse(PathQuery, c.req.query());
+    const query = parseInput(PathQuery, c.req.query());
     const resolved = resolve(callerOf(c), query.path);
     return c.json({
       path: normalizeFilePath(query.path),

@@ -4,8 +4,9 @@
  */
 import { InputError } from "@outrig/core";
 import type { SecretMetadata, SecretScope } from "@outrig/storage";
-import type { Context, Hono } from "hono";
+import type { Hono } from "hono";
 import { z } from "zod";
+import { parseQuery, readJson } from "../http-input.js";
 
 /** The part of PostgresSecretStore the routes use (no way to read a value). */
 export interface SecretsRouteStore {
@@ -111,34 +112,4 @@ function toResource(metadata: SecretMetadata): SecretResource {
     createdAt: metadata.createdAt.toISOString(),
     updatedAt: metadata.updatedAt.toISOString(),
   };
-}
-
-// The two helpers below mirror app.ts (not exported there); messages never include input values.
-async function readJson<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
-  const contentType = c.req.header("content-type") ?? "";
-  if (!/^application\/json\b/i.test(contentType)) {
-    throw new InputError("unsupported_media_type", "Content-Type must be application/json", 415);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(await c.req.text());
-  } catch {
-    throw new InputError("invalid_json", "Request body is not valid JSON", 400);
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new InputError("invalid_request", describeIssues(parsed.error), 400);
-  return parsed.data;
-}
-
-function parseQuery<T>(c: Context, schema: z.ZodType<T>): T {
-  const parsed = schema.safeParse(c.req.query());
-  if (!parsed.success) throw new InputError("invalid_request", describeIssues(parsed.error), 400);
-  return parsed.data;
-}
-
-function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 5)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "body"}: ${issue.message}`)
-    .join("; ");
 }
