@@ -2,49 +2,11 @@
  * Durable-execution figures: checkpointed step overhead, restart → 1,000 live sessions running again,
  * concurrent-session throughput on one worker, worker RSS. Real server processes, DBOS on embedded Postgres.
  */
-import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { startFakeLlmServer } from "@outrig/models";
-import { median, round, rssMiB } from "./stats.mjs";
-
-const repo = path.resolve(import.meta.dirname, "..");
-const OUTRIG_BIN = path.join(repo, "packages/cli/bin/outrig.js");
-
-function spawnServer(home, env) {
-  const startedAt = performance.now();
-  const child = spawn(process.execPath, [OUTRIG_BIN, "serve"], {
-    env: { ...process.env, OUTRIG_HOME: home, OUTRIG_PORT: "0", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  const ready = new Promise((resolve, reject) => {
-    const onData = (chunk) => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1]);
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.once("exit", (code) => reject(new Error(`server exited ${code}: ${output}`)));
-  });
-  return {
-    child,
-    startedAt,
-    async ready() {
-      const url = await ready;
-      const { apiKey } = JSON.parse(await fs.readFile(path.join(home, "credentials.json"), "utf8"));
-      return { url, apiKey };
-    },
-    async stop(signal = "SIGTERM") {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill(signal);
-      await exited;
-    },
-  };
-}
+import { median, round, rssMiB, spawnServer } from "./stats.mjs";
 
 async function post(server, route, body) {
   const response = await fetch(`${server.url}${route}`, {

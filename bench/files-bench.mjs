@@ -2,15 +2,11 @@
  * Read, Write and Edit on the database-backed /memories mount against the sandbox's /workspace, as the
  * tools run them in a real session (p50 of each call's duration recorded in its tool.end event).
  */
-import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { startFakeLlmServer } from "@outrig/models";
-import { median, round } from "./stats.mjs";
-
-const repo = path.resolve(import.meta.dirname, "..");
-const OUTRIG_BIN = path.join(repo, "packages/cli/bin/outrig.js");
+import { median, round, spawnServer } from "./stats.mjs";
 
 function callsFor(root, count) {
   const turns = [];
@@ -38,29 +34,9 @@ export async function filesFigures({ count = 30 } = {}) {
   };
   const fakeLlm = await startFakeLlmServer({ script, turnSelection: "history" });
   const home = await fs.mkdtemp(path.join(os.tmpdir(), "outrig-bench-files-"));
-  const child = spawn(process.execPath, [OUTRIG_BIN, "serve"], {
-    env: {
-      ...process.env,
-      OUTRIG_HOME: home,
-      OUTRIG_PORT: "0",
-      ANTHROPIC_API_KEY: "bench",
-      ANTHROPIC_BASE_URL: `${fakeLlm.url}/v1`,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const server = spawnServer(home, { ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: `${fakeLlm.url}/v1` });
   try {
-    let output = "";
-    const url = await new Promise((resolve, reject) => {
-      const onData = (chunk) => {
-        output += chunk.toString();
-        const match = /listening on (http:\/\/\S+)/.exec(output);
-        if (match) resolve(match[1]);
-      };
-      child.stdout.on("data", onData);
-      child.stderr.on("data", onData);
-      child.once("exit", (code) => reject(new Error(`server exited ${code}`)));
-    });
-    const { apiKey } = JSON.parse(await fs.readFile(path.join(home, "credentials.json"), "utf8"));
+    const { url, apiKey } = await server.ready();
     const headers = { authorization: `Bearer ${apiKey}`, "content-type": "application/json" };
     const session = await (
       await fetch(`${url}/v1/sessions`, {
@@ -100,9 +76,7 @@ export async function filesFigures({ count = 30 } = {}) {
     }
     return Object.fromEntries(Object.entries(figures).map(([key, values]) => [key, median(values)]));
   } finally {
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill("SIGTERM");
-    await exited;
+    await server.stop();
     await fakeLlm.close();
     await fs.rm(home, { recursive: true, force: true });
   }

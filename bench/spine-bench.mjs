@@ -8,10 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { startFakeLlmServer } from "@outrig/models";
 import { createBubblewrapSandboxProvider } from "@outrig/sandboxes";
-import { median, percentile, processesMatching, round, rssMiB, time } from "./stats.mjs";
-
-const repo = path.resolve(import.meta.dirname, "..");
-const OUTRIG_BIN = path.join(repo, "packages/cli/bin/outrig.js");
+import { median, percentile, processesMatching, round, rssMiB, spawnServer, time } from "./stats.mjs";
 
 export async function sandboxFigures({ starts = 30, execs = 200 } = {}) {
   const provider = createBubblewrapSandboxProvider();
@@ -69,32 +66,8 @@ export async function sandboxFigures({ starts = 30, execs = 200 } = {}) {
 }
 
 async function startServerProcess(home, env) {
-  const child = spawn(process.execPath, [OUTRIG_BIN, "serve"], {
-    env: { ...process.env, OUTRIG_HOME: home, OUTRIG_PORT: "0", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  const url = await new Promise((resolve, reject) => {
-    const onData = (chunk) => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1]);
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.once("exit", (code) => reject(new Error(`server exited ${code}: ${output}`)));
-  });
-  const { apiKey } = JSON.parse(await fs.readFile(path.join(home, "credentials.json"), "utf8"));
-  return {
-    url,
-    apiKey,
-    child,
-    async stop() {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
-    },
-  };
+  const process_ = spawnServer(home, env);
+  return { ...(await process_.ready()), child: process_.child, stop: () => process_.stop() };
 }
 
 async function api(server, method, route, body) {

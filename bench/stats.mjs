@@ -1,4 +1,7 @@
-/** Small statistics helpers for the benchmarks. */
+/** Small helpers for the benchmarks: statistics, /proc readings, a server process. */
+import { spawn } from "node:child_process";
+import fs from "node:fs/promises";
+import path from "node:path";
 
 export function percentile(values, p) {
   if (values.length === 0) return Number.NaN;
@@ -41,4 +44,41 @@ export async function processesMatching(needle, unless = "\0") {
     } catch {}
   }
   return found;
+}
+
+const OUTRIG_BIN = new URL("../packages/cli/bin/outrig.js", import.meta.url).pathname;
+
+/** Spawns `outrig serve` on a temp home and an ephemeral port; `ready()` resolves with its URL and key. */
+export function spawnServer(home, env) {
+  const startedAt = performance.now();
+  const child = spawn(process.execPath, [OUTRIG_BIN, "serve"], {
+    env: { ...process.env, OUTRIG_HOME: home, OUTRIG_PORT: "0", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const ready = new Promise((resolve, reject) => {
+    const onData = (chunk) => {
+      output += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (match) resolve(match[1]);
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`server exited ${code}: ${output}`)));
+  });
+  return {
+    child,
+    startedAt,
+    async ready() {
+      const url = await ready;
+      const { apiKey } = JSON.parse(await fs.readFile(path.join(home, "credentials.json"), "utf8"));
+      return { url, apiKey };
+    },
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill(signal);
+      await exited;
+    },
+  };
 }
