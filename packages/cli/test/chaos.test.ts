@@ -118,7 +118,7 @@ async function storedEvents(server: ServerProcess, sessionId: string): Promise<S
   return events;
 }
 
-/** The transcript without what legitimately differs between runs: times, sandbox starts, vendor ids. */
+/** The transcript without what legitimately differs between runs: times, sandbox lifecycle, vendor ids. */
 function transcript(events: StoredEvent[]): unknown[] {
   const ids = new Map<string, string>();
   const id = (value: unknown) => {
@@ -126,22 +126,26 @@ function transcript(events: StoredEvent[]): unknown[] {
     if (!ids.has(key)) ids.set(key, `call_${ids.size + 1}`);
     return ids.get(key);
   };
-  return events
-    .filter((event) => event.type !== "sandbox.start" && event.type !== "model.retry")
-    .map(({ seq: _seq, at: _at, durationMs: _duration, ...event }) => {
-      const normalized: Record<string, unknown> = { ...event };
-      if ("toolCallId" in normalized) normalized.toolCallId = id(normalized.toolCallId);
-      if (event.type === "message.end") {
-        const message = event.message as { content: { type: string; toolCallId?: string }[] };
-        normalized.message = {
-          ...message,
-          content: message.content.map((part) =>
-            part.toolCallId ? { ...part, toolCallId: id(part.toolCallId) } : part,
-          ),
-        };
-      }
-      return normalized;
-    });
+  return (
+    events
+      // Sandbox lifecycle events and retries depend on timing (a restart starts a new sandbox, a
+      // sandbox idle long enough is frozen), not on what the session did.
+      .filter((event) => !event.type.startsWith("sandbox.") && event.type !== "model.retry")
+      .map(({ seq: _seq, at: _at, durationMs: _duration, ...event }) => {
+        const normalized: Record<string, unknown> = { ...event };
+        if ("toolCallId" in normalized) normalized.toolCallId = id(normalized.toolCallId);
+        if (event.type === "message.end") {
+          const message = event.message as { content: { type: string; toolCallId?: string }[] };
+          normalized.message = {
+            ...message,
+            content: message.content.map((part) =>
+              part.toolCallId ? { ...part, toolCallId: id(part.toolCallId) } : part,
+            ),
+          };
+        }
+        return normalized;
+      })
+  );
 }
 
 async function effectsOf(sessionId: string): Promise<string> {

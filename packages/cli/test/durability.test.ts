@@ -282,6 +282,34 @@ describe("model retries", () => {
   }, 120_000);
 });
 
+describe("standby while the model thinks", () => {
+  it("freezes the sandbox between tool calls and resumes it, background processes included", async () => {
+    fakeLlm.setScript({
+      turns: [
+        { toolCalls: [{ name: "Bash", input: { command: "sleep 1000 & echo $! > /workspace/bg.pid" } }] },
+        {
+          delayMs: 600,
+          toolCalls: [{ name: "Bash", input: { command: "kill -0 $(cat /workspace/bg.pid) && echo alive" } }],
+        },
+        { text: "done" },
+      ],
+    });
+    const { body } = await api<{ id: string }>("POST", "/v1/sessions", {
+      model: "anthropic:x",
+      prompt: "standby",
+    });
+    const events = await waitForEvent(body.id, isTurnOver);
+    const types = events.map((event) => event.type);
+    expect(types).toContain("sandbox.standby");
+    const resume = events.find((event) => event.type === "sandbox.resume");
+    expect(resume).toMatchObject({ durationMs: expect.any(Number) });
+    // Frozen while the model thought: the standby comes before the second call, the resume right before it.
+    expect(types.indexOf("sandbox.standby")).toBeLessThan(types.lastIndexOf("tool.start"));
+    const outputs = events.filter((event) => event.type === "tool.end").map((event) => event.output);
+    expect(outputs[1]).toContain("alive");
+  }, 120_000);
+});
+
 describe("concurrency", () => {
   it("runs 200 sessions at 1 s per model call in parallel on one worker", async () => {
     fakeLlm.setScript({ turns: [{ delayMs: 1000, text: "hello" }] });

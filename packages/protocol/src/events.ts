@@ -102,7 +102,23 @@ export const ApprovalResponseEvent = z.object({
   userId: z.string().optional(),
 });
 
+/** The sandbox was frozen (memory kept, no CPU) because no tool call ran for a moment. */
+export const SandboxStandbyEvent = z.object({
+  ...base,
+  type: z.literal("sandbox.standby"),
+  sandboxId: z.string(),
+});
+/** A tool call thawed the sandbox; `durationMs` is the resume latency. */
+export const SandboxResumeEvent = z.object({
+  ...base,
+  type: z.literal("sandbox.resume"),
+  sandboxId: z.string(),
+  durationMs: z.number(),
+});
+
 export const SessionEvent = z.discriminatedUnion("type", [
+  SandboxStandbyEvent,
+  SandboxResumeEvent,
   ApprovalRequestEvent,
   ApprovalResponseEvent,
   SessionStartEvent,

@@ -5,6 +5,8 @@ export {
   MessageEndEvent,
   ModelRetryEvent,
   type NewSessionEvent,
+  SandboxResumeEvent,
+  SandboxStandbyEvent,
   SandboxStartEvent,
   SessionEvent,
   type SessionEventType,

@@ -34,6 +34,8 @@ const EnvSchema = z.object({
   OUTRIG_WORKFLOW_VERSION: optionalString,
   /** Milliseconds without a heartbeat after which a worker counts as dead. */
   OUTRIG_WORKER_DEAD_AFTER_MS: z.coerce.number().int().min(1000).default(10_000),
+  /** Freeze a sandbox after this many ms without a tool call (0: never). */
+  OUTRIG_STANDBY_AFTER_MS: z.coerce.number().int().min(0).default(100),
   /** Base64 of 32 bytes; otherwise a key file is created in OUTRIG_HOME on first start. */
   OUTRIG_MASTER_KEY: optionalString,
   /** Fault injection for crash tests: SIGKILL this process right after its Nth session-event append. */
@@ -58,6 +60,7 @@ export interface ServerConfig {
   readonly workerDeadAfterMs: number;
   readonly faultKillAfterAppend: number | undefined;
   readonly masterKey: string | undefined;
+  readonly standbyAfterMs: number | undefined;
 }
 
 /** Parses the environment. Throws ConfigError naming the exact key on bad input. */
@@ -100,5 +103,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     workerDeadAfterMs: values.OUTRIG_WORKER_DEAD_AFTER_MS,
     faultKillAfterAppend: values.OUTRIG_FAULT_KILL_AFTER_APPEND,
     masterKey: values.OUTRIG_MASTER_KEY,
+    standbyAfterMs: values.OUTRIG_STANDBY_AFTER_MS === 0 ? undefined : values.OUTRIG_STANDBY_AFTER_MS,
   };
 }

@@ -61,6 +61,8 @@ export interface SessionManagerOptions {
   readonly home: string;
   readonly limits: LoopLimits;
   readonly sandboxIdleMs: number;
+  /** Freeze a session's sandbox after this long without a tool call; undefined: never. */
+  readonly standbyAfterMs?: number;
   readonly log: (message: string) => void;
   readonly files?: SessionFilesOptions;
   /** Tells other workers to abort a cancelled session's running step. */
@@ -261,7 +263,12 @@ export class SessionManager implements TurnHost {
     return this.#options.store.getSession(orgId, sessionId);
   }
 
-  /** Tool policies change rarely; a step reads a copy at most a second old. */
+  /** Forgets this worker's cached copy of an org's policy (after this worker changed it). */
+  invalidatePolicy(orgId: string): void {
+    this.#policies.delete(orgId);
+  }
+
+  /** Tool policies change rarely; a step reads a copy at most a second old (changes on other workers). */
   async #policy(orgId: string): Promise<ToolPolicy> {
     const cached = this.#policies.get(orgId);
     if (cached && cached.expiresAt > Date.now()) return cached.policy;
@@ -373,6 +380,17 @@ export class SessionManager implements TurnHost {
           ];
         },
         idleMs: this.#options.sandboxIdleMs,
+        standbyAfterMs: this.#options.standbyAfterMs,
+        onStandby: (handle) => {
+          void this.#append(session.id, [{ type: "sandbox.standby", sandboxId: handle.id }]).catch(
+            () => undefined,
+          );
+        },
+        onResume: (handle, durationMs) => {
+          void this.#append(session.id, [
+            { type: "sandbox.resume", sandboxId: handle.id, durationMs: Math.round(durationMs * 100) / 100 },
+          ]).catch(() => undefined);
+        },
         onStart: (handle, durationMs) => {
           void this.#append(session.id, [
             {

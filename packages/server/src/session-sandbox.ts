@@ -16,6 +16,10 @@ export interface SessionSandboxOptions {
   readonly idleMs: number;
   /** Told each time a sandbox was started, with how long it took. */
   readonly onStart: (handle: SandboxHandle, durationMs: number) => void;
+  /** Freeze the sandbox after this long without a call (model thinking, waiting for a person). */
+  readonly standbyAfterMs?: number;
+  readonly onStandby?: (handle: SandboxHandle) => void;
+  readonly onResume?: (handle: SandboxHandle, durationMs: number) => void;
 }
 
 export class SessionSandbox {
@@ -23,6 +27,7 @@ export class SessionSandbox {
   #handle: SandboxHandle | undefined;
   #starting: Promise<SandboxHandle> | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
+  #standbyTimer: NodeJS.Timeout | undefined;
   #inUse = 0;
 
   constructor(options: SessionSandboxOptions) {
@@ -39,6 +44,10 @@ export class SessionSandbox {
     this.#clearIdle();
     try {
       const handle = await this.#acquire();
+      if (handle.state === "standby" && handle.resume) {
+        const { latencyMs, wasSuspended } = await handle.resume();
+        if (wasSuspended) this.#options.onResume?.(handle, latencyMs);
+      }
       return await work(handle.sandbox);
     } finally {
       this.#inUse -= 1;
@@ -87,6 +96,18 @@ export class SessionSandbox {
 
   #armIdle(): void {
     this.#clearIdle();
+    const handle = this.#handle;
+    const standbyAfterMs = this.#options.standbyAfterMs;
+    if (handle?.suspend && standbyAfterMs !== undefined) {
+      this.#standbyTimer = setTimeout(() => {
+        if (this.#inUse > 0 || this.#handle !== handle || !handle.isAlive()) return;
+        handle.suspend?.().then(
+          () => this.#options.onStandby?.(handle),
+          () => undefined, // no freezer here (not root): the sandbox just keeps running
+        );
+      }, standbyAfterMs);
+      this.#standbyTimer.unref();
+    }
     this.#idleTimer = setTimeout(() => {
       void this.destroy().catch(() => undefined);
     }, this.#options.idleMs);
@@ -96,5 +117,7 @@ export class SessionSandbox {
   #clearIdle(): void {
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
+    if (this.#standbyTimer) clearTimeout(this.#standbyTimer);
+    this.#standbyTimer = undefined;
   }
 }

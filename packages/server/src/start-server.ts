@@ -78,6 +78,7 @@ export async function startServer(
     home: config.home,
     limits: { maxSteps: config.maxSteps, maxModelAttempts: 6 },
     sandboxIdleMs: config.sandboxIdleMs,
+    standbyAfterMs: config.standbyAfterMs,
     log,
   });
   const masterKey = await loadMasterKey({
@@ -86,7 +87,13 @@ export async function startServer(
   });
   const app = createApp({
     auth: database.auth,
-    policies: database.policies,
+    policies: {
+      get: (orgId) => database.policies.get(orgId),
+      put: async (orgId, policy) => {
+        await database.policies.put(orgId, policy);
+        sessions.invalidatePolicy(orgId);
+      },
+    },
     sessions,
     store: database.sessions,
     bus,

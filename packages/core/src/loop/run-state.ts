@@ -69,6 +69,8 @@ export function applyEvent(state: RunState, event: SessionEvent): RunState {
   switch (event.type) {
     case "session.start":
     case "sandbox.start":
+    case "sandbox.standby":
+    case "sandbox.resume":
       return next;
     case "turn.start": {
       const messages = closeInterruptedToolCalls(state);

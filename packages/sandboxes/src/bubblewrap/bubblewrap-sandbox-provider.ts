@@ -433,6 +433,8 @@ async function waitForPreviousSandbox(stateDir: string, maxWaitMs: number): Prom
     return;
   }
   if (!Number.isInteger(pid) || pid <= 0) return;
+  // A sandbox the crashed server had frozen (standby) can neither notice nor finish: thaw it first.
+  if (await isLiveBubblewrap(pid)) await thawFreezerOf(pid);
   const deadline = Date.now() + maxWaitMs;
   while (Date.now() < deadline && (await isLiveBubblewrap(pid))) {
     await new Promise((resolve) => setTimeout(resolve, 25));
@@ -447,5 +449,25 @@ async function isLiveBubblewrap(pid: number): Promise<boolean> {
     return commandLine.includes("bwrap");
   } catch {
     return false;
+  }
+}
+
+/** Thaws the cgroup v1 freezer (or v2 cgroup.freeze) that holds `pid`, if any. Best effort. */
+async function thawFreezerOf(pid: number): Promise<void> {
+  let membership: string;
+  try {
+    membership = await readFile(`/proc/${pid}/cgroup`, "utf8");
+  } catch {
+    return;
+  }
+  for (const line of membership.split("\n")) {
+    const [, controllers = "", cgroupPath = ""] = line.split(":");
+    if (controllers.split(",").includes("freezer")) {
+      await writeFile(join("/sys/fs/cgroup/freezer", cgroupPath, "freezer.state"), "THAWED").catch(
+        () => undefined,
+      );
+    } else if (controllers === "" && cgroupPath) {
+      await writeFile(join("/sys/fs/cgroup", cgroupPath, "cgroup.freeze"), "0").catch(() => undefined);
+    }
   }
 }
