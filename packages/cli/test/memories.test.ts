@@ -40,6 +40,13 @@ afterAll(async () => {
   if (home) await fs.rm(home, { recursive: true, force: true });
 });
 
+/** The JSON body of the fake LLM's `index`-th recorded request; fails the test when there is none. */
+function requestBody(index: number): unknown {
+  const request = fakeLlm.requests[index];
+  if (!request) throw new Error(`the fake LLM recorded no request #${index}`);
+  return request.body;
+}
+
 async function keyFor(org: string, user: string): Promise<string> {
   const result = await runCli(["keys", "create", "--org", org, "--user", user], { OUTRIG_HOME: home });
   expect(result.code, result.stderr).toBe(0);
@@ -234,7 +241,7 @@ describe("Anthropic's memory tool", () => {
       { toolCalls: [{ name: "Read", input: { file_path: "/memories/me/tool-note.md" } }] },
       { text: "done" },
     ]);
-    const tools = (fakeLlm.requests[before]?.body as { tools: { name: string; type?: string }[] }).tools;
+    const tools = (requestBody(before) as { tools: { name: string; type?: string }[] }).tools;
     expect(tools.find((tool) => tool.name === "memory")).toMatchObject({ type: "memory_20250818" });
     expect(results[0]).toMatchObject({
       isError: false,
@@ -245,8 +252,7 @@ describe("Anthropic's memory tool", () => {
     // Other providers never see it (adding memory tools to models not trained on them makes them worse).
     const openAiBefore = fakeLlm.requests.length;
     await runSession(server.apiKey, [{ text: "hi" }], "openai-chat:gpt-4.1");
-    const openAiTools = (fakeLlm.requests[openAiBefore]?.body as { tools: { function: { name: string } }[] })
-      .tools;
+    const openAiTools = (requestBody(openAiBefore) as { tools: { function: { name: string } }[] }).tools;
     expect(openAiTools.map((tool) => tool.function.name)).not.toContain("memory");
     expect(openAiTools.map((tool) => tool.function.name)).toContain("Read");
   }, 120_000);

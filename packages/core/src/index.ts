@@ -89,7 +89,7 @@ export type {
   SandboxState,
   SnapshotRef,
 } from "./sandbox/sandbox.js";
-export { FileError, type FileErrorCode, isFileError } from "./sandbox/sandbox-errors.js";
+export { FileError, type FileErrorCode, fileErrorCodeOf, isFileError } from "./sandbox/sandbox-errors.js";
 export { buildSkillsPrompt, type SkillSummary } from "./skills/build-skills-prompt.js";
 export { type LoadedSkills, loadSkills } from "./skills/load-skills.js";
 export {

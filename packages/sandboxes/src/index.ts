@@ -27,7 +27,6 @@ export {
   type BubblewrapInfo,
   checkBubblewrap,
 } from "./bubblewrap/check-bubblewrap.js";
-export { fileErrorCodeOf } from "./bubblewrap/to-file-error.js";
 export {
   ensureWorkspaceQuota,
   isMountPoint,

@@ -13,6 +13,7 @@ import {
   type ExecResult,
   FileError,
   type FileStat,
+  fileErrorCodeOf,
   type Sandbox,
   SandboxError,
   type SandboxHandle,
@@ -119,9 +120,12 @@ async function wrapErrors<T>(filePath: string, work: () => Promise<T>): Promise<
     return await work();
   } catch (error) {
     if (error instanceof FileError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    const mapped = code === "ENOENT" ? "not_found" : code === "EISDIR" ? "is_directory" : "io_error";
-    throw new FileError(mapped, filePath, `${filePath}: ${(error as Error).message}`, { cause: error });
+    throw new FileError(
+      fileErrorCodeOf((error as NodeJS.ErrnoException).code),
+      filePath,
+      `${filePath}: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 }
 

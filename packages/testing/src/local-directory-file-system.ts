@@ -8,23 +8,14 @@ import {
   type FileKind,
   type FileStat,
   type FileSystem,
+  fileErrorCodeOf,
   type ListOptions,
   normalizePath,
 } from "@outrig/core";
 
-const CODES: Readonly<Record<string, FileErrorCode>> = {
-  ENOENT: "not_found",
-  EISDIR: "is_directory",
-  ENOTDIR: "not_directory",
-  EACCES: "permission_denied",
-  EPERM: "permission_denied",
-  EROFS: "read_only",
-  EFBIG: "too_large",
-};
-
 function toFileError(error: unknown, path: string): FileError {
   const code = (error as { code?: string }).code ?? "";
-  return new FileError(CODES[code] ?? "io_error", path, `${code || "error"}: ${path}`, { cause: error });
+  return new FileError(fileErrorCodeOf(code), path, `${code || "error"}: ${path}`, { cause: error });
 }
 
 function kindOf(entry: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): FileKind {

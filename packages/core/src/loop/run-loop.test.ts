@@ -401,6 +401,45 @@ describe("tool policy and approvals", () => {
   });
 });
 
+describe("turn ownership", () => {
+  it("treats a store that refuses its writes as a closed turn, instead of retrying forever", async () => {
+    const store = new MemorySessionStore();
+    const session = await store.createSession({
+      orgId: "org_1",
+      userId: "usr_1",
+      model: "scripted:x",
+      system: null,
+    });
+    // The log says a turn runs, but the store's session row does not (it was closed elsewhere).
+    await store.appendEvents(session.id, [{ type: "turn.start", turn: 1, text: "hi" }]);
+    const model = new ScriptedModel([{ text: "never recorded" }]);
+    const runner = new SessionRunner(
+      {
+        store,
+        tools: [],
+        limits: { maxSteps: 5, maxModelAttempts: 3 },
+        sleep: async () => {},
+        random: () => 0.5,
+        publish: () => {},
+      },
+      {
+        sessionId: session.id,
+        model,
+        fs: createMountTable([]),
+        exec: async () => {
+          throw new Error("no sandbox");
+        },
+        systemPrompt: "test",
+        cwd: "/workspace",
+      },
+    );
+    expect((await runner.runStep(new AbortController().signal)).type).toBe("idle");
+    expect(
+      (await store.readEvents(session.id, { afterSeq: 0, limit: 10 })).map((event) => event.type),
+    ).toEqual(["turn.start"]);
+  });
+});
+
 describe("runSession crash recovery", () => {
   async function baseline() {
     const harness = await createHarness();

@@ -176,6 +176,11 @@ export class SessionRunner {
         assertNever(action);
     }
     state = await this.state();
+    if (this.#isClosed) {
+      // The store refused our write: the turn ended elsewhere, whatever our copy of the log says.
+      this.#isClosed = false;
+      return { type: "idle", seq: state.lastSeq };
+    }
     return state.turnStatus === "running"
       ? { type: "progress", seq: state.lastSeq }
       : { type: "idle", seq: state.lastSeq };

@@ -1,7 +1,7 @@
 /** Executes one step — a model call or a tool call — and returns what happened. Never throws for model or tool failures. */
 import type { AssistantMessage, StopReason, Usage } from "@outrig/protocol";
 import { ensureError } from "../errors/app-error.js";
-import type { LanguageModel, ModelRequest } from "../model/language-model.js";
+import type { LanguageModel, ModelEvent, ModelRequest } from "../model/language-model.js";
 import type { Tool, ToolContext, ToolResult } from "../tools/tool.js";
 import { formatInputValidationError } from "../tools/tool-support.js";
 
@@ -12,13 +12,7 @@ export type ModelCallOutcome =
       readonly stopReason: StopReason;
       readonly usage: Usage;
     }
-  | {
-      readonly type: "error";
-      readonly code: string;
-      readonly message: string;
-      readonly retryable: boolean;
-      readonly retryAfterMs?: number;
-    };
+  | Extract<ModelEvent, { type: "error" }>;
 
 /** Streams one model call; `onDelta` sees text as it arrives. Only the final message is returned. */
 export async function executeModelCall(
@@ -36,13 +30,7 @@ export async function executeModelCall(
         case "end":
           return { type: "ok", message: event.message, stopReason: event.stopReason, usage: event.usage };
         case "error":
-          return {
-            type: "error",
-            code: event.code,
-            message: event.message,
-            retryable: event.retryable,
-            ...(event.retryAfterMs !== undefined ? { retryAfterMs: event.retryAfterMs } : {}),
-          };
+          return event;
       }
     }
     return {

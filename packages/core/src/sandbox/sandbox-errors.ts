@@ -28,3 +28,20 @@ export class FileError extends AppError {
 export function isFileError(value: unknown, code?: FileErrorCode): value is FileError {
   return value instanceof FileError && (code === undefined || value.code === code);
 }
+
+const ERRNO_CODES: Readonly<Record<string, FileErrorCode>> = {
+  ENOENT: "not_found",
+  EISDIR: "is_directory",
+  ENOTDIR: "not_directory",
+  EACCES: "permission_denied",
+  EPERM: "permission_denied",
+  EROFS: "read_only",
+  EFBIG: "too_large",
+  EINVAL: "invalid_path",
+  ENAMETOOLONG: "invalid_path",
+};
+
+/** The FileError code for an errno name (`ENOENT` → `not_found`); unknown names are `io_error`. */
+export function fileErrorCodeOf(errno: string | undefined): FileErrorCode {
+  return (errno !== undefined && ERRNO_CODES[errno]) || "io_error";
+}

@@ -7,6 +7,7 @@ import {
   type ExecResult,
   type FileCallOptions,
   type FileStat,
+  fileErrorCodeOf,
   type ListOptions,
   type Sandbox,
   SandboxError,
@@ -20,7 +21,7 @@ import {
 import type { SandboxCgroup } from "../cgroups/sandbox-cgroup.js";
 import type { WorkspaceSnapshotter } from "../snapshots/workspace-snapshotter.js";
 import { type AgentConnection, AgentRequestError } from "./agent-connection.js";
-import { fileErrorCodeOf, toFileError } from "./to-file-error.js";
+import { toFileError } from "./to-file-error.js";
 
 /** Memory figures of the agent process, read from its /proc/self/status. */
 export interface SandboxAgentInfo {

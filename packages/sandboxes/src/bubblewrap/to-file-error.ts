@@ -1,18 +1,6 @@
 /** Maps errno names reported by the agent to core `FileError` codes. */
-import { FileError, type FileErrorCode } from "@outrig/core";
+import { FileError, type FileErrorCode, fileErrorCodeOf } from "@outrig/core";
 import type { AgentRequestError } from "./agent-connection.js";
-
-const CODES: Readonly<Record<string, FileErrorCode>> = {
-  ENOENT: "not_found",
-  EISDIR: "is_directory",
-  ENOTDIR: "not_directory",
-  EACCES: "permission_denied",
-  EPERM: "permission_denied",
-  EROFS: "read_only",
-  EFBIG: "too_large",
-  EINVAL: "invalid_path",
-  ENAMETOOLONG: "invalid_path",
-};
 
 const DESCRIPTIONS: Readonly<Record<FileErrorCode, string>> = {
   not_found: "no such file or directory",
@@ -25,10 +13,6 @@ const DESCRIPTIONS: Readonly<Record<FileErrorCode, string>> = {
   io_error: "i/o error",
   conflict: "changed since it was read",
 };
-
-export function fileErrorCodeOf(errno: string): FileErrorCode {
-  return CODES[errno] ?? "io_error";
-}
 
 /** Builds a FileError whose message names the code and the path, e.g. "not found: /workspace/a". */
 export function toFileError(error: AgentRequestError, fallbackPath: string): FileError {
