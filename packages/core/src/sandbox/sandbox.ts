@@ -86,21 +86,29 @@ export interface SandboxHandle {
    * `SandboxError("sandbox_unsupported")` where freezing is not available.
    */
   suspend?(): Promise<void>;
-  /** Thaws a suspended sandbox; a no-op (latency 0) when it is running. */
+  /**
+   * Checkpoints every process to disk (CRIU) and frees their memory; `resume` (or any later call on
+   * `sandbox`) restores them, background processes included. Rejects with
+   * `SandboxError("sandbox_unsupported")` where checkpointing is not available.
+   */
+  hibernate?(): Promise<void>;
+  /** Thaws a suspended sandbox or restores a hibernated one; a no-op (latency 0) when it is running. */
   resume?(): Promise<SandboxResumeResult>;
   /** Packs the workspace into the provider's BlobStore (incrementally where it can). */
   snapshot?(): Promise<SnapshotRef>;
-  /** "running", "standby" (suspended) or "dead". */
+  /** "running", "standby" (suspended), "hibernated" (checkpointed to disk) or "dead". */
   readonly state?: SandboxState;
 }
 
-export type SandboxState = "running" | "standby" | "dead";
+export type SandboxState = "running" | "standby" | "hibernated" | "dead";
 
 export interface SandboxResumeResult {
   /** Time from the resume request until every process was running again. */
   readonly latencyMs: number;
   /** False when the sandbox was already running. */
   readonly wasSuspended: boolean;
+  /** The state it was resumed from, when it was not running. */
+  readonly from?: "standby" | "hibernated";
 }
 
 /** A stored workspace snapshot. Pass it to the provider's restore helper to unpack it. */

@@ -9,7 +9,15 @@ import type pg from "pg";
 import { withTransaction } from "../with-transaction.js";
 import { canonicalJson, type JsonValue, normalizeJson } from "./canonical-json.js";
 
-export const AUDIT_KINDS = ["tool_call", "secret_use", "egress", "approval", "memory_write"] as const;
+export const AUDIT_KINDS = [
+  "tool_call",
+  "secret_use",
+  "egress",
+  "approval",
+  "memory_write",
+  "secret_write",
+  "policy_change",
+] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 export const GENESIS_HASH = "0".repeat(64);
 const VERIFY_PAGE = 1000;
