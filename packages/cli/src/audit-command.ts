@@ -36,18 +36,24 @@ export async function auditCommand(argv: readonly string[], options: AuditComman
         throw new Error(`unknown --kind ${values.kind}; one of ${AUDIT_KIND_NAMES.join(", ")}`);
       }
       const query = new URLSearchParams();
-      if (values.after !== undefined) query.set("after", values.after);
-      if (values.limit !== undefined) query.set("limit", values.limit);
       if (values.kind !== undefined) query.set("kind", values.kind);
       if (values.session !== undefined) query.set("sessionId", values.session);
-      const list = AuditList.parse(await getJson(options, `/v1/audit?${query}`));
-      for (const entry of list.entries) {
-        if (values.json) {
-          options.out(`${JSON.stringify(entry)}\n`);
-          continue;
+      // Without --limit, follow the pages to the end of the log.
+      let after: string | undefined = values.after;
+      for (;;) {
+        if (after !== undefined) query.set("after", after);
+        query.set("limit", values.limit ?? "1000");
+        const list = AuditList.parse(await getJson(options, `/v1/audit?${query}`));
+        for (const entry of list.entries) {
+          if (values.json) {
+            options.out(`${JSON.stringify(entry)}\n`);
+            continue;
+          }
+          const who = [entry.sessionId, entry.userId].filter(Boolean).join(" ") || "-";
+          options.out(`${entry.seq}\t${entry.at}\t${entry.kind}\t${who}\t${JSON.stringify(entry.data)}\n`);
         }
-        const who = [entry.sessionId, entry.userId].filter(Boolean).join(" ") || "-";
-        options.out(`${entry.seq}\t${entry.at}\t${entry.kind}\t${who}\t${JSON.stringify(entry.data)}\n`);
+        if (values.limit !== undefined || list.nextAfter === null) break;
+        after = String(list.nextAfter);
       }
       return 0;
     }

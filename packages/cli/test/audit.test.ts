@@ -169,6 +169,18 @@ describe("outrig audit", () => {
       expect.stringMatching(/^5\t\S+\tapproval\tses_\S+ usr_\S+\t\{.*"decision":"allow"/),
     ]);
 
+    const page = await runCli(["audit", "ls", "--limit", "2", "--after", "1", "--json"], cliEnv());
+    expect(page.code, page.stderr).toBe(0);
+    expect(
+      page.stdout
+        .trim()
+        .split("\n")
+        .map((line) => (JSON.parse(line) as ListedEntry).seq),
+    ).toEqual([2, 3]);
+    const badLimit = await runCli(["audit", "ls", "--limit", "0"], cliEnv());
+    expect(badLimit.code).toBe(1);
+    expect(badLimit.stderr).toContain("invalid_request");
+
     const valid = await runCli(["audit", "verify"], cliEnv());
     expect(valid.code, valid.stderr).toBe(0);
     expect(valid.stdout).toMatch(/^OK: 6 entries, the chain is intact; head [0-9a-f]{64}\n$/);
