@@ -4,6 +4,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadFakeLlmScript, startFakeLlmServer } from "@outrig/models";
 import { loadConfig, loadCredentials, startServer } from "@outrig/server";
+import { auditCommand } from "./audit-command.js";
 import { filesCommand } from "./files-command.js";
 import { keysCreateCommand } from "./keys-command.js";
 import { runCommand } from "./run-command.js";
@@ -20,6 +21,9 @@ commands:
   skills add <folder> [--server URL]      import an Agent Skill (SKILL.md + files) into the org (admins)
   files ls|cat|history|rm <path>          skills and memories (/skills, /memories/org, /memories/me)
   files put <path> <file or ->            write a memory or skill file (a new version)
+  audit ls [--kind K] [--limit N] [--after SEQ] [--session ID] [--json]
+                                           the org's audit log (admins)
+  audit verify [--json]                    check the audit hash chain; exit 1 when tampered with
   fake-llm --script turns.json [--port 7071] [--host 127.0.0.1] [--by-history]
                                            serve scripted Anthropic / OpenAI responses for tests
                                            (--by-history: answer by conversation position, for
@@ -52,6 +56,14 @@ export async function main(argv: readonly string[]): Promise<number> {
         }
         await filesCommand(rest, { server, apiKey, out: (text) => process.stdout.write(text) });
         return 0;
+      }
+      case "audit": {
+        const { server, apiKey } = await clientSettings(undefined);
+        if (!apiKey) {
+          console.error("outrig audit: no API key; set OUTRIG_API_KEY or start the server once");
+          return 1;
+        }
+        return await auditCommand(rest, { server, apiKey, out: (text) => process.stdout.write(text) });
       }
       case undefined:
       case "help":

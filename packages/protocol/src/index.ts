@@ -1,4 +1,11 @@
 export {
+  AUDIT_KIND_NAMES,
+  AuditEntryResource,
+  AuditKindName,
+  AuditList,
+  AuditVerifyReport,
+} from "./audit.js";
+export {
   ApprovalRequestEvent,
   ApprovalResponseEvent,
   MessageDeltaEvent,

@@ -32,7 +32,8 @@ export interface Authenticator {
 
 export interface PolicyStore {
   get(orgId: string): Promise<ToolPolicy>;
-  put(orgId: string, policy: ToolPolicy): Promise<void>;
+  /** `actor` is who changed it, for the audit log. */
+  put(orgId: string, policy: ToolPolicy, actor?: { userId: string }): Promise<void>;
 }
 
 export interface AppDependencies {
@@ -132,7 +133,7 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     if (caller.role !== "admin")
       throw new InputError("forbidden", "Only org admins can change the tool policy.", 403);
     const body = await readJson(c, ToolPolicy);
-    await requirePolicies(deps).put(caller.orgId, body);
+    await requirePolicies(deps).put(caller.orgId, body, { userId: caller.userId });
     return c.json(body);
   });
 

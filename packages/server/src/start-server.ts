@@ -19,6 +19,7 @@ import { saveCredentials } from "./credentials.js";
 import { DbosTurnScheduler } from "./durable/dbos-turn-scheduler.js";
 import { EventBus } from "./event-bus.js";
 import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
+import { registerAuditRoutes } from "./routes/audit-routes.js";
 import { registerFilesRoutes } from "./routes/files-routes.js";
 import { registerSecretsRoutes } from "./routes/secrets-routes.js";
 import { SessionManager } from "./session-manager.js";
@@ -67,7 +68,7 @@ export async function startServer(
     policies: database.policies,
     broadcastCancel: (sessionId) => broadcastCancel(database.pool, sessionId),
     files: {
-      store: new PostgresFileStore(database.pool),
+      store: new PostgresFileStore(database.pool, { audit: database.audit }),
       roleOf: (orgId, userId) => database.auth.userRole(orgId, userId),
     },
     store,
@@ -89,8 +90,8 @@ export async function startServer(
     auth: database.auth,
     policies: {
       get: (orgId) => database.policies.get(orgId),
-      put: async (orgId, policy) => {
-        await database.policies.put(orgId, policy);
+      put: async (orgId, policy, actor) => {
+        await database.policies.put(orgId, policy, actor);
         sessions.invalidatePolicy(orgId);
       },
     },
@@ -99,11 +100,17 @@ export async function startServer(
     bus,
     log,
     extraRoutes: [
-      (routes) => registerFilesRoutes(routes, { files: new PostgresFileStore(database.pool) }),
+      (routes) =>
+        registerFilesRoutes(routes, {
+          files: new PostgresFileStore(database.pool, { audit: database.audit }),
+        }),
       (routes) =>
         registerSecretsRoutes(routes, {
-          secrets: new PostgresSecretStore(database.pool, createSecretKeyring(masterKey)),
+          secrets: new PostgresSecretStore(database.pool, createSecretKeyring(masterKey), {
+            audit: database.audit,
+          }),
         }),
+      (routes) => registerAuditRoutes(routes, { audit: database.audit }),
     ],
   });
   const notifications = await listenForNotifications(database.url, {

@@ -1,6 +1,7 @@
 /** Opens a pool on a Postgres URL, applies migrations and builds the stores on it. */
 import { StorageError } from "@outrig/core";
 import pg from "pg";
+import { PostgresAuditLog } from "./audit/postgres-audit-log.js";
 import { PostgresAuthStore } from "./auth/postgres-auth-store.js";
 import { runMigrations } from "./migrations/run-migrations.js";
 import { PostgresPolicyStore, PostgresWorkerRegistry } from "./policies/postgres-policy-store.js";
@@ -20,6 +21,8 @@ export interface Database {
   readonly auth: PostgresAuthStore;
   readonly policies: PostgresPolicyStore;
   readonly workers: PostgresWorkerRegistry;
+  /** The org audit log; `sessions` and `policies` append to it in their own transactions. */
+  readonly audit: PostgresAuditLog;
   /** The connection URL, for components that open their own connections (LISTEN, the durable engine). */
   readonly url: string;
   /** Ends the pool. Idempotent. */
@@ -44,11 +47,13 @@ export async function createDatabase(options: CreateDatabaseOptions): Promise<Da
     });
   }
   let closing: Promise<void> | undefined;
+  const audit = new PostgresAuditLog(pool);
   return {
     pool,
-    sessions: new PostgresSessionStore(pool),
+    sessions: new PostgresSessionStore(pool, { audit }),
     auth: new PostgresAuthStore(pool),
-    policies: new PostgresPolicyStore(pool),
+    policies: new PostgresPolicyStore(pool, { audit }),
+    audit,
     workers: new PostgresWorkerRegistry(pool),
     url: options.url,
     close() {

@@ -6,11 +6,19 @@ export {
   type AuditEntry,
   type AuditEntryInput,
   type AuditKind,
+  type AuditListOptions,
   GENESIS_HASH,
   hashEntry,
   PostgresAuditLog,
   type PostgresAuditLogOptions,
 } from "./audit/postgres-audit-log.js";
+export {
+  type AuditedSession,
+  auditEntriesForEvents,
+  auditedInput,
+  isAuditedEvent,
+  MAX_AUDITED_INPUT_BYTES,
+} from "./audit/session-audit-entries.js";
 export {
   API_KEY_PREFIX,
   type BootstrapResult,
@@ -86,6 +94,7 @@ export {
 } from "./migrations/run-migrations.js";
 export {
   PostgresPolicyStore,
+  type PostgresPolicyStoreOptions,
   PostgresWorkerRegistry,
   type WorkerRecord,
 } from "./policies/postgres-policy-store.js";
@@ -108,7 +117,9 @@ export {
   MAX_SECRET_BYTES,
   PostgresSecretResolver,
   PostgresSecretStore,
+  type PostgresSecretStoreOptions,
   SECRET_NAME_PATTERN,
+  type SecretActor,
   type SecretMetadata,
   type SecretOwner,
   type SecretScope,

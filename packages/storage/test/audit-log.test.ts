@@ -158,6 +158,42 @@ describe("PostgresAuditLog", () => {
     });
   });
 
+  it("finds an entry inserted in the middle even when the forger renumbers the rest and moves the head", async () => {
+    const orgId = await orgWithEntries("audit-inserted-middle", 5);
+    const [, second] = await log.list(orgId);
+    if (!second) throw new Error("expected entry 2");
+    // A valid-looking entry 3 that commits to entry 2; old entries 3..5 become 4..6.
+    const forged = { ...second, seq: 3, prevHash: second.hash, data: { index: 99, tool: "Forged" } };
+    await asSuperuser(
+      `UPDATE audit_entries SET seq = seq + 100 WHERE org_id = $1 AND seq >= 3;
+       UPDATE audit_entries SET seq = seq - 99 WHERE org_id = $1 AND seq >= 100;`.replaceAll(
+        "$1",
+        `'${orgId}'`,
+      ),
+    );
+    await asSuperuser(
+      `INSERT INTO audit_entries (org_id, seq, kind, at, session_id, user_id, data, prev_hash, hash)
+       VALUES ($1, 3, $2, $3, $4, $5, $6, $7, $8)`,
+      [
+        orgId,
+        forged.kind,
+        forged.at,
+        forged.sessionId,
+        forged.userId,
+        JSON.stringify(forged.data),
+        forged.prevHash,
+        hashEntry(forged),
+      ],
+    );
+    await asSuperuser("UPDATE audit_heads SET last_seq = 6 WHERE org_id = $1", [orgId]);
+    await expect(log.verifyAuditChain(orgId)).resolves.toMatchObject({
+      isValid: false,
+      count: 3,
+      seq: 4,
+      problem: "broken_link",
+    });
+  });
+
   it("rejects data that is not plain JSON", async () => {
     const org = await database.auth.createOrg("audit-invalid");
     await expect(

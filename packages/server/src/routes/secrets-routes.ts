@@ -3,16 +3,17 @@
  * secrets need the admin role, a user's own secrets do not.
  */
 import { InputError } from "@outrig/core";
-import type { SecretMetadata, SecretScope } from "@outrig/storage";
+import type { SecretActor, SecretMetadata, SecretScope } from "@outrig/storage";
 import type { Hono } from "hono";
 import { z } from "zod";
 import { parseQuery, readJson } from "../http-input.js";
 
 /** The part of PostgresSecretStore the routes use (no way to read a value). */
 export interface SecretsRouteStore {
-  setSecret(scope: SecretScope, name: string, value: string): Promise<SecretMetadata>;
+  /** `actor` is who made the change, for the audit log. */
+  setSecret(scope: SecretScope, name: string, value: string, actor?: SecretActor): Promise<SecretMetadata>;
   listSecrets(scope: SecretScope): Promise<SecretMetadata[]>;
-  deleteSecret(scope: SecretScope, name: string): Promise<boolean>;
+  deleteSecret(scope: SecretScope, name: string, actor?: SecretActor): Promise<boolean>;
 }
 
 export interface SecretsRoutesDependencies {
@@ -56,7 +57,10 @@ export function registerSecretsRoutes<E extends SecretsEnv>(
   routes.put("/v1/secrets/:name", async (c) => {
     const name = secretName(c.req.param("name"));
     const body = await readJson(c, PutSecretBody);
-    const metadata = await deps.secrets.setSecret(scopeFor(c.get("caller"), body.scope), name, body.value);
+    const caller = c.get("caller");
+    const metadata = await deps.secrets.setSecret(scopeFor(caller, body.scope), name, body.value, {
+      userId: caller.userId,
+    });
     return c.json(toResource(metadata), metadata.version === 1 ? 201 : 200);
   });
 
@@ -79,7 +83,10 @@ export function registerSecretsRoutes<E extends SecretsEnv>(
   routes.delete("/v1/secrets/:name", async (c) => {
     const name = secretName(c.req.param("name"));
     const { scope } = parseQuery(c, z.strictObject({ scope: Scope }));
-    const isDeleted = await deps.secrets.deleteSecret(scopeFor(c.get("caller"), scope), name);
+    const caller = c.get("caller");
+    const isDeleted = await deps.secrets.deleteSecret(scopeFor(caller, scope), name, {
+      userId: caller.userId,
+    });
     if (!isDeleted) throw new InputError("not_found", `${scope} secret ${name} not found`, 404);
     return c.body(null, 204);
   });

@@ -63,6 +63,13 @@ export type AuditChainReport =
       readonly message: string;
     };
 
+export interface AuditListOptions {
+  readonly afterSeq?: number;
+  readonly limit?: number;
+  readonly kind?: AuditKind;
+  readonly sessionId?: string;
+}
+
 export interface PostgresAuditLogOptions {
   readonly clock?: () => Date;
 }
@@ -89,67 +96,97 @@ export class PostgresAuditLog {
   }
 
   /**
-   * Appends one entry and returns it with its seq and hash. Concurrent appends of one org are
-   * serialized (row lock on the org's head), so seqs are gap-free. Throws InputError
+   * Appends one entry in its own transaction and returns it with its seq and hash. Concurrent appends
+   * of one org are serialized (row lock on the org's head), so seqs are gap-free. Throws InputError
    * `invalid_audit_data` for data that is not plain JSON.
    */
   async append(orgId: string, input: AuditEntryInput): Promise<AuditEntry> {
-    const data = normalizeJson(input.data);
+    const [entry] = await withTransaction(this.#pool, (client) => this.appendIn(client, orgId, [input]));
+    if (!entry) throw new InvariantError("an audit append stored no entry");
+    return entry;
+  }
+
+  /**
+   * Appends entries inside the caller's open transaction, so they commit or roll back with the
+   * caller's own writes. Two round trips: lock and read the org's head, then insert the entries and
+   * move the head (hashes are computed here in between). The head stays locked until the caller's
+   * transaction ends; take it after the caller's other row locks (every writer does) to avoid
+   * deadlocks. Throws InputError `invalid_audit_data` before any query for data that is not plain JSON.
+   */
+  async appendIn(
+    client: pg.ClientBase,
+    orgId: string,
+    inputs: readonly AuditEntryInput[],
+  ): Promise<AuditEntry[]> {
+    if (inputs.length === 0) return [];
+    const prepared = inputs.map((input) => ({ input, data: normalizeJson(input.data) }));
     // Postgres keeps microseconds, JS milliseconds: hash what will read back.
     const at = new Date(this.#clock().getTime());
-    return withTransaction(this.#pool, async (client) => {
-      await client.query(
-        "INSERT INTO audit_heads (org_id, last_seq, last_hash) VALUES ($1, 0, $2) ON CONFLICT (org_id) DO NOTHING",
-        [orgId, GENESIS_HASH],
-      );
-      const head = await client.query<{ last_seq: string; last_hash: string }>(
-        "SELECT last_seq, last_hash FROM audit_heads WHERE org_id = $1 FOR UPDATE",
-        [orgId],
-      );
-      const current = head.rows[0];
-      if (!current) throw new InvariantError("audit head row vanished inside its transaction");
+    // ON CONFLICT DO UPDATE locks the head row (creating it for the org's first entry) and returns it.
+    const head = await client.query<{ last_seq: string; last_hash: string }>(
+      `INSERT INTO audit_heads (org_id, last_seq, last_hash) VALUES ($1, 0, $2)
+       ON CONFLICT (org_id) DO UPDATE SET last_seq = audit_heads.last_seq RETURNING last_seq, last_hash`,
+      [orgId, GENESIS_HASH],
+    );
+    const current = head.rows[0];
+    if (!current) throw new InvariantError("locking the audit head returned no row");
+    let seq = Number(current.last_seq);
+    let prevHash = current.last_hash;
+    const entries: AuditEntry[] = prepared.map(({ input, data }) => {
+      seq += 1;
       const entry: Omit<AuditEntry, "hash"> = {
         orgId,
-        seq: Number(current.last_seq) + 1,
+        seq,
         kind: input.kind,
         at,
         sessionId: input.sessionId ?? null,
         userId: input.userId ?? null,
         data,
-        prevHash: current.last_hash,
+        prevHash,
       };
-      const hash = hashEntry(entry);
-      await client.query(
-        `INSERT INTO audit_entries (org_id, seq, kind, at, session_id, user_id, data, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [
-          orgId,
-          entry.seq,
-          entry.kind,
-          entry.at,
-          entry.sessionId,
-          entry.userId,
-          JSON.stringify(data),
-          entry.prevHash,
-          hash,
-        ],
-      );
-      await client.query("UPDATE audit_heads SET last_seq = $2, last_hash = $3 WHERE org_id = $1", [
-        orgId,
-        entry.seq,
-        hash,
-      ]);
-      return { ...entry, hash };
+      prevHash = hashEntry(entry);
+      return { ...entry, hash: prevHash };
     });
+    const moved = await client.query(
+      `WITH inserted AS (
+         INSERT INTO audit_entries (org_id, seq, kind, at, session_id, user_id, data, prev_hash, hash)
+         SELECT $1, seq, kind, $2::timestamptz, session_id, user_id, data, prev_hash, hash
+         FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::text[], $9::text[])
+           AS entry(seq, kind, session_id, user_id, data, prev_hash, hash)
+         RETURNING 1
+       )
+       UPDATE audit_heads SET last_seq = $10, last_hash = $11
+       WHERE org_id = $1 AND (SELECT count(*) FROM inserted) = $12`,
+      [
+        orgId,
+        at.toISOString(),
+        entries.map((entry) => entry.seq),
+        entries.map((entry) => entry.kind),
+        entries.map((entry) => entry.sessionId),
+        entries.map((entry) => entry.userId),
+        entries.map((entry) => JSON.stringify(entry.data)),
+        entries.map((entry) => entry.prevHash),
+        entries.map((entry) => entry.hash),
+        seq,
+        prevHash,
+        entries.length,
+      ],
+    );
+    if (moved.rowCount !== 1) throw new InvariantError("the audit head did not move with its entries");
+    return entries;
   }
 
-  /** Entries after `afterSeq` (default 0), ascending, at most `limit` (default 100, max 1000). */
-  async list(orgId: string, options: { afterSeq?: number; limit?: number } = {}): Promise<AuditEntry[]> {
+  /**
+   * Entries after `afterSeq` (default 0), ascending, at most `limit` (default 100, max 1000), optionally
+   * only one kind or one session's.
+   */
+  async list(orgId: string, options: AuditListOptions = {}): Promise<AuditEntry[]> {
     const limit = Math.min(Math.max(options.limit ?? 100, 1), VERIFY_PAGE);
     const { rows } = await this.#pool.query<EntryRow>(
       `SELECT org_id, seq, kind, at, session_id, user_id, data, prev_hash, hash FROM audit_entries
-       WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
-      [orgId, options.afterSeq ?? 0, limit],
+       WHERE org_id = $1 AND seq > $2 AND ($4::text IS NULL OR kind = $4) AND ($5::text IS NULL OR session_id = $5)
+       ORDER BY seq LIMIT $3`,
+      [orgId, options.afterSeq ?? 0, limit, options.kind ?? null, options.sessionId ?? null],
     );
     return rows.map(toEntry);
   }

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { type DirEntry, FileError, type ListOptions } from "@outrig/core";
 import type pg from "pg";
+import type { AuditEntryInput, PostgresAuditLog } from "../audit/postgres-audit-log.js";
 import { withTransaction } from "../with-transaction.js";
 import { type BlameLine, blameVersions } from "./blame.js";
 import { ancestorsOf, directoryPrefix, normalizeFilePath } from "./file-paths.js";
@@ -105,6 +106,11 @@ export interface PostgresFileStoreOptions {
   readonly maxFileBytes?: number;
   /** Milliseconds since the epoch, for mtimes; injected in tests. */
   readonly clock?: () => number;
+  /**
+   * Records every write and removal as a `memory_write` entry (path, version, size; never content) in
+   * the same transaction as the version row. Omitted: not audited.
+   */
+  readonly audit?: PostgresAuditLog;
 }
 
 interface HeadRow {
@@ -118,10 +124,12 @@ interface HeadRow {
 export class PostgresFileStore {
   readonly #pool: pg.Pool;
   readonly #clock: () => number;
+  readonly #audit: PostgresAuditLog | undefined;
   readonly maxFileBytes: number;
 
   constructor(pool: pg.Pool, options: PostgresFileStoreOptions = {}) {
     this.#pool = pool;
+    this.#audit = options.audit;
     this.#clock = options.clock ?? Date.now;
     this.maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   }
@@ -254,7 +262,11 @@ export class PostgresFileStore {
         [scope.orgId, scope.namespace, normalized, version, content.byteLength, sha256, mtimeMs],
       );
       await notify(client, { orgId: scope.orgId, namespace: scope.namespace, path: normalized, version });
-      return { path: normalized, version, size: content.byteLength, mtimeMs, sha256 };
+      const result = { path: normalized, version, size: content.byteLength, mtimeMs, sha256 };
+      await this.#audit?.appendIn(client, scope.orgId, [
+        fileAuditEntry(scope, "write", result, options.author),
+      ]);
+      return result;
     });
   }
 
@@ -311,6 +323,11 @@ export class PostgresFileStore {
         await notify(client, { orgId: scope.orgId, namespace: scope.namespace, path: filePath, version });
         results.push({ path: filePath, version, size: 0, mtimeMs, sha256: "" });
       }
+      await this.#audit?.appendIn(
+        client,
+        scope.orgId,
+        results.map((result) => fileAuditEntry(scope, "delete", result, options.author)),
+      );
       return results;
     });
   }
@@ -527,4 +544,27 @@ function checkExpected(path: string, head: HeadRow, expectedVersion: number | un
 
 async function notify(client: pg.PoolClient, change: FileChange): Promise<void> {
   await client.query("SELECT pg_notify($1, $2)", [FILE_CHANGES_CHANNEL, JSON.stringify(change)]);
+}
+
+/** The audit entry of one committed version: where, which version, how big; never the content. */
+function fileAuditEntry(
+  scope: FileScope,
+  action: "write" | "delete",
+  result: FileWriteResult,
+  author: FileAuthor | undefined,
+): AuditEntryInput {
+  return {
+    kind: "memory_write",
+    ...(author?.sessionId ? { sessionId: author.sessionId } : {}),
+    ...(author?.userId ? { userId: author.userId } : {}),
+    data: {
+      action,
+      namespace: scope.namespace,
+      path: result.path,
+      version: result.version,
+      size: result.size,
+      ...(action === "write" ? { sha256: result.sha256 } : {}),
+      ...(author?.turn === undefined ? {} : { turn: author.turn }),
+    },
+  };
 }

@@ -2,12 +2,21 @@
 import { DEFAULT_TOOL_POLICY } from "@outrig/core";
 import { ToolPolicy } from "@outrig/protocol";
 import type pg from "pg";
+import type { PostgresAuditLog } from "../audit/postgres-audit-log.js";
+import { withTransaction } from "../with-transaction.js";
+
+export interface PostgresPolicyStoreOptions {
+  /** Records every `put` as a `policy_change` entry in the same transaction. Omitted: not audited. */
+  readonly audit?: PostgresAuditLog;
+}
 
 export class PostgresPolicyStore {
   readonly #pool: pg.Pool;
+  readonly #audit: PostgresAuditLog | undefined;
 
-  constructor(pool: pg.Pool) {
+  constructor(pool: pg.Pool, options: PostgresPolicyStoreOptions = {}) {
     this.#pool = pool;
+    this.#audit = options.audit;
   }
 
   /** The org's policy, or the default (allow everything) when none was set. */
@@ -24,13 +33,31 @@ export class PostgresPolicyStore {
       : { rules: [{ tool: "*", action: "ask" }], approvalTimeoutMs: 3600_000 };
   }
 
-  async put(orgId: string, policy: ToolPolicy): Promise<void> {
-    await this.#pool.query(
-      `INSERT INTO tool_policies (org_id, policy, updated_at) VALUES ($1, $2, now())
-       ON CONFLICT (org_id) DO UPDATE SET policy = EXCLUDED.policy, updated_at = now()`,
-      [orgId, JSON.stringify(policy)],
-    );
+  /** Replaces the org's policy; with an audit log, the change and its entry commit together. */
+  async put(orgId: string, policy: ToolPolicy, actor: { userId?: string } = {}): Promise<void> {
+    const audit = this.#audit;
+    await withTransaction(this.#pool, async (client) => {
+      await client.query(
+        `INSERT INTO tool_policies (org_id, policy, updated_at) VALUES ($1, $2, now())
+         ON CONFLICT (org_id) DO UPDATE SET policy = EXCLUDED.policy, updated_at = now()`,
+        [orgId, JSON.stringify(policy)],
+      );
+      await audit?.appendIn(client, orgId, [
+        {
+          kind: "policy_change",
+          ...(actor.userId ? { userId: actor.userId } : {}),
+          data: { policy: "tool", ...auditedPolicy(policy) },
+        },
+      ]);
+    });
   }
+}
+
+/** The new policy itself when small (it always is in practice), else its rule count and size. */
+function auditedPolicy(policy: ToolPolicy): Record<string, unknown> {
+  const json = JSON.stringify(policy);
+  if (Buffer.byteLength(json, "utf8") <= 4096) return { value: policy };
+  return { rules: policy.rules.length, bytes: Buffer.byteLength(json, "utf8"), isValueTruncated: true };
 }
 
 export interface WorkerRecord {

@@ -5,6 +5,7 @@
  */
 import { InputError, InvariantError, StorageError } from "@outrig/core";
 import type pg from "pg";
+import type { AuditEntryInput, PostgresAuditLog } from "../audit/postgres-audit-log.js";
 import { randomBase62 } from "../ids/create-id.js";
 import { withTransaction } from "../with-transaction.js";
 import type { SecretBinding, SecretKeyring } from "./secret-cipher.js";
@@ -49,20 +50,37 @@ interface SealedRow extends SecretRow {
   auth_tag: Buffer;
 }
 
+export interface PostgresSecretStoreOptions {
+  /** Records every set and delete as a `secret_write` entry (name, scope; never the value) in the same transaction. */
+  readonly audit?: PostgresAuditLog;
+}
+
+/** Who changed a secret, for the audit log. */
+export interface SecretActor {
+  readonly userId?: string;
+}
+
 export class PostgresSecretStore {
   readonly #pool: pg.Pool;
   readonly #keyring: SecretKeyring;
+  readonly #audit: PostgresAuditLog | undefined;
 
-  constructor(pool: pg.Pool, keyring: SecretKeyring) {
+  constructor(pool: pg.Pool, keyring: SecretKeyring, options: PostgresSecretStoreOptions = {}) {
     this.#pool = pool;
     this.#keyring = keyring;
+    this.#audit = options.audit;
   }
 
   /**
    * Creates or overwrites a secret. Throws InputError `invalid_secret_name` / `secret_too_large`, and
    * StorageError `user_not_found` when the user is not in the org.
    */
-  async setSecret(scope: SecretScope, name: string, value: string): Promise<SecretMetadata> {
+  async setSecret(
+    scope: SecretScope,
+    name: string,
+    value: string,
+    actor: SecretActor = {},
+  ): Promise<SecretMetadata> {
     assertSecretName(name);
     if (Buffer.byteLength(value, "utf8") > MAX_SECRET_BYTES) {
       throw new InputError("secret_too_large", `a secret value is at most ${MAX_SECRET_BYTES} bytes`, 400);
@@ -82,26 +100,31 @@ export class PostgresSecretStore {
            RETURNING name, user_id, key_id, version, created_at, updated_at`,
           [sealed.ciphertext, sealed.nonce, sealed.authTag, sealed.keyId, scope.orgId, binding.userId, name],
         );
-        const existing = updated.rows[0];
-        if (existing) return toMetadata(existing);
-        const inserted = await client.query<SecretRow>(
-          `INSERT INTO secrets (id, org_id, user_id, name, ciphertext, nonce, auth_tag, key_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           RETURNING name, user_id, key_id, version, created_at, updated_at`,
-          [
-            `sec_${randomBase62(20)}`,
-            scope.orgId,
-            binding.userId,
-            name,
-            sealed.ciphertext,
-            sealed.nonce,
-            sealed.authTag,
-            sealed.keyId,
-          ],
-        );
-        const row = inserted.rows[0];
-        if (!row) throw new InvariantError("INSERT … RETURNING gave no row");
-        return toMetadata(row);
+        let row = updated.rows[0];
+        if (!row) {
+          const inserted = await client.query<SecretRow>(
+            `INSERT INTO secrets (id, org_id, user_id, name, ciphertext, nonce, auth_tag, key_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             RETURNING name, user_id, key_id, version, created_at, updated_at`,
+            [
+              `sec_${randomBase62(20)}`,
+              scope.orgId,
+              binding.userId,
+              name,
+              sealed.ciphertext,
+              sealed.nonce,
+              sealed.authTag,
+              sealed.keyId,
+            ],
+          );
+          row = inserted.rows[0];
+          if (!row) throw new InvariantError("INSERT … RETURNING gave no row");
+        }
+        const metadata = toMetadata(row);
+        await this.#audit?.appendIn(client, scope.orgId, [
+          secretAuditEntry(scope, name, "set", metadata.version, actor),
+        ]);
+        return metadata;
       });
     } catch (error) {
       if ((error as { code?: string }).code === "23503") {
@@ -123,13 +146,19 @@ export class PostgresSecretStore {
   }
 
   /** True when this call deleted the secret, false when there was none. */
-  async deleteSecret(scope: SecretScope, name: string): Promise<boolean> {
+  async deleteSecret(scope: SecretScope, name: string, actor: SecretActor = {}): Promise<boolean> {
     assertSecretName(name);
-    const { rowCount } = await this.#pool.query(
-      "DELETE FROM secrets WHERE org_id = $1 AND user_id IS NOT DISTINCT FROM $2 AND name = $3",
-      [scope.orgId, bindingOf(scope, name).userId, name],
-    );
-    return rowCount === 1;
+    return withTransaction(this.#pool, async (client) => {
+      const { rowCount } = await client.query(
+        "DELETE FROM secrets WHERE org_id = $1 AND user_id IS NOT DISTINCT FROM $2 AND name = $3",
+        [scope.orgId, bindingOf(scope, name).userId, name],
+      );
+      if (rowCount !== 1) return false;
+      await this.#audit?.appendIn(client, scope.orgId, [
+        secretAuditEntry(scope, name, "delete", null, actor),
+      ]);
+      return true;
+    });
   }
 
   /**
@@ -238,5 +267,26 @@ function toMetadata(row: SecretRow): SecretMetadata {
     version: row.version,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+  };
+}
+
+/** A secret change as the audit log records it: name, scope and action, never the value. */
+function secretAuditEntry(
+  scope: SecretScope,
+  name: string,
+  action: "set" | "delete",
+  version: number | null,
+  actor: SecretActor,
+): AuditEntryInput {
+  return {
+    kind: "secret_write",
+    ...(actor.userId ? { userId: actor.userId } : {}),
+    data: {
+      name,
+      scope: scope.kind,
+      ...(scope.kind === "user" ? { ownerUserId: scope.userId } : {}),
+      action,
+      ...(version === null ? {} : { version }),
+    },
   };
 }

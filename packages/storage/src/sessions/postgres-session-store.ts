@@ -3,6 +3,8 @@ import type { AppendOptions, CreateSessionInput, SessionRecord, SessionStore } f
 import { InputError, InvariantError, SESSION_EVENTS_CHANNEL, StorageError } from "@outrig/core";
 import { type NewSessionEvent, SessionEvent, type SessionStatus } from "@outrig/protocol";
 import type pg from "pg";
+import type { PostgresAuditLog } from "../audit/postgres-audit-log.js";
+import { auditEntriesForEvents, isAuditedEvent } from "../audit/session-audit-entries.js";
 import { createId } from "../ids/create-id.js";
 import { withTransaction } from "../with-transaction.js";
 
@@ -13,6 +15,11 @@ const READABLE_SCHEMA_VERSIONS: readonly number[] = [1];
 export interface PostgresSessionStoreOptions {
   /** Injected for tests; defaults to the wall clock. */
   readonly clock?: () => Date;
+  /**
+   * Audits tool calls (`tool.start`) and approval decisions (`approval.response`) in the same
+   * transaction as the events: neither is stored without the other. Omitted: nothing is audited.
+   */
+  readonly audit?: PostgresAuditLog;
 }
 
 interface SessionRow {
@@ -39,10 +46,12 @@ const SESSION_COLUMNS = "id, org_id, user_id, model, system, status, turns, last
 export class PostgresSessionStore implements SessionStore {
   readonly #pool: pg.Pool;
   readonly #clock: () => Date;
+  readonly #audit: PostgresAuditLog | undefined;
 
   constructor(pool: pg.Pool, options: PostgresSessionStoreOptions = {}) {
     this.#pool = pool;
     this.#clock = options.clock ?? (() => new Date());
+    this.#audit = options.audit;
   }
 
   /** Throws StorageError `session_invalid_owner` when the user is not in the org. */
@@ -104,46 +113,34 @@ export class PostgresSessionStore implements SessionStore {
       }
     }
     const status = terminalStatus(events);
-    // One statement (so one round trip, atomic on its own): reserve the seqs with UPDATE … RETURNING
-    // (the row lock serializes writers), insert the events, and notify listeners at commit.
-    const { rows } = await this.#pool.query<{ org_id: string; last_seq: string }>(
-      `WITH session AS (
-         UPDATE sessions SET last_seq = last_seq + $2, updated_at = $3, status = COALESCE($5, status)
-         WHERE id = $1 AND ($4::int IS NULL OR (status = 'running' AND turns = $4))
-         RETURNING org_id, last_seq
-       ), inserted AS (
-         INSERT INTO session_events (org_id, session_id, seq, type, payload, at)
-         SELECT session.org_id, $1, session.last_seq - $2 + event.position, event.type, event.payload, $3
-         FROM session, unnest($6::text[], $7::jsonb[]) WITH ORDINALITY AS event(type, payload, position)
-         RETURNING 1
-       ), notified AS (
-         SELECT pg_notify($8, $1 || ':' || session.last_seq) FROM session
-       )
-       SELECT org_id, last_seq, (SELECT count(*) FROM inserted) AS inserted, (SELECT count(*) FROM notified) AS notified
-       FROM session`,
-      [
-        sessionId,
-        events.length,
-        at,
-        options.turn ?? null,
-        status,
-        events.map((event) => event.type),
-        events.map((event) => JSON.stringify({ schemaVersion: SESSION_EVENT_SCHEMA_VERSION, ...event })),
-        SESSION_EVENTS_CHANNEL,
-      ],
-    );
-    const session = rows[0];
-    if (!session) {
-      const exists = await this.#pool.query("SELECT 1 FROM sessions WHERE id = $1", [sessionId]);
-      if (exists.rowCount === 0)
-        throw new StorageError("session_not_found", `session ${sessionId} does not exist`);
-      throw new StorageError(
-        "turn_closed",
-        `turn ${options.turn} of session ${sessionId} is no longer running`,
-      );
+    const values = [
+      sessionId,
+      events.length,
+      at,
+      options.turn ?? null,
+      status,
+      events.map((event) => event.type),
+      events.map((event) => JSON.stringify({ schemaVersion: SESSION_EVENT_SCHEMA_VERSION, ...event })),
+      SESSION_EVENTS_CHANNEL,
+    ];
+    const audit = this.#audit;
+    if (!audit || !events.some(isAuditedEvent)) {
+      const { rows } = await this.#pool.query<AppendedRow>(APPEND_EVENTS_SQL, values);
+      const session = rows[0] ?? (await appendRefused(this.#pool, sessionId, options));
+      return storedEvents(events, Number(session.last_seq), at);
     }
-    const firstSeq = Number(session.last_seq) - events.length + 1;
-    return events.map((event, index) => ({ ...event, seq: firstSeq + index, at }) as SessionEvent);
+    // Audited events: the events and their audit entries commit together or not at all.
+    return withTransaction(this.#pool, async (client) => {
+      const { rows } = await client.query<AppendedRow>(APPEND_EVENTS_SQL, values);
+      const session = rows[0] ?? (await appendRefused(client, sessionId, options));
+      const entries = auditEntriesForEvents(
+        { id: sessionId, userId: session.user_id },
+        events,
+        await approvedToolNames(client, sessionId, events),
+      );
+      await audit.appendIn(client, session.org_id, entries);
+      return storedEvents(events, Number(session.last_seq), at);
+    });
   }
 
   async startTurn(
@@ -246,6 +243,65 @@ async function insertEvents(
   // Delivered at commit, so a listener never sees a seq it cannot read yet.
   await client.query("SELECT pg_notify($1, $2)", [SESSION_EVENTS_CHANNEL, `${sessionId}:${lastSeq}`]);
   return stored;
+}
+
+// One statement (so one round trip, atomic on its own): reserve the seqs with UPDATE … RETURNING
+// (the row lock serializes writers), insert the events, and notify listeners at commit.
+const APPEND_EVENTS_SQL = `WITH session AS (
+   UPDATE sessions SET last_seq = last_seq + $2, updated_at = $3, status = COALESCE($5, status)
+   WHERE id = $1 AND ($4::int IS NULL OR (status = 'running' AND turns = $4))
+   RETURNING org_id, user_id, last_seq
+ ), inserted AS (
+   INSERT INTO session_events (org_id, session_id, seq, type, payload, at)
+   SELECT session.org_id, $1, session.last_seq - $2 + event.position, event.type, event.payload, $3
+   FROM session, unnest($6::text[], $7::jsonb[]) WITH ORDINALITY AS event(type, payload, position)
+   RETURNING 1
+ ), notified AS (
+   SELECT pg_notify($8, $1 || ':' || session.last_seq) FROM session
+ )
+ SELECT org_id, user_id, last_seq, (SELECT count(*) FROM inserted) AS inserted,
+   (SELECT count(*) FROM notified) AS notified
+ FROM session`;
+
+interface AppendedRow {
+  org_id: string;
+  user_id: string;
+  last_seq: string;
+}
+
+/** Why an append matched no session row: StorageError `session_not_found` or `turn_closed`. */
+async function appendRefused(
+  queryable: pg.Pool | pg.PoolClient,
+  sessionId: string,
+  options: AppendOptions,
+): Promise<never> {
+  const exists = await queryable.query("SELECT 1 FROM sessions WHERE id = $1", [sessionId]);
+  if (exists.rowCount === 0)
+    throw new StorageError("session_not_found", `session ${sessionId} does not exist`);
+  throw new StorageError("turn_closed", `turn ${options.turn} of session ${sessionId} is no longer running`);
+}
+
+function storedEvents(events: readonly NewSessionEvent[], lastSeq: number, at: string): SessionEvent[] {
+  const firstSeq = lastSeq - events.length + 1;
+  return events.map((event, index) => ({ ...event, seq: firstSeq + index, at }) as SessionEvent);
+}
+
+/** Tool names of the calls a batch answers approvals for, from their `approval.request` events. */
+async function approvedToolNames(
+  client: pg.PoolClient,
+  sessionId: string,
+  events: readonly NewSessionEvent[],
+): Promise<Map<string, string>> {
+  const ids = events.flatMap((event) => (event.type === "approval.response" ? [event.toolCallId] : []));
+  if (ids.length === 0) return new Map();
+  const { rows } = await client.query<{ tool_call_id: string; name: string }>(
+    `SELECT DISTINCT ON (payload->>'toolCallId') payload->>'toolCallId' AS tool_call_id, payload->>'name' AS name
+     FROM session_events
+     WHERE session_id = $1 AND type = 'approval.request' AND payload->>'toolCallId' = ANY($2::text[])
+     ORDER BY payload->>'toolCallId', seq DESC`,
+    [sessionId, ids],
+  );
+  return new Map(rows.map((row) => [row.tool_call_id, row.name]));
 }
 
 /** The session status a batch leaves behind, when it ends a turn. */

@@ -1,0 +1,228 @@
+/**
+ * The audit log end to end: a real `outrig serve` process (on the test run's Postgres, so the test can
+ * act as a superuser), the fake LLM over HTTP and bubblewrap sandboxes. A session runs tool calls, a
+ * memory write and an approved call; `outrig audit ls` shows them, `outrig audit verify` passes, and
+ * after a superuser rewrites an entry behind the append-only trigger, verify exits 1 naming it.
+ */
+import fs from "node:fs/promises";
+import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
+import { createTestDatabase, type TestDatabase } from "@outrig/testing";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseSse } from "../src/sse-client.js";
+import { createOutrigHome, runCli, type ServerProcess, startServerProcess } from "./server-process.js";
+
+interface StoredEvent {
+  seq: number;
+  type: string;
+  [key: string]: unknown;
+}
+
+interface ListedEntry {
+  seq: number;
+  kind: string;
+  sessionId: string | null;
+  userId: string | null;
+  data: Record<string, unknown>;
+}
+
+const script = {
+  turns: [
+    { toolCalls: [{ name: "Bash", input: { command: "echo hello > /workspace/hello.txt" } }] },
+    { toolCalls: [{ name: "Write", input: { file_path: "/memories/me/notes.md", content: "likes tea\n" } }] },
+    { toolCalls: [{ name: "Bash", input: { command: "echo push >> /workspace/pushes.log" } }] },
+    { text: "done" },
+  ],
+};
+
+let fakeLlm: FakeLlmServer;
+let database: TestDatabase;
+let home: string;
+let server: ServerProcess;
+
+beforeAll(async () => {
+  fakeLlm = await startFakeLlmServer({ script });
+  database = await createTestDatabase();
+  home = await createOutrigHome();
+  server = await startServerProcess({
+    home,
+    env: {
+      DATABASE_URL: database.url,
+      ANTHROPIC_API_KEY: "audit-e2e",
+      ANTHROPIC_BASE_URL: `${fakeLlm.url}/v1`,
+    },
+  });
+}, 180_000);
+
+afterAll(async () => {
+  await server?.stop();
+  await fakeLlm?.close();
+  await database?.drop();
+  if (home) await fs.rm(home, { recursive: true, force: true });
+});
+
+const cliEnv = () => ({ OUTRIG_HOME: home, OUTRIG_SERVER: server.url });
+
+async function api<T>(method: string, route: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const response = await fetch(`${server.url}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${server.apiKey}`, "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, body: (await response.json()) as T };
+}
+
+/** Replays the session's events over SSE until one matches; retries a dropped stream until the deadline. */
+async function waitForEvent(
+  sessionId: string,
+  until: (event: StoredEvent) => boolean,
+): Promise<StoredEvent[]> {
+  const deadline = Date.now() + 90_000;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(`${server.url}/v1/sessions/${sessionId}/events`, {
+        headers: { authorization: `Bearer ${server.apiKey}` },
+        signal: AbortSignal.timeout(Math.max(1000, deadline - Date.now())),
+      });
+      if (!response.body) throw new Error(`no body (status ${response.status})`);
+      const events: StoredEvent[] = [];
+      for await (const message of parseSse(response.body)) {
+        if (message.id === undefined) continue;
+        const event = JSON.parse(message.data) as StoredEvent;
+        events.push(event);
+        if (until(event)) {
+          await response.body.cancel().catch(() => undefined);
+          return events;
+        }
+      }
+    } catch (error) {
+      lastError = error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  throw new Error(`timed out waiting for an event of ${sessionId}: ${String(lastError)}\n${server.output()}`);
+}
+
+describe("outrig audit", () => {
+  it("lists a session's tool calls and approval, verifies the chain, and names an entry altered behind the trigger", async () => {
+    const policy = await api("PUT", "/v1/policy", {
+      rules: [{ tool: "Bash", match: "*push*", action: "ask" }],
+      approvalTimeoutMs: 120_000,
+    });
+    expect(policy.status).toBe(200);
+    const created = await api<{ id: string }>("POST", "/v1/sessions", {
+      model: "anthropic:claude-sonnet-4-5",
+      prompt: "say hello, remember my taste, then push",
+    });
+    expect(created.status).toBe(201);
+    const sessionId = created.body.id;
+    const request = (await waitForEvent(sessionId, (event) => event.type === "approval.request")).at(-1);
+    const allowed = await api("POST", `/v1/sessions/${sessionId}/approvals/${String(request?.toolCallId)}`, {
+      decision: "allow",
+    });
+    expect(allowed.status).toBe(202);
+    const events = await waitForEvent(
+      sessionId,
+      (event) => event.type === "turn.end" || event.type === "turn.error",
+    );
+    expect(events.at(-1)).toMatchObject({ type: "turn.end", reason: "end_turn" });
+
+    const listed = await runCli(["audit", "ls", "--json"], cliEnv());
+    expect(listed.code, listed.stderr).toBe(0);
+    const entries = listed.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as ListedEntry);
+    expect(entries.map((entry) => entry.seq)).toEqual(entries.map((_, index) => index + 1));
+    expect(
+      entries.map(
+        (entry) => `${entry.kind}:${String(entry.data.name ?? entry.data.path ?? entry.data.policy)}`,
+      ),
+    ).toEqual([
+      "policy_change:tool",
+      "tool_call:Bash",
+      "tool_call:Write",
+      "memory_write:/notes.md",
+      "approval:Bash",
+      "tool_call:Bash",
+    ]);
+    const approval = entries[4];
+    expect(approval).toMatchObject({
+      kind: "approval",
+      sessionId,
+      data: { toolCallId: request?.toolCallId, decision: "allow", reason: "user" },
+    });
+    expect(approval?.userId).toMatch(/^usr_/);
+    expect(entries[5]).toMatchObject({
+      sessionId,
+      data: { toolCallId: request?.toolCallId, input: { command: "echo push >> /workspace/pushes.log" } },
+    });
+    expect(entries[3]?.data).not.toHaveProperty("content");
+    // The memory entry records path, version and size, not the content (the Write call's input has it).
+    expect(JSON.stringify(entries[3])).not.toContain("likes tea");
+    expect(entries[3]?.data).toMatchObject({ action: "write", version: 1, size: 10 });
+
+    const approvals = await runCli(["audit", "ls", "--kind", "approval"], cliEnv());
+    expect(approvals.code, approvals.stderr).toBe(0);
+    expect(approvals.stdout.trim().split("\n")).toEqual([
+      expect.stringMatching(/^5\t\S+\tapproval\tses_\S+ usr_\S+\t\{.*"decision":"allow"/),
+    ]);
+
+    const page = await runCli(["audit", "ls", "--limit", "2", "--after", "1", "--json"], cliEnv());
+    expect(page.code, page.stderr).toBe(0);
+    expect(
+      page.stdout
+        .trim()
+        .split("\n")
+        .map((line) => (JSON.parse(line) as ListedEntry).seq),
+    ).toEqual([2, 3]);
+    const badLimit = await runCli(["audit", "ls", "--limit", "0"], cliEnv());
+    expect(badLimit.code).toBe(1);
+    expect(badLimit.stderr).toContain("invalid_request");
+
+    const valid = await runCli(["audit", "verify"], cliEnv());
+    expect(valid.code, valid.stderr).toBe(0);
+    expect(valid.stdout).toMatch(/^OK: 6 entries, the chain is intact; head [0-9a-f]{64}\n$/);
+
+    // A superuser turns the append-only trigger off for one statement and flips the decision.
+    const superuser = new pg.Client({ connectionString: database.url });
+    await superuser.connect();
+    try {
+      await superuser.query("BEGIN");
+      await superuser.query("ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only");
+      const updated = await superuser.query(
+        `UPDATE audit_entries SET data = jsonb_set(data, '{decision}', '"deny"')
+         WHERE seq = 5 AND kind = 'approval' AND org_id = (SELECT id FROM orgs WHERE name = 'default')`,
+      );
+      expect(updated.rowCount).toBe(1);
+      await superuser.query("ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_append_only");
+      await superuser.query("COMMIT");
+    } finally {
+      await superuser.end();
+    }
+
+    const tampered = await runCli(["audit", "verify"], cliEnv());
+    expect(tampered.code).toBe(1);
+    expect(tampered.stdout).toMatch(
+      /^TAMPERED at seq 5 \(altered\): entry 5 was altered after it was written\n$/,
+    );
+
+    // A member's key may not read the audit log.
+    const member = await runCli(["keys", "create", "--org", "default", "--user", "audit-member"], {
+      ...cliEnv(),
+      DATABASE_URL: database.url,
+    });
+    expect(member.code, member.stderr).toBe(0);
+    const pool = new pg.Client({ connectionString: database.url });
+    await pool.connect();
+    try {
+      await pool.query("UPDATE users SET role = 'member' WHERE name = 'audit-member'");
+    } finally {
+      await pool.end();
+    }
+    const refused = await runCli(["audit", "verify"], { ...cliEnv(), OUTRIG_API_KEY: member.stdout.trim() });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("forbidden");
+  }, 240_000);
+});

@@ -1,0 +1,86 @@
+/**
+ * Which session events are audited and what their entries say: `tool.start` becomes a `tool_call`
+ * entry, `approval.response` an `approval` entry. Pure; the session store writes them with the events.
+ */
+import type { NewSessionEvent } from "@outrig/protocol";
+import type { AuditEntryInput } from "./postgres-audit-log.js";
+
+/** Tool inputs are recorded up to this many bytes of JSON; longer ones are cut and flagged. */
+export const MAX_AUDITED_INPUT_BYTES = 4096;
+
+/** The session facts an entry needs. */
+export interface AuditedSession {
+  readonly id: string;
+  readonly userId: string;
+}
+
+/** True when `appendEvents` must write an audit entry for this event. */
+export function isAuditedEvent(event: NewSessionEvent): boolean {
+  return event.type === "tool.start" || event.type === "approval.response";
+}
+
+/**
+ * The audit entries for a batch of events, in event order. `toolNames` maps an approval's tool call
+ * id to the tool's name (from its `approval.request`), when known.
+ */
+export function auditEntriesForEvents(
+  session: AuditedSession,
+  events: readonly NewSessionEvent[],
+  toolNames: ReadonlyMap<string, string> = new Map(),
+): AuditEntryInput[] {
+  const entries: AuditEntryInput[] = [];
+  for (const event of events) {
+    if (event.type === "tool.start") {
+      entries.push({
+        kind: "tool_call",
+        sessionId: session.id,
+        userId: session.userId,
+        data: {
+          name: event.name,
+          toolCallId: event.toolCallId,
+          turn: event.turn,
+          ...auditedInput(event.input),
+        },
+      });
+    } else if (event.type === "approval.response") {
+      const name = toolNames.get(event.toolCallId);
+      entries.push({
+        kind: "approval",
+        sessionId: session.id,
+        // Who decided; a timeout was decided by nobody.
+        ...(event.userId ? { userId: event.userId } : {}),
+        data: {
+          toolCallId: event.toolCallId,
+          ...(name === undefined ? {} : { name }),
+          turn: event.turn,
+          decision: event.decision,
+          reason: event.reason,
+        },
+      });
+    }
+  }
+  return entries;
+}
+
+/**
+ * The input as JSON when it fits in MAX_AUDITED_INPUT_BYTES; otherwise the first bytes of its JSON text
+ * (cut on a character boundary) with `isInputTruncated` and the full size.
+ */
+export function auditedInput(input: unknown): {
+  input: unknown;
+  inputBytes: number;
+  isInputTruncated?: true;
+} {
+  const json = JSON.stringify(input ?? null);
+  const bytes = Buffer.from(json, "utf8");
+  if (bytes.byteLength <= MAX_AUDITED_INPUT_BYTES)
+    return { input: input ?? null, inputBytes: bytes.byteLength };
+  let end = MAX_AUDITED_INPUT_BYTES;
+  // Back up to the start of a UTF-8 sequence (continuation bytes are 0b10xxxxxx).
+  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end -= 1;
+  return {
+    input: bytes.subarray(0, end).toString("utf8"),
+    inputBytes: bytes.byteLength,
+    isInputTruncated: true,
+  };
+}
