@@ -62,7 +62,12 @@ export async function auditFigures({ iterations: count = 500, databaseUrl = proc
   } finally {
     await database.close();
     await embedded?.stop();
-    if (dataDir) await fs.rm(dataDir, { recursive: true, force: true });
+    if (dataDir) {
+      // The embedded cluster keeps its password and log beside its data directory.
+      for (const leftover of [dataDir, `${dataDir}.json`, `${dataDir}.log`]) {
+        await fs.rm(leftover, { recursive: true, force: true });
+      }
+    }
   }
 }
 

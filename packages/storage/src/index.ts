@@ -9,8 +9,11 @@ export {
   type AuditListOptions,
   GENESIS_HASH,
   hashEntry,
+  type LockedAuditHead,
+  lockAuditHeadSql,
   PostgresAuditLog,
   type PostgresAuditLogOptions,
+  toLockedHead,
 } from "./audit/postgres-audit-log.js";
 export {
   type AuditedSession,

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import type { NewSessionEvent } from "@outrig/protocol";
 import { createTestDatabase, type TestDatabase } from "@outrig/testing";
-import type pg from "pg";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type AuditEntry,
@@ -14,8 +14,10 @@ import {
   type Database,
   MAX_AUDITED_INPUT_BYTES,
   masterKeyFromBase64,
+  PostgresAuditLog,
   PostgresFileStore,
   PostgresSecretStore,
+  PostgresSessionStore,
 } from "../src/index.js";
 
 const SECRET_VALUE = "ghp_audit_wiring_secret_value_never_logged_0042";
@@ -240,6 +242,49 @@ describe("audit log wiring", () => {
     expect((await entries(orgId)).map((entry) => [entry.seq, entry.kind])).toEqual([
       [1, "egress"],
       [2, "approval"],
+    ]);
+    await expect(database.audit.verifyAuditChain(orgId)).resolves.toMatchObject({ isValid: true, count: 2 });
+  });
+
+  it("appends an audited tool.start in 4 round trips and an unaudited event in 1", async () => {
+    const { orgId, userId } = await orgAndUser("round-trips");
+    const sessionId = await runningSession(orgId, userId);
+    const pool = new pg.Pool({ connectionString: testDatabase.url, max: 1 });
+    let count = 0;
+    pool.on("connect", (client) => {
+      const query = client.query.bind(client);
+      (client as { query: unknown }).query = (...args: unknown[]) => {
+        count += 1;
+        return (query as (...values: unknown[]) => unknown)(...args);
+      };
+    });
+    try {
+      const store = new PostgresSessionStore(pool, { audit: new PostgresAuditLog(pool) });
+      await store.appendEvents(sessionId, [toolStart("call_warm", "Read", {})]);
+      count = 0;
+      await store.appendEvents(sessionId, [
+        {
+          type: "tool.end",
+          turn: 1,
+          toolCallId: "call_warm",
+          name: "Read",
+          isError: false,
+          output: "",
+          durationMs: 1,
+        },
+      ]);
+      expect(count).toBe(1);
+      count = 0;
+      await store.appendEvents(sessionId, [toolStart("call_counted", "Bash", { command: "true" })], {
+        turn: 1,
+      });
+      expect(count).toBe(4); // BEGIN, events + audit head lock, entries + head move, COMMIT
+    } finally {
+      await pool.end();
+    }
+    expect((await entries(orgId)).map((entry) => (entry.data as { toolCallId: string }).toolCallId)).toEqual([
+      "call_warm",
+      "call_counted",
     ]);
     await expect(database.audit.verifyAuditChain(orgId)).resolves.toMatchObject({ isValid: true, count: 2 });
   });

@@ -111,7 +111,7 @@ export class PostgresAuditLog {
    * caller's own writes. Two round trips: lock and read the org's head, then insert the entries and
    * move the head (hashes are computed here in between). The head stays locked until the caller's
    * transaction ends; take it after the caller's other row locks (every writer does) to avoid
-   * deadlocks. Throws InputError `invalid_audit_data` before any query for data that is not plain JSON.
+   * deadlocks. Throws InputError `invalid_audit_data` for data that is not plain JSON.
    */
   async appendIn(
     client: pg.ClientBase,
@@ -119,19 +119,32 @@ export class PostgresAuditLog {
     inputs: readonly AuditEntryInput[],
   ): Promise<AuditEntry[]> {
     if (inputs.length === 0) return [];
-    const prepared = inputs.map((input) => ({ input, data: normalizeJson(input.data) }));
-    // Postgres keeps microseconds, JS milliseconds: hash what will read back.
-    const at = new Date(this.#clock().getTime());
-    // ON CONFLICT DO UPDATE locks the head row (creating it for the org's first entry) and returns it.
-    const head = await client.query<{ last_seq: string; last_hash: string }>(
-      `INSERT INTO audit_heads (org_id, last_seq, last_hash) VALUES ($1, 0, $2)
-       ON CONFLICT (org_id) DO UPDATE SET last_seq = audit_heads.last_seq RETURNING last_seq, last_hash`,
+    const head = await client.query<{ org_id: string; last_seq: string; last_hash: string }>(
+      lockAuditHeadSql("SELECT $1::text AS org_id", "$2"),
       [orgId, GENESIS_HASH],
     );
     const current = head.rows[0];
     if (!current) throw new InvariantError("locking the audit head returned no row");
-    let seq = Number(current.last_seq);
-    let prevHash = current.last_hash;
+    return this.appendLocked(client, toLockedHead(current), inputs);
+  }
+
+  /**
+   * The second half of appendIn, for a caller that already locked and read the org's head in this
+   * transaction with `lockAuditHeadSql` (folded into one of its own statements to save a round trip).
+   * One round trip. Calling it without holding the head's lock breaks the chain: don't.
+   */
+  async appendLocked(
+    client: pg.ClientBase,
+    head: LockedAuditHead,
+    inputs: readonly AuditEntryInput[],
+  ): Promise<AuditEntry[]> {
+    if (inputs.length === 0) return [];
+    const orgId = head.orgId;
+    const prepared = inputs.map((input) => ({ input, data: normalizeJson(input.data) }));
+    // Postgres keeps microseconds, JS milliseconds: hash what will read back.
+    const at = new Date(this.#clock().getTime());
+    let seq = head.lastSeq;
+    let prevHash = head.lastHash;
     const entries: AuditEntry[] = prepared.map(({ input, data }) => {
       seq += 1;
       const entry: Omit<AuditEntry, "hash"> = {
@@ -239,6 +252,35 @@ export class PostgresAuditLog {
     }
     return { isValid: true, count, headHash: previousHash };
   }
+}
+
+/** An org's audit head as read under its row lock. */
+export interface LockedAuditHead {
+  readonly orgId: string;
+  readonly lastSeq: number;
+  readonly lastHash: string;
+}
+
+/**
+ * SQL that locks the audit head of the org in `source` (a query with an `org_id` column), creating it
+ * for the org's first entry, and returns `org_id, last_seq, last_hash`. Usable as the body of a CTE.
+ * `genesisParameter` is a placeholder bound to GENESIS_HASH. ON CONFLICT DO UPDATE takes the row lock
+ * and returns the newest committed row, even one committed after the statement's snapshot.
+ */
+export function lockAuditHeadSql(source: string, genesisParameter: string): string {
+  return `INSERT INTO audit_heads (org_id, last_seq, last_hash)
+    SELECT source.org_id, 0, ${genesisParameter}::text FROM (${source}) AS source
+    ON CONFLICT (org_id) DO UPDATE SET last_seq = audit_heads.last_seq
+    RETURNING org_id, last_seq, last_hash`;
+}
+
+/** A row returned by `lockAuditHeadSql`. */
+export function toLockedHead(row: {
+  org_id: string;
+  last_seq: string | number;
+  last_hash: string;
+}): LockedAuditHead {
+  return { orgId: row.org_id, lastSeq: Number(row.last_seq), lastHash: row.last_hash };
 }
 
 /** sha256 hex of `prevHash` followed by the canonical JSON of every other field. */

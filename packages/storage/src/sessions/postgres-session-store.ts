@@ -3,7 +3,12 @@ import type { AppendOptions, CreateSessionInput, SessionRecord, SessionStore } f
 import { InputError, InvariantError, SESSION_EVENTS_CHANNEL, StorageError } from "@outrig/core";
 import { type NewSessionEvent, SessionEvent, type SessionStatus } from "@outrig/protocol";
 import type pg from "pg";
-import type { PostgresAuditLog } from "../audit/postgres-audit-log.js";
+import {
+  GENESIS_HASH,
+  lockAuditHeadSql,
+  type PostgresAuditLog,
+  toLockedHead,
+} from "../audit/postgres-audit-log.js";
 import { auditEntriesForEvents, isAuditedEvent } from "../audit/session-audit-entries.js";
 import { createId } from "../ids/create-id.js";
 import { withTransaction } from "../with-transaction.js";
@@ -129,16 +134,24 @@ export class PostgresSessionStore implements SessionStore {
       const session = rows[0] ?? (await appendRefused(this.#pool, sessionId, options));
       return storedEvents(events, Number(session.last_seq), at);
     }
-    // Audited events: the events and their audit entries commit together or not at all.
+    // Audited events: the events and their audit entries commit together or not at all. The event
+    // statement also locks the org's audit head, so this is 4 round trips (BEGIN, events, entries, COMMIT).
     return withTransaction(this.#pool, async (client) => {
-      const { rows } = await client.query<AppendedRow>(APPEND_EVENTS_SQL, values);
+      const { rows } = await client.query<AppendedRow & AuditHeadColumns>(APPEND_AUDITED_EVENTS_SQL, [
+        ...values,
+        GENESIS_HASH,
+      ]);
       const session = rows[0] ?? (await appendRefused(client, sessionId, options));
       const entries = auditEntriesForEvents(
         { id: sessionId, userId: session.user_id },
         events,
         await approvedToolNames(client, sessionId, events),
       );
-      await audit.appendIn(client, session.org_id, entries);
+      await audit.appendLocked(
+        client,
+        toLockedHead({ org_id: session.org_id, last_seq: session.audit_seq, last_hash: session.audit_hash }),
+        entries,
+      );
       return storedEvents(events, Number(session.last_seq), at);
     });
   }
@@ -247,7 +260,7 @@ async function insertEvents(
 
 // One statement (so one round trip, atomic on its own): reserve the seqs with UPDATE … RETURNING
 // (the row lock serializes writers), insert the events, and notify listeners at commit.
-const APPEND_EVENTS_SQL = `WITH session AS (
+const APPEND_EVENTS_CTES = `WITH session AS (
    UPDATE sessions SET last_seq = last_seq + $2, updated_at = $3, status = COALESCE($5, status)
    WHERE id = $1 AND ($4::int IS NULL OR (status = 'running' AND turns = $4))
    RETURNING org_id, user_id, last_seq
@@ -258,10 +271,24 @@ const APPEND_EVENTS_SQL = `WITH session AS (
    RETURNING 1
  ), notified AS (
    SELECT pg_notify($8, $1 || ':' || session.last_seq) FROM session
- )
+ )`;
+const APPEND_EVENTS_SQL = `${APPEND_EVENTS_CTES}
  SELECT org_id, user_id, last_seq, (SELECT count(*) FROM inserted) AS inserted,
    (SELECT count(*) FROM notified) AS notified
  FROM session`;
+// The same, and then the org's audit head is locked and read (after the session row, as every writer
+// orders its locks: the audit head last). $9 is GENESIS_HASH.
+const APPEND_AUDITED_EVENTS_SQL = `${APPEND_EVENTS_CTES}, head AS (
+   ${lockAuditHeadSql("SELECT org_id FROM session", "$9")}
+ )
+ SELECT session.org_id, user_id, session.last_seq, head.last_seq AS audit_seq, head.last_hash AS audit_hash,
+   (SELECT count(*) FROM inserted) AS inserted, (SELECT count(*) FROM notified) AS notified
+ FROM session, head`;
+
+interface AuditHeadColumns {
+  audit_seq: string;
+  audit_hash: string;
+}
 
 interface AppendedRow {
   org_id: string;
