@@ -153,6 +153,25 @@ describe("startEmbeddedPostgres", () => {
     await expect(query(postgres.url, "SELECT 1 AS ok")).resolves.toMatchObject({ rows: [{ ok: 1 }] });
   });
 
+  it("starts clusters that race for the same free port (both come up, on different ports)", async () => {
+    // Two servers (or test files) starting at once both see the preferred port free; the loser's
+    // postmaster exits with "could not create any TCP/IP sockets" and must move to another port.
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen({ port: 0, host: "127.0.0.1" }, resolve));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const dataDirs = [path.join(await home(), "postgres"), path.join(await home(), "postgres")];
+
+    const started = await Promise.all(
+      dataDirs.map(async (dataDir) => track(await startEmbeddedPostgres({ dataDir, port }))),
+    );
+
+    expect(new Set(started.map((postgres) => postgres.port)).size).toBe(2);
+    for (const postgres of started) {
+      await expect(query(postgres.url, "SELECT 1 AS ok")).resolves.toMatchObject({ rows: [{ ok: 1 }] });
+    }
+  });
+
   it("names the broken key of an invalid config file in one line", async () => {
     const dataDir = path.join(await home(), "postgres");
     await writeFile(`${dataDir}.json`, JSON.stringify({ schemaVersion: 1, clusterDir: dataDir, port: "x" }));

@@ -225,7 +225,12 @@ async function spawnPostmaster(
       .split("\n")
       .find((line) => /FATAL|PANIC/.test(line))
       ?.trim();
-    if (fatal && /could not bind|already in use|lock file .* already exists/i.test(fatal)) {
+    if (
+      fatal &&
+      /could not bind|already in use|could not create any TCP\/IP sockets|lock file .* already exists/i.test(
+        fatal,
+      )
+    ) {
       throw new RetryableStart(fatal);
     }
     throw new StorageError(
