@@ -3,19 +3,8 @@ import { InputError } from "@outrig/core";
 import type { Context } from "hono";
 import type { z } from "zod";
 
-/**
- * Validates a value; the error names each bad field (never echoes input values). NUL characters are
- * refused anywhere in it: Postgres cannot store them in text or JSON, so they would fail as a 500 later.
- */
+/** Validates a value; the error names each bad field (never echoes input values). */
 export function parseInput<T>(schema: z.ZodType<T>, value: unknown): T {
-  const nulAt = findNul(value, "");
-  if (nulAt !== undefined) {
-    throw new InputError(
-      "invalid_request",
-      `${nulAt || "body"}: NUL characters (\\u0000) are not allowed; send binary content base64-encoded`,
-      400,
-    );
-  }
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw new InputError("invalid_request", describeIssues(parsed.error), 400);
   return parsed.data;
@@ -31,6 +20,15 @@ export async function readJson<T>(c: Context, schema: z.ZodType<T>): Promise<T> 
     value = JSON.parse(await c.req.text());
   } catch {
     throw new InputError("invalid_json", "Request body is not valid JSON", 400);
+  }
+  // Postgres cannot store U+0000 in text or JSON: refuse it here instead of failing later as a 500.
+  const nulAt = findNul(value, "");
+  if (nulAt !== undefined) {
+    throw new InputError(
+      "invalid_request",
+      `${nulAt || "body"}: NUL characters (\\u0000) are not allowed; send binary content base64-encoded`,
+      400,
+    );
   }
   return parseInput(schema, value);
 }
