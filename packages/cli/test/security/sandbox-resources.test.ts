@@ -4,8 +4,36 @@
  * full workspace quota, `kill -STOP $PPID` and a killed agent. Each is contained and the next call works.
  * Limits are enforced only when the server runs as root (cgroups, the loop-mounted quota).
  */
+import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { bash, isRoot, type Probe, useProbeSuite } from "./probe-kit.js";
+
+/** The pids controller the server's sandboxes are limited by (cgroup v1 or v2). */
+const hasPidsController =
+  existsSync("/sys/fs/cgroup/pids") ||
+  (existsSync("/sys/fs/cgroup/cgroup.controllers") &&
+    readFileSync("/sys/fs/cgroup/cgroup.controllers", "utf8").split(/\s+/).includes("pids"));
+/** The workspace quota is a loop-mounted ext4 image: root, loop devices and mkfs.ext4. */
+const canQuota =
+  isRoot &&
+  existsSync("/dev/loop-control") &&
+  ["/sbin/mkfs.ext4", "/usr/sbin/mkfs.ext4"].some((file) => existsSync(file));
+const canRun = isRoot && hasPidsController;
+if (!canRun)
+  console.log("[security] sandbox resource probes skipped: they need root and a pids cgroup controller");
+
+const fillWorkspace: Probe = {
+  name: "filling the workspace stops at its disk quota",
+  call: () =>
+    bash(
+      "dd if=/dev/zero of=/workspace/fill bs=1M count=512 2>&1 | grep -o 'No space left on device'; du -m /workspace/fill | cut -f1; rm -f /workspace/fill",
+      120_000,
+    ),
+  check: (result) => {
+    expect(result.output).toContain("No space left on device");
+    expect(Number(result.output.trim().split("\n").at(-1))).toBeLessThanOrEqual(64);
+  },
+};
 
 const resourceProbes: Probe[] = [
   {
@@ -25,8 +53,12 @@ const resourceProbes: Probe[] = [
   },
   {
     name: "a fork bomb is contained and killed",
+    // Only once a limit is measured in the sandbox: without one the bomb would load the whole host.
     call: () =>
-      bash("timeout -s KILL 10 bash -c 'b(){ b | b & }; b' 2>/dev/null; sleep 1; echo bomb-over", 120_000),
+      bash(
+        `n=$(perl -e 'my @p; for (1..1100) { my $p = fork(); last unless defined $p; if ($p == 0) { close STDOUT; sleep 30; exit 0 } push @p, $p } print scalar(@p); kill "KILL", @p; waitpid($_, 0) for @p'); if [ "$n" -lt 1100 ]; then timeout -s KILL 8 bash -c 'b(){ b | b & }; b' >/dev/null 2>&1; sleep 1; echo bomb-over; else echo "no process limit: bomb not run"; fi`,
+        120_000,
+      ),
     check: (result) => expect(result.output).toContain("bomb-over"),
   },
   {
@@ -41,7 +73,7 @@ const resourceProbes: Probe[] = [
   },
   {
     name: "the session goes on after the fork bomb",
-    call: () => bash("echo alive; ps -e --no-headers | wc -l", 60_000),
+    call: () => bash("echo alive; ls /proc | grep -c '^[0-9]'", 60_000),
     check: (result) => {
       expect(result.output).toContain("alive");
       expect(Number(result.output.trim().split("\n").at(-1))).toBeLessThan(50);
@@ -59,20 +91,9 @@ const resourceProbes: Probe[] = [
       expect(Number(result.output.trim().split("\n").at(-1))).toBeLessThanOrEqual(512);
     },
   },
+  ...(canQuota ? [fillWorkspace] : []),
   {
-    name: "filling the workspace stops at its disk quota",
-    call: () =>
-      bash(
-        "dd if=/dev/zero of=/workspace/fill bs=1M count=512 2>&1 | grep -o 'No space left on device'; du -m /workspace/fill | cut -f1; rm -f /workspace/fill",
-        120_000,
-      ),
-    check: (result) => {
-      expect(result.output).toContain("No space left on device");
-      expect(Number(result.output.trim().split("\n").at(-1))).toBeLessThanOrEqual(64);
-    },
-  },
-  {
-    name: "the workspace is usable again after it was full",
+    name: "the workspace is writable (again, after it was full)",
     call: () => ({ name: "Write", input: { file_path: "/workspace/after-full.txt", content: "ok\n" } }),
     check: (result) => expect(result.isError).toBe(false),
   },
@@ -107,16 +128,16 @@ const resourceProbes: Probe[] = [
 
 // A 64 MiB workspace quota for every session (a loop-mounted image; needs root).
 const suite = useProbeSuite("sandbox resource probes", {
-  env: isRoot ? { OUTRIG_SANDBOX_DISK_MB: "64" } : {},
+  env: canQuota ? { OUTRIG_SANDBOX_DISK_MB: "64" } : {},
 });
 
-describe.runIf(isRoot)("resource exhaustion and a sabotaged agent", () => {
+describe.runIf(canRun)("resource exhaustion and a sabotaged agent", () => {
   it("are contained and the session goes on", async () => {
     await suite.runProbes(resourceProbes);
   }, 600_000);
 });
 
-describe.runIf(isRoot)("the planted marker", () => {
+describe.runIf(canRun)("the planted marker", () => {
   it("is in no event of any probing session", () => {
     suite.countProbe();
     expect(suite.runs.length).toBeGreaterThanOrEqual(1);
