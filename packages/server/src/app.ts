@@ -53,9 +53,19 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   const app = new Hono<Env>();
 
   app.onError((error, c) => {
+    // The client went away mid-request (a truncated body, a closed socket): nobody reads the answer,
+    // and it is no server failure to log as one.
+    if (isClientAbort(error, c.req.raw.signal)) {
+      return c.json(
+        { error: { code: "client_closed_request", message: "The client closed the request" } },
+        400,
+      );
+    }
     const { status, body } = toErrorResponse(error, c.get("requestId"));
     if (status >= 500)
       deps.log(`request ${c.get("requestId") ?? "-"} failed: ${error.stack ?? error.message}`);
+    // The unread rest of an over-large body would be parsed as the next request: close the connection.
+    if (status === 413) return c.json(body, 413, { connection: "close" });
     return c.json(body, status as 500);
   });
   app.notFound((c) => c.json({ error: { code: "not_found", message: "No such route" } }, 404));
@@ -222,6 +232,39 @@ export function createApp(deps: AppDependencies): Hono<Env> {
 
   for (const register of deps.extraRoutes ?? []) register(app);
   return app;
+}
+
+function isClientAbort(error: Error, signal: AbortSignal | undefined): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return (
+    signal?.aborted === true ||
+    code === "ECONNRESET" ||
+    code === "ERR_STREAM_PREMATURE_CLOSE" ||
+    (error.message === "aborted" && error.name === "Error")
+  );
+}
+
+/** One HTTP route the server answers: a method and a Hono path pattern (e.g. `/v1/sessions/:id`). */
+export interface RouteInfo {
+  readonly method: string;
+  readonly path: string;
+}
+
+/**
+ * Every route registered on `app` (built-in and extra route groups), read from Hono's own route table
+ * so a new route appears here without anyone listing it; middleware (`app.use`) is left out.
+ */
+export function listRoutes(app: Hono<Env>): RouteInfo[] {
+  const seen = new Set<string>();
+  const routes: RouteInfo[] = [];
+  for (const route of app.routes) {
+    if (route.method === "ALL") continue;
+    const key = `${route.method} ${route.path}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    routes.push({ method: route.method, path: route.path });
+  }
+  return routes;
 }
 
 function requirePolicies(deps: AppDependencies): PolicyStore {

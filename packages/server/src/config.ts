@@ -36,6 +36,10 @@ const EnvSchema = z.object({
   OUTRIG_WORKER_DEAD_AFTER_MS: z.coerce.number().int().min(1000).default(10_000),
   /** Freeze a sandbox after this many ms without a tool call (0: never). */
   OUTRIG_STANDBY_AFTER_MS: z.coerce.number().int().min(0).default(100),
+  /** Size of each sandbox's /tmp tmpfs in MiB (default 512): /tmp is memory, so it is bounded. */
+  OUTRIG_SANDBOX_TMP_MB: z.coerce.number().int().min(1).max(1_048_576).default(512),
+  /** Workspace disk quota per sandbox in MiB (a loop-mounted image; needs root). Unset: no quota. */
+  OUTRIG_SANDBOX_DISK_MB: z.coerce.number().int().min(1).max(1_048_576).optional(),
   /** Base64 of 32 bytes; otherwise a key file is created in OUTRIG_HOME on first start. */
   OUTRIG_MASTER_KEY: optionalString,
   /** Fault injection for crash tests: SIGKILL this process right after its Nth session-event append. */
@@ -61,6 +65,10 @@ export interface ServerConfig {
   readonly faultKillAfterAppend: number | undefined;
   readonly masterKey: string | undefined;
   readonly standbyAfterMs: number | undefined;
+  /** Size limit of each sandbox's /tmp in bytes. */
+  readonly sandboxTmpBytes: number;
+  /** Workspace disk quota per sandbox in bytes; undefined for none. */
+  readonly sandboxDiskBytes: number | undefined;
 }
 
 /** Parses the environment. Throws ConfigError naming the exact key on bad input. */
@@ -104,5 +112,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     faultKillAfterAppend: values.OUTRIG_FAULT_KILL_AFTER_APPEND,
     masterKey: values.OUTRIG_MASTER_KEY,
     standbyAfterMs: values.OUTRIG_STANDBY_AFTER_MS === 0 ? undefined : values.OUTRIG_STANDBY_AFTER_MS,
+    sandboxTmpBytes: values.OUTRIG_SANDBOX_TMP_MB * 1024 * 1024,
+    sandboxDiskBytes:
+      values.OUTRIG_SANDBOX_DISK_MB === undefined ? undefined : values.OUTRIG_SANDBOX_DISK_MB * 1024 * 1024,
   };
 }

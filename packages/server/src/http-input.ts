@@ -21,6 +21,15 @@ export async function readJson<T>(c: Context, schema: z.ZodType<T>): Promise<T> 
   } catch {
     throw new InputError("invalid_json", "Request body is not valid JSON", 400);
   }
+  // Postgres cannot store U+0000 in text or JSON: refuse it here instead of failing later as a 500.
+  const nulAt = findNul(value, "");
+  if (nulAt !== undefined) {
+    throw new InputError(
+      "invalid_request",
+      `${nulAt || "body"}: NUL characters (\\u0000) are not allowed; send binary content base64-encoded`,
+      400,
+    );
+  }
   return parseInput(schema, value);
 }
 
@@ -33,4 +42,26 @@ function describeIssues(error: z.ZodError): string {
     .slice(0, 5)
     .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "body"}: ${issue.message}`)
     .join("; ");
+}
+
+/** The path of the first string (or key) holding U+0000, or undefined. Iterative: bodies may nest deeply. */
+function findNul(value: unknown, root: string): string | undefined {
+  const stack: [unknown, string][] = [[value, root]];
+  while (stack.length > 0) {
+    const [current, at] = stack.pop() as [unknown, string];
+    if (typeof current === "string") {
+      if (current.includes("\u0000")) return at;
+    } else if (Array.isArray(current)) {
+      current.forEach((item, index) => {
+        stack.push([item, `${at}[${index}]`]);
+      });
+    } else if (current !== null && typeof current === "object") {
+      for (const [key, item] of Object.entries(current)) {
+        const path = at ? `${at}.${key.slice(0, 50)}` : key.slice(0, 50);
+        if (key.includes("\u0000")) return at || "body";
+        stack.push([item, path]);
+      }
+    }
+  }
+  return undefined;
 }

@@ -3,7 +3,9 @@ export {
   type AuthenticatedCaller,
   type Authenticator,
   createApp,
+  listRoutes,
   MAX_BODY_BYTES,
+  type RouteInfo,
   toResource,
 } from "./app.js";
 export { loadConfig, type ServerConfig } from "./config.js";

@@ -19,6 +19,7 @@ import {
   type MountTable,
   type Sandbox,
   SandboxFileSystem,
+  type SandboxLimits,
   type SandboxProvider,
   type SessionRecord,
   SessionRunner,
@@ -50,6 +51,9 @@ export interface SessionFilesOptions {
   readonly roleOf: (orgId: string, userId: string) => Promise<string | null>;
 }
 
+/** What a session id may look like (`ses_` + base62 in Postgres; the test stores use similar ids). */
+const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+
 export interface SessionManagerOptions {
   readonly store: SessionStore;
   readonly modelFactory: ModelFactory;
@@ -61,6 +65,8 @@ export interface SessionManagerOptions {
   readonly home: string;
   readonly limits: LoopLimits;
   readonly sandboxIdleMs: number;
+  /** Resource limits for every session's sandbox (e.g. a workspace disk quota). */
+  readonly sandboxLimits?: SandboxLimits;
   /** Freeze a session's sandbox after this long without a tool call; undefined: never. */
   readonly standbyAfterMs?: number;
   readonly log: (message: string) => void;
@@ -133,6 +139,8 @@ export class SessionManager implements TurnHost {
   }
 
   async get(caller: Caller, sessionId: string): Promise<SessionRecord> {
+    // A malformed id (NUL bytes, huge, odd characters) names no session: never hand it to the store.
+    if (!SESSION_ID_PATTERN.test(sessionId)) throw notFound("Session");
     const session = await this.#options.store.getSession(caller.orgId, sessionId);
     if (!session) throw notFound("Session");
     return session;
@@ -380,6 +388,7 @@ export class SessionManager implements TurnHost {
           ];
         },
         idleMs: this.#options.sandboxIdleMs,
+        ...(this.#options.sandboxLimits ? { limits: this.#options.sandboxLimits } : {}),
         standbyAfterMs: this.#options.standbyAfterMs,
         onStandby: (handle) => {
           void this.#append(session.id, [{ type: "sandbox.standby", sandboxId: handle.id }]).catch(

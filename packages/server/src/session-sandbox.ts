@@ -2,7 +2,7 @@
  * A session's sandbox, created lazily at its first use and replaced when it has died.
  * Destroyed after it sits idle, so idle sessions hold no processes; the workspace stays on disk.
  */
-import type { ReadOnlyMount, Sandbox, SandboxHandle, SandboxProvider } from "@outrig/core";
+import type { ReadOnlyMount, Sandbox, SandboxHandle, SandboxLimits, SandboxProvider } from "@outrig/core";
 
 export interface SessionSandboxOptions {
   readonly provider: SandboxProvider;
@@ -14,6 +14,8 @@ export interface SessionSandboxOptions {
   /** Read-only views bound into each new sandbox (the /memories and /skills mirror). */
   readonly readOnlyMounts?: () => Promise<readonly ReadOnlyMount[]>;
   readonly idleMs: number;
+  /** Resource limits of each sandbox (the provider's defaults apply to what is left out). */
+  readonly limits?: SandboxLimits;
   /** Told each time a sandbox was started, with how long it took. */
   readonly onStart: (handle: SandboxHandle, durationMs: number) => void;
   /** Freeze the sandbox after this long without a call (model thinking, waiting for a person). */
@@ -80,6 +82,7 @@ export class SessionSandbox {
             workspaceDir: this.#options.workspaceDir,
             stateDir: this.#options.stateDir,
             readOnlyMounts,
+            ...(this.#options.limits ? { limits: this.#options.limits } : {}),
           }),
         )
         .then((handle) => {

@@ -13,7 +13,7 @@ import {
   PostgresSecretStore,
   resolveDatabase,
 } from "@outrig/storage";
-import { createApp } from "./app.js";
+import { createApp, listRoutes, type RouteInfo } from "./app.js";
 import type { ServerConfig } from "./config.js";
 import { saveCredentials } from "./credentials.js";
 import { DbosTurnScheduler } from "./durable/dbos-turn-scheduler.js";
@@ -29,6 +29,8 @@ export interface RunningServer {
   readonly sessions: SessionManager;
   /** The plaintext bootstrap key when this start created it (first start only). */
   readonly bootstrapKey: string | null;
+  /** Every HTTP route the server registered (method and path pattern), for the security suite. */
+  readonly routes: readonly RouteInfo[];
   close(): Promise<void>;
 }
 
@@ -50,7 +52,7 @@ export async function startServer(
   await checkBubblewrap();
   const modelFactory = createModelFactory(config.models);
   const database = await resolveDatabase({ databaseUrl: config.databaseUrl, outrigHome: config.home, log });
-  const sandboxProvider = createBubblewrapSandboxProvider();
+  const sandboxProvider = createBubblewrapSandboxProvider({ tmpSizeBytes: config.sandboxTmpBytes });
   const bus = new EventBus();
   const scheduler = new DbosTurnScheduler({
     databaseUrl: database.url,
@@ -79,6 +81,9 @@ export async function startServer(
     home: config.home,
     limits: { maxSteps: config.maxSteps, maxModelAttempts: 6 },
     sandboxIdleMs: config.sandboxIdleMs,
+    ...(config.sandboxDiskBytes === undefined
+      ? {}
+      : { sandboxLimits: { diskBytes: config.sandboxDiskBytes } }),
     standbyAfterMs: config.standbyAfterMs,
     log,
   });
@@ -148,6 +153,7 @@ export async function startServer(
     url,
     sessions,
     bootstrapKey,
+    routes: listRoutes(app),
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -2,7 +2,7 @@
  * Builds the bwrap command line for one sandbox. Pure apart from `describeHostRoot`, which looks at
  * how the host lays out /bin, /lib… once. See the package README for why each flag is there.
  */
-import { lstatSync, readlinkSync } from "node:fs";
+import { existsSync, lstatSync, readlinkSync } from "node:fs";
 
 /** Where the host's node binary and the agent file appear inside the sandbox. */
 export const SANDBOX_NODE_PATH = "/opt/outrig/bin/node";
@@ -44,6 +44,11 @@ export interface SandboxLayout {
   readonly stateDir?: string;
   /** File name of the egress socket inside `egressDir`. */
   readonly egressSocketName?: string;
+  /**
+   * A compiled seccomp filter (see seccomp-filter.ts), passed to bwrap on the file descriptor after
+   * the data files.
+   */
+  readonly seccompFilter?: Uint8Array;
 }
 
 /** A top-level directory like /lib: a symlink into /usr (merged /usr) or a real directory. */
@@ -53,6 +58,9 @@ export type HostRootEntry =
 
 /** Host /etc entries the sandbox may read: the dynamic loader cache, alternatives and TLS roots only. */
 const HOST_ETC_ENTRIES = ["ld.so.cache", "alternatives", "ssl/certs", "ssl/openssl.cnf"];
+
+/** /proc files that show host-wide kernel state; /dev/null is bound over those the kernel has. */
+const MASKED_PROC_FILES = ["keys", "key-users", "kcore", "timer_list", "sched_debug"];
 
 const ROOT_LINK_NAMES = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 
@@ -162,7 +170,13 @@ export function buildBubblewrapArguments(layout: SandboxLayout, firstDataFd: num
   sandboxDataFiles(layout).forEach((file, index) => {
     args.push("--perms", "0644", "--ro-bind-data", String(firstDataFd + index), file.destination);
   });
-  args.push("--proc", "/proc", "--dev", "/dev");
+  // /proc/sys read-only: the sandbox user maps to the server's uid, which may be root, and most
+  // sysctls are global (a writable kernel.core_pattern is a host root shell).
+  args.push("--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys");
+  // Masked like a container runtime does: the kernel keyring list names the host's keyrings.
+  for (const name of MASKED_PROC_FILES)
+    if (existsSync(`/proc/${name}`)) args.push("--ro-bind", "/dev/null", `/proc/${name}`);
+  args.push("--dev", "/dev");
   if (layout.tmpSizeBytes !== undefined) args.push("--size", String(layout.tmpSizeBytes));
   args.push(
     "--tmpfs",
@@ -180,6 +194,8 @@ export function buildBubblewrapArguments(layout: SandboxLayout, firstDataFd: num
   for (const mount of layout.readOnlyMounts ?? []) args.push("--ro-bind", mount.hostPath, mount.sandboxPath);
   if (layout.egressDir !== undefined) args.push("--ro-bind", layout.egressDir, SANDBOX_EGRESS_DIR);
   if (layout.stateDir !== undefined) args.push("--bind", layout.stateDir, SANDBOX_STATE_DIR);
+  if (layout.seccompFilter !== undefined)
+    args.push("--seccomp", String(firstDataFd + sandboxDataFiles(layout).length));
   args.push("--remount-ro", "/", "--chdir", SANDBOX_WORKSPACE, "--clearenv");
   for (const [name, value] of Object.entries(sandboxEnvironment(layout))) args.push("--setenv", name, value);
   return args;

@@ -33,7 +33,13 @@ import {
 } from "./bubblewrap-arguments.js";
 import { BubblewrapSandbox } from "./bubblewrap-sandbox.js";
 import { BUBBLEWRAP_MISSING_MESSAGE, resolveExecutable } from "./check-bubblewrap.js";
+import { buildSeccompFilter } from "./seccomp-filter.js";
 import { ensureWorkspaceQuota, type WorkspaceQuota } from "./workspace-quota.js";
+
+/** The /tmp tmpfs size when none is configured: /tmp is memory, so it must be bounded. */
+export const DEFAULT_SANDBOX_TMP_BYTES = 512 * 1024 * 1024;
+/** The process (pids cgroup) limit of a sandbox when the caller sets none. */
+export const DEFAULT_SANDBOX_PIDS = 1024;
 
 export interface BubblewrapSandboxProviderOptions {
   /** Path of bwrap, or a name looked up on PATH. Default "bwrap". */
@@ -45,8 +51,13 @@ export interface BubblewrapSandboxProviderOptions {
   readonly gid?: number;
   /** Default "sandbox". */
   readonly hostname?: string;
-  /** Size limit of /tmp inside the sandbox. Default: none (tmpfs default, half of RAM). */
+  /** Size limit of the /tmp tmpfs inside the sandbox. Default DEFAULT_SANDBOX_TMP_BYTES (512 MiB). */
   readonly tmpSizeBytes?: number;
+  /**
+   * Refuse keyctl, ptrace, bpf and other host-reaching system calls with a seccomp filter (see
+   * seccomp-filter.ts). Default true; ignored on architectures without a syscall table.
+   */
+  readonly seccomp?: boolean;
   /** readFile rejects with `too_large` above this. Default 32 MiB. */
   readonly maxFileBytes?: number;
   /** How long create() waits for the agent to report ready. Default 15 s. */
@@ -124,7 +135,8 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
         );
     }
     this.#hostRoot ??= describeHostRoot();
-    const limits = options.limits ?? {};
+    // A default process limit, so a fork bomb stays inside its sandbox (enforced when cgroups are usable).
+    const limits = { pids: DEFAULT_SANDBOX_PIDS, ...options.limits };
     const id = `bwrap-${randomUUID()}`;
     let cgroup: SandboxCgroup | undefined;
     let quota: WorkspaceQuota | undefined;
@@ -152,7 +164,8 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
       agentPath: AGENT_PATH,
       workspaceDir,
       nodeFlags: AGENT_NODE_FLAGS,
-      tmpSizeBytes: this.#options.tmpSizeBytes,
+      tmpSizeBytes: this.#options.tmpSizeBytes ?? DEFAULT_SANDBOX_TMP_BYTES,
+      seccompFilter: this.#options.seccomp === false ? undefined : buildSeccompFilter(),
       hostRoot: this.#hostRoot,
       readOnlyMounts: options.readOnlyMounts?.map((mount) => ({
         hostPath: resolve(mount.hostPath),
@@ -341,7 +354,8 @@ function toKeySegment(value: string): string {
  * from its first instruction (no window where a process escapes the limits or the freezer).
  */
 function startBubblewrap(bwrapPath: string, layout: SandboxLayout, cgroup?: SandboxCgroup): ChildProcess {
-  const dataFiles = sandboxDataFiles(layout);
+  const dataFiles: (string | Uint8Array)[] = sandboxDataFiles(layout).map((file) => file.content);
+  if (layout.seccompFilter !== undefined) dataFiles.push(layout.seccompFilter);
   const bwrapArguments = ["--args", String(ARGS_FD), "--", ...sandboxAgentCommand(layout)];
   let executable = bwrapPath;
   let command = bwrapArguments;
@@ -364,8 +378,8 @@ function startBubblewrap(bwrapPath: string, layout: SandboxLayout, cgroup?: Sand
   });
   const args = buildBubblewrapArguments(layout, FIRST_DATA_FD);
   pipe(child, ARGS_FD).end(`${args.join("\0")}\0`);
-  dataFiles.forEach((file, index) => {
-    pipe(child, FIRST_DATA_FD + index).end(file.content);
+  dataFiles.forEach((content, index) => {
+    pipe(child, FIRST_DATA_FD + index).end(content);
   });
   for (let fd = ARGS_FD; fd < FIRST_DATA_FD + dataFiles.length; fd += 1) {
     pipe(child, fd).on("error", () => {

@@ -67,6 +67,11 @@ export interface BubblewrapSandboxOptions {
   readonly cleanup?: () => Promise<void>;
 }
 
+/** How long past a command's own timeout the agent may take to answer before it counts as hung. */
+const AGENT_ANSWER_GRACE_MS = 15_000;
+/** The timeout assumed for an exec without one (the Bash tool's maximum). */
+const EXEC_DEFAULT_TIMEOUT_MS = 600_000;
+
 export class BubblewrapSandbox implements SandboxHandle {
   readonly id: string;
   /** The narrowed view for tools: file and process calls only, no lifecycle. */
@@ -232,6 +237,25 @@ export class BubblewrapSandbox implements SandboxHandle {
   /** SIGKILLs every process in the sandbox except bwrap and the agent (after a fork bomb). */
   async #killCommands(): Promise<void> {
     if (!this.#cgroup) return;
+    // A fork bomb forks faster than a kill loop: freeze the sandbox first so no process can fork,
+    // SIGKILL every command, then thaw so the kills are delivered. The loop below mops up the rest.
+    if (!this.#isSuspended) {
+      const cgroup = this.#cgroup;
+      // A freeze that times out still stops most forking; thaw in every case.
+      await cgroup.freeze().catch(() => undefined);
+      try {
+        const strays = (await cgroup.listPids()).filter((pid) => !this.#corePids.has(pid));
+        for (const pid of strays) {
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {
+            // already gone
+          }
+        }
+      } finally {
+        await cgroup.thaw().catch(() => undefined);
+      }
+    }
     for (let round = 0; round < 20; round += 1) {
       const strays = (await this.#cgroup.listPids()).filter((pid) => !this.#corePids.has(pid));
       if (strays.length === 0) return;
@@ -290,6 +314,7 @@ export class BubblewrapSandbox implements SandboxHandle {
         });
     };
     signal.addEventListener("abort", onAbort, { once: true });
+    const watchdog = this.#watchAgent(request.timeoutMs);
     try {
       const result = await this.#connection.request<AgentExecResult>(
         "exec",
@@ -341,8 +366,35 @@ export class BubblewrapSandbox implements SandboxHandle {
       }
       throw error;
     } finally {
+      clearTimeout(watchdog.timer);
       signal.removeEventListener("abort", onAbort);
     }
+  }
+
+  /**
+   * A command can stop or hang its own agent (`kill -STOP $PPID`); the agent then never answers, not
+   * even at the command's timeout. Past that timeout plus a grace, the sandbox is destroyed (pending
+   * calls reject with sandbox_unavailable) so the session goes on with a new one. A suspended sandbox
+   * (frozen on purpose) is waited for instead.
+   */
+  #watchAgent(timeoutMs: number | undefined): { timer: NodeJS.Timeout | undefined } {
+    const watchdog: { timer: NodeJS.Timeout | undefined } = { timer: undefined };
+    const limitMs = (timeoutMs ?? EXEC_DEFAULT_TIMEOUT_MS) + AGENT_ANSWER_GRACE_MS;
+    const arm = () => {
+      watchdog.timer = setTimeout(() => {
+        if (this.#isSuspended) return arm();
+        this.#connection.close(
+          new SandboxError(
+            "sandbox_unavailable",
+            `the sandbox agent did not answer within ${limitMs} ms (stopped or hung by a command); the sandbox was destroyed and the next call starts a new one`,
+          ),
+        );
+        void this.destroy().catch(() => undefined);
+      }, limitMs);
+      watchdog.timer.unref?.();
+    };
+    arm();
+    return watchdog;
   }
 
   async #readLimitCounters(): Promise<{ oomKills: number; pidsMax: number }> {

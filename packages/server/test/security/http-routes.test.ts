@@ -1,0 +1,478 @@
+/**
+ * Every HTTP route of a real server (startServer on Postgres, the fake LLM, bubblewrap sandboxes),
+ * taken from the server's own route table: called with no key, a bad key, another org's key and a
+ * member key for admin routes; then fuzzed with fast-check (path params, query, body) and hit with
+ * malformed raw HTTP. Zero 5xx, nothing of one org visible to another, and the server stays up.
+ */
+import fs from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
+import { createDatabase } from "@outrig/storage";
+import { createTestDatabase, type TestDatabase } from "@outrig/testing";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MAX_BODY_BYTES } from "../../src/app.js";
+import { loadConfig } from "../../src/config.js";
+import { type RunningServer, startServer } from "../../src/start-server.js";
+import { type ExampleRequest, ROUTE_SPECS, type RouteSpec, type SpecFixture } from "./route-specs.js";
+
+/** Fixed in CI so a failure reproduces; FC_SEED overrides, and fast-check prints the seed on failure. */
+const SEED = Number(process.env.FC_SEED ?? (process.env.CI ? 20261204 : Date.now() % 2 ** 31));
+const RUNS_PER_ROUTE = 60;
+/** Org A's data that no other org may ever see. */
+const ORG_A_MARKER = "orgAMarker_d41d8cd98f00b204";
+
+let testDatabase: TestDatabase;
+let fakeLlm: FakeLlmServer;
+let server: RunningServer;
+let home: string;
+const keys = { admin: "", member: "", other: "" };
+let fixture: SpecFixture;
+let orgAId = "";
+const logged: string[] = [];
+const statuses: { route: string; status: number; detail: string }[] = [];
+const counts = { auth: 0, crossOrg: 0, fuzz: 0, raw: 0, resets: 0 };
+
+beforeAll(async () => {
+  testDatabase = await createTestDatabase();
+  // By history: the first answer of every session writes /workspace/owned.txt, later ones just talk.
+  fakeLlm = await startFakeLlmServer({
+    script: {
+      turns: [
+        { toolCalls: [{ name: "Write", input: { file_path: "/workspace/owned.txt", content: "own" } }] },
+        ...Array.from({ length: 3000 }, () => ({ text: "hello" })),
+      ],
+    },
+    turnSelection: "history",
+  });
+  home = await fs.mkdtemp(path.join(os.tmpdir(), "outrig-http-security-"));
+  const config = loadConfig({
+    OUTRIG_HOME: home,
+    OUTRIG_PORT: "0",
+    DATABASE_URL: testDatabase.url,
+    ANTHROPIC_API_KEY: "sk-ant-http-security",
+    ANTHROPIC_BASE_URL: `${fakeLlm.url}/v1`,
+    OUTRIG_WORKER_ID: `http-security-${process.pid}`,
+    OUTRIG_STANDBY_AFTER_MS: "0",
+  });
+  server = await startServer(config, { log: (line) => logged.push(line) });
+  keys.admin = server.bootstrapKey ?? "";
+  expect(keys.admin).toMatch(/^outrig_/);
+
+  const database = await createDatabase({ url: testDatabase.url });
+  try {
+    const org = await database.auth.ensureOrg("default");
+    orgAId = org.id;
+    const member = await database.auth.createUser(org.id, { name: "member", role: "member" });
+    keys.member = (await database.auth.createApiKey(org.id, member.id, "member")).key;
+    const other = await database.auth.createOrg("other-org");
+    const mallory = await database.auth.createUser(other.id, { name: "mallory", role: "admin" });
+    keys.other = (await database.auth.createApiKey(other.id, mallory.id, "mallory")).key;
+  } finally {
+    await database.close();
+  }
+
+  // Org A's data: a session with a workspace file, a memory, a secret and a policy, all marked.
+  const created = await call("POST", "/v1/sessions", keys.admin, {
+    body: { model: "anthropic:claude-sonnet-4-5", prompt: `remember ${ORG_A_MARKER}` },
+  });
+  expect(created.status).toBe(201);
+  const sessionId = ((await created.json()) as { id: string }).id;
+  const memoryPath = "/memories/org/orga-notes.md";
+  const memory = await call("PUT", "/v1/files/content", keys.admin, {
+    body: { path: memoryPath, content: `notes ${ORG_A_MARKER}` },
+  });
+  expect(memory.status).toBe(200);
+  const scratchPath = "/memories/org/orga-scratch.md";
+  const scratch = await call("PUT", "/v1/files/content", keys.admin, {
+    body: { path: scratchPath, content: `scratch ${ORG_A_MARKER}` },
+  });
+  expect(scratch.status).toBe(200);
+  const secretName = `ORGA_${ORG_A_MARKER.toUpperCase()}`;
+  const secret = await call("PUT", `/v1/secrets/${secretName}`, keys.admin, {
+    body: { value: `value-${ORG_A_MARKER}`, scope: "org" },
+  });
+  expect(secret.status).toBe(201);
+  const policy = await call("PUT", "/v1/policy", keys.admin, {
+    body: { rules: [{ tool: "Bash", match: `*${ORG_A_MARKER}*`, action: "deny" }] },
+  });
+  expect(policy.status).toBe(200);
+  fixture = { sessionId, memoryPath, scratchPath, secretName, model: "anthropic:claude-sonnet-4-5" };
+  await waitForIdle(sessionId);
+}, 180_000);
+
+afterAll(async () => {
+  console.log(
+    `[security] http routes: ${server?.routes.length ?? 0} covered, ${counts.auth} auth cases, ` +
+      `${counts.crossOrg} cross-org checks, ${counts.fuzz} fuzz cases, ${counts.raw} raw requests (${counts.resets} retried after a closed connection), ` +
+      `${statuses.filter((entry) => entry.status >= 500).length} 5xx`,
+  );
+  await server?.close();
+  await fakeLlm?.close();
+  await testDatabase?.drop();
+  if (home) await fs.rm(home, { recursive: true, force: true });
+});
+
+async function waitForIdle(sessionId: string): Promise<void> {
+  for (let attempt = 0; attempt < 600; attempt += 1) {
+    const response = await call("GET", `/v1/sessions/${sessionId}`, keys.admin);
+    const body = (await response.json()) as { status: string };
+    if (body.status !== "running") return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`session ${sessionId} is still running`);
+}
+
+function buildUrl(spec: RouteSpec, request: ExampleRequest): string {
+  const route = spec.path.replace(/:(\w+)/g, (_, name: string) =>
+    // Lone surrogates cannot be percent-encoded; a client would send U+FFFD.
+    encodeURIComponent(Buffer.from(request.params?.[name] ?? "x", "utf8").toString("utf8")),
+  );
+  const query = new URLSearchParams(request.query ?? {}).toString();
+  return `${server.url}${route}${query ? `?${query}` : ""}`;
+}
+
+/** One request; records its status for the zero-5xx check. Streams are cancelled after the status. */
+async function call(
+  method: string,
+  route: string,
+  key: string | null,
+  options: { body?: unknown; rawBody?: string; isStream?: boolean; headers?: Record<string, string> } = {},
+): Promise<Response> {
+  const hasBody = options.body !== undefined || options.rawBody !== undefined;
+  const payload = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+  const send = () =>
+    fetch(route.startsWith("http") ? route : `${server.url}${route}`, {
+      method,
+      headers: {
+        ...(key === null ? {} : { authorization: `Bearer ${key}` }),
+        ...(hasBody ? { "content-type": "application/json" } : {}),
+        ...options.headers,
+      },
+      ...(payload === undefined ? {} : { body: payload }),
+      signal: AbortSignal.timeout(60_000),
+    });
+  const response = await send().catch(async (error: unknown) => {
+    if ((error as Error).name === "TimeoutError") throw error;
+    // Over the body limit the server answers 413 and closes the socket while the client is still
+    // sending, which fetch reports as a network error (the raw-HTTP test asserts the 413 itself).
+    if (payload !== undefined && Buffer.byteLength(payload) > MAX_BODY_BYTES)
+      return new Response(null, { status: 413 });
+    // A pooled connection the server closed after such a 413 can fail the next request: retry once.
+    counts.resets += 1;
+    return send();
+  });
+  statuses.push({ route: `${method} ${route.slice(0, 200)}`, status: response.status, detail: "" });
+  if (options.isStream && response.ok) await response.body?.cancel();
+  return response;
+}
+
+async function send(spec: RouteSpec, key: string | null, request: ExampleRequest): Promise<Response> {
+  return call(spec.method, buildUrl(spec, request), key, {
+    ...(request.body === undefined ? {} : { body: request.body }),
+    ...(spec.isStream ? { isStream: true } : {}),
+  });
+}
+
+async function bodyText(response: Response, spec: RouteSpec): Promise<string> {
+  if (spec.isStream && response.ok) return "";
+  return response.text();
+}
+
+const specKey = (route: { method: string; path: string }) => `${route.method} ${route.path}`;
+
+describe("the route table", () => {
+  it("has a spec for every route the server registers, and no spec for a route it lacks", () => {
+    const registered = server.routes.map(specKey).sort();
+    const specified = ROUTE_SPECS.map(specKey).sort();
+    expect(registered.length).toBeGreaterThanOrEqual(20);
+    expect(registered.filter((route) => !specified.includes(route))).toEqual([]);
+    expect(specified.filter((route) => !registered.includes(route))).toEqual([]);
+  });
+});
+
+describe("authentication and isolation, route by route", () => {
+  it("refuses a missing or bad key on every /v1 route", async () => {
+    for (const spec of ROUTE_SPECS) {
+      const request = spec.example(fixture);
+      for (const key of [null, "outrig_not-a-real-key", "Basic abc", keys.admin.slice(0, -2)]) {
+        counts.auth += 1;
+        const response = await send(spec, key, request);
+        const text = await bodyText(response, spec);
+        if (spec.auth === "public") expect(response.status, specKey(spec)).toBe(200);
+        else {
+          expect([specKey(spec), response.status]).toEqual([specKey(spec), 401]);
+          expect(text).not.toContain(ORG_A_MARKER);
+        }
+      }
+    }
+  });
+
+  it("refuses a member on admin routes", async () => {
+    for (const spec of ROUTE_SPECS.filter((each) => each.auth === "admin")) {
+      counts.auth += 1;
+      const response = await send(spec, keys.member, spec.example(fixture));
+      expect([specKey(spec), response.status]).toEqual([specKey(spec), 403]);
+    }
+  });
+
+  it("shows another org nothing of the first one", async () => {
+    // Lookups of org A's resources first: the other org's own writes (same names) come after.
+    const ordered = [...ROUTE_SPECS].sort(
+      (a, b) => Number(a.crossOrg === "own") - Number(b.crossOrg === "own"),
+    );
+    for (const spec of ordered.filter((each) => each.auth !== "public")) {
+      counts.crossOrg += 1;
+      const response = await send(spec, keys.other, spec.example(fixture));
+      const text = await bodyText(response, spec);
+      const label = `${specKey(spec)} with another org's key: HTTP ${response.status} ${text.slice(0, 300)}`;
+      if (spec.crossOrg === "not_found") expect([403, 404], label).toContain(response.status);
+      else expect(response.status, label).toBeLessThan(500);
+      expect(text, label).not.toContain(ORG_A_MARKER);
+      expect(text, label).not.toContain(orgAId);
+      expect(text, label).not.toContain(fixture.sessionId);
+    }
+    // The other org's writes landed in its own org: org A's policy, secret and memory are unchanged.
+    const policy = await (await call("GET", "/v1/policy", keys.admin)).text();
+    expect(policy).toContain(ORG_A_MARKER);
+    const secrets = await (await call("GET", "/v1/secrets?scope=org", keys.admin)).text();
+    expect(secrets).toContain(fixture.secretName);
+    const memory = await (
+      await call("GET", `/v1/files/content?path=${fixture.memoryPath}`, keys.admin)
+    ).text();
+    expect(memory).toContain(ORG_A_MARKER);
+  });
+
+  it("answers the owner's valid example with a 2xx (so the specs stay meaningful)", async () => {
+    for (const spec of ROUTE_SPECS) {
+      const key = spec.auth === "member" ? keys.member : keys.admin;
+      const request = spec.example(fixture);
+      const response = await send(spec, key, request);
+      const text = await bodyText(response, spec);
+      if (spec.exampleStatus !== undefined)
+        expect(response.status, `${specKey(spec)}: ${text.slice(0, 300)}`).toBe(spec.exampleStatus);
+      else expect(response.status, `${specKey(spec)}: ${text.slice(0, 300)}`).toBeLessThan(300);
+      if (spec.method === "POST" && spec.path.startsWith("/v1/sessions"))
+        await waitForIdle(fixture.sessionId);
+    }
+  });
+});
+
+// ---- fuzzing
+
+const nasty = fc.oneof(
+  fc.string({ maxLength: 40 }),
+  fc.string({ unit: "grapheme", maxLength: 40 }),
+  fc.string({ unit: "binary", maxLength: 40 }),
+  fc.constantFrom("\u0000", "a\u0000b", "..", "../../etc/passwd", "%00", "%", "\uD800", "\uFFFF", " ", ""),
+  fc.constantFrom("x".repeat(5000), "é".repeat(3000), "/".repeat(2000), `${"../".repeat(500)}etc/shadow`),
+  fc.integer().map(String),
+  fc.constantFrom("-1", "1e309", "NaN", "0x10", "9".repeat(400), "true", "null", "[]", "{}"),
+);
+
+const deepJson = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`;
+
+const bodyArbitrary = (spec: RouteSpec) => {
+  const example = spec.example(fixture).body;
+  const mutatedExample =
+    example && typeof example === "object" && !Array.isArray(example)
+      ? fc
+          .tuple(
+            fc.constantFrom(...Object.keys(example), "extra"),
+            fc.oneof(fc.jsonValue({ maxDepth: 3 }), nasty),
+          )
+          .map(([field, value]) => JSON.stringify({ ...(example as object), [field]: value }))
+      : fc.constant(JSON.stringify(example ?? {}));
+  // Huge bodies (deep nesting, over the 1 MiB limit) are rarer: each costs a megabyte on the wire.
+  return fc.oneof(
+    { arbitrary: fc.jsonValue({ maxDepth: 4 }).map((value) => JSON.stringify(value)), weight: 3 },
+    { arbitrary: mutatedExample, weight: 4 },
+    {
+      arbitrary: nasty.map((value) =>
+        JSON.stringify({ text: value, model: value, prompt: value, path: value }),
+      ),
+      weight: 3,
+    },
+    {
+      arbitrary: fc.constantFrom("{", "[1,", '{"a":}', "\u0000", '"\\u0000"', "", "null", deepJson(10)),
+      weight: 2,
+    },
+    {
+      arbitrary: fc.constantFrom(deepJson(5000), deepJson(200_000), `{"x":"${"y".repeat(1_100_000)}"}`),
+      weight: 1,
+    },
+  );
+};
+
+const queryArbitrary = (spec: RouteSpec) =>
+  fc.dictionary(
+    fc.oneof(fc.constantFrom(...(spec.queryKeys ?? ["q"])), fc.string({ maxLength: 10 })),
+    nasty,
+    { maxKeys: 4 },
+  );
+
+describe("fuzzing every route", () => {
+  for (const spec of ROUTE_SPECS) {
+    it(`${specKey(spec)} answers every input with < 500`, async () => {
+      const example = spec.example(fixture);
+      const key = spec.auth === "member" ? keys.member : keys.admin;
+      const params = fc.record(
+        Object.fromEntries(
+          (spec.fuzz.params ?? []).map((name) => [
+            name,
+            fc.oneof(nasty, fc.constant(example.params?.[name] ?? "x")),
+          ]),
+        ) as Record<string, fc.Arbitrary<string>>,
+      );
+      const property = fc.asyncProperty(
+        params,
+        spec.fuzz.query ? fc.option(queryArbitrary(spec), { nil: undefined }) : fc.constant(undefined),
+        spec.fuzz.body ? bodyArbitrary(spec) : fc.constant(undefined),
+        async (fuzzedParams, fuzzedQuery, rawBody) => {
+          counts.fuzz += 1;
+          const url = buildUrl(spec, {
+            params: { ...example.params, ...fuzzedParams },
+            query: fuzzedQuery ?? example.query ?? {},
+          });
+          const response = await call(spec.method, url, key, {
+            ...(rawBody === undefined ? {} : { rawBody }),
+            ...(spec.isStream ? { isStream: true } : {}),
+          });
+          const text = spec.isStream && response.ok ? "" : await response.text();
+          if (response.status >= 500)
+            throw new Error(
+              `HTTP ${response.status} for ${spec.method} ${url.slice(0, 300)}: ${text.slice(0, 300)}`,
+            );
+        },
+      );
+      await fc.assert(property, { numRuns: RUNS_PER_ROUTE, seed: SEED, endOnFailure: true });
+      // Fuzzed messages may have started turns: let them finish before the next route.
+      if (spec.path.startsWith("/v1/sessions/:id")) await waitForIdle(fixture.sessionId);
+    }, 180_000);
+  }
+});
+
+// ---- raw HTTP
+
+/** Sends raw bytes and returns the status of the first response line (0 when the server just closed). */
+function rawRequest(payload: string | Buffer, options: { endAfterMs?: number } = {}): Promise<number> {
+  const { port } = new URL(server.url);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), "127.0.0.1");
+    let received = "";
+    const timer = setTimeout(() => socket.destroy(), 15_000);
+    socket.on("data", (chunk) => {
+      received += chunk.toString("latin1");
+    });
+    socket.on("error", () => undefined);
+    socket.on("close", () => {
+      clearTimeout(timer);
+      const match = /^HTTP\/1\.[01] (\d{3})/.exec(received);
+      resolve(match ? Number(match[1]) : 0);
+    });
+    socket.on("connect", () => {
+      socket.write(payload);
+      if (options.endAfterMs !== undefined) setTimeout(() => socket.destroy(), options.endAfterMs);
+      else socket.end();
+    });
+    socket.setTimeout(20_000, () => reject(new Error("raw request timed out")));
+  });
+}
+
+describe("malformed raw HTTP", () => {
+  it("never gets a 5xx, logs no failure for client aborts, and leaves the server up", async () => {
+    const auth = `Authorization: Bearer ${keys.admin}\r\n`;
+    const host = "Host: 127.0.0.1\r\n";
+    const cases: { name: string; payload: string | Buffer; endAfterMs?: number }[] = [
+      { name: "garbage request line", payload: "HELLO\r\n\r\n" },
+      { name: "bad method", payload: `BREW /v1/sessions HTTP/1.1\r\n${host}\r\n` },
+      { name: "HTTP/9", payload: `GET /healthz HTTP/9.9\r\n${host}\r\n` },
+      { name: "NUL in the path", payload: `GET /v1/sessions/a\u0000b HTTP/1.1\r\n${host}${auth}\r\n` },
+      {
+        name: "huge header",
+        payload: `GET /healthz HTTP/1.1\r\n${host}X-Big: ${"a".repeat(100_000)}\r\n\r\n`,
+      },
+      { name: "many headers", payload: `GET /healthz HTTP/1.1\r\n${host}${"X-A: b\r\n".repeat(3000)}\r\n` },
+      {
+        name: "bad JSON",
+        payload: `POST /v1/sessions HTTP/1.1\r\n${host}${auth}Content-Type: application/json\r\nContent-Length: 5\r\nConnection: close\r\n\r\n{"a":`,
+      },
+      {
+        name: "wrong content type",
+        payload: `POST /v1/sessions HTTP/1.1\r\n${host}${auth}Content-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`,
+      },
+      {
+        name: "content-length larger than the body, then the client goes away",
+        payload: `POST /v1/sessions HTTP/1.1\r\n${host}${auth}Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"model":`,
+        endAfterMs: 300,
+      },
+      {
+        name: "truncated chunked body, then the client goes away",
+        payload: `PUT /v1/policy HTTP/1.1\r\n${host}${auth}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{"rules":`,
+        endAfterMs: 300,
+      },
+      {
+        name: "invalid chunk size",
+        payload: `PUT /v1/policy HTTP/1.1\r\n${host}${auth}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`,
+      },
+      {
+        name: "both content-length and chunked",
+        payload: `PUT /v1/policy HTTP/1.1\r\n${host}${auth}Content-Type: application/json\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+      },
+      {
+        name: "body over the limit",
+        payload: `POST /v1/sessions HTTP/1.1\r\n${host}${auth}Content-Type: application/json\r\nContent-Length: 2000000\r\nConnection: close\r\n\r\n${"x".repeat(2_000_000)}`,
+      },
+      {
+        name: "invalid UTF-8 body",
+        payload: Buffer.concat([
+          Buffer.from(
+            `POST /v1/sessions HTTP/1.1\r\n${host}${auth}Content-Type: application/json\r\nContent-Length: 20\r\nConnection: close\r\n\r\n`,
+          ),
+          Buffer.from('{"model":"\xff\xfe\xfd"}'.padEnd(20, " "), "latin1"),
+        ]),
+      },
+      { name: "header without colon", payload: `GET /healthz HTTP/1.1\r\n${host}NoColonHere\r\n\r\n` },
+      {
+        name: "a client that goes away mid-stream of the events",
+        payload: `GET /v1/sessions/${fixture?.sessionId ?? "x"}/events HTTP/1.1\r\n${host}${auth}\r\n`,
+        endAfterMs: 500,
+      },
+      { name: "nothing at all", payload: "", endAfterMs: 200 },
+    ];
+    const failuresBefore = logged.filter((line) => / failed: /.test(line)).length;
+    for (const testCase of cases) {
+      counts.raw += 1;
+      const payload =
+        testCase.name === "a client that goes away mid-stream of the events"
+          ? `GET /v1/sessions/${fixture.sessionId}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n${auth}\r\n`
+          : testCase.payload;
+      const status = await rawRequest(
+        payload,
+        testCase.endAfterMs === undefined ? {} : { endAfterMs: testCase.endAfterMs },
+      );
+      statuses.push({ route: `raw: ${testCase.name}`, status, detail: "" });
+      expect(status, testCase.name).toBeLessThan(500);
+      if (testCase.name === "body over the limit") expect(status).toBe(413);
+    }
+    // Let the server notice the aborted requests, then check it logged no failure for them.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const failures = logged.filter((line) => / failed: /.test(line)).slice(failuresBefore);
+    expect(failures).toEqual([]);
+    expect((await call("GET", "/healthz", null)).status).toBe(200);
+  });
+});
+
+describe("after everything", () => {
+  it("saw zero 5xx and the server is healthy", async () => {
+    const errors = statuses.filter((entry) => entry.status >= 500);
+    expect(errors).toEqual([]);
+    expect(logged.filter((line) => / failed: /.test(line))).toEqual([]);
+    const health = await call("GET", "/healthz", null);
+    expect(health.status).toBe(200);
+    const own = await call("GET", `/v1/sessions/${fixture.sessionId}`, keys.admin);
+    expect(own.status).toBe(200);
+  });
+});

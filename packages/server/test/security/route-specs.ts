@@ -1,0 +1,250 @@
+/**
+ * One entry per HTTP route the server registers: who may call it, a valid example request, what
+ * another org must see, and which parts the fuzzer varies. The suite fails for a registered route
+ * without an entry here (and for an entry whose route is gone), so a new route must come with its spec.
+ *
+ * To add a route: append an entry with its method and Hono path exactly as registered.
+ */
+
+/** `public`: no key needed. `member`: any key of the org. `admin`: org admins only (members get 403). */
+export type AuthClass = "public" | "member" | "admin";
+
+/**
+ * What a key of another org gets: `not_found` (404, or 403) for another org's resource by id or path;
+ * `own` for routes scoped to the caller's own org (lists, creates, its own policy): a 2xx of its own
+ * data is fine there. Either way the response must contain nothing of the first org.
+ */
+export type CrossOrgExpectation = "not_found" | "own";
+
+/** Ids and names of the first org's data, created by the suite before the specs run. */
+export interface SpecFixture {
+  readonly sessionId: string;
+  readonly memoryPath: string;
+  /** A second memory of the first org, which the DELETE example removes. */
+  readonly scratchPath: string;
+  readonly secretName: string;
+  readonly model: string;
+}
+
+export interface ExampleRequest {
+  readonly params?: Readonly<Record<string, string>>;
+  readonly query?: Readonly<Record<string, string>>;
+  readonly body?: unknown;
+}
+
+export interface RouteSpec {
+  readonly method: string;
+  readonly path: string;
+  readonly auth: AuthClass;
+  readonly crossOrg: CrossOrgExpectation;
+  /** A valid request (a 2xx for the owner with the right role). */
+  readonly example: (fixture: SpecFixture) => ExampleRequest;
+  /** What the fuzzer varies: path parameter names, the query, the JSON body. */
+  readonly fuzz: { readonly params?: readonly string[]; readonly query?: boolean; readonly body?: boolean };
+  /** Query keys the route knows (the fuzzer mixes them with random ones). */
+  readonly queryKeys?: readonly string[];
+  /** The owner's answer to `example` when it is not a 2xx by design (e.g. 409: no turn to cancel). */
+  readonly exampleStatus?: number;
+  /** A server-sent event stream: the client stops reading after the status line. */
+  readonly isStream?: boolean;
+}
+
+const validPolicy = {
+  rules: [{ tool: "Bash", match: "rm -rf *", action: "deny" }],
+  approvalTimeoutMs: 60_000,
+};
+
+export const ROUTE_SPECS: readonly RouteSpec[] = [
+  {
+    method: "GET",
+    path: "/healthz",
+    auth: "public",
+    crossOrg: "own",
+    example: () => ({}),
+    fuzz: { query: true },
+  },
+  {
+    method: "POST",
+    path: "/v1/sessions",
+    auth: "member",
+    crossOrg: "own",
+    example: (f) => ({ body: { model: f.model, prompt: "hello" } }),
+    fuzz: { body: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/sessions",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({ query: { limit: "10" } }),
+    fuzz: { query: true },
+    queryKeys: ["limit"],
+  },
+  {
+    method: "GET",
+    path: "/v1/sessions/:id",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.sessionId } }),
+    fuzz: { params: ["id"] },
+  },
+  {
+    method: "POST",
+    path: "/v1/sessions/:id/messages",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.sessionId }, body: { text: "again" } }),
+    fuzz: { params: ["id"], body: true },
+  },
+  {
+    method: "POST",
+    path: "/v1/sessions/:id/cancel",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.sessionId } }),
+    exampleStatus: 409,
+    fuzz: { params: ["id"] },
+  },
+  {
+    method: "POST",
+    path: "/v1/sessions/:id/approvals/:toolCallId",
+    auth: "member",
+    crossOrg: "not_found",
+    // No approval is pending: the owner gets a 4xx, another org must get the same 404 as for no session.
+    example: (f) => ({ params: { id: f.sessionId, toolCallId: "toolu_none" }, body: { decision: "allow" } }),
+    exampleStatus: 404,
+    fuzz: { params: ["id", "toolCallId"], body: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/policy",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({}),
+    fuzz: { query: true },
+  },
+  {
+    method: "PUT",
+    path: "/v1/policy",
+    auth: "admin",
+    crossOrg: "own",
+    example: () => ({ body: validPolicy }),
+    fuzz: { body: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/sessions/:id/files",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.sessionId }, query: { path: "/workspace/owned.txt" } }),
+    fuzz: { params: ["id"], query: true },
+    queryKeys: ["path"],
+  },
+  {
+    method: "GET",
+    path: "/v1/sessions/:id/events",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.sessionId }, query: { after: "0" } }),
+    fuzz: { params: ["id"], query: true },
+    queryKeys: ["after"],
+    isStream: true,
+  },
+  {
+    method: "GET",
+    path: "/v1/files/list",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({ query: { path: "/memories/org", recursive: "true" } }),
+    fuzz: { query: true },
+    queryKeys: ["path", "recursive"],
+  },
+  {
+    method: "GET",
+    path: "/v1/files/content",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ query: { path: f.memoryPath } }),
+    fuzz: { query: true },
+    queryKeys: ["path", "version"],
+  },
+  {
+    method: "PUT",
+    path: "/v1/files/content",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({ body: { path: "/memories/me/notes.md", content: "notes" } }),
+    fuzz: { body: true },
+  },
+  {
+    method: "DELETE",
+    path: "/v1/files/content",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ query: { path: f.scratchPath } }),
+    fuzz: { query: true },
+    queryKeys: ["path", "expectedVersion"],
+  },
+  {
+    method: "GET",
+    path: "/v1/files/history",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ query: { path: f.memoryPath } }),
+    fuzz: { query: true },
+    queryKeys: ["path"],
+  },
+  {
+    method: "GET",
+    path: "/v1/files/blame",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ query: { path: f.memoryPath } }),
+    fuzz: { query: true },
+    queryKeys: ["path"],
+  },
+  {
+    method: "POST",
+    path: "/v1/skills",
+    auth: "admin",
+    crossOrg: "own",
+    example: () => ({
+      body: {
+        files: [
+          {
+            path: "SKILL.md",
+            content: "---\nname: probe\ndescription: A probe. Use never.\n---\nNothing.\n",
+          },
+        ],
+      },
+    }),
+    fuzz: { body: true },
+  },
+  {
+    method: "PUT",
+    path: "/v1/secrets/:name",
+    // Members may set their own (scope user); org scope needs an admin, as in the example.
+    auth: "admin",
+    crossOrg: "own",
+    example: (f) => ({ params: { name: f.secretName }, body: { value: "rotated-value", scope: "org" } }),
+    fuzz: { params: ["name"], body: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/secrets",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({ query: { scope: "org" } }),
+    fuzz: { query: true },
+    queryKeys: ["scope"],
+  },
+  {
+    method: "DELETE",
+    path: "/v1/secrets/:name",
+    auth: "admin",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { name: f.secretName }, query: { scope: "org" } }),
+    fuzz: { params: ["name"], query: true },
+    queryKeys: ["scope"],
+  },
+];
