@@ -1,4 +1,11 @@
 export {
+  EgressCredentialRule,
+  EgressHostPattern,
+  EgressPolicyBody,
+  MAX_EGRESS_CREDENTIALS,
+  MAX_EGRESS_HOSTS,
+} from "./egress-policy.js";
+export {
   ApprovalRequestEvent,
   ApprovalResponseEvent,
   MessageDeltaEvent,

@@ -2,6 +2,7 @@
 import { StorageError } from "@outrig/core";
 import pg from "pg";
 import { PostgresAuthStore } from "./auth/postgres-auth-store.js";
+import { PostgresEgressPolicyStore } from "./egress/postgres-egress-policy-store.js";
 import { runMigrations } from "./migrations/run-migrations.js";
 import { PostgresPolicyStore, PostgresWorkerRegistry } from "./policies/postgres-policy-store.js";
 import { PostgresSessionStore } from "./sessions/postgres-session-store.js";
@@ -20,6 +21,8 @@ export interface Database {
   readonly auth: PostgresAuthStore;
   readonly policies: PostgresPolicyStore;
   readonly workers: PostgresWorkerRegistry;
+  /** Per-org egress allowlists and credential rules. */
+  readonly egressPolicies: PostgresEgressPolicyStore;
   /** The connection URL, for components that open their own connections (LISTEN, the durable engine). */
   readonly url: string;
   /** Ends the pool. Idempotent. */
@@ -50,6 +53,7 @@ export async function createDatabase(options: CreateDatabaseOptions): Promise<Da
     auth: new PostgresAuthStore(pool),
     policies: new PostgresPolicyStore(pool),
     workers: new PostgresWorkerRegistry(pool),
+    egressPolicies: new PostgresEgressPolicyStore(pool),
     url: options.url,
     close() {
       closing ??= pool.end();
