@@ -4,9 +4,11 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadFakeLlmScript, startFakeLlmServer } from "@outrig/models";
 import { loadConfig, loadCredentials, startServer } from "@outrig/server";
+import { egressCommand } from "./egress-command.js";
 import { filesCommand } from "./files-command.js";
 import { keysCreateCommand } from "./keys-command.js";
 import { runCommand } from "./run-command.js";
+import { secretsCommand } from "./secrets-command.js";
 import { skillsAddCommand } from "./skills-command.js";
 
 const USAGE = `usage: outrig <command> [options]
@@ -20,6 +22,10 @@ commands:
   skills add <folder> [--server URL]      import an Agent Skill (SKILL.md + files) into the org (admins)
   files ls|cat|history|rm <path>          skills and memories (/skills, /memories/org, /memories/me)
   files put <path> <file or ->            write a memory or skill file (a new version)
+  secrets set NAME [--user] | ls | rm NAME [--user]
+                                           org (or --user: your own) secrets; the value comes from
+                                           stdin or a prompt without echo, never from argv
+  egress show | set <file|->               the org's egress allowlist and credential rules (set: admins)
   fake-llm --script turns.json [--port 7071] [--host 127.0.0.1] [--by-history]
                                            serve scripted Anthropic / OpenAI responses for tests
                                            (--by-history: answer by conversation position, for
@@ -51,6 +57,24 @@ export async function main(argv: readonly string[]): Promise<number> {
           return 1;
         }
         await filesCommand(rest, { server, apiKey, out: (text) => process.stdout.write(text) });
+        return 0;
+      }
+      case "secrets":
+      case "egress": {
+        const { server, apiKey } = await clientSettings(undefined);
+        if (!apiKey) {
+          console.error(`outrig ${command}: no API key; set OUTRIG_API_KEY or start the server once`);
+          return 1;
+        }
+        const io = {
+          server,
+          apiKey,
+          stdin: process.stdin,
+          out: (text: string) => process.stdout.write(text),
+        };
+        if (command === "secrets")
+          await secretsCommand(rest, { ...io, err: (text) => process.stderr.write(text) });
+        else await egressCommand(rest, io);
         return 0;
       }
       case undefined:

@@ -9,7 +9,9 @@ import { checkBubblewrap, createBubblewrapSandboxProvider } from "@outrig/sandbo
 import {
   createSecretKeyring,
   loadMasterKey,
+  PostgresAuditLog,
   PostgresFileStore,
+  PostgresSecretResolver,
   PostgresSecretStore,
   resolveDatabase,
 } from "@outrig/storage";
@@ -17,8 +19,10 @@ import { createApp } from "./app.js";
 import type { ServerConfig } from "./config.js";
 import { saveCredentials } from "./credentials.js";
 import { DbosTurnScheduler } from "./durable/dbos-turn-scheduler.js";
+import { SessionEgress } from "./egress/session-egress.js";
 import { EventBus } from "./event-bus.js";
 import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
+import { registerEgressRoutes } from "./routes/egress-routes.js";
 import { registerFilesRoutes } from "./routes/files-routes.js";
 import { registerSecretsRoutes } from "./routes/secrets-routes.js";
 import { SessionManager } from "./session-manager.js";
@@ -62,6 +66,20 @@ export async function startServer(
   const store = config.faultKillAfterAppend
     ? killAfterAppends(database.sessions, config.faultKillAfterAppend, log)
     : database.sessions;
+  const masterKey = await loadMasterKey({
+    ...(config.masterKey ? { masterKey: config.masterKey } : {}),
+    keyFile: path.join(config.home, "master.key"),
+  });
+  const egressAudit = new PostgresAuditLog(database.pool);
+  const egress = await SessionEgress.create({
+    home: config.home,
+    masterKey: masterKey.key,
+    policies: database.egressPolicies,
+    secrets: new PostgresSecretResolver(database.pool, createSecretKeyring(masterKey)),
+    audit: egressAudit,
+    pinnedHosts: config.egressHosts,
+    log,
+  });
   const sessions = new SessionManager({
     scheduler,
     policies: database.policies,
@@ -80,10 +98,7 @@ export async function startServer(
     sandboxIdleMs: config.sandboxIdleMs,
     standbyAfterMs: config.standbyAfterMs,
     log,
-  });
-  const masterKey = await loadMasterKey({
-    ...(config.masterKey ? { masterKey: config.masterKey } : {}),
-    keyFile: path.join(config.home, "master.key"),
+    egress,
   });
   const app = createApp({
     auth: database.auth,
@@ -103,6 +118,12 @@ export async function startServer(
       (routes) =>
         registerSecretsRoutes(routes, {
           secrets: new PostgresSecretStore(database.pool, createSecretKeyring(masterKey)),
+        }),
+      (routes) =>
+        registerEgressRoutes(routes, {
+          policies: database.egressPolicies,
+          audit: egressAudit,
+          onChange: (orgId) => egress.invalidatePolicy(orgId),
         }),
     ],
   });
@@ -146,6 +167,7 @@ export async function startServer(
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         await notifications.close();
         await sessions.close();
+        await egress.close();
         // SSE streams are long-lived; end them so close() does not wait for clients.
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
         await stopped;
