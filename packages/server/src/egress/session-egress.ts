@@ -186,13 +186,6 @@ export class SessionEgress implements SandboxEgressHook {
     this.#policies.delete(orgId);
   }
 
-  /** Stops serving one session (its sandbox is gone); a later sandbox gets a fresh listener. */
-  async release(sessionId: string): Promise<void> {
-    const listener = this.#listeners.get(sessionId);
-    this.#listeners.delete(sessionId);
-    await (await listener?.catch(() => undefined))?.close();
-  }
-
   async close(): Promise<void> {
     this.#listeners.clear();
     await this.#proxy.close();
