@@ -86,6 +86,8 @@ export interface SessionEgressOptions {
   readonly pinnedHosts?: ReadonlyMap<string, readonly string[]>;
   /** The host's roots, copied into the sandbox bundle ahead of our CA. */
   readonly hostCaBundle?: string;
+  /** CA certificates trusted for upstream TLS instead of Node's roots (benchmarks, tests). */
+  readonly upstreamCa?: string;
   readonly log: (message: string) => void;
 }
 
@@ -114,6 +116,7 @@ export class SessionEgress implements SandboxEgressHook {
       onAudit: (event) => this.#onAudit(event),
       allowlistHint: EGRESS_ALLOWLIST_HINT,
       ...(options.pinnedHosts ? { pinnedHosts: options.pinnedHosts } : {}),
+      ...(options.upstreamCa ? { upstreamCa: options.upstreamCa } : {}),
     });
   }
 
