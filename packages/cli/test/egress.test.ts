@@ -336,4 +336,38 @@ describe("git push through egress from a real sandbox", () => {
       await fs.rm(badHome, { recursive: true, force: true });
     }
   });
+
+  it("prompts for a secret without echo when standard input is a terminal", async () => {
+    const value = "tty-typed-secret-value-4242";
+    // script(1) (util-linux, always on Debian) gives the CLI a pseudo-terminal.
+    const child = spawn(
+      "script",
+      ["-qec", `${process.execPath} ${OUTRIG_BIN} secrets set TTY_SECRET --user`, "/dev/null"],
+      {
+        env: { ...process.env, ...cliEnv() },
+        stdio: ["pipe", "pipe", "pipe"],
+      },
+    );
+    let output = "";
+    const prompted = new Promise<void>((resolve) => {
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes("value for TTY_SECRET: ")) resolve();
+      };
+      child.stdout.on("data", onData);
+      child.stderr.on("data", onData);
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    await prompted;
+    child.stdin.write(`${value}\r`);
+    const code = await exited;
+    expect(code, output).toBe(0);
+    expect(output).toContain("set user secret TTY_SECRET (version 1)");
+    expect(output).not.toContain(value);
+    const listed = await runCli(["secrets", "ls"], cliEnv());
+    expect(listed.stdout).toMatch(/^TTY_SECRET\tuser\tv1\t/m);
+    const removed = await runCli(["secrets", "rm", "TTY_SECRET", "--user"], cliEnv());
+    expect(removed.stdout).toContain("removed user secret TTY_SECRET");
+    expect((await runCli(["secrets", "ls"], cliEnv())).stdout).not.toContain("TTY_SECRET");
+  }, 180_000);
 });
