@@ -5,9 +5,11 @@ import { parseArgs } from "node:util";
 import { loadFakeLlmScript, startFakeLlmServer } from "@outrig/models";
 import { loadConfig, loadCredentials, startServer } from "@outrig/server";
 import { auditCommand } from "./audit-command.js";
+import { egressCommand } from "./egress-command.js";
 import { filesCommand } from "./files-command.js";
 import { keysCreateCommand } from "./keys-command.js";
 import { runCommand } from "./run-command.js";
+import { secretsCommand } from "./secrets-command.js";
 import { skillsAddCommand } from "./skills-command.js";
 
 const USAGE = `usage: outrig <command> [options]
@@ -24,6 +26,10 @@ commands:
   audit ls [--kind K] [--limit N] [--after SEQ] [--session ID] [--json]
                                            the org's audit log (admins)
   audit verify [--json]                    check the audit hash chain; exit 1 when tampered with
+  secrets set NAME [--user] | ls | rm NAME [--user]
+                                           org (or --user: your own) secrets; the value comes from
+                                           stdin or a prompt without echo, never from argv
+  egress show | set <file|->               the org's egress allowlist and credential rules (set: admins)
   fake-llm --script turns.json [--port 7071] [--host 127.0.0.1] [--by-history]
                                            serve scripted Anthropic / OpenAI responses for tests
                                            (--by-history: answer by conversation position, for
@@ -64,6 +70,24 @@ export async function main(argv: readonly string[]): Promise<number> {
           return 1;
         }
         return await auditCommand(rest, { server, apiKey, out: (text) => process.stdout.write(text) });
+      }
+      case "secrets":
+      case "egress": {
+        const { server, apiKey } = await clientSettings(undefined);
+        if (!apiKey) {
+          console.error(`outrig ${command}: no API key; set OUTRIG_API_KEY or start the server once`);
+          return 1;
+        }
+        const io = {
+          server,
+          apiKey,
+          stdin: process.stdin,
+          out: (text: string) => process.stdout.write(text),
+        };
+        if (command === "secrets")
+          await secretsCommand(rest, { ...io, err: (text) => process.stderr.write(text) });
+        else await egressCommand(rest, io);
+        return 0;
       }
       case undefined:
       case "help":

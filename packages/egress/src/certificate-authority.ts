@@ -3,13 +3,7 @@
  * reused; mints one leaf certificate per host, cached. Node has no X.509 builder, so certificates
  * are assembled with node-forge while keys and signatures come from node:crypto (native speed).
  */
-import {
-  createHash,
-  constants as cryptoConstants,
-  generateKeyPairSync,
-  privateEncrypt,
-  randomBytes,
-} from "node:crypto";
+import { constants as cryptoConstants, generateKeyPairSync, privateEncrypt, randomBytes } from "node:crypto";
 import { mkdir, open, readFile, stat, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { join } from "node:path";
@@ -196,10 +190,12 @@ function signWithNodeKey(certificate: forge.pki.Certificate, keyPem: string): vo
 }
 
 function serialNumber(): string {
-  // Positive (leading byte < 0x80) and 16 bytes of randomness, as CAs are asked to use.
+  // 16 random bytes, positive and minimally encoded in DER: the first byte is 0x40..0x7f. A leading
+  // zero byte followed by one below 0x80 is "illegal padding" to OpenSSL, which then refuses to load
+  // the certificate (curl exit 77) while GnuTLS and forge accept it.
   const bytes = randomBytes(16);
-  bytes[0] = (bytes[0] ?? 0) & 0x7f;
-  return `00${createHash("sha256").update(bytes).digest("hex").slice(0, 30)}`;
+  bytes[0] = ((bytes[0] ?? 0) & 0x3f) | 0x40;
+  return bytes.toString("hex");
 }
 
 async function readFileEventually(path: string): Promise<string> {

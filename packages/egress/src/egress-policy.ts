@@ -27,8 +27,17 @@ export interface EgressPolicy {
   /** Hosts the sandbox may reach: exact names or `*.suffix`. Everything else is refused. */
   readonly allowedHosts: readonly string[];
   readonly credentials: readonly CredentialRule[];
-  /** Fake secrets planted in the sandbox; a request carrying one is blocked and flagged. */
-  readonly canaries: readonly string[];
+  /**
+   * Fake secrets planted in the sandbox; a request carrying one is blocked and flagged. A bare string
+   * is reported as `canary #n`; give a label (e.g. the variable it was planted as) to name it.
+   */
+  readonly canaries: readonly (string | Canary)[];
+}
+
+export interface Canary {
+  /** Reported as `canary <label>`. Never the value. */
+  readonly label: string;
+  readonly value: string;
 }
 
 /** Which org, user and session a proxy listener serves. */

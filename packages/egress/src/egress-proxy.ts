@@ -9,7 +9,7 @@ import { chmod, unlink } from "node:fs/promises";
 import http from "node:http";
 import https from "node:https";
 import { isIP, type LookupFunction, type Socket } from "node:net";
-import type { Duplex } from "node:stream";
+import { type Duplex, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tls from "node:tls";
 import { type AddressPolicy, publicAddressesOnly } from "./address-policy.js";
@@ -47,7 +47,7 @@ export interface EgressAuditEvent {
   readonly scheme: "http" | "https";
   readonly host: string;
   readonly port: number;
-  /** Path without the query string (queries may carry data). */
+  /** Path without the query string (queries may carry data); `[redacted]` when it carried a secret. */
   readonly path: string;
   readonly decision: "allowed" | "refused";
   readonly refusal?: EgressRefusal;
@@ -55,6 +55,8 @@ export interface EgressAuditEvent {
   readonly isFlagged: boolean;
   /** Name of the secret or label of the canary found. */
   readonly matched?: string;
+  /** Why it was refused, as the sandbox was told (names hosts and secrets, never a value). */
+  readonly message?: string;
   /** Status sent to the sandbox, when a response started. */
   readonly status?: number;
   /** Names of the secrets injected into this request. */
@@ -75,6 +77,13 @@ export interface EgressProxyOptions {
   readonly addressPolicy?: AddressPolicy;
   /** Default: the system resolver (`dns.lookup`, all addresses). */
   readonly resolveHost?: ResolveHost;
+  /**
+   * Host names the operator pins to fixed addresses (an internal git server, a loopback test
+   * upstream): no DNS lookup and no address policy for them. They must still be on the allowlist.
+   */
+  readonly pinnedHosts?: ReadonlyMap<string, readonly string[]>;
+  /** Appended to the "not on this org's egress allowlist" refusal: how to get a host added. */
+  readonly allowlistHint?: string;
   /** CA certificates trusted for upstream TLS instead of Node's roots (tests). */
   readonly upstreamCa?: string | readonly string[];
   readonly clock?: () => Date;
@@ -110,16 +119,28 @@ class Refusal extends Error {
     readonly status: number,
     message: string,
     readonly matched?: string,
+    /** Where a secret was found, when that part must not be reported. */
+    readonly redact?: "host" | "path",
   ) {
     super(message);
   }
 }
+
+/** A body up to this size is read and scanned before the upstream is contacted at all. */
+const BUFFERED_BODY_BYTES = 1024 * 1024;
 
 export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
   const addressPolicy = options.addressPolicy ?? publicAddressesOnly;
   const resolveHost: ResolveHost =
     options.resolveHost ?? ((host) => dnsLookup(host, { all: true, verbatim: true }));
   const clock = options.clock ?? (() => new Date());
+  const pinnedHosts = new Map(
+    [...(options.pinnedHosts ?? [])].flatMap(([name, addresses]) => {
+      const host = normalizeHost(name);
+      return host ? [[host, addresses] as const] : [];
+    }),
+  );
+  const allowlistHint = options.allowlistHint ?? "ask an org admin to add it to the egress policy";
   const upstreamCa = options.upstreamCa === undefined ? undefined : [options.upstreamCa].flat();
   // noDelay: the scanner holds back a body's tail, so a request leaves in two writes; with Nagle the
   // second waits for the upstream's delayed ACK (~40 ms). https.Agent does not pass noDelay on to
@@ -148,6 +169,11 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
   }
 
   async function checkAddresses(host: string): Promise<{ address: string; family: number }[]> {
+    const pinned = pinnedHosts.get(host);
+    if (pinned && pinned.length > 0) {
+      // The operator vouched for these addresses: no lookup, no address policy.
+      return pinned.map((address) => ({ address, family: isIP(address) === 6 ? 6 : 4 }));
+    }
     const literal = isIP(host);
     let addresses: { address: string; family: number }[];
     if (literal !== 0) {
@@ -199,6 +225,7 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     let isFlagged = false;
     let matched: string | undefined;
     let refusal: EgressRefusal | undefined;
+    let message: string | undefined;
     let secretNames: string[] = [];
     const audit = (status: number | undefined) => {
       const base = {
@@ -213,6 +240,7 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
         ...(refusal === undefined ? {} : { refusal }),
         isFlagged,
         ...(matched === undefined ? {} : { matched }),
+        ...(message === undefined ? {} : { message }),
         ...(status === undefined ? {} : { status }),
         durationMs: performance.now() - startedAt,
       };
@@ -223,10 +251,13 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     };
     const refuse = (error: Refusal) => {
       refusal = error.code;
+      message = error.message;
       if (error.code === "secret_in_request" || error.code === "secret_in_response") {
         isFlagged = true;
         matched = error.matched;
       }
+      if (error.redact === "host") host = "[redacted]";
+      if (error.redact === "host" || error.redact === "path") path = "[redacted]";
       request.resume();
       if (response.headersSent) {
         response.destroy();
@@ -273,18 +304,24 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
         options.policy(context),
         options.secrets.resolveAllSecrets(context),
       ]);
+      const scanner = createSecretScanner([
+        ...[...secrets].map(([name, value]) => ({ label: `secret ${name}`, value })),
+        ...policy.canaries.map((canary, index) =>
+          typeof canary === "string"
+            ? { label: `canary #${index + 1}`, value: canary }
+            : { label: `canary ${canary.label}`, value: canary.value },
+        ),
+      ]);
+      // Before the allowlist: a request that carries a secret is flagged wherever it was going.
+      scanHead(scanner, host, rawUrl, request.rawHeaders);
       if (!isHostAllowed(policy.allowedHosts, host)) {
+        const empty = policy.allowedHosts.length === 0 ? " (it is empty)" : "";
         throw new Refusal(
           "host_not_allowed",
           403,
-          `host ${host} is not on this org's allowlist; ask an admin to add it to the egress policy`,
+          `host ${host} is not on this org's egress allowlist${empty}; ${allowlistHint}`,
         );
       }
-      const scanner = createSecretScanner([
-        ...[...secrets].map(([name, value]) => ({ label: `secret ${name}`, value })),
-        ...policy.canaries.map((value, index) => ({ label: `canary #${index + 1}`, value })),
-      ]);
-      scanHead(scanner, host, rawUrl, request.rawHeaders);
 
       const rules = policy.credentials.filter((rule) => matchesHostPattern(rule.host, host));
       if (rules.length > 0 && scheme !== "https") {
@@ -310,6 +347,15 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
         secretNames.push(rule.secretName);
       }
       secretNames = [...new Set(secretNames)];
+
+      // Small bodies are read and scanned whole before any byte goes upstream; larger ones stream
+      // through the scanner, which forwards nothing of a match.
+      const head = await readBodyHead(request, BUFFERED_BODY_BYTES);
+      const headLabel = scanner.isEmpty ? null : scanner.find(Buffer.concat(head.chunks));
+      if (headLabel !== null) throw new SecretInRequestError(headLabel);
+      if (head.isComplete && head.size > 0 && headers["content-length"] === undefined) {
+        headers["content-length"] = String(head.size);
+      }
 
       const addresses = await checkAddresses(host);
       // Connect to exactly the addresses just checked: no second lookup, no DNS rebinding window.
@@ -360,9 +406,10 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
         });
         upstreamRequest.once("error", reject);
       });
-      const body = scanner.isEmpty ? [request] : [request, createScanningTransform(scanner)];
+      const source = head.isComplete ? Readable.from(head.chunks) : Readable.from(head.rest());
+      const body = scanner.isEmpty || head.isComplete ? [source] : [source, createScanningTransform(scanner)];
       // Settles either way; a canary found mid-body destroys the upstream request, which then rejects.
-      const sendError = pipeline(...(body as [http.IncomingMessage]), upstreamRequest).then(
+      const sendError = pipeline(...(body as [Readable]), upstreamRequest).then(
         () => null,
         (error: unknown) => error,
       );
@@ -491,16 +538,19 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
 
 function scanHead(scanner: SecretScanner, host: string, rawUrl: string, rawHeaders: readonly string[]): void {
   if (scanner.isEmpty) return;
-  const block = (where: string, label: string) =>
+  const hostLabel = scanner.find(host);
+  const block = (where: string, label: string, redact?: "host" | "path") =>
     new Refusal(
       "secret_in_request",
       403,
-      `request to ${host} blocked: its ${where} carries the value of ${label}; secrets never leave through egress`,
+      `request to ${hostLabel === null ? host : "a host"} blocked: its ${where} carries the value of ${label}; secrets never leave through egress`,
       label,
+      redact,
     );
+  if (hostLabel !== null) throw block("host name", hostLabel, "host");
   for (const candidate of [rawUrl, safeDecode(rawUrl)]) {
     const label = scanner.find(candidate);
-    if (label !== null) throw block("URL", label);
+    if (label !== null) throw block("URL", label, "path");
   }
   for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
     const value = rawHeaders[index + 1] ?? "";
@@ -512,6 +562,58 @@ function scanHead(scanner: SecretScanner, host: string, rawUrl: string, rawHeade
       if (label !== null) throw block(`header ${rawHeaders[index]}`, label);
     }
   }
+}
+
+interface BodyHead {
+  readonly chunks: Buffer[];
+  readonly size: number;
+  /** True when the whole body is in `chunks`. */
+  readonly isComplete: boolean;
+  /** The buffered chunks, then the rest of the body as it arrives. */
+  rest(): AsyncGenerator<Buffer>;
+}
+
+/** Reads the body until it ends or exceeds `limit` bytes (then pauses it). */
+function readBodyHead(request: http.IncomingMessage, limit: number): Promise<BodyHead> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (isComplete: boolean) => {
+      request.off("data", onData);
+      request.off("end", onEnd);
+      request.off("error", onError);
+      request.off("close", onClose);
+      resolve({
+        chunks,
+        size,
+        isComplete,
+        async *rest() {
+          yield* chunks;
+          if (!isComplete) for await (const chunk of request) yield chunk as Buffer;
+        },
+      });
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > limit) {
+        request.pause();
+        settle(false);
+      }
+    };
+    const onEnd = () => settle(true);
+    const onError = (error: Error) => {
+      request.off("data", onData);
+      reject(error);
+    };
+    const onClose = () => {
+      if (!request.complete) onError(new Error("the client closed the request"));
+    };
+    request.on("data", onData);
+    request.once("end", onEnd);
+    request.once("error", onError);
+    request.once("close", onClose);
+  });
 }
 
 function rawResponse(status: number, code: string, message: string): string {

@@ -10,6 +10,7 @@ export {
   writeCaBundle,
 } from "./certificate-authority.js";
 export {
+  type Canary,
   type CredentialRule,
   type EgressContext,
   type EgressPolicy,

@@ -22,6 +22,7 @@ export function toAuditEntry(event: EgressAuditEvent): EgressAuditEntry {
       url: `${event.scheme}://${event.host}:${event.port}${event.path}`,
       decision: event.decision,
       refusal: event.refusal,
+      reason: event.message,
       isFlagged: event.isFlagged,
       matched: event.matched,
       status: event.status,

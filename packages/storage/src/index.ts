@@ -35,6 +35,7 @@ export {
   type UserRole,
 } from "./auth/postgres-auth-store.js";
 export { type CreateDatabaseOptions, createDatabase, type Database } from "./create-database.js";
+export { PostgresEgressPolicyStore } from "./egress/postgres-egress-policy-store.js";
 export {
   DEFAULT_EMBEDDED_PORT,
   type EmbeddedPostgres,

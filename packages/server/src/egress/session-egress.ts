@@ -1,0 +1,254 @@
+/**
+ * Egress for this worker's sessions: one proxy, one unix socket per session in its own directory
+ * (`<home>/egress/<sessionId>/proxy.sock`; the socket is how a request is attributed to org, user
+ * and session), the deployment CA in `<home>/egress-ca`, and what each sandbox needs to use it: the
+ * CA bundle bound over its roots, proxy and CA variables, placeholders and canaries in its env.
+ * Every decision goes to the org's audit log; refusals during a command are appended to its stderr.
+ */
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import type { ExecResult, ReadOnlyMount } from "@outrig/core";
+import {
+  type CertificateAuthority,
+  createEgressProxy,
+  type EgressAuditEvent,
+  type EgressContext,
+  type EgressListener,
+  type EgressPolicy,
+  type EgressProxy,
+  type EgressSecrets,
+  loadCertificateAuthority,
+  secretPlaceholder,
+  toAuditEntry,
+  writeCaBundle,
+} from "@outrig/egress";
+import type { EgressPolicyBody } from "@outrig/protocol";
+import type { AuditEntryInput } from "@outrig/storage";
+import { canariesFor } from "./canaries.js";
+
+/** Where the sandbox's TLS roots live (Debian layout; curl, git and OpenSSL read it by default). */
+export const SANDBOX_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+export const SANDBOX_PROXY_URL = "http://127.0.0.1:3128";
+export const EGRESS_ALLOWLIST_HINT = "an org admin can add it (PUT /v1/egress-policy)";
+const POLICY_CACHE_MS = 1000;
+const REFUSALS_KEPT = 200;
+const REFUSAL_LINES_PER_COMMAND = 10;
+const SESSION_ID = /^[A-Za-z0-9_-]{1,100}$/;
+/** Variables a credential placeholder must never replace. */
+const RESERVED_ENV = new Set([
+  "PATH",
+  "HOME",
+  "LANG",
+  "TERM",
+  "USER",
+  "HTTP_PROXY",
+  "HTTPS_PROXY",
+  "http_proxy",
+  "https_proxy",
+  "NO_PROXY",
+  "no_proxy",
+  "SSL_CERT_FILE",
+  "GIT_SSL_CAINFO",
+  "NODE_EXTRA_CA_CERTS",
+  "REQUESTS_CA_BUNDLE",
+  "CURL_CA_BUNDLE",
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+]);
+
+/** What a session's sandbox is created with so that egress works for it. */
+export interface SandboxEgressOptions {
+  readonly readOnlyMounts: readonly ReadOnlyMount[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly egressSocketPath: string;
+}
+
+/** The small surface SessionManager uses (and tests can fake). */
+export interface SandboxEgressHook {
+  sandboxOptions(session: {
+    readonly id: string;
+    readonly orgId: string;
+    readonly userId: string;
+  }): Promise<SandboxEgressOptions>;
+  /** Runs a command and appends the egress refusals that happened meanwhile to its stderr. */
+  explainRefusals(sessionId: string, run: () => Promise<ExecResult>): Promise<ExecResult>;
+}
+
+export interface SessionEgressOptions {
+  readonly home: string;
+  /** The vault's master key: canaries are HMAC(master key, session id), so every worker knows them. */
+  readonly masterKey: Buffer;
+  readonly policies: { get(orgId: string): Promise<EgressPolicyBody | null> };
+  /** Plaintext at injection time only (PostgresSecretResolver). */
+  readonly secrets: EgressSecrets;
+  readonly audit: { append(orgId: string, entry: AuditEntryInput): Promise<unknown> };
+  /** OUTRIG_EGRESS_HOSTS. */
+  readonly pinnedHosts?: ReadonlyMap<string, readonly string[]>;
+  /** The host's roots, copied into the sandbox bundle ahead of our CA. */
+  readonly hostCaBundle?: string;
+  /** CA certificates trusted for upstream TLS instead of Node's roots (benchmarks, tests). */
+  readonly upstreamCa?: string;
+  readonly log: (message: string) => void;
+}
+
+interface Refusal {
+  readonly seq: number;
+  readonly sessionId: string;
+  readonly text: string;
+}
+
+export class SessionEgress implements SandboxEgressHook {
+  readonly #options: SessionEgressOptions;
+  readonly #proxy: EgressProxy;
+  readonly #bundlePath: string;
+  readonly #listeners = new Map<string, Promise<EgressListener>>();
+  readonly #policies = new Map<string, { policy: EgressPolicyBody | null; expiresAt: number }>();
+  readonly #refusals: Refusal[] = [];
+  #refusalSeq = 0;
+
+  private constructor(options: SessionEgressOptions, ca: CertificateAuthority, bundlePath: string) {
+    this.#options = options;
+    this.#bundlePath = bundlePath;
+    this.#proxy = createEgressProxy({
+      ca,
+      policy: (context) => this.#policyFor(context),
+      secrets: options.secrets,
+      onAudit: (event) => this.#onAudit(event),
+      allowlistHint: EGRESS_ALLOWLIST_HINT,
+      ...(options.pinnedHosts ? { pinnedHosts: options.pinnedHosts } : {}),
+      ...(options.upstreamCa ? { upstreamCa: options.upstreamCa } : {}),
+    });
+  }
+
+  /** Loads (or creates, on first start) the CA in `<home>/egress-ca` and writes the sandbox bundle. */
+  static async create(options: SessionEgressOptions): Promise<SessionEgress> {
+    const caDir = path.join(options.home, "egress-ca");
+    const ca = await loadCertificateAuthority(caDir);
+    const bundlePath = path.join(caDir, "ca-bundle.pem");
+    await writeCaBundle(ca, bundlePath, options.hostCaBundle);
+    await mkdir(path.join(options.home, "egress"), { recursive: true, mode: 0o700 });
+    return new SessionEgress(options, ca, bundlePath);
+  }
+
+  async sandboxOptions(session: {
+    readonly id: string;
+    readonly orgId: string;
+    readonly userId: string;
+  }): Promise<SandboxEgressOptions> {
+    const listener = await this.#listen(session);
+    const canaries = canariesFor(this.#options.masterKey, session.id);
+    const policy = await this.#policyFor({ orgId: session.orgId });
+    const placeholders: Record<string, string> = {};
+    for (const rule of policy.credentials) {
+      if (!RESERVED_ENV.has(rule.secretName))
+        placeholders[rule.secretName] = secretPlaceholder(rule.secretName);
+    }
+    return {
+      readOnlyMounts: [{ hostPath: this.#bundlePath, sandboxPath: SANDBOX_CA_BUNDLE }],
+      egressSocketPath: listener.address,
+      env: {
+        ...placeholders,
+        HTTP_PROXY: SANDBOX_PROXY_URL,
+        HTTPS_PROXY: SANDBOX_PROXY_URL,
+        http_proxy: SANDBOX_PROXY_URL,
+        https_proxy: SANDBOX_PROXY_URL,
+        SSL_CERT_FILE: SANDBOX_CA_BUNDLE,
+        GIT_SSL_CAINFO: SANDBOX_CA_BUNDLE,
+        NODE_EXTRA_CA_CERTS: SANDBOX_CA_BUNDLE,
+        REQUESTS_CA_BUNDLE: SANDBOX_CA_BUNDLE,
+        CURL_CA_BUNDLE: SANDBOX_CA_BUNDLE,
+        AWS_ACCESS_KEY_ID: canaries.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: canaries.secretAccessKey,
+      },
+    };
+  }
+
+  async explainRefusals(sessionId: string, run: () => Promise<ExecResult>): Promise<ExecResult> {
+    const after = this.#refusalSeq;
+    const result = await run();
+    const lines: string[] = [];
+    const counts = new Map<string, number>();
+    for (const refusal of this.#refusals) {
+      if (refusal.seq <= after || refusal.sessionId !== sessionId) continue;
+      if (!counts.has(refusal.text)) lines.push(refusal.text);
+      counts.set(refusal.text, (counts.get(refusal.text) ?? 0) + 1);
+    }
+    if (lines.length === 0) return result;
+    const shown = lines.slice(0, REFUSAL_LINES_PER_COMMAND).map((line) => {
+      const count = counts.get(line) ?? 1;
+      return count > 1 ? `${line} (${count} times)` : line;
+    });
+    if (lines.length > shown.length)
+      shown.push(`outrig egress: ${lines.length - shown.length} more refusals`);
+    const separator = result.stderr === "" || result.stderr.endsWith("\n") ? "" : "\n";
+    return { ...result, stderr: `${result.stderr}${separator}${shown.join("\n")}\n` };
+  }
+
+  /** Forgets this worker's cached policy of an org (after this worker changed it). */
+  invalidatePolicy(orgId: string): void {
+    this.#policies.delete(orgId);
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear();
+    await this.#proxy.close();
+  }
+
+  #listen(session: { readonly id: string; readonly orgId: string; readonly userId: string }) {
+    let listener = this.#listeners.get(session.id);
+    if (!listener) {
+      if (!SESSION_ID.test(session.id))
+        throw new Error(`unexpected session id ${JSON.stringify(session.id)}`);
+      const directory = path.join(this.#options.home, "egress", session.id);
+      listener = mkdir(directory, { recursive: true, mode: 0o700 }).then(() =>
+        this.#proxy.listen(
+          { socketPath: path.join(directory, "proxy.sock") },
+          { orgId: session.orgId, userId: session.userId, sessionId: session.id },
+        ),
+      );
+      listener.catch(() => this.#listeners.delete(session.id));
+      this.#listeners.set(session.id, listener);
+    }
+    return listener;
+  }
+
+  /** The org's policy (at most a second old) plus the session's canaries; no policy: refuse all. */
+  async #policyFor(context: EgressContext): Promise<EgressPolicy> {
+    let cached = this.#policies.get(context.orgId);
+    if (!cached || cached.expiresAt <= Date.now()) {
+      const policy = await this.#options.policies.get(context.orgId);
+      cached = { policy, expiresAt: Date.now() + POLICY_CACHE_MS };
+      this.#policies.set(context.orgId, cached);
+    }
+    const canaries = context.sessionId ? canariesFor(this.#options.masterKey, context.sessionId) : undefined;
+    return {
+      allowedHosts: cached.policy?.allowedHosts ?? [],
+      credentials: cached.policy?.credentials ?? [],
+      canaries: canaries
+        ? [
+            { label: "AWS_ACCESS_KEY_ID", value: canaries.accessKeyId },
+            { label: "AWS_SECRET_ACCESS_KEY", value: canaries.secretAccessKey },
+          ]
+        : [],
+    };
+  }
+
+  #onAudit(event: EgressAuditEvent): void {
+    const { orgId, sessionId } = event.context;
+    void this.#options.audit.append(orgId, toAuditEntry(event)).catch((error: Error) => {
+      this.#options.log(`egress audit for org ${orgId}: ${error.message}`);
+    });
+    if (event.kind !== "egress" || event.decision !== "refused" || !sessionId) return;
+    const defaultPort = event.scheme === "https" ? 443 : 80;
+    const authority = event.port === defaultPort ? event.host : `${event.host}:${event.port}`;
+    const reason = event.message ?? event.refusal ?? "refused";
+    this.#refusalSeq += 1;
+    this.#refusals.push({
+      seq: this.#refusalSeq,
+      sessionId,
+      text: `outrig egress refused ${event.method} ${event.scheme}://${authority}${event.path}: ${reason}`,
+    });
+    if (this.#refusals.length > REFUSALS_KEPT)
+      this.#refusals.splice(0, this.#refusals.length - REFUSALS_KEPT);
+  }
+}

@@ -1,0 +1,175 @@
+import { createDatabase, type Database, PostgresAuditLog } from "@outrig/storage";
+import { createTestDatabase, type TestDatabase } from "@outrig/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AuthenticatedCaller, createApp } from "../app.js";
+import { registerEgressRoutes } from "./egress-routes.js";
+
+const POLICY = {
+  allowedHosts: ["git.example.com", "*.npmjs.org"],
+  credentials: [{ host: "git.example.com", secretName: "GIT_TOKEN", scheme: "basic" }],
+};
+
+describe("egress policy routes", () => {
+  let testDatabase: TestDatabase;
+  let database: Database;
+  let audit: PostgresAuditLog;
+  let app: ReturnType<typeof createApp>;
+  const callers: Record<string, AuthenticatedCaller> = {};
+  const changed: string[] = [];
+  const logged: string[] = [];
+
+  beforeAll(async () => {
+    testDatabase = await createTestDatabase();
+    database = await createDatabase({ url: testDatabase.url });
+    const org = await database.auth.createOrg("egress-routes");
+    const other = await database.auth.createOrg("egress-routes-other");
+    const admin = await database.auth.createUser(org.id, { name: "admin", role: "admin" });
+    const member = await database.auth.createUser(org.id, { name: "member", role: "member" });
+    const outsider = await database.auth.createUser(other.id, { name: "admin", role: "admin" });
+    callers.admin = { orgId: org.id, userId: admin.id, keyId: "key_1", role: "admin" };
+    callers.member = { orgId: org.id, userId: member.id, keyId: "key_2", role: "member" };
+    callers.outsider = { orgId: other.id, userId: outsider.id, keyId: "key_3", role: "admin" };
+    audit = new PostgresAuditLog(database.pool);
+    app = createApp({
+      auth: { authenticate: async (key) => callers[key] ?? null },
+      sessions: {} as never,
+      store: {} as never,
+      bus: {} as never,
+      log: (message) => logged.push(message),
+    });
+    registerEgressRoutes(app, {
+      policies: database.egressPolicies,
+      audit,
+      onChange: (orgId) => changed.push(orgId),
+    });
+  });
+  afterAll(async () => {
+    await database?.close();
+    await testDatabase?.drop();
+  });
+
+  const call = (key: string | null, method: string, body?: string, contentType = "application/json") =>
+    app.request("/v1/egress-policy", {
+      method,
+      headers: {
+        ...(key === null ? {} : { authorization: `Bearer ${key}` }),
+        "content-type": contentType,
+      },
+      ...(body === undefined ? {} : { body }),
+    });
+
+  it("needs an API key", async () => {
+    expect((await call(null, "GET")).status).toBe(401);
+    expect((await call("not-a-key", "PUT", JSON.stringify(POLICY))).status).toBe(401);
+  });
+
+  it("returns an empty policy (every host refused) until an admin sets one", async () => {
+    const response = await call("member", "GET");
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ allowedHosts: [], credentials: [] });
+  });
+
+  it("lets only admins change it, audits the change and keeps orgs apart", async () => {
+    const denied = await call("member", "PUT", JSON.stringify(POLICY));
+    expect(denied.status).toBe(403);
+    expect(await denied.json()).toMatchObject({ error: { code: "forbidden" } });
+    expect((await call("member", "DELETE")).status).toBe(403);
+
+    const put = await call(
+      "admin",
+      "PUT",
+      JSON.stringify({ ...POLICY, allowedHosts: ["Git.Example.com", "*.npmjs.org"] }),
+    );
+    expect(put.status).toBe(200);
+    expect(await put.json()).toEqual(POLICY);
+    expect(changed).toContain(callers.admin?.orgId);
+    expect(await (await call("member", "GET")).json()).toEqual(POLICY);
+    expect(await (await call("outsider", "GET")).json()).toEqual({ allowedHosts: [], credentials: [] });
+
+    const entries = await audit.list(callers.admin?.orgId ?? "");
+    expect(entries.at(-1)).toMatchObject({
+      kind: "policy_change",
+      userId: callers.admin?.userId,
+      data: { policy: "egress", action: "put", allowedHosts: POLICY.allowedHosts },
+    });
+    expect((await audit.verifyAuditChain(callers.admin?.orgId ?? "")).isValid).toBe(true);
+  });
+
+  it.each([
+    [
+      "an IP literal",
+      { allowedHosts: ["10.0.0.5"] },
+      "allowedHosts.0: must be a host name, not an IP address",
+    ],
+    ["an IPv6 literal", { allowedHosts: ["::1"] }, "not an IP address"],
+    ["a host with a port", { allowedHosts: ["git.example.com:443"] }, "host:port"],
+    ["a URL", { allowedHosts: ["https://git.example.com/"] }, "a host name only"],
+    ["a NUL byte", { allowedHosts: ["git.example.com\u0000.evil"] }, "control characters"],
+    ["a bare wildcard", { allowedHosts: ["*"] }, "leading *."],
+    ["a top-level wildcard", { allowedHosts: ["*.com"] }, "at least two labels"],
+    ["an unknown key", { allowedHosts: [], extra: true }, 'Unrecognized key: "extra"'],
+    ["a missing allowlist", { credentials: [] }, "allowedHosts"],
+    [
+      "a bad secret name",
+      {
+        allowedHosts: ["a.example"],
+        credentials: [{ host: "a.example", secretName: "1X", scheme: "bearer" }],
+      },
+      "credentials.0.secretName",
+    ],
+    [
+      "a header rule without its header",
+      {
+        allowedHosts: ["a.example"],
+        credentials: [{ host: "a.example", secretName: "X", scheme: "header" }],
+      },
+      'credentials.0.header: required when scheme is "header"',
+    ],
+    [
+      "a reserved header",
+      {
+        allowedHosts: ["a.example"],
+        credentials: [{ host: "a.example", secretName: "X", scheme: "header", header: "Host" }],
+      },
+      "cannot carry a credential",
+    ],
+    [
+      "a NUL byte in a username",
+      {
+        allowedHosts: ["a.example"],
+        credentials: [{ host: "a.example", secretName: "X", scheme: "basic", username: "a\u0000b" }],
+      },
+      "credentials.0.username",
+    ],
+    [
+      "too many hosts",
+      { allowedHosts: Array.from({ length: 501 }, (_, index) => `h${index}.example`) },
+      "allowedHosts",
+    ],
+  ])("refuses %s with a clear 400", async (_name, body, message) => {
+    const before = await (await call("admin", "GET")).json();
+    const response = await call("admin", "PUT", JSON.stringify(body));
+    expect(response.status).toBe(400);
+    const error = (await response.json()) as { error: { code: string; message: string } };
+    expect(error.error.code).toBe("invalid_request");
+    expect(error.error.message).toContain(message);
+    expect(await (await call("admin", "GET")).json()).toEqual(before);
+  });
+
+  it("refuses malformed JSON, a wrong content type and a NUL-laden body", async () => {
+    expect((await call("admin", "PUT", "{")).status).toBe(400);
+    expect((await call("admin", "PUT", "\u0000")).status).toBe(400);
+    expect((await call("admin", "PUT", JSON.stringify(POLICY), "text/plain")).status).toBe(415);
+    expect(logged).toEqual([]);
+  });
+
+  it("deletes the policy so every host is refused again", async () => {
+    expect((await call("admin", "DELETE")).status).toBe(204);
+    expect(await (await call("member", "GET")).json()).toEqual({ allowedHosts: [], credentials: [] });
+    const entries = await audit.list(callers.admin?.orgId ?? "");
+    expect(entries.at(-1)).toMatchObject({
+      kind: "policy_change",
+      data: { policy: "egress", action: "delete" },
+    });
+  });
+});
