@@ -67,6 +67,11 @@ export interface BubblewrapSandboxProviderOptions {
   readonly snapshotKeyPrefix?: string;
   /** Receives one-line operational notices (e.g. limits skipped). Default: console.warn. */
   readonly log?: (line: string) => void;
+  /**
+   * A prepared root filesystem (the `rootfs/` of an `outrig image build` image): the sandbox's /usr,
+   * /bin, /lib… and loader cache come from it instead of the host's. Default: the host's, read-only.
+   */
+  readonly rootfsDir?: string;
 }
 
 const AGENT_PATH = fileURLToPath(new URL("../../agent/sandbox-agent.mjs", import.meta.url));
@@ -123,7 +128,7 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
           `egress socket not found: ${options.egressSocketPath}`,
         );
     }
-    this.#hostRoot ??= describeHostRoot();
+    this.#hostRoot ??= await this.#describeRoot();
     const limits = options.limits ?? {};
     const id = `bwrap-${randomUUID()}`;
     let cgroup: SandboxCgroup | undefined;
@@ -154,6 +159,7 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
       nodeFlags: AGENT_NODE_FLAGS,
       tmpSizeBytes: this.#options.tmpSizeBytes,
       hostRoot: this.#hostRoot,
+      rootfsDir: this.#options.rootfsDir === undefined ? undefined : resolve(this.#options.rootfsDir),
       readOnlyMounts: options.readOnlyMounts?.map((mount) => ({
         hostPath: resolve(mount.hostPath),
         sandboxPath: posix.normalize(mount.sandboxPath),
@@ -255,6 +261,19 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
         .join("/"),
       parent: this.#restoredFrom.get(workspaceDir),
     });
+  }
+
+  /** How the sandbox's /bin, /lib… relate to /usr: on the host, or in the image (which must hold a shell). */
+  async #describeRoot(): Promise<HostRootEntry[]> {
+    const rootfsDir = this.#options.rootfsDir;
+    if (rootfsDir === undefined) return describeHostRoot();
+    const shell = await stat(join(rootfsDir, "usr", "bin", "bash")).catch(() => undefined);
+    if (!shell?.isFile())
+      throw new SandboxError(
+        "sandbox_unavailable",
+        `the sandbox root filesystem ${rootfsDir} has no /usr/bin/bash; rebuild it with "outrig image build"`,
+      );
+    return describeHostRoot(`${resolve(rootfsDir)}/`);
   }
 
   /** The cgroup driver, detected once; null (with one log line) when cgroups cannot be used. */
