@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { loadFakeLlmScript, startFakeLlmServer } from "@outrig/models";
 import { loadConfig, loadCredentials, startServer } from "@outrig/server";
 import { filesCommand } from "./files-command.js";
+import { imageCommand } from "./image-command.js";
 import { keysCreateCommand } from "./keys-command.js";
 import { runCommand } from "./run-command.js";
 import { skillsAddCommand } from "./skills-command.js";
@@ -20,6 +21,8 @@ commands:
   skills add <folder> [--server URL]      import an Agent Skill (SKILL.md + files) into the org (admins)
   files ls|cat|history|rm <path>          skills and memories (/skills, /memories/org, /memories/me)
   files put <path> <file or ->            write a memory or skill file (a new version)
+  image build [--out DIR] [--mirror URL]  build the sandbox root filesystem (Debian, debootstrap; root)
+                                           into OUTRIG_HOME/images/default; the server then uses it
   fake-llm --script turns.json [--port 7071] [--host 127.0.0.1] [--by-history]
                                            serve scripted Anthropic / OpenAI responses for tests
                                            (--by-history: answer by conversation position, for
@@ -42,6 +45,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await keysCli(rest);
       case "fake-llm":
         return await fakeLlmCli(rest);
+      case "image":
+        return await imageCommand(rest, {
+          home: outrigHome(),
+          out: (line) => console.log(line),
+          err: (line) => console.error(line),
+        });
       case "skills":
         return await skillsCli(rest);
       case "files": {
