@@ -59,6 +59,80 @@ describe("buildImage", () => {
   });
 });
 
+/** Writes an executable stand-in for debootstrap; its target directory is its 4th argument. */
+async function fakeDebootstrap(name: string, script: string): Promise<string> {
+  const path = join(root, name);
+  await writeFile(path, `#!/bin/sh\nset -e\ntarget="$4"\n${script}\n`);
+  await chmod(path, 0o755);
+  return path;
+}
+
+describe("buildImage with a stand-in debootstrap", () => {
+  const isRoot = process.getuid?.() === 0;
+
+  it.runIf(isRoot)("writes the manifest, prunes caches and replaces an older image", async () => {
+    const debootstrapPath = await fakeDebootstrap(
+      "debootstrap-ok",
+      [
+        // The build must have asked dpkg for unsafe I/O before debootstrap ran.
+        'test -f "$target/etc/dpkg/dpkg.cfg.d/outrig-build-unsafe-io"',
+        'mkdir -p "$target/usr/bin" "$target/var/lib/dpkg" "$target/var/cache/apt/archives" "$target/usr/share/man/man1"',
+        'printf "#!/bin/sh\\n" > "$target/usr/bin/sh"; ln -s usr/bin "$target/bin"',
+        'touch "$target/var/cache/apt/archives/big.deb" "$target/usr/share/man/man1/x.1"',
+        'printf "Package: fake\\nStatus: install ok installed\\nVersion: 1.0-1\\nArchitecture: all\\n\\n" > "$target/var/lib/dpkg/status"',
+        'echo "$1 $2 $3 $5" > "$target/args"',
+      ].join("\n"),
+    );
+    const outDir = join(root, "built", "default");
+    await mkdir(join(outDir, "rootfs"), { recursive: true });
+    await writeFile(join(outDir, "rootfs", "old-image"), "");
+    const lines: string[] = [];
+    const image = await buildImage({
+      outDir,
+      debootstrapPath,
+      mirror: "http://mirror.invalid/debian",
+      log: (line) => lines.push(line),
+    });
+    expect(image).toMatchObject({ imageDir: outDir, rootfsDir: join(outDir, "rootfs") });
+    expect(readImage(outDir)?.manifest).toEqual(image.manifest);
+    expect(image.manifest).toMatchObject({
+      format: 1,
+      suite: "bookworm",
+      packages: ["fake 1.0-1"],
+      mirror: "http://mirror.invalid/debian",
+      contentHash: `sha256:${(await hashTree(image.rootfsDir)).hash}`,
+    });
+    const rootfs = await readdir(image.rootfsDir);
+    expect(rootfs).not.toContain("old-image");
+    expect(await readdir(join(image.rootfsDir, "var/cache/apt/archives"))).toEqual([]);
+    expect(await readdir(join(image.rootfsDir, "usr/share/man"))).toEqual([]);
+    expect(await readdir(join(image.rootfsDir, "etc/dpkg/dpkg.cfg.d"))).toEqual([]);
+    // Nothing but the image is left beside it (no temporary or old directory).
+    expect(await readdir(join(root, "built"))).toEqual(["default"]);
+  });
+
+  it.runIf(isRoot)(
+    "unmounts what a failed debootstrap left mounted before deleting the partial build",
+    async () => {
+      const precious = join(root, "precious");
+      await mkdir(precious);
+      await writeFile(join(precious, "keep.txt"), "host data");
+      const debootstrapPath = await fakeDebootstrap(
+        "debootstrap-fails",
+        `mkdir -p "$target/proc"; mount --bind ${precious} "$target/proc"; echo "E: Couldn't download packages: gcc-12" >&2; exit 1`,
+      );
+      const outDir = join(root, "failed", "default");
+      const error = await buildImage({ outDir, debootstrapPath }).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(ImageBuildError);
+      expect((error as Error).message).toBe(
+        "debootstrap exited with 1: E: Couldn't download packages: gcc-12",
+      );
+      expect(await readdir(precious)).toEqual(["keep.txt"]);
+      expect(await readdir(join(root, "failed"))).toEqual([]);
+    },
+  );
+});
+
 describe("readImage", () => {
   it("accepts only a complete image: a manifest and a rootfs with a shell", async () => {
     const home = join(root, "home");
