@@ -103,6 +103,10 @@ describe.runIf(image !== undefined)("bubblewrap on the image", () => {
         stdout: "[2]\n",
       });
       expect(await run("python -c 'print(3)'")).toMatchObject({ exitCode: 0, stdout: "3\n" });
+      // System pip is externally managed (PEP 668); a venv gets pip offline from the bundled wheel.
+      const venv = await run("python3 -m venv /tmp/venv && /tmp/venv/bin/python -m pip --version");
+      expect(venv.exitCode, venv.stderr).toBe(0);
+      expect(venv.stdout).toMatch(/^pip \d/);
       expect(await run("printf 'alpha\\nneedle\\n' > hay.txt && rg -n needle hay.txt")).toMatchObject({
         exitCode: 0,
         stdout: "2:needle\n",
@@ -115,7 +119,7 @@ describe.runIf(image !== undefined)("bubblewrap on the image", () => {
       const node = await run("node -e 'console.log(process.version, 2 ** 10)'");
       expect(node).toMatchObject({ exitCode: 0, stdout: `${process.version} 1024\n` });
       expect((await run("curl --version | head -1; jq --version")).stdout).toMatch(/^curl \d.*\njq-\d/);
-    });
+    }, 180_000); // compiling C on a loaded CI machine can take a while
 
     it("does not pass the server's environment in and keeps /etc minimal", async () => {
       const environment = await run("cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'; env");
