@@ -1,3 +1,4 @@
+import { realpathSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readdir, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -143,7 +144,11 @@ describe("readImage", () => {
     await writeFile(join(imageDir, "rootfs/usr/bin/sh"), "");
     expect(readImage(imageDir)).toBeUndefined(); // no manifest yet (a build in progress never has one)
     await writeFile(join(imageDir, "manifest.json"), JSON.stringify({ format: 1, contentHash: "sha256:x" }));
-    expect(findDefaultImage(home)).toMatchObject({ imageDir, rootfsDir: join(imageDir, "rootfs") });
+    const real = realpathSync(imageDir);
+    expect(findDefaultImage(home)).toMatchObject({ imageDir: real, rootfsDir: join(real, "rootfs") });
+    // Through a symlink, the real paths come back (runc refuses a symlinked root).
+    await symlink(imageDir, join(root, "image-link"));
+    expect(readImage(join(root, "image-link"))).toMatchObject({ imageDir: real });
     await rm(join(imageDir, "rootfs/usr/bin/sh"));
     expect(readImage(imageDir)).toBeUndefined();
   });

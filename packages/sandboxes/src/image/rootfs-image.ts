@@ -4,7 +4,7 @@
  * written last, and the directory is renamed into place only when complete, so a directory with a
  * readable manifest is a finished image.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -42,16 +42,20 @@ export function defaultImageDir(outrigHome?: string): string {
   return resolve(home, "images", "default");
 }
 
-/** The image in `imageDir` when it is complete (manifest readable, rootfs has /usr/bin/sh); else undefined. */
+/**
+ * The image in `imageDir` when it is complete (manifest readable, rootfs has /usr/bin/sh); else
+ * undefined. Paths are real paths (symlinks resolved), as runc's `root.path` requires.
+ */
 export function readImage(imageDir: string): ImageInfo | undefined {
-  const dir = resolve(imageDir);
-  const rootfsDir = join(dir, IMAGE_ROOTFS_DIR);
+  let dir: string;
   let manifest: ImageManifest;
   try {
+    dir = realpathSync(resolve(imageDir));
     manifest = JSON.parse(readFileSync(join(dir, IMAGE_MANIFEST_FILE), "utf8")) as ImageManifest;
   } catch {
     return undefined;
   }
+  const rootfsDir = join(dir, IMAGE_ROOTFS_DIR);
   if (manifest.format !== 1 || !existsSync(join(rootfsDir, "usr", "bin", "sh"))) return undefined;
   return { imageDir: dir, rootfsDir, manifest };
 }
