@@ -1,5 +1,5 @@
 import { realpathSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readdir, rm, symlink, utimes, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -133,6 +133,45 @@ describe("buildImage with a stand-in debootstrap", () => {
     },
   );
 });
+
+describe("buildImage cancelled", () => {
+  it.runIf(process.getuid?.() === 0)(
+    "kills debootstrap's whole process group and removes the partial build safely",
+    async () => {
+      const precious = join(root, "precious-cancel");
+      await mkdir(precious);
+      await writeFile(join(precious, "keep.txt"), "host data");
+      const started = join(root, "cancel-started");
+      const debootstrapPath = await fakeDebootstrap(
+        "debootstrap-slow",
+        `mkdir -p "$target/proc"; mount --bind ${precious} "$target/proc"; sleep 300 & echo $! > ${started}.pid; touch ${started}; wait`,
+      );
+      const controller = new AbortController();
+      const outDir = join(root, "cancelled", "default");
+      const build = buildImage({ outDir, debootstrapPath, signal: controller.signal }).catch(
+        (caught: unknown) => caught,
+      );
+      await expect.poll(() => readdir(root), { timeout: 30_000 }).toContain("cancel-started");
+      controller.abort();
+      const error = await build;
+      expect(error).toBeInstanceOf(ImageBuildError);
+      expect((error as Error).message).toBe("the image build was cancelled");
+      expect(await readdir(precious)).toEqual(["keep.txt"]);
+      expect(await readdir(join(root, "cancelled"))).toEqual([]);
+      const sleepPid = Number((await readFile(`${started}.pid`, "utf8")).trim());
+      await expect.poll(() => isRunning(sleepPid), { timeout: 10_000 }).toBe(false);
+    },
+  );
+});
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 describe("readImage", () => {
   it("accepts only a complete image: a manifest and a rootfs with a shell", async () => {

@@ -138,6 +138,7 @@ export async function buildImage(options: BuildImageOptions = {}): Promise<Image
       builtAt: new Date().toISOString(),
       contentHash: `sha256:${hash}`,
     };
+    if (options.signal?.aborted) throw new ImageBuildError("the image build was cancelled");
     await writeFile(join(tempDir, IMAGE_MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     await replaceDirectory(tempDir, outDir);
     return { imageDir: outDir, rootfsDir: join(outDir, IMAGE_ROOTFS_DIR), manifest };
