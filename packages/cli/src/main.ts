@@ -7,6 +7,7 @@ import { loadConfig, loadCredentials, startServer } from "@outrig/server";
 import { auditCommand } from "./audit-command.js";
 import { egressCommand } from "./egress-command.js";
 import { filesCommand } from "./files-command.js";
+import { imageCommand } from "./image-command.js";
 import { keysCreateCommand } from "./keys-command.js";
 import { runCommand } from "./run-command.js";
 import { secretsCommand } from "./secrets-command.js";
@@ -30,6 +31,8 @@ commands:
                                            org (or --user: your own) secrets; the value comes from
                                            stdin or a prompt without echo, never from argv
   egress show | set <file|->               the org's egress allowlist and credential rules (set: admins)
+  image build [--out DIR] [--mirror URL]  build the sandbox root filesystem (Debian, debootstrap; root)
+                                           into OUTRIG_HOME/images/default; the server then uses it
   fake-llm --script turns.json [--port 7071] [--host 127.0.0.1] [--by-history]
                                            serve scripted Anthropic / OpenAI responses for tests
                                            (--by-history: answer by conversation position, for
@@ -52,6 +55,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await keysCli(rest);
       case "fake-llm":
         return await fakeLlmCli(rest);
+      case "image":
+        return await imageCommand(rest, {
+          home: outrigHome(),
+          out: (line) => console.log(line),
+          err: (line) => console.error(line),
+        });
       case "skills":
         return await skillsCli(rest);
       case "files": {

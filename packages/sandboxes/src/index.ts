@@ -42,6 +42,22 @@ export {
   type SandboxCgroup,
 } from "./cgroups/sandbox-cgroup.js";
 export {
+  type BuildImageOptions,
+  buildImage,
+  DEBOOTSTRAP_MISSING_MESSAGE,
+  DEFAULT_IMAGE_MIRROR,
+  hashTree,
+  IMAGE_PACKAGES,
+  ImageBuildError,
+} from "./image/build-image.js";
+export {
+  defaultImageDir,
+  findDefaultImage,
+  type ImageInfo,
+  type ImageManifest,
+  readImage,
+} from "./image/rootfs-image.js";
+export {
   createWarmPool,
   type WarmPool,
   type WarmPoolOptions,

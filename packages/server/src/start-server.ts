@@ -5,7 +5,7 @@ import path from "node:path";
 import { serve } from "@hono/node-server";
 import { createDefaultTools, createMemoryTool, type SessionStore } from "@outrig/core";
 import { createModelFactory } from "@outrig/models";
-import { checkBubblewrap, createBubblewrapSandboxProvider } from "@outrig/sandboxes";
+import { checkBubblewrap, createBubblewrapSandboxProvider, findDefaultImage } from "@outrig/sandboxes";
 import {
   createSecretKeyring,
   loadMasterKey,
@@ -55,7 +55,17 @@ export async function startServer(
   await checkBubblewrap();
   const modelFactory = createModelFactory(config.models);
   const database = await resolveDatabase({ databaseUrl: config.databaseUrl, outrigHome: config.home, log });
-  const sandboxProvider = createBubblewrapSandboxProvider({ tmpSizeBytes: config.sandboxTmpBytes });
+  // The prepared root filesystem (`outrig image build`) when one is built, else the host's /usr.
+  const image = findDefaultImage(config.home);
+  log(
+    image
+      ? `sandbox root: image ${image.imageDir} (${image.manifest.contentHash})`
+      : "sandbox root: host /usr",
+  );
+  const sandboxProvider = createBubblewrapSandboxProvider({
+    tmpSizeBytes: config.sandboxTmpBytes,
+    ...(image ? { rootfsDir: image.rootfsDir } : {}),
+  });
   const bus = new EventBus();
   const scheduler = new DbosTurnScheduler({
     databaseUrl: database.url,

@@ -3,6 +3,7 @@
  * how the host lays out /bin, /lib… once. See the package README for why each flag is there.
  */
 import { existsSync, lstatSync, readlinkSync } from "node:fs";
+import { posix } from "node:path";
 
 /** Where the host's node binary and the agent file appear inside the sandbox. */
 export const SANDBOX_NODE_PATH = "/opt/outrig/bin/node";
@@ -49,6 +50,11 @@ export interface SandboxLayout {
    * the data files.
    */
   readonly seccompFilter?: Uint8Array;
+  /**
+   * A prepared root filesystem (`outrig image build`): /usr, the /bin, /lib… entries (`hostRoot` then
+   * describes this tree) and /etc's loader cache and alternatives come from it instead of the host.
+   */
+  readonly rootfsDir?: string;
 }
 
 /** A top-level directory like /lib: a symlink into /usr (merged /usr) or a real directory. */
@@ -61,6 +67,8 @@ const HOST_ETC_ENTRIES = ["ld.so.cache", "alternatives", "ssl/certs", "ssl/opens
 
 /** /proc files that show host-wide kernel state; /dev/null is bound over those the kernel has. */
 const MASKED_PROC_FILES = ["keys", "key-users", "kcore", "timer_list", "sched_debug"];
+/** Of those, the entries that must match the /usr they describe, so they come from the image when one is used. */
+const IMAGE_ETC_ENTRIES = new Set(["ld.so.cache", "alternatives"]);
 
 const ROOT_LINK_NAMES = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 
@@ -125,7 +133,9 @@ export function sandboxEnvironment(layout: SandboxLayout): Record<string, string
           no_proxy: "localhost,127.0.0.1",
         };
   return {
-    PATH: SANDBOX_PATH,
+    // On an image, node is only at SANDBOX_NODE_PATH: put its directory on PATH, last.
+    PATH:
+      layout.rootfsDir === undefined ? SANDBOX_PATH : `${SANDBOX_PATH}:${posix.dirname(SANDBOX_NODE_PATH)}`,
     HOME: SANDBOX_WORKSPACE,
     LANG: "C.UTF-8",
     TERM: "dumb",
@@ -141,6 +151,8 @@ export function sandboxEnvironment(layout: SandboxLayout): Record<string, string
  * read-only while /tmp and /workspace stay writable.
  */
 export function buildBubblewrapArguments(layout: SandboxLayout, firstDataFd: number): string[] {
+  // "" is the host's root; TLS roots (/etc/ssl) always come from the host, which the egress proxy trusts.
+  const root = layout.rootfsDir === undefined ? "" : posix.resolve(layout.rootfsDir);
   const args = [
     // Namespaces: mount, pid, net, ipc, uts, cgroup and user; the user namespace is explicit so that
     // --disable-userns can forbid nested ones (a common kernel attack surface).
@@ -159,14 +171,17 @@ export function buildBubblewrapArguments(layout: SandboxLayout, firstDataFd: num
     "--hostname",
     layout.hostname,
     "--ro-bind",
-    "/usr",
+    `${root}/usr`,
     "/usr",
   ];
   for (const entry of layout.hostRoot) {
     if (entry.kind === "symlink") args.push("--symlink", entry.target, `/${entry.name}`);
-    else args.push("--ro-bind", `/${entry.name}`, `/${entry.name}`);
+    else args.push("--ro-bind", `${root}/${entry.name}`, `/${entry.name}`);
   }
-  for (const entry of HOST_ETC_ENTRIES) args.push("--ro-bind-try", `/etc/${entry}`, `/etc/${entry}`);
+  for (const entry of HOST_ETC_ENTRIES) {
+    const source = IMAGE_ETC_ENTRIES.has(entry) ? root : "";
+    args.push("--ro-bind-try", `${source}/etc/${entry}`, `/etc/${entry}`);
+  }
   sandboxDataFiles(layout).forEach((file, index) => {
     args.push("--perms", "0644", "--ro-bind-data", String(firstDataFd + index), file.destination);
   });

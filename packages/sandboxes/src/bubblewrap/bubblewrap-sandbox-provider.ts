@@ -78,6 +78,11 @@ export interface BubblewrapSandboxProviderOptions {
   readonly snapshotKeyPrefix?: string;
   /** Receives one-line operational notices (e.g. limits skipped). Default: console.warn. */
   readonly log?: (line: string) => void;
+  /**
+   * A prepared root filesystem (the `rootfs/` of an `outrig image build` image): the sandbox's /usr,
+   * /bin, /lib… and loader cache come from it instead of the host's. Default: the host's, read-only.
+   */
+  readonly rootfsDir?: string;
 }
 
 const AGENT_PATH = fileURLToPath(new URL("../../agent/sandbox-agent.mjs", import.meta.url));
@@ -134,7 +139,7 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
           `egress socket not found: ${options.egressSocketPath}`,
         );
     }
-    this.#hostRoot ??= describeHostRoot();
+    this.#hostRoot ??= await this.#describeRoot();
     // A default process limit, so a fork bomb stays inside its sandbox (enforced when cgroups are usable).
     const limits = { pids: DEFAULT_SANDBOX_PIDS, ...options.limits };
     const id = `bwrap-${randomUUID()}`;
@@ -167,6 +172,7 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
       tmpSizeBytes: this.#options.tmpSizeBytes ?? DEFAULT_SANDBOX_TMP_BYTES,
       seccompFilter: this.#options.seccomp === false ? undefined : buildSeccompFilter(),
       hostRoot: this.#hostRoot,
+      rootfsDir: this.#options.rootfsDir === undefined ? undefined : resolve(this.#options.rootfsDir),
       readOnlyMounts: options.readOnlyMounts?.map((mount) => ({
         hostPath: resolve(mount.hostPath),
         sandboxPath: posix.normalize(mount.sandboxPath),
@@ -268,6 +274,19 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
         .join("/"),
       parent: this.#restoredFrom.get(workspaceDir),
     });
+  }
+
+  /** How the sandbox's /bin, /lib… relate to /usr: on the host, or in the image (which must hold a shell). */
+  async #describeRoot(): Promise<HostRootEntry[]> {
+    const rootfsDir = this.#options.rootfsDir;
+    if (rootfsDir === undefined) return describeHostRoot();
+    const shell = await stat(join(rootfsDir, "usr", "bin", "bash")).catch(() => undefined);
+    if (!shell?.isFile())
+      throw new SandboxError(
+        "sandbox_unavailable",
+        `the sandbox root filesystem ${rootfsDir} has no /usr/bin/bash; rebuild it with "outrig image build"`,
+      );
+    return describeHostRoot(`${resolve(rootfsDir)}/`);
   }
 
   /** The cgroup driver, detected once; null (with one log line) when cgroups cannot be used. */
