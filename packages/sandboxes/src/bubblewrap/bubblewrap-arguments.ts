@@ -52,7 +52,7 @@ export type HostRootEntry =
   | { readonly name: string; readonly kind: "directory" };
 
 /** Host /etc entries the sandbox may read: the dynamic loader cache, alternatives and TLS roots only. */
-const HOST_ETC_ENTRIES = ["ld.so.cache", "alternatives", "ssl/certs", "ssl/openssl.cnf"];
+export const HOST_ETC_ENTRIES = ["ld.so.cache", "alternatives", "ssl/certs", "ssl/openssl.cnf"];
 
 const ROOT_LINK_NAMES = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 
