@@ -6,8 +6,9 @@
 # the source; nothing in /etc/apt is touched.
 #
 # Idempotent: when the cached binary exists and `criu check` passes, it prints the path and exits at once.
-# Output: the last line on stdout is the path of a working criu binary. On failure it prints one line
-# starting with "install-criu: FAILED:" on stderr and exits non-zero (the full log stays in the cache).
+# Output: stdout is only the path of a working criu binary (progress goes to stderr). On failure it
+# prints one line starting with "install-criu: FAILED:" on stderr and exits non-zero (the full log
+# stays in the cache).
 #
 # Environment: OUTRIG_CRIU_CACHE (default /var/cache/outrig-ci), OUTRIG_CRIU_LINK=1 to also link the
 # binary as /usr/local/sbin/criu.
@@ -48,11 +49,10 @@ install_missing() {
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
   done
   [ "${#missing[@]}" -eq 0 ] && return 0
-  echo "--- apt-get install ${missing[*]}"
+  echo "--- apt-get install ${missing[*]}" >&2
   { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >>"$log" 2>&1
 }
 
-: >"$log"
 install_missing "${runtime_packages[@]}" || fail "apt-get install runc iptables"
 
 if check_binary; then
@@ -61,6 +61,7 @@ if check_binary; then
   exit 0
 fi
 
+: >"$log"
 install_missing "${build_packages[@]}" || fail "apt-get install of CRIU's build dependencies"
 
 # Private apt configuration: only trixie's deb-src, its own lists and cache.
@@ -77,7 +78,7 @@ apt_options=(
   -o "APT::Sandbox::User=root"
 )
 
-echo "--- fetching criu $version source (Debian trixie)"
+echo "--- fetching criu $version source (Debian trixie)" >&2
 apt-get "${apt_options[@]}" update >>"$log" 2>&1 || fail "apt-get update of the private trixie deb-src list"
 tarball="$apt_root/src/criu_$version.orig.tar.xz"
 if [ ! -s "$tarball" ]; then
@@ -88,7 +89,7 @@ if [ ! -s "$tarball" ]; then
   [ -s "$tarball" ] || fail "download of criu_$version.orig.tar.xz from trixie's deb-src"
 fi
 
-echo "--- building criu $version"
+echo "--- building criu $version" >&2
 build="$cache/criu-$version-build"
 rm -rf "$build" && mkdir -p "$build" || fail "cannot create $build"
 tar -xf "$tarball" -C "$build" --strip-components=1 >>"$log" 2>&1 || fail "unpacking $tarball"
@@ -98,5 +99,5 @@ rm -rf "$build"
 
 check_binary || fail "$binary check (kernel features missing?)"
 link_binary
-echo "--- criu $version ready: $("$binary" --version | head -1)"
+echo "--- criu $version ready: $("$binary" --version | head -1)" >&2
 echo "$binary"
