@@ -459,7 +459,8 @@ export function describeSandboxProviderConformance(
         } finally {
           await handle.destroy();
         }
-      });
+        // Three checkpoint/restore cycles: seconds each on a loaded machine.
+      }, 240_000);
 
       it("fails calls on a hibernated sandbox after destroy", async (context) => {
         if (!lifecycle.hibernate) return context.skip();
@@ -471,7 +472,7 @@ export function describeSandboxProviderConformance(
         const error = await rejection(run({ command: "true" }, handle.sandbox));
         expect(error).toBeInstanceOf(SandboxError);
         expect(error).toMatchObject({ code: "sandbox_unavailable" });
-      });
+      }, 120_000);
 
       it("snapshots, destroys and restores the workspace into a new sandbox", async (context) => {
         const handle = await createSandbox();
