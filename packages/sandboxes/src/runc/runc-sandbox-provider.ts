@@ -11,9 +11,16 @@ import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, isAbsolute, join, posix, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type CreateSandboxOptions, SandboxError, type SandboxProvider } from "@outrig/core";
+import {
+  type BlobStore,
+  type CreateSandboxOptions,
+  SandboxError,
+  type SandboxProvider,
+  type SnapshotRef,
+} from "@outrig/core";
 import { describeHostRoot, type HostRootEntry } from "../bubblewrap/bubblewrap-arguments.js";
 import { resolveExecutable } from "../bubblewrap/check-bubblewrap.js";
+import { restoreWorkspace, WorkspaceSnapshotter } from "../snapshots/workspace-snapshotter.js";
 import {
   buildRuncConfig,
   HOST_ETC_ENTRIES,
@@ -44,6 +51,10 @@ export interface RuncSandboxProviderOptions {
   readonly maxFileBytes?: number;
   /** How long create() and a restore wait for the agent. Default 15 s. */
   readonly startTimeoutMs?: number;
+  /** Where `snapshot()` stores workspace snapshots (as bubblewrap). Without it, snapshot() rejects. */
+  readonly blobStore?: BlobStore;
+  /** Blob keys are `<prefix>/<orgId>/<sessionId>/…`. Default "snapshots". */
+  readonly snapshotKeyPrefix?: string;
 }
 
 const AGENT_PATH = fileURLToPath(new URL("../../agent/sandbox-agent.mjs", import.meta.url));
@@ -57,6 +68,8 @@ export class RuncSandboxProvider implements SandboxProvider {
   readonly #stateDir: string;
   #hostRoot: HostRootEntry[] | undefined;
   #isClosed = false;
+  /** Workspace dir → the snapshot it was restored from, so its next snapshot is incremental. */
+  readonly #restoredFrom = new Map<string, SnapshotRef>();
 
   constructor(options: RuncSandboxProviderOptions = {}) {
     this.#options = options;
@@ -165,6 +178,7 @@ export class RuncSandboxProvider implements SandboxProvider {
       runc,
       maxFileBytes: this.#options.maxFileBytes ?? 32 * 1024 * 1024,
       connectTimeoutMs: this.#options.startTimeoutMs ?? 15_000,
+      snapshotter: this.#snapshotterFor(options, workspaceDir),
       onDestroyed: (destroyed) => this.#sandboxes.delete(destroyed),
     });
     this.#sandboxes.add(sandbox);
@@ -180,6 +194,38 @@ export class RuncSandboxProvider implements SandboxProvider {
           });
     }
     return sandbox;
+  }
+
+  /**
+   * Unpacks snapshot `ref` from the provider's BlobStore into `directory` (a fresh workspace dir for a
+   * replacement sandbox); a sandbox created on it then snapshots incrementally on top of `ref`.
+   */
+  async restoreWorkspace(ref: SnapshotRef, directory: string): Promise<void> {
+    const store = this.#options.blobStore;
+    if (!store)
+      throw new SandboxError("sandbox_unsupported", "restoring needs a blobStore in the provider options");
+    await restoreWorkspace(store, ref, directory);
+    this.#restoredFrom.set(resolve(directory), ref);
+  }
+
+  #snapshotterFor(
+    options: Pick<CreateSandboxOptions, "sessionId" | "orgId">,
+    workspaceDir: string,
+  ): WorkspaceSnapshotter | undefined {
+    const store = this.#options.blobStore;
+    if (!store) return undefined;
+    const segment = (value: string) => {
+      const cleaned = value.replace(/[^A-Za-z0-9._-]/g, "_");
+      return cleaned === "." || cleaned === ".." || cleaned === "" ? "_" : cleaned;
+    };
+    return new WorkspaceSnapshotter({
+      store,
+      workspaceDir,
+      keyPrefix: [this.#options.snapshotKeyPrefix ?? "snapshots", options.orgId, options.sessionId]
+        .map(segment)
+        .join("/"),
+      parent: this.#restoredFrom.get(workspaceDir),
+    });
   }
 
   /** Destroys every sandbox this provider started; later create() calls fail. */

@@ -19,10 +19,12 @@ import {
   type SandboxHandle,
   type SandboxResumeResult,
   type SandboxState,
+  type SnapshotRef,
 } from "@outrig/core";
 import { AgentConnection, AgentRequestError } from "../bubblewrap/agent-connection.js";
 import type { SandboxAgentInfo } from "../bubblewrap/bubblewrap-sandbox.js";
 import { toFileError } from "../bubblewrap/to-file-error.js";
+import type { WorkspaceSnapshotter } from "../snapshots/workspace-snapshotter.js";
 import { type RuncCommandOptions, runRunc, runRuncDetached } from "./runc-cli.js";
 
 interface AgentExecResult extends ExecResult {
@@ -39,6 +41,8 @@ export interface RuncSandboxOptions {
   readonly runc: RuncCommandOptions;
   readonly maxFileBytes: number;
   readonly connectTimeoutMs: number;
+  /** Present when the provider has a BlobStore. */
+  readonly snapshotter?: WorkspaceSnapshotter;
   /** Called once the sandbox is destroyed (or found dead and cleaned up). */
   readonly onDestroyed: (sandbox: RuncSandbox) => void;
 }
@@ -391,6 +395,15 @@ export class RuncSandbox implements SandboxHandle {
 
   async remove(path: string, options: FileCallOptions = {}): Promise<void> {
     await this.#fileRequest("remove", path, { idempotencyKey: options.idempotencyKey });
+  }
+
+  /** Packs the workspace into the provider's BlobStore (works in every state but dead). */
+  snapshot(): Promise<SnapshotRef> {
+    if (!this.#options.snapshotter)
+      return Promise.reject(
+        new SandboxError("sandbox_unsupported", "snapshots need a blobStore in the provider options"),
+      );
+    return this.#options.snapshotter.snapshot();
   }
 
   /** Memory figures of the agent process (resumes the sandbox first). */
