@@ -116,6 +116,19 @@ describe.skipIf(!support.isSupported)("runc sandbox: isolation and hibernate", (
     expect((await run("echo back")).stdout).toBe("back\n");
   }, 180_000);
 
+  it("reaps orphaned commands (no zombies left by a timed-out command)", async () => {
+    const timedOut = await sandbox.sandbox.exec(
+      { command: "sleep 60 & sleep 60 & wait", timeoutMs: 300 },
+      new AbortController().signal,
+    );
+    expect(timedOut.isTimedOut).toBe(true);
+    const zombies = await run(
+      "for i in $(seq 100); do n=$(grep -l '^State:.Z' /proc/[0-9]*/status 2>/dev/null | wc -l); [ $n = 0 ] && break; sleep 0.05; done; echo $n",
+    );
+    expect(zombies.stdout).toBe("0\n");
+    expect((await run("cat /proc/1/comm")).stdout).toBe("bash\n");
+  });
+
   it("suspends with runc pause and resumes on the next call", async () => {
     await run("sleep 1000 > /dev/null 2>&1 & echo $! > paused.pid");
     await sandbox.suspend();

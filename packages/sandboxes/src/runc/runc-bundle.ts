@@ -52,7 +52,11 @@ function bind(source: string, destination: string, readOnly: boolean): OciMount 
   };
 }
 
-/** The command runc starts: the agent as pid 1, its stdio reopened inside the container. */
+/**
+ * The command runc starts: bash as pid 1, which reaps orphaned commands (node would leave them as
+ * zombies that count against the pids limit), with the agent as its child; the container's stdio
+ * is reopened on its own /dev/null (CRIU refuses host pipes and files). bash exits with the agent.
+ */
 export function runcAgentCommand(layout: RuncBundleLayout): string[] {
   const egress =
     layout.egressSocketName === undefined
@@ -70,7 +74,7 @@ export function runcAgentCommand(layout: RuncBundleLayout): string[] {
   ];
   const quoted = agent.map((word) => `'${word.replace(/'/g, `'\\''`)}'`).join(" ");
   // CRIU cannot checkpoint fds that point at host files or pipes: stdio is reopened inside.
-  return ["/bin/sh", "-c", `exec </dev/null >/dev/null 2>&1; exec ${quoted}`];
+  return ["/bin/bash", "-c", `exec </dev/null >/dev/null 2>&1; ${quoted} & wait $!`];
 }
 
 /** config.json for `runc run` and `runc restore`. Pure. */

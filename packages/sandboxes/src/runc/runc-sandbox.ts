@@ -247,7 +247,7 @@ export class RuncSandbox implements SandboxHandle {
         pidFile,
         containerId,
       ]);
-      agentPid = Number.parseInt(await readFile(pidFile, "utf8"), 10);
+      agentPid = await findAgentPid(Number.parseInt(await readFile(pidFile, "utf8"), 10));
     } catch (error) {
       await runRunc(this.#options.runc, ["delete", "--force", containerId]).catch(() => undefined);
       // The images stay: a later resume may try again.
@@ -456,6 +456,19 @@ export class RuncSandbox implements SandboxHandle {
     }
     return this.#destroyed ?? Promise.resolve();
   }
+}
+
+/** The host pid of the agent: the child of the container's init (bash) that runs sandbox-agent.mjs. */
+async function findAgentPid(initPid: number): Promise<number> {
+  const children = await readFile(`/proc/${initPid}/task/${initPid}/children`, "utf8").catch(() => "");
+  for (const child of children.trim().split(/\s+/).filter(Boolean)) {
+    const commandLine = await readFile(`/proc/${child}/cmdline`, "utf8").catch(() => "");
+    if (commandLine.includes("sandbox-agent.mjs")) return Number.parseInt(child, 10);
+  }
+  throw new SandboxError(
+    "sandbox_unavailable",
+    `no sandbox agent under the restored container's init ${initPid}`,
+  );
 }
 
 /** Total bytes of the regular files directly inside `directory` (CRIU images are flat). */
