@@ -6,6 +6,7 @@ import {
   appendFileSync,
   readFileSync,
   renameSync,
+  unlinkSync,
   writeFile as writeFileCallback,
   writeFileSync,
 } from "node:fs";
@@ -28,17 +29,20 @@ const runningExecs = new Map();
 /** @type {Map<string, Promise<{ ok: boolean, result?: unknown, error?: unknown }>>} idempotency key → outcome (insertion order = LRU order) */
 const recordedCalls = new Map();
 
-function send(message) {
-  process.stdout.write(`${JSON.stringify(message)}\n`);
+/** Where replies go: stdout by default; with --listen, the unix socket connection that asked. */
+const stdoutSink = (line) => process.stdout.write(line);
+
+function send(message, sink = stdoutSink) {
+  sink(`${JSON.stringify(message)}\n`);
 }
 
-function replyOk(id, result) {
-  send({ id, ok: true, result });
+function replyOk(id, result, sink) {
+  send({ id, ok: true, result }, sink);
 }
 
-function replyError(id, error, path) {
+function replyError(id, error, path, sink) {
   const code = typeof error?.code === "string" ? error.code : "EIO";
-  send({ id, ok: false, error: { code, message: String(error?.message ?? error), path } });
+  send({ id, ok: false, error: { code, message: String(error?.message ?? error), path } }, sink);
 }
 
 function pathError(code, message) {
@@ -357,21 +361,21 @@ async function runOnce(id, op, request) {
   return { ...fullResult, isReplayed: false };
 }
 
-async function handle(request) {
+async function handle(request, sink) {
   const { id, op } = request;
   try {
     if (op === "cancel") {
       runningExecs.get(request.target)?.();
-      return replyOk(id, {});
+      return replyOk(id, {}, sink);
     }
     if (
       typeof request.idempotencyKey === "string" &&
       (op === "exec" || op === "writeFile" || op === "remove")
     )
-      return replyOk(id, await runOnce(id, op, request));
-    return replyOk(id, await run(id, op, request));
+      return replyOk(id, await runOnce(id, op, request), sink);
+    return replyOk(id, await run(id, op, request), sink);
   } catch (error) {
-    return replyError(id, error, request.path ?? request.cwd);
+    return replyError(id, error, request.path ?? request.cwd, sink);
   }
 }
 
@@ -396,26 +400,87 @@ function startEgressBridge(socketPath) {
   });
 }
 
-createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY })
-  .on("line", (line) => {
-    let request;
-    try {
-      request = JSON.parse(line);
-    } catch {
-      return send({ id: null, ok: false, error: { code: "EPROTO", message: "invalid JSON line" } });
-    }
-    void handle(request);
-  })
-  // The backend closed the pipe (it stopped, or crashed). Keyed calls in flight are finished and
-  // journaled first, so the session's next sandbox replays them instead of running them twice.
-  .on("close", () => {
-    void Promise.allSettled([...inFlightKeyedCalls]).then(() => process.exit(0));
+/** Parses one NDJSON request line; answers EPROTO through `sink` and returns undefined when invalid. */
+function parseLine(line, sink) {
+  try {
+    return JSON.parse(line);
+  } catch {
+    send({ id: null, ok: false, error: { code: "EPROTO", message: "invalid JSON line" } }, sink);
+    return undefined;
+  }
+}
+
+/**
+ * --listen mode (the runc provider): serve one client at a time on a unix socket and outlive it, so
+ * the backend can disconnect before a CRIU checkpoint and reconnect after the restore. A new
+ * connection replaces the old one; replies to requests of a closed connection are dropped.
+ * `{"op":"detach"}` is answered, then the agent closes the connection AND the listening socket: CRIU
+ * 4.1 cannot restore a path-bound unix socket when a command left a process whose group leader is
+ * gone (checkpoint-restore/criu#2687). SIGUSR2 makes the agent listen again (sent after a restore).
+ */
+function listen(socketPath) {
+  let current;
+  let server;
+  const start = () =>
+    new Promise((resolve, reject) => {
+      const listening = createServer((socket) => {
+        current?.destroy();
+        current = socket;
+        socket.on("error", () => undefined);
+        const sink = (line) => {
+          if (!socket.destroyed) socket.write(line);
+        };
+        createInterface({ input: socket, crlfDelay: Number.POSITIVE_INFINITY }).on("line", (line) => {
+          const request = parseLine(line, sink);
+          if (request?.op === "detach") {
+            replyOk(request.id, {}, sink);
+            // Both fds close synchronously here, before the backend sees the connection end.
+            if (server === listening) server = undefined;
+            listening.close();
+            socket.destroy();
+          } else if (request) void handle(request, sink);
+        });
+        socket.on("close", () => {
+          if (current === socket) current = undefined;
+        });
+        send({ event: "ready", pid: process.pid }, sink);
+      });
+      try {
+        unlinkSync(socketPath);
+      } catch {
+        // not there
+      }
+      server = listening;
+      listening.once("error", reject);
+      listening.listen(socketPath, () => resolve(listening));
+    });
+  process.on("SIGUSR2", () => {
+    if (!server) start().catch(() => undefined);
   });
-// A crashed backend leaves a broken pipe: replies are then dropped, never fatal.
-process.stdout.on("error", () => undefined);
+  // Between detach and SIGUSR2 nothing else keeps the event loop (and so the agent) alive.
+  setInterval(() => undefined, 2 ** 30);
+  return start();
+}
 
 const journalIndex = process.argv.indexOf("--journal");
 if (journalIndex !== -1) loadJournal(process.argv[journalIndex + 1]);
 const egressIndex = process.argv.indexOf("--egress-socket");
 if (egressIndex !== -1) await startEgressBridge(process.argv[egressIndex + 1]);
-send({ event: "ready", pid: process.pid });
+const listenIndex = process.argv.indexOf("--listen");
+if (listenIndex !== -1) {
+  await listen(process.argv[listenIndex + 1]);
+} else {
+  createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY })
+    .on("line", (line) => {
+      const request = parseLine(line, stdoutSink);
+      if (request) void handle(request, stdoutSink);
+    })
+    // The backend closed the pipe (it stopped, or crashed). Keyed calls in flight are finished and
+    // journaled first, so the session's next sandbox replays them instead of running them twice.
+    .on("close", () => {
+      void Promise.allSettled([...inFlightKeyedCalls]).then(() => process.exit(0));
+    });
+  // A crashed backend leaves a broken pipe: replies are then dropped, never fatal.
+  process.stdout.on("error", () => undefined);
+  send({ event: "ready", pid: process.pid });
+}

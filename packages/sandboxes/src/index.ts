@@ -63,6 +63,14 @@ export {
   type WarmPoolOptions,
   type WarmPoolTemplate,
 } from "./pool/warm-pool.js";
+export { RuncSandbox } from "./runc/runc-sandbox.js";
+export {
+  checkRuncHibernate,
+  createRuncSandboxProvider,
+  type RuncHibernateSupport,
+  RuncSandboxProvider,
+  type RuncSandboxProviderOptions,
+} from "./runc/runc-sandbox-provider.js";
 export {
   createLocalDirectoryBlobStore,
   LocalDirectoryBlobStore,

@@ -51,6 +51,11 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 export interface SandboxConformanceLifecycle {
   /** Unpacks a snapshot taken with `handle.snapshot()` into a fresh workspace directory. */
   restoreWorkspace?(ref: SnapshotRef, directory: string): Promise<void>;
+  /**
+   * The provider's handles can hibernate (CRIU checkpoint to disk) and must keep processes across it.
+   * Only providers that declare it get the hibernate tests.
+   */
+  hibernate?: boolean;
 }
 
 /**
@@ -401,6 +406,73 @@ export function describeSandboxProviderConformance(
           await handle.destroy();
         }
       });
+
+      it("keeps background and in-memory processes across hibernate → resume; a stale view, a double resume and an implicit resume work", async (context) => {
+        if (!lifecycle.hibernate) return context.skip();
+        const handle = await createSandbox();
+        try {
+          if (!handle.hibernate || !handle.resume)
+            throw new Error("the provider declares hibernate, but its handle has no hibernate()/resume()");
+          const view = handle.sandbox;
+          const id = handle.id;
+          await run({ command: "sleep 1000 > /dev/null 2>&1 & echo $! > sleeper.pid" }, view);
+          // The value lives only in the subshell's memory; it rewrites `actual` from it forever.
+          await run(
+            {
+              command:
+                "(value=$RANDOM$RANDOM; echo $value > expected; while true; do echo $value > actual.tmp; mv actual.tmp actual; sleep 0.05; done) > /dev/null 2>&1 & echo $! > holder.pid",
+            },
+            view,
+          );
+          const sameValue =
+            "rm -f actual; for i in $(seq 500); do [ -e actual ] && break; sleep 0.01; done; cmp expected actual && echo same";
+
+          await handle.hibernate();
+          expect(handle.state ?? "hibernated").toBe("hibernated");
+          expect(handle.isAlive()).toBe(true);
+          const resumed = await handle.resume();
+          expect(resumed).toMatchObject({ wasSuspended: true, from: "hibernated" });
+          expect(resumed.latencyMs).toBeGreaterThan(0);
+          expect((await handle.resume()).wasSuspended).toBe(false);
+          expect(handle.id).toBe(id);
+          // The view taken before hibernate still works (no stale connection).
+          for (const file of ["sleeper.pid", "holder.pid"]) {
+            const state = await run({ command: `set -- /workspace/${file}; ${PROCESS_STATE_SCRIPT}` }, view);
+            expect(state.stdout.trim()).toBe("alive");
+          }
+          expect((await run({ command: sameValue }, view)).stdout).toBe("same\n");
+
+          // Two resumes at once restore once.
+          await handle.hibernate();
+          const both = await Promise.all([handle.resume(), handle.resume()]);
+          expect(both.filter((result) => result.wasSuspended)).toHaveLength(1);
+
+          // A call on a hibernated sandbox restores it first.
+          await handle.hibernate();
+          expect((await run({ command: sameValue }, view)).stdout).toBe("same\n");
+          expect(handle.state ?? "running").toBe("running");
+          const state = await run(
+            { command: `set -- /workspace/sleeper.pid; ${PROCESS_STATE_SCRIPT}` },
+            view,
+          );
+          expect(state.stdout.trim()).toBe("alive");
+        } finally {
+          await handle.destroy();
+        }
+        // Three checkpoint/restore cycles: seconds each on a loaded machine.
+      }, 240_000);
+
+      it("fails calls on a hibernated sandbox after destroy", async (context) => {
+        if (!lifecycle.hibernate) return context.skip();
+        const handle = await createSandbox();
+        await run({ command: "true" }, handle.sandbox);
+        await handle.hibernate?.();
+        await handle.destroy();
+        expect(handle.isAlive()).toBe(false);
+        const error = await rejection(run({ command: "true" }, handle.sandbox));
+        expect(error).toBeInstanceOf(SandboxError);
+        expect(error).toMatchObject({ code: "sandbox_unavailable" });
+      }, 120_000);
 
       it("snapshots, destroys and restores the workspace into a new sandbox", async (context) => {
         const handle = await createSandbox();

@@ -63,7 +63,7 @@ export type HostRootEntry =
   | { readonly name: string; readonly kind: "directory" };
 
 /** Host /etc entries the sandbox may read: the dynamic loader cache, alternatives and TLS roots only. */
-const HOST_ETC_ENTRIES = ["ld.so.cache", "alternatives", "ssl/certs", "ssl/openssl.cnf"];
+export const HOST_ETC_ENTRIES = ["ld.so.cache", "alternatives", "ssl/certs", "ssl/openssl.cnf"];
 
 /** /proc files that show host-wide kernel state; /dev/null is bound over those the kernel has. */
 const MASKED_PROC_FILES = ["keys", "key-users", "kcore", "timer_list", "sched_debug"];

@@ -1,0 +1,320 @@
+/**
+ * SandboxProvider on runc: one OCI container per sandbox, the same in-sandbox agent as bubblewrap
+ * (on a unix socket instead of stdio), standby through `runc pause` and hibernate through
+ * `runc checkpoint`/`restore` with CRIU >= 4. Linux and root only. Slower to start than bubblewrap
+ * and without quotas or limit reporting; it exists for hibernate (see
+ * docs/decisions/2026-12-04-runc-provider-for-hibernate.md).
+ */
+import { randomUUID } from "node:crypto";
+import { existsSync, statSync } from "node:fs";
+import { mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, dirname, isAbsolute, join, posix, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  type BlobStore,
+  type CreateSandboxOptions,
+  SandboxError,
+  type SandboxProvider,
+  type SnapshotRef,
+} from "@outrig/core";
+import { describeHostRoot, type HostRootEntry } from "../bubblewrap/bubblewrap-arguments.js";
+import { resolveExecutable } from "../bubblewrap/check-bubblewrap.js";
+import { restoreWorkspace, WorkspaceSnapshotter } from "../snapshots/workspace-snapshotter.js";
+import {
+  buildRuncConfig,
+  HOST_ETC_ENTRIES,
+  RUNC_AGENT_SOCKET_NAME,
+  type RuncBundleLayout,
+  writeSkeletonRootfs,
+} from "./runc-bundle.js";
+import { parseCriuVersion, runBinary, runRuncDetached } from "./runc-cli.js";
+import { RuncSandbox } from "./runc-sandbox.js";
+
+export interface RuncSandboxProviderOptions {
+  /** Path of runc, or a name looked up on PATH. Default "runc". */
+  readonly runcPath?: string;
+  /**
+   * Path of a CRIU >= 4 binary (scripts/install-criu.sh builds one). Without it, hibernate() rejects
+   * with `sandbox_unsupported`; everything else works.
+   */
+  readonly criuPath?: string;
+  /** A prepared root filesystem (`outrig image build`); default: a skeleton with the host's /usr. */
+  readonly rootfsDir?: string;
+  /** Where bundles, agent sockets and checkpoints live. Keep it short (unix socket paths ≤ 107 bytes). */
+  readonly stateDir?: string;
+  /** runc's own state directory (`runc --root`). Default `<stateDir>/runc`. */
+  readonly runcRoot?: string;
+  readonly nodePath?: string;
+  readonly hostname?: string;
+  readonly tmpSizeBytes?: number;
+  readonly maxFileBytes?: number;
+  /** How long create() and a restore wait for the agent. Default 15 s. */
+  readonly startTimeoutMs?: number;
+  /** Where `snapshot()` stores workspace snapshots (as bubblewrap). Without it, snapshot() rejects. */
+  readonly blobStore?: BlobStore;
+  /** Blob keys are `<prefix>/<orgId>/<sessionId>/…`. Default "snapshots". */
+  readonly snapshotKeyPrefix?: string;
+}
+
+const AGENT_PATH = fileURLToPath(new URL("../../agent/sandbox-agent.mjs", import.meta.url));
+const AGENT_NODE_FLAGS = ["--max-old-space-size=256", "--max-semi-space-size=1", "--v8-pool-size=0"];
+const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export class RuncSandboxProvider implements SandboxProvider {
+  readonly id = "runc";
+  readonly #options: RuncSandboxProviderOptions;
+  readonly #sandboxes = new Set<RuncSandbox>();
+  readonly #stateDir: string;
+  #hostRoot: HostRootEntry[] | undefined;
+  #isClosed = false;
+  /** Workspace dir → the snapshot it was restored from, so its next snapshot is incremental. */
+  readonly #restoredFrom = new Map<string, SnapshotRef>();
+
+  constructor(options: RuncSandboxProviderOptions = {}) {
+    this.#options = options;
+    this.#stateDir = resolve(options.stateDir ?? join(tmpdir(), "outrig-runc"));
+  }
+
+  /** True when a CRIU binary was configured (hibernate available). */
+  get canHibernate(): boolean {
+    return this.#options.criuPath !== undefined;
+  }
+
+  async create(options: CreateSandboxOptions): Promise<RuncSandbox> {
+    if (this.#isClosed) throw new SandboxError("sandbox_unavailable", "the sandbox provider is closed");
+    const runcPath = resolveExecutable(this.#options.runcPath ?? "runc");
+    if (runcPath === undefined)
+      throw new SandboxError("sandbox_unavailable", 'runc is not installed: run "apt-get install -y runc"');
+    if (process.getuid?.() !== 0)
+      throw new SandboxError("sandbox_unavailable", "the runc provider needs root");
+    validateCreateOptions(options);
+    const workspaceDir = resolve(options.workspaceDir);
+    await mkdir(workspaceDir, { recursive: true, mode: 0o755 });
+    for (const mount of options.readOnlyMounts ?? []) {
+      await stat(mount.hostPath).catch((error: unknown) => {
+        throw new SandboxError(
+          "sandbox_invalid_options",
+          `read-only mount source is missing: ${mount.hostPath}`,
+          {
+            cause: error,
+          },
+        );
+      });
+    }
+    this.#hostRoot ??= describeHostRoot();
+    const id = `outrig-${randomUUID().slice(0, 8)}`;
+    const directory = join(this.#stateDir, id);
+    const bundleDir = join(directory, "bundle");
+    const agentDir = join(directory, "agent");
+    const runcRoot = resolve(this.#options.runcRoot ?? join(this.#stateDir, "runc"));
+    await mkdir(agentDir, { recursive: true, mode: 0o700 });
+    await mkdir(runcRoot, { recursive: true, mode: 0o700 });
+    if (options.stateDir !== undefined) await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+    const rootfsDir = this.#options.rootfsDir === undefined ? undefined : resolve(this.#options.rootfsDir);
+    let criuConfigPath: string | undefined;
+    if (
+      this.#options.criuPath !== undefined &&
+      resolveExecutable("iptables-restore", STANDARD_PATH) === undefined
+    ) {
+      // runc's CRIU RPC locks the network with iptables by default; without it, use nftables.
+      criuConfigPath = join(directory, "criu.conf");
+      await writeFile(criuConfigPath, "network-lock nftables\n");
+    }
+    const limits = options.limits ?? {};
+    const layout: RuncBundleLayout = {
+      uid: 0,
+      gid: 0,
+      userName: "sandbox",
+      hostname: this.#options.hostname ?? "sandbox",
+      nodePath: resolve(this.#options.nodePath ?? process.execPath),
+      agentPath: AGENT_PATH,
+      workspaceDir,
+      nodeFlags: AGENT_NODE_FLAGS,
+      tmpSizeBytes: this.#options.tmpSizeBytes,
+      hostRoot: this.#hostRoot,
+      readOnlyMounts: options.readOnlyMounts?.map((mount) => ({
+        hostPath: resolve(mount.hostPath),
+        sandboxPath: posix.normalize(mount.sandboxPath),
+      })),
+      extraEnv: options.env,
+      egressDir:
+        options.egressSocketPath === undefined ? undefined : dirname(resolve(options.egressSocketPath)),
+      egressSocketName:
+        options.egressSocketPath === undefined ? undefined : basename(options.egressSocketPath),
+      stateDir: options.stateDir === undefined ? undefined : resolve(options.stateDir),
+      agentDir,
+      rootfsDir,
+      hostEtcEntries: HOST_ETC_ENTRIES.filter((name) => existsSync(`/etc/${name}`)).map((name) => ({
+        name,
+        isDirectory: statSync(`/etc/${name}`).isDirectory(),
+      })),
+      memoryBytes: limits.memoryBytes,
+      pids: limits.pids,
+      cpus: limits.cpus,
+      criuConfigPath,
+    };
+    const rootPath = rootfsDir ?? join(directory, "rootfs");
+    try {
+      if (rootfsDir === undefined) await writeSkeletonRootfs(rootPath, layout, this.#hostRoot);
+      await mkdir(bundleDir, { recursive: true });
+      await writeFile(
+        join(bundleDir, "config.json"),
+        JSON.stringify(buildRuncConfig(layout, rootPath), null, 2),
+      );
+    } catch (error) {
+      await rm(directory, { recursive: true, force: true }).catch(() => undefined);
+      throw new SandboxError("sandbox_unavailable", `cannot write the runc bundle: ${String(error)}`, {
+        cause: error,
+      });
+    }
+    const runc = { runcPath, stateRoot: runcRoot, criuPath: this.#options.criuPath };
+    const sandbox = new RuncSandbox({
+      id,
+      directory,
+      bundleDir,
+      socketPath: join(agentDir, RUNC_AGENT_SOCKET_NAME),
+      workspaceDir,
+      runc,
+      maxFileBytes: this.#options.maxFileBytes ?? 32 * 1024 * 1024,
+      connectTimeoutMs: this.#options.startTimeoutMs ?? 15_000,
+      snapshotter: this.#snapshotterFor(options, workspaceDir),
+      onDestroyed: (destroyed) => this.#sandboxes.delete(destroyed),
+    });
+    this.#sandboxes.add(sandbox);
+    try {
+      await runRuncDetached(runc, ["run", "--detach", "--bundle", bundleDir, id]);
+      await sandbox.connect();
+    } catch (error) {
+      await sandbox.destroy();
+      throw error instanceof SandboxError
+        ? error
+        : new SandboxError("sandbox_unavailable", `sandbox failed to start: ${String(error)}`, {
+            cause: error,
+          });
+    }
+    return sandbox;
+  }
+
+  /**
+   * Unpacks snapshot `ref` from the provider's BlobStore into `directory` (a fresh workspace dir for a
+   * replacement sandbox); a sandbox created on it then snapshots incrementally on top of `ref`.
+   */
+  async restoreWorkspace(ref: SnapshotRef, directory: string): Promise<void> {
+    const store = this.#options.blobStore;
+    if (!store)
+      throw new SandboxError("sandbox_unsupported", "restoring needs a blobStore in the provider options");
+    await restoreWorkspace(store, ref, directory);
+    this.#restoredFrom.set(resolve(directory), ref);
+  }
+
+  #snapshotterFor(
+    options: Pick<CreateSandboxOptions, "sessionId" | "orgId">,
+    workspaceDir: string,
+  ): WorkspaceSnapshotter | undefined {
+    const store = this.#options.blobStore;
+    if (!store) return undefined;
+    const segment = (value: string) => {
+      const cleaned = value.replace(/[^A-Za-z0-9._-]/g, "_");
+      return cleaned === "." || cleaned === ".." || cleaned === "" ? "_" : cleaned;
+    };
+    return new WorkspaceSnapshotter({
+      store,
+      workspaceDir,
+      keyPrefix: [this.#options.snapshotKeyPrefix ?? "snapshots", options.orgId, options.sessionId]
+        .map(segment)
+        .join("/"),
+      parent: this.#restoredFrom.get(workspaceDir),
+    });
+  }
+
+  /** Destroys every sandbox this provider started; later create() calls fail. */
+  async close(): Promise<void> {
+    this.#isClosed = true;
+    await Promise.all([...this.#sandboxes].map((sandbox) => sandbox.destroy()));
+  }
+}
+
+export function createRuncSandboxProvider(options: RuncSandboxProviderOptions = {}): RuncSandboxProvider {
+  return new RuncSandboxProvider(options);
+}
+
+const STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** What checkRuncHibernate found: usable paths, or why hibernate cannot work here. */
+export type RuncHibernateSupport =
+  | {
+      readonly isSupported: true;
+      readonly runcPath: string;
+      readonly criuPath: string;
+      readonly criuVersion: string;
+    }
+  | { readonly isSupported: false; readonly reason: string };
+
+/**
+ * Checks that runc exists and that a CRIU >= 4 binary passes `criu check` on this kernel. Looks at
+ * `criuPath`, then $OUTRIG_CRIU, then /var/cache/outrig-ci/criu-4.1.1/criu, then `criu` on PATH.
+ */
+export async function checkRuncHibernate(
+  options: { readonly runcPath?: string; readonly criuPath?: string } = {},
+): Promise<RuncHibernateSupport> {
+  if (process.platform !== "linux" || process.getuid?.() !== 0)
+    return { isSupported: false, reason: "runc and CRIU need Linux and root" };
+  const runcPath = resolveExecutable(options.runcPath ?? "runc");
+  if (runcPath === undefined)
+    return { isSupported: false, reason: "runc is not installed (apt-get install runc)" };
+  const candidates = [
+    options.criuPath,
+    process.env.OUTRIG_CRIU,
+    "/var/cache/outrig-ci/criu-4.1.1/criu",
+    resolveExecutable("criu", STANDARD_PATH),
+  ].filter((path): path is string => path !== undefined && path !== "" && isAbsolute(path));
+  const problems: string[] = [];
+  for (const criuPath of candidates) {
+    if (!existsSync(criuPath)) continue;
+    const version = parseCriuVersion(await runBinary(criuPath, ["--version"], 10_000).catch(() => ""));
+    if (version === undefined || Number.parseInt(version, 10) < 4) {
+      problems.push(`${criuPath} is CRIU ${version ?? "?"} (need >= 4)`);
+      continue;
+    }
+    try {
+      await runBinary(criuPath, ["check"], 30_000);
+    } catch (error) {
+      problems.push(`${criuPath} check failed: ${(error as Error).message}`);
+      continue;
+    }
+    return { isSupported: true, runcPath, criuPath, criuVersion: version };
+  }
+  return {
+    isSupported: false,
+    reason:
+      problems.length > 0
+        ? problems.join("; ")
+        : "no CRIU binary found (run scripts/install-criu.sh or set OUTRIG_CRIU)",
+  };
+}
+
+function validateCreateOptions(options: CreateSandboxOptions): void {
+  const fail = (message: string) => {
+    throw new SandboxError("sandbox_invalid_options", message);
+  };
+  for (const name of Object.keys(options.env ?? {}))
+    if (!ENV_NAME_PATTERN.test(name)) fail(`invalid env name: ${name}`);
+  for (const mount of options.readOnlyMounts ?? []) {
+    if (!isAbsolute(mount.hostPath)) fail(`read-only mount hostPath must be absolute: ${mount.hostPath}`);
+    const target = posix.normalize(mount.sandboxPath);
+    if (
+      !target.startsWith("/") ||
+      target === "/" ||
+      target === "/workspace" ||
+      mount.sandboxPath.includes("..")
+    )
+      fail(`invalid read-only mount sandboxPath: ${mount.sandboxPath}`);
+  }
+  if (options.egressSocketPath !== undefined && !isAbsolute(options.egressSocketPath))
+    fail(`egressSocketPath must be absolute: ${options.egressSocketPath}`);
+  const { memoryBytes, pids, cpus } = options.limits ?? {};
+  for (const [name, value] of Object.entries({ memoryBytes, pids, cpus }))
+    if (value !== undefined && !(Number.isFinite(value) && value > 0))
+      fail(`limits.${name} must be a positive number`);
+}
