@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { ConfigError } from "@outrig/core";
 import { z } from "zod";
+import { loadSandboxDefaults, type SandboxDefaults } from "./sandbox-policy.js";
 
 const optionalString = z
   .string()
@@ -61,6 +62,8 @@ export interface ServerConfig {
   readonly faultKillAfterAppend: number | undefined;
   readonly masterKey: string | undefined;
   readonly standbyAfterMs: number | undefined;
+  /** Sandbox limits and idle times (OUTRIG_SANDBOX_*), overridable per org; warm start bound. */
+  readonly sandbox: SandboxDefaults;
 }
 
 /** Parses the environment. Throws ConfigError naming the exact key on bad input. */
@@ -72,6 +75,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     throw new ConfigError("invalid_config", `Invalid ${key}: ${issue?.message ?? "bad value"}`);
   }
   const values = parsed.data;
+  const sandbox = loadSandboxDefaults(env);
   const definedOnly = <T extends Record<string, string | undefined>>(record: T) =>
     Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as {
       [K in keyof T]?: string;
@@ -104,5 +108,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     faultKillAfterAppend: values.OUTRIG_FAULT_KILL_AFTER_APPEND,
     masterKey: values.OUTRIG_MASTER_KEY,
     standbyAfterMs: values.OUTRIG_STANDBY_AFTER_MS === 0 ? undefined : values.OUTRIG_STANDBY_AFTER_MS,
+    sandbox,
   };
 }

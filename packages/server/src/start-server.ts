@@ -5,11 +5,16 @@ import path from "node:path";
 import { serve } from "@hono/node-server";
 import { createDefaultTools, createMemoryTool, type SessionStore } from "@outrig/core";
 import { createModelFactory } from "@outrig/models";
-import { checkBubblewrap, createBubblewrapSandboxProvider } from "@outrig/sandboxes";
+import {
+  checkBubblewrap,
+  createBubblewrapSandboxProvider,
+  createLocalDirectoryBlobStore,
+} from "@outrig/sandboxes";
 import {
   createSecretKeyring,
   loadMasterKey,
   PostgresFileStore,
+  PostgresSandboxPolicyStore,
   PostgresSecretStore,
   resolveDatabase,
 } from "@outrig/storage";
@@ -20,7 +25,9 @@ import { DbosTurnScheduler } from "./durable/dbos-turn-scheduler.js";
 import { EventBus } from "./event-bus.js";
 import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
 import { registerFilesRoutes } from "./routes/files-routes.js";
+import { registerSandboxRoutes } from "./routes/sandbox-routes.js";
 import { registerSecretsRoutes } from "./routes/secrets-routes.js";
+import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import { SessionManager } from "./session-manager.js";
 
 export interface RunningServer {
@@ -62,7 +69,18 @@ export async function startServer(
   const store = config.faultKillAfterAppend
     ? killAfterAppends(database.sessions, config.faultKillAfterAppend, log)
     : database.sessions;
+  const sandboxPolicies = new PostgresSandboxPolicyStore(database.pool);
+  const sandboxLifecycle = new SandboxLifecycle({
+    defaults: config.sandbox.policy,
+    policies: sandboxPolicies,
+    blobStore: createLocalDirectoryBlobStore(path.join(config.home, "snapshots")),
+    warmPoolSize: config.sandbox.warmPoolSize,
+    home: config.home,
+    store: database.sessions,
+    log,
+  });
   const sessions = new SessionManager({
+    sandboxLifecycle,
     scheduler,
     policies: database.policies,
     broadcastCancel: (sessionId) => broadcastCancel(database.pool, sessionId),
@@ -100,6 +118,18 @@ export async function startServer(
     log,
     extraRoutes: [
       (routes) => registerFilesRoutes(routes, { files: new PostgresFileStore(database.pool) }),
+      (routes) =>
+        registerSandboxRoutes(routes, {
+          policies: {
+            get: (orgId) => sandboxPolicies.get(orgId),
+            put: async (orgId, policy) => {
+              await sandboxPolicies.put(orgId, policy);
+              sessions.invalidateSandboxPolicy(orgId);
+            },
+          },
+          defaults: config.sandbox.policy,
+          sessions,
+        }),
       (routes) =>
         registerSecretsRoutes(routes, {
           secrets: new PostgresSecretStore(database.pool, createSecretKeyring(masterKey)),
@@ -169,7 +199,7 @@ function killAfterAppends(store: SessionStore, limit: number, log: (message: str
       return async (...args: Parameters<SessionStore["appendEvents"]>) => {
         const stored = await store.appendEvents(...args);
         // Step boundaries only: a sandbox start is bookkeeping, and killing there would just repeat it.
-        if (args[1].every((event) => event.type === "sandbox.start")) return stored;
+        if (args[1].every((event) => event.type.startsWith("sandbox."))) return stored;
         count += 1;
         if (count === limit) {
           log(`fault injection: SIGKILL after append ${count}`);
