@@ -59,7 +59,7 @@ const limitsScript = {
     // A bounded fork bomb: far more processes than the pids limit allows.
     {
       toolCalls: [
-        { name: "Bash", input: { command: "for i in $(seq 1 300); do sleep 20 & done; wait; echo forked" } },
+        { name: "Bash", input: { command: "for i in $(seq 1 300); do sleep 3 & done; wait; echo forked" } },
       ],
     },
     { toolCalls: [{ name: "Bash", input: { command: "echo after-fork-bomb > alive.txt" } }] },
@@ -308,7 +308,7 @@ describe("limits from the org's sandbox policy", () => {
       memoryBytes: 64 * MIB,
       pids: 64,
       diskBytes: 16 * MIB,
-      commandTimeoutMs: 1500,
+      commandTimeoutMs: 8000,
     });
     expect(put.status).toBe(200);
     const sessionId = await createSession("openai-compatible:limits", "try the limits");
@@ -331,7 +331,7 @@ describe("limits from the org's sandbox policy", () => {
     expect(final?.isError).toBe(false);
     expect(final?.output).toMatch(/after-fork-bomb/);
     const state = await api("GET", `/v1/sessions/${sessionId}/sandbox`);
-    expect(state.json.limits).toMatchObject({ memoryBytes: 64 * MIB, pids: 64, commandTimeoutMs: 1500 });
+    expect(state.json.limits).toMatchObject({ memoryBytes: 64 * MIB, pids: 64, commandTimeoutMs: 8000 });
     expect((await api("PUT", "/v1/sandbox-policy", {})).status).toBe(200);
   }, 120_000);
 });
