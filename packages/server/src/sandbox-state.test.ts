@@ -73,6 +73,16 @@ describe("foldSandboxState", () => {
         durationMs: 1,
       }),
     ];
+    const snapshot = event(6, {
+      type: "sandbox.snapshot",
+      sandboxId: "b",
+      key: "k",
+      sizeBytes: 1,
+      entryCount: 1,
+      durationMs: 1,
+    });
+    // A snapshot without its own call id (a Write) reflects the call that ended last.
+    expect(foldSandboxState([...events, snapshot]).latestSnapshot?.toolCallId).toBe("c");
     expect(foldSandboxState(events)).toMatchObject({
       state: "running",
       sandboxId: "b",

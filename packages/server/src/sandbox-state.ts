@@ -30,6 +30,8 @@ export interface SandboxStateView {
   readonly lostProcesses: number;
   /** Time of the last sandbox or tool event: what idle times count from. */
   readonly lastActivityAt: string | null;
+  /** The last tool call that ended: what a snapshot without its own call id reflects. */
+  readonly lastEndedToolCallId: string | null;
 }
 
 export const EMPTY_SANDBOX_STATE: SandboxStateView = {
@@ -42,6 +44,7 @@ export const EMPTY_SANDBOX_STATE: SandboxStateView = {
   replacements: 0,
   lostProcesses: 0,
   lastActivityAt: null,
+  lastEndedToolCallId: null,
 };
 
 /** Applies one event; events must arrive in seq order. Unrelated events leave the view unchanged. */
@@ -71,7 +74,9 @@ export function applySandboxEvent(view: SandboxStateView, event: SessionEvent): 
         ...view,
         latestSnapshot: {
           key: event.key,
-          toolCallId: event.toolCallId ?? null,
+          // File tools carry no call id down to the sandbox: the call that ended last is the one whose
+          // effects the snapshot took (the next call waits for the snapshot before it runs).
+          toolCallId: event.toolCallId ?? view.lastEndedToolCallId,
           at: event.at,
           sizeBytes: event.sizeBytes,
           entryCount: event.entryCount,
@@ -89,8 +94,9 @@ export function applySandboxEvent(view: SandboxStateView, event: SessionEvent): 
         latestSnapshot: null,
         lostProcesses: 0,
       };
-    case "tool.start":
     case "tool.end":
+      return { ...view, lastActivityAt: event.at, lastEndedToolCallId: event.toolCallId };
+    case "tool.start":
     case "turn.start":
       return { ...view, lastActivityAt: event.at };
     default:

@@ -59,7 +59,7 @@ export function registerSandboxRoutes<E extends SandboxEnv>(
     const sessionId = c.req.param("id");
     if (!SESSION_ID.test(sessionId)) throw new InputError("not_found", "Session not found", 404);
     const view = await deps.sessions.sandboxState(c.get("caller"), sessionId);
-    const { policy, lastActivityAt: _lastActivity, ...state } = view;
+    const { policy, lastActivityAt: _lastActivity, lastEndedToolCallId: _lastEnded, ...state } = view;
     return c.json({ ...state, limits: view.limits ?? limitsOf(policy) });
   });
 }
