@@ -59,7 +59,26 @@ const limitsScript = {
     // A bounded fork bomb: far more processes than the pids limit allows.
     {
       toolCalls: [
-        { name: "Bash", input: { command: "for i in $(seq 1 300); do sleep 3 & done; wait; echo forked" } },
+        {
+          name: "Bash",
+          // python3 rather than a shell loop: bash retries a failed fork for about 15 s.
+          input: {
+            command: [
+              "python3 -c '",
+              "import os, time",
+              "started = 0",
+              "try:",
+              "    for _ in range(300):",
+              "        if os.fork() == 0:",
+              "            time.sleep(3)",
+              "            os._exit(0)",
+              "        started += 1",
+              "except OSError as error:",
+              '    print("fork failed after", started, "processes:", error)',
+              "'",
+            ].join("\n"),
+          },
+        },
       ],
     },
     { toolCalls: [{ name: "Bash", input: { command: "echo after-fork-bomb > alive.txt" } }] },

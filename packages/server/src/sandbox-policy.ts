@@ -93,7 +93,13 @@ const SandboxEnv = z.object({
   OUTRIG_COMMAND_TIMEOUT_MS: positiveInteger(100).optional(),
   /** 0: never freeze. */
   OUTRIG_STANDBY_AFTER_MS: z.coerce.number().int().min(0).default(100),
-  OUTRIG_HIBERNATE_AFTER_MS: positiveInteger(100).optional(),
+  /** Checkpoint (CRIU) after this long idle, where the provider can; 0: never. Default 5 min. */
+  OUTRIG_HIBERNATE_AFTER_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 50)
+    .default(5 * 60_000),
   /** The cold time: final snapshot, processes killed, local workspace dropped. */
   OUTRIG_SANDBOX_IDLE_MS: positiveInteger(1000).default(15 * 60_000),
   OUTRIG_SANDBOX_DESTROY_AFTER_MS: positiveInteger(1000).default(7 * DAY_MS),
@@ -128,7 +134,7 @@ export function loadSandboxDefaults(env: Readonly<Record<string, string | undefi
       diskBytes: values.OUTRIG_SANDBOX_DISK_BYTES,
       commandTimeoutMs: values.OUTRIG_COMMAND_TIMEOUT_MS,
       standbyAfterMs: values.OUTRIG_STANDBY_AFTER_MS === 0 ? undefined : values.OUTRIG_STANDBY_AFTER_MS,
-      hibernateAfterMs: values.OUTRIG_HIBERNATE_AFTER_MS,
+      hibernateAfterMs: values.OUTRIG_HIBERNATE_AFTER_MS === 0 ? undefined : values.OUTRIG_HIBERNATE_AFTER_MS,
       coldAfterMs: values.OUTRIG_SANDBOX_IDLE_MS,
       destroyAfterMs: values.OUTRIG_SANDBOX_DESTROY_AFTER_MS,
     },

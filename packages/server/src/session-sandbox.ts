@@ -131,6 +131,7 @@ export class SessionSandbox {
       await this.#transition;
       await this.#pendingSnapshot;
       const handle = await this.#acquire();
+      await this.#pendingSnapshot; // the base snapshot of a first sandbox
       if (this.#isWarm) {
         this.#isWarm = false;
         this.#options.onWarmUsed?.();
@@ -144,8 +145,16 @@ export class SessionSandbox {
       if (call.takesNotice) this.#notice = undefined;
       let isDead = false;
       try {
-        return await work(handle.sandbox, notice);
+        const result = await work(handle.sandbox, notice);
+        // A result that arrives from a sandbox that died meanwhile may be a command killed with it
+        // (half run): it is rolled back like a call whose answer never came.
+        if (this.#handle === handle && !handle.isAlive() && !this.#isClosed) {
+          isDead = true;
+          throw await this.#replaceDead(handle, "it stopped while this call ran", call.idempotencyKey);
+        }
+        return result;
       } catch (error) {
+        if (isDead) throw error;
         if (this.#handle === handle && !handle.isAlive() && !this.#isClosed) {
           isDead = true;
           throw await this.#replaceDead(handle, describeDeath(error), call.idempotencyKey);
@@ -263,6 +272,9 @@ export class SessionSandbox {
         limits: recorded,
         ...(isWarm ? { isWarm: true } : {}),
       });
+      // No snapshot yet: a base one (the workspace before any tool call), so that a sandbox dying in
+      // the first call is rolled back too.
+      if (this.#lastSnapshotKey === undefined) this.#scheduleSnapshot(handle, undefined);
       return handle;
     } finally {
       this.#starting = undefined;
@@ -278,7 +290,10 @@ export class SessionSandbox {
     if (!snapshots) return;
     const view = (await this.#options.readState?.()) ?? EMPTY_SANDBOX_STATE;
     const latest = view.latestSnapshot;
-    if (!latest) return;
+    if (!latest) {
+      this.#lastSnapshotKey = undefined;
+      return;
+    }
     const marker = await snapshots.readMarker();
     if (marker === latest.key && (await snapshots.hasLocalWorkspace())) {
       if (this.#lastSnapshotKey !== latest.key) snapshots.reset(latest.key);
@@ -288,7 +303,7 @@ export class SessionSandbox {
     await snapshots.restore(latest.key);
     this.#lastSnapshotKey = latest.key;
     if (view.state === "cold")
-      this.#notice = `outrig: this session's sandbox had gone cold after being idle; its workspace was restored from the snapshot taken after tool call ${latest.toolCallId ?? "(unknown)"}, and ${view.lostProcesses} background process${view.lostProcesses === 1 ? " was" : "es were"} stopped and lost.`;
+      this.#notice = `outrig: this session's sandbox had gone cold after being idle; its workspace was restored from the snapshot taken ${latest.toolCallId ? `after tool call ${latest.toolCallId}` : "before the first tool call"}, and ${view.lostProcesses} background process${view.lostProcesses === 1 ? " was" : "es were"} stopped and lost.`;
     else if (marker !== undefined || view.state !== "none")
       this.#options.log?.(`session ${this.#options.sessionId}: workspace restored from ${latest.key}`);
   }
@@ -328,7 +343,7 @@ export class SessionSandbox {
       });
       const workspace =
         restored && latest
-          ? `its workspace was restored from the snapshot taken after tool call ${latest.toolCallId ?? "(unknown)"}`
+          ? `its workspace was restored from the snapshot taken ${latest.toolCallId ? `after tool call ${latest.toolCallId}` : "before the first tool call"}`
           : "no snapshot existed, so the workspace was kept as it was";
       const inFlight = inFlightKey
         ? " This tool call did not complete and anything it changed is gone: run it again if it is still needed."
@@ -360,8 +375,7 @@ export class SessionSandbox {
         }
         if (ref.key === this.#lastSnapshotKey) return; // nothing changed
         this.#lastSnapshotKey = ref.key;
-        await snapshots.writeMarker(ref.key);
-        await this.#emit({
+        await this.#options.emit({
           type: "sandbox.snapshot",
           sandboxId: handle.id,
           key: ref.key,
@@ -370,6 +384,9 @@ export class SessionSandbox {
           entryCount: ref.entryCount,
           durationMs: round(performance.now() - startedAt),
         });
+        // Only once the log names it: a crash in between leaves an older marker, and the next start
+        // restores the (same) logged snapshot instead of trusting a workspace the log does not know.
+        await snapshots.writeMarker(ref.key);
       } catch (error) {
         snapshots.reset(this.#lastSnapshotKey);
         this.#options.log?.(
