@@ -115,6 +115,8 @@ export async function snapshotAfterCall({ cycles = 50, files }) {
     const events = await eventsAfterTurn(server, session.id);
     const snapshots = events.filter((event) => event.type === "sandbox.snapshot");
     // The first snapshot is the full layer of the new tree; the rest are the one-file increments.
+    if (snapshots.length !== cycles + 1)
+      throw new Error(`expected ${cycles + 1} snapshots, got ${snapshots.length}`);
     const increments = snapshots.slice(1);
     return {
       files: snapshots.at(-1)?.entryCount,

@@ -6,7 +6,7 @@
  * (when the provider can), cold (snapshot kept, processes and local workspace dropped) and finally
  * destroyed (snapshots deleted). Every transition is an event in the session's log.
  */
-import { rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import {
   type CreateSandboxOptions,
   type ExecRequest,
@@ -83,6 +83,8 @@ export class SessionSandbox {
   #idleState: "active" | "cold" | "destroyed" = "active";
   #isWarm = false;
   #isClosed = false;
+  /** The workspace was empty when this worker started the session's first sandbox (no snapshot yet). */
+  #startsEmpty = false;
   /** A Sandbox view that acquires (or replaces) the real sandbox on every call. */
   readonly proxy: Sandbox;
 
@@ -272,9 +274,13 @@ export class SessionSandbox {
         limits: recorded,
         ...(isWarm ? { isWarm: true } : {}),
       });
-      // No snapshot yet: a base one (the workspace before any tool call), so that a sandbox dying in
-      // the first call is rolled back too.
-      if (this.#lastSnapshotKey === undefined) this.#scheduleSnapshot(handle, undefined);
+      // No snapshot yet: a sandbox dying in the first call must be rolled back too. An empty
+      // workspace (a new session) is rolled back by emptying it; any other gets a base snapshot.
+      if (this.#lastSnapshotKey === undefined) {
+        const entries = await readdir(this.#options.workspaceDir).catch(() => []);
+        this.#startsEmpty = entries.length === 0;
+        if (!this.#startsEmpty) this.#scheduleSnapshot(handle, undefined);
+      }
       return handle;
     } finally {
       this.#starting = undefined;
@@ -300,7 +306,15 @@ export class SessionSandbox {
       this.#lastSnapshotKey = latest.key;
       return;
     }
-    await snapshots.restore(latest.key);
+    try {
+      await snapshots.restore(latest.key);
+    } catch (error) {
+      // The snapshot cannot be read here: go on with the local workspace rather than fail every call.
+      this.#options.log?.(
+        `session ${this.#options.sessionId}: workspace not restored (${(error as Error).message}); using the local copy`,
+      );
+      return;
+    }
     this.#lastSnapshotKey = latest.key;
     if (view.state === "cold")
       this.#notice = `outrig: this session's sandbox had gone cold after being idle; its workspace was restored from the snapshot taken ${latest.toolCallId ? `after tool call ${latest.toolCallId}` : "before the first tool call"}, and ${view.lostProcesses} background process${view.lostProcesses === 1 ? " was" : "es were"} stopped and lost.`;
@@ -323,7 +337,11 @@ export class SessionSandbox {
       const latest = view.latestSnapshot;
       if (inFlightKey) await forgetJournalKey(this.#options.stateDir, inFlightKey).catch(() => undefined);
       let restored = false;
-      if (latest && this.#options.snapshots) {
+      let emptied = false;
+      if (!latest && this.#startsEmpty && this.#options.snapshots) {
+        await this.#options.snapshots.dropLocalWorkspace();
+        emptied = true;
+      } else if (latest && this.#options.snapshots) {
         try {
           await this.#options.snapshots.restore(latest.key);
           this.#lastSnapshotKey = latest.key;
@@ -344,7 +362,9 @@ export class SessionSandbox {
       const workspace =
         restored && latest
           ? `its workspace was restored from the snapshot taken ${latest.toolCallId ? `after tool call ${latest.toolCallId}` : "before the first tool call"}`
-          : "no snapshot existed, so the workspace was kept as it was";
+          : emptied
+            ? "its workspace was reset to the empty workspace it started with (no tool call had completed)"
+            : "no snapshot existed, so the workspace was kept as it was";
       const inFlight = inFlightKey
         ? " This tool call did not complete and anything it changed is gone: run it again if it is still needed."
         : "";
@@ -360,6 +380,7 @@ export class SessionSandbox {
   #scheduleSnapshot(handle: SandboxHandle, idempotencyKey: string | undefined): void {
     const snapshots = this.#options.snapshots;
     if (!snapshots || this.#isClosed) return;
+    this.#startsEmpty = false; // a call completed: emptying is no longer a rollback
     const prefix = `${this.#options.sessionId}:`;
     const toolCallId = idempotencyKey?.startsWith(prefix) ? idempotencyKey.slice(prefix.length) : undefined;
     // A quota'd workspace is unmounted when its sandbox dies: a scan then would see an empty directory.

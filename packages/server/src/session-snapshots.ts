@@ -7,7 +7,7 @@
  */
 import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { BlobStore, SnapshotRef } from "@outrig/core";
+import { type BlobStore, SandboxError, type SnapshotRef } from "@outrig/core";
 import { restoreWorkspace, WorkspaceSnapshotter, workspaceQuotaImagePath } from "@outrig/sandboxes";
 
 /** Newest snapshots (and the layers they need) kept when an older chain is pruned. */
@@ -50,6 +50,9 @@ export class SessionSnapshots {
    * removed first, so a quota'd sandbox then starts from the restored files.
    */
   async restore(key: string): Promise<void> {
+    // Never drop the local copy for a snapshot this store does not have (another host's store).
+    if (!(await this.#store.has(key)))
+      throw new SandboxError("sandbox_snapshot_missing", `snapshot ${key} is not in this worker's store`);
     await this.dropLocalWorkspace();
     await restoreWorkspace(this.#store, key, this.#workspaceDir);
     this.reset(key);
