@@ -136,7 +136,22 @@ afterAll(async () => {
   if (home) await fs.rm(home, { recursive: true, force: true });
 }, 60_000);
 
-async function api(method: string, route: string, body?: unknown): Promise<{ status: number; json: any }> {
+/** The fields these tests read from the API's answers. */
+interface ApiJson {
+  id?: string;
+  state?: string;
+  sandboxId?: string | null;
+  latestSnapshot?: { key: string } | null;
+  lostProcesses?: number;
+  limits?: Record<string, number>;
+  effective?: Record<string, number>;
+}
+
+async function api(
+  method: string,
+  route: string,
+  body?: unknown,
+): Promise<{ status: number; json: ApiJson }> {
   const response = await fetch(`${server.url}${route}`, {
     method,
     headers: {
