@@ -49,6 +49,21 @@ if (values.lifecycle) {
   const { runLifecycleBench } = await import("../packages/sandboxes/dist/bench/lifecycle-bench.js");
   const figures = await runLifecycleBench({ cycles: 50, standbyCount: 200 });
   sections.push(`### Sandbox lifecycle\n\n\`\`\`json\n${JSON.stringify(figures, null, 2)}\n\`\`\``);
+  console.error("[bench] sandbox lifecycle in the server: first tool call, snapshot after a call");
+  const { firstToolCall, snapshotAfterCall } = await import("./lifecycle-server-bench.mjs");
+  const server = {
+    firstToolCallMs: {
+      prestarted: await firstToolCall({ cycles: 50, warm: true }),
+      onDemand: await firstToolCall({ cycles: 50, warm: false }),
+    },
+    snapshotAfterCallMs: {
+      files21: await snapshotAfterCall({ cycles: 50, files: 21 }),
+      files8000: await snapshotAfterCall({ cycles: 50, files: 8000 }),
+    },
+  };
+  sections.push(
+    `### Sandbox lifecycle in the server\n\n\`\`\`json\n${JSON.stringify(server, null, 2)}\n\`\`\``,
+  );
 }
 const table = `${sections.join("\n\n")}\n\n_Spine: median over ${runs} runs; ${new Date().toISOString().slice(0, 10)}, 2-core shared machine._`;
 console.log(table);

@@ -78,6 +78,10 @@ export const SandboxStartEvent = z.object({
   sandboxId: z.string(),
   provider: z.string(),
   durationMs: z.number(),
+  /** Limits the sandbox was created with (memoryBytes, pids, cpus, diskBytes, commandTimeoutMs). */
+  limits: z.record(z.string(), z.number()).optional(),
+  /** True when it was pre-started while the session's first model call ran. */
+  isWarm: z.boolean().optional(),
 });
 
 export const ApprovalRequestEvent = z.object({
@@ -116,8 +120,58 @@ export const SandboxResumeEvent = z.object({
   durationMs: z.number(),
 });
 
+/** The workspace was snapshotted after a tool call that may have changed it (incremental). */
+export const SandboxSnapshotEvent = z.object({
+  ...base,
+  type: z.literal("sandbox.snapshot"),
+  sandboxId: z.string(),
+  /** BlobStore key of the snapshot's manifest. */
+  key: z.string(),
+  /** The tool call whose effects the snapshot includes (the last one before it). */
+  toolCallId: z.string().optional(),
+  sizeBytes: z.number(),
+  entryCount: z.number(),
+  durationMs: z.number(),
+});
+/** The process tree was checkpointed to disk (CRIU) and its memory freed. */
+export const SandboxHibernateEvent = z.object({
+  ...base,
+  type: z.literal("sandbox.hibernate"),
+  sandboxId: z.string(),
+});
+/** A dead sandbox (OOM, killed, host restart) was replaced; the workspace came back from a snapshot. */
+export const SandboxReplaceEvent = z.object({
+  ...base,
+  type: z.literal("sandbox.replace"),
+  sandboxId: z.string(),
+  reason: z.string(),
+  /** Snapshot the workspace was restored from; absent when there was none yet. */
+  snapshotKey: z.string().optional(),
+  toolCallId: z.string().optional(),
+});
+/** Idle long enough: a final snapshot was kept, processes were killed and the local workspace dropped. */
+export const SandboxColdEvent = z.object({
+  ...base,
+  type: z.literal("sandbox.cold"),
+  sandboxId: z.string(),
+  snapshotKey: z.string().optional(),
+  /** Processes (beyond the sandbox's own agent) that were killed. */
+  killedProcesses: z.number().int(),
+});
+/** The session's sandbox, snapshots and workspace were deleted (idle past destroyAfterMs). */
+export const SandboxEndEvent = z.object({
+  ...base,
+  type: z.literal("sandbox.end"),
+  reason: z.string(),
+});
+
 export const SessionEvent = z.discriminatedUnion("type", [
   SandboxStandbyEvent,
+  SandboxSnapshotEvent,
+  SandboxHibernateEvent,
+  SandboxReplaceEvent,
+  SandboxColdEvent,
+  SandboxEndEvent,
   SandboxResumeEvent,
   ApprovalRequestEvent,
   ApprovalResponseEvent,

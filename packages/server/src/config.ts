@@ -5,6 +5,7 @@ import path from "node:path";
 import { ConfigError } from "@outrig/core";
 import { z } from "zod";
 import { parseEgressHosts } from "./egress/parse-egress-hosts.js";
+import { loadSandboxDefaults, type SandboxDefaults } from "./sandbox-policy.js";
 
 const optionalString = z
   .string()
@@ -40,7 +41,6 @@ const EnvSchema = z.object({
   /** Size of each sandbox's /tmp tmpfs in MiB (default 512): /tmp is memory, so it is bounded. */
   OUTRIG_SANDBOX_TMP_MB: z.coerce.number().int().min(1).max(1_048_576).default(512),
   /** Workspace disk quota per sandbox in MiB (a loop-mounted image; needs root). Unset: no quota. */
-  OUTRIG_SANDBOX_DISK_MB: z.coerce.number().int().min(1).max(1_048_576).optional(),
   /** Base64 of 32 bytes; otherwise a key file is created in OUTRIG_HOME on first start. */
   OUTRIG_MASTER_KEY: optionalString,
   /** Internal hosts egress may reach at fixed addresses: `git.corp=10.0.0.5,other=127.0.0.1`. */
@@ -70,10 +70,10 @@ export interface ServerConfig {
   readonly standbyAfterMs: number | undefined;
   /** Size limit of each sandbox's /tmp in bytes. */
   readonly sandboxTmpBytes: number;
-  /** Workspace disk quota per sandbox in bytes; undefined for none. */
-  readonly sandboxDiskBytes: number | undefined;
   /** Host names egress connects to at operator-given addresses (no DNS, no address policy). */
   readonly egressHosts: ReadonlyMap<string, readonly string[]>;
+  /** Sandbox limits and idle times (OUTRIG_SANDBOX_*), overridable per org; warm start bound. */
+  readonly sandbox: SandboxDefaults;
 }
 
 /** Parses the environment. Throws ConfigError naming the exact key on bad input. */
@@ -91,6 +91,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
   } catch (error) {
     throw new ConfigError("invalid_config", `Invalid OUTRIG_EGRESS_HOSTS: ${(error as Error).message}`);
   }
+  const sandbox = loadSandboxDefaults(env);
   const definedOnly = <T extends Record<string, string | undefined>>(record: T) =>
     Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as {
       [K in keyof T]?: string;
@@ -124,8 +125,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     masterKey: values.OUTRIG_MASTER_KEY,
     standbyAfterMs: values.OUTRIG_STANDBY_AFTER_MS === 0 ? undefined : values.OUTRIG_STANDBY_AFTER_MS,
     sandboxTmpBytes: values.OUTRIG_SANDBOX_TMP_MB * 1024 * 1024,
-    sandboxDiskBytes:
-      values.OUTRIG_SANDBOX_DISK_MB === undefined ? undefined : values.OUTRIG_SANDBOX_DISK_MB * 1024 * 1024,
     egressHosts,
+    sandbox,
   };
 }

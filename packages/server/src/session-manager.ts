@@ -19,7 +19,6 @@ import {
   type MountTable,
   type Sandbox,
   SandboxFileSystem,
-  type SandboxLimits,
   type SandboxProvider,
   type SessionRecord,
   SessionRunner,
@@ -38,7 +37,9 @@ import type { ApprovalMessage, TurnHost, TurnScheduler } from "./durable/turn-sc
 import type { SandboxEgressHook } from "./egress/session-egress.js";
 import type { EventBus } from "./event-bus.js";
 import { notFound } from "./http-error.js";
-import { SessionSandbox } from "./session-sandbox.js";
+import { SandboxLifecycle } from "./sandbox-lifecycle.js";
+import type { SandboxStateView } from "./sandbox-state.js";
+import { type SandboxSetup, SessionSandbox } from "./session-sandbox.js";
 
 export const WORKSPACE = "/workspace";
 
@@ -66,8 +67,6 @@ export interface SessionManagerOptions {
   readonly home: string;
   readonly limits: LoopLimits;
   readonly sandboxIdleMs: number;
-  /** Resource limits for every session's sandbox (e.g. a workspace disk quota). */
-  readonly sandboxLimits?: SandboxLimits;
   /** Freeze a session's sandbox after this long without a tool call; undefined: never. */
   readonly standbyAfterMs?: number;
   readonly log: (message: string) => void;
@@ -76,6 +75,10 @@ export interface SessionManagerOptions {
   readonly broadcastCancel?: (sessionId: string) => Promise<void>;
   /** The sandbox's only way out (a proxy socket per session); without it sandboxes have no network. */
   readonly egress?: SandboxEgressHook;
+  /** Sandbox policies, snapshots and warm starts; default: the idle times above, no snapshots. */
+  readonly sandboxLifecycle?: SandboxLifecycle;
+  /** How often the sweep destroys sandbox data of sessions no worker holds. Default 1 hour. */
+  readonly sandboxSweepIntervalMs?: number;
 }
 
 export interface Caller {
@@ -86,6 +89,8 @@ export interface Caller {
 interface LiveSession {
   readonly session: SessionRecord;
   readonly sandbox: SessionSandbox;
+  /** Whether this worker pre-started (or tried to) the sandbox already. */
+  isWarmTried: boolean;
   /** A Sandbox view that acquires (or replaces) the real sandbox on every call. */
   readonly proxy: Sandbox;
   /** The session's file namespace; gains the database mounts once they are set up. */
@@ -104,14 +109,57 @@ export class SessionManager implements TurnHost {
   readonly #models = new Map<string, LanguageModel>();
   readonly #policies = new Map<string, { policy: ToolPolicy; expiresAt: number }>();
   readonly #mirrors = new Map<string, Promise<MountMirror>>();
+  readonly #lifecycle: SandboxLifecycle;
+  #sweepTimer: NodeJS.Timeout | undefined;
   #isClosed = false;
 
   constructor(options: SessionManagerOptions) {
     this.#options = options;
+    this.#lifecycle =
+      options.sandboxLifecycle ??
+      new SandboxLifecycle({
+        defaults: {
+          standbyAfterMs: options.standbyAfterMs,
+          coldAfterMs: options.sandboxIdleMs,
+          destroyAfterMs: 7 * 24 * 3600_000,
+        },
+        home: options.home,
+        store: options.store,
+        log: options.log,
+      });
   }
 
   async start(): Promise<void> {
     await this.#options.scheduler.start(this);
+    this.#sweepTimer = setInterval(() => {
+      void this.sweepSandboxes().catch((error: Error) =>
+        this.#options.log(`sandbox sweep: ${error.message}`),
+      );
+    }, this.#options.sandboxSweepIntervalMs ?? 3600_000);
+    this.#sweepTimer.unref();
+  }
+
+  /** The session's sandbox state, folded from its log (the same answer on every worker). */
+  async sandboxState(
+    caller: Caller,
+    sessionId: string,
+  ): Promise<SandboxStateView & { policy: Record<string, number | undefined> }> {
+    await this.get(caller, sessionId);
+    const view = await this.#lifecycle.readState(sessionId);
+    return { ...view, policy: { ...(await this.#lifecycle.policyFor(caller.orgId)) } };
+  }
+
+  /** Forgets this worker's cached copy of an org's sandbox policy (after this worker changed it). */
+  invalidateSandboxPolicy(orgId: string): void {
+    this.#lifecycle.invalidate(orgId);
+  }
+
+  /** Destroys sandbox data of sessions no worker holds that idled past destroyAfterMs. */
+  sweepSandboxes(): Promise<number> {
+    return this.#lifecycle.sweep(
+      (sessionId) => this.#live.has(sessionId),
+      (sessionId, event) => this.#append(sessionId, [event]),
+    );
   }
 
   /** Validates the model spec, creates the session and starts its first turn when a prompt is given. */
@@ -234,7 +282,11 @@ export class SessionManager implements TurnHost {
     live.turn = turn;
     runner.setPolicy(await this.#policy(session.orgId));
     if (this.#isClosed) throw new Error("worker is shutting down");
-    return runner.runStep(live.controller.signal);
+    this.#prestartSandbox(live);
+    const outcome = await runner.runStep(live.controller.signal);
+    // Waiting for a person: the sandbox is frozen rather than left running.
+    if (outcome.type === "await_approval") live.sandbox.standbyNow();
+    return outcome;
   }
 
   async recordApproval(
@@ -260,6 +312,7 @@ export class SessionManager implements TurnHost {
     this.#isClosed = true;
     const lives = [...this.#live.values()];
     for (const live of lives) live.controller.abort(new Error("server shutting down"));
+    if (this.#sweepTimer) clearInterval(this.#sweepTimer);
     await this.#options.scheduler.close();
     await Promise.allSettled(lives.map((live) => live.sandbox.destroy()));
     await Promise.allSettled([...this.#mirrors.values()].map(async (mirror) => (await mirror).close()));
@@ -380,51 +433,12 @@ export class SessionManager implements TurnHost {
   #liveSession(session: SessionRecord): LiveSession {
     let live = this.#live.get(session.id);
     if (!live) {
-      const sandbox = new SessionSandbox({
-        provider: this.#options.sandboxProvider,
-        sessionId: session.id,
-        orgId: session.orgId,
-        workspaceDir: path.join(this.#options.home, "workspaces", session.id),
-        stateDir: path.join(this.#options.home, "sandbox-state", session.id),
-        readOnlyMounts: async () => {
-          const mirror = await this.#liveSession(session).mirror;
-          if (!mirror) return [];
-          return [
-            { hostPath: mirror.memoriesDir, sandboxPath: "/memories" },
-            { hostPath: mirror.skillsDir, sandboxPath: "/skills" },
-          ];
-        },
-        ...(this.#options.egress
-          ? { egress: () => (this.#options.egress as SandboxEgressHook).sandboxOptions(session) }
-          : {}),
-        idleMs: this.#options.sandboxIdleMs,
-        ...(this.#options.sandboxLimits ? { limits: this.#options.sandboxLimits } : {}),
-        standbyAfterMs: this.#options.standbyAfterMs,
-        onStandby: (handle) => {
-          void this.#append(session.id, [{ type: "sandbox.standby", sandboxId: handle.id }]).catch(
-            () => undefined,
-          );
-        },
-        onResume: (handle, durationMs) => {
-          void this.#append(session.id, [
-            { type: "sandbox.resume", sandboxId: handle.id, durationMs: Math.round(durationMs * 100) / 100 },
-          ]).catch(() => undefined);
-        },
-        onStart: (handle, durationMs) => {
-          void this.#append(session.id, [
-            {
-              type: "sandbox.start",
-              sandboxId: handle.id,
-              provider: this.#options.sandboxProvider.id,
-              durationMs: Math.round(durationMs * 100) / 100,
-            },
-          ]).catch(() => undefined);
-        },
-      });
-      const proxy = createSandboxProxy(sandbox);
+      const sandbox = this.#createSessionSandbox(session);
+      const proxy = sandbox.proxy;
       live = {
         session,
         sandbox,
+        isWarmTried: false,
         proxy,
         fs: createMountTable(baseMounts(proxy)),
         turn: session.turns,
@@ -435,6 +449,52 @@ export class SessionManager implements TurnHost {
       this.#live.set(session.id, live);
     }
     return live;
+  }
+
+  /** The session's sandbox with its lifecycle: policy limits, snapshots, idle states, events. */
+  #createSessionSandbox(session: SessionRecord): SessionSandbox {
+    const lifecycle = this.#lifecycle;
+    return new SessionSandbox({
+      provider: this.#options.sandboxProvider,
+      sessionId: session.id,
+      orgId: session.orgId,
+      workspaceDir: lifecycle.workspaceDir(session.id),
+      stateDir: lifecycle.stateDir(session.id),
+      setup: () => this.#sandboxSetup(session),
+      policy: () => lifecycle.policyFor(session.orgId),
+      snapshots: lifecycle.snapshotsFor(session.id),
+      readState: () => lifecycle.readState(session.id),
+      emit: (event) => this.#append(session.id, [event]),
+      log: this.#options.log,
+      onWarmUsed: () => lifecycle.releaseWarm(),
+    });
+  }
+
+  /** Per-sandbox mounts, env and limits merged into each sandbox creation. */
+  async #sandboxSetup(session: SessionRecord): Promise<SandboxSetup> {
+    const [mirror, egress] = await Promise.all([
+      this.#liveSession(session).mirror,
+      this.#options.egress?.sandboxOptions(session),
+    ]);
+    const mirrorMounts = mirror
+      ? [
+          { hostPath: mirror.memoriesDir, sandboxPath: "/memories" },
+          { hostPath: mirror.skillsDir, sandboxPath: "/skills" },
+        ]
+      : [];
+    return {
+      readOnlyMounts: [...mirrorMounts, ...(egress?.readOnlyMounts ?? [])],
+      ...(egress?.env ? { env: egress.env } : {}),
+      ...(egress?.egressSocketPath ? { egressSocketPath: egress.egressSocketPath } : {}),
+    };
+  }
+
+  /** Starts the session's sandbox while its first model call runs, within OUTRIG_WARM_POOL_SIZE. */
+  #prestartSandbox(live: LiveSession): void {
+    if (live.isWarmTried || live.sandbox.isStarted) return;
+    live.isWarmTried = true;
+    if (!this.#lifecycle.reserveWarm()) return;
+    if (!live.sandbox.prestart()) this.#lifecycle.releaseWarm();
   }
 
   #model(spec: string): LanguageModel {
@@ -454,17 +514,6 @@ export class SessionManager implements TurnHost {
     );
     for (const event of stored) this.#options.bus.publish(sessionId, event);
   }
-}
-
-function createSandboxProxy(sandbox: SessionSandbox): Sandbox {
-  return {
-    exec: (request, signal) => sandbox.use((live) => live.exec(request, signal)),
-    readFile: (filePath) => sandbox.use((live) => live.readFile(filePath)),
-    writeFile: (filePath, data) => sandbox.use((live) => live.writeFile(filePath, data)),
-    stat: (filePath) => sandbox.use((live) => live.stat(filePath)),
-    list: (filePath, listOptions) => sandbox.use((live) => live.list(filePath, listOptions)),
-    remove: (filePath) => sandbox.use((live) => live.remove(filePath)),
-  };
 }
 
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -5,11 +5,17 @@ import path from "node:path";
 import { serve } from "@hono/node-server";
 import { createDefaultTools, createMemoryTool, type SessionStore } from "@outrig/core";
 import { createModelFactory } from "@outrig/models";
-import { checkBubblewrap, createBubblewrapSandboxProvider, findDefaultImage } from "@outrig/sandboxes";
+import {
+  checkBubblewrap,
+  createBubblewrapSandboxProvider,
+  createLocalDirectoryBlobStore,
+  findDefaultImage,
+} from "@outrig/sandboxes";
 import {
   createSecretKeyring,
   loadMasterKey,
   PostgresFileStore,
+  PostgresSandboxPolicyStore,
   PostgresSecretResolver,
   PostgresSecretStore,
   resolveDatabase,
@@ -24,7 +30,9 @@ import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
 import { registerAuditRoutes } from "./routes/audit-routes.js";
 import { registerEgressRoutes } from "./routes/egress-routes.js";
 import { registerFilesRoutes } from "./routes/files-routes.js";
+import { registerSandboxRoutes } from "./routes/sandbox-routes.js";
 import { registerSecretsRoutes } from "./routes/secrets-routes.js";
+import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import { SessionManager } from "./session-manager.js";
 
 export interface RunningServer {
@@ -91,7 +99,18 @@ export async function startServer(
     pinnedHosts: config.egressHosts,
     log,
   });
+  const sandboxPolicies = new PostgresSandboxPolicyStore(database.pool);
+  const sandboxLifecycle = new SandboxLifecycle({
+    defaults: config.sandbox.policy,
+    policies: sandboxPolicies,
+    blobStore: createLocalDirectoryBlobStore(path.join(config.home, "snapshots")),
+    warmPoolSize: config.sandbox.warmPoolSize,
+    home: config.home,
+    store: database.sessions,
+    log,
+  });
   const sessions = new SessionManager({
+    sandboxLifecycle,
     scheduler,
     policies: database.policies,
     broadcastCancel: (sessionId) => broadcastCancel(database.pool, sessionId),
@@ -107,9 +126,6 @@ export async function startServer(
     home: config.home,
     limits: { maxSteps: config.maxSteps, maxModelAttempts: 6 },
     sandboxIdleMs: config.sandboxIdleMs,
-    ...(config.sandboxDiskBytes === undefined
-      ? {}
-      : { sandboxLimits: { diskBytes: config.sandboxDiskBytes } }),
     standbyAfterMs: config.standbyAfterMs,
     log,
     egress,
@@ -131,6 +147,22 @@ export async function startServer(
       (routes) =>
         registerFilesRoutes(routes, {
           files: new PostgresFileStore(database.pool, { audit: database.audit }),
+        }),
+      (routes) =>
+        registerSandboxRoutes(routes, {
+          policies: {
+            get: (orgId) => sandboxPolicies.get(orgId),
+            put: async (orgId, policy) => {
+              await sandboxPolicies.put(orgId, policy);
+              await database.audit.append(orgId, {
+                kind: "policy_change",
+                data: { policy: "sandbox", value: policy },
+              });
+              sessions.invalidateSandboxPolicy(orgId);
+            },
+          },
+          defaults: config.sandbox.policy,
+          sessions,
         }),
       (routes) =>
         registerSecretsRoutes(routes, {
@@ -212,7 +244,7 @@ function killAfterAppends(store: SessionStore, limit: number, log: (message: str
       return async (...args: Parameters<SessionStore["appendEvents"]>) => {
         const stored = await store.appendEvents(...args);
         // Step boundaries only: a sandbox start is bookkeeping, and killing there would just repeat it.
-        if (args[1].every((event) => event.type === "sandbox.start")) return stored;
+        if (args[1].every((event) => event.type.startsWith("sandbox."))) return stored;
         count += 1;
         if (count === limit) {
           log(`fault injection: SIGKILL after append ${count}`);

@@ -102,6 +102,7 @@ export {
   PostgresWorkerRegistry,
   type WorkerRecord,
 } from "./policies/postgres-policy-store.js";
+export { PostgresSandboxPolicyStore } from "./policies/postgres-sandbox-policy-store.js";
 export {
   EMBEDDED_DATABASE_NAME,
   ensureDatabase,

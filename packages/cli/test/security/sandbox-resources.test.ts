@@ -128,7 +128,7 @@ const resourceProbes: Probe[] = [
 
 // A 64 MiB workspace quota for every session (a loop-mounted image; needs root).
 const suite = useProbeSuite("sandbox resource probes", {
-  env: canQuota ? { OUTRIG_SANDBOX_DISK_MB: "64" } : {},
+  env: canQuota ? { OUTRIG_SANDBOX_DISK_BYTES: String(64 * 1024 * 1024) } : {},
 });
 
 describe.runIf(canRun)("resource exhaustion and a sabotaged agent", () => {

@@ -71,6 +71,11 @@ export function applyEvent(state: RunState, event: SessionEvent): RunState {
     case "sandbox.start":
     case "sandbox.standby":
     case "sandbox.resume":
+    case "sandbox.snapshot":
+    case "sandbox.hibernate":
+    case "sandbox.replace":
+    case "sandbox.cold":
+    case "sandbox.end":
       return next;
     case "turn.start": {
       const messages = closeInterruptedToolCalls(state);

@@ -13,6 +13,10 @@ export interface BlobStore {
   has(key: string): Promise<boolean>;
   /** Removes the blob; a no-op when it does not exist. */
   delete(key: string): Promise<void>;
+  /** Keys that start with `prefix` + "/" (a session's snapshots), in no particular order. */
+  list(prefix: string): Promise<string[]>;
+  /** Removes every blob whose key starts with `prefix` + "/" (S3: list, then batch delete). */
+  deletePrefix(prefix: string): Promise<void>;
 }
 
 const KEY_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;

@@ -625,3 +625,45 @@ describe("turn selection by history", () => {
     }
   });
 });
+
+describe("turn selection by successful tool results", () => {
+  it("asks again for a tool call whose result was an error", async () => {
+    const { successfulToolResults, startFakeLlmServer: start } = await import("./start-fake-llm-server.js");
+    const call = (id: string) => ({
+      role: "assistant",
+      content: [{ type: "tool_use", id, name: "Bash", input: {} }],
+    });
+    const result = (id: string, isError: boolean) => ({
+      role: "user",
+      content: [
+        { type: "tool_result", tool_use_id: id, content: "x", ...(isError ? { is_error: true } : {}) },
+      ],
+    });
+    const user = { role: "user", content: "go" };
+    expect(successfulToolResults({ messages: [user] })).toBe(0);
+    expect(successfulToolResults({ messages: [user, call("a"), result("a", true)] })).toBe(0);
+    expect(
+      successfulToolResults({
+        messages: [user, call("a"), result("a", true), call("b"), result("b", false)],
+      }),
+    ).toBe(1);
+    const server = await start({
+      script: { turns: [{ text: "first" }, { text: "second" }] },
+      turnSelection: "successful-tools",
+    });
+    try {
+      const ask = async (messages: unknown[]) => {
+        const response = await fetch(`${server.url}/v1/messages`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ model: "m", max_tokens: 10, messages }),
+        });
+        return ((await response.json()) as { content: { text: string }[] }).content[0]?.text;
+      };
+      expect(await ask([user, call("a"), result("a", true)])).toBe("first");
+      expect(await ask([user, call("a"), result("a", false)])).toBe("second");
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -38,8 +38,11 @@ export interface FakeLlmServerOptions {
    * `sequential` (default): one cursor across all requests. `history`: the turn is picked by how many
    * model answers the request's conversation already holds, so concurrent sessions and retried calls
    * (after a crash) each get the answer for their own position. The cursor is then unused.
+   * `successful-tools` (Anthropic Messages): the turn is picked by how many tool results in the
+   * conversation are not errors, so a tool call that failed is asked for again, as a model would
+   * retry it (scripts with one tool call per turn).
    */
-  readonly turnSelection?: "sequential" | "history";
+  readonly turnSelection?: "sequential" | "history" | "successful-tools";
 }
 
 export interface FakeLlmServer {
@@ -193,7 +196,12 @@ export async function startFakeLlmServer(options: FakeLlmServerOptions): Promise
       sendJson(response, error.status, error.body, error.headers);
       return;
     }
-    const turnIndex = options.turnSelection === "history" ? answersInHistory(body) : cursor;
+    const turnIndex =
+      options.turnSelection === "history"
+        ? answersInHistory(body)
+        : options.turnSelection === "successful-tools"
+          ? successfulToolResults(body)
+          : cursor;
     const turn = script.turns[turnIndex];
     if (turn === undefined) {
       record({ ...entry, turnIndex: null });
@@ -204,7 +212,7 @@ export async function startFakeLlmServer(options: FakeLlmServerOptions): Promise
       sendJson(response, error.status, error.body, error.headers);
       return;
     }
-    if (options.turnSelection !== "history") cursor += 1;
+    if (options.turnSelection === undefined || options.turnSelection === "sequential") cursor += 1;
     record({ ...entry, turnIndex });
 
     if (turn.delayMs !== undefined && turn.delayMs > 0) {
@@ -356,6 +364,19 @@ export async function startFakeLlmServer(options: FakeLlmServerOptions): Promise
       });
     },
   };
+}
+
+/** Tool results in an Anthropic Messages conversation that are not marked `is_error`. */
+export function successfulToolResults(body: unknown): number {
+  const messages = (body as { messages?: unknown } | null)?.messages;
+  if (!Array.isArray(messages)) return 0;
+  let count = 0;
+  for (const message of messages as { role?: unknown; content?: unknown }[]) {
+    if (message?.role !== "user" || !Array.isArray(message.content)) continue;
+    for (const block of message.content as { type?: unknown; is_error?: unknown }[])
+      if (block?.type === "tool_result" && block.is_error !== true) count += 1;
+  }
+  return count;
 }
 
 /**

@@ -60,4 +60,20 @@ describe("LocalDirectoryBlobStore", () => {
       await expect(store.put(key, new Uint8Array())).rejects.toMatchObject({ code: "invalid_blob_key" });
     }
   });
+
+  it("lists and deletes every blob under a prefix, and nothing else", async () => {
+    const bytes = new TextEncoder().encode("x");
+    await store.put("snapshots/s1/a/layer.tar.zst", bytes);
+    await store.put("snapshots/s1/a/manifest.json", bytes);
+    await store.put("snapshots/s10/a/manifest.json", bytes);
+    expect((await store.list("snapshots/s1")).sort()).toEqual([
+      "snapshots/s1/a/layer.tar.zst",
+      "snapshots/s1/a/manifest.json",
+    ]);
+    expect(await store.list("snapshots/none")).toEqual([]);
+    await store.deletePrefix("snapshots/s1");
+    expect(await store.list("snapshots/s1")).toEqual([]);
+    expect(await store.has("snapshots/s10/a/manifest.json")).toBe(true);
+    await expect(store.deletePrefix("../x")).rejects.toThrow(/invalid blob key/);
+  });
 });

@@ -1,8 +1,8 @@
 /** A BlobStore on a local directory: one file per key, written to a temp file and renamed. */
 import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type BlobBody, type BlobStore, InputError, isValidBlobKey } from "@outrig/core";
@@ -50,6 +50,23 @@ export class LocalDirectoryBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     await rm(this.#pathOf(key), { force: true });
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const directory = this.#pathOf(prefix);
+    const entries = await readdir(directory, { recursive: true, withFileTypes: true }).catch(
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === "ENOENT" || error.code === "ENOTDIR") return [];
+        throw error;
+      },
+    );
+    return entries
+      .filter((entry) => entry.isFile() && !entry.name.endsWith(".partial"))
+      .map((entry) => relative(this.root, join(entry.parentPath, entry.name)).split(sep).join("/"));
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    await rm(this.#pathOf(prefix), { recursive: true, force: true });
   }
 }
 

@@ -293,4 +293,30 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
     example: () => ({}),
     fuzz: { query: true },
   },
+  {
+    method: "GET",
+    path: "/v1/sandbox-policy",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({}),
+    fuzz: { query: true },
+  },
+  {
+    method: "PUT",
+    path: "/v1/sandbox-policy",
+    auth: "admin",
+    crossOrg: "own",
+    example: () => ({
+      body: { memoryBytes: 512 * 1024 * 1024, pids: 256, commandTimeoutMs: 60_000, coldAfterMs: 900_000 },
+    }),
+    fuzz: { body: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/sessions/:id/sandbox",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.sessionId } }),
+    fuzz: { params: ["id"], query: true },
+  },
 ];
