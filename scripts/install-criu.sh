@@ -38,7 +38,8 @@ link_binary() {
 }
 
 export DEBIAN_FRONTEND=noninteractive
-runtime_packages=(runc iptables)
+# iproute2: the runc provider brings lo back up in a restored container's network namespace.
+runtime_packages=(runc iptables iproute2)
 build_packages=(build-essential pkg-config python3 libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler
   protobuf-compiler python3-protobuf libnl-3-dev libnet1-dev libcap-dev libaio-dev libbsd-dev
   libgnutls28-dev uuid-dev libnftables-dev libdrm-dev xz-utils)
@@ -53,7 +54,7 @@ install_missing() {
   { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >>"$log" 2>&1
 }
 
-install_missing "${runtime_packages[@]}" || fail "apt-get install runc iptables"
+install_missing "${runtime_packages[@]}" || fail "apt-get install runc iptables iproute2"
 
 if check_binary; then
   link_binary

@@ -383,9 +383,13 @@ async function handle(request, sink) {
  * Egress bridge: every TCP connection to 127.0.0.1:3128 in the sandbox's own network namespace is
  * piped to the host proxy's unix socket (bound into the sandbox). Nothing else is reachable.
  */
+const egressBridge = { socketPath: undefined, server: undefined, connections: new Set() };
+
 function startEgressBridge(socketPath) {
+  egressBridge.socketPath = socketPath;
   const server = createServer({ pauseOnConnect: true }, (client) => {
     const upstream = createConnection(socketPath);
+    egressBridge.connections.add(client).add(upstream);
     upstream.once("connect", () => {
       client.pipe(upstream);
       upstream.pipe(client);
@@ -393,11 +397,25 @@ function startEgressBridge(socketPath) {
     });
     upstream.on("error", () => client.destroy());
     client.on("error", () => upstream.destroy());
+    upstream.on("close", () => egressBridge.connections.delete(upstream));
+    client.on("close", () => egressBridge.connections.delete(client));
   });
+  egressBridge.server = server;
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(3128, "127.0.0.1", () => resolve(server));
   });
+}
+
+/**
+ * Before a CRIU checkpoint: CRIU 4.1 cannot dump TCP sockets on kernels that refuse SO_PASSCRED on
+ * them (6.x), so the bridge's listener and connections close; SIGUSR2 after the restore reopens it.
+ */
+function closeEgressBridge() {
+  egressBridge.server?.close();
+  egressBridge.server = undefined;
+  for (const connection of egressBridge.connections) connection.destroy();
+  egressBridge.connections.clear();
 }
 
 /** Parses one NDJSON request line; answers EPROTO through `sink` and returns undefined when invalid. */
@@ -438,6 +456,7 @@ function listen(socketPath) {
             if (server === listening) server = undefined;
             listening.close();
             socket.destroy();
+            closeEgressBridge();
           } else if (request) void handle(request, sink);
         });
         socket.on("close", () => {
@@ -456,6 +475,8 @@ function listen(socketPath) {
     });
   process.on("SIGUSR2", () => {
     if (!server) start().catch(() => undefined);
+    if (egressBridge.socketPath !== undefined && !egressBridge.server)
+      startEgressBridge(egressBridge.socketPath).catch(() => undefined);
   });
   // Between detach and SIGUSR2 nothing else keeps the event loop (and so the agent) alive.
   setInterval(() => undefined, 2 ** 30);

@@ -40,7 +40,11 @@ const EnvSchema = z.object({
   OUTRIG_STANDBY_AFTER_MS: z.coerce.number().int().min(0).default(100),
   /** Size of each sandbox's /tmp tmpfs in MiB (default 512): /tmp is memory, so it is bounded. */
   OUTRIG_SANDBOX_TMP_MB: z.coerce.number().int().min(1).max(1_048_576).default(512),
-  /** Workspace disk quota per sandbox in MiB (a loop-mounted image; needs root). Unset: no quota. */
+  /**
+   * `bubblewrap` (default) or `runc`: runc sandboxes can also hibernate (a CRIU checkpoint on disk,
+   * memory freed); they need root, runc and CRIU >= 4 (scripts/install-criu.sh).
+   */
+  OUTRIG_SANDBOX_PROVIDER: z.enum(["bubblewrap", "runc"]).default("bubblewrap"),
   /** Base64 of 32 bytes; otherwise a key file is created in OUTRIG_HOME on first start. */
   OUTRIG_MASTER_KEY: optionalString,
   /** Internal hosts egress may reach at fixed addresses: `git.corp=10.0.0.5,other=127.0.0.1`. */
@@ -70,6 +74,7 @@ export interface ServerConfig {
   readonly standbyAfterMs: number | undefined;
   /** Size limit of each sandbox's /tmp in bytes. */
   readonly sandboxTmpBytes: number;
+  readonly sandboxProvider: "bubblewrap" | "runc";
   /** Host names egress connects to at operator-given addresses (no DNS, no address policy). */
   readonly egressHosts: ReadonlyMap<string, readonly string[]>;
   /** Sandbox limits and idle times (OUTRIG_SANDBOX_*), overridable per org; warm start bound. */
@@ -125,6 +130,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     masterKey: values.OUTRIG_MASTER_KEY,
     standbyAfterMs: values.OUTRIG_STANDBY_AFTER_MS === 0 ? undefined : values.OUTRIG_STANDBY_AFTER_MS,
     sandboxTmpBytes: values.OUTRIG_SANDBOX_TMP_MB * 1024 * 1024,
+    sandboxProvider: values.OUTRIG_SANDBOX_PROVIDER,
     egressHosts,
     sandbox,
   };

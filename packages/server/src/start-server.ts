@@ -3,12 +3,20 @@ import fs from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { serve } from "@hono/node-server";
-import { createDefaultTools, createMemoryTool, type SessionStore } from "@outrig/core";
+import {
+  ConfigError,
+  createDefaultTools,
+  createMemoryTool,
+  type SandboxProvider,
+  type SessionStore,
+} from "@outrig/core";
 import { createModelFactory } from "@outrig/models";
 import {
   checkBubblewrap,
+  checkRuncHibernate,
   createBubblewrapSandboxProvider,
   createLocalDirectoryBlobStore,
+  createRuncSandboxProvider,
   findDefaultImage,
 } from "@outrig/sandboxes";
 import {
@@ -60,20 +68,9 @@ export async function startServer(
   await fs.mkdir(path.join(config.home, "workspaces"), { recursive: true, mode: 0o700 });
 
   // Fail at startup, in one line, when the sandbox tool is missing.
-  await checkBubblewrap();
+  const sandboxProvider = await createSandboxProvider(config, log);
   const modelFactory = createModelFactory(config.models);
   const database = await resolveDatabase({ databaseUrl: config.databaseUrl, outrigHome: config.home, log });
-  // The prepared root filesystem (`outrig image build`) when one is built, else the host's /usr.
-  const image = findDefaultImage(config.home);
-  log(
-    image
-      ? `sandbox root: image ${image.imageDir} (${image.manifest.contentHash})`
-      : "sandbox root: host /usr",
-  );
-  const sandboxProvider = createBubblewrapSandboxProvider({
-    tmpSizeBytes: config.sandboxTmpBytes,
-    ...(image ? { rootfsDir: image.rootfsDir } : {}),
-  });
   const bus = new EventBus();
   const scheduler = new DbosTurnScheduler({
     databaseUrl: database.url,
@@ -230,6 +227,40 @@ export async function startServer(
       return closing;
     },
   };
+}
+
+/**
+ * The sandbox provider named by OUTRIG_SANDBOX_PROVIDER, on the prepared root filesystem
+ * (`outrig image build`) when one is built, else on the host's /usr. Fails in one line when a
+ * needed tool is missing.
+ */
+async function createSandboxProvider(
+  config: ServerConfig,
+  log: (message: string) => void,
+): Promise<SandboxProvider> {
+  if (config.sandboxProvider === "bubblewrap") await checkBubblewrap();
+  const image = findDefaultImage(config.home);
+  log(
+    image
+      ? `sandbox root: image ${image.imageDir} (${image.manifest.contentHash})`
+      : "sandbox root: host /usr",
+  );
+  const common = { tmpSizeBytes: config.sandboxTmpBytes, ...(image ? { rootfsDir: image.rootfsDir } : {}) };
+  if (config.sandboxProvider === "bubblewrap") return createBubblewrapSandboxProvider(common);
+  const support = await checkRuncHibernate();
+  if (!support.isSupported) {
+    throw new ConfigError(
+      "invalid_config",
+      `OUTRIG_SANDBOX_PROVIDER=runc cannot be used: ${support.reason}; runc sandboxes need root, "apt-get install -y runc iptables" and CRIU >= 4 (bash scripts/install-criu.sh)`,
+    );
+  }
+  log(`sandbox provider: runc with CRIU ${support.criuVersion} (${support.criuPath}); sandboxes can hibernate`);
+  return createRuncSandboxProvider({
+    ...common,
+    runcPath: support.runcPath,
+    criuPath: support.criuPath,
+    stateDir: path.join(config.home, "runc"),
+  });
 }
 
 /** Crash-test hook: a store whose Nth successful append is followed by SIGKILL of this process. */

@@ -263,6 +263,11 @@ export async function checkRuncHibernate(
   const runcPath = resolveExecutable(options.runcPath ?? "runc");
   if (runcPath === undefined)
     return { isSupported: false, reason: "runc is not installed (apt-get install runc)" };
+  if (
+    resolveExecutable("ip", STANDARD_PATH) === undefined ||
+    resolveExecutable("nsenter", STANDARD_PATH) === undefined
+  )
+    return { isSupported: false, reason: "ip or nsenter is missing (apt-get install iproute2 util-linux)" };
   const candidates = [
     options.criuPath,
     process.env.OUTRIG_CRIU,

@@ -23,9 +23,10 @@ import {
 } from "@outrig/core";
 import { AgentConnection, AgentRequestError } from "../bubblewrap/agent-connection.js";
 import type { SandboxAgentInfo } from "../bubblewrap/bubblewrap-sandbox.js";
+import { resolveExecutable } from "../bubblewrap/check-bubblewrap.js";
 import { toFileError } from "../bubblewrap/to-file-error.js";
 import type { WorkspaceSnapshotter } from "../snapshots/workspace-snapshotter.js";
-import { type RuncCommandOptions, runRunc, runRuncDetached } from "./runc-cli.js";
+import { type RuncCommandOptions, runBinary, runRunc, runRuncDetached } from "./runc-cli.js";
 
 interface AgentExecResult extends ExecResult {
   readonly isCancelled: boolean;
@@ -198,11 +199,16 @@ export class RuncSandbox implements SandboxHandle {
           this.#containerId,
         ]);
       } catch (error) {
-        // The container still runs (CRIU leaves it on failure): reconnect and report the failure.
+        // The container still runs (CRIU leaves it on failure): reconnect and report the failure,
+        // with CRIU's own error lines (its log is removed with the sandbox).
         await this.connect().catch(() => {
           this.#phase = "dead";
         });
-        throw error;
+        const criuErrors = await criuLogErrors(join(this.#options.directory, "checkpoint-work", "dump.log"));
+        if (criuErrors === "") throw error;
+        throw new SandboxError("sandbox_unavailable", `${(error as Error).message}; CRIU: ${criuErrors}`, {
+          cause: error,
+        });
       }
       await runRunc(this.#options.runc, ["delete", "--force", this.#containerId]).catch(() => undefined);
       this.#checkpointBytes = await directoryBytes(images);
@@ -247,7 +253,9 @@ export class RuncSandbox implements SandboxHandle {
         pidFile,
         containerId,
       ]);
-      agentPid = await findAgentPid(Number.parseInt(await readFile(pidFile, "utf8"), 10));
+      const initPid = Number.parseInt(await readFile(pidFile, "utf8"), 10);
+      await bringLoopbackUp(initPid);
+      agentPid = await findAgentPid(initPid);
     } catch (error) {
       await runRunc(this.#options.runc, ["delete", "--force", containerId]).catch(() => undefined);
       // The images stay: a later resume may try again.
@@ -479,4 +487,34 @@ async function directoryBytes(directory: string): Promise<number> {
     if (stats?.isFile()) total += stats.size;
   }
   return total;
+}
+
+/** The last few error lines of a CRIU log, joined; "" when the log is missing or has none. */
+async function criuLogErrors(logPath: string): Promise<string> {
+  const text = await readFile(logPath, "utf8").catch(() => "");
+  return text
+    .split("\n")
+    .filter((line) => /Error|error/.test(line))
+    .slice(-5)
+    .map((line) => line.trim())
+    .join(" | ");
+}
+
+const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/**
+ * A restored container's network namespace comes back with `lo` down (runc brings it up only when it
+ * starts a container), and the sandbox has no capability to raise it; without it the egress bridge
+ * on 127.0.0.1:3128 is unreachable. Raised from the host, inside that namespace only.
+ */
+async function bringLoopbackUp(initPid: number): Promise<void> {
+  const nsenter = resolveExecutable("nsenter", SYSTEM_PATH);
+  const ip = resolveExecutable("ip", SYSTEM_PATH);
+  if (nsenter === undefined || ip === undefined) {
+    throw new SandboxError(
+      "sandbox_unavailable",
+      'restoring a runc sandbox needs nsenter and ip: run "apt-get install -y util-linux iproute2"',
+    );
+  }
+  await runBinary(nsenter, ["--target", String(initPid), "--net", ip, "link", "set", "lo", "up"], 10_000);
 }
