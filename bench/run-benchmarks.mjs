@@ -3,6 +3,7 @@
  * tables between the bench markers in README.md. `--runs N` repeats the spine figures and reports the
  * median of the per-run medians. `--lifecycle` adds the sandbox lifecycle figures (slow: 200 sandboxes).
  */
+import { execFileSync } from "node:child_process";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -44,6 +45,8 @@ const sections = [
   `### Durable sessions\n\n${formatDurable(step, load, recovery)}`,
   `### Skills and memories\n\n${formatFiles(files)}\n\nA write in one session is visible to \`cat\` in another running session once the per-user mirror applies it (LISTEN/NOTIFY): p50 8 ms, p95 17 ms in \`packages/storage/test/files-skills-memory.test.ts\`.`,
 ];
+console.error("[bench] egress proxy overhead");
+sections.push(`### Egress proxy\n\n${await egressFigures()}`);
 if (values.lifecycle) {
   console.error("[bench] sandbox lifecycle");
   const { runLifecycleBench } = await import("../packages/sandboxes/dist/bench/lifecycle-bench.js");
@@ -64,6 +67,18 @@ if (values.lifecycle) {
   sections.push(
     `### Sandbox lifecycle in the server\n\n\`\`\`json\n${JSON.stringify(server, null, 2)}\n\`\`\``,
   );
+  const { checkRuncHibernate } = await import("../packages/sandboxes/dist/index.js");
+  const support = await checkRuncHibernate();
+  if (support.isSupported) {
+    console.error("[bench] hibernate (runc + CRIU)");
+    const { runHibernateBench } = await import("../packages/sandboxes/dist/bench/hibernate-bench.js");
+    const hibernate = await runHibernateBench({ cycles: 50 });
+    sections.push(
+      `### Hibernate (runc + CRIU ${support.criuVersion})\n\n\`\`\`json\n${JSON.stringify(hibernate, null, 2)}\n\`\`\``,
+    );
+  } else {
+    console.error(`[bench] hibernate skipped: ${support.reason}`);
+  }
 }
 const table = `${sections.join("\n\n")}\n\n_Spine: median over ${runs} runs; ${new Date().toISOString().slice(0, 10)}, 2-core shared machine._`;
 console.log(table);
@@ -77,4 +92,40 @@ if (values["write-readme"]) {
   );
   await fs.writeFile(readme, updated);
   console.error("[bench] README.md updated");
+}
+
+/** Egress proxy overhead: three runs of 300 keep-alive 1 KiB POSTs each (medians of their p50s). */
+async function egressFigures() {
+  const runsOf = [];
+  for (let run = 0; run < 3; run += 1) {
+    const output = execFileSync("npx", ["vite-node", "packages/egress/bench/egress-overhead.ts"], {
+      cwd: path.resolve(import.meta.dirname, ".."),
+      encoding: "utf8",
+      env: { ...process.env, EGRESS_BENCH_REQUESTS: "300" },
+    });
+    runsOf.push(JSON.parse(output.slice(output.indexOf("{"), output.lastIndexOf("}") + 1)));
+  }
+  const median = (pick) => {
+    const values = runsOf.map(pick).sort((a, b) => a - b);
+    return values[Math.floor(values.length / 2)];
+  };
+  const row = (name, direct, proxied) => {
+    const d = median(direct);
+    const p = median(proxied);
+    return `| ${name} | ${d.toFixed(2)} ms | ${p.toFixed(2)} ms | +${(p - d).toFixed(2)} ms |`;
+  };
+  return [
+    "| request (1 KiB keep-alive POST, loopback upstream) | direct p50 | through egress p50 | overhead |",
+    "| --- | --- | --- | --- |",
+    row(
+      "HTTP",
+      (r) => r.httpDirectMs.p50,
+      (r) => r.httpProxiedMs.p50,
+    ),
+    row(
+      "HTTPS (TLS terminated, credential injected, body scanned)",
+      (r) => r.httpsDirectMs.p50,
+      (r) => r.httpsInterceptedMs.p50,
+    ),
+  ].join("\n");
 }
