@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rmdir, stat, writeFile } from "node:fs/promises";
-import { basename, dirname, isAbsolute, join, posix, resolve } from "node:path";
+import { basename, dirname, join, posix, resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import {
@@ -22,6 +22,7 @@ import {
   type SandboxCgroup,
 } from "../cgroups/sandbox-cgroup.js";
 import { restoreWorkspace, WorkspaceSnapshotter } from "../snapshots/workspace-snapshotter.js";
+import { validateCreateOptions } from "../validate-create-options.js";
 import { AgentConnection } from "./agent-connection.js";
 import {
   buildBubblewrapArguments,
@@ -331,34 +332,6 @@ export function createBubblewrapSandboxProvider(
   options: BubblewrapSandboxProviderOptions = {},
 ): BubblewrapSandboxProvider {
   return new BubblewrapSandboxProvider(options);
-}
-
-const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-/** Checks options before any side effect. */
-function validateCreateOptions(options: CreateSandboxOptions): void {
-  const fail = (message: string) => {
-    throw new SandboxError("sandbox_invalid_options", message);
-  };
-  for (const name of Object.keys(options.env ?? {}))
-    if (!ENV_NAME_PATTERN.test(name)) fail(`invalid env name: ${name}`);
-  for (const mount of options.readOnlyMounts ?? []) {
-    if (!isAbsolute(mount.hostPath)) fail(`read-only mount hostPath must be absolute: ${mount.hostPath}`);
-    const target = posix.normalize(mount.sandboxPath);
-    if (
-      !target.startsWith("/") ||
-      target === "/" ||
-      target === "/workspace" ||
-      mount.sandboxPath.includes("..")
-    )
-      fail(`invalid read-only mount sandboxPath: ${mount.sandboxPath}`);
-  }
-  if (options.egressSocketPath !== undefined && !isAbsolute(options.egressSocketPath))
-    fail(`egressSocketPath must be absolute: ${options.egressSocketPath}`);
-  const { memoryBytes, pids, cpus, diskBytes } = options.limits ?? {};
-  for (const [name, value] of Object.entries({ memoryBytes, pids, cpus, diskBytes }))
-    if (value !== undefined && !(Number.isFinite(value) && value > 0))
-      fail(`limits.${name} must be a positive number`);
 }
 
 /** Blob key segments allow [A-Za-z0-9._-] only. */

@@ -21,6 +21,7 @@ import {
 import { describeHostRoot, type HostRootEntry } from "../bubblewrap/bubblewrap-arguments.js";
 import { resolveExecutable } from "../bubblewrap/check-bubblewrap.js";
 import { restoreWorkspace, WorkspaceSnapshotter } from "../snapshots/workspace-snapshotter.js";
+import { validateCreateOptions } from "../validate-create-options.js";
 import {
   buildRuncConfig,
   HOST_ETC_ENTRIES,
@@ -59,7 +60,6 @@ export interface RuncSandboxProviderOptions {
 
 const AGENT_PATH = fileURLToPath(new URL("../../agent/sandbox-agent.mjs", import.meta.url));
 const AGENT_NODE_FLAGS = ["--max-old-space-size=256", "--max-semi-space-size=1", "--v8-pool-size=0"];
-const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export class RuncSandboxProvider implements SandboxProvider {
   readonly id = "runc";
@@ -297,29 +297,4 @@ export async function checkRuncHibernate(
         ? problems.join("; ")
         : "no CRIU binary found (run scripts/install-criu.sh or set OUTRIG_CRIU)",
   };
-}
-
-function validateCreateOptions(options: CreateSandboxOptions): void {
-  const fail = (message: string) => {
-    throw new SandboxError("sandbox_invalid_options", message);
-  };
-  for (const name of Object.keys(options.env ?? {}))
-    if (!ENV_NAME_PATTERN.test(name)) fail(`invalid env name: ${name}`);
-  for (const mount of options.readOnlyMounts ?? []) {
-    if (!isAbsolute(mount.hostPath)) fail(`read-only mount hostPath must be absolute: ${mount.hostPath}`);
-    const target = posix.normalize(mount.sandboxPath);
-    if (
-      !target.startsWith("/") ||
-      target === "/" ||
-      target === "/workspace" ||
-      mount.sandboxPath.includes("..")
-    )
-      fail(`invalid read-only mount sandboxPath: ${mount.sandboxPath}`);
-  }
-  if (options.egressSocketPath !== undefined && !isAbsolute(options.egressSocketPath))
-    fail(`egressSocketPath must be absolute: ${options.egressSocketPath}`);
-  const { memoryBytes, pids, cpus } = options.limits ?? {};
-  for (const [name, value] of Object.entries({ memoryBytes, pids, cpus }))
-    if (value !== undefined && !(Number.isFinite(value) && value > 0))
-      fail(`limits.${name} must be a positive number`);
 }

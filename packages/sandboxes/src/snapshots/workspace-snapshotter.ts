@@ -9,7 +9,6 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { Readable } from "node:stream";
 import { type BlobStore, SandboxError, type SnapshotRef } from "@outrig/core";
 import { resolveExecutable } from "../bubblewrap/check-bubblewrap.js";
 
