@@ -254,7 +254,9 @@ async function createSandboxProvider(
       `OUTRIG_SANDBOX_PROVIDER=runc cannot be used: ${support.reason}; runc sandboxes need root, "apt-get install -y runc iptables" and CRIU >= 4 (bash scripts/install-criu.sh)`,
     );
   }
-  log(`sandbox provider: runc with CRIU ${support.criuVersion} (${support.criuPath}); sandboxes can hibernate`);
+  log(
+    `sandbox provider: runc with CRIU ${support.criuVersion} (${support.criuPath}); sandboxes can hibernate`,
+  );
   return createRuncSandboxProvider({
     ...common,
     runcPath: support.runcPath,
