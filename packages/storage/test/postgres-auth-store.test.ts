@@ -59,7 +59,10 @@ describe("PostgresAuthStore", () => {
     });
     const lastUsed = await database.pool.query("SELECT last_used_at FROM api_keys WHERE id = $1", [id]);
     expect(lastUsed.rows[0].last_used_at).toBeInstanceOf(Date);
-    await expect(database.auth.authenticate(`${key.slice(0, -1)}x`)).resolves.toBeNull();
+    // One character changed (never to itself: a key ending in "x" made this check pass by chance).
+    const tampered = `${key.slice(0, -1)}${key.endsWith("x") ? "y" : "x"}`;
+    expect(tampered).not.toBe(key);
+    await expect(database.auth.authenticate(tampered)).resolves.toBeNull();
     await expect(database.auth.authenticate(key.slice(7))).resolves.toBeNull();
     await expect(database.auth.authenticate("")).resolves.toBeNull();
   });
