@@ -21,7 +21,7 @@ import {
   isCgroupDriver,
   type SandboxCgroup,
 } from "../cgroups/sandbox-cgroup.js";
-import { restoreWorkspace, WorkspaceSnapshotter } from "../snapshots/workspace-snapshotter.js";
+import { ProviderSnapshots } from "../snapshots/provider-snapshots.js";
 import { validateCreateOptions } from "../validate-create-options.js";
 import { AgentConnection } from "./agent-connection.js";
 import {
@@ -103,10 +103,11 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
   #cgroupDriver: CgroupDriver | undefined | null;
   #hasLoggedLimits = false;
   /** Workspace dir → the snapshot it was restored from, so its next snapshot is incremental. */
-  readonly #restoredFrom = new Map<string, SnapshotRef>();
+  readonly #snapshots: ProviderSnapshots;
 
   constructor(options: BubblewrapSandboxProviderOptions = {}) {
     this.#options = options;
+    this.#snapshots = new ProviderSnapshots(options.blobStore, options.snapshotKeyPrefix);
   }
 
   /**
@@ -204,7 +205,7 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
       cgroup,
       limits,
       workspaceDir,
-      snapshotter: this.#snapshotterFor(options, workspaceDir),
+      snapshotter: this.#snapshots.snapshotterFor(options, workspaceDir),
       cleanup: async () => {
         await quota?.release();
       },
@@ -226,11 +227,7 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
    * of `ref`.
    */
   async restoreWorkspace(ref: SnapshotRef, directory: string): Promise<void> {
-    const store = this.#options.blobStore;
-    if (!store)
-      throw new SandboxError("sandbox_unsupported", "restoring needs a blobStore in the provider options");
-    await restoreWorkspace(store, ref, directory);
-    this.#restoredFrom.set(resolve(directory), ref);
+    await this.#snapshots.restore(ref, directory);
   }
 
   /**
@@ -258,23 +255,7 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
       }
       await rename(source, target);
     }
-    sandbox.relocateWorkspace(target, this.#snapshotterFor(options, target));
-  }
-
-  #snapshotterFor(
-    options: Pick<CreateSandboxOptions, "sessionId" | "orgId">,
-    workspaceDir: string,
-  ): WorkspaceSnapshotter | undefined {
-    const store = this.#options.blobStore;
-    if (!store) return undefined;
-    return new WorkspaceSnapshotter({
-      store,
-      workspaceDir,
-      keyPrefix: [this.#options.snapshotKeyPrefix ?? "snapshots", options.orgId, options.sessionId]
-        .map(toKeySegment)
-        .join("/"),
-      parent: this.#restoredFrom.get(workspaceDir),
-    });
+    sandbox.relocateWorkspace(target, this.#snapshots.snapshotterFor(options, target));
   }
 
   /** How the sandbox's /bin, /lib… relate to /usr: on the host, or in the image (which must hold a shell). */
@@ -335,10 +316,6 @@ export function createBubblewrapSandboxProvider(
 }
 
 /** Blob key segments allow [A-Za-z0-9._-] only. */
-function toKeySegment(value: string): string {
-  const segment = value.replace(/[^A-Za-z0-9._-]/g, "_");
-  return segment === "." || segment === ".." || segment === "" ? "_" : segment;
-}
 
 /**
  * Spawns bwrap; with a cgroup, through `/bin/sh` that first writes its own pid into every

@@ -20,7 +20,7 @@ import {
 } from "@outrig/core";
 import { describeHostRoot, type HostRootEntry } from "../bubblewrap/bubblewrap-arguments.js";
 import { resolveExecutable } from "../bubblewrap/check-bubblewrap.js";
-import { restoreWorkspace, WorkspaceSnapshotter } from "../snapshots/workspace-snapshotter.js";
+import { ProviderSnapshots } from "../snapshots/provider-snapshots.js";
 import { validateCreateOptions } from "../validate-create-options.js";
 import {
   buildRuncConfig,
@@ -69,10 +69,11 @@ export class RuncSandboxProvider implements SandboxProvider {
   #hostRoot: HostRootEntry[] | undefined;
   #isClosed = false;
   /** Workspace dir → the snapshot it was restored from, so its next snapshot is incremental. */
-  readonly #restoredFrom = new Map<string, SnapshotRef>();
+  readonly #snapshots: ProviderSnapshots;
 
   constructor(options: RuncSandboxProviderOptions = {}) {
     this.#options = options;
+    this.#snapshots = new ProviderSnapshots(options.blobStore, options.snapshotKeyPrefix);
     this.#stateDir = resolve(options.stateDir ?? join(tmpdir(), "outrig-runc"));
   }
 
@@ -178,7 +179,7 @@ export class RuncSandboxProvider implements SandboxProvider {
       runc,
       maxFileBytes: this.#options.maxFileBytes ?? 32 * 1024 * 1024,
       connectTimeoutMs: this.#options.startTimeoutMs ?? 15_000,
-      snapshotter: this.#snapshotterFor(options, workspaceDir),
+      snapshotter: this.#snapshots.snapshotterFor(options, workspaceDir),
       onDestroyed: (destroyed) => this.#sandboxes.delete(destroyed),
     });
     this.#sandboxes.add(sandbox);
@@ -201,31 +202,7 @@ export class RuncSandboxProvider implements SandboxProvider {
    * replacement sandbox); a sandbox created on it then snapshots incrementally on top of `ref`.
    */
   async restoreWorkspace(ref: SnapshotRef, directory: string): Promise<void> {
-    const store = this.#options.blobStore;
-    if (!store)
-      throw new SandboxError("sandbox_unsupported", "restoring needs a blobStore in the provider options");
-    await restoreWorkspace(store, ref, directory);
-    this.#restoredFrom.set(resolve(directory), ref);
-  }
-
-  #snapshotterFor(
-    options: Pick<CreateSandboxOptions, "sessionId" | "orgId">,
-    workspaceDir: string,
-  ): WorkspaceSnapshotter | undefined {
-    const store = this.#options.blobStore;
-    if (!store) return undefined;
-    const segment = (value: string) => {
-      const cleaned = value.replace(/[^A-Za-z0-9._-]/g, "_");
-      return cleaned === "." || cleaned === ".." || cleaned === "" ? "_" : cleaned;
-    };
-    return new WorkspaceSnapshotter({
-      store,
-      workspaceDir,
-      keyPrefix: [this.#options.snapshotKeyPrefix ?? "snapshots", options.orgId, options.sessionId]
-        .map(segment)
-        .join("/"),
-      parent: this.#restoredFrom.get(workspaceDir),
-    });
+    await this.#snapshots.restore(ref, directory);
   }
 
   /** Destroys every sandbox this provider started; later create() calls fail. */
