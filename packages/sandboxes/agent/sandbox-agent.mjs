@@ -346,10 +346,15 @@ async function runOnce(id, op, request) {
       journal(key, record);
       return { ok: true, result: record };
     },
-    (error) => ({
-      ok: false,
-      error: Object.assign(new Error(String(error?.message ?? error)), { code: error?.code ?? "EIO" }),
-    }),
+    (error) => {
+      // EAGAIN: the command could not be started (the process limit was full), so nothing ran and
+      // the backend may try the same key again.
+      if (error?.code === "EAGAIN" && recordedCalls.get(key) === outcome) recordedCalls.delete(key);
+      return {
+        ok: false,
+        error: Object.assign(new Error(String(error?.message ?? error)), { code: error?.code ?? "EIO" }),
+      };
+    },
   );
   recordedCalls.set(key, outcome);
   inFlightKeyedCalls.add(outcome);

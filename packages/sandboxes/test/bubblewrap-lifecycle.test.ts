@@ -151,6 +151,23 @@ describe.skipIf(!isRoot)("bubblewrap lifecycle", () => {
       await handle.destroy();
     });
 
+    it("clears a fork bomb left by an earlier command and then runs the next command", async () => {
+      const handle = await create({ limits: { pids: 64 } });
+      // The bomb starts in its own session after the command has returned, so only the next call finds the limit full.
+      const started = await run(
+        handle.sandbox,
+        "setsid bash -c 'sleep 0.3; bomb() { bomb | bomb & }; bomb' >/dev/null 2>&1 & echo started",
+      );
+      expect(started.stdout).toBe("started\n");
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const result = await run(handle.sandbox, "echo alive");
+      expect(result.stdout).toBe("alive\n");
+      expect(result.limitExceeded).toBe("pids");
+      expect(result.stderr).toContain("every running command in the sandbox was killed");
+      expect((await run(handle.sandbox, "echo again")).stdout).toBe("again\n");
+      await handle.destroy();
+    });
+
     it("limits CPU with a quota", async () => {
       const handle = await create({ limits: { cpus: 0.2 } });
       // One second of a busy loop; the second line of `times` is the CPU time its children used.

@@ -1,6 +1,7 @@
 /** One running bubblewrap sandbox: the bwrap process tree and the agent connection inside it. */
 import type { ChildProcess } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { readdir, writeFile } from "node:fs/promises";
+import { setTimeout as delay } from "node:timers/promises";
 import {
   type DirEntry,
   type ExecRequest,
@@ -69,6 +70,9 @@ export interface BubblewrapSandboxOptions {
 
 /** How long past a command's own timeout the agent may take to answer before it counts as hung. */
 const AGENT_ANSWER_GRACE_MS = 15_000;
+/** How long cleaning up after a fork bomb waits for the killed processes to be reaped. */
+const REAP_WAIT_MS = 3_000;
+const REAP_POLL_MS = 5;
 /** The timeout assumed for an exec without one (the Bash tool's maximum). */
 const EXEC_DEFAULT_TIMEOUT_MS = 600_000;
 
@@ -256,9 +260,12 @@ export class BubblewrapSandbox implements SandboxHandle {
         await cgroup.thaw().catch(() => undefined);
       }
     }
-    for (let round = 0; round < 20; round += 1) {
+    // Killed processes stay charged to the pids limit until they are reaped, and the next command
+    // cannot fork before then: kill what is left and wait until only bwrap's and the agent's own
+    // threads are charged.
+    const deadline = performance.now() + REAP_WAIT_MS;
+    while (performance.now() < deadline) {
       const strays = (await this.#cgroup.listPids()).filter((pid) => !this.#corePids.has(pid));
-      if (strays.length === 0) return;
       for (const pid of strays) {
         try {
           process.kill(pid, "SIGKILL");
@@ -266,7 +273,17 @@ export class BubblewrapSandbox implements SandboxHandle {
           // already gone
         }
       }
+      if (strays.length === 0 && (await this.#cgroup.readPidsCurrent()) <= (await this.#countCoreTasks()))
+        return;
+      await delay(REAP_POLL_MS);
     }
+  }
+
+  /** Threads of bwrap and the agent (what the pids limit charges them). */
+  async #countCoreTasks(): Promise<number> {
+    let count = 0;
+    for (const pid of this.#corePids) count += (await readdir(`/proc/${pid}/task`).catch(() => [])).length;
+    return count;
   }
 
   /** Resumes a suspended sandbox before a call (transparent resume). */
@@ -298,7 +315,11 @@ export class BubblewrapSandbox implements SandboxHandle {
    * and timeouts. When `signal` aborts, the process group is killed and the call rejects with
    * `signal.reason` once the agent confirms. A missing cwd rejects with a FileError.
    */
-  async exec(request: ExecRequest, signal: AbortSignal): Promise<ExecResult> {
+  exec(request: ExecRequest, signal: AbortSignal): Promise<ExecResult> {
+    return this.#exec(request, signal, false);
+  }
+
+  async #exec(request: ExecRequest, signal: AbortSignal, isRetry: boolean): Promise<ExecResult> {
     signal.throwIfAborted();
     // Dead: reject at once (with the reason the connection recorded), before any cgroup I/O.
     if (this.#connection.isClosed) return this.#connection.request<ExecResult>("exec", {});
@@ -346,9 +367,18 @@ export class BubblewrapSandbox implements SandboxHandle {
       };
     } catch (error) {
       if (error instanceof AgentRequestError && error.body.code === "EAGAIN" && this.#cgroup) {
-        // The pids limit is full (e.g. a fork bomb left from an earlier command): kill every command
-        // so the sandbox answers again, and report it as a result the model can read.
+        // The pids limit is full (e.g. a fork bomb left from an earlier command), so the command
+        // never started: kill every command, run it once more, and tell the model what was killed.
         await this.#killCommands();
+        if (!isRetry) {
+          const retried = await this.#exec(request, signal, true);
+          if (retried.limitExceeded === "pids") return retried;
+          return {
+            ...retried,
+            limitExceeded: "pids",
+            stderr: `outrig: ${LIMIT_MESSAGES.pids} before this command started; every running command in the sandbox was killed, then the command ran\n${retried.stderr}`,
+          };
+        }
         return {
           exitCode: 126,
           signal: null,

@@ -52,10 +52,12 @@ describe("cgroup v2 on a fake cgroupfs", () => {
 
     await writeFile(join(path, "memory.events"), "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n");
     await writeFile(join(path, "pids.events"), "max 5\n");
+    await writeFile(join(path, "pids.current"), "17\n");
     await writeFile(join(path, "memory.current"), "123456\n");
     await writeFile(join(path, "cgroup.procs"), "10\n11\n");
     expect(await cgroup.readOomKillCount()).toBe(2);
     expect(await cgroup.readPidsMaxCount()).toBe(5);
+    expect(await cgroup.readPidsCurrent()).toBe(17);
     expect(await cgroup.readMemoryBytes()).toBe(123456);
     expect(await cgroup.listPids()).toEqual([10, 11]);
   });
@@ -96,5 +98,7 @@ describe("cgroup v1 on a fake cgroupfs", () => {
       "oom_kill_disable 0\nunder_oom 0\noom_kill 4\n",
     );
     expect(await cgroup.readOomKillCount()).toBe(4);
+    await writeFile(join(root, "pids/outrig/s/pids.current"), "9\n");
+    expect(await cgroup.readPidsCurrent()).toBe(9);
   });
 });

@@ -22,6 +22,11 @@ export interface SandboxCgroup {
   readOomKillCount(): Promise<number>;
   /** Times `fork()` failed because of the pids limit (v1 `pids.events` max / v2 the same). */
   readPidsMaxCount(): Promise<number>;
+  /**
+   * Tasks (threads) charged to the pids limit now. Killed processes stay charged until they are
+   * reaped, so this can exceed what `listPids` shows.
+   */
+  readPidsCurrent(): Promise<number>;
   /** Memory charged to the group now, in bytes (page cache included). */
   readMemoryBytes(): Promise<number>;
   /** Host pids of every process in the group. */
@@ -228,6 +233,10 @@ class CgroupV1 implements SandboxCgroup {
     return readNumber(join(this.#paths.pids, "pids.events"), "max");
   }
 
+  readPidsCurrent(): Promise<number> {
+    return readNumber(join(this.#paths.pids, "pids.current"));
+  }
+
   readMemoryBytes(): Promise<number> {
     return readNumber(join(this.#paths.memory, "memory.usage_in_bytes"));
   }
@@ -309,6 +318,10 @@ class CgroupV2 implements SandboxCgroup {
 
   readPidsMaxCount(): Promise<number> {
     return readNumber(join(this.#path, "pids.events"), "max");
+  }
+
+  readPidsCurrent(): Promise<number> {
+    return readNumber(join(this.#path, "pids.current"));
   }
 
   readMemoryBytes(): Promise<number> {
