@@ -168,12 +168,30 @@ describe("the server process", () => {
       '{"model":"anthropic:x","prompt":""}',
       "\u0000",
       "x".repeat(2_000_000),
+      "z".repeat(24 * 1024 * 1024),
     ];
     for (const body of bodies) {
       const response = await fetch(`${server.url}/v1/sessions`, { method: "POST", headers, body });
       expect(response.status).toBeGreaterThanOrEqual(400);
       expect(response.status).toBeLessThan(500);
     }
+    // Over the limit without a Content-Length (chunked): the server reads past the limit, then
+    // answers 413 once the client has sent the rest, so the client reads the answer.
+    const chunk = new TextEncoder().encode("y".repeat(64 * 1024));
+    const chunked = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let index = 0; index < 48; index += 1) controller.enqueue(chunk);
+        controller.close();
+      },
+    });
+    const tooLarge = await fetch(`${server.url}/v1/sessions`, {
+      method: "POST",
+      headers,
+      body: chunked,
+      duplex: "half",
+    } as RequestInit);
+    expect(tooLarge.status).toBe(413);
+    expect(((await tooLarge.json()) as { error: { code: string } }).error.code).toBe("body_too_large");
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });
 });

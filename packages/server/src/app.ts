@@ -1,4 +1,5 @@
 /** The HTTP API (Hono): routes, auth, validation, SSE. Built from ready adapters; reads no environment. */
+import type { IncomingMessage } from "node:http";
 import { InputError, type SessionRecord, type SessionStore } from "@outrig/core";
 import {
   ApprovalBody,
@@ -18,6 +19,9 @@ import { parseQuery, readJson } from "./http-input.js";
 import type { Caller, SessionManager } from "./session-manager.js";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** After a 413, how much more of the body is read and dropped before the connection closes. */
+const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
+const DRAIN_TIMEOUT_MS = 5_000;
 const REPLAY_PAGE = 500;
 const KEEPALIVE_MS = 15_000;
 
@@ -64,8 +68,13 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     const { status, body } = toErrorResponse(error, c.get("requestId"));
     if (status >= 500)
       deps.log(`request ${c.get("requestId") ?? "-"} failed: ${error.stack ?? error.message}`);
-    // The unread rest of an over-large body would be parsed as the next request: close the connection.
-    if (status === 413) return c.json(body, 413, { connection: "close" });
+    if (status === 413) {
+      // The unread rest of an over-large body would be parsed as the next request, so the connection
+      // closes. Closing it while the client still sends makes the client fail with EPIPE instead of
+      // reading the 413: read and drop the rest first (bounded), then answer and close.
+      const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+      return drainRequestBody(incoming).then(() => c.json(body, 413, { connection: "close" }));
+    }
     return c.json(body, status as 500);
   });
   app.notFound((c) => c.json({ error: { code: "not_found", message: "No such route" } }, 404));
@@ -293,4 +302,41 @@ function isUtf8(data: Uint8Array): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Reads and drops what is left of a request body, up to DRAIN_MAX_BYTES or DRAIN_TIMEOUT_MS (a
+ * client sending more or slower gets its connection closed mid-send). Resolves at once without a
+ * Node request (app.request() in tests) or when the body was read already.
+ */
+export function drainRequestBody(
+  incoming: IncomingMessage | undefined,
+  limits: { maxBytes: number; timeoutMs: number } = {
+    maxBytes: DRAIN_MAX_BYTES,
+    timeoutMs: DRAIN_TIMEOUT_MS,
+  },
+): Promise<void> {
+  if (!incoming || incoming.complete || incoming.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    let bytes = 0;
+    const done = () => {
+      clearTimeout(timer);
+      incoming.off("data", onData);
+      incoming.off("end", done);
+      incoming.off("close", done);
+      incoming.off("error", done);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > limits.maxBytes) done();
+    };
+    const timer = setTimeout(done, limits.timeoutMs);
+    timer.unref();
+    incoming.on("data", onData);
+    incoming.once("end", done);
+    incoming.once("close", done);
+    incoming.once("error", done);
+    incoming.resume();
+  });
 }
