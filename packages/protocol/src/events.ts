@@ -44,6 +44,13 @@ export const ToolEndEvent = z.object({
   isError: z.boolean(),
   output: z.string(),
   durationMs: z.number(),
+  /**
+   * Set when the call was not run: denied by the org's tool policy (the matching rule and the call's
+   * input, which the audit log records) or by a person answering an approval.
+   */
+  denied: z
+    .object({ by: z.enum(["policy", "person"]), rule: z.string().optional(), input: z.unknown().optional() })
+    .optional(),
   /** Files this call read or wrote, for the read-before-edit rule to survive restarts. */
   fileState: z.array(z.object({ path: z.string(), mtimeMs: z.number(), isPartial: z.boolean() })).optional(),
 });

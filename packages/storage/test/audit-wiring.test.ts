@@ -100,6 +100,39 @@ describe("audit log wiring", () => {
     await expect(database.audit.verifyAuditChain(orgId)).resolves.toMatchObject({ isValid: true, count: 1 });
   });
 
+  it("records a call the tool policy denied (it never started) with its input and the rule", async () => {
+    const { orgId, userId } = await orgAndUser("denied-call");
+    const sessionId = await runningSession(orgId, userId);
+    const deniedEnd = (toolCallId: string, by: "policy" | "person"): NewSessionEvent => ({
+      type: "tool.end",
+      turn: 1,
+      toolCallId,
+      name: "Bash",
+      isError: true,
+      output: "denied",
+      durationMs: 0,
+      denied: by === "policy" ? { by, rule: "Bash: deny", input: { command: "rm -rf /" } } : { by },
+    });
+    await database.sessions.appendEvents(sessionId, [deniedEnd("call_denied", "policy")], { turn: 1 });
+    // A person's denial is audited by its approval.response, not again by the tool.end.
+    await database.sessions.appendEvents(sessionId, [deniedEnd("call_refused", "person")], { turn: 1 });
+    const list = await entries(orgId);
+    expect(list).toHaveLength(1);
+    expect(list[0]).toMatchObject({
+      kind: "tool_call",
+      sessionId,
+      userId,
+      data: {
+        name: "Bash",
+        toolCallId: "call_denied",
+        turn: 1,
+        input: { command: "rm -rf /" },
+        denied: { by: "policy", rule: "Bash: deny" },
+      },
+    });
+    await expect(database.audit.verifyAuditChain(orgId)).resolves.toMatchObject({ isValid: true, count: 1 });
+  });
+
   it("cuts a tool input longer than 4 KiB on a character boundary and flags it", async () => {
     const { orgId, userId } = await orgAndUser("long-input");
     const sessionId = await runningSession(orgId, userId);

@@ -15,7 +15,14 @@ export type NextAction =
   | { readonly type: "call_model"; readonly step: number }
   | { readonly type: "run_tool"; readonly toolCallId: string }
   /** The call is not run: the policy or a person denied it. */
-  | { readonly type: "deny_tool"; readonly toolCallId: string; readonly message: string }
+  | {
+      readonly type: "deny_tool";
+      readonly toolCallId: string;
+      readonly message: string;
+      readonly deniedBy: "policy" | "person";
+      /** The policy rule that denied it. */
+      readonly rule?: string;
+    }
   | {
       readonly type: "request_approval";
       readonly toolCallId: string;
@@ -39,7 +46,7 @@ export function nextAction(state: RunState, limits: LoopLimits, policy?: ToolPol
         approval.reason === "timeout"
           ? "Permission to use this tool was not granted in time, so the call was denied. Do not retry it; tell the user it needs approval."
           : "The user denied permission to use this tool. Do not retry it; ask the user how to proceed.";
-      return { type: "deny_tool", toolCallId: pending.toolCallId, message };
+      return { type: "deny_tool", toolCallId: pending.toolCallId, message, deniedBy: "person" };
     }
     if (approval) return { type: "await_approval", toolCallId: pending.toolCallId };
     const decision = evaluateToolPolicy(policy, pending.name, pending.input);
@@ -48,6 +55,8 @@ export function nextAction(state: RunState, limits: LoopLimits, policy?: ToolPol
         type: "deny_tool",
         toolCallId: pending.toolCallId,
         message: `This tool call is denied by the organization's tool policy (${decision.rule}).`,
+        deniedBy: "policy",
+        rule: decision.rule,
       };
     }
     if (decision.action === "ask") {

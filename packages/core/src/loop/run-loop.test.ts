@@ -323,6 +323,10 @@ describe("tool policy and approvals", () => {
     const results = events.filter((event) => event.type === "tool.end");
     expect(results.map((event) => event.isError)).toEqual([true, true]);
     expect(results[0]?.output).toContain("not granted in time");
+    expect(results.map((event) => event.type === "tool.end" && event.denied)).toEqual([
+      { by: "person" },
+      { by: "person" },
+    ]);
 
     const denied = await createHarness();
     await denied.run(new ScriptedModel(script), {
@@ -334,6 +338,10 @@ describe("tool policy and approvals", () => {
     expect(deniedResults.map((event) => event.output)).toEqual([
       expect.stringContaining("denied by the organization's tool policy (Append: deny)"),
       expect.stringContaining("denied by the organization's tool policy"),
+    ]);
+    expect(deniedResults.map((event) => event.type === "tool.end" && event.denied)).toEqual([
+      { by: "policy", rule: "Append: deny", input: { line: "a" } },
+      { by: "policy", rule: "Append: deny", input: { line: "b" } },
     ]);
     expect(denied.effects).toEqual([]);
   });

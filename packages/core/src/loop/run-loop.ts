@@ -143,6 +143,10 @@ export class SessionRunner {
             isError: true,
             output: action.message,
             durationMs: 0,
+            denied:
+              action.deniedBy === "policy"
+                ? { by: "policy", rule: action.rule, input: call.input }
+                : { by: "person" },
           },
         ]);
         break;

@@ -1,6 +1,7 @@
 /**
  * Which session events are audited and what their entries say: `tool.start` becomes a `tool_call`
- * entry, `approval.response` an `approval` entry. Pure; the session store writes them with the events.
+ * entry, a `tool.end` the tool policy denied a `tool_call` entry marked `denied`, and
+ * `approval.response` an `approval` entry. Pure; the session store writes them with the events.
  */
 import type { NewSessionEvent } from "@outrig/protocol";
 import type { AuditEntryInput } from "./postgres-audit-log.js";
@@ -16,7 +17,11 @@ export interface AuditedSession {
 
 /** True when `appendEvents` must write an audit entry for this event. */
 export function isAuditedEvent(event: NewSessionEvent): boolean {
-  return event.type === "tool.start" || event.type === "approval.response";
+  return (
+    event.type === "tool.start" ||
+    event.type === "approval.response" ||
+    (event.type === "tool.end" && event.denied?.by === "policy")
+  );
 }
 
 /**
@@ -40,6 +45,20 @@ export function auditEntriesForEvents(
           toolCallId: event.toolCallId,
           turn: event.turn,
           ...auditedInput(event.input),
+        },
+      });
+    } else if (event.type === "tool.end" && event.denied?.by === "policy") {
+      // Never run, so no tool.start: the entry says what was asked and which rule refused it.
+      entries.push({
+        kind: "tool_call",
+        sessionId: session.id,
+        userId: session.userId,
+        data: {
+          name: event.name,
+          toolCallId: event.toolCallId,
+          turn: event.turn,
+          ...auditedInput(event.denied.input),
+          denied: { by: "policy", ...(event.denied.rule === undefined ? {} : { rule: event.denied.rule }) },
         },
       });
     } else if (event.type === "approval.response") {
