@@ -77,7 +77,9 @@ export {
 } from "./snapshots/local-directory-blob-store.js";
 export {
   restoreWorkspace,
+  type SnapshotCallOptions,
   scanWorkspace,
+  scanWorkspaceInProcess,
   WorkspaceSnapshotter,
   type WorkspaceSnapshotterOptions,
 } from "./snapshots/workspace-snapshotter.js";

@@ -15,6 +15,7 @@ import {
   SandboxError,
   type SandboxHandle,
   type SandboxProvider,
+  type SnapshotRef,
 } from "@outrig/core";
 import type { NewSessionEvent } from "@outrig/protocol";
 import { type EffectiveSandboxPolicy, sandboxLimitsOf } from "./sandbox-policy.js";
@@ -71,8 +72,10 @@ export class SessionSandbox {
   #starting: Promise<SandboxHandle> | undefined;
   #timers: NodeJS.Timeout[] = [];
   #inUse = 0;
-  /** The snapshot after the last mutating call; the next call waits for it. */
+  /** The snapshot after the last mutating call, until it is stored and logged. */
   #pendingSnapshot: Promise<void> = Promise.resolve();
+  /** Until that snapshot has read the workspace: the next call waits only for this. */
+  #pendingCapture: Promise<void> = Promise.resolve();
   /** Idle transitions (standby … destroyed) run one at a time; a call waits for the one running. */
   #transition: Promise<void> = Promise.resolve();
   #replacing: { handle: SandboxHandle; error: Promise<SandboxError> } | undefined;
@@ -131,9 +134,9 @@ export class SessionSandbox {
     this.#clearTimers();
     try {
       await this.#transition;
-      await this.#pendingSnapshot;
+      await this.#pendingCapture;
       const handle = await this.#acquire();
-      await this.#pendingSnapshot; // the base snapshot of a first sandbox
+      await this.#pendingCapture; // the base snapshot of a first sandbox
       if (this.#isWarm) {
         this.#isWarm = false;
         this.#options.onWarmUsed?.();
@@ -385,11 +388,32 @@ export class SessionSandbox {
     const toolCallId = idempotencyKey?.startsWith(prefix) ? idempotencyKey.slice(prefix.length) : undefined;
     // A quota'd workspace is unmounted when its sandbox dies: a scan then would see an empty directory.
     const usesQuota = this.#policy?.diskBytes !== undefined;
-    this.#pendingSnapshot = this.#pendingSnapshot.then(async () => {
+    let markCaptured = () => {};
+    const captured = new Promise<void>((resolve) => {
+      markCaptured = resolve;
+    });
+    const previous = this.#pendingSnapshot;
+    const previousCapture = this.#pendingCapture;
+    this.#pendingCapture = captured;
+    // The capture (scan and tar) starts when the previous one has read the workspace; its store and
+    // its event follow the previous snapshot's, so the log names snapshots in order.
+    this.#pendingSnapshot = (async () => {
+      await previousCapture;
       if (usesQuota && !handle.isAlive()) return;
       const startedAt = performance.now();
+      let ref: SnapshotRef;
       try {
-        const ref = await snapshots.snapshot();
+        ref = await snapshots.snapshot({ onCaptured: markCaptured });
+      } catch (error) {
+        await previous;
+        snapshots.reset(this.#lastSnapshotKey);
+        this.#options.log?.(
+          `session ${this.#options.sessionId}: snapshot failed: ${(error as Error).message}`,
+        );
+        return;
+      }
+      await previous;
+      try {
         if (usesQuota && !handle.isAlive()) {
           snapshots.reset(this.#lastSnapshotKey);
           return;
@@ -414,7 +438,7 @@ export class SessionSandbox {
           `session ${this.#options.sessionId}: snapshot failed: ${(error as Error).message}`,
         );
       }
-    });
+    })().finally(markCaptured);
   }
 
   #armIdle(): void {

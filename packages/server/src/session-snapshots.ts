@@ -8,7 +8,12 @@
 import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { type BlobStore, SandboxError, type SnapshotRef } from "@outrig/core";
-import { restoreWorkspace, WorkspaceSnapshotter, workspaceQuotaImagePath } from "@outrig/sandboxes";
+import {
+  restoreWorkspace,
+  type SnapshotCallOptions,
+  WorkspaceSnapshotter,
+  workspaceQuotaImagePath,
+} from "@outrig/sandboxes";
 
 /** Newest snapshots (and the layers they need) kept when an older chain is pruned. */
 const KEEP_SNAPSHOTS = 2;
@@ -33,9 +38,12 @@ export class SessionSnapshots {
     this.#snapshotter = this.#newSnapshotter(undefined);
   }
 
-  /** Snapshots the host workspace, incrementally on the last snapshot or restore. */
-  async snapshot(): Promise<SnapshotRef> {
-    const ref = await this.#snapshotter.snapshot();
+  /**
+   * Snapshots the host workspace, incrementally on the last snapshot or restore; `onCaptured` runs
+   * once the workspace has been read (the store may still be under way).
+   */
+  async snapshot(options: SnapshotCallOptions = {}): Promise<SnapshotRef> {
+    const ref = await this.#snapshotter.snapshot(options);
     if (!ref.isIncremental) await this.#prune(ref.key).catch(() => undefined);
     return ref;
   }

@@ -4,7 +4,6 @@ import { join } from "node:path";
 import {
   type DirEntry,
   FileError,
-  type FileErrorCode,
   type FileKind,
   type FileStat,
   type FileSystem,

@@ -7,7 +7,8 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
+import type { BigIntStats } from "node:fs";
+import { lstat, mkdir, readdir, readlink, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { type BlobStore, SandboxError, type SnapshotRef } from "@outrig/core";
 import { resolveExecutable } from "../bubblewrap/check-bubblewrap.js";
@@ -99,6 +100,57 @@ export function scanWorkspace(root: string): Promise<Record<string, Fingerprint>
   });
 }
 
+/** Up to this many entries (in the previous snapshot) the scan runs in Node: no process to start. */
+const IN_PROCESS_SCAN_MAX_ENTRIES = 1000;
+
+function kindOf(stats: BigIntStats): string {
+  if (stats.isFile()) return "f";
+  if (stats.isDirectory()) return "d";
+  if (stats.isSymbolicLink()) return "l";
+  if (stats.isFIFO()) return "p";
+  if (stats.isSocket()) return "s";
+  if (stats.isCharacterDevice()) return "c";
+  if (stats.isBlockDevice()) return "b";
+  return "U";
+}
+
+/**
+ * The same fingerprints as `scanWorkspace`, read with lstat from Node: faster for a small workspace,
+ * where starting `find` costs more than the walk. mtime is printed as find's %T@ prints it (seconds,
+ * then nanoseconds and a trailing 0), so fingerprints from either scan compare equal.
+ */
+export async function scanWorkspaceInProcess(root: string): Promise<Record<string, Fingerprint>> {
+  const entries: Record<string, Fingerprint> = {};
+  const walk = async (relative: string): Promise<void> => {
+    let names: string[];
+    try {
+      names = await readdir(relative === "" ? root : join(root, relative));
+    } catch {
+      return; // vanished or unreadable while walking, as find skips it
+    }
+    await Promise.all(
+      names.map(async (name) => {
+        const path = relative === "" ? name : `${relative}/${name}`;
+        let stats: BigIntStats;
+        try {
+          stats = await lstat(join(root, path), { bigint: true });
+        } catch {
+          return;
+        }
+        const kind = kindOf(stats);
+        const target = kind === "l" ? await readlink(join(root, path)).catch(() => "") : "";
+        const nanoseconds = String(stats.mtimeNs % 1_000_000_000n).padStart(9, "0");
+        const mtime = `${stats.mtimeNs / 1_000_000_000n}.${nanoseconds}0`;
+        const mode = (Number(stats.mode) & 0o7777).toString(8);
+        entries[path] = [kind, Number(stats.size), mtime, mode, target];
+        if (kind === "d") await walk(path);
+      }),
+    );
+  };
+  await walk("");
+  return entries;
+}
+
 function isSameFingerprint(left: Fingerprint | undefined, right: Fingerprint): boolean {
   return (
     left !== undefined &&
@@ -142,6 +194,22 @@ async function readJson<T>(store: BlobStore, key: string): Promise<T> {
   return JSON.parse(Buffer.concat(chunks).toString("utf8")) as T;
 }
 
+export interface SnapshotCallOptions {
+  /**
+   * Called once the workspace has been read (scanned and packed): from then on it may change again
+   * while the layer is compressed and stored. Called on failure too.
+   */
+  readonly onCaptured?: () => void;
+}
+
+/** A capture whose layer is still being compressed and stored. */
+interface CapturedSnapshot {
+  readonly ref: SnapshotRef;
+  readonly manifest: SnapshotManifest;
+  /** The compressed layer; undefined when nothing changed. */
+  readonly layer: Promise<{ key: string; body: Buffer }> | undefined;
+}
+
 export class WorkspaceSnapshotter {
   readonly #store: BlobStore;
   readonly #workspaceDir: string;
@@ -149,7 +217,10 @@ export class WorkspaceSnapshotter {
   readonly #maxLayers: number;
   #parentRef: SnapshotRef | undefined;
   #parent: SnapshotManifest | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
+  /** Captures run one at a time, in call order: each diffs against the one before. */
+  #captureQueue: Promise<unknown> = Promise.resolve();
+  /** Stores run one at a time, in call order; one that failed fails every later one. */
+  #storeQueue: Promise<unknown> = Promise.resolve();
 
   constructor(options: WorkspaceSnapshotterOptions) {
     this.#store = options.store;
@@ -159,18 +230,31 @@ export class WorkspaceSnapshotter {
     this.#parentRef = options.parent;
   }
 
-  /** Snapshots run one at a time, in call order. */
-  snapshot(): Promise<SnapshotRef> {
-    const next = this.#queue.then(() => this.#snapshot());
-    this.#queue = next.catch(() => {});
-    return next;
+  /**
+   * Snapshots the workspace. Two phases: the capture (scan, then tar reads the changed files) and
+   * the store (compressed layer and manifest written to the BlobStore). The next snapshot's capture
+   * starts as soon as this one's ends, so a caller that only needs the workspace read
+   * (`onCaptured`) does not wait for the store.
+   */
+  snapshot(options: SnapshotCallOptions = {}): Promise<SnapshotRef> {
+    const captured = this.#captureQueue.then(() => this.#capture());
+    this.#captureQueue = captured.catch(() => {});
+    const { onCaptured } = options;
+    if (onCaptured) void captured.then(onCaptured, onCaptured);
+    const stored = Promise.all([captured, this.#storeQueue]).then(([capture]) => this.#storeCapture(capture));
+    this.#storeQueue = stored;
+    return stored;
   }
 
-  async #snapshot(): Promise<SnapshotRef> {
+  async #capture(): Promise<CapturedSnapshot> {
     if (this.#parentRef && !this.#parent)
       this.#parent = await readJson<SnapshotManifest>(this.#store, this.#parentRef.key);
-    const entries = await scanWorkspace(this.#workspaceDir);
     const parent = this.#parent;
+    const previousCount = parent ? Object.keys(parent.entries).length : undefined;
+    const entries =
+      previousCount !== undefined && previousCount <= IN_PROCESS_SCAN_MAX_ENTRIES
+        ? await scanWorkspaceInProcess(this.#workspaceDir)
+        : await scanWorkspace(this.#workspaceDir);
     const isIncremental = parent !== undefined && parent.layers.length < this.#maxLayers;
     let changed: string[];
     let deletedPaths: string[] = [];
@@ -183,7 +267,11 @@ export class WorkspaceSnapshotter {
         (path) => entries[path] === undefined || entries[path]?.[0] !== parent.entries[path]?.[0],
       );
       if (changed.length === 0 && deletedPaths.length === 0 && this.#parentRef)
-        return { ...this.#parentRef, sizeBytes: 0, isIncremental: true };
+        return {
+          ref: { ...this.#parentRef, sizeBytes: 0, isIncremental: true },
+          manifest: parent,
+          layer: undefined,
+        };
     } else {
       changed = [];
     }
@@ -217,11 +305,14 @@ export class WorkspaceSnapshotter {
     // before the last bytes were written now and then (the conformance test caught truncated layers).
     const chunks: Buffer[] = [];
     compress.stdout?.on("data", (chunk: Buffer) => chunks.push(chunk));
-    // tar exits 1 when a file changed while it was read: the snapshot is still usable.
-    await Promise.all([waitForExit(tar, "tar", [0, 1]), waitForExit(compress, compression, [0])]);
-    const layer = Buffer.concat(chunks);
-    const sizeBytes = layer.length;
-    await this.#store.put(layerKey, layer);
+    const compressed = waitForExit(compress, compression, [0]);
+    // tar exits 1 when a file changed while it was read: the snapshot is still usable. Once tar has
+    // exited, the workspace has been read: the layer is finished off the capture's path.
+    await waitForExit(tar, "tar", [0, 1]).catch(async (error: unknown) => {
+      compress.kill("SIGKILL");
+      await compressed.catch(() => undefined);
+      throw error;
+    });
     const manifest: SnapshotManifest = {
       schemaVersion: 1,
       createdAt: new Date().toISOString(),
@@ -231,18 +322,25 @@ export class WorkspaceSnapshotter {
       ],
       entries,
     };
-    const key = `${this.#keyPrefix}/${id}/manifest.json`;
-    await this.#store.put(key, Buffer.from(JSON.stringify(manifest)));
     const ref: SnapshotRef = {
-      key,
+      key: `${this.#keyPrefix}/${id}/manifest.json`,
       createdAt: manifest.createdAt,
-      sizeBytes,
+      sizeBytes: 0,
       entryCount: Object.keys(entries).length,
       isIncremental,
     };
+    // The next capture diffs against this one, even before it is stored.
     this.#parent = manifest;
     this.#parentRef = ref;
-    return ref;
+    return { ref, manifest, layer: compressed.then(() => ({ key: layerKey, body: Buffer.concat(chunks) })) };
+  }
+
+  async #storeCapture(capture: CapturedSnapshot): Promise<SnapshotRef> {
+    if (!capture.layer) return capture.ref;
+    const layer = await capture.layer;
+    await this.#store.put(layer.key, layer.body);
+    await this.#store.put(capture.ref.key, Buffer.from(JSON.stringify(capture.manifest)));
+    return { ...capture.ref, sizeBytes: layer.body.length };
   }
 }
 

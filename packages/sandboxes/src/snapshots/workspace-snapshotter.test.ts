@@ -1,0 +1,173 @@
+import { execFileSync } from "node:child_process";
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { BlobBody } from "@outrig/core";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { LocalDirectoryBlobStore } from "./local-directory-blob-store.js";
+import {
+  restoreWorkspace,
+  scanWorkspace,
+  scanWorkspaceInProcess,
+  WorkspaceSnapshotter,
+} from "./workspace-snapshotter.js";
+
+let root: string;
+let workspace: string;
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), "outrig-snapshotter-"));
+  workspace = join(root, "workspace");
+  await mkdir(workspace);
+});
+
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** A local store whose puts wait for `gate` (to hold a snapshot in its store phase) or fail once. */
+class GatedStore extends LocalDirectoryBlobStore {
+  gate: Promise<void> = Promise.resolve();
+  failNextPut = false;
+  readonly putKeys: string[] = [];
+
+  override async put(key: string, body: BlobBody): Promise<void> {
+    await this.gate;
+    if (this.failNextPut) {
+      this.failNextPut = false;
+      throw new Error("store unavailable");
+    }
+    this.putKeys.push(key);
+    return super.put(key, body);
+  }
+}
+
+describe("scanWorkspaceInProcess", () => {
+  it("gives exactly the fingerprints find gives, for every kind of entry", async () => {
+    await mkdir(join(workspace, "src/deep/er"), { recursive: true });
+    await writeFile(join(workspace, "src/deep/er/a.ts"), "export const a = 1;\n");
+    await writeFile(join(workspace, "empty"), "");
+    await writeFile(join(workspace, "naïve name with spaces.txt"), "x");
+    await writeFile(join(workspace, "run.sh"), "#!/bin/sh\n");
+    await chmod(join(workspace, "run.sh"), 0o4755);
+    await mkdir(join(workspace, "shared"));
+    await chmod(join(workspace, "shared"), 0o1777);
+    await writeFile(join(workspace, "secret"), "s");
+    await chmod(join(workspace, "secret"), 0o600);
+    await symlink("src/deep", join(workspace, "link-to-dir"));
+    await symlink("does/not/exist", join(workspace, "dangling"));
+    execFileSync("mkfifo", [join(workspace, "pipe")]);
+
+    const fromFind = await scanWorkspace(workspace);
+    const fromNode = await scanWorkspaceInProcess(workspace);
+    expect(Object.keys(fromFind).length).toBe(12);
+    expect(fromNode).toEqual(fromFind);
+  });
+
+  it("returns nothing for a workspace that does not exist", async () => {
+    expect(await scanWorkspaceInProcess(join(root, "missing"))).toEqual({});
+  });
+});
+
+describe("WorkspaceSnapshotter", () => {
+  it("lets the workspace change once it is captured, and the change lands in the next snapshot", async () => {
+    const store = new GatedStore(join(root, "store"));
+    const snapshotter = new WorkspaceSnapshotter({ store, workspaceDir: workspace, keyPrefix: "s/one" });
+    await writeFile(join(workspace, "a.txt"), "first\n");
+    await snapshotter.snapshot();
+
+    // Hold the store phase: the capture must still finish, and the next snapshot capture meanwhile.
+    let openGate = () => {};
+    store.gate = new Promise((resolve) => {
+      openGate = resolve;
+    });
+    await writeFile(join(workspace, "a.txt"), "second\n");
+    let secondStored = false;
+    let markCaptured = () => {};
+    const captured = new Promise<void>((resolve) => {
+      markCaptured = resolve;
+    });
+    const second = snapshotter.snapshot({ onCaptured: markCaptured });
+    void second.then(() => {
+      secondStored = true;
+    });
+    await captured;
+    expect(secondStored).toBe(false);
+    await writeFile(join(workspace, "a.txt"), "third\n");
+    await writeFile(join(workspace, "b.txt"), "new\n");
+    let thirdCaptured = false;
+    const third = snapshotter.snapshot({
+      onCaptured: () => {
+        thirdCaptured = true;
+      },
+    });
+    await expect.poll(() => thirdCaptured).toBe(true);
+    expect(secondStored).toBe(false);
+    openGate();
+
+    const secondSnapshot = await second;
+    const thirdSnapshot = await third;
+    expect(secondSnapshot.isIncremental).toBe(true);
+    expect(thirdSnapshot.isIncremental).toBe(true);
+    // Stores ran in order: the second manifest is written before the third layer.
+    const order = store.putKeys.map((key) => key.split("/").at(-2));
+    expect(order.indexOf(secondSnapshot.key.split("/").at(-2))).toBeLessThan(
+      order.indexOf(thirdSnapshot.key.split("/").at(-2)),
+    );
+
+    const restoredSecond = join(root, "restored-2");
+    await restoreWorkspace(store, secondSnapshot, restoredSecond);
+    expect(await readFile(join(restoredSecond, "a.txt"), "utf8")).toBe("second\n");
+    await expect(readFile(join(restoredSecond, "b.txt"), "utf8")).rejects.toThrow();
+    const restoredThird = join(root, "restored-3");
+    await restoreWorkspace(store, thirdSnapshot, restoredThird);
+    expect(await readFile(join(restoredThird, "a.txt"), "utf8")).toBe("third\n");
+    expect(await readFile(join(restoredThird, "b.txt"), "utf8")).toBe("new\n");
+  });
+
+  it("fails every snapshot queued behind one whose store failed (its layer would be missing)", async () => {
+    const store = new GatedStore(join(root, "store"));
+    const snapshotter = new WorkspaceSnapshotter({ store, workspaceDir: workspace, keyPrefix: "s/two" });
+    await writeFile(join(workspace, "a.txt"), "first\n");
+    const first = await snapshotter.snapshot();
+
+    store.failNextPut = true;
+    await writeFile(join(workspace, "a.txt"), "second\n");
+    const failed = snapshotter.snapshot();
+    await writeFile(join(workspace, "c.txt"), "third\n");
+    const behind = snapshotter.snapshot();
+    await expect(failed).rejects.toThrow("store unavailable");
+    await expect(behind).rejects.toThrow("store unavailable");
+
+    // A snapshotter started again from the last stored snapshot picks every change up.
+    const again = new WorkspaceSnapshotter({
+      store,
+      workspaceDir: workspace,
+      keyPrefix: "s/two",
+      parent: first,
+    });
+    const recovered = await again.snapshot();
+    const restored = join(root, "restored");
+    await restoreWorkspace(store, recovered, restored);
+    expect(await readFile(join(restored, "a.txt"), "utf8")).toBe("second\n");
+    expect(await readFile(join(restored, "c.txt"), "utf8")).toBe("third\n");
+  });
+
+  it("writes nothing for a snapshot without changes and calls onCaptured", async () => {
+    const store = new GatedStore(join(root, "store"));
+    const snapshotter = new WorkspaceSnapshotter({ store, workspaceDir: workspace, keyPrefix: "s/three" });
+    await writeFile(join(workspace, "a.txt"), "same\n");
+    const first = await snapshotter.snapshot();
+    const puts = store.putKeys.length;
+    let captured = false;
+    const second = await snapshotter.snapshot({
+      onCaptured: () => {
+        captured = true;
+      },
+    });
+    expect(second.key).toBe(first.key);
+    expect(second.sizeBytes).toBe(0);
+    expect(captured).toBe(true);
+    expect(store.putKeys.length).toBe(puts);
+  });
+});
