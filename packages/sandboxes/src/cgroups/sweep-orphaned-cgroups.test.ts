@@ -289,3 +289,21 @@ describe("sweepOrphanedCgroups on a fake cgroup v2 tree", () => {
     expect(describeCgroupSweep(result)).toContain("1 failed (server-60-6/bwrap-stuck: EBUSY");
   });
 });
+
+describe("sweepOrphanedCgroups when a group fills up meanwhile", () => {
+  it("leaves a group the kernel refuses to remove (EBUSY) for the next sweep, without a failure", async () => {
+    const layout = v1Layout();
+    await fakeSandbox(layout, "server-70-7/bwrap-joined");
+    const busy = join(layout.groupDirectories.freezer ?? "", "server-70-7", "bwrap-joined");
+    const result = await sweepOrphanedCgroups(layout, {
+      procRoot,
+      removeDirectory: async (path) => {
+        if (path === busy) throw Object.assign(new Error(`EBUSY: ${path}`), { code: "EBUSY" });
+        await fakeCgroupRmdir(path);
+      },
+    });
+    // The three other sandbox groups and their owner directories; the freezer ones stay.
+    expect(result).toEqual({ killedSandboxes: 0, removedDirectories: 6, runningOrphans: 0, failures: [] });
+    expect(await readdir(dirname(busy))).toEqual(["bwrap-joined"]);
+  });
+});

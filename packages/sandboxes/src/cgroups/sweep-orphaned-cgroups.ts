@@ -229,7 +229,10 @@ async function sweepLegacy(sandbox: SweptSandbox, minAgeMs: number, io: SweepIo)
   return removeEmpty(sandbox, io);
 }
 
-/** rmdir of each directory; the kernel refuses (EBUSY) one a process joined meanwhile. */
+/**
+ * rmdir of each directory. The kernel refuses (EBUSY) one that a process joined meanwhile or whose
+ * killed processes are still exiting (another sweep's kill): that one is left for the next sweep.
+ */
 async function removeEmpty(sandbox: SweptSandbox, io: SweepIo): Promise<number> {
   let removed = 0;
   for (const directory of sandbox.directories.values()) {
@@ -237,7 +240,8 @@ async function removeEmpty(sandbox: SweptSandbox, io: SweepIo): Promise<number> 
       await io.removeDirectory(directory);
       removed += 1;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT" && code !== "EBUSY") throw error;
     }
   }
   return removed;
