@@ -35,12 +35,21 @@ export {
 } from "./bubblewrap/workspace-quota.js";
 export {
   type CgroupDriver,
+  cgroupOwnerName,
   type DetectCgroupsOptions,
   detectCgroups,
   isCgroupDriver,
   parseProcCgroup,
   type SandboxCgroup,
 } from "./cgroups/sandbox-cgroup.js";
+export {
+  type CgroupSweepResult,
+  describeCgroupSweep,
+  isOwnerAlive,
+  type SweepOrphanedCgroupsOptions,
+  type SweptCgroupLayout,
+  sweepOrphanedCgroups,
+} from "./cgroups/sweep-orphaned-cgroups.js";
 export {
   type BuildImageOptions,
   buildImage,
