@@ -3,12 +3,12 @@
  * suspended; the sweep of another server kills that frozen sandbox and removes its cgroups, and leaves
  * the other server's own suspended sandbox alone. Needs root (cgroups), as in CI.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, rmdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type BubblewrapSandboxProvider,
@@ -16,12 +16,15 @@ import {
   detectCgroups,
   isCgroupDriver,
 } from "../src/index.js";
+import {
+  isRunning,
+  killServer,
+  startSuspendedSandboxServer,
+  VITE_NODE,
+} from "./fixtures/start-suspended-sandbox-server.js";
 
 const isRoot = process.getuid?.() === 0;
 const canUseCgroups = isRoot && isCgroupDriver(detectCgroups());
-const REPOSITORY_ROOT = resolve(import.meta.dirname, "../../..");
-const VITE_NODE = join(REPOSITORY_ROOT, "node_modules/vite-node/vite-node.mjs");
-const SERVER_FIXTURE = join(import.meta.dirname, "fixtures/suspended-sandbox-server.ts");
 const CONTROLLERS = ["memory", "pids", "cpu", "freezer"];
 
 /** controller → the cgroup directory holding `pid` (v1 hierarchies under /sys/fs/cgroup). */
@@ -38,55 +41,6 @@ async function cgroupDirectoriesOf(pid: number): Promise<Record<string, string>>
 
 async function readPids(directory: string): Promise<number[]> {
   return (await readFile(join(directory, "cgroup.procs"), "utf8")).split("\n").filter(Boolean).map(Number);
-}
-
-/** True while `pid` exists and is not a zombie. */
-async function isRunning(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
-  return stat !== undefined && !/\) [ZX] /.test(stat);
-}
-
-/** Starts the fixture server and resolves with the host pid of its suspended sandbox. */
-function startSuspendedSandboxServer(
-  workspaceDir: string,
-  groupName: string,
-): {
-  child: ChildProcess;
-  hostPid: Promise<number>;
-} {
-  const child = spawn(
-    process.execPath,
-    [
-      VITE_NODE,
-      "--config",
-      join(REPOSITORY_ROOT, "vitest.config.ts"),
-      SERVER_FIXTURE,
-      workspaceDir,
-      groupName,
-    ],
-    {
-      cwd: REPOSITORY_ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let stdout = "";
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString("utf8");
-  });
-  const hostPid = new Promise<number>((resolvePid, reject) => {
-    child.stdout?.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString("utf8");
-      const line = stdout.split("\n").find((candidate) => candidate.startsWith("{"));
-      if (line !== undefined) resolvePid((JSON.parse(line) as { hostPid: number }).hostPid);
-    });
-    child.once("exit", (code, signal) =>
-      reject(
-        new Error(`the fixture server exited (${signal ?? code}) before its sandbox was ready: ${stderr}`),
-      ),
-    );
-  });
-  return { child, hostPid };
 }
 
 describe.skipIf(!canUseCgroups)("orphaned sandbox sweep (bubblewrap, cgroup v1)", () => {
@@ -107,8 +61,10 @@ describe.skipIf(!canUseCgroups)("orphaned sandbox sweep (bubblewrap, cgroup v1)"
   });
 
   afterAll(async () => {
-    child?.kill("SIGKILL");
+    if (child) await killServer(child);
     await provider?.close();
+    // A failed run must not leave the frozen orphan behind: sweep the test's group once more.
+    await provider?.sweepOrphans();
     if (root) await rm(root, { recursive: true, force: true });
     // This process's own (now empty) owner directory, then the test's group.
     const driver = detectCgroups({ groupName });
@@ -127,9 +83,9 @@ describe.skipIf(!canUseCgroups)("orphaned sandbox sweep (bubblewrap, cgroup v1)"
     await live.suspend();
     const liveDirectories = await cgroupDirectoriesOf(live.hostPid ?? -1);
 
-    const server = startSuspendedSandboxServer(join(root, "orphan"), groupName);
+    const server = startSuspendedSandboxServer("bubblewrap", join(root, "orphan"), groupName);
     child = server.child;
-    const orphanPid = await server.hostPid;
+    const orphanPid = (await server.sandbox).hostPid ?? -1;
     const orphanDirectories = await cgroupDirectoriesOf(orphanPid);
     expect(Object.keys(orphanDirectories).sort()).toEqual([...CONTROLLERS].sort());
     // The orphan's groups sit in its server's owner directory, which names the server's pid.
@@ -142,9 +98,7 @@ describe.skipIf(!canUseCgroups)("orphaned sandbox sweep (bubblewrap, cgroup v1)"
       "FROZEN",
     );
 
-    const exited = new Promise((resolveExit) => child?.once("exit", resolveExit));
-    child.kill("SIGKILL");
-    await exited;
+    await killServer(child);
     // Frozen, the orphan cannot notice that its server is gone: it stays until the sweep.
     for (const pid of orphanPids) expect(await isRunning(pid)).toBe(true);
 
