@@ -81,6 +81,12 @@ export {
   type RuncSandboxProviderOptions,
 } from "./runc/runc-sandbox-provider.js";
 export {
+  RUNC_OWNER_ANNOTATION,
+  type RuncListEntry,
+  type RuncSweepResult,
+  sweepOrphanedRuncContainers,
+} from "./runc/sweep-orphaned-containers.js";
+export {
   createLocalDirectoryBlobStore,
   LocalDirectoryBlobStore,
 } from "./snapshots/local-directory-blob-store.js";
