@@ -35,12 +35,21 @@ export {
 } from "./bubblewrap/workspace-quota.js";
 export {
   type CgroupDriver,
+  cgroupOwnerName,
   type DetectCgroupsOptions,
   detectCgroups,
   isCgroupDriver,
   parseProcCgroup,
   type SandboxCgroup,
 } from "./cgroups/sandbox-cgroup.js";
+export {
+  type CgroupSweepResult,
+  describeCgroupSweep,
+  isOwnerAlive,
+  type SweepOrphanedCgroupsOptions,
+  type SweptCgroupLayout,
+  sweepOrphanedCgroups,
+} from "./cgroups/sweep-orphaned-cgroups.js";
 export {
   type BuildImageOptions,
   buildImage,
@@ -71,6 +80,12 @@ export {
   RuncSandboxProvider,
   type RuncSandboxProviderOptions,
 } from "./runc/runc-sandbox-provider.js";
+export {
+  RUNC_OWNER_ANNOTATION,
+  type RuncListEntry,
+  type RuncSweepResult,
+  sweepOrphanedRuncContainers,
+} from "./runc/sweep-orphaned-containers.js";
 export {
   createLocalDirectoryBlobStore,
   LocalDirectoryBlobStore,

@@ -361,7 +361,8 @@ describe.skipIf(!isRoot)("bubblewrap lifecycle", () => {
   });
 
   it("logs nothing about skipped limits when running as root", () => {
-    expect(logged).toEqual([]);
+    // The orphan sweep may log what other (killed) test servers left behind; that is not a skip.
+    expect(logged.filter((line) => !line.startsWith("outrig sandboxes: removed "))).toEqual([]);
   });
 });
 

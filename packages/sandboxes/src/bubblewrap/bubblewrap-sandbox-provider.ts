@@ -21,6 +21,11 @@ import {
   isCgroupDriver,
   type SandboxCgroup,
 } from "../cgroups/sandbox-cgroup.js";
+import {
+  type CgroupSweepResult,
+  describeCgroupSweep,
+  sweepOrphanedCgroups,
+} from "../cgroups/sweep-orphaned-cgroups.js";
 import { ProviderSnapshots } from "../snapshots/provider-snapshots.js";
 import { validateCreateOptions } from "../validate-create-options.js";
 import { AgentConnection } from "./agent-connection.js";
@@ -73,6 +78,11 @@ export interface BubblewrapSandboxProviderOptions {
   readonly cgroups?: "auto" | "off";
   /** Where cgroupfs is mounted. Default /sys/fs/cgroup. */
   readonly cgroupRoot?: string;
+  /**
+   * The group below the server's own cgroup that holds sandbox cgroups; servers sweep orphans only in
+   * their own group. Default "outrig".
+   */
+  readonly cgroupGroupName?: string;
   /** Where `snapshot()` stores workspace snapshots. Without it, snapshot() rejects. */
   readonly blobStore?: BlobStore;
   /** Blob keys are `<prefix>/<orgId>/<sessionId>/…`. Default "snapshots". */
@@ -102,6 +112,8 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
   #isClosed = false;
   #cgroupDriver: CgroupDriver | undefined | null;
   #hasLoggedLimits = false;
+  /** The sweep started at the first use of cgroups (see sweepOrphans). */
+  #firstSweep: Promise<CgroupSweepResult | undefined> | undefined;
   /** Workspace dir → the snapshot it was restored from, so its next snapshot is incremental. */
   readonly #snapshots: ProviderSnapshots;
 
@@ -283,14 +295,47 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
       this.#logLimitsSkipped("cgroups need root");
       return undefined;
     }
-    const detected = detectCgroups({ root: this.#options.cgroupRoot });
+    const detected = detectCgroups({
+      root: this.#options.cgroupRoot,
+      groupName: this.#options.cgroupGroupName,
+    });
     if (isCgroupDriver(detected)) {
       this.#cgroupDriver = detected;
+      // Not awaited: the sweep never touches this server's own groups, so create() need not wait.
+      this.#firstSweep = this.#sweep(detected);
       return detected;
     }
     this.#cgroupDriver = null;
     this.#logLimitsSkipped(detected.reason);
     return undefined;
+  }
+
+  /**
+   * Cleans up the sandbox cgroups that servers which are gone left behind (see
+   * sweep-orphaned-cgroups.ts): empty ones are removed, frozen ones killed and removed, running ones
+   * left to finish. Runs by itself once, when the provider first uses cgroups; call it to sweep again.
+   * Logs one line when it did anything; never throws. Resolves undefined when cgroups are unusable.
+   */
+  sweepOrphans(): Promise<CgroupSweepResult | undefined> {
+    const isFirstUse = this.#firstSweep === undefined;
+    const driver = this.#cgroups();
+    if (!driver) return Promise.resolve(undefined);
+    // The first use of cgroups has just started the sweep: that one is this call's.
+    if (isFirstUse && this.#firstSweep) return this.#firstSweep;
+    return this.#sweep(driver);
+  }
+
+  async #sweep(driver: CgroupDriver): Promise<CgroupSweepResult | undefined> {
+    const log = this.#options.log ?? console.warn;
+    try {
+      const result = await sweepOrphanedCgroups(driver);
+      const line = describeCgroupSweep(result);
+      if (line !== undefined) log(line);
+      return result;
+    } catch (error) {
+      log(`outrig sandboxes: the orphaned sandbox sweep failed: ${String(error)}`);
+      return undefined;
+    }
   }
 
   #logLimitsSkipped(reason: string): void {
@@ -305,6 +350,7 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
   async close(): Promise<void> {
     this.#isClosed = true;
     await Promise.all([...this.#sandboxes].map((sandbox) => sandbox.destroy()));
+    await this.#firstSweep;
   }
 }
 

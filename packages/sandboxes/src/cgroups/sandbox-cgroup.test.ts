@@ -2,7 +2,13 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { detectCgroups, isCgroupDriver, parseProcCgroup } from "./sandbox-cgroup.js";
+import {
+  cgroupOwnerName,
+  detectCgroups,
+  isCgroupDriver,
+  parseProcCgroup,
+  parseProcessStartTime,
+} from "./sandbox-cgroup.js";
 
 let root: string;
 
@@ -25,19 +31,33 @@ describe("parseProcCgroup", () => {
   });
 });
 
+describe("cgroupOwnerName", () => {
+  it("names the server by pid and its start time, field 22 of /proc/<pid>/stat", async () => {
+    // A command with spaces and a ")" must not shift the fields.
+    const stat = "4242 (node (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 11 0 987654 1000 200";
+    expect(parseProcessStartTime(stat)).toBe("987654");
+    await mkdir(join(root, "4242"));
+    await writeFile(join(root, "4242", "stat"), stat);
+    expect(cgroupOwnerName(4242, root)).toBe("server-4242-987654");
+    expect(cgroupOwnerName(4243, root)).toBe("server-4243-0");
+    expect(cgroupOwnerName()).toMatch(new RegExp(`^server-${process.pid}-[1-9][0-9]*$`));
+  });
+});
+
 describe("cgroup v2 on a fake cgroupfs", () => {
   it("writes limits, freezes through cgroup.freeze and reads OOM kills from memory.events", async () => {
     await writeFile(join(root, "cgroup.controllers"), "cpuset cpu io memory hugetlb pids\n");
     await mkdir(join(root, "server"), { recursive: true });
-    const driver = detectCgroups({ root, ownPaths: { "": "/server" } });
+    const driver = detectCgroups({ root, ownPaths: { "": "/server" }, owner: "server-7-99" });
     if (!isCgroupDriver(driver)) throw new Error(driver.reason);
     expect(driver.version).toBe(2);
     const cgroup = await driver.create("sandbox-1", { memoryBytes: 1 << 27, pids: 64, cpus: 1.5 });
-    const path = join(root, "server", "outrig", "sandbox-1");
+    const path = join(root, "server", "outrig", "server-7-99", "sandbox-1");
     expect(cgroup.procsFiles).toEqual([join(path, "cgroup.procs")]);
-    expect(await readFile(join(root, "server", "outrig", "cgroup.subtree_control"), "utf8")).toBe(
-      "+memory +pids +cpu",
-    );
+    for (const parent of ["outrig", "outrig/server-7-99"])
+      expect(await readFile(join(root, "server", parent, "cgroup.subtree_control"), "utf8")).toBe(
+        "+memory +pids +cpu",
+      );
     expect(await readFile(join(path, "memory.max"), "utf8")).toBe(String(1 << 27));
     expect(await readFile(join(path, "memory.swap.max"), "utf8")).toBe("0");
     expect(await readFile(join(path, "pids.max"), "utf8")).toBe("64");
@@ -76,29 +96,35 @@ describe("cgroup v1 on a fake cgroupfs", () => {
       await mkdir(join(root, controller), { recursive: true });
       await writeFile(join(root, controller, "cgroup.procs"), "");
     }
-    const driver = detectCgroups({ root, ownPaths: { memory: "/api/x", pids: "/", cpu: "/", freezer: "/" } });
+    const driver = detectCgroups({
+      root,
+      ownPaths: { memory: "/api/x", pids: "/", cpu: "/", freezer: "/" },
+      owner: "o",
+    });
     if (!isCgroupDriver(driver)) throw new Error(driver.reason);
     expect(driver.version).toBe(1);
     const cgroup = await driver.create("s", { memoryBytes: 1000000, pids: 10, cpus: 0.5 });
     expect(cgroup.procsFiles).toEqual([
-      join(root, "memory/api/x/outrig/s/cgroup.procs"),
-      join(root, "pids/outrig/s/cgroup.procs"),
-      join(root, "cpu/outrig/s/cgroup.procs"),
-      join(root, "freezer/outrig/s/cgroup.procs"),
+      join(root, "memory/api/x/outrig/o/s/cgroup.procs"),
+      join(root, "pids/outrig/o/s/cgroup.procs"),
+      join(root, "cpu/outrig/o/s/cgroup.procs"),
+      join(root, "freezer/outrig/o/s/cgroup.procs"),
     ]);
-    expect(await readFile(join(root, "memory/api/x/outrig/s/memory.limit_in_bytes"), "utf8")).toBe("1000000");
-    expect(await readFile(join(root, "pids/outrig/s/pids.max"), "utf8")).toBe("10");
-    expect(await readFile(join(root, "cpu/outrig/s/cpu.cfs_quota_us"), "utf8")).toBe("50000");
-    await writeFile(join(root, "freezer/outrig/s/freezer.state"), "FROZEN\n");
+    expect(await readFile(join(root, "memory/api/x/outrig/o/s/memory.limit_in_bytes"), "utf8")).toBe(
+      "1000000",
+    );
+    expect(await readFile(join(root, "pids/outrig/o/s/pids.max"), "utf8")).toBe("10");
+    expect(await readFile(join(root, "cpu/outrig/o/s/cpu.cfs_quota_us"), "utf8")).toBe("50000");
+    await writeFile(join(root, "freezer/outrig/o/s/freezer.state"), "FROZEN\n");
     await cgroup.freeze();
     await cgroup.thaw();
-    expect(await readFile(join(root, "freezer/outrig/s/freezer.state"), "utf8")).toBe("THAWED");
+    expect(await readFile(join(root, "freezer/outrig/o/s/freezer.state"), "utf8")).toBe("THAWED");
     await writeFile(
-      join(root, "memory/api/x/outrig/s/memory.oom_control"),
+      join(root, "memory/api/x/outrig/o/s/memory.oom_control"),
       "oom_kill_disable 0\nunder_oom 0\noom_kill 4\n",
     );
     expect(await cgroup.readOomKillCount()).toBe(4);
-    await writeFile(join(root, "pids/outrig/s/pids.current"), "9\n");
+    await writeFile(join(root, "pids/outrig/o/s/pids.current"), "9\n");
     expect(await cgroup.readPidsCurrent()).toBe(9);
   });
 });

@@ -37,7 +37,14 @@ export interface SandboxCgroup {
 
 export interface CgroupDriver {
   readonly version: 1 | 2;
-  /** Creates the cgroup(s) `name` under the driver's parent and writes `limits`. */
+  /** This server's directory name below each `outrig` group (see `cgroupOwnerName`). */
+  readonly owner: string;
+  /**
+   * The `outrig` group directories this driver creates sandboxes in: one per v1 hierarchy, keyed by
+   * controller, or one under "" for v2.
+   */
+  readonly groupDirectories: Readonly<Record<string, string>>;
+  /** Creates the cgroup(s) `<owner>/<name>` under the driver's `outrig` groups and writes `limits`. */
   create(name: string, limits: SandboxLimits): Promise<SandboxCgroup>;
 }
 
@@ -59,6 +66,11 @@ export interface DetectCgroupsOptions {
    * Default: read /proc/self/cgroup.
    */
   readonly ownPaths?: Readonly<Record<string, string>>;
+  /**
+   * The directory between the group and each sandbox, naming the server that owns the sandboxes so a
+   * sweep can tell orphans (see sweep-orphaned-cgroups.ts). Default: `cgroupOwnerName()`.
+   */
+  readonly owner?: string;
 }
 
 /** Parses /proc/self/cgroup into controller → path ("" for the v2 entry "0::/path"). */
@@ -82,6 +94,7 @@ export function parseProcCgroup(text: string): Record<string, string> {
 export function detectCgroups(options: DetectCgroupsOptions = {}): CgroupDriver | { reason: string } {
   const root = options.root ?? "/sys/fs/cgroup";
   const groupName = options.groupName ?? "outrig";
+  const owner = options.owner ?? cgroupOwnerName();
   let ownPaths = options.ownPaths;
   if (!ownPaths) {
     try {
@@ -97,7 +110,7 @@ export function detectCgroups(options: DetectCgroupsOptions = {}): CgroupDriver 
         join(root, controller, ownPaths[controller] ?? "/", groupName),
       ]),
     ) as Record<V1Controller, string>;
-    return new CgroupV1Driver(parents);
+    return new CgroupV1Driver(parents, owner);
   }
   const controllersFile = join(root, "cgroup.controllers");
   if (existsSync(controllersFile)) {
@@ -105,9 +118,33 @@ export function detectCgroups(options: DetectCgroupsOptions = {}): CgroupDriver 
     const missing = ["memory", "pids", "cpu"].filter((name) => !controllers.includes(name));
     if (missing.length > 0)
       return { reason: `cgroup v2 at ${root} lacks the ${missing.join(", ")} controller(s)` };
-    return new CgroupV2Driver(join(root, ownPaths[""] ?? "/", groupName));
+    return new CgroupV2Driver(join(root, ownPaths[""] ?? "/", groupName), owner);
   }
   return { reason: `no usable cgroup hierarchy under ${root}` };
+}
+
+/**
+ * The owner directory name of the server process `pid`: `server-<pid>-<start time>`, the start time
+ * being field 22 of /proc/<pid>/stat (clock ticks since boot), so a reused pid never matches. Falls
+ * back to `server-<pid>-0` when /proc cannot be read (a sweep then treats the owner as gone once
+ * the pid is).
+ */
+export function cgroupOwnerName(pid: number = process.pid, procRoot = "/proc"): string {
+  let startTime = "0";
+  try {
+    startTime = parseProcessStartTime(readFileSync(join(procRoot, String(pid), "stat"), "utf8")) ?? "0";
+  } catch {
+    // no /proc: keep 0
+  }
+  return `server-${pid}-${startTime}`;
+}
+
+/** Field 22 (starttime) of a /proc/<pid>/stat line; the command (field 2) may hold spaces and ")". */
+export function parseProcessStartTime(stat: string): string | undefined {
+  const afterCommand = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // afterCommand[0] is field 3 (state), so field 22 is at index 19.
+  const value = afterCommand[19];
+  return value !== undefined && /^\d+$/.test(value) ? value : undefined;
 }
 
 export function isCgroupDriver(value: CgroupDriver | { reason: string }): value is CgroupDriver {
@@ -173,15 +210,20 @@ async function waitFor(check: () => Promise<boolean>, what: string): Promise<voi
 
 class CgroupV1Driver implements CgroupDriver {
   readonly version = 1 as const;
-  readonly #parents: Record<V1Controller, string>;
+  readonly owner: string;
+  readonly groupDirectories: Readonly<Record<V1Controller, string>>;
 
-  constructor(parents: Record<V1Controller, string>) {
-    this.#parents = parents;
+  constructor(parents: Record<V1Controller, string>, owner: string) {
+    this.groupDirectories = parents;
+    this.owner = owner;
   }
 
   async create(name: string, limits: SandboxLimits): Promise<SandboxCgroup> {
     const paths = Object.fromEntries(
-      V1_CONTROLLERS.map((controller) => [controller, join(this.#parents[controller], name)]),
+      V1_CONTROLLERS.map((controller) => [
+        controller,
+        join(this.groupDirectories[controller], this.owner, name),
+      ]),
     ) as Record<V1Controller, string>;
     for (const path of Object.values(paths)) await mkdir(path, { recursive: true });
     const cgroup = new CgroupV1(paths);
@@ -258,17 +300,23 @@ class CgroupV1 implements SandboxCgroup {
 
 class CgroupV2Driver implements CgroupDriver {
   readonly version = 2 as const;
+  readonly owner: string;
+  readonly groupDirectories: Readonly<Record<string, string>>;
   readonly #parent: string;
 
-  constructor(parent: string) {
+  constructor(parent: string, owner: string) {
     this.#parent = parent;
+    this.owner = owner;
+    this.groupDirectories = { "": parent };
   }
 
   async create(name: string, limits: SandboxLimits): Promise<SandboxCgroup> {
-    await mkdir(this.#parent, { recursive: true });
-    // Controllers must be enabled in the parent for its children to get the limit files.
-    await writeFile(join(this.#parent, "cgroup.subtree_control"), "+memory +pids +cpu").catch(() => {});
-    const path = join(this.#parent, name);
+    const ownerPath = join(this.#parent, this.owner);
+    await mkdir(ownerPath, { recursive: true });
+    // Controllers must be enabled in each ancestor for its children to get the limit files.
+    for (const parent of [this.#parent, ownerPath])
+      await writeFile(join(parent, "cgroup.subtree_control"), "+memory +pids +cpu").catch(() => {});
+    const path = join(ownerPath, name);
     await mkdir(path, { recursive: true });
     const cgroup = new CgroupV2(path);
     try {

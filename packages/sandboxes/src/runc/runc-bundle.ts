@@ -34,6 +34,8 @@ export interface RuncBundleLayout extends SandboxLayout {
   readonly cpus?: number;
   /** Path of a CRIU config file for the `org.criu.config` annotation (e.g. `network-lock nftables`). */
   readonly criuConfigPath?: string;
+  /** The owning server (`cgroupOwnerName()`), written as the `org.outrig.owner` annotation for the orphan sweep. */
+  readonly owner?: string;
 }
 
 interface OciMount {
@@ -146,9 +148,10 @@ export function buildRuncConfig(layout: RuncBundleLayout, rootPath: string): Rec
     root: { path: rootPath, readonly: true },
     hostname: layout.hostname,
     mounts,
-    ...(layout.criuConfigPath === undefined
-      ? {}
-      : { annotations: { "org.criu.config": layout.criuConfigPath } }),
+    annotations: {
+      ...(layout.criuConfigPath === undefined ? {} : { "org.criu.config": layout.criuConfigPath }),
+      ...(layout.owner === undefined ? {} : { "org.outrig.owner": layout.owner }),
+    },
     linux: {
       resources,
       namespaces: [{ type: "pid" }, { type: "network" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }],

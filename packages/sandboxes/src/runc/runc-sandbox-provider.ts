@@ -20,6 +20,7 @@ import {
 } from "@outrig/core";
 import { describeHostRoot, type HostRootEntry } from "../bubblewrap/bubblewrap-arguments.js";
 import { resolveExecutable } from "../bubblewrap/check-bubblewrap.js";
+import { cgroupOwnerName } from "../cgroups/sandbox-cgroup.js";
 import { ProviderSnapshots } from "../snapshots/provider-snapshots.js";
 import { validateCreateOptions } from "../validate-create-options.js";
 import {
@@ -29,8 +30,13 @@ import {
   type RuncBundleLayout,
   writeSkeletonRootfs,
 } from "./runc-bundle.js";
-import { parseCriuVersion, runBinary, runRuncDetached } from "./runc-cli.js";
+import { parseCriuVersion, type RuncCommandOptions, runBinary, runRuncDetached } from "./runc-cli.js";
 import { RuncSandbox } from "./runc-sandbox.js";
+import {
+  describeRuncSweep,
+  type RuncSweepResult,
+  sweepOrphanedRuncContainers,
+} from "./sweep-orphaned-containers.js";
 
 export interface RuncSandboxProviderOptions {
   /** Path of runc, or a name looked up on PATH. Default "runc". */
@@ -56,6 +62,8 @@ export interface RuncSandboxProviderOptions {
   readonly blobStore?: BlobStore;
   /** Blob keys are `<prefix>/<orgId>/<sessionId>/…`. Default "snapshots". */
   readonly snapshotKeyPrefix?: string;
+  /** Receives one-line operational notices (e.g. what the orphan sweep deleted). Default: console.warn. */
+  readonly log?: (line: string) => void;
 }
 
 const AGENT_PATH = fileURLToPath(new URL("../../agent/sandbox-agent.mjs", import.meta.url));
@@ -70,6 +78,10 @@ export class RuncSandboxProvider implements SandboxProvider {
   #isClosed = false;
   /** Workspace dir → the snapshot it was restored from, so its next snapshot is incremental. */
   readonly #snapshots: ProviderSnapshots;
+  /** This server, as named in each container's owner annotation. */
+  readonly #owner = cgroupOwnerName();
+  /** The sweep started by the first create() (see sweepOrphans). */
+  #firstSweep: Promise<RuncSweepResult | undefined> | undefined;
 
   constructor(options: RuncSandboxProviderOptions = {}) {
     this.#options = options;
@@ -108,9 +120,11 @@ export class RuncSandboxProvider implements SandboxProvider {
     const directory = join(this.#stateDir, id);
     const bundleDir = join(directory, "bundle");
     const agentDir = join(directory, "agent");
-    const runcRoot = resolve(this.#options.runcRoot ?? join(this.#stateDir, "runc"));
+    const runcRoot = this.#runcRoot();
     await mkdir(agentDir, { recursive: true, mode: 0o700 });
     await mkdir(runcRoot, { recursive: true, mode: 0o700 });
+    // Not awaited: the sweep never deletes a container of this server, so create() need not wait.
+    this.#firstSweep ??= this.#sweep({ runcPath, stateRoot: runcRoot });
     if (options.stateDir !== undefined) await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
     const rootfsDir = this.#options.rootfsDir === undefined ? undefined : resolve(this.#options.rootfsDir);
     let criuConfigPath: string | undefined;
@@ -154,6 +168,7 @@ export class RuncSandboxProvider implements SandboxProvider {
       pids: limits.pids,
       cpus: limits.cpus,
       criuConfigPath,
+      owner: this.#owner,
     };
     const rootPath = rootfsDir ?? join(directory, "rootfs");
     try {
@@ -205,10 +220,40 @@ export class RuncSandboxProvider implements SandboxProvider {
     await this.#snapshots.restore(ref, directory);
   }
 
+  /**
+   * Deletes the paused, created and stopped containers that servers which are gone left in this
+   * provider's runc root (see sweep-orphaned-containers.ts); running ones are left. Runs by itself
+   * once, at the first create(). Logs one line when it did anything; never throws. Resolves undefined
+   * when runc is not installed.
+   */
+  sweepOrphans(): Promise<RuncSweepResult | undefined> {
+    const runcPath = resolveExecutable(this.#options.runcPath ?? "runc");
+    if (runcPath === undefined) return Promise.resolve(undefined);
+    return this.#sweep({ runcPath, stateRoot: this.#runcRoot() });
+  }
+
+  async #sweep(runc: RuncCommandOptions): Promise<RuncSweepResult | undefined> {
+    const log = this.#options.log ?? console.warn;
+    try {
+      const result = await sweepOrphanedRuncContainers(runc, { stateDir: this.#stateDir });
+      const line = describeRuncSweep(result);
+      if (line !== undefined) log(line);
+      return result;
+    } catch (error) {
+      log(`outrig sandboxes: the orphaned runc container sweep failed: ${String(error)}`);
+      return undefined;
+    }
+  }
+
+  #runcRoot(): string {
+    return resolve(this.#options.runcRoot ?? join(this.#stateDir, "runc"));
+  }
+
   /** Destroys every sandbox this provider started; later create() calls fail. */
   async close(): Promise<void> {
     this.#isClosed = true;
     await Promise.all([...this.#sandboxes].map((sandbox) => sandbox.destroy()));
+    await this.#firstSweep;
   }
 }
 
