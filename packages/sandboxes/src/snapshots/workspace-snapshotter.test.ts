@@ -1,5 +1,17 @@
 import { execFileSync } from "node:child_process";
-import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  chown,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readlink,
+  rm,
+  symlink,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BlobBody } from "@outrig/core";
@@ -151,6 +163,38 @@ describe("WorkspaceSnapshotter", () => {
     await restoreWorkspace(store, recovered, restored);
     expect(await readFile(join(restored, "a.txt"), "utf8")).toBe("second\n");
     expect(await readFile(join(restored, "c.txt"), "utf8")).toBe("third\n");
+  });
+
+  it("keeps modes, owners, symlinks and times of an increment (copied aside before it is packed)", async () => {
+    const store = new GatedStore(join(root, "store"));
+    const snapshotter = new WorkspaceSnapshotter({ store, workspaceDir: workspace, keyPrefix: "s/four" });
+    await writeFile(join(workspace, "base.txt"), "base\n");
+    await snapshotter.snapshot();
+
+    await mkdir(join(workspace, "bin/deep"), { recursive: true });
+    await writeFile(join(workspace, "bin/deep/tool"), "#!/bin/sh\necho tool\n");
+    await chown(join(workspace, "bin/deep/tool"), 1234, 2345);
+    await chmod(join(workspace, "bin/deep/tool"), 0o4750);
+    await chmod(join(workspace, "bin"), 0o700);
+    await symlink("deep/tool", join(workspace, "bin/link"));
+    const mtime = new Date("2024-02-03T04:05:06.789Z");
+    await utimes(join(workspace, "bin/deep/tool"), mtime, mtime);
+    await utimes(join(workspace, "bin"), mtime, mtime);
+    const increment = await snapshotter.snapshot();
+    expect(increment.isIncremental).toBe(true);
+
+    const restored = join(root, "restored");
+    await restoreWorkspace(store, increment, restored);
+    const tool = await lstat(join(restored, "bin/deep/tool"));
+    expect(tool.mode & 0o7777).toBe(0o4750);
+    expect([tool.uid, tool.gid]).toEqual([1234, 2345]);
+    expect(tool.mtime.toISOString()).toBe(mtime.toISOString());
+    expect(await readFile(join(restored, "bin/deep/tool"), "utf8")).toBe("#!/bin/sh\necho tool\n");
+    expect(await readlink(join(restored, "bin/link"))).toBe("deep/tool");
+    const bin = await lstat(join(restored, "bin"));
+    expect(bin.mode & 0o7777).toBe(0o700);
+    expect(bin.mtime.toISOString()).toBe(mtime.toISOString());
+    expect(await readFile(join(restored, "base.txt"), "utf8")).toBe("base\n");
   });
 
   it("writes nothing for a snapshot without changes and calls onCaptured", async () => {

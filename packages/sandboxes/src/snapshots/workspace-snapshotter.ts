@@ -7,9 +7,24 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import type { BigIntStats } from "node:fs";
-import { lstat, mkdir, readdir, readlink, rm } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import type { BigIntStats, Stats } from "node:fs";
+import {
+  chmod,
+  chown,
+  copyFile,
+  lchown,
+  lstat,
+  lutimes,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readlink,
+  rm,
+  symlink,
+  utimes,
+} from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
 import { type BlobStore, SandboxError, type SnapshotRef } from "@outrig/core";
 import { resolveExecutable } from "../bubblewrap/check-bubblewrap.js";
 
@@ -278,41 +293,28 @@ export class WorkspaceSnapshotter {
     const id = `${new Date().toISOString().replace(/[:.]/g, "-")}-${randomUUID().slice(0, 8)}`;
     const { compression, path: compressorPath } = compressor();
     const layerKey = `${this.#keyPrefix}/${id}/layer.tar.${compression === "zstd" ? "zst" : "gz"}`;
-    const tar = spawn(
-      tarPath(),
-      [
-        "-C",
+    // A small increment is copied aside (about a millisecond), which ends the capture; tar and the
+    // compressor then run on the copy. Anything else is read by tar from the workspace itself.
+    const staging = isIncremental ? await stageChanges(this.#workspaceDir, changed, entries) : undefined;
+    let compressed: Promise<Buffer>;
+    if (staging) {
+      compressed = new Promise<void>((resolveLater) => setImmediate(resolveLater))
+        .then(() => {
+          const layer = packLayer(staging, changed, compression, compressorPath);
+          return layer.tarExited.then(() => layer.compressed);
+        })
+        .finally(() => rm(staging, { recursive: true, force: true }));
+    } else {
+      const layer = packLayer(
         this.#workspaceDir,
-        ...TAR_FORMAT,
-        "--ignore-failed-read",
-        "-cf",
-        "-",
-        ...(isIncremental ? ["--no-recursion", "--null", "-T", "-"] : ["."]),
-      ],
-      { env: { PATH: SYSTEM_PATH, LC_ALL: "C" }, stdio: [isIncremental ? "pipe" : "ignore", "pipe", "pipe"] },
-    );
-    if (isIncremental) tar.stdin?.end(changed.map((path) => `./${path}\0`).join(""));
-    const compress = spawn(
-      compressorPath,
-      compression === "zstd" ? ["-1", "-T0", "-q", "-c"] : ["-1", "-c"],
-      {
-        env: { PATH: SYSTEM_PATH },
-        stdio: ["pipe", "pipe", "pipe"],
-      },
-    );
-    tar.stdout?.pipe(compress.stdin as NodeJS.WritableStream);
-    // Collect the compressed layer, then store it: streaming it straight into the store resolved
-    // before the last bytes were written now and then (the conformance test caught truncated layers).
-    const chunks: Buffer[] = [];
-    compress.stdout?.on("data", (chunk: Buffer) => chunks.push(chunk));
-    const compressed = waitForExit(compress, compression, [0]);
-    // tar exits 1 when a file changed while it was read: the snapshot is still usable. Once tar has
-    // exited, the workspace has been read: the layer is finished off the capture's path.
-    await waitForExit(tar, "tar", [0, 1]).catch(async (error: unknown) => {
-      compress.kill("SIGKILL");
-      await compressed.catch(() => undefined);
-      throw error;
-    });
+        isIncremental ? changed : undefined,
+        compression,
+        compressorPath,
+      );
+      // Once tar has exited, the workspace has been read: the layer is finished off the capture's path.
+      await layer.tarExited;
+      compressed = layer.compressed;
+    }
     const manifest: SnapshotManifest = {
       schemaVersion: 1,
       createdAt: new Date().toISOString(),
@@ -332,7 +334,9 @@ export class WorkspaceSnapshotter {
     // The next capture diffs against this one, even before it is stored.
     this.#parent = manifest;
     this.#parentRef = ref;
-    return { ref, manifest, layer: compressed.then(() => ({ key: layerKey, body: Buffer.concat(chunks) })) };
+    const layer = compressed.then((body) => ({ key: layerKey, body }));
+    layer.catch(() => {}); // awaited by the store phase, maybe only after the previous store
+    return { ref, manifest, layer };
   }
 
   async #storeCapture(capture: CapturedSnapshot): Promise<SnapshotRef> {
@@ -342,6 +346,117 @@ export class WorkspaceSnapshotter {
     await this.#store.put(capture.ref.key, Buffer.from(JSON.stringify(capture.manifest)));
     return { ...capture.ref, sizeBytes: layer.body.length };
   }
+}
+
+/** Up to this many changed entries, and this many bytes of changed files, are copied aside. */
+const STAGE_MAX_ENTRIES = 256;
+const STAGE_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Copies the changed entries (regular files, directories, symlinks) into a temporary directory with
+ * their modes, owners and times, or returns undefined when the change is too large or holds another
+ * kind of entry (then tar reads the workspace itself). mtimes are set to the microsecond here, so an
+ * entry restored from such a layer may be packed once more by the snapshot after a restore.
+ */
+async function stageChanges(
+  root: string,
+  paths: readonly string[],
+  entries: Readonly<Record<string, Fingerprint>>,
+): Promise<string | undefined> {
+  if (paths.length > STAGE_MAX_ENTRIES) return undefined;
+  let bytes = 0;
+  for (const path of paths) {
+    const [kind = "", size = 0] = entries[path] ?? [];
+    if (kind !== "f" && kind !== "d" && kind !== "l") return undefined;
+    if (kind === "f") bytes += size;
+  }
+  if (bytes > STAGE_MAX_BYTES) return undefined;
+  const staging = await mkdtemp(join(tmpdir(), "outrig-snapshot-"));
+  try {
+    const directories: { target: string; stats: Stats }[] = [];
+    for (const path of [...paths].sort()) {
+      const source = join(root, path);
+      const target = join(staging, path);
+      let stats: Stats;
+      try {
+        stats = await lstat(source);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") continue; // gone since the scan, as tar skips it
+        throw error;
+      }
+      await mkdir(dirname(target), { recursive: true });
+      if (stats.isDirectory()) {
+        await mkdir(target, { recursive: true });
+        directories.push({ target, stats });
+      } else if (stats.isFile()) {
+        await copyFile(source, target);
+        await chown(target, stats.uid, stats.gid);
+        await chmod(target, stats.mode & 0o7777); // after chown, which clears setuid bits
+        await utimes(target, stats.atime, stats.mtime);
+      } else if (stats.isSymbolicLink()) {
+        await symlink(await readlink(source), target);
+        await lchown(target, stats.uid, stats.gid);
+        await lutimes(target, stats.atime, stats.mtime);
+      } else {
+        await rm(staging, { recursive: true, force: true });
+        return undefined; // turned into another kind since the scan
+      }
+    }
+    // Directory times last, deepest first: creating their children changed them.
+    for (const { target, stats } of directories.reverse()) {
+      await chown(target, stats.uid, stats.gid);
+      await chmod(target, stats.mode & 0o7777);
+      await utimes(target, stats.atime, stats.mtime);
+    }
+    return staging;
+  } catch {
+    await rm(staging, { recursive: true, force: true });
+    return undefined;
+  }
+}
+
+/**
+ * Starts tar (every entry under `directory`, or only `paths`) piped into the compressor. `tarExited`
+ * resolves once tar has read everything; `compressed` with the compressed layer.
+ */
+function packLayer(
+  directory: string,
+  paths: readonly string[] | undefined,
+  compression: Compression,
+  compressorPath: string,
+): { tarExited: Promise<void>; compressed: Promise<Buffer> } {
+  const tar = spawn(
+    tarPath(),
+    [
+      "-C",
+      directory,
+      ...TAR_FORMAT,
+      "--ignore-failed-read",
+      "-cf",
+      "-",
+      ...(paths ? ["--no-recursion", "--null", "-T", "-"] : ["."]),
+    ],
+    { env: { PATH: SYSTEM_PATH, LC_ALL: "C" }, stdio: [paths ? "pipe" : "ignore", "pipe", "pipe"] },
+  );
+  if (paths) tar.stdin?.end(paths.map((path) => `./${path}\0`).join(""));
+  const compress = spawn(compressorPath, compression === "zstd" ? ["-1", "-T0", "-q", "-c"] : ["-1", "-c"], {
+    env: { PATH: SYSTEM_PATH },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  tar.stdout?.pipe(compress.stdin as NodeJS.WritableStream);
+  // Collect the compressed layer, then store it: streaming it straight into the store resolved
+  // before the last bytes were written now and then (the conformance test caught truncated layers).
+  const chunks: Buffer[] = [];
+  compress.stdout?.on("data", (chunk: Buffer) => chunks.push(chunk));
+  const compressed = waitForExit(compress, compression, [0]).then(() => Buffer.concat(chunks));
+  // tar exits 1 when a file changed while it was read: the snapshot is still usable.
+  const tarExited = waitForExit(tar, "tar", [0, 1]).catch(async (error: unknown) => {
+    compress.kill("SIGKILL");
+    await compressed.catch(() => undefined);
+    throw error;
+  });
+  compressed.catch(() => {}); // awaited by the caller after tarExited
+  return { tarExited, compressed };
 }
 
 function isSafeRelativePath(path: string): boolean {
