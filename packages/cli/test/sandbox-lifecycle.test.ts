@@ -391,7 +391,12 @@ describe("idle states on GET /v1/sessions/:id/sandbox", () => {
         return json.state === until ? json : undefined;
       }, until);
     await observe("standby");
+    // The session's egress socket stays open while its sandbox exists (standby included) and
+    // closes with it.
+    const egressSocket = path.join(home, "egress", sessionId, "proxy.sock");
+    expect((await fs.stat(egressSocket)).isSocket()).toBe(true);
     const cold = await observe("cold");
+    await expect(fs.stat(egressSocket)).rejects.toThrow();
     expect(cold.latestSnapshot?.key).toBeTruthy();
     expect(cold.lostProcesses).toBe(1);
     expect(seen).toEqual(expect.arrayContaining(["running", "standby", "cold"]));

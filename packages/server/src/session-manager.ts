@@ -467,6 +467,7 @@ export class SessionManager implements TurnHost {
       emit: (event) => this.#append(session.id, [event]),
       log: this.#options.log,
       onWarmUsed: () => lifecycle.releaseWarm(),
+      onSandboxGone: async () => this.#options.egress?.releaseSession?.(session.id),
     });
   }
 

@@ -50,6 +50,8 @@ export interface SessionSandboxOptions {
   readonly log?: (message: string) => void;
   /** Told when a pre-started sandbox got its first call or went away unused. */
   readonly onWarmUsed?: () => void;
+  /** Told when the session holds no sandbox any more (cold or destroyed), e.g. to close its egress socket. */
+  readonly onSandboxGone?: () => Promise<void>;
 }
 
 export type SandboxSetup = Partial<
@@ -510,6 +512,7 @@ export class SessionSandbox {
     }
     this.#handle = undefined;
     await handle?.destroy();
+    await this.#sandboxGone();
     if (snapshots && this.#lastSnapshotKey) await snapshots.dropLocalWorkspace();
     this.#idleState = "cold";
     if (this.#isWarm) {
@@ -530,11 +533,20 @@ export class SessionSandbox {
     const handle = this.#handle;
     this.#handle = undefined;
     await handle?.destroy();
+    await this.#sandboxGone();
     await destroySessionSandboxData(this.#options.snapshots, this.#options.stateDir);
     this.#lastSnapshotKey = undefined;
     this.#idleState = "destroyed";
     this.#clearTimers();
     await this.#emit({ type: "sandbox.end", reason: "idle" });
+  }
+
+  async #sandboxGone(): Promise<void> {
+    await this.#options.onSandboxGone?.().catch((error: Error) => {
+      this.#options.log?.(
+        `session ${this.#options.sessionId}: releasing its sandbox's resources: ${error.message}`,
+      );
+    });
   }
 
   async #emit(event: NewSessionEvent): Promise<void> {

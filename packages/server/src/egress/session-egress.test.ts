@@ -170,6 +170,22 @@ describe("session egress", () => {
     });
   });
 
+  it("closes a session's socket when its sandbox is gone, and opens it again for the next sandbox", async () => {
+    const released = { ...session, id: "ses_released" };
+    const { egressSocketPath } = await egress.sandboxOptions(released);
+    const before = egress.listenerCount;
+    expect((await get(egressSocketPath, "http://b.example/")).status).toBe(403);
+    await egress.releaseSession(released.id);
+    expect(egress.listenerCount).toBe(before - 1);
+    await expect(stat(path.dirname(egressSocketPath))).rejects.toMatchObject({ code: "ENOENT" });
+    await expect(get(egressSocketPath, "http://b.example/")).rejects.toThrow();
+    await egress.releaseSession(released.id); // idempotent
+    const again = await egress.sandboxOptions(released);
+    expect(again.egressSocketPath).toBe(egressSocketPath);
+    expect((await get(again.egressSocketPath, "http://b.example/")).status).toBe(403);
+    await egress.releaseSession(released.id);
+  });
+
   it("applies a policy change within a second, and refuses everything without a policy", async () => {
     const { egressSocketPath } = await egress.sandboxOptions(session);
     policy = { allowedHosts: ["a.example"], credentials: [] };

@@ -5,7 +5,7 @@
  * CA bundle bound over its roots, proxy and CA variables, placeholders and canaries in its env.
  * Every decision goes to the org's audit log; refusals during a command are appended to its stderr.
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import type { ExecResult, ReadOnlyMount } from "@outrig/core";
 import {
@@ -72,6 +72,8 @@ export interface SandboxEgressHook {
   }): Promise<SandboxEgressOptions>;
   /** Runs a command and appends the egress refusals that happened meanwhile to its stderr. */
   explainRefusals(sessionId: string, run: () => Promise<ExecResult>): Promise<ExecResult>;
+  /** The session's sandbox is gone (cold or destroyed): closes its socket until the next sandbox. */
+  releaseSession?(sessionId: string): Promise<void>;
 }
 
 export interface SessionEgressOptions {
@@ -187,6 +189,20 @@ export class SessionEgress implements SandboxEgressHook {
   /** Forgets this worker's cached policy of an org (after this worker changed it). */
   invalidatePolicy(orgId: string): void {
     this.#policies.delete(orgId);
+  }
+
+  async releaseSession(sessionId: string): Promise<void> {
+    const listener = this.#listeners.get(sessionId);
+    if (!listener) return;
+    this.#listeners.delete(sessionId);
+    await (await listener.catch(() => undefined))?.close();
+    if (SESSION_ID.test(sessionId))
+      await rm(path.join(this.#options.home, "egress", sessionId), { recursive: true, force: true });
+  }
+
+  /** Sockets open now, one per session with a sandbox on this worker. */
+  get listenerCount(): number {
+    return this.#listeners.size;
   }
 
   async close(): Promise<void> {
