@@ -36,31 +36,15 @@ export function auditEntriesForEvents(
   const entries: AuditEntryInput[] = [];
   for (const event of events) {
     if (event.type === "tool.start") {
-      entries.push({
-        kind: "tool_call",
-        sessionId: session.id,
-        userId: session.userId,
-        data: {
-          name: event.name,
-          toolCallId: event.toolCallId,
-          turn: event.turn,
-          ...auditedInput(event.input),
-        },
-      });
+      entries.push(toolCallEntry(session, event, event.input));
     } else if (event.type === "tool.end" && event.denied?.by === "policy") {
       // Never run, so no tool.start: the entry says what was asked and which rule refused it.
-      entries.push({
-        kind: "tool_call",
-        sessionId: session.id,
-        userId: session.userId,
-        data: {
-          name: event.name,
-          toolCallId: event.toolCallId,
-          turn: event.turn,
-          ...auditedInput(event.denied.input),
-          denied: { by: "policy", ...(event.denied.rule === undefined ? {} : { rule: event.denied.rule }) },
-        },
-      });
+      const { rule } = event.denied;
+      entries.push(
+        toolCallEntry(session, event, event.denied.input, {
+          denied: { by: "policy", ...(rule === undefined ? {} : { rule }) },
+        }),
+      );
     } else if (event.type === "approval.response") {
       const name = toolNames.get(event.toolCallId);
       entries.push({
@@ -79,6 +63,20 @@ export function auditEntriesForEvents(
     }
   }
   return entries;
+}
+
+function toolCallEntry(
+  session: AuditedSession,
+  call: { readonly name: string; readonly toolCallId: string; readonly turn: number },
+  input: unknown,
+  extra: Record<string, unknown> = {},
+): AuditEntryInput {
+  return {
+    kind: "tool_call",
+    sessionId: session.id,
+    userId: session.userId,
+    data: { name: call.name, toolCallId: call.toolCallId, turn: call.turn, ...auditedInput(input), ...extra },
+  };
 }
 
 /**
