@@ -32,6 +32,7 @@ import { createApp, listRoutes, type RouteInfo } from "./app.js";
 import type { ServerConfig } from "./config.js";
 import { saveCredentials } from "./credentials.js";
 import { DbosTurnScheduler } from "./durable/dbos-turn-scheduler.js";
+import { CachedEgressSecrets } from "./egress/cached-egress-secrets.js";
 import { SessionEgress } from "./egress/session-egress.js";
 import { EventBus } from "./event-bus.js";
 import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
@@ -87,11 +88,14 @@ export async function startServer(
     ...(config.masterKey ? { masterKey: config.masterKey } : {}),
     keyFile: path.join(config.home, "master.key"),
   });
+  const egressSecrets = new CachedEgressSecrets(
+    new PostgresSecretResolver(database.pool, createSecretKeyring(masterKey)),
+  );
   const egress = await SessionEgress.create({
     home: config.home,
     masterKey: masterKey.key,
     policies: database.egressPolicies,
-    secrets: new PostgresSecretResolver(database.pool, createSecretKeyring(masterKey)),
+    secrets: egressSecrets,
     audit: database.audit,
     pinnedHosts: config.egressHosts,
     log,
@@ -166,6 +170,7 @@ export async function startServer(
           secrets: new PostgresSecretStore(database.pool, createSecretKeyring(masterKey), {
             audit: database.audit,
           }),
+          onChange: (orgId) => egressSecrets.invalidate(orgId),
         }),
       (routes) => registerAuditRoutes(routes, { audit: database.audit }),
       (routes) =>

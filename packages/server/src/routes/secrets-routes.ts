@@ -18,6 +18,8 @@ export interface SecretsRouteStore {
 
 export interface SecretsRoutesDependencies {
   readonly secrets: SecretsRouteStore;
+  /** Told after an org's secret was set or deleted (caches of decrypted secrets drop the org's). */
+  readonly onChange?: (orgId: string) => void;
 }
 
 interface SecretsCaller {
@@ -61,6 +63,7 @@ export function registerSecretsRoutes<E extends SecretsEnv>(
     const metadata = await deps.secrets.setSecret(scopeFor(caller, body.scope), name, body.value, {
       userId: caller.userId,
     });
+    deps.onChange?.(caller.orgId);
     return c.json(toResource(metadata), metadata.version === 1 ? 201 : 200);
   });
 
@@ -88,6 +91,7 @@ export function registerSecretsRoutes<E extends SecretsEnv>(
       userId: caller.userId,
     });
     if (!isDeleted) throw new InputError("not_found", `${scope} secret ${name} not found`, 404);
+    deps.onChange?.(caller.orgId);
     return c.body(null, 204);
   });
 }
