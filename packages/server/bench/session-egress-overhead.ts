@@ -1,10 +1,11 @@
 /**
  * Egress overhead per request as the server runs it: the same keep-alive POST (1 KiB) to a loopback
  * upstream, direct and through a session's socket of SessionEgress, which reads the org's policy
- * (cached ≤ 1 s), decrypts the org's secrets from Postgres for the scan and the injection, and
+ * (cached ≤ 1 s), the org's secrets for the scan and the injection (cached ≤ 1 s), and
  * appends every decision to the hash-chained audit log. Postgres: DATABASE_URL, else embedded.
  * Run: `npx tsc -b && npx vite-node packages/server/bench/session-egress-overhead.ts`
- * (EGRESS_BENCH_NO_AUDIT=1: without the audit appends; EGRESS_BENCH_REQUESTS: sample count).
+ * (EGRESS_BENCH_NO_AUDIT=1: without the audit appends; EGRESS_BENCH_NO_CACHE=1: secrets read from
+ * Postgres per request; EGRESS_BENCH_REQUESTS: sample count).
  */
 import { randomBytes } from "node:crypto";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
@@ -26,6 +27,7 @@ import {
 } from "@outrig/storage";
 import { startUpstream } from "@outrig/testing/upstreams";
 import { createTunnelAgent, requestThroughProxy } from "../../egress/test/helpers/proxy-client.js";
+import { CachedEgressSecrets } from "../src/egress/cached-egress-secrets.js";
 import { SessionEgress } from "../src/egress/session-egress.js";
 
 const REQUESTS = Number(process.env.EGRESS_BENCH_REQUESTS ?? 300);
@@ -57,7 +59,11 @@ const egress = await SessionEgress.create({
   home: directory,
   masterKey: masterKey.key,
   policies: database.egressPolicies,
-  secrets: new PostgresSecretResolver(database.pool, keyring),
+  // As the server reads them (cached a second per org and user); EGRESS_BENCH_NO_CACHE=1 reads
+  // and decrypts them from Postgres per request.
+  secrets: process.env.EGRESS_BENCH_NO_CACHE
+    ? new PostgresSecretResolver(database.pool, keyring)
+    : new CachedEgressSecrets(new PostgresSecretResolver(database.pool, keyring)),
   // EGRESS_BENCH_NO_AUDIT=1 separates the audit appends' share of the cost.
   audit: process.env.EGRESS_BENCH_NO_AUDIT
     ? { append: async () => undefined }
