@@ -251,7 +251,12 @@ async function createSandboxProvider(
       : "sandbox root: host /usr",
   );
   const common = { tmpSizeBytes: config.sandboxTmpBytes, ...(image ? { rootfsDir: image.rootfsDir } : {}) };
-  if (config.sandboxProvider === "bubblewrap") return createBubblewrapSandboxProvider(common);
+  if (config.sandboxProvider === "bubblewrap") {
+    const provider = createBubblewrapSandboxProvider(common);
+    // Frozen sandboxes a crashed server left are killed now, not at this server's first sandbox.
+    void provider.sweepOrphans();
+    return provider;
+  }
   const support = await checkRuncHibernate();
   if (!support.isSupported) {
     throw new ConfigError(
@@ -262,12 +267,14 @@ async function createSandboxProvider(
   log(
     `sandbox provider: runc with CRIU ${support.criuVersion} (${support.criuPath}); sandboxes can hibernate`,
   );
-  return createRuncSandboxProvider({
+  const provider = createRuncSandboxProvider({
     ...common,
     runcPath: support.runcPath,
     criuPath: support.criuPath,
     stateDir: path.join(config.home, "runc"),
   });
+  void provider.sweepOrphans();
+  return provider;
 }
 
 /** Crash-test hook: a store whose Nth successful append is followed by SIGKILL of this process. */
