@@ -24,8 +24,12 @@ async function api(server, method, route, body) {
   return response.json();
 }
 
-/** Stored events of a session once its turn `turn` ended. */
-async function eventsAfterTurn(server, sessionId, turn = 1) {
+/**
+ * Stored events of a session once its turn `turn` ended and at least `minSnapshots` sandbox.snapshot
+ * events arrived (a snapshot is stored and logged after its call, so the last ones may follow the
+ * turn's end).
+ */
+async function eventsAfterTurn(server, sessionId, turn = 1, minSnapshots = 0) {
   for (;;) {
     const session = await api(server, "GET", `/v1/sessions/${sessionId}`);
     if (session.status !== "running" && session.turns >= turn) break;
@@ -40,7 +44,8 @@ async function eventsAfterTurn(server, sessionId, turn = 1) {
     const { value, done } = await reader.read();
     if (done) break;
     text += new TextDecoder().decode(value);
-    if (text.includes('"type":"turn.end"') || text.includes('"type":"turn.error"')) break;
+    const hasEnded = text.includes('"type":"turn.end"') || text.includes('"type":"turn.error"');
+    if (hasEnded && text.split('"type":"sandbox.snapshot"').length - 1 >= minSnapshots) break;
   }
   await reader.cancel();
   return text
@@ -112,7 +117,15 @@ export async function snapshotAfterCall({ cycles = 50, files }) {
   };
   return withServer({}, script, async (server) => {
     const session = await api(server, "POST", "/v1/sessions", { model: "anthropic:bench", prompt: "go" });
-    const events = await eventsAfterTurn(server, session.id);
+    const events = await Promise.race([
+      eventsAfterTurn(server, session.id, 1, cycles + 1),
+      new Promise((_, reject) =>
+        setTimeout(
+          () => reject(new Error(`fewer than ${cycles + 1} snapshots after 120 s`)),
+          120_000,
+        ).unref(),
+      ),
+    ]);
     const snapshots = events.filter((event) => event.type === "sandbox.snapshot");
     // The first snapshot is the full layer of the new tree; the rest are the one-file increments.
     if (snapshots.length !== cycles + 1)
@@ -123,6 +136,8 @@ export async function snapshotAfterCall({ cycles = 50, files }) {
       fullMs: round(snapshots[0]?.durationMs ?? Number.NaN),
       fullBytes: snapshots[0]?.sizeBytes,
       ...stats(increments.map((event) => event.durationMs)),
+      // What the next call waited for: the scan and the read of the change.
+      capture: stats(increments.map((event) => event.captureMs)),
       incrementBytesP50: percentile(
         increments.map((event) => event.sizeBytes),
         50,

@@ -138,7 +138,10 @@ export const SandboxSnapshotEvent = z.object({
   toolCallId: z.string().optional(),
   sizeBytes: z.number(),
   entryCount: z.number(),
+  /** From the start of the capture until the snapshot was stored (the event follows). */
   durationMs: z.number(),
+  /** The capture alone (scan and read of the changes): what the session's next call waited for. */
+  captureMs: z.number().optional(),
 });
 /** The process tree was checkpointed to disk (CRIU) and its memory freed. */
 export const SandboxHibernateEvent = z.object({

@@ -403,9 +403,15 @@ export class SessionSandbox {
       await previousCapture;
       if (usesQuota && !handle.isAlive()) return;
       const startedAt = performance.now();
+      let captureMs: number | undefined;
       let ref: SnapshotRef;
       try {
-        ref = await snapshots.snapshot({ onCaptured: markCaptured });
+        ref = await snapshots.snapshot({
+          onCaptured: () => {
+            captureMs = performance.now() - startedAt;
+            markCaptured();
+          },
+        });
       } catch (error) {
         await previous;
         snapshots.reset(this.#lastSnapshotKey);
@@ -430,6 +436,7 @@ export class SessionSandbox {
           sizeBytes: ref.sizeBytes,
           entryCount: ref.entryCount,
           durationMs: round(performance.now() - startedAt),
+          ...(captureMs === undefined ? {} : { captureMs: round(captureMs) }),
         });
         // Only once the log names it: a crash in between leaves an older marker, and the next start
         // restores the (same) logged snapshot instead of trusting a workspace the log does not know.
