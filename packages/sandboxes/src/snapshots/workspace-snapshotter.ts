@@ -371,7 +371,8 @@ async function stageChanges(
     if (kind === "f") bytes += size;
   }
   if (bytes > STAGE_MAX_BYTES) return undefined;
-  const staging = await mkdtemp(join(tmpdir(), "outrig-snapshot-"));
+  const staging = await mkdtemp(join(tmpdir(), "outrig-snapshot-")).catch(() => undefined);
+  if (staging === undefined) return undefined; // no usable temp directory: tar reads the workspace
   try {
     const directories: { target: string; stats: Stats }[] = [];
     for (const path of [...paths].sort()) {
