@@ -1,12 +1,15 @@
 /**
  * A session's sandbox and its lifecycle on this worker. Created lazily (or pre-started while the
  * first model call runs), with the org's limits. After every call that may have changed the
- * workspace, an incremental snapshot is taken off the call's path (the next call waits for it). A
- * sandbox found dead is replaced from the latest snapshot; idle, it goes to standby, hibernated
- * (when the provider can), cold (snapshot kept, processes and local workspace dropped) and finally
- * destroyed (snapshots deleted). Every transition is an event in the session's log.
+ * workspace, an incremental snapshot is taken off the call's path (the next call waits only until it
+ * has read the workspace). A sandbox found dead is replaced from the latest snapshot; idle, it goes
+ * to standby, hibernated (when the provider can), cold (snapshot kept, processes and local workspace
+ * dropped) and finally destroyed (snapshots deleted). Every transition is an event in the session's
+ * log.
  */
+
 import { readdir, rm } from "node:fs/promises";
+import path from "node:path";
 import {
   type CreateSandboxOptions,
   type ExecRequest,
@@ -64,6 +67,21 @@ interface CallInfo {
   readonly idempotencyKey?: string;
   /** The work function appends a pending notice (lost processes, replaced sandbox) to its result. */
   readonly takesNotice?: boolean;
+  /** The sandbox path a file call changed: its snapshot checks that path instead of scanning. */
+  readonly changedPath?: string;
+}
+
+const SANDBOX_WORKSPACE = "/workspace";
+
+/**
+ * The workspace-relative path of a sandbox path under /workspace, for a snapshot hint; undefined
+ * (scan the workspace) for anything else, since a path elsewhere may lead into it through a symlink.
+ */
+export function workspaceRelativePath(sandboxPath: string): string | undefined {
+  const normalized = path.posix.normalize(sandboxPath);
+  if (!normalized.startsWith(`${SANDBOX_WORKSPACE}/`)) return undefined;
+  const relative = normalized.slice(SANDBOX_WORKSPACE.length + 1).replace(/\/+$/, "");
+  return relative === "" ? undefined : relative;
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
@@ -107,6 +125,7 @@ export class SessionSandbox {
         this.use((live) => live.writeFile(filePath, data, callOptions), {
           mutates: true,
           idempotencyKey: callOptions?.idempotencyKey,
+          changedPath: filePath,
         }),
       stat: (filePath) => this.use((live) => live.stat(filePath)),
       list: (filePath, listOptions) => this.use((live) => live.list(filePath, listOptions)),
@@ -114,6 +133,7 @@ export class SessionSandbox {
         this.use((live) => live.remove(filePath, callOptions), {
           mutates: true,
           idempotencyKey: callOptions?.idempotencyKey,
+          changedPath: filePath,
         }),
     };
   }
@@ -168,7 +188,10 @@ export class SessionSandbox {
         }
         throw error;
       } finally {
-        if (call.mutates && !isDead) this.#scheduleSnapshot(handle, call.idempotencyKey);
+        if (call.mutates && !isDead) {
+          const hint = call.changedPath === undefined ? undefined : workspaceRelativePath(call.changedPath);
+          this.#scheduleSnapshot(handle, call.idempotencyKey, hint === undefined ? undefined : [hint]);
+        }
       }
     } finally {
       this.#inUse -= 1;
@@ -382,7 +405,11 @@ export class SessionSandbox {
     return error;
   }
 
-  #scheduleSnapshot(handle: SandboxHandle, idempotencyKey: string | undefined): void {
+  #scheduleSnapshot(
+    handle: SandboxHandle,
+    idempotencyKey: string | undefined,
+    changedPaths?: readonly string[],
+  ): void {
     const snapshots = this.#options.snapshots;
     if (!snapshots || this.#isClosed) return;
     this.#startsEmpty = false; // a call completed: emptying is no longer a rollback
@@ -407,6 +434,7 @@ export class SessionSandbox {
       let ref: SnapshotRef;
       try {
         ref = await snapshots.snapshot({
+          ...(changedPaths ? { changedPaths } : {}),
           onCaptured: () => {
             captureMs = performance.now() - startedAt;
             markCaptured();

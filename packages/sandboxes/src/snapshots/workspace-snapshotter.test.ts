@@ -197,6 +197,64 @@ describe("WorkspaceSnapshotter", () => {
     expect(await readFile(join(restored, "base.txt"), "utf8")).toBe("base\n");
   });
 
+  it("with changedPaths checks only those paths and their parents; the next full scan catches the rest", async () => {
+    const store = new GatedStore(join(root, "store"));
+    const snapshotter = new WorkspaceSnapshotter({ store, workspaceDir: workspace, keyPrefix: "s/hint" });
+    await mkdir(join(workspace, "old/inner"), { recursive: true });
+    await writeFile(join(workspace, "old/inner/a.txt"), "a\n");
+    await writeFile(join(workspace, "keep.txt"), "keep\n");
+    await snapshotter.snapshot();
+
+    // The call wrote new/deep/file.txt (creating its parents); a background process meanwhile
+    // changed keep.txt, which the hint does not name.
+    await mkdir(join(workspace, "new/deep"), { recursive: true });
+    await writeFile(join(workspace, "new/deep/file.txt"), "written\n");
+    await writeFile(join(workspace, "keep.txt"), "changed in the background\n");
+    const hinted = await snapshotter.snapshot({ changedPaths: ["new/deep/file.txt"] });
+    const afterHint = join(root, "after-hint");
+    await restoreWorkspace(store, hinted, afterHint);
+    expect(await readFile(join(afterHint, "new/deep/file.txt"), "utf8")).toBe("written\n");
+    expect(await readFile(join(afterHint, "keep.txt"), "utf8")).toBe("keep\n");
+
+    // A removal of a directory drops everything below it.
+    await rm(join(workspace, "old"), { recursive: true });
+    const removed = await snapshotter.snapshot({ changedPaths: ["old"] });
+    const afterRemove = join(root, "after-remove");
+    await restoreWorkspace(store, removed, afterRemove);
+    await expect(lstat(join(afterRemove, "old"))).rejects.toMatchObject({ code: "ENOENT" });
+    expect(await readFile(join(afterRemove, "new/deep/file.txt"), "utf8")).toBe("written\n");
+
+    // The next snapshot without hints scans and picks up the background change.
+    const full = await snapshotter.snapshot();
+    const afterScan = join(root, "after-scan");
+    await restoreWorkspace(store, full, afterScan);
+    expect(await readFile(join(afterScan, "keep.txt"), "utf8")).toBe("changed in the background\n");
+    await expect(lstat(join(afterScan, "old"))).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  it("scans instead when a hint runs through a symlink or names a directory", async () => {
+    const store = new GatedStore(join(root, "store"));
+    const snapshotter = new WorkspaceSnapshotter({ store, workspaceDir: workspace, keyPrefix: "s/hint2" });
+    await mkdir(join(workspace, "real"));
+    await symlink("real", join(workspace, "link"));
+    await snapshotter.snapshot();
+
+    await writeFile(join(workspace, "real/through-link.txt"), "via the link\n");
+    await writeFile(join(workspace, "other.txt"), "other\n");
+    const viaLink = await snapshotter.snapshot({ changedPaths: ["link/through-link.txt"] });
+    const restored = join(root, "restored-link");
+    await restoreWorkspace(store, viaLink, restored);
+    expect(await readFile(join(restored, "real/through-link.txt"), "utf8")).toBe("via the link\n");
+    expect(await readFile(join(restored, "other.txt"), "utf8")).toBe("other\n");
+
+    await mkdir(join(workspace, "made/inside"), { recursive: true });
+    await writeFile(join(workspace, "made/inside/x.txt"), "x\n");
+    const directory = await snapshotter.snapshot({ changedPaths: ["made"] });
+    const restoredDirectory = join(root, "restored-dir");
+    await restoreWorkspace(store, directory, restoredDirectory);
+    expect(await readFile(join(restoredDirectory, "made/inside/x.txt"), "utf8")).toBe("x\n");
+  });
+
   it("writes nothing for a snapshot without changes and calls onCaptured", async () => {
     const store = new GatedStore(join(root, "store"));
     const snapshotter = new WorkspaceSnapshotter({ store, workspaceDir: workspace, keyPrefix: "s/three" });

@@ -152,17 +152,59 @@ export async function scanWorkspaceInProcess(root: string): Promise<Record<strin
         } catch {
           return;
         }
-        const kind = kindOf(stats);
-        const target = kind === "l" ? await readlink(join(root, path)).catch(() => "") : "";
-        const nanoseconds = String(stats.mtimeNs % 1_000_000_000n).padStart(9, "0");
-        const mtime = `${stats.mtimeNs / 1_000_000_000n}.${nanoseconds}0`;
-        const mode = (Number(stats.mode) & 0o7777).toString(8);
-        entries[path] = [kind, Number(stats.size), mtime, mode, target];
-        if (kind === "d") await walk(path);
+        const fingerprint = await fingerprintOf(root, path, stats);
+        entries[path] = fingerprint;
+        if (fingerprint[0] === "d") await walk(path);
       }),
     );
   };
   await walk("");
+  return entries;
+}
+
+async function fingerprintOf(root: string, path: string, stats: BigIntStats): Promise<Fingerprint> {
+  const kind = kindOf(stats);
+  const target = kind === "l" ? await readlink(join(root, path)).catch(() => "") : "";
+  const nanoseconds = String(stats.mtimeNs % 1_000_000_000n).padStart(9, "0");
+  const mtime = `${stats.mtimeNs / 1_000_000_000n}.${nanoseconds}0`;
+  const mode = (Number(stats.mode) & 0o7777).toString(8);
+  return [kind, Number(stats.size), mtime, mode, target];
+}
+
+/**
+ * The previous entries updated for `paths` only (workspace-relative, each a file the call wrote or
+ * a path it removed) and their parent directories, without walking the workspace. Undefined when a
+ * hint cannot be trusted: a path is unsafe, is or runs through a symlink, or is now a directory
+ * (whose contents would need a walk); the caller scans then.
+ */
+async function rescanPaths(
+  root: string,
+  previous: Readonly<Record<string, Fingerprint>>,
+  paths: readonly string[],
+): Promise<Record<string, Fingerprint> | undefined> {
+  const entries: Record<string, Fingerprint> = { ...previous };
+  for (const path of paths) {
+    if (!isSafeRelativePath(path)) return undefined;
+    const parts = path.split("/");
+    for (let depth = 1; depth <= parts.length; depth += 1) {
+      const current = parts.slice(0, depth).join("/");
+      let stats: BigIntStats;
+      try {
+        stats = await lstat(join(root, current), { bigint: true });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") return undefined;
+        // Gone (removed): it and everything the previous snapshot had below it.
+        for (const key of Object.keys(entries))
+          if (key === current || key.startsWith(`${current}/`)) delete entries[key];
+        break;
+      }
+      const isLast = depth === parts.length;
+      if (stats.isSymbolicLink()) return undefined;
+      if (!isLast && !stats.isDirectory()) return undefined;
+      if (isLast && stats.isDirectory()) return undefined;
+      entries[current] = await fingerprintOf(root, current, stats);
+    }
+  }
   return entries;
 }
 
@@ -211,6 +253,12 @@ async function readJson<T>(store: BlobStore, key: string): Promise<T> {
 
 export interface SnapshotCallOptions {
   /**
+   * The only workspace-relative paths the call changed (a file written, a path removed): the capture
+   * then checks these and their parent directories instead of scanning the workspace. Changes made
+   * meanwhile by background processes are picked up by the next snapshot without hints.
+   */
+  readonly changedPaths?: readonly string[];
+  /**
    * Called once the workspace has been read (scanned and packed): from then on it may change again
    * while the layer is compressed and stored. Called on failure too.
    */
@@ -252,7 +300,7 @@ export class WorkspaceSnapshotter {
    * (`onCaptured`) does not wait for the store.
    */
   snapshot(options: SnapshotCallOptions = {}): Promise<SnapshotRef> {
-    const captured = this.#captureQueue.then(() => this.#capture());
+    const captured = this.#captureQueue.then(() => this.#capture(options.changedPaths));
     this.#captureQueue = captured.catch(() => {});
     const { onCaptured } = options;
     if (onCaptured) void captured.then(onCaptured, onCaptured);
@@ -261,16 +309,21 @@ export class WorkspaceSnapshotter {
     return stored;
   }
 
-  async #capture(): Promise<CapturedSnapshot> {
+  async #capture(changedPaths: readonly string[] | undefined): Promise<CapturedSnapshot> {
     if (this.#parentRef && !this.#parent)
       this.#parent = await readJson<SnapshotManifest>(this.#store, this.#parentRef.key);
     const parent = this.#parent;
+    const isIncremental = parent !== undefined && parent.layers.length < this.#maxLayers;
+    const hinted =
+      isIncremental && changedPaths
+        ? await rescanPaths(this.#workspaceDir, parent.entries, changedPaths)
+        : undefined;
     const previousCount = parent ? Object.keys(parent.entries).length : undefined;
     const entries =
-      previousCount !== undefined && previousCount <= IN_PROCESS_SCAN_MAX_ENTRIES
+      hinted ??
+      (previousCount !== undefined && previousCount <= IN_PROCESS_SCAN_MAX_ENTRIES
         ? await scanWorkspaceInProcess(this.#workspaceDir)
-        : await scanWorkspace(this.#workspaceDir);
-    const isIncremental = parent !== undefined && parent.layers.length < this.#maxLayers;
+        : await scanWorkspace(this.#workspaceDir));
     let changed: string[];
     let deletedPaths: string[] = [];
     if (isIncremental) {
