@@ -103,14 +103,21 @@ export async function firstToolCall({ cycles = 50, warm, modelMs = 400 }) {
   });
 }
 
-/** Snapshot cost after a call changing one file, in a workspace of `files` files. */
-export async function snapshotAfterCall({ cycles = 50, files }) {
+/**
+ * Snapshot cost after a call changing one file, in a workspace of `files` files: a Bash call (the
+ * capture scans the workspace) or a Write call (it names its path, so the capture skips the scan).
+ */
+export async function snapshotAfterCall({ cycles = 50, files, tool = "Bash" }) {
   const setup = `mkdir -p tree && cd tree && for i in $(seq 1 ${files - 1}); do echo "file $i" > f$i.txt; done`;
   const script = {
     turns: [
       { toolCalls: [{ name: "Bash", input: { command: setup } }] },
       ...Array.from({ length: cycles }, (_, index) => ({
-        toolCalls: [{ name: "Bash", input: { command: `echo ${index} > changed.txt` } }],
+        toolCalls: [
+          tool === "Write"
+            ? { name: "Write", input: { file_path: "/workspace/changed.txt", content: `${index}\n` } }
+            : { name: "Bash", input: { command: `echo ${index} > changed.txt` } },
+        ],
       })),
       { text: "done" },
     ],

@@ -62,6 +62,8 @@ if (values.lifecycle) {
     snapshotAfterCallMs: {
       files21: await snapshotAfterCall({ cycles: 50, files: 21 }),
       files8000: await snapshotAfterCall({ cycles: 50, files: 8000 }),
+      files21Write: await snapshotAfterCall({ cycles: 50, files: 21, tool: "Write" }),
+      files8000Write: await snapshotAfterCall({ cycles: 50, files: 8000, tool: "Write" }),
     },
   };
   sections.push(
