@@ -302,6 +302,14 @@ function loadJournal(path) {
   for (const line of lines) {
     try {
       const entry = JSON.parse(line);
+      // The host appends { forget } when a call's effects were rolled back: its entries no longer hold.
+      if (typeof entry.forget === "string") {
+        const suffix = `:${entry.forget}`;
+        for (const key of [...recordedCalls.keys()]) if (key.endsWith(suffix)) recordedCalls.delete(key);
+        for (let index = kept.length - 1; index >= 0; index -= 1)
+          if (kept[index].key.endsWith(suffix)) kept.splice(index, 1);
+        continue;
+      }
       if (typeof entry.key !== "string") continue;
       recordedCalls.delete(entry.key);
       recordedCalls.set(entry.key, Promise.resolve({ ok: true, result: entry.result }));

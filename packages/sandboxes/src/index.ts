@@ -51,6 +51,22 @@ export {
   sweepOrphanedCgroups,
 } from "./cgroups/sweep-orphaned-cgroups.js";
 export {
+  prepareSandboxStateDirectory,
+  readSandboxPidFile,
+  SANDBOX_JOURNAL_DIRECTORY,
+  SANDBOX_PID_FILE,
+  sandboxJournalDirectory,
+  sandboxJournalPath,
+  writeSandboxPidFile,
+} from "./host-files/sandbox-state-directory.js";
+export {
+  appendUntrustedFile,
+  readFileHead,
+  readUntrustedFile,
+  replaceUntrustedFile,
+  UntrustedFileError,
+} from "./host-files/untrusted-files.js";
+export {
   type BuildImageOptions,
   buildImage,
   DEBOOTSTRAP_MISSING_MESSAGE,

@@ -5,12 +5,18 @@
  * snapshot the local workspace reflects (a marker in the session's state directory) and how many
  * processes a sandbox runs beyond its own.
  */
-import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { type BlobStore, SandboxError, type SnapshotRef } from "@outrig/core";
 import {
+  appendUntrustedFile,
+  readFileHead,
+  readSandboxPidFile,
+  readUntrustedFile,
+  replaceUntrustedFile,
   restoreWorkspace,
   type SnapshotCallOptions,
+  sandboxJournalPath,
   WorkspaceSnapshotter,
   workspaceQuotaImagePath,
 } from "@outrig/sandboxes";
@@ -18,6 +24,10 @@ import {
 /** Newest snapshots (and the layers they need) kept when an older chain is pruned. */
 const KEEP_SNAPSHOTS = 2;
 const MARKER_FILE = "workspace-snapshot.json";
+/** A marker holds one blob key; anything longer is not one of ours. */
+const MAX_MARKER_BYTES = 4096;
+/** /proc reads are bounded: a process can make its command line as long as its stack allows. */
+const PROC_READ_BYTES = 4096;
 
 export function sessionSnapshotPrefix(sessionId: string): string {
   return `sessions/${sessionId.replace(/[^A-Za-z0-9._-]/g, "_")}`;
@@ -82,9 +92,9 @@ export class SessionSnapshots {
   /** The snapshot the local workspace is known to reflect, if any. */
   async readMarker(): Promise<string | undefined> {
     try {
-      const parsed = JSON.parse(await readFile(path.join(this.#stateDir, MARKER_FILE), "utf8")) as {
-        key?: unknown;
-      };
+      const text = await readUntrustedFile(path.join(this.#stateDir, MARKER_FILE), MAX_MARKER_BYTES);
+      if (text === undefined) return undefined;
+      const parsed = JSON.parse(text.toString("utf8")) as { key?: unknown };
       return typeof parsed.key === "string" ? parsed.key : undefined;
     } catch {
       return undefined;
@@ -92,7 +102,9 @@ export class SessionSnapshots {
   }
 
   async writeMarker(key: string): Promise<void> {
-    await writeFile(path.join(this.#stateDir, MARKER_FILE), JSON.stringify({ key })).catch(() => undefined);
+    await replaceUntrustedFile(path.join(this.#stateDir, MARKER_FILE), JSON.stringify({ key })).catch(
+      () => undefined,
+    );
   }
 
   /** True when the workspace directory or its quota image exists on this host. */
@@ -161,7 +173,7 @@ export async function countSandboxProcesses(rootPid: number): Promise<number> {
     names
       .filter((name) => /^\d+$/.test(name))
       .map(async (name) => {
-        const stat = await readFile(`/proc/${name}/stat`, "utf8").catch(() => "");
+        const stat = (await readFileHead(`/proc/${name}/stat`, PROC_READ_BYTES))?.toString("utf8") ?? "";
         const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
         if (!Number.isInteger(parent)) return;
         const list = children.get(parent) ?? [];
@@ -174,7 +186,7 @@ export async function countSandboxProcesses(rootPid: number): Promise<number> {
   while (queue.length > 0) {
     const pid = queue.pop() as number;
     queue.push(...(children.get(pid) ?? []));
-    const commandLine = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    const commandLine = (await readFileHead(`/proc/${pid}/cmdline`, PROC_READ_BYTES))?.toString("utf8") ?? "";
     if (commandLine === "" || commandLine.includes("bwrap") || commandLine.includes("sandbox-agent"))
       continue;
     count += 1;
@@ -182,30 +194,19 @@ export async function countSandboxProcesses(rootPid: number): Promise<number> {
   return count;
 }
 
-/** The outer bwrap pid the provider recorded in the session's state directory, if it is alive. */
+/** The outer bwrap pid the provider recorded in the session's state directory, if any. */
 export async function readSandboxPid(stateDir: string): Promise<number | undefined> {
-  const pid = Number.parseInt(await readFile(path.join(stateDir, "sandbox.pid"), "utf8").catch(() => ""), 10);
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  return readSandboxPidFile(stateDir);
 }
 
-/** Drops the exactly-once journal entries of `idempotencyKey`: its effects were rolled back. */
+/**
+ * Drops the exactly-once journal entries of `idempotencyKey`: its effects were rolled back. The
+ * journal is the sandbox's to write, so the host never reads it: it appends a line the next agent
+ * applies when it loads the journal (never through a link or into a FIFO planted there).
+ */
 export async function forgetJournalKey(stateDir: string, idempotencyKey: string): Promise<void> {
-  const file = path.join(stateDir, "journal.ndjson");
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch {
-    return;
-  }
-  const kept = text.split("\n").filter((line) => {
-    if (line === "") return false;
-    try {
-      const key = (JSON.parse(line) as { key?: unknown }).key;
-      return !(typeof key === "string" && key.endsWith(`:${idempotencyKey}`));
-    } catch {
-      return false;
-    }
-  });
-  await writeFile(`${file}.tmp`, kept.length > 0 ? `${kept.join("\n")}\n` : "");
-  await rename(`${file}.tmp`, file);
+  await appendUntrustedFile(
+    sandboxJournalPath(stateDir),
+    `\n${JSON.stringify({ forget: idempotencyKey })}\n`,
+  );
 }

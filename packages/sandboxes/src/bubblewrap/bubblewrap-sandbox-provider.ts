@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rmdir, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rename, rmdir, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, posix, resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
@@ -26,6 +26,12 @@ import {
   describeCgroupSweep,
   sweepOrphanedCgroups,
 } from "../cgroups/sweep-orphaned-cgroups.js";
+import {
+  prepareSandboxStateDirectory,
+  readSandboxPidFile,
+  writeSandboxPidFile,
+} from "../host-files/sandbox-state-directory.js";
+import { readFileHead } from "../host-files/untrusted-files.js";
 import { ProviderSnapshots } from "../snapshots/provider-snapshots.js";
 import { validateCreateOptions } from "../validate-create-options.js";
 import { AgentConnection } from "./agent-connection.js";
@@ -174,6 +180,7 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
       await releaseState().catch(() => {});
       throw error;
     }
+    const stateDir = options.stateDir === undefined ? undefined : resolve(options.stateDir);
     const layout: SandboxLayout = {
       uid: this.#options.uid ?? 1000,
       gid: this.#options.gid ?? 1000,
@@ -196,16 +203,16 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
         options.egressSocketPath === undefined ? undefined : dirname(resolve(options.egressSocketPath)),
       egressSocketName:
         options.egressSocketPath === undefined ? undefined : basename(options.egressSocketPath),
-      stateDir: options.stateDir === undefined ? undefined : resolve(options.stateDir),
+      // Only the journal subdirectory: the state directory (pid file, markers) stays the host's.
+      stateDir: stateDir === undefined ? undefined : await prepareSandboxStateDirectory(stateDir),
     };
-    if (layout.stateDir !== undefined) {
-      await mkdir(layout.stateDir, { recursive: true, mode: 0o700 });
+    if (stateDir !== undefined) {
       // A sandbox of this session orphaned by a server crash may still be finishing a call: wait for it.
-      await waitForPreviousSandbox(layout.stateDir, this.#options.orphanWaitMs ?? 15 * 60_000);
+      await waitForPreviousSandbox(stateDir, this.#options.orphanWaitMs ?? 15 * 60_000);
     }
     const child = startBubblewrap(bwrapPath, layout, cgroup);
-    if (layout.stateDir !== undefined && child.pid !== undefined) {
-      await writeFile(join(layout.stateDir, SANDBOX_PID_FILE), `${child.pid}\n`).catch(() => undefined);
+    if (stateDir !== undefined && child.pid !== undefined) {
+      await writeSandboxPidFile(stateDir, child.pid).catch(() => undefined);
     }
     const connection = new AgentConnection(pipe(child, 1), pipe(child, 0));
     const sandbox = new BubblewrapSandbox({
@@ -451,17 +458,10 @@ function waitForReady(child: ChildProcess, connection: AgentConnection, timeoutM
   });
 }
 
-const SANDBOX_PID_FILE = "sandbox.pid";
-
 /** Resolves once the sandbox recorded in `stateDir` (if any) has exited, or after `maxWaitMs`. */
 async function waitForPreviousSandbox(stateDir: string, maxWaitMs: number): Promise<void> {
-  let pid: number;
-  try {
-    pid = Number.parseInt(await readFile(join(stateDir, SANDBOX_PID_FILE), "utf8"), 10);
-  } catch {
-    return;
-  }
-  if (!Number.isInteger(pid) || pid <= 0) return;
+  const pid = await readSandboxPidFile(stateDir);
+  if (pid === undefined) return;
   // A sandbox the crashed server had frozen (standby) can neither notice nor finish: thaw it first.
   if (await isLiveBubblewrap(pid)) await thawFreezerOf(pid);
   const deadline = Date.now() + maxWaitMs;
@@ -470,25 +470,20 @@ async function waitForPreviousSandbox(stateDir: string, maxWaitMs: number): Prom
   }
 }
 
+/** /proc reads are bounded: a process can make its command line as long as its stack allows. */
+const PROC_READ_BYTES = 4096;
+
 async function isLiveBubblewrap(pid: number): Promise<boolean> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    if (/\) [ZX] /.test(stat)) return false;
-    const commandLine = await readFile(`/proc/${pid}/cmdline`, "utf8");
-    return commandLine.includes("bwrap");
-  } catch {
-    return false;
-  }
+  const stat = (await readFileHead(`/proc/${pid}/stat`, PROC_READ_BYTES))?.toString("utf8");
+  if (stat === undefined || /\) [ZX] /.test(stat)) return false;
+  const commandLine = await readFileHead(`/proc/${pid}/cmdline`, PROC_READ_BYTES);
+  return commandLine?.toString("utf8").includes("bwrap") ?? false;
 }
 
 /** Thaws the cgroup v1 freezer (or v2 cgroup.freeze) that holds `pid`, if any. Best effort. */
 async function thawFreezerOf(pid: number): Promise<void> {
-  let membership: string;
-  try {
-    membership = await readFile(`/proc/${pid}/cgroup`, "utf8");
-  } catch {
-    return;
-  }
+  const membership = (await readFileHead(`/proc/${pid}/cgroup`, PROC_READ_BYTES))?.toString("utf8");
+  if (membership === undefined) return;
   for (const line of membership.split("\n")) {
     const [, controllers = "", cgroupPath = ""] = line.split(":");
     if (controllers.split(",").includes("freezer")) {

@@ -21,6 +21,7 @@ import {
 import { describeHostRoot, type HostRootEntry } from "../bubblewrap/bubblewrap-arguments.js";
 import { resolveExecutable } from "../bubblewrap/check-bubblewrap.js";
 import { cgroupOwnerName } from "../cgroups/sandbox-cgroup.js";
+import { prepareSandboxStateDirectory } from "../host-files/sandbox-state-directory.js";
 import { ProviderSnapshots } from "../snapshots/provider-snapshots.js";
 import { validateCreateOptions } from "../validate-create-options.js";
 import {
@@ -125,7 +126,11 @@ export class RuncSandboxProvider implements SandboxProvider {
     await mkdir(runcRoot, { recursive: true, mode: 0o700 });
     // Not awaited: the sweep never deletes a container of this server, so create() need not wait.
     this.#firstSweep ??= this.#sweep({ runcPath, stateRoot: runcRoot });
-    if (options.stateDir !== undefined) await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+    // Only the journal subdirectory is bound: the state directory itself stays the host's.
+    const journalDir =
+      options.stateDir === undefined
+        ? undefined
+        : await prepareSandboxStateDirectory(resolve(options.stateDir));
     const rootfsDir = this.#options.rootfsDir === undefined ? undefined : resolve(this.#options.rootfsDir);
     let criuConfigPath: string | undefined;
     if (
@@ -157,7 +162,7 @@ export class RuncSandboxProvider implements SandboxProvider {
         options.egressSocketPath === undefined ? undefined : dirname(resolve(options.egressSocketPath)),
       egressSocketName:
         options.egressSocketPath === undefined ? undefined : basename(options.egressSocketPath),
-      stateDir: options.stateDir === undefined ? undefined : resolve(options.stateDir),
+      stateDir: journalDir,
       agentDir,
       rootfsDir,
       hostEtcEntries: HOST_ETC_ENTRIES.filter((name) => existsSync(`/etc/${name}`)).map((name) => ({

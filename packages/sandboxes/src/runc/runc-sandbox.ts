@@ -3,7 +3,7 @@
  * standby (`runc pause`) and hibernate (`runc checkpoint` with CRIU, restored into a new container).
  */
 
-import { readdir, readFile, rm, stat } from "node:fs/promises";
+import { lstat, readdir, readFile, rm, stat } from "node:fs/promises";
 import { createConnection, type Socket } from "node:net";
 import { join } from "node:path";
 import {
@@ -127,7 +127,11 @@ export class RuncSandbox implements SandboxHandle {
     }
   }
 
-  #connectOnce(): Promise<void> {
+  async #connectOnce(): Promise<void> {
+    // The socket's directory is the sandbox's to write: never connect through a link planted there.
+    const entry = await lstat(this.#options.socketPath);
+    if (!entry.isSocket())
+      throw new SandboxError("sandbox_unavailable", `the agent socket of sandbox ${this.id} is not a socket`);
     return new Promise((resolve, reject) => {
       const socket = createConnection(this.#options.socketPath);
       socket.once("error", reject);
