@@ -11,14 +11,15 @@ import type { BigIntStats, Stats } from "node:fs";
 import {
   chmod,
   chown,
-  copyFile,
   lchown,
   lstat,
   lutimes,
   mkdir,
   mkdtemp,
+  open,
   readdir,
   readlink,
+  realpath,
   rm,
   symlink,
   utimes,
@@ -27,6 +28,8 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { type BlobStore, SandboxError, type SnapshotRef } from "@outrig/core";
 import { resolveExecutable } from "../bubblewrap/check-bubblewrap.js";
+import { openFileBeneath } from "../host-files/untrusted-files.js";
+import { CONFINED_DIRECTORY, spawnConfined } from "./spawn-confined.js";
 
 /** kind (find's %y: "f", "d", "l", …), size, mtime (find's %T@, exact), permission bits, link target. */
 type Fingerprint = [string, number, string, string, string];
@@ -424,12 +427,30 @@ async function stageChanges(
     if (kind === "f") bytes += size;
   }
   if (bytes > STAGE_MAX_BYTES) return undefined;
+  // The workspace is the sandbox's: a parent it swaps for a link meanwhile must not lead the copy out.
+  const realRoot = await realpath(root).catch(() => undefined);
+  if (realRoot === undefined) return undefined;
   const staging = await mkdtemp(join(tmpdir(), "outrig-snapshot-")).catch(() => undefined);
   if (staging === undefined) return undefined; // no usable temp directory: tar reads the workspace
+  const giveUp = async () => {
+    await rm(staging, { recursive: true, force: true });
+    return undefined; // tar, confined, reads the workspace instead
+  };
   try {
     const directories: { target: string; stats: Stats }[] = [];
+    /** Links and files made in the staging directory: nothing may be created below one. */
+    const leaves = new Set<string>();
+    let copiedBytes = 0;
     for (const path of [...paths].sort()) {
-      const source = join(root, path);
+      const parts = path.split("/");
+      if (!isSafeRelativePath(path)) return await giveUp();
+      for (let depth = 1; depth < parts.length; depth += 1) {
+        const parent = parts.slice(0, depth).join("/");
+        if (leaves.has(parent)) return await giveUp();
+        const parentStats = await lstat(join(realRoot, parent)).catch(() => undefined);
+        if (parentStats !== undefined && !parentStats.isDirectory()) return await giveUp();
+      }
+      const source = join(realRoot, path);
       const target = join(staging, path);
       let stats: Stats;
       try {
@@ -443,17 +464,41 @@ async function stageChanges(
         await mkdir(target, { recursive: true });
         directories.push({ target, stats });
       } else if (stats.isFile()) {
-        await copyFile(source, target);
-        await chown(target, stats.uid, stats.gid);
-        await chmod(target, stats.mode & 0o7777); // after chown, which clears setuid bits
-        await utimes(target, stats.atime, stats.mtime);
+        leaves.add(path);
+        const opened = await openFileBeneath(realRoot, path);
+        if (!opened) return await giveUp();
+        let content: Buffer;
+        try {
+          // The size is the sandbox's to change: read at most what is left of the budget, plus one byte.
+          content = Buffer.alloc(STAGE_MAX_BYTES - copiedBytes + 1);
+          let length = 0;
+          while (length < content.length) {
+            const { bytesRead } = await opened.handle.read(content, length, content.length - length, null);
+            if (bytesRead === 0) break;
+            length += bytesRead;
+          }
+          content = content.subarray(0, length);
+        } finally {
+          await opened.handle.close();
+        }
+        copiedBytes += content.length;
+        if (copiedBytes > STAGE_MAX_BYTES) return await giveUp();
+        const copy = await open(target, "wx", 0o600);
+        try {
+          await copy.writeFile(content);
+          await copy.chown(opened.stats.uid, opened.stats.gid);
+          await copy.chmod(opened.stats.mode & 0o7777); // after chown, which clears setuid bits
+          await copy.utimes(opened.stats.atime, opened.stats.mtime);
+        } finally {
+          await copy.close();
+        }
       } else if (stats.isSymbolicLink()) {
+        leaves.add(path);
         await symlink(await readlink(source), target);
         await lchown(target, stats.uid, stats.gid);
         await lutimes(target, stats.atime, stats.mtime);
       } else {
-        await rm(staging, { recursive: true, force: true });
-        return undefined; // turned into another kind since the scan
+        return await giveUp(); // turned into another kind since the scan
       }
     }
     // Directory times last, deepest first: creating their children changed them.
@@ -464,8 +509,7 @@ async function stageChanges(
     }
     return staging;
   } catch {
-    await rm(staging, { recursive: true, force: true });
-    return undefined;
+    return await giveUp();
   }
 }
 
@@ -479,18 +523,24 @@ function packLayer(
   compression: Compression,
   compressorPath: string,
 ): { tarExited: Promise<void>; compressed: Promise<Buffer> } {
-  const tar = spawn(
+  // Confined: a listed path whose parent the sandbox swapped for a link must not reach a host file.
+  const tar = spawnConfined(
     tarPath(),
     [
       "-C",
-      directory,
+      CONFINED_DIRECTORY,
       ...TAR_FORMAT,
       "--ignore-failed-read",
       "-cf",
       "-",
       ...(paths ? ["--no-recursion", "--null", "-T", "-"] : ["."]),
     ],
-    { env: { PATH: SYSTEM_PATH, LC_ALL: "C" }, stdio: [paths ? "pipe" : "ignore", "pipe", "pipe"] },
+    {
+      directory,
+      isWritable: false,
+      env: { PATH: SYSTEM_PATH, LC_ALL: "C" },
+      stdio: [paths ? "pipe" : "ignore", "pipe", "pipe"],
+    },
   );
   if (paths) tar.stdin?.end(paths.map((path) => `./${path}\0`).join(""));
   const compress = spawn(compressorPath, compression === "zstd" ? ["-1", "-T0", "-q", "-c"] : ["-1", "-c"], {
@@ -511,6 +561,19 @@ function packLayer(
   });
   compressed.catch(() => {}); // awaited by the caller after tarExited
   return { tarExited, compressed };
+}
+
+/**
+ * Removes `path` below `root` unless one of its parents is not a real directory (a link restored
+ * from a layer): rm would follow that link out of the workspace, and nothing beneath a link is ours.
+ */
+async function removeBeneath(root: string, path: string): Promise<void> {
+  const parts = path.split("/");
+  for (let depth = 1; depth < parts.length; depth += 1) {
+    const parent = await lstat(join(root, ...parts.slice(0, depth))).catch(() => undefined);
+    if (!parent?.isDirectory()) return;
+  }
+  await rm(join(root, path), { recursive: true, force: true });
 }
 
 function isSafeRelativePath(path: string): boolean {
@@ -536,7 +599,7 @@ export async function restoreWorkspace(
     for (const path of layer.deletedPaths) {
       if (!isSafeRelativePath(path))
         throw new SandboxError("sandbox_snapshot_invalid", `bad path in snapshot: ${path}`);
-      await rm(join(target, path), { recursive: true, force: true });
+      await removeBeneath(target, path);
     }
     const body = await store.get(layer.blobKey);
     if (!body)
@@ -552,10 +615,17 @@ export async function restoreWorkspace(
       );
     }
     // tar runs the decompressor itself: relaying 60 MB between two children through Node cost ~0.3 s.
-    const tar = spawn(tarPath(), ["-C", target, ...TAR_FORMAT, "-I", decompressPath, "-xf", "-"], {
-      env: { PATH: SYSTEM_PATH, LC_ALL: "C" },
-      stdio: ["pipe", "ignore", "pipe"],
-    });
+    // Confined: a layer may carry a link and then a member below it, which tar would write through.
+    const tar = spawnConfined(
+      tarPath(),
+      ["-C", CONFINED_DIRECTORY, ...TAR_FORMAT, "-I", decompressPath, "-xf", "-"],
+      {
+        directory: target,
+        isWritable: true,
+        env: { PATH: SYSTEM_PATH, LC_ALL: "C" },
+        stdio: ["pipe", "ignore", "pipe"],
+      },
+    );
     const feed = (async () => {
       const input = tar.stdin as NodeJS.WritableStream;
       input.on("error", () => {});
