@@ -3,6 +3,7 @@
  * snapshot BlobStore, the bound on pre-started sandboxes, the state fold over a session's log and
  * the sweep that destroys what sessions no worker holds left behind.
  */
+import { createHash } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import type { BlobStore, SessionStore } from "@outrig/core";
@@ -49,6 +50,16 @@ export class SandboxLifecycle {
 
   stateDir(sessionId: string): string {
     return path.join(this.#options.home, "sandbox-state", sessionId);
+  }
+
+  /**
+   * The memory and skills mirror of one (org, user), bound read-only into that user's sandboxes. Its
+   * name is a digest: a sandbox reads its mount paths in /proc/self/mountinfo, and they must not
+   * name the org or the user.
+   */
+  mirrorDir(orgId: string, userId: string): string {
+    const digest = createHash("sha256").update(`outrig-mirror\0${orgId}\0${userId}`).digest("hex");
+    return path.join(this.#options.home, "mirrors", digest.slice(0, 32));
   }
 
   /** The org's policy merged over the defaults; a copy at most a second old. */

@@ -419,7 +419,7 @@ export class SessionManager implements TurnHost {
       if (!files) throw new Error("no database files configured");
       mirror = createMountMirror({
         store: files.store,
-        rootDir: path.join(this.#options.home, "mirrors", orgId, userId),
+        rootDir: this.#lifecycle.mirrorDir(orgId, userId),
         orgId,
         userId,
         onError: (error) => this.#options.log(`memory mirror ${key}: ${error.message}`),

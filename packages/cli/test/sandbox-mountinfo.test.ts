@@ -1,0 +1,93 @@
+/**
+ * What a session's sandbox learns about the host from its mount table: on a real server, a command
+ * reads /proc/self/mountinfo (which shows the host path of every bind mount) and finds neither its
+ * org's id nor its user's, and of the session's state directory only the journal subdirectory is
+ * mounted (the server's own files there stay out of reach).
+ */
+import fs from "node:fs/promises";
+import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseSse } from "../src/sse-client.js";
+import { createOutrigHome, runCli, type ServerProcess, startServerProcess } from "./server-process.js";
+
+interface StoredEvent {
+  seq: number;
+  type: string;
+  [key: string]: unknown;
+}
+
+const ORG = "org-mountinfo-3b7e91";
+const USER = "user-mountinfo-5c2d88";
+
+let fakeLlm: FakeLlmServer;
+let home: string;
+let server: ServerProcess;
+
+beforeAll(async () => {
+  fakeLlm = await startFakeLlmServer({
+    script: {
+      turns: [
+        {
+          toolCalls: [
+            {
+              name: "Bash",
+              input: {
+                command: "cat /proc/self/mountinfo; echo ---; cat /proc/1/mountinfo; ls -A /memories",
+              },
+            },
+          ],
+        },
+        { text: "done" },
+      ],
+    },
+  });
+  home = await createOutrigHome();
+  server = await startServerProcess({
+    home,
+    env: { ANTHROPIC_API_KEY: "mountinfo", ANTHROPIC_BASE_URL: `${fakeLlm.url}/v1` },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop();
+  await fakeLlm?.close();
+  if (home) await fs.rm(home, { recursive: true, force: true });
+});
+
+describe("the sandbox's mount table", () => {
+  it("names no org or user id and mounts only the journal of the state directory", async () => {
+    const created = await runCli(["keys", "create", "--org", ORG, "--user", USER], { OUTRIG_HOME: home });
+    expect(created.code, created.stderr).toBe(0);
+    const key = created.stdout.trim();
+    const response = await fetch(`${server.url}/v1/sessions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "anthropic:mountinfo", prompt: "go" }),
+    });
+    expect(response.status).toBe(201);
+    const { id } = (await response.json()) as { id: string };
+    const events = await fetch(`${server.url}/v1/sessions/${id}/events`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    if (!events.body) throw new Error("no event stream");
+    const stored: StoredEvent[] = [];
+    for await (const message of parseSse(events.body)) {
+      if (message.id === undefined) continue;
+      const event = JSON.parse(message.data) as StoredEvent;
+      stored.push(event);
+      if (event.type === "turn.end" || event.type === "turn.error") break;
+    }
+    const result = stored.find((event) => event.type === "tool.end");
+    expect(result).toMatchObject({ isError: false });
+    const output = String(result?.output);
+    // The mounts are there (the read worked) …
+    expect(output).toContain(" /workspace ");
+    expect(output).toContain(" /memories ");
+    // … and none of them names the org or the user.
+    expect(output).not.toContain(ORG);
+    expect(output).not.toContain(USER);
+    const stateMounts = output.split("\n").filter((line) => line.split(" ")[4] === "/run/outrig/state");
+    expect(stateMounts.length).toBeGreaterThan(0);
+    for (const line of stateMounts) expect(line.split(" ")[3]).toMatch(/\/journal$/);
+  }, 120_000);
+});
