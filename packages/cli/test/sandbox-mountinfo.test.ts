@@ -8,16 +8,13 @@ import fs from "node:fs/promises";
 import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSse } from "../src/sse-client.js";
-import { createOutrigHome, runCli, type ServerProcess, startServerProcess } from "./server-process.js";
+import { createOutrigHome, type ServerProcess, startServerProcess } from "./server-process.js";
 
 interface StoredEvent {
   seq: number;
   type: string;
   [key: string]: unknown;
 }
-
-const ORG = "org-mountinfo-3b7e91";
-const USER = "user-mountinfo-5c2d88";
 
 let fakeLlm: FakeLlmServer;
 let home: string;
@@ -56,9 +53,7 @@ afterAll(async () => {
 
 describe("the sandbox's mount table", () => {
   it("names no org or user id and mounts only the journal of the state directory", async () => {
-    const created = await runCli(["keys", "create", "--org", ORG, "--user", USER], { OUTRIG_HOME: home });
-    expect(created.code, created.stderr).toBe(0);
-    const key = created.stdout.trim();
+    const key = server.apiKey;
     const response = await fetch(`${server.url}/v1/sessions`, {
       method: "POST",
       headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
@@ -77,6 +72,17 @@ describe("the sandbox's mount table", () => {
       stored.push(event);
       if (event.type === "turn.end" || event.type === "turn.error") break;
     }
+    // The ids the host uses: the session's org, and the user its audit entries name.
+    const session = (await (
+      await fetch(`${server.url}/v1/sessions/${id}`, { headers: { authorization: `Bearer ${key}` } })
+    ).json()) as { orgId: string };
+    const audit = (await (
+      await fetch(`${server.url}/v1/audit?sessionId=${id}`, { headers: { authorization: `Bearer ${key}` } })
+    ).json()) as { entries: { userId: string | null }[] };
+    const orgId = session.orgId;
+    const userId = audit.entries.find((entry) => entry.userId)?.userId;
+    expect(orgId).toMatch(/\w{6,}/);
+    expect(userId).toMatch(/\w{6,}/);
     const result = stored.find((event) => event.type === "tool.end");
     expect(result).toMatchObject({ isError: false });
     const output = String(result?.output);
@@ -84,8 +90,8 @@ describe("the sandbox's mount table", () => {
     expect(output).toContain(" /workspace ");
     expect(output).toContain(" /memories ");
     // … and none of them names the org or the user.
-    expect(output).not.toContain(ORG);
-    expect(output).not.toContain(USER);
+    expect(output).not.toContain(orgId);
+    expect(output).not.toContain(userId as string);
     const stateMounts = output.split("\n").filter((line) => line.split(" ")[4] === "/run/outrig/state");
     expect(stateMounts.length).toBeGreaterThan(0);
     for (const line of stateMounts) expect(line.split(" ")[3]).toMatch(/\/journal$/);
