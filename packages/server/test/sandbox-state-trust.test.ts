@@ -110,5 +110,45 @@ for (const { name, isAvailable, make } of providers) {
       expect(await readFile(canary, "utf8")).toBe(SECRET);
       expect(await readdir(join(root, "victim"))).toEqual(["f"]);
     }, 120_000);
+
+    it("forgets a rolled-back call without reading the journal: the next sandbox runs it again", async () => {
+      const options = {
+        sessionId: "forget",
+        orgId: "o",
+        workspaceDir: join(root, "forget-workspace"),
+        stateDir: join(root, "forget-state"),
+      };
+      const signal = new AbortController().signal;
+      const request = { command: "echo ran >> /workspace/log; wc -l < /workspace/log", timeoutMs: 10_000 };
+      const first = await provider.create(options);
+      expect(await first.sandbox.exec({ ...request, idempotencyKey: "forget:call-1" }, signal)).toMatchObject(
+        {
+          stdout: "1\n",
+          isReplayed: false,
+        },
+      );
+      expect(await first.sandbox.exec({ ...request, idempotencyKey: "forget:call-2" }, signal)).toMatchObject(
+        {
+          stdout: "2\n",
+          isReplayed: false,
+        },
+      );
+      await first.destroy();
+      await forgetJournalKey(options.stateDir, "forget:call-2");
+      const second = await provider.create(options);
+      expect(
+        await second.sandbox.exec({ ...request, idempotencyKey: "forget:call-1" }, signal),
+      ).toMatchObject({
+        stdout: "1\n",
+        isReplayed: true,
+      });
+      expect(
+        await second.sandbox.exec({ ...request, idempotencyKey: "forget:call-2" }, signal),
+      ).toMatchObject({
+        stdout: "3\n",
+        isReplayed: false,
+      });
+      await second.destroy();
+    }, 120_000);
   });
 }
