@@ -11,7 +11,10 @@ export const SANDBOX_AGENT_PATH = "/opt/outrig/agent/sandbox-agent.mjs";
 export const SANDBOX_WORKSPACE = "/workspace";
 /** Where the directory holding the egress proxy's unix socket appears inside the sandbox. */
 export const SANDBOX_EGRESS_DIR = "/run/outrig/egress";
-/** Where the session's state directory (the exactly-once journal) is bound, writable. */
+/**
+ * Where the journal subdirectory of the session's state directory (the exactly-once journal) is
+ * bound, writable; the state directory itself (pid file, markers) stays the host's.
+ */
 export const SANDBOX_STATE_DIR = "/run/outrig/state";
 /** The in-sandbox HTTP proxy address the agent listens on when egress is configured. */
 export const SANDBOX_PROXY_URL = "http://127.0.0.1:3128";
@@ -41,7 +44,11 @@ export interface SandboxLayout {
   readonly extraEnv?: Readonly<Record<string, string>>;
   /** Host directory holding the egress proxy socket, bound at SANDBOX_EGRESS_DIR. */
   readonly egressDir?: string;
-  /** Host directory bound writable at SANDBOX_STATE_DIR for the agent's journal. */
+  /**
+   * Host directory bound writable at SANDBOX_STATE_DIR for the agent's journal: the journal
+   * subdirectory of the session's state directory (see prepareSandboxStateDirectory), never the
+   * state directory itself.
+   */
   readonly stateDir?: string;
   /** File name of the egress socket inside `egressDir`. */
   readonly egressSocketName?: string;
