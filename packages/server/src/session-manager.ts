@@ -3,7 +3,6 @@
  * scheduler asks for. Holds each session's lazy sandbox. Turn state lives in the event log only, so
  * any worker can perform any step.
  */
-import path from "node:path";
 import {
   buildSkillsPrompt,
   buildSystemPrompt,
