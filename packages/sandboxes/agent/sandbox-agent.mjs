@@ -32,12 +32,31 @@ const recordedCalls = new Map();
 /** Where replies go: stdout by default; with --listen, the unix socket connection that asked. */
 const stdoutSink = (line) => process.stdout.write(line);
 
+/** The backend drops a sandbox whose agent sends a longer line (--max-message-bytes). */
+let maxMessageBytes = 64 * 1024 * 1024;
+
 function send(message, sink = stdoutSink) {
   sink(`${JSON.stringify(message)}\n`);
 }
 
+/** Answers with `result`, cutting exec output (marked truncated) or failing with E2BIG when it would not fit. */
 function replyOk(id, result, sink) {
-  send({ id, ok: true, result }, sink);
+  let line = JSON.stringify({ id, ok: true, result });
+  let fitted = result;
+  for (let cuts = 0; Buffer.byteLength(line) + 1 > maxMessageBytes; cuts += 1) {
+    if (typeof fitted?.stdout !== "string" || typeof fitted?.stderr !== "string" || cuts > 60) {
+      const error = pathError("E2BIG", `the reply is larger than the ${maxMessageBytes}-byte message limit`);
+      return replyError(id, error, undefined, sink);
+    }
+    fitted = {
+      ...fitted,
+      stdout: fitted.stdout.slice(0, Math.floor(fitted.stdout.length / 2)),
+      stderr: fitted.stderr.slice(0, Math.floor(fitted.stderr.length / 2)),
+      isTruncated: true,
+    };
+    line = JSON.stringify({ id, ok: true, result: fitted });
+  }
+  sink(`${line}\n`);
 }
 
 function replyError(id, error, path, sink) {
@@ -488,6 +507,8 @@ function listen(socketPath) {
   return start();
 }
 
+const maxMessageIndex = process.argv.indexOf("--max-message-bytes");
+if (maxMessageIndex !== -1) maxMessageBytes = Number(process.argv[maxMessageIndex + 1]);
 const journalIndex = process.argv.indexOf("--journal");
 if (journalIndex !== -1) loadJournal(process.argv[journalIndex + 1]);
 const egressIndex = process.argv.indexOf("--egress-socket");

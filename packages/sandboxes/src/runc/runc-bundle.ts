@@ -6,6 +6,7 @@
 import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
+  agentMessageBound,
   HOST_ETC_ENTRIES,
   type HostRootEntry,
   SANDBOX_AGENT_PATH,
@@ -73,6 +74,7 @@ export function runcAgentCommand(layout: RuncBundleLayout): string[] {
     `${RUNC_AGENT_DIR}/${RUNC_AGENT_SOCKET_NAME}`,
     ...egress,
     ...journal,
+    ...agentMessageBound(layout),
   ];
   const quoted = agent.map((word) => `'${word.replace(/'/g, `'\\''`)}'`).join(" ");
   // CRIU cannot checkpoint fds that point at host files or pipes: stdio is reopened inside.

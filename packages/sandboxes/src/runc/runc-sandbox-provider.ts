@@ -18,8 +18,10 @@ import {
   type SandboxProvider,
   type SnapshotRef,
 } from "@outrig/core";
+import { agentMessageBytesFor } from "../bubblewrap/agent-connection.js";
 import { describeHostRoot, type HostRootEntry } from "../bubblewrap/bubblewrap-arguments.js";
 import { resolveExecutable } from "../bubblewrap/check-bubblewrap.js";
+import { executeOnlyNode } from "../bubblewrap/execute-only-node.js";
 import { cgroupOwnerName } from "../cgroups/sandbox-cgroup.js";
 import { ProviderSnapshots } from "../snapshots/provider-snapshots.js";
 import { validateCreateOptions } from "../validate-create-options.js";
@@ -116,6 +118,8 @@ export class RuncSandboxProvider implements SandboxProvider {
       });
     }
     this.#hostRoot ??= describeHostRoot();
+    // Execute-only: the agent is then non-dumpable, out of reach of the commands it runs.
+    const nodePath = await executeOnlyNode(resolve(this.#options.nodePath ?? process.execPath));
     const id = `outrig-${randomUUID().slice(0, 8)}`;
     const directory = join(this.#stateDir, id);
     const bundleDir = join(directory, "bundle");
@@ -142,10 +146,11 @@ export class RuncSandboxProvider implements SandboxProvider {
       gid: 0,
       userName: "sandbox",
       hostname: this.#options.hostname ?? "sandbox",
-      nodePath: resolve(this.#options.nodePath ?? process.execPath),
+      nodePath,
       agentPath: AGENT_PATH,
       workspaceDir,
       nodeFlags: AGENT_NODE_FLAGS,
+      maxMessageBytes: agentMessageBytesFor(this.#options.maxFileBytes ?? 32 * 1024 * 1024),
       tmpSizeBytes: this.#options.tmpSizeBytes,
       hostRoot: this.#hostRoot,
       readOnlyMounts: options.readOnlyMounts?.map((mount) => ({
