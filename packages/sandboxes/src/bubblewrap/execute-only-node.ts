@@ -21,8 +21,18 @@ const EXECUTE_ONLY = 0o111;
  * this uid).
  */
 export async function executeOnlyNode(nodePath: string, directory?: string): Promise<string> {
-  const source = await realpath(nodePath);
-  const sourceStats = await stat(source);
+  let source: string;
+  let sourceStats: Awaited<ReturnType<typeof stat>>;
+  try {
+    source = await realpath(nodePath);
+    sourceStats = await stat(source);
+  } catch (error) {
+    throw new SandboxError(
+      "sandbox_unavailable",
+      `sandbox failed to start: the node binary ${nodePath} cannot be used: ${String(error)}`,
+      { cause: error },
+    );
+  }
   const uid = process.getuid?.() ?? 0;
   const parent = directory ?? join(tmpdir(), `outrig-agent-node-${uid}`);
   await mkdir(parent, { recursive: true, mode: 0o700 });
