@@ -115,4 +115,18 @@ describe.each([
     },
     120_000,
   );
+
+  it.skipIf(!isSupported || name !== "runc")(
+    "a command that connects to the agent's socket cannot take the host's place",
+    async () => {
+      // The socket's directory is writable inside; without the channel key the agent ignores it.
+      const intruder = await run(
+        attacked,
+        `perl -MIO::Socket::UNIX -e '$s = IO::Socket::UNIX->new(Peer => "/run/outrig/agent/agent.sock") or die "connect: $!\\n"; print $s qq({"id":1,"op":"exec","command":"echo FORGED"}\\n); my $line = <$s>; print "answer: ", $line // "none\\n"' 2>&1`,
+      );
+      expect(intruder.stdout).toMatch(/^answer: none$/m);
+      expect((await run(attacked, "echo host-still-connected")).stdout).toBe("host-still-connected\n");
+    },
+    60_000,
+  );
 });

@@ -1,7 +1,14 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { createConnection, createServer, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { finished } from "node:stream/promises";
+import { fileURLToPath } from "node:url";
 import { SandboxError } from "@outrig/core";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentConnection, AgentRequestError } from "./agent-connection.js";
 
 /** A connection over real streams, with every protocol error it reports. */
@@ -75,6 +82,103 @@ describe("AgentConnection", () => {
       await expect(request).rejects.toThrow(/not a JSON object/);
       expect(malformed.protocolErrors).toHaveLength(1);
       await expect(malformed.connection.request("stat", {})).rejects.toBeInstanceOf(SandboxError);
+    }
+  });
+});
+
+describe("an authenticated channel (the runc agent's socket)", () => {
+  const agentPath = fileURLToPath(new URL("../../agent/sandbox-agent.mjs", import.meta.url));
+  let directory: string;
+  let agent: ChildProcess | undefined;
+  const key = randomBytes(32);
+
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), "outrig-channel-"));
+    await writeFile(join(directory, "agent.key"), key.toString("hex"), { mode: 0o600 });
+    agent = spawn(
+      process.execPath,
+      [agentPath, "--listen", join(directory, "agent.sock"), "--key-file", join(directory, "agent.key")],
+      { stdio: "ignore" },
+    );
+    for (
+      let tries = 0;
+      tries < 200 && !(await stat(join(directory, "agent.sock")).catch(() => undefined));
+      tries++
+    )
+      await new Promise((resolve) => setTimeout(resolve, 25));
+  });
+
+  afterAll(async () => {
+    agent?.kill("SIGKILL");
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  const open = (path: string, channelKey: Uint8Array) =>
+    new Promise<{ socket: Socket; connection: AgentConnection; errors: SandboxError[] }>(
+      (resolve, reject) => {
+        const socket = createConnection(path);
+        socket.once("error", reject);
+        socket.once("connect", () => {
+          const errors: SandboxError[] = [];
+          const connection = new AgentConnection(socket, socket, {
+            channelKey,
+            onProtocolError: (error) => errors.push(error),
+          });
+          socket.once("close", () => connection.close(new SandboxError("sandbox_unavailable", "closed")));
+          resolve({ socket, connection, errors });
+        });
+      },
+    );
+
+  it("deletes the key file before it listens, and answers a host that holds the key", async () => {
+    await expect(stat(join(directory, "agent.key"))).rejects.toMatchObject({ code: "ENOENT" });
+    const { socket, connection } = await open(join(directory, "agent.sock"), key);
+    await connection.ready;
+    const result = await connection.request<{ stdout: string }>("exec", {
+      command: "echo real",
+      cwd: directory,
+      timeoutMs: 10_000,
+    });
+    expect(result.stdout).toBe("real\n");
+    socket.destroy();
+  });
+
+  it("refuses a client without the key, which cannot take the host's place", async () => {
+    const host = await open(join(directory, "agent.sock"), key);
+    await host.connection.ready;
+    const intruder = await open(join(directory, "agent.sock"), randomBytes(32));
+    const refused = await intruder.connection.request("stat", { path: "/" }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(SandboxError);
+    // The host's connection still works.
+    await expect(host.connection.request("stat", { path: "/" })).resolves.toMatchObject({ stat: {} });
+    host.socket.destroy();
+  });
+
+  it("takes nothing from an impostor listening on the socket path", async () => {
+    const impostorPath = join(directory, "impostor.sock");
+    const impostor = createServer((socket) => {
+      socket.on("error", () => undefined);
+      socket.write('{"event":"ready","pid":2}\n');
+      socket.on("data", () => {
+        for (let id = 1; id <= 20; id += 1)
+          socket.write(
+            `${"0".repeat(64)} ${JSON.stringify({ id, ok: true, result: { stdout: "FORGED" } })}\n`,
+          );
+        for (let id = 1; id <= 20; id += 1)
+          socket.write(`${JSON.stringify({ id, ok: true, result: { stdout: "FORGED" } })}\n`);
+      });
+    });
+    await new Promise<void>((resolve) => impostor.listen(impostorPath, resolve));
+    try {
+      const { socket, connection, errors } = await open(impostorPath, key);
+      const outcome = await connection
+        .request("exec", { command: "echo real", timeoutMs: 10_000 })
+        .catch((error: unknown) => error);
+      expect(outcome).toBeInstanceOf(SandboxError);
+      expect(errors[0]?.message).toMatch(/without the channel's authentication/);
+      socket.destroy();
+    } finally {
+      await new Promise((resolve) => impostor.close(resolve));
     }
   });
 });

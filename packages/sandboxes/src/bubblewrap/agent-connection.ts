@@ -7,6 +7,7 @@
  * failure (every call rejects with `sandbox_unavailable`, `onProtocolError` runs so the owner
  * destroys the sandbox), never an exception in the server.
  */
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Readable, Writable } from "node:stream";
 import { SandboxError } from "@outrig/core";
 
@@ -52,6 +53,17 @@ export interface AgentConnectionOptions {
   readonly maxMessageBytes?: number;
   /** Called once when the agent broke the protocol (the connection is closed by then). */
   readonly onProtocolError?: (error: SandboxError) => void;
+  /**
+   * The channel key the agent was given (`--key-file`, runc): every line in both directions then
+   * carries an HMAC over this connection's nonce, so a process that took over the socket path can
+   * neither forge, alter nor replay a message.
+   */
+  readonly channelKey?: Uint8Array;
+}
+
+/** The hex HMAC-SHA256 that starts each line of an authenticated channel (see sandbox-agent.mjs). */
+function channelMac(key: Uint8Array, nonce: string, direction: "host" | "agent", text: string): string {
+  return createHmac("sha256", key).update(`${nonce}\n${direction}\n${text}`).digest("hex");
 }
 
 /** Checks the shape of one parsed agent line; undefined when it is not a protocol message. */
@@ -72,6 +84,7 @@ function toAgentLine(value: unknown): AgentLine | undefined {
 
 export class AgentConnection {
   readonly #input: Writable;
+  readonly #channel: { readonly key: Uint8Array; readonly nonce: string } | undefined;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #closedError: SandboxError | undefined;
@@ -99,10 +112,20 @@ export class AgentConnection {
       output.resume(); // keep draining until the owner destroys the sandbox
       options.onProtocolError?.(error);
     };
+    const channel = options.channelKey && { key: options.channelKey, nonce: randomBytes(16).toString("hex") };
+    this.#channel = channel;
     const onLine = (bytes: Buffer) => {
+      let text = bytes.toString("utf8");
+      if (channel) {
+        const expected = Buffer.from(channelMac(channel.key, channel.nonce, "agent", text.slice(65)), "hex");
+        const actual = Buffer.from(text.slice(0, 64), "hex");
+        if (text[64] !== " " || actual.length !== expected.length || !timingSafeEqual(actual, expected))
+          return fail("a message without the channel's authentication");
+        text = text.slice(65);
+      }
       let message: AgentLine | undefined;
       try {
-        message = toAgentLine(JSON.parse(bytes.toString("utf8")));
+        message = toAgentLine(JSON.parse(text));
       } catch {
         message = undefined;
       }
@@ -143,6 +166,15 @@ export class AgentConnection {
     output.on("error", () => {
       // The pipe or socket failed: its close (or the process exit) reports it to callers.
     });
+    if (channel) this.#write({ op: "hello", nonce: channel.nonce });
+  }
+
+  #write(message: Record<string, unknown>): void {
+    const text = JSON.stringify(message);
+    const channel = this.#channel;
+    this.#input.write(
+      channel ? `${channelMac(channel.key, channel.nonce, "host", text)} ${text}\n` : `${text}\n`,
+    );
   }
 
   get isClosed(): boolean {
@@ -161,7 +193,7 @@ export class AgentConnection {
     if (this.#closedError) return Promise.reject(this.#closedError);
     return new Promise<Result>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      this.#input.write(`${JSON.stringify({ ...payload, id, op })}\n`);
+      this.#write({ ...payload, id, op });
     });
   }
 

@@ -22,6 +22,8 @@ import {
 /** Where the directory holding the agent's unix socket appears inside the sandbox. */
 export const RUNC_AGENT_DIR = "/run/outrig/agent";
 export const RUNC_AGENT_SOCKET_NAME = "agent.sock";
+/** The channel key file (hex) the agent reads and deletes before it listens (see AgentConnection). */
+export const RUNC_AGENT_KEY_NAME = "agent.key";
 
 export interface RuncBundleLayout extends SandboxLayout {
   /** Host directory holding the agent's socket, bound writable at RUNC_AGENT_DIR. */
@@ -72,6 +74,8 @@ export function runcAgentCommand(layout: RuncBundleLayout): string[] {
     SANDBOX_AGENT_PATH,
     "--listen",
     `${RUNC_AGENT_DIR}/${RUNC_AGENT_SOCKET_NAME}`,
+    "--key-file",
+    `${RUNC_AGENT_DIR}/${RUNC_AGENT_KEY_NAME}`,
     ...egress,
     ...journal,
     ...agentMessageBound(layout),

@@ -5,7 +5,7 @@
  * and without quotas or limit reporting; it exists for hibernate (see
  * docs/decisions/2026-12-04-runc-provider-for-hibernate.md).
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -28,6 +28,7 @@ import { validateCreateOptions } from "../validate-create-options.js";
 import {
   buildRuncConfig,
   HOST_ETC_ENTRIES,
+  RUNC_AGENT_KEY_NAME,
   RUNC_AGENT_SOCKET_NAME,
   type RuncBundleLayout,
   writeSkeletonRootfs,
@@ -176,7 +177,10 @@ export class RuncSandboxProvider implements SandboxProvider {
       owner: this.#owner,
     };
     const rootPath = rootfsDir ?? join(directory, "rootfs");
+    // The socket's directory is writable inside: the key lets the host tell the agent from an impostor.
+    const channelKey = randomBytes(32);
     try {
+      await writeFile(join(agentDir, RUNC_AGENT_KEY_NAME), channelKey.toString("hex"), { mode: 0o600 });
       if (rootfsDir === undefined) await writeSkeletonRootfs(rootPath, layout, this.#hostRoot);
       await mkdir(bundleDir, { recursive: true });
       await writeFile(
@@ -195,6 +199,7 @@ export class RuncSandboxProvider implements SandboxProvider {
       directory,
       bundleDir,
       socketPath: join(agentDir, RUNC_AGENT_SOCKET_NAME),
+      channelKey,
       workspaceDir,
       runc,
       maxFileBytes: this.#options.maxFileBytes ?? 32 * 1024 * 1024,

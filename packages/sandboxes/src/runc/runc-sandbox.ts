@@ -38,6 +38,8 @@ export interface RuncSandboxOptions {
   readonly directory: string;
   readonly bundleDir: string;
   readonly socketPath: string;
+  /** The agent's channel key (its `--key-file`): every message on the socket is authenticated. */
+  readonly channelKey: Uint8Array;
   readonly workspaceDir: string;
   readonly runc: RuncCommandOptions;
   readonly maxFileBytes: number;
@@ -137,6 +139,7 @@ export class RuncSandbox implements SandboxHandle {
         socket.on("error", () => undefined);
         const connection = new AgentConnection(socket, socket, {
           maxMessageBytes: agentMessageBytesFor(this.#options.maxFileBytes),
+          channelKey: this.#options.channelKey,
           // A malformed or oversized message: this sandbox is destroyed, its calls fail, nothing else.
           onProtocolError: () => void this.destroy().catch(() => undefined),
         });
