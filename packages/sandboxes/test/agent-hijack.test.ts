@@ -116,6 +116,19 @@ describe.each([
     120_000,
   );
 
+  it.skipIf(!isSupported)(
+    "refuses pidfd_getfd and io_uring_setup to commands",
+    async () => {
+      // Unfiltered, these answer EBADF (no such pidfd) and EFAULT (no params); the filter says EPERM.
+      const result = await run(
+        attacked,
+        `perl -e 'for my $call ([438, -1, 0, 0], [425, 1, 0]) { my ($number, @rest) = @$call; my $r = syscall($number, @rest); print "$call->[0]: rc=$r errno=", $! + 0, "\\n" }'`,
+      );
+      expect(result.stdout).toBe("438: rc=-1 errno=1\n425: rc=-1 errno=1\n");
+    },
+    60_000,
+  );
+
   it.skipIf(!isSupported || name !== "runc")(
     "a command that connects to the agent's socket cannot take the host's place",
     async () => {

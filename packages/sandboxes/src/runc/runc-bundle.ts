@@ -18,6 +18,7 @@ import {
   sandboxDataFiles,
   sandboxEnvironment,
 } from "../bubblewrap/bubblewrap-arguments.js";
+import { SECCOMP_DENIED_SYSCALLS } from "../bubblewrap/seccomp-filter.js";
 
 /** Where the directory holding the agent's unix socket appears inside the sandbox. */
 export const RUNC_AGENT_DIR = "/run/outrig/agent";
@@ -172,6 +173,29 @@ export function buildRuncConfig(layout: RuncBundleLayout, rootPath: string): Rec
         "/sys/firmware",
       ],
       readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+      ...runcSeccomp(),
+    },
+  };
+}
+
+/** runc's names for the architectures of the bubblewrap filter's tables. */
+const RUNC_ARCHITECTURES: Readonly<Record<string, string>> = {
+  x64: "SCMP_ARCH_X86_64",
+  arm64: "SCMP_ARCH_AARCH64",
+};
+
+/**
+ * The same deny list as bubblewrap's filter (seccomp-filter.ts), in OCI form: EPERM for each denied
+ * call, everything else allowed; only the native ABI is listed, so a foreign one gets no syscalls.
+ */
+function runcSeccomp(arch: string = process.arch): { seccomp?: Record<string, unknown> } {
+  const architecture = RUNC_ARCHITECTURES[arch];
+  if (architecture === undefined) return {};
+  return {
+    seccomp: {
+      defaultAction: "SCMP_ACT_ALLOW",
+      architectures: [architecture],
+      syscalls: [{ names: [...SECCOMP_DENIED_SYSCALLS], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
     },
   };
 }
