@@ -158,7 +158,9 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
     const maxFileBytes = this.#options.maxFileBytes ?? 32 * 1024 * 1024;
     const maxMessageBytes = agentMessageBytesFor(maxFileBytes);
     // Execute-only: the agent is then non-dumpable, out of reach of the commands it runs.
-    const nodePath = await executeOnlyNode(this.#options.nodePath ?? process.execPath);
+    const nodePath = await executeOnlyNode(this.#options.nodePath ?? process.execPath, {
+      log: this.#options.log,
+    });
     // A default process limit, so a fork bomb stays inside its sandbox (enforced when cgroups are usable).
     const limits = { pids: DEFAULT_SANDBOX_PIDS, ...options.limits };
     const id = `bwrap-${randomUUID()}`;

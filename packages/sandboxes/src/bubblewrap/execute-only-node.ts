@@ -7,7 +7,7 @@
  * The copy is kept in a directory only this uid can enter and is reused by later servers.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { chmod, copyFile, lstat, mkdir, realpath, rename, rm, stat } from "node:fs/promises";
+import { chmod, copyFile, lstat, mkdir, readFile, realpath, rename, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SandboxError } from "@outrig/core";
@@ -20,7 +20,11 @@ const EXECUTE_ONLY = 0o111;
  * `directory` (default `<tmpdir>/outrig-agent-node-<uid>`, created 0700 and refused unless owned by
  * this uid).
  */
-export async function executeOnlyNode(nodePath: string, directory?: string): Promise<string> {
+export async function executeOnlyNode(
+  nodePath: string,
+  options: { readonly directory?: string; readonly log?: (line: string) => void } = {},
+): Promise<string> {
+  await warnWhenDumpableIsForced(options.log ?? console.warn);
   let source: string;
   let sourceStats: Awaited<ReturnType<typeof stat>>;
   try {
@@ -34,7 +38,7 @@ export async function executeOnlyNode(nodePath: string, directory?: string): Pro
     );
   }
   const uid = process.getuid?.() ?? 0;
-  const parent = directory ?? join(tmpdir(), `outrig-agent-node-${uid}`);
+  const parent = options.directory ?? join(tmpdir(), `outrig-agent-node-${uid}`);
   await mkdir(parent, { recursive: true, mode: 0o700 });
   const parentStats = await lstat(parent);
   if (!parentStats.isDirectory() || parentStats.uid !== uid || (parentStats.mode & 0o022) !== 0)
@@ -71,4 +75,17 @@ export async function executeOnlyNode(nodePath: string, directory?: string): Pro
     );
   }
   return target;
+}
+
+let hasCheckedDumpable = false;
+
+/** With fs.suid_dumpable = 1 the kernel leaves the agent dumpable: say so once. */
+async function warnWhenDumpableIsForced(log: (line: string) => void): Promise<void> {
+  if (hasCheckedDumpable) return;
+  hasCheckedDumpable = true;
+  const value = await readFile("/proc/sys/fs/suid_dumpable", "utf8").catch(() => "");
+  if (value.trim() === "1")
+    log(
+      "outrig sandboxes: fs.suid_dumpable is 1, so commands in a sandbox can reach its agent's descriptors; set it to 0 (sysctl -w fs.suid_dumpable=0)",
+    );
 }

@@ -120,7 +120,9 @@ export class RuncSandboxProvider implements SandboxProvider {
     }
     this.#hostRoot ??= describeHostRoot();
     // Execute-only: the agent is then non-dumpable, out of reach of the commands it runs.
-    const nodePath = await executeOnlyNode(resolve(this.#options.nodePath ?? process.execPath));
+    const nodePath = await executeOnlyNode(resolve(this.#options.nodePath ?? process.execPath), {
+      log: this.#options.log,
+    });
     const id = `outrig-${randomUUID().slice(0, 8)}`;
     const directory = join(this.#stateDir, id);
     const bundleDir = join(directory, "bundle");
