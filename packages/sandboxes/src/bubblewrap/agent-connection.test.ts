@@ -182,3 +182,46 @@ describe("an authenticated channel (the runc agent's socket)", () => {
     }
   });
 });
+
+describe("the agent keeps its replies under its bound (--max-message-bytes)", () => {
+  const agentPath = fileURLToPath(new URL("../../agent/sandbox-agent.mjs", import.meta.url));
+  let agent: ChildProcess;
+  let connection: AgentConnection;
+  const protocolErrors: SandboxError[] = [];
+
+  beforeAll(async () => {
+    agent = spawn(process.execPath, [agentPath, "--max-message-bytes", "65536"], {
+      stdio: ["pipe", "pipe", "ignore"],
+    });
+    connection = new AgentConnection(agent.stdout as Readable, agent.stdin as PassThrough, {
+      maxMessageBytes: 65536,
+      onProtocolError: (error) => protocolErrors.push(error),
+    });
+    await connection.ready;
+  });
+
+  afterAll(() => {
+    agent.kill("SIGKILL");
+  });
+
+  it("cuts exec output to fit and marks it truncated; any other reply too large is E2BIG", async () => {
+    const result = await connection.request<{ stdout: string; stderr: string; isTruncated: boolean }>(
+      "exec",
+      {
+        command: "head -c 300000 /dev/zero | tr '\\0' a; head -c 300000 /dev/zero | tr '\\0' b >&2",
+        cwd: tmpdir(),
+        timeoutMs: 10_000,
+      },
+    );
+    expect(result.isTruncated).toBe(true);
+    expect(result.stdout.length + result.stderr.length).toBeLessThan(65536);
+    expect(result.stdout).toMatch(/^a+$/);
+    const big = join(await mkdtemp(join(tmpdir(), "outrig-big-")), "big");
+    await writeFile(big, Buffer.alloc(100_000, 1));
+    await expect(connection.request("readFile", { path: big })).rejects.toMatchObject({
+      body: { code: "E2BIG" },
+    });
+    await rm(big, { force: true });
+    expect(protocolErrors).toEqual([]);
+  });
+});
