@@ -2,6 +2,7 @@
 // Speaks NDJSON on stdin/stdout (one JSON object per line). Dependency-free on purpose: it runs on
 // the host's node binary with only node: built-ins. See packages/sandboxes/README.md for the protocol.
 import { spawn } from "node:child_process";
+import { createHmac, timingSafeEqual } from "node:crypto";
 import {
   appendFileSync,
   readFileSync,
@@ -32,12 +33,32 @@ const recordedCalls = new Map();
 /** Where replies go: stdout by default; with --listen, the unix socket connection that asked. */
 const stdoutSink = (line) => process.stdout.write(line);
 
+/** The backend drops a sandbox whose agent sends a longer line (--max-message-bytes). */
+let maxMessageBytes = 64 * 1024 * 1024;
+
 function send(message, sink = stdoutSink) {
   sink(`${JSON.stringify(message)}\n`);
 }
 
+/** Answers with `result`, cutting exec output (marked truncated) or failing with E2BIG when it would not fit. */
 function replyOk(id, result, sink) {
-  send({ id, ok: true, result }, sink);
+  let line = JSON.stringify({ id, ok: true, result });
+  let fitted = result;
+  // Room for the newline and, on an authenticated channel, the MAC in front of the line.
+  for (let cuts = 0; Buffer.byteLength(line) + 128 > maxMessageBytes; cuts += 1) {
+    if (typeof fitted?.stdout !== "string" || typeof fitted?.stderr !== "string" || cuts > 60) {
+      const error = pathError("E2BIG", `the reply is larger than the ${maxMessageBytes}-byte message limit`);
+      return replyError(id, error, undefined, sink);
+    }
+    fitted = {
+      ...fitted,
+      stdout: fitted.stdout.slice(0, Math.floor(fitted.stdout.length / 2)),
+      stderr: fitted.stderr.slice(0, Math.floor(fitted.stderr.length / 2)),
+      isTruncated: true,
+    };
+    line = JSON.stringify({ id, ok: true, result: fitted });
+  }
+  sink(`${line}\n`);
 }
 
 function replyError(id, error, path, sink) {
@@ -442,6 +463,43 @@ function parseLine(line, sink) {
 }
 
 /**
+ * The key of an authenticated channel (--key-file: read, then deleted before the agent listens, so no
+ * command ever sees it; the agent is non-dumpable, so none can read its memory either). Every line
+ * then starts with `<hex HMAC-SHA256> `, over the connection's nonce, the direction and the line:
+ * whoever can replace the socket file (any command) can neither forge, alter nor replay a message.
+ */
+let channelKey;
+
+function channelMac(nonce, direction, text) {
+  return createHmac("sha256", channelKey).update(`${nonce}\n${direction}\n${text}`).digest("hex");
+}
+
+/**
+ * Checks a host line's MAC and returns its JSON text, or undefined. The first line of a connection
+ * must be `{"op":"hello","nonce":…}`, authenticated with that nonce.
+ */
+function authenticate(channel, line) {
+  const space = line.indexOf(" ");
+  if (space !== 64) return undefined;
+  const text = line.slice(space + 1);
+  let nonce = channel.nonce;
+  if (nonce === undefined) {
+    try {
+      const hello = JSON.parse(text);
+      if (hello?.op !== "hello" || typeof hello.nonce !== "string" || hello.nonce.length < 32)
+        return undefined;
+      nonce = hello.nonce;
+    } catch {
+      return undefined;
+    }
+  }
+  const expected = Buffer.from(channelMac(nonce, "host", text), "hex");
+  const actual = Buffer.from(line.slice(0, space), "hex");
+  if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) return undefined;
+  return text;
+}
+
+/**
  * --listen mode (the runc provider): serve one client at a time on a unix socket and outlive it, so
  * the backend can disconnect before a CRIU checkpoint and reconnect after the restore. A new
  * connection replaces the old one; replies to requests of a closed connection are dropped.
@@ -455,14 +513,33 @@ function listen(socketPath) {
   const start = () =>
     new Promise((resolve, reject) => {
       const listening = createServer((socket) => {
-        current?.destroy();
-        current = socket;
         socket.on("error", () => undefined);
+        // With a channel key, a connection counts only once it proved the key (see authenticate).
+        const channel = channelKey === undefined ? undefined : { nonce: undefined, seenIds: new Set() };
+        const adopt = () => {
+          if (current !== socket) current?.destroy();
+          current = socket;
+        };
         const sink = (line) => {
-          if (!socket.destroyed) socket.write(line);
+          if (socket.destroyed) return;
+          socket.write(channel ? `${channelMac(channel.nonce, "agent", line.slice(0, -1))} ${line}` : line);
         };
         createInterface({ input: socket, crlfDelay: Number.POSITIVE_INFINITY }).on("line", (line) => {
-          const request = parseLine(line, sink);
+          let text = line;
+          if (channel) {
+            text = authenticate(channel, line);
+            if (text === undefined) return socket.destroy();
+            if (channel.nonce === undefined) {
+              const hello = JSON.parse(text);
+              channel.nonce = hello.nonce;
+              adopt();
+              return send({ event: "ready", pid: process.pid }, sink);
+            }
+          }
+          const request = parseLine(text, sink);
+          if (channel && request && (typeof request.id !== "number" || channel.seenIds.has(request.id)))
+            return socket.destroy(); // a replayed request
+          channel?.seenIds.add(request?.id);
           if (request?.op === "detach") {
             replyOk(request.id, {}, sink);
             // Both fds close synchronously here, before the backend sees the connection end.
@@ -475,7 +552,10 @@ function listen(socketPath) {
         socket.on("close", () => {
           if (current === socket) current = undefined;
         });
-        send({ event: "ready", pid: process.pid }, sink);
+        if (!channel) {
+          adopt();
+          send({ event: "ready", pid: process.pid }, sink);
+        }
       });
       try {
         unlinkSync(socketPath);
@@ -496,10 +576,17 @@ function listen(socketPath) {
   return start();
 }
 
+const maxMessageIndex = process.argv.indexOf("--max-message-bytes");
+if (maxMessageIndex !== -1) maxMessageBytes = Number(process.argv[maxMessageIndex + 1]);
 const journalIndex = process.argv.indexOf("--journal");
 if (journalIndex !== -1) loadJournal(process.argv[journalIndex + 1]);
 const egressIndex = process.argv.indexOf("--egress-socket");
 if (egressIndex !== -1) await startEgressBridge(process.argv[egressIndex + 1]);
+const keyIndex = process.argv.indexOf("--key-file");
+if (keyIndex !== -1) {
+  channelKey = Buffer.from(readFileSync(process.argv[keyIndex + 1], "utf8").trim(), "hex");
+  unlinkSync(process.argv[keyIndex + 1]);
+}
 const listenIndex = process.argv.indexOf("--listen");
 if (listenIndex !== -1) {
   await listen(process.argv[listenIndex + 1]);

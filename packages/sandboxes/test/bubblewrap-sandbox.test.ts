@@ -60,13 +60,14 @@ describe("BubblewrapSandboxProvider", () => {
     );
   });
 
-  it("reports bwrap's own error when the sandbox cannot start", async () => {
+  it("says why when the sandbox cannot start (a missing node binary)", async () => {
     const broken = createBubblewrapSandboxProvider({ nodePath: "/nonexistent/node" });
     const error = await broken
       .create({ sessionId: "s", orgId: "o", workspaceDir: workspace() })
       .catch((caught: unknown) => caught);
     expect(error).toMatchObject({ code: "sandbox_unavailable" });
-    expect((error as Error).message).toMatch(/^sandbox failed to start: bwrap: .*nonexistent\/node/);
+    // The agent's execute-only copy of node is made before bwrap starts, so that step says it.
+    expect((error as Error).message).toMatch(/^sandbox failed to start: .*nonexistent\/node/);
   });
 
   it("rejects instead of hanging when bwrap cannot be executed at all", async () => {

@@ -51,6 +51,19 @@ const isolationProbes: Probe[] = [
     },
   },
   {
+    name: "the agent's descriptors, memory and environment are out of a command's reach",
+    // The agent (this command's parent) is non-dumpable: /proc/<agent>/fd, mem and environ refuse.
+    call: () =>
+      bash(
+        'echo forged > /proc/$PPID/fd/1; head -c1 /proc/$PPID/mem 2>&1; tr "\\0" "\\n" < /proc/$PPID/environ 2>&1; echo end',
+      ),
+    check: (result) => {
+      expect(result.output.match(/Permission denied/g)?.length).toBe(3);
+      expect(result.output).not.toMatch(/^PATH=/m);
+      expect(result.output).toContain("end");
+    },
+  },
+  {
     name: "/proc/1/environ and cmdline of the sandbox's init hold nothing of the server",
     call: () => bash("tr '\\0' '\\n' < /proc/1/environ 2>&1; tr '\\0' ' ' < /proc/1/cmdline 2>&1"),
     check: (result) => expect(result.output).not.toMatch(/OUTRIG_HOME|ANTHROPIC|sk-ant-/),
@@ -366,6 +379,18 @@ const syscallProbes: Probe[] = isX64
         // ptrace(PTRACE_ATTACH, 1)
         call: () => syscall("101, 16, 1, 0, 0"),
         check: (result) => refusedSyscall(result.output),
+      },
+      {
+        name: "pidfd_getfd of the agent's stdout is refused",
+        // The agent is this command's parent: pidfd_open(agent) works, pidfd_getfd(pidfd, 1) must not.
+        call: () =>
+          bash(
+            `perl -e 'my $p = syscall(434, $ARGV[0] + 0, 0); my $r = syscall(438, $p, 1, 0); my $e = $! + 0; print "pidfd=$p rc=$r errno=$e ($!)\\n"' $PPID`,
+          ),
+        check: (result) => {
+          expect(result.output).toMatch(/pidfd=\d+ /);
+          refusedSyscall(result.output);
+        },
       },
       {
         name: "unshare(CLONE_NEWUSER) is refused",

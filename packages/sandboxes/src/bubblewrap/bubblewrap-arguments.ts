@@ -35,6 +35,8 @@ export interface SandboxLayout {
   readonly workspaceDir: string;
   /** Node flags for the agent process. */
   readonly nodeFlags: readonly string[];
+  /** The agent keeps each reply within this many bytes (the host drops a sandbox that does not). */
+  readonly maxMessageBytes?: number;
   /** Size limit of the /tmp tmpfs; unlimited (the kernel default) when undefined. */
   readonly tmpSizeBytes?: number;
   readonly hostRoot: readonly HostRootEntry[];
@@ -230,5 +232,17 @@ export function sandboxAgentCommand(layout: SandboxLayout): string[] {
       ? []
       : ["--egress-socket", `${SANDBOX_EGRESS_DIR}/${layout.egressSocketName}`];
   const journal = layout.stateDir === undefined ? [] : ["--journal", `${SANDBOX_STATE_DIR}/journal.ndjson`];
-  return [SANDBOX_NODE_PATH, ...layout.nodeFlags, SANDBOX_AGENT_PATH, ...egress, ...journal];
+  return [
+    SANDBOX_NODE_PATH,
+    ...layout.nodeFlags,
+    SANDBOX_AGENT_PATH,
+    ...egress,
+    ...journal,
+    ...agentMessageBound(layout),
+  ];
+}
+
+/** The agent's `--max-message-bytes` argument, when the layout sets a bound. */
+export function agentMessageBound(layout: SandboxLayout): string[] {
+  return layout.maxMessageBytes === undefined ? [] : ["--max-message-bytes", String(layout.maxMessageBytes)];
 }

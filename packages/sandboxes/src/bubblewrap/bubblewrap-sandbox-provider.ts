@@ -34,7 +34,7 @@ import {
 import { readFileHead } from "../host-files/untrusted-files.js";
 import { ProviderSnapshots } from "../snapshots/provider-snapshots.js";
 import { validateCreateOptions } from "../validate-create-options.js";
-import { AgentConnection } from "./agent-connection.js";
+import { AgentConnection, agentMessageBytesFor } from "./agent-connection.js";
 import {
   buildBubblewrapArguments,
   describeHostRoot,
@@ -45,6 +45,7 @@ import {
 } from "./bubblewrap-arguments.js";
 import { BubblewrapSandbox } from "./bubblewrap-sandbox.js";
 import { BUBBLEWRAP_MISSING_MESSAGE, resolveExecutable } from "./check-bubblewrap.js";
+import { executeOnlyNode } from "./execute-only-node.js";
 import { buildSeccompFilter } from "./seccomp-filter.js";
 import { ensureWorkspaceQuota, type WorkspaceQuota } from "./workspace-quota.js";
 
@@ -160,6 +161,12 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
         );
     }
     this.#hostRoot ??= await this.#describeRoot();
+    const maxFileBytes = this.#options.maxFileBytes ?? 32 * 1024 * 1024;
+    const maxMessageBytes = agentMessageBytesFor(maxFileBytes);
+    // Execute-only: the agent is then non-dumpable, out of reach of the commands it runs.
+    const nodePath = await executeOnlyNode(this.#options.nodePath ?? process.execPath, {
+      log: this.#options.log,
+    });
     // A default process limit, so a fork bomb stays inside its sandbox (enforced when cgroups are usable).
     const limits = { pids: DEFAULT_SANDBOX_PIDS, ...options.limits };
     const id = `bwrap-${randomUUID()}`;
@@ -186,10 +193,11 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
       gid: this.#options.gid ?? 1000,
       userName: "sandbox",
       hostname: this.#options.hostname ?? "sandbox",
-      nodePath: this.#options.nodePath ?? process.execPath,
+      nodePath,
       agentPath: AGENT_PATH,
       workspaceDir,
       nodeFlags: AGENT_NODE_FLAGS,
+      maxMessageBytes,
       tmpSizeBytes: this.#options.tmpSizeBytes ?? DEFAULT_SANDBOX_TMP_BYTES,
       seccompFilter: this.#options.seccomp === false ? undefined : buildSeccompFilter(),
       hostRoot: this.#hostRoot,
@@ -214,12 +222,17 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
     if (stateDir !== undefined && child.pid !== undefined) {
       await writeSandboxPidFile(stateDir, child.pid).catch(() => undefined);
     }
-    const connection = new AgentConnection(pipe(child, 1), pipe(child, 0));
-    const sandbox = new BubblewrapSandbox({
+    let sandbox: BubblewrapSandbox | undefined;
+    const connection = new AgentConnection(pipe(child, 1), pipe(child, 0), {
+      maxMessageBytes,
+      // A malformed or oversized message: this sandbox is destroyed, its calls fail, nothing else.
+      onProtocolError: () => void sandbox?.destroy().catch(() => undefined),
+    });
+    sandbox = new BubblewrapSandbox({
       id,
       process: child,
       connection,
-      maxFileBytes: this.#options.maxFileBytes ?? 32 * 1024 * 1024,
+      maxFileBytes,
       onExit: (exited) => this.#sandboxes.delete(exited),
       cgroup,
       limits,

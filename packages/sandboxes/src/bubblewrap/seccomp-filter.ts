@@ -1,8 +1,11 @@
 /**
  * A classic-BPF seccomp filter handed to bwrap (`--seccomp FD`): it refuses, with EPERM, the system
  * calls that reach kernel state shared with the host and other sandboxes (the kernel keyrings: keyctl,
- * add_key, request_key), that inspect or alter other processes (ptrace, process_vm_readv/writev), and
- * large kernel attack surfaces a shell tool never needs (bpf, perf_event_open, userfaultfd). Calls made
+ * add_key, request_key), that inspect or alter other processes (ptrace, process_vm_readv/writev,
+ * process_madvise, pidfd_getfd: the agent's descriptors are also out of reach because it is
+ * non-dumpable, see execute-only-node.ts), and large kernel attack surfaces a shell tool never needs
+ * (bpf, perf_event_open, userfaultfd, io_uring, whose operations no seccomp filter sees; libuv falls
+ * back to its thread pool when io_uring_setup fails). Calls made
  * under another ABI than the native one (i386 or x32 on x86_64) are refused too, so the list cannot be
  * bypassed by a 32-bit binary. Everything else is allowed: the namespaces, the dropped capabilities and
  * the read-only mounts do the rest. See docs/decisions/2026-12-04-sandbox-hardening-defaults.md.
@@ -16,9 +19,14 @@ export const SECCOMP_DENIED_SYSCALLS = [
   "ptrace",
   "process_vm_readv",
   "process_vm_writev",
+  "process_madvise",
+  "pidfd_getfd",
   "bpf",
   "perf_event_open",
   "userfaultfd",
+  "io_uring_setup",
+  "io_uring_enter",
+  "io_uring_register",
 ] as const;
 
 type DeniedSyscall = (typeof SECCOMP_DENIED_SYSCALLS)[number];
@@ -41,9 +49,14 @@ const ARCHES: Readonly<Record<string, ArchTable>> = {
       ptrace: 101,
       process_vm_readv: 310,
       process_vm_writev: 311,
+      process_madvise: 440,
+      pidfd_getfd: 438,
       bpf: 321,
       perf_event_open: 298,
       userfaultfd: 323,
+      io_uring_setup: 425,
+      io_uring_enter: 426,
+      io_uring_register: 427,
     },
   },
   arm64: {
@@ -55,9 +68,14 @@ const ARCHES: Readonly<Record<string, ArchTable>> = {
       ptrace: 117,
       process_vm_readv: 270,
       process_vm_writev: 271,
+      process_madvise: 440,
+      pidfd_getfd: 438,
       bpf: 280,
       perf_event_open: 241,
       userfaultfd: 282,
+      io_uring_setup: 425,
+      io_uring_enter: 426,
+      io_uring_register: 427,
     },
   },
 };

@@ -6,6 +6,7 @@
 import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
+  agentMessageBound,
   HOST_ETC_ENTRIES,
   type HostRootEntry,
   SANDBOX_AGENT_PATH,
@@ -17,10 +18,13 @@ import {
   sandboxDataFiles,
   sandboxEnvironment,
 } from "../bubblewrap/bubblewrap-arguments.js";
+import { SECCOMP_DENIED_SYSCALLS } from "../bubblewrap/seccomp-filter.js";
 
 /** Where the directory holding the agent's unix socket appears inside the sandbox. */
 export const RUNC_AGENT_DIR = "/run/outrig/agent";
 export const RUNC_AGENT_SOCKET_NAME = "agent.sock";
+/** The channel key file (hex) the agent reads and deletes before it listens (see AgentConnection). */
+export const RUNC_AGENT_KEY_NAME = "agent.key";
 
 export interface RuncBundleLayout extends SandboxLayout {
   /** Host directory holding the agent's socket, bound writable at RUNC_AGENT_DIR. */
@@ -71,8 +75,11 @@ export function runcAgentCommand(layout: RuncBundleLayout): string[] {
     SANDBOX_AGENT_PATH,
     "--listen",
     `${RUNC_AGENT_DIR}/${RUNC_AGENT_SOCKET_NAME}`,
+    "--key-file",
+    `${RUNC_AGENT_DIR}/${RUNC_AGENT_KEY_NAME}`,
     ...egress,
     ...journal,
+    ...agentMessageBound(layout),
   ];
   const quoted = agent.map((word) => `'${word.replace(/'/g, `'\\''`)}'`).join(" ");
   // CRIU cannot checkpoint fds that point at host files or pipes: stdio is reopened inside.
@@ -166,6 +173,29 @@ export function buildRuncConfig(layout: RuncBundleLayout, rootPath: string): Rec
         "/sys/firmware",
       ],
       readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+      ...runcSeccomp(),
+    },
+  };
+}
+
+/** runc's names for the architectures of the bubblewrap filter's tables. */
+const RUNC_ARCHITECTURES: Readonly<Record<string, string>> = {
+  x64: "SCMP_ARCH_X86_64",
+  arm64: "SCMP_ARCH_AARCH64",
+};
+
+/**
+ * The same deny list as bubblewrap's filter (seccomp-filter.ts), in OCI form: EPERM for each denied
+ * call, everything else allowed; only the native ABI is listed, so a foreign one gets no syscalls.
+ */
+function runcSeccomp(arch: string = process.arch): { seccomp?: Record<string, unknown> } {
+  const architecture = RUNC_ARCHITECTURES[arch];
+  if (architecture === undefined) return {};
+  return {
+    seccomp: {
+      defaultAction: "SCMP_ACT_ALLOW",
+      architectures: [architecture],
+      syscalls: [{ names: [...SECCOMP_DENIED_SYSCALLS], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
     },
   };
 }

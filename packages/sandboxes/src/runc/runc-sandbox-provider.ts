@@ -5,7 +5,7 @@
  * and without quotas or limit reporting; it exists for hibernate (see
  * docs/decisions/2026-12-04-runc-provider-for-hibernate.md).
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -18,8 +18,10 @@ import {
   type SandboxProvider,
   type SnapshotRef,
 } from "@outrig/core";
+import { agentMessageBytesFor } from "../bubblewrap/agent-connection.js";
 import { describeHostRoot, type HostRootEntry } from "../bubblewrap/bubblewrap-arguments.js";
 import { resolveExecutable } from "../bubblewrap/check-bubblewrap.js";
+import { executeOnlyNode } from "../bubblewrap/execute-only-node.js";
 import { cgroupOwnerName } from "../cgroups/sandbox-cgroup.js";
 import { prepareSandboxStateDirectory } from "../host-files/sandbox-state-directory.js";
 import { ProviderSnapshots } from "../snapshots/provider-snapshots.js";
@@ -27,6 +29,7 @@ import { validateCreateOptions } from "../validate-create-options.js";
 import {
   buildRuncConfig,
   HOST_ETC_ENTRIES,
+  RUNC_AGENT_KEY_NAME,
   RUNC_AGENT_SOCKET_NAME,
   type RuncBundleLayout,
   writeSkeletonRootfs,
@@ -117,6 +120,10 @@ export class RuncSandboxProvider implements SandboxProvider {
       });
     }
     this.#hostRoot ??= describeHostRoot();
+    // Execute-only: the agent is then non-dumpable, out of reach of the commands it runs.
+    const nodePath = await executeOnlyNode(resolve(this.#options.nodePath ?? process.execPath), {
+      log: this.#options.log,
+    });
     const id = `outrig-${randomUUID().slice(0, 8)}`;
     const directory = join(this.#stateDir, id);
     const bundleDir = join(directory, "bundle");
@@ -147,10 +154,11 @@ export class RuncSandboxProvider implements SandboxProvider {
       gid: 0,
       userName: "sandbox",
       hostname: this.#options.hostname ?? "sandbox",
-      nodePath: resolve(this.#options.nodePath ?? process.execPath),
+      nodePath,
       agentPath: AGENT_PATH,
       workspaceDir,
       nodeFlags: AGENT_NODE_FLAGS,
+      maxMessageBytes: agentMessageBytesFor(this.#options.maxFileBytes ?? 32 * 1024 * 1024),
       tmpSizeBytes: this.#options.tmpSizeBytes,
       hostRoot: this.#hostRoot,
       readOnlyMounts: options.readOnlyMounts?.map((mount) => ({
@@ -176,7 +184,10 @@ export class RuncSandboxProvider implements SandboxProvider {
       owner: this.#owner,
     };
     const rootPath = rootfsDir ?? join(directory, "rootfs");
+    // The socket's directory is writable inside: the key lets the host tell the agent from an impostor.
+    const channelKey = randomBytes(32);
     try {
+      await writeFile(join(agentDir, RUNC_AGENT_KEY_NAME), channelKey.toString("hex"), { mode: 0o600 });
       if (rootfsDir === undefined) await writeSkeletonRootfs(rootPath, layout, this.#hostRoot);
       await mkdir(bundleDir, { recursive: true });
       await writeFile(
@@ -195,6 +206,7 @@ export class RuncSandboxProvider implements SandboxProvider {
       directory,
       bundleDir,
       socketPath: join(agentDir, RUNC_AGENT_SOCKET_NAME),
+      channelKey,
       workspaceDir,
       runc,
       maxFileBytes: this.#options.maxFileBytes ?? 32 * 1024 * 1024,

@@ -21,7 +21,7 @@ import {
   type SandboxState,
   type SnapshotRef,
 } from "@outrig/core";
-import { AgentConnection, AgentRequestError } from "../bubblewrap/agent-connection.js";
+import { AgentConnection, AgentRequestError, agentMessageBytesFor } from "../bubblewrap/agent-connection.js";
 import type { SandboxAgentInfo } from "../bubblewrap/bubblewrap-sandbox.js";
 import { resolveExecutable } from "../bubblewrap/check-bubblewrap.js";
 import { toFileError } from "../bubblewrap/to-file-error.js";
@@ -38,6 +38,8 @@ export interface RuncSandboxOptions {
   readonly directory: string;
   readonly bundleDir: string;
   readonly socketPath: string;
+  /** The agent's channel key (its `--key-file`): every message on the socket is authenticated. */
+  readonly channelKey: Uint8Array;
   readonly workspaceDir: string;
   readonly runc: RuncCommandOptions;
   readonly maxFileBytes: number;
@@ -139,7 +141,12 @@ export class RuncSandbox implements SandboxHandle {
         // Connected: from here on the connection reports failures (readline forwards socket errors).
         socket.off("error", reject);
         socket.on("error", () => undefined);
-        const connection = new AgentConnection(socket, socket);
+        const connection = new AgentConnection(socket, socket, {
+          maxMessageBytes: agentMessageBytesFor(this.#options.maxFileBytes),
+          channelKey: this.#options.channelKey,
+          // A malformed or oversized message: this sandbox is destroyed, its calls fail, nothing else.
+          onProtocolError: () => void this.destroy().catch(() => undefined),
+        });
         socket.once("close", () => {
           connection.close(
             new SandboxError(
