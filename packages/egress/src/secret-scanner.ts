@@ -1,7 +1,9 @@
 /**
- * Finds secret values and canaries in outbound bytes: plain, percent-encoded, hex (either case) and
- * base64/base64url at every byte alignment, so a value inside a larger encoded blob (e.g. Basic auth)
- * is found too. A tripwire, not DLP: compressed or encrypted copies are not recognized.
+ * Finds secret values and canaries in bytes: plain, percent-encoded (as `encodeURIComponent` writes it
+ * and every byte escaped), hex (either case) and base64/base64url at every byte alignment, so a value
+ * inside a larger encoded blob (e.g. Basic auth) is found too; each of these also of the reversed
+ * value, and each reversed. A tripwire, not DLP: compressed (undecoded) or encrypted copies, and
+ * transforms not listed here, are not recognized.
  */
 import { Transform, type TransformCallback } from "node:stream";
 
@@ -27,7 +29,7 @@ export function createSecretScanner(values: readonly ScannedValue[]): SecretScan
   const needles: { label: string; bytes: Buffer }[] = [];
   for (const { label, value } of values) {
     if (value.length < MIN_SCANNED_SECRET_LENGTH) continue;
-    for (const variant of encodings(Buffer.from(value, "utf8"))) {
+    for (const variant of transforms(value)) {
       if (variant.length >= MIN_SCANNED_SECRET_LENGTH) {
         needles.push({ label, bytes: Buffer.from(variant, "latin1") });
       }
@@ -83,10 +85,77 @@ export class SecretInRequestError extends Error {
   }
 }
 
+/** Default `createFragmentScanner` length: long enough that ordinary traffic never matches by chance. */
+export const SECRET_FRAGMENT_LENGTH = 12;
+
+/**
+ * A stricter scanner for a value that must never come back at all: it finds any `fragmentLength`
+ * characters in a row of any transform `createSecretScanner` knows, ignoring case, so a value split
+ * into pieces, or upper-cased, is found too. Meant for a whole buffered body; time linear in the input.
+ */
+export function createFragmentScanner(
+  values: readonly ScannedValue[],
+  fragmentLength = SECRET_FRAGMENT_LENGTH,
+): SecretScanner {
+  const fragments = new Map<string, string>();
+  for (const { label, value } of values) {
+    if (value.length < MIN_SCANNED_SECRET_LENGTH) continue;
+    for (const variant of transforms(value)) {
+      const lower = variant.toLowerCase();
+      for (let start = 0; start + fragmentLength <= lower.length; start += 1) {
+        const fragment = lower.slice(start, start + fragmentLength);
+        if (!fragments.has(fragment)) fragments.set(fragment, label);
+      }
+      // Shorter than a fragment (a short value's plain form): the whole variant is the needle.
+      if (lower.length < fragmentLength && lower.length >= MIN_SCANNED_SECRET_LENGTH) {
+        fragments.set(lower, label);
+      }
+    }
+  }
+  const lengths = [...new Set([...fragments.keys()].map((fragment) => fragment.length))];
+  return {
+    isEmpty: fragments.size === 0,
+    maxNeedleBytes: Math.max(0, ...lengths),
+    find(data) {
+      const haystack = (typeof data === "string" ? Buffer.from(data, "utf8") : data)
+        .toString("latin1")
+        .toLowerCase();
+      for (const length of lengths) {
+        for (let start = 0; start + length <= haystack.length; start += 1) {
+          const label = fragments.get(haystack.slice(start, start + length));
+          if (label !== undefined) return label;
+        }
+      }
+      return null;
+    },
+  };
+}
+
+/** Every form the scanners look for: the encodings of the value and of its reversal, and each reversed. */
+function transforms(value: string): string[] {
+  const forward = Buffer.from(value, "utf8");
+  const backward = Buffer.from(forward).reverse();
+  const variants = new Set<string>();
+  for (const bytes of [forward, backward]) {
+    for (const variant of encodings(bytes)) {
+      variants.add(variant);
+      variants.add([...variant].reverse().join(""));
+    }
+  }
+  return [...variants];
+}
+
+/** Encodings of `value`, as Latin-1 strings (one character per byte: needles are compared as bytes). */
 function encodings(value: Buffer): string[] {
-  const text = value.toString("utf8");
-  const variants = new Set<string>([text, encodeURIComponent(text), value.toString("hex")]);
-  variants.add(value.toString("hex").toUpperCase());
+  const hex = value.toString("hex");
+  const variants = new Set<string>([value.toString("latin1"), hex, hex.toUpperCase()]);
+  const utf8 = value.toString("utf8");
+  // A reversed multi-byte value is not UTF-8; only a value that is gets its URL-encoded form.
+  if (Buffer.from(utf8, "utf8").equals(value)) {
+    variants.add(Buffer.from(encodeURIComponent(utf8), "utf8").toString("latin1"));
+  }
+  variants.add(hex.replace(/../g, "%$&"));
+  variants.add(hex.toUpperCase().replace(/../g, "%$&"));
   for (let offset = 0; offset < 3; offset += 1) {
     // Prefix `offset` bytes, then keep only the characters that depend on the value alone.
     const encoded = Buffer.concat([Buffer.alloc(offset), value]).toString("base64");

@@ -56,14 +56,25 @@ describe("publicAddressesOnly", () => {
 
 describe("host patterns", () => {
   it("matches exact names and *.suffix wildcards, case- and trailing-dot-insensitively", () => {
-    expect(matchesHostPattern("api.github.com", "api.github.com")).toBe(true);
-    expect(matchesHostPattern("API.GitHub.com.", "api.github.com")).toBe(true);
-    expect(matchesHostPattern("api.github.com", "github.com")).toBe(false);
-    expect(matchesHostPattern("*.npmjs.org", "registry.npmjs.org")).toBe(true);
-    expect(matchesHostPattern("*.npmjs.org", "a.b.npmjs.org")).toBe(true);
-    expect(matchesHostPattern("*.npmjs.org", "npmjs.org")).toBe(false);
-    expect(matchesHostPattern("*.npmjs.org", "evilnpmjs.org")).toBe(false);
-    expect(isHostAllowed([], "anything.com")).toBe(false);
+    expect(matchesHostPattern("api.github.com", "api.github.com", 443)).toBe(true);
+    expect(matchesHostPattern("API.GitHub.com.", "api.github.com", 443)).toBe(true);
+    expect(matchesHostPattern("api.github.com", "github.com", 443)).toBe(false);
+    expect(matchesHostPattern("*.npmjs.org", "registry.npmjs.org", 443)).toBe(true);
+    expect(matchesHostPattern("*.npmjs.org", "a.b.npmjs.org", 443)).toBe(true);
+    expect(matchesHostPattern("*.npmjs.org", "npmjs.org", 443)).toBe(false);
+    expect(matchesHostPattern("*.npmjs.org", "evilnpmjs.org", 443)).toBe(false);
+    expect(isHostAllowed([], "anything.com", 443)).toBe(false);
+  });
+
+  it("reads an entry without a port as 443 and 80 only, and host:port as that port only", () => {
+    expect(matchesHostPattern("github.com", "github.com", 80)).toBe(true);
+    expect(matchesHostPattern("github.com", "github.com", 22)).toBe(false);
+    expect(matchesHostPattern("github.com", "github.com", 8443)).toBe(false);
+    expect(matchesHostPattern("git.corp:8443", "git.corp", 8443)).toBe(true);
+    expect(matchesHostPattern("git.corp:8443", "git.corp", 443)).toBe(false);
+    expect(matchesHostPattern("*.corp:8443", "a.corp", 8443)).toBe(true);
+    expect(matchesHostPattern("*.corp:8443", "a.corp", 443)).toBe(false);
+    expect(matchesHostPattern("git.corp:bad", "git.corp", 443)).toBe(false);
   });
 
   it("normalizes hosts and rejects malformed ones", () => {
