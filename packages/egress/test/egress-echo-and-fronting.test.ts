@@ -78,23 +78,32 @@ describe("egress against echoing, fronting and self-addressed upstreams", () => 
   const audit: EgressAuditEvent[] = [];
   let policy: EgressPolicy;
 
+  // Every entry names the upstream's random port. Each is listed bare too: a bare name means 443 and
+  // 80 only, so it changes nothing here, but a proxy from before ports read the policy the same way,
+  // and each test below fails there for its own reason, not for an unreadable allowlist.
+  const withBare = <Entry extends { host: string } | string>(entries: Entry[]): Entry[] =>
+    entries.flatMap((entry) =>
+      typeof entry === "string"
+        ? [entry, entry.replace(/:\d+$/, "") as Entry]
+        : [entry, { ...entry, host: entry.host.replace(/:\d+$/, "") }],
+    );
   const basePolicy = (): EgressPolicy => ({
-    allowedHosts: [
+    allowedHosts: withBare([
       `echo.test:${echoUpstream.port}`,
       `strict.test:${echoUpstream.port}`,
       `plain.test:${plainUpstream.port}`,
       `other.test:${echoUpstream.port}`,
       `self.test:${ownApi.port}`,
-    ],
-    credentials: [
-      { host: `echo.test:${echoUpstream.port}`, secretName: "API_TOKEN", scheme: "bearer" },
+    ]),
+    credentials: withBare([
+      { host: `echo.test:${echoUpstream.port}`, secretName: "API_TOKEN", scheme: "bearer" as const },
       {
         host: `strict.test:${echoUpstream.port}`,
         secretName: "STRICT_TOKEN",
-        scheme: "bearer",
+        scheme: "bearer" as const,
         isHeaderOnly: true,
       },
-    ],
+    ]),
     canaries: [],
   });
   const secrets = new Map([
@@ -276,7 +285,9 @@ describe("egress against echoing, fronting and self-addressed upstreams", () => 
   it("forwards a compressed answer decoded, so the client reads what was scanned", async () => {
     policy = {
       ...basePolicy(),
-      credentials: [{ host: `echo.test:${echoUpstream.port}`, secretName: "API_TOKEN", scheme: "bearer" }],
+      credentials: withBare([
+        { host: `echo.test:${echoUpstream.port}`, secretName: "API_TOKEN", scheme: "bearer" as const },
+      ]),
     };
     const result = await fetchRaw("/gzip-ok", "echo.test", { "accept-encoding": "gzip" });
     expect(result).not.toBeInstanceOf(Error);
