@@ -127,16 +127,16 @@ describe("git push through egress from a real sandbox", () => {
     await fs.writeFile(
       policyFile,
       JSON.stringify({
-        allowedHosts: [GIT_HOST],
-        credentials: [{ host: GIT_HOST, secretName: "GIT_TOKEN", scheme: "basic" }],
+        allowedHosts: [`${GIT_HOST}:${upstream.port}`],
+        credentials: [{ host: `${GIT_HOST}:${upstream.port}`, secretName: "GIT_TOKEN", scheme: "basic" }],
       }),
     );
     const setPolicy = await runCli(["egress", "set", policyFile], cliEnv());
     expect(setPolicy.code, setPolicy.stderr).toBe(0);
     const shown = await runCli(["egress", "show"], cliEnv());
     expect(JSON.parse(shown.stdout)).toEqual({
-      allowedHosts: [GIT_HOST],
-      credentials: [{ host: GIT_HOST, secretName: "GIT_TOKEN", scheme: "basic" }],
+      allowedHosts: [`${GIT_HOST}:${upstream.port}`],
+      credentials: [{ host: `${GIT_HOST}:${upstream.port}`, secretName: "GIT_TOKEN", scheme: "basic" }],
     });
 
     // 2. The model's Bash: push, push elsewhere, post a canary, dump everything it can see.
@@ -219,7 +219,7 @@ describe("git push through egress from a real sandbox", () => {
 
     // A host off the allowlist: git fails, and the reason is in the tool result.
     expect(evilPush).toMatch(
-      /outrig egress refused GET https:\/\/evil\.test:\d+\/repo\.git\/info\/refs: host evil\.test is not on this org's egress allowlist; an org admin can add it \(PUT \/v1\/egress-policy\)/,
+      /outrig egress refused GET https:\/\/evil\.test:\d+\/repo\.git\/info\/refs: host evil\.test:\d+ is not on this org's egress allowlist; an org admin can add it \(PUT \/v1\/egress-policy\)/,
     );
 
     // The canary: a readable 403 naming it, and not one byte at the upstream.
