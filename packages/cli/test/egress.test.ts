@@ -321,6 +321,40 @@ describe("git push through egress from a real sandbox", () => {
     expect(upstream.started.length).toBe(before);
   }, 120_000);
 
+  it("never reaches the server's own API, even through an allowed name pinned to its address", async () => {
+    const apiPort = Number(new URL(server.url).port);
+    const policy = { allowedHosts: [`${GIT_HOST}:${apiPort}`], credentials: [] };
+    expect((await api("PUT", "/v1/egress-policy", policy)).status).toBe(200);
+    fakeLlm.setScript({
+      turns: [
+        {
+          toolCalls: [
+            {
+              name: "Bash",
+              input: {
+                command: `curl -sS http://${GIT_HOST}:${apiPort}/v1/sessions -w '\\nstatus=%{http_code}\\n'`,
+              },
+            },
+          ],
+        },
+        { text: "done" },
+      ],
+    });
+    const result = await runCli(
+      ["run", "--json", "--model", "anthropic:claude-sonnet-4-5", "look"],
+      cliEnv(),
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const output = result.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { type: string; output?: unknown })
+      .find((event) => event.type === "tool.end")?.output;
+    expect(String(output)).toContain("status=403");
+    expect(String(output)).toContain("this Outrig server's own API, which egress never connects to");
+    expect((await api("DELETE", "/v1/egress-policy")).status).toBe(204);
+  }, 120_000);
+
   it("refuses to start with a bad OUTRIG_EGRESS_HOSTS, naming the variable", async () => {
     const badHome = await createOutrigHome();
     try {
