@@ -166,6 +166,12 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
   });
   const secureContexts = new Map<string, tls.SecureContext>();
   const listeners = new Set<EgressListener>();
+  // Header-only secrets a response echoed, per session (org, user, session): secret name -> the host
+  // that echoed it. Per session, not per listener, so a sandbox that went cold and came back (a new
+  // listener) keeps them; entries are only made on an echo, so the map stays small.
+  const withdrawals = new Map<string, Map<string, string>>();
+  const sessionKey = (context: EgressContext) =>
+    JSON.stringify([context.orgId, context.userId ?? null, context.sessionId ?? null]);
 
   function secureContextFor(host: string): tls.SecureContext {
     let context = secureContexts.get(host);
@@ -240,7 +246,6 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
 
   async function handle(
     context: EgressContext,
-    session: ListenerState,
     request: http.IncomingMessage,
     response: http.ServerResponse,
     target: Target | null,
@@ -378,7 +383,9 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
       const injected: { label: string; value: string }[] = [];
       const headerOnly: { label: string; value: string }[] = [];
       for (const rule of rules) {
-        const withdrawnBy = rule.isHeaderOnly ? session.withdrawn.get(rule.secretName) : undefined;
+        const withdrawnBy = rule.isHeaderOnly
+          ? withdrawals.get(sessionKey(context))?.get(rule.secretName)
+          : undefined;
         if (withdrawnBy !== undefined) {
           throw new Refusal(
             "credential_withdrawn",
@@ -467,7 +474,10 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
                 isCredentialFlagged = true;
                 for (const rule of rules) {
                   if (rule.isHeaderOnly && `secret ${rule.secretName}` === label) {
-                    session.withdrawn.set(rule.secretName, host);
+                    const key = sessionKey(context);
+                    const withdrawn = withdrawals.get(key) ?? new Map<string, string>();
+                    withdrawn.set(rule.secretName, host);
+                    withdrawals.set(key, withdrawn);
                   }
                 }
                 reject(
@@ -523,7 +533,6 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
 
   return {
     async listen(target, context) {
-      const session: ListenerState = { withdrawn: new Map() };
       const sockets = new Set<Socket | Duplex>();
       const tunnelTargets = new WeakMap<object, Target>();
       const track = (socket: Socket | Duplex) => {
@@ -532,10 +541,10 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
       };
       const inner = http.createServer((request, response) => {
         const tunnel = tunnelTargets.get(request.socket);
-        handle(context, session, request, response, tunnel ?? null).catch(() => response.destroy());
+        handle(context, request, response, tunnel ?? null).catch(() => response.destroy());
       });
       const server = http.createServer((request, response) => {
-        handle(context, session, request, response, null).catch(() => response.destroy());
+        handle(context, request, response, null).catch(() => response.destroy());
       });
       for (const each of [server, inner]) {
         each.on("upgrade", (_request, socket: Duplex) => {
@@ -613,12 +622,6 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
       httpsAgent.destroy();
     },
   };
-}
-
-/** What a listener (one session) remembers across its requests. */
-interface ListenerState {
-  /** Header-only secrets a response echoed, and the host that did: never injected again here. */
-  readonly withdrawn: Map<string, string>;
 }
 
 /**

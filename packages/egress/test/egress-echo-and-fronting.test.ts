@@ -317,8 +317,19 @@ describe("egress against echoing, fronting and self-addressed upstreams", () => 
     expect((again as { response: ProxiedResponse }).response.headers["x-outrig-egress-refusal"]).toBe(
       "credential_withdrawn",
     );
-    expect(echoUpstream.started.length).toBe(before + 1);
     expect(audit[0]).toMatchObject({ refusal: "credential_withdrawn", isFlagged: true });
+    // Also on the session's next listener (its sandbox went cold and came back).
+    const nextSocket = join(directory, "next.sock");
+    const next = await proxy.listen({ socketPath: nextSocket }, context);
+    try {
+      const later = await requestThroughProxy(nextSocket, egressCa.certificatePem, {
+        url: `https://strict.test:${echoUpstream.port}/harmless`,
+      });
+      expect(later.headers["x-outrig-egress-refusal"]).toBe("credential_withdrawn");
+    } finally {
+      await next.close();
+    }
+    expect(echoUpstream.started.length).toBe(before + 1);
   });
 
   it("refuses domain fronting: a Host header naming another host inside a CONNECT tunnel", async () => {
