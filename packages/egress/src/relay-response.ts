@@ -75,9 +75,11 @@ export async function relayResponse(options: RelayResponseOptions): Promise<void
   }
   try {
     if (strictScanner) {
-      const body = await readWhole([upstream, ...decoders], HEADER_ONLY_RESPONSE_BYTES);
-      const label = echoScanner.find(body) ?? strictScanner.find(body);
-      if (label !== null) throw new ResponseWithheldError("echo", "body", label);
+      // Scanned chunk by chunk as it arrives (each scan a few ms), sent only once all of it passed.
+      const body = await readWhole(
+        [upstream, ...decoders, createScanningTransform(echoScanner), createScanningTransform(strictScanner)],
+        HEADER_ONLY_RESPONSE_BYTES,
+      );
       if (hasBody) headers["content-length"] = String(body.length);
       response.writeHead(status, headers);
       response.end(body);

@@ -97,38 +97,83 @@ export function createFragmentScanner(
   values: readonly ScannedValue[],
   fragmentLength = SECRET_FRAGMENT_LENGTH,
 ): SecretScanner {
+  // fragment (lower-cased Latin-1) -> label, and the rolling hashes of the fragments for a fast
+  // first test: one multiply-add per input byte, a string only on a hash hit.
   const fragments = new Map<string, string>();
   for (const { label, value } of values) {
     if (value.length < MIN_SCANNED_SECRET_LENGTH) continue;
     for (const variant of transforms(value)) {
       const lower = variant.toLowerCase();
-      for (let start = 0; start + fragmentLength <= lower.length; start += 1) {
-        const fragment = lower.slice(start, start + fragmentLength);
-        if (!fragments.has(fragment)) fragments.set(fragment, label);
-      }
       // Shorter than a fragment (a short value's plain form): the whole variant is the needle.
-      if (lower.length < fragmentLength && lower.length >= MIN_SCANNED_SECRET_LENGTH) {
-        fragments.set(lower, label);
+      const length = Math.min(fragmentLength, lower.length);
+      for (let start = 0; start + length <= lower.length; start += 1) {
+        const fragment = lower.slice(start, start + length);
+        if (!fragments.has(fragment)) fragments.set(fragment, label);
       }
     }
   }
-  const lengths = [...new Set([...fragments.keys()].map((fragment) => fragment.length))];
+  // Per fragment length: the fragments' rolling hashes, and a bitmap over their top 20 bits that
+  // rules out almost every window with one array read.
+  const byLength = new Map<number, { hashes: Set<number>; filter: Uint32Array }>();
+  for (const fragment of fragments.keys()) {
+    let entry = byLength.get(fragment.length);
+    if (!entry) {
+      entry = { hashes: new Set(), filter: new Uint32Array(FILTER_WORDS) };
+      byLength.set(fragment.length, entry);
+    }
+    const hash = rollingHash(Buffer.from(fragment, "latin1"), 0, fragment.length);
+    entry.hashes.add(hash);
+    const slot = hash >>> FILTER_SHIFT;
+    entry.filter[slot >>> 5] = (entry.filter[slot >>> 5] ?? 0) | (1 << (slot & 31));
+  }
   return {
     isEmpty: fragments.size === 0,
-    maxNeedleBytes: Math.max(0, ...lengths),
+    maxNeedleBytes: Math.max(0, ...byLength.keys()),
     find(data) {
-      const haystack = (typeof data === "string" ? Buffer.from(data, "utf8") : data)
-        .toString("latin1")
-        .toLowerCase();
-      for (const length of lengths) {
-        for (let start = 0; start + length <= haystack.length; start += 1) {
-          const label = fragments.get(haystack.slice(start, start + length));
-          if (label !== undefined) return label;
+      const haystack = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+      for (const [length, { hashes, filter }] of byLength) {
+        if (haystack.length < length) continue;
+        const drop = power(length - 1);
+        let hash = rollingHash(haystack, 0, length);
+        for (let start = 0; ; start += 1) {
+          const slot = hash >>> FILTER_SHIFT;
+          if (((filter[slot >>> 5] ?? 0) & (1 << (slot & 31))) !== 0 && hashes.has(hash)) {
+            const window = haystack.toString("latin1", start, start + length).toLowerCase();
+            const label = fragments.get(window);
+            if (label !== undefined) return label;
+          }
+          if (start + length >= haystack.length) break;
+          const out = LOWER[haystack[start] ?? 0] ?? 0;
+          const next = LOWER[haystack[start + length] ?? 0] ?? 0;
+          hash = (Math.imul((hash - Math.imul(out, drop)) | 0, HASH_BASE) + next) | 0;
         }
       }
       return null;
     },
   };
+}
+
+const HASH_BASE = 257;
+const FILTER_SHIFT = 12;
+const FILTER_WORDS = 2 ** (32 - FILTER_SHIFT) / 32;
+/** Latin-1 lower-casing as `String.prototype.toLowerCase` does it (A-Z, and À-Þ except ×). */
+const LOWER = Uint8Array.from({ length: 256 }, (_, byte) =>
+  (byte >= 0x41 && byte <= 0x5a) || (byte >= 0xc0 && byte <= 0xde && byte !== 0xd7) ? byte | 0x20 : byte,
+);
+
+/** Hash of `bytes[start, start + length)`, lower-cased. */
+function rollingHash(bytes: Buffer, start: number, length: number): number {
+  let hash = 0;
+  for (let index = start; index < start + length; index += 1) {
+    hash = (Math.imul(hash, HASH_BASE) + (LOWER[bytes[index] ?? 0] ?? 0)) | 0;
+  }
+  return hash;
+}
+
+function power(exponent: number): number {
+  let result = 1;
+  for (let index = 0; index < exponent; index += 1) result = Math.imul(result, HASH_BASE);
+  return result;
 }
 
 /** Every form the scanners look for: the encodings of the value and of its reversal, and each reversed. */
