@@ -472,8 +472,10 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
               } else {
                 const label = error.label ?? "credential";
                 isCredentialFlagged = true;
+                // The host is now known to echo: none of the header-only secrets sent to it here
+                // (whichever was found) may go out again in this session.
                 for (const rule of rules) {
-                  if (rule.isHeaderOnly && `secret ${rule.secretName}` === label) {
+                  if (rule.isHeaderOnly) {
                     const key = sessionKey(context);
                     const withdrawn = withdrawals.get(key) ?? new Map<string, string>();
                     withdrawn.set(rule.secretName, host);
