@@ -45,8 +45,8 @@ function echoBody(request: RecordedRequest): { body: Buffer; encoding?: string }
       // A coding egress does not know (rot13 of the token); it must not pass unread.
       return {
         body: Buffer.from(
-          seen.replace(/[a-z]/gi, (c) =>
-            String.fromCharCode(c.charCodeAt(0) + (c.toLowerCase() < "n" ? 13 : -13)),
+          seen.replace(/[a-z]/gi, (letter) =>
+            String.fromCharCode(letter.charCodeAt(0) + (letter.toLowerCase() < "n" ? 13 : -13)),
           ),
         ),
         encoding: "x-rot13",
