@@ -4,7 +4,7 @@ import { type ApiSettings, apiCall, readAll } from "./api-call.js";
 
 export const EGRESS_USAGE = `usage: outrig egress show
        outrig egress set <policy.json | ->
-policy: {"allowedHosts": ["github.com", "*.npmjs.org"],
+policy: {"allowedHosts": ["github.com", "git.corp:8443", "*.npmjs.org"],  (no port: 443 and 80 only)
          "credentials": [{"host": "github.com", "secretName": "GITHUB_TOKEN", "scheme": "basic"}]}`;
 
 export interface EgressCommandOptions extends ApiSettings {

@@ -127,16 +127,16 @@ describe("git push through egress from a real sandbox", () => {
     await fs.writeFile(
       policyFile,
       JSON.stringify({
-        allowedHosts: [GIT_HOST],
-        credentials: [{ host: GIT_HOST, secretName: "GIT_TOKEN", scheme: "basic" }],
+        allowedHosts: [`${GIT_HOST}:${upstream.port}`],
+        credentials: [{ host: `${GIT_HOST}:${upstream.port}`, secretName: "GIT_TOKEN", scheme: "basic" }],
       }),
     );
     const setPolicy = await runCli(["egress", "set", policyFile], cliEnv());
     expect(setPolicy.code, setPolicy.stderr).toBe(0);
     const shown = await runCli(["egress", "show"], cliEnv());
     expect(JSON.parse(shown.stdout)).toEqual({
-      allowedHosts: [GIT_HOST],
-      credentials: [{ host: GIT_HOST, secretName: "GIT_TOKEN", scheme: "basic" }],
+      allowedHosts: [`${GIT_HOST}:${upstream.port}`],
+      credentials: [{ host: `${GIT_HOST}:${upstream.port}`, secretName: "GIT_TOKEN", scheme: "basic" }],
     });
 
     // 2. The model's Bash: push, push elsewhere, post a canary, dump everything it can see.
@@ -219,7 +219,7 @@ describe("git push through egress from a real sandbox", () => {
 
     // A host off the allowlist: git fails, and the reason is in the tool result.
     expect(evilPush).toMatch(
-      /outrig egress refused GET https:\/\/evil\.test:\d+\/repo\.git\/info\/refs: host evil\.test is not on this org's egress allowlist; an org admin can add it \(PUT \/v1\/egress-policy\)/,
+      /outrig egress refused GET https:\/\/evil\.test:\d+\/repo\.git\/info\/refs: host evil\.test:\d+ is not on this org's egress allowlist; an org admin can add it \(PUT \/v1\/egress-policy\)/,
     );
 
     // The canary: a readable 403 naming it, and not one byte at the upstream.
@@ -319,6 +319,40 @@ describe("git push through egress from a real sandbox", () => {
     expect(String(output)).toContain("status=403");
     expect(String(output)).toContain("is not on this org's egress allowlist (it is empty)");
     expect(upstream.started.length).toBe(before);
+  }, 120_000);
+
+  it("never reaches the server's own API, even through an allowed name pinned to its address", async () => {
+    const apiPort = Number(new URL(server.url).port);
+    const policy = { allowedHosts: [`${GIT_HOST}:${apiPort}`], credentials: [] };
+    expect((await api("PUT", "/v1/egress-policy", policy)).status).toBe(200);
+    fakeLlm.setScript({
+      turns: [
+        {
+          toolCalls: [
+            {
+              name: "Bash",
+              input: {
+                command: `curl -sS http://${GIT_HOST}:${apiPort}/v1/sessions -w '\\nstatus=%{http_code}\\n'`,
+              },
+            },
+          ],
+        },
+        { text: "done" },
+      ],
+    });
+    const result = await runCli(
+      ["run", "--json", "--model", "anthropic:claude-sonnet-4-5", "look"],
+      cliEnv(),
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const output = result.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { type: string; output?: unknown })
+      .find((event) => event.type === "tool.end")?.output;
+    expect(String(output)).toContain("status=403");
+    expect(String(output)).toContain("this Outrig server's own API, which egress never connects to");
+    expect((await api("DELETE", "/v1/egress-policy")).status).toBe(204);
   }, 120_000);
 
   it("refuses to start with a bad OUTRIG_EGRESS_HOSTS, naming the variable", async () => {

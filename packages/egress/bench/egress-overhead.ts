@@ -37,8 +37,8 @@ export async function runEgressBench(requests = 300): Promise<EgressBenchResult>
   const proxy = createEgressProxy({
     ca: egressCa,
     policy: () => ({
-      allowedHosts: ["api.bench", "plain.bench"],
-      credentials: [{ host: "api.bench", secretName: "TOKEN", scheme: "bearer" }],
+      allowedHosts: [`api.bench:${secureUpstream.port}`, `plain.bench:${plainUpstream.port}`],
+      credentials: [{ host: `api.bench:${secureUpstream.port}`, secretName: "TOKEN", scheme: "bearer" }],
       canaries: ["AKIAOUTRIGCANARY0000FAKE"],
     }),
     secrets: {

@@ -9,7 +9,7 @@ export function secretPlaceholder(name: string): string {
 
 /** Adds secret `secretName` to every HTTPS request to a host matching `host`. */
 export interface CredentialRule {
-  /** Exact host or `*.suffix`. */
+  /** Exact host or `*.suffix`, optionally `:port`; without a port it applies on 443 (and 80) only. */
   readonly host: string;
   readonly secretName: string;
   /**
@@ -21,10 +21,20 @@ export interface CredentialRule {
   readonly username?: string;
   /** For `header`, e.g. `x-api-key`. */
   readonly header?: string;
+  /**
+   * Request headers only, never to a host that echoes: the response to a request carrying it is read
+   * whole (up to 8 MiB, decoded) before any byte reaches the sandbox, and one holding any 12
+   * characters in a row of the secret in any known transform is withheld, flagged, and the secret is
+   * withdrawn from the session (its later requests are refused). Default false.
+   */
+  readonly isHeaderOnly?: boolean;
 }
 
 export interface EgressPolicy {
-  /** Hosts the sandbox may reach: exact names or `*.suffix`. Everything else is refused. */
+  /**
+   * Hosts the sandbox may reach: exact names or `*.suffix`, each optionally `:port`; without a port
+   * an entry allows ports 443 and 80 only. Everything else is refused.
+   */
   readonly allowedHosts: readonly string[];
   readonly credentials: readonly CredentialRule[];
   /**

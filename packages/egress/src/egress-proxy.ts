@@ -17,10 +17,14 @@ import { applyCredential } from "./apply-credential.js";
 import type { CertificateAuthority } from "./certificate-authority.js";
 import type { EgressContext, EgressPolicy, EgressSecrets } from "./egress-policy.js";
 import { forwardHeaders } from "./forward-headers.js";
-import { isHostAllowed, matchesHostPattern, normalizeHost } from "./host-pattern.js";
-import { formatAuthority, parseAuthority } from "./parse-authority.js";
+import { DEFAULT_ALLOWED_PORTS, isHostAllowed, matchesHostPattern, normalizeHost } from "./host-pattern.js";
+import { isOwnEndpoint, type OwnEndpoint } from "./own-endpoints.js";
+import { formatAuthority, parseAuthority, parseHostHeader } from "./parse-authority.js";
+import { ResponseWithheldError, relayResponse } from "./relay-response.js";
 import { replayingDuplex } from "./replaying-duplex.js";
+import { acceptedEncoding } from "./response-decoding.js";
 import {
+  createFragmentScanner,
   createScanningTransform,
   createSecretScanner,
   SecretInRequestError,
@@ -30,12 +34,16 @@ import {
 export type EgressRefusal =
   | "bad_request"
   | "host_not_allowed"
+  | "host_mismatch"
   | "address_not_allowed"
   | "secret_in_request"
   | "credential_missing"
   | "credential_requires_tls"
+  | "credential_withdrawn"
   | "unsupported"
   | "secret_in_response"
+  | "response_encoding_unsupported"
+  | "response_too_large"
   | "upstream_unreachable";
 
 /** One per request (`egress`), plus one per injected secret (`secret_use`). Never holds a value. */
@@ -82,6 +90,11 @@ export interface EgressProxyOptions {
    * upstream): no DNS lookup and no address policy for them. They must still be on the allowlist.
    */
   readonly pinnedHosts?: ReadonlyMap<string, readonly string[]>;
+  /**
+   * The server's own listeners (its HTTP API), called per request: egress never connects to them,
+   * whatever the allowlist or `pinnedHosts` say.
+   */
+  readonly ownEndpoints?: () => readonly OwnEndpoint[];
   /** Appended to the "not on this org's egress allowlist" refusal: how to get a host added. */
   readonly allowlistHint?: string;
   /** CA certificates trusted for upstream TLS instead of Node's roots (tests). */
@@ -153,6 +166,12 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
   });
   const secureContexts = new Map<string, tls.SecureContext>();
   const listeners = new Set<EgressListener>();
+  // Header-only secrets a response echoed, per session (org, user, session): secret name -> the host
+  // that echoed it. Per session, not per listener, so a sandbox that went cold and came back (a new
+  // listener) keeps them; entries are only made on an echo, so the map stays small.
+  const withdrawals = new Map<string, Map<string, string>>();
+  const sessionKey = (context: EgressContext) =>
+    JSON.stringify([context.orgId, context.userId ?? null, context.sessionId ?? null]);
 
   function secureContextFor(host: string): tls.SecureContext {
     let context = secureContexts.get(host);
@@ -168,10 +187,25 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     return context;
   }
 
-  async function checkAddresses(host: string): Promise<{ address: string; family: number }[]> {
+  async function checkAddresses(host: string, port: number): Promise<{ address: string; family: number }[]> {
+    const addresses = await resolveAllowed(host);
+    const own = options.ownEndpoints?.() ?? [];
+    for (const { address } of addresses) {
+      if (isOwnEndpoint(own, address, port)) {
+        throw new Refusal(
+          "address_not_allowed",
+          403,
+          `host ${host} reaches ${formatAuthority(address, port)}, this Outrig server's own API, which egress never connects to`,
+        );
+      }
+    }
+    return addresses;
+  }
+
+  async function resolveAllowed(host: string): Promise<{ address: string; family: number }[]> {
     const pinned = pinnedHosts.get(host);
     if (pinned && pinned.length > 0) {
-      // The operator vouched for these addresses: no lookup, no address policy.
+      // The operator vouched for these addresses: no lookup, no address policy (but never our own API).
       return pinned.map((address) => ({ address, family: isIP(address) === 6 ? 6 : 4 }));
     }
     const literal = isIP(host);
@@ -227,6 +261,7 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
     let refusal: EgressRefusal | undefined;
     let message: string | undefined;
     let secretNames: string[] = [];
+    let isCredentialFlagged = false;
     const audit = (status: number | undefined) => {
       const base = {
         context,
@@ -245,14 +280,19 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
         durationMs: performance.now() - startedAt,
       };
       report({ kind: "egress", ...base, secretNames });
-      if (refusal === undefined) {
+      // A withheld echo still means the credential went out: its use is recorded, flagged.
+      if (refusal === undefined || isCredentialFlagged) {
         for (const name of secretNames) report({ kind: "secret_use", ...base, secretNames: [name] });
       }
     };
     const refuse = (error: Refusal) => {
       refusal = error.code;
       message = error.message;
-      if (error.code === "secret_in_request" || error.code === "secret_in_response") {
+      if (
+        error.code === "secret_in_request" ||
+        error.code === "secret_in_response" ||
+        error.code === "credential_withdrawn"
+      ) {
         isFlagged = true;
         matched = error.matched;
       }
@@ -278,6 +318,7 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
       let url: URL;
       if (target) {
         url = new URL(rawUrl.startsWith("/") ? rawUrl : "/", `https://${formatAuthority(host, port)}`);
+        checkTunnelAuthority(request, target, rawUrl);
       } else {
         if (!/^http:\/\//i.test(rawUrl)) {
           throw new Refusal(
@@ -294,6 +335,7 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
         scheme = "http";
         host = normalized;
         port = url.port === "" ? 80 : Number(url.port);
+        checkHostHeader(request, { host, port }, "the request URL");
       }
       path = url.pathname;
       if (request.headers.upgrade) {
@@ -314,16 +356,22 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
       ]);
       // Before the allowlist: a request that carries a secret is flagged wherever it was going.
       scanHead(scanner, host, rawUrl, request.rawHeaders);
-      if (!isHostAllowed(policy.allowedHosts, host)) {
+      if (!isHostAllowed(policy.allowedHosts, host, port)) {
         const empty = policy.allowedHosts.length === 0 ? " (it is empty)" : "";
+        const isDefaultPort = port === (scheme === "https" ? 443 : 80);
+        const portNote =
+          !isDefaultPort &&
+          DEFAULT_ALLOWED_PORTS.some((each) => isHostAllowed(policy.allowedHosts, host, each))
+            ? ` (an entry without a port allows ${DEFAULT_ALLOWED_PORTS.join(" and ")} only; list ${formatAuthority(host, port)})`
+            : "";
         throw new Refusal(
           "host_not_allowed",
           403,
-          `host ${host} is not on this org's egress allowlist${empty}; ${allowlistHint}`,
+          `host ${isDefaultPort ? host : formatAuthority(host, port)} is not on this org's egress allowlist${empty}${portNote}; ${allowlistHint}`,
         );
       }
 
-      const rules = policy.credentials.filter((rule) => matchesHostPattern(rule.host, host));
+      const rules = policy.credentials.filter((rule) => matchesHostPattern(rule.host, host, port));
       if (rules.length > 0 && scheme !== "https") {
         throw new Refusal(
           "credential_requires_tls",
@@ -333,7 +381,19 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
       }
       const headers = forwardHeaders(request.headers);
       const injected: { label: string; value: string }[] = [];
+      const headerOnly: { label: string; value: string }[] = [];
       for (const rule of rules) {
+        const withdrawnBy = rule.isHeaderOnly
+          ? withdrawals.get(sessionKey(context))?.get(rule.secretName)
+          : undefined;
+        if (withdrawnBy !== undefined) {
+          throw new Refusal(
+            "credential_withdrawn",
+            403,
+            `secret ${rule.secretName} is withdrawn from this session: a response from ${withdrawnBy} repeated it, and it is bound as request-headers-only`,
+            `secret ${rule.secretName}`,
+          );
+        }
         const value = await options.secrets.resolveSecret(context, rule.secretName);
         if (value === null) {
           throw new Refusal(
@@ -344,9 +404,13 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
         }
         applyCredential(headers, rule, value);
         injected.push({ label: `secret ${rule.secretName}`, value });
+        if (rule.isHeaderOnly) headerOnly.push({ label: `secret ${rule.secretName}`, value });
         secretNames.push(rule.secretName);
       }
       secretNames = [...new Set(secretNames)];
+      // The response will be scanned for the credential: ask only for codings egress can undo.
+      if (injected.length > 0)
+        headers["accept-encoding"] = acceptedEncoding(request.headers["accept-encoding"]);
 
       // Small bodies are read and scanned whole before any byte goes upstream; larger ones stream
       // through the scanner, which forwards nothing of a match.
@@ -357,7 +421,7 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
         headers["content-length"] = String(head.size);
       }
 
-      const addresses = await checkAddresses(host);
+      const addresses = await checkAddresses(host, port);
       // Connect to exactly the addresses just checked: no second lookup, no DNS rebinding window.
       const pinnedLookup: LookupFunction = (_hostname, lookupOptions, callback) => {
         if (lookupOptions.all) {
@@ -368,6 +432,7 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
         }
       };
       const echoScanner = createSecretScanner(injected);
+      const strictScanner = headerOnly.length > 0 ? createFragmentScanner(headerOnly) : null;
       const upstreamRequest = (scheme === "https" ? https : http).request({
         method,
         host,
@@ -382,26 +447,51 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
       const responded = new Promise<void>((resolve, reject) => {
         upstreamRequest.once("response", (upstreamResponse) => {
           // A host that reflects what it received (an echo endpoint) must not hand the sandbox the
-          // credential that was just injected.
-          const echoed = (label: string) =>
-            new Refusal(
-              "secret_in_response",
-              502,
-              `the response from ${host} repeats the injected ${label}; it was withheld`,
-              label,
-            );
-          const headerEcho = echoScanner.find(upstreamResponse.rawHeaders.join("\n"));
-          if (headerEcho !== null) {
-            upstreamResponse.destroy();
-            reject(echoed(headerEcho));
-            return;
-          }
-          response.writeHead(upstreamResponse.statusCode ?? 502, forwardHeaders(upstreamResponse.headers));
-          const streams = echoScanner.isEmpty
-            ? [upstreamResponse, response]
-            : [upstreamResponse, createScanningTransform(echoScanner), response];
-          pipeline(streams as [http.IncomingMessage, http.ServerResponse]).then(resolve, (error: unknown) =>
-            reject(error instanceof SecretInRequestError ? echoed(error.label) : error),
+          // credential that was just injected, however encoded or transformed.
+          relayResponse({ method, upstream: upstreamResponse, response, echoScanner, strictScanner }).then(
+            resolve,
+            (error: unknown) => {
+              if (!(error instanceof ResponseWithheldError)) {
+                reject(error);
+              } else if (error.reason === "encoding") {
+                reject(
+                  new Refusal(
+                    "response_encoding_unsupported",
+                    502,
+                    `the response from ${host} is encoded as ${JSON.stringify(error.message)}, which egress cannot decode to check it for the injected credential; it was withheld`,
+                  ),
+                );
+              } else if (error.reason === "too_large") {
+                reject(
+                  new Refusal(
+                    "response_too_large",
+                    502,
+                    `the response from ${host} is larger than ${Number(error.message) / 1024 / 1024} MiB, the most egress reads whole for a request-headers-only credential; it was withheld`,
+                  ),
+                );
+              } else {
+                const label = error.label ?? "credential";
+                isCredentialFlagged = true;
+                // The host is now known to echo: none of the header-only secrets sent to it here
+                // (whichever was found) may go out again in this session.
+                for (const rule of rules) {
+                  if (rule.isHeaderOnly) {
+                    const key = sessionKey(context);
+                    const withdrawn = withdrawals.get(key) ?? new Map<string, string>();
+                    withdrawn.set(rule.secretName, host);
+                    withdrawals.set(key, withdrawn);
+                  }
+                }
+                reject(
+                  new Refusal(
+                    "secret_in_response",
+                    502,
+                    `the response from ${host} repeats the injected ${label}; it was withheld`,
+                    label,
+                  ),
+                );
+              }
+            },
           );
         });
         upstreamRequest.once("error", reject);
@@ -534,6 +624,65 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
       httpsAgent.destroy();
     },
   };
+}
+
+/**
+ * Inside a CONNECT tunnel the TLS name (SNI), the `Host` header and any absolute request target must
+ * name the CONNECT target: a request for one host must not travel in a tunnel opened for another
+ * (domain fronting). A client may leave out SNI only for an IP literal.
+ */
+function checkTunnelAuthority(request: http.IncomingMessage, target: Target, rawUrl: string): void {
+  const expected = formatAuthority(target.host, target.port);
+  const servername = (request.socket as tls.TLSSocket).servername;
+  if (typeof servername === "string" && servername !== "") {
+    if (normalizeHost(servername) !== target.host) {
+      throw new Refusal(
+        "host_mismatch",
+        421,
+        `the TLS server name ${JSON.stringify(servername)} does not match the CONNECT target ${expected}`,
+      );
+    }
+  } else if (isIP(target.host) === 0) {
+    throw new Refusal("host_mismatch", 421, `the TLS handshake named no server; expected ${target.host}`);
+  }
+  if (!rawUrl.startsWith("/")) {
+    const absolute = /^https:\/\//i.test(rawUrl) ? safeUrl(rawUrl) : null;
+    const authority = absolute ? parseHostHeader(absolute.host, 443) : null;
+    if (!authority || authority.host !== target.host || authority.port !== target.port) {
+      throw new Refusal(
+        "host_mismatch",
+        421,
+        `the request target ${JSON.stringify(rawUrl.slice(0, 200))} does not match the CONNECT target ${expected}`,
+      );
+    }
+  }
+  checkHostHeader(request, target, "the CONNECT target");
+}
+
+/** The `Host` header, when present, must name `target` (its port defaulting to the scheme's). */
+function checkHostHeader(
+  request: http.IncomingMessage,
+  target: { readonly host: string; readonly port: number; readonly scheme?: "http" | "https" },
+  what: string,
+): void {
+  const value = request.headers.host;
+  if (value === undefined) return;
+  const authority = parseHostHeader(value, target.scheme === "https" ? 443 : 80);
+  if (!authority || authority.host !== target.host || authority.port !== target.port) {
+    throw new Refusal(
+      "host_mismatch",
+      421,
+      `the Host header ${JSON.stringify(value.slice(0, 200))} does not match ${what} ${formatAuthority(target.host, target.port)}`,
+    );
+  }
+}
+
+function safeUrl(value: string): URL | null {
+  try {
+    return new URL(value);
+  } catch {
+    return null;
+  }
 }
 
 function scanHead(scanner: SecretScanner, host: string, rawUrl: string, rawHeaders: readonly string[]): void {

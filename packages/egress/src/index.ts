@@ -28,12 +28,22 @@ export {
   type EgressRefusal,
   type ResolveHost,
 } from "./egress-proxy.js";
-export { isHostAllowed, matchesHostPattern, normalizeHost } from "./host-pattern.js";
 export {
+  DEFAULT_ALLOWED_PORTS,
+  isHostAllowed,
+  matchesHostPattern,
+  normalizeHost,
+  splitHostPattern,
+} from "./host-pattern.js";
+export { isOwnEndpoint, type OwnEndpoint } from "./own-endpoints.js";
+export { DECODED_CODINGS } from "./response-decoding.js";
+export {
+  createFragmentScanner,
   createScanningTransform,
   createSecretScanner,
   MIN_SCANNED_SECRET_LENGTH,
   type ScannedValue,
+  SECRET_FRAGMENT_LENGTH,
   SecretInRequestError,
   type SecretScanner,
 } from "./secret-scanner.js";

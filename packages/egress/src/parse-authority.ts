@@ -14,3 +14,10 @@ export function parseAuthority(authority: string): { host: string; port: number 
 export function formatAuthority(host: string, port: number): string {
   return `${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
+
+/** A `Host` header (`name`, `name:port`, `[v6]:port`) with `defaultPort` when it names none; null when malformed. */
+export function parseHostHeader(value: string, defaultPort: number): { host: string; port: number } | null {
+  const trimmed = value.trim();
+  const hasPort = /:\d{1,5}$/.test(trimmed) && !/^[^[]*:.*:/.test(trimmed);
+  return parseAuthority(hasPort ? trimmed : `${trimmed}:${defaultPort}`);
+}

@@ -1,16 +1,19 @@
-import { X509Certificate } from "node:crypto";
+import { randomBytes, X509Certificate } from "node:crypto";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { EgressPolicyBody } from "@outrig/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CA_KEY_FILE,
   createCertificateAuthority,
+  createFragmentScanner,
   createScanningTransform,
   createSecretScanner,
   isHostAllowed,
+  isOwnEndpoint,
   loadCertificateAuthority,
   matchesHostPattern,
   normalizeHost,
@@ -56,14 +59,25 @@ describe("publicAddressesOnly", () => {
 
 describe("host patterns", () => {
   it("matches exact names and *.suffix wildcards, case- and trailing-dot-insensitively", () => {
-    expect(matchesHostPattern("api.github.com", "api.github.com")).toBe(true);
-    expect(matchesHostPattern("API.GitHub.com.", "api.github.com")).toBe(true);
-    expect(matchesHostPattern("api.github.com", "github.com")).toBe(false);
-    expect(matchesHostPattern("*.npmjs.org", "registry.npmjs.org")).toBe(true);
-    expect(matchesHostPattern("*.npmjs.org", "a.b.npmjs.org")).toBe(true);
-    expect(matchesHostPattern("*.npmjs.org", "npmjs.org")).toBe(false);
-    expect(matchesHostPattern("*.npmjs.org", "evilnpmjs.org")).toBe(false);
-    expect(isHostAllowed([], "anything.com")).toBe(false);
+    expect(matchesHostPattern("api.github.com", "api.github.com", 443)).toBe(true);
+    expect(matchesHostPattern("API.GitHub.com.", "api.github.com", 443)).toBe(true);
+    expect(matchesHostPattern("api.github.com", "github.com", 443)).toBe(false);
+    expect(matchesHostPattern("*.npmjs.org", "registry.npmjs.org", 443)).toBe(true);
+    expect(matchesHostPattern("*.npmjs.org", "a.b.npmjs.org", 443)).toBe(true);
+    expect(matchesHostPattern("*.npmjs.org", "npmjs.org", 443)).toBe(false);
+    expect(matchesHostPattern("*.npmjs.org", "evilnpmjs.org", 443)).toBe(false);
+    expect(isHostAllowed([], "anything.com", 443)).toBe(false);
+  });
+
+  it("reads an entry without a port as 443 and 80 only, and host:port as that port only", () => {
+    expect(matchesHostPattern("github.com", "github.com", 80)).toBe(true);
+    expect(matchesHostPattern("github.com", "github.com", 22)).toBe(false);
+    expect(matchesHostPattern("github.com", "github.com", 8443)).toBe(false);
+    expect(matchesHostPattern("git.corp:8443", "git.corp", 8443)).toBe(true);
+    expect(matchesHostPattern("git.corp:8443", "git.corp", 443)).toBe(false);
+    expect(matchesHostPattern("*.corp:8443", "a.corp", 8443)).toBe(true);
+    expect(matchesHostPattern("*.corp:8443", "a.corp", 443)).toBe(false);
+    expect(matchesHostPattern("git.corp:bad", "git.corp", 443)).toBe(false);
   });
 
   it("normalizes hosts and rejects malformed ones", () => {
@@ -129,6 +143,98 @@ describe("secret scanner", () => {
       },
     );
     expect(Buffer.concat(clean).toString()).toBe("hello world");
+  });
+});
+
+describe("response transforms and fragments", () => {
+  const value = "ghs_fragmentTestToken_0a1b2c3d4e5f";
+  const reverse = (text: string) => [...text].reverse().join("");
+
+  it.each([
+    ["reversed", reverse(value)],
+    ["base64 of the reversal", Buffer.from(reverse(value)).toString("base64")],
+    ["reversed base64", reverse(Buffer.from(value).toString("base64"))],
+    ["reversed hex", reverse(Buffer.from(value).toString("hex"))],
+    ["every byte percent-encoded", Buffer.from(value).toString("hex").replace(/../g, "%$&")],
+  ])("finds the value %s", (_name, encoded) => {
+    expect(createSecretScanner([{ label: "secret X", value }]).find(`a ${encoded} b`)).toBe("secret X");
+  });
+
+  it("finds 12 characters of a value in any transform, ignoring case, also across chunks", async () => {
+    const scanner = createFragmentScanner([{ label: "secret X", value }]);
+    expect(scanner.find(`x=${value.slice(3, 15).toUpperCase()};`)).toBe("secret X");
+    expect(scanner.find(reverse(value).slice(10, 22))).toBe("secret X");
+    expect(scanner.find(Buffer.from(value).toString("base64").slice(4, 16))).toBe("secret X");
+    expect(scanner.find(value.slice(0, 11))).toBeNull();
+    const half = value.length / 2;
+    const chunks = [
+      Buffer.from(`${"z".repeat(100)}${value.slice(half - 6, half)}`),
+      Buffer.from(value.slice(half)),
+    ];
+    const scanned = pipeline(
+      Readable.from(chunks),
+      createScanningTransform(scanner),
+      async function* (source) {
+        for await (const _chunk of source) yield "";
+      },
+    );
+    await expect(scanned).rejects.toBeInstanceOf(SecretInRequestError);
+  });
+
+  it("does not match a few MiB of random text", () => {
+    const scanner = createFragmentScanner([{ label: "secret X", value }]);
+    expect(scanner.find(randomBytes(3 * 1024 * 1024).toString("base64"))).toBeNull();
+    expect(scanner.find(randomBytes(1024 * 1024).toString("hex"))).toBeNull();
+  });
+});
+
+describe("own endpoints", () => {
+  it("counts loopback and this machine's addresses for a wildcard listener, on its port only", () => {
+    const wildcard = [{ address: "0.0.0.0", port: 8787 }];
+    expect(isOwnEndpoint(wildcard, "127.0.0.1", 8787)).toBe(true);
+    expect(isOwnEndpoint(wildcard, "127.1.2.3", 8787)).toBe(true);
+    expect(isOwnEndpoint(wildcard, "::ffff:127.0.0.1", 8787)).toBe(true);
+    expect(isOwnEndpoint(wildcard, "::1", 8787)).toBe(true);
+    expect(isOwnEndpoint(wildcard, "127.0.0.1", 8788)).toBe(false);
+    expect(isOwnEndpoint(wildcard, "93.184.216.34", 8787)).toBe(false);
+    expect(isOwnEndpoint([{ address: "10.0.0.5", port: 443 }], "10.0.0.5", 443)).toBe(true);
+    expect(isOwnEndpoint([{ address: "10.0.0.5", port: 443 }], "10.0.0.6", 443)).toBe(false);
+  });
+});
+
+describe("egress policy schema", () => {
+  const parse = (allowedHosts: string[], credentials: unknown[] = []) =>
+    EgressPolicyBody.safeParse({ allowedHosts, credentials });
+
+  it("takes host:port entries (normalized) and isHeaderOnly credentials", () => {
+    const parsed = parse(
+      ["Git.Corp:08443", "*.corp.example:22", "github.com"],
+      [{ host: "api.example.com:8443", secretName: "TOKEN", scheme: "bearer", isHeaderOnly: true }],
+    );
+    expect(parsed.success && parsed.data).toEqual({
+      allowedHosts: ["git.corp:8443", "*.corp.example:22", "github.com"],
+      credentials: [
+        { host: "api.example.com:8443", secretName: "TOKEN", scheme: "bearer", isHeaderOnly: true },
+      ],
+    });
+  });
+
+  it.each([
+    ["git.corp:0", "1-65535"],
+    ["git.corp:70000", "1-65535"],
+    ["10.0.0.5:80", "not an IP address"],
+    ["[::1]:443", "not an IP address"],
+    ["git.corp:", "not an IP address"],
+  ])("refuses %s", (entry, message) => {
+    const parsed = parse([entry]);
+    expect(parsed.success).toBe(false);
+    expect(JSON.stringify(parsed.error?.issues)).toContain(message);
+  });
+
+  it("refuses a non-boolean isHeaderOnly", () => {
+    expect(
+      parse([], [{ host: "a.example", secretName: "T", scheme: "bearer", isHeaderOnly: "yes" }]).success,
+    ).toBe(false);
   });
 });
 

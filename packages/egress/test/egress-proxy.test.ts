@@ -41,13 +41,22 @@ describe("egress proxy", () => {
   const audit: EgressAuditEvent[] = [];
   let policy: EgressPolicy;
 
+  // The upstreams listen on random ports: every entry names its port (a bare name means 443 and 80).
   const basePolicy = (): EgressPolicy => ({
-    allowedHosts: ["api.test", "plain.test", "*.repos.test", "nosecret.test", "echo.test"],
+    allowedHosts: [
+      `api.test:${apiUpstream.port}`,
+      `api.test:${plainUpstream.port}`,
+      `plain.test:${plainUpstream.port}`,
+      "*.repos.test",
+      `nosecret.test:${apiUpstream.port}`,
+      `echo.test:${echoUpstream.port}`,
+    ],
     credentials: [
-      { host: "echo.test", secretName: "API_TOKEN", scheme: "bearer" },
-      { host: "api.test", secretName: "API_TOKEN", scheme: "bearer" },
+      { host: `echo.test:${echoUpstream.port}`, secretName: "API_TOKEN", scheme: "bearer" },
+      { host: `api.test:${apiUpstream.port}`, secretName: "API_TOKEN", scheme: "bearer" },
+      { host: `api.test:${plainUpstream.port}`, secretName: "API_TOKEN", scheme: "bearer" },
       { host: "*.repos.test", secretName: "API_TOKEN", scheme: "basic" },
-      { host: "nosecret.test", secretName: "MISSING_TOKEN", scheme: "bearer" },
+      { host: `nosecret.test:${apiUpstream.port}`, secretName: "MISSING_TOKEN", scheme: "bearer" },
     ],
     canaries: [CANARY],
   });
@@ -189,6 +198,10 @@ describe("egress proxy", () => {
   it("answers 502 with a readable reason when an allowlisted upstream is down, and keeps serving", async () => {
     const closed = await startUpstream();
     await closed.close();
+    policy = {
+      ...basePolicy(),
+      allowedHosts: [`plain.test:${closed.port}`, `plain.test:${plainUpstream.port}`],
+    };
     const response = await through({ url: `http://plain.test:${closed.port}/` });
     expect(response.status).toBe(502);
     expect(response.body).toBe(`outrig egress: cannot reach plain.test:${closed.port} (ECONNREFUSED)\n`);
@@ -208,9 +221,12 @@ describe("egress proxy", () => {
     );
     // The body had started: the connection is cut, and no byte of the token got through.
     if (!(body instanceof Error)) expect(body.body).not.toContain(TOKEN.slice(0, 8));
-    expect(audit.map((event) => [event.refusal, event.isFlagged, event.matched])).toEqual([
-      ["secret_in_response", true, "secret API_TOKEN"],
-      ["secret_in_response", true, "secret API_TOKEN"],
+    // The credential did go out: its use is recorded too, flagged.
+    expect(audit.map((event) => [event.kind, event.refusal, event.isFlagged, event.matched])).toEqual([
+      ["egress", "secret_in_response", true, "secret API_TOKEN"],
+      ["secret_use", "secret_in_response", true, "secret API_TOKEN"],
+      ["egress", "secret_in_response", true, "secret API_TOKEN"],
+      ["secret_use", "secret_in_response", true, "secret API_TOKEN"],
     ]);
     const fine = await through({ url: `https://echo.test:${echoUpstream.port}/plain` });
     expect(fine.status).toBe(200);
@@ -229,7 +245,7 @@ describe("egress proxy", () => {
     expect(loopback.body).toContain(
       "host api.test resolves to 127.0.0.1 (loopback), which egress never connects to",
     );
-    policy = { ...basePolicy(), allowedHosts: ["169.254.169.254", "plain.test"] };
+    policy = { ...basePolicy(), allowedHosts: ["169.254.169.254", `plain.test:${plainUpstream.port}`] };
     const metadata = await through({ url: "http://169.254.169.254/latest/meta-data/" }, strictSocketPath);
     expect(metadata.status).toBe(403);
     expect(metadata.body).toContain("169.254.169.254 (link-local (cloud metadata))");
@@ -445,8 +461,8 @@ describe("git over HTTPS through egress", () => {
     proxy = createEgressProxy({
       ca: egressCa,
       policy: () => ({
-        allowedHosts: ["git.repos.test"],
-        credentials: [{ host: "*.repos.test", secretName: "GIT_TOKEN", scheme: "basic" }],
+        allowedHosts: [`git.repos.test:${upstream.port}`],
+        credentials: [{ host: `*.repos.test:${upstream.port}`, secretName: "GIT_TOKEN", scheme: "basic" }],
         canaries: [],
       }),
       secrets: {

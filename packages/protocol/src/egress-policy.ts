@@ -1,7 +1,8 @@
 /**
  * An org's egress policy as the API takes and returns it (`PUT/GET /v1/egress-policy`): which hosts
  * the sandbox may reach through the egress proxy, and which secret the proxy adds for which host.
- * Host patterns are names only: an internal host is pinned by the operator (OUTRIG_EGRESS_HOSTS).
+ * Host patterns are names (an internal host is pinned by the operator, OUTRIG_EGRESS_HOSTS) with an
+ * optional port: `github.com` allows ports 443 and 80 only, `git.corp:8443` that port only.
  */
 import { z } from "zod";
 
@@ -30,13 +31,16 @@ function hostPatternProblem(value: string): string | null {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
   if (/[\u0000-\u001f\u007f]/.test(value)) return "must not contain control characters";
   if (/[/\s@?#]/.test(value) || /^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
-    return "a host name only: no scheme, path, port, user or spaces";
+    return "a host name only, with an optional :port: no scheme, path, user or spaces";
   }
-  if (value.includes(":") || value.includes("[")) {
-    return "must be a host name, not an IP address or host:port (pin internal hosts with OUTRIG_EGRESS_HOSTS)";
+  const withPort = /^([^:[\]]+):(\d+)$/.exec(value);
+  if (withPort?.[2] !== undefined && !isPort(withPort[2])) return "the port of host:port must be 1-65535";
+  const host = withPort?.[1] ?? value;
+  if (host.includes(":") || host.includes("[")) {
+    return "must be a host name or host:port, not an IP address (pin internal hosts with OUTRIG_EGRESS_HOSTS)";
   }
-  const isWildcard = value.startsWith("*.");
-  const name = (isWildcard ? value.slice(2) : value).toLowerCase();
+  const isWildcard = host.startsWith("*.");
+  const name = (isWildcard ? host.slice(2) : host).toLowerCase();
   if (name.includes("*")) return "a wildcard is only allowed as a leading *. (e.g. *.github.com)";
   if (!HOST_NAME.test(name) || name.length > 253) {
     return "must be a host name like api.github.com or a wildcard like *.github.com";
@@ -49,7 +53,15 @@ function hostPatternProblem(value: string): string | null {
   return null;
 }
 
-/** An exact host name (`api.github.com`) or a suffix wildcard (`*.github.com`); stored lower-case. */
+function isPort(digits: string): boolean {
+  const port = Number(digits);
+  return digits.length <= 5 && port >= 1 && port <= 65535;
+}
+
+/**
+ * An exact host name (`api.github.com`) or a suffix wildcard (`*.github.com`), optionally `:port`;
+ * without a port it means 443 and 80 only. Stored lower-case, the port without leading zeros.
+ */
 export const EgressHostPattern = z
   .string()
   .min(1)
@@ -58,12 +70,12 @@ export const EgressHostPattern = z
     const problem = hostPatternProblem(value);
     if (problem) context.addIssue({ code: "custom", message: problem });
   })
-  .transform((value) => value.toLowerCase());
+  .transform((value) => value.toLowerCase().replace(/:0*(\d+)$/, ":$1"));
 export type EgressHostPattern = z.infer<typeof EgressHostPattern>;
 
 export const EgressCredentialRule = z
   .strictObject({
-    /** Host (or `*.suffix`) whose HTTPS requests get the credential. */
+    /** Host (or `*.suffix`), optionally `:port` (default 443), whose HTTPS requests get the credential. */
     host: EgressHostPattern,
     /** Name of an org or user secret (`outrig secrets set NAME`). */
     secretName: z.string().regex(SECRET_NAME, {
@@ -81,6 +93,13 @@ export const EgressCredentialRule = z
       .optional(),
     /** For `header`, e.g. `x-api-key`. */
     header: z.string().regex(HEADER_NAME, { message: "must be an HTTP header name" }).optional(),
+    /**
+     * Request headers only, never to a host that echoes: the whole response is read and scanned
+     * (decoded, for any 12 characters of the secret in any known transform) before it reaches the
+     * sandbox; one that repeats it is withheld, flagged in the audit log, and the secret is withdrawn
+     * from that session. Default false.
+     */
+    isHeaderOnly: z.boolean().optional(),
   })
   .superRefine((rule, context) => {
     if (rule.scheme === "header" && rule.header === undefined) {

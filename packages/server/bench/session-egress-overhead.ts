@@ -52,8 +52,8 @@ await new PostgresSecretStore(database.pool, keyring).setSecret(
   "bench-token-value-0123456789",
 );
 await database.egressPolicies.put(org.id, {
-  allowedHosts: ["api.bench", "plain.bench"],
-  credentials: [{ host: "api.bench", secretName: "TOKEN", scheme: "bearer" }],
+  allowedHosts: [`api.bench:${secureUpstream.port}`, `plain.bench:${plainUpstream.port}`],
+  credentials: [{ host: `api.bench:${secureUpstream.port}`, secretName: "TOKEN", scheme: "bearer" }],
 });
 const egress = await SessionEgress.create({
   home: directory,

@@ -91,6 +91,8 @@ export async function startServer(
   const egressSecrets = new CachedEgressSecrets(
     new PostgresSecretResolver(database.pool, createSecretKeyring(masterKey)),
   );
+  // Filled in once the API listens; egress refuses to connect to it, whatever a policy allows.
+  const apiEndpoints: { address: string; port: number }[] = [];
   const egress = await SessionEgress.create({
     home: config.home,
     masterKey: masterKey.key,
@@ -98,6 +100,7 @@ export async function startServer(
     secrets: egressSecrets,
     audit: database.audit,
     pinnedHosts: config.egressHosts,
+    ownEndpoints: () => apiEndpoints,
     log,
   });
   const sandboxPolicies = new PostgresSandboxPolicyStore(database.pool);
@@ -201,6 +204,7 @@ export async function startServer(
     throw new Error(`cannot listen on ${config.host}:${config.port}: ${reason}`, { cause: error });
   });
   const address = server.address() as AddressInfo;
+  apiEndpoints.push({ address: address.address, port: address.port });
   const url = `http://${config.host}:${address.port}`;
 
   const bootstrapKey = (await database.auth.bootstrap()).apiKey;

@@ -18,6 +18,7 @@ import {
   type EgressProxy,
   type EgressSecrets,
   loadCertificateAuthority,
+  type OwnEndpoint,
   secretPlaceholder,
   toAuditEntry,
   writeCaBundle,
@@ -86,6 +87,8 @@ export interface SessionEgressOptions {
   readonly audit: { append(orgId: string, entry: AuditEntryInput): Promise<unknown> };
   /** OUTRIG_EGRESS_HOSTS. */
   readonly pinnedHosts?: ReadonlyMap<string, readonly string[]>;
+  /** Where this server's API listens (known once it listens): egress never connects there. */
+  readonly ownEndpoints?: () => readonly OwnEndpoint[];
   /** The host's roots, copied into the sandbox bundle ahead of our CA. */
   readonly hostCaBundle?: string;
   /** CA certificates trusted for upstream TLS instead of Node's roots (benchmarks, tests). */
@@ -118,6 +121,7 @@ export class SessionEgress implements SandboxEgressHook {
       onAudit: (event) => this.#onAudit(event),
       allowlistHint: EGRESS_ALLOWLIST_HINT,
       ...(options.pinnedHosts ? { pinnedHosts: options.pinnedHosts } : {}),
+      ...(options.ownEndpoints ? { ownEndpoints: options.ownEndpoints } : {}),
       ...(options.upstreamCa ? { upstreamCa: options.upstreamCa } : {}),
     });
   }

@@ -102,7 +102,7 @@ describe("egress policy routes", () => {
       "allowedHosts.0: must be a host name, not an IP address",
     ],
     ["an IPv6 literal", { allowedHosts: ["::1"] }, "not an IP address"],
-    ["a host with a port", { allowedHosts: ["git.example.com:443"] }, "host:port"],
+    ["a host with a port out of range", { allowedHosts: ["git.example.com:70000"] }, "1-65535"],
     ["a URL", { allowedHosts: ["https://git.example.com/"] }, "a host name only"],
     // NUL is refused for every JSON body before the route sees it; other control characters by the schema.
     ["a NUL byte", { allowedHosts: ["git.example.com\u0000.evil"] }, "allowedHosts[0]: NUL characters"],
