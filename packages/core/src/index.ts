@@ -13,6 +13,7 @@ export {
 } from "./errors/app-error.js";
 export { type LoopLimits, type NextAction, nextAction, retryDelayMs } from "./loop/next-action.js";
 export {
+  isPermanentStepError,
   isTurnClosed,
   loadRunState,
   runSession,

@@ -42,6 +42,10 @@ export const ToolEndEvent = z.object({
   toolCallId: z.string(),
   name: z.string(),
   isError: z.boolean(),
+  /**
+   * What the tool returned, exactly: any Unicode text, NUL (U+0000) included, which JSON carries as
+   * `\u0000`. The store escapes what Postgres cannot hold and restores it on read (storage README).
+   */
   output: z.string(),
   durationMs: z.number(),
   /**

@@ -16,6 +16,9 @@ import { z } from "zod";
 import type { BusEvent, EventBus } from "./event-bus.js";
 import { toErrorResponse } from "./http-error.js";
 import { parseQuery, readJson } from "./http-input.js";
+import type { RateLimits } from "./middleware/rate-limits.js";
+import { requestRateLimit } from "./middleware/request-rate-limit.js";
+import { streamLimit } from "./middleware/stream-limit.js";
 import type { Caller, SessionManager } from "./session-manager.js";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -49,6 +52,8 @@ export interface AppDependencies {
   readonly store: SessionStore;
   readonly bus: EventBus;
   readonly log: (message: string) => void;
+  /** Requests per second and open event streams per key and per org; omitted: unlimited. */
+  readonly rateLimits?: RateLimits;
 }
 
 export type Env = { Variables: { caller: AuthenticatedCaller; requestId: string } };
@@ -95,6 +100,10 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     c.set("caller", caller);
     await next();
   });
+  if (deps.rateLimits) {
+    app.use("/v1/*", requestRateLimit(deps.rateLimits));
+    app.use("/v1/sessions/:id/events", streamLimit(deps.rateLimits));
+  }
   app.use(
     "/v1/*",
     bodyLimit({

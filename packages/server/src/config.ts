@@ -5,6 +5,7 @@ import path from "node:path";
 import { ConfigError } from "@outrig/core";
 import { z } from "zod";
 import { parseEgressHosts } from "./egress/parse-egress-hosts.js";
+import { loadRateLimits, type RateLimits } from "./middleware/rate-limits.js";
 import { loadSandboxDefaults, type SandboxDefaults } from "./sandbox-policy.js";
 
 const optionalString = z
@@ -79,6 +80,8 @@ export interface ServerConfig {
   readonly egressHosts: ReadonlyMap<string, readonly string[]>;
   /** Sandbox limits and idle times (OUTRIG_SANDBOX_*), overridable per org; warm start bound. */
   readonly sandbox: SandboxDefaults;
+  /** Requests per second and open event streams per key and per org (OUTRIG_RATE_*). */
+  readonly rateLimits: RateLimits;
 }
 
 /** Parses the environment. Throws ConfigError naming the exact key on bad input. */
@@ -97,6 +100,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     throw new ConfigError("invalid_config", `Invalid OUTRIG_EGRESS_HOSTS: ${(error as Error).message}`);
   }
   const sandbox = loadSandboxDefaults(env);
+  const rateLimits = loadRateLimits(env);
   const definedOnly = <T extends Record<string, string | undefined>>(record: T) =>
     Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as {
       [K in keyof T]?: string;
@@ -133,5 +137,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     sandboxProvider: values.OUTRIG_SANDBOX_PROVIDER,
     egressHosts,
     sandbox,
+    rateLimits,
   };
 }

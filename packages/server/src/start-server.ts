@@ -147,6 +147,7 @@ export async function startServer(
     store: database.sessions,
     bus,
     log,
+    rateLimits: config.rateLimits,
     extraRoutes: [
       (routes) =>
         registerFilesRoutes(routes, {

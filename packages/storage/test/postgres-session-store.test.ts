@@ -186,6 +186,52 @@ describe("PostgresSessionStore", () => {
     });
   });
 
+  it("stores NUL bytes, unpaired surrogates and the escape character and reads them back unchanged", async () => {
+    const session = await database.sessions.createSession({
+      orgId,
+      userId,
+      model: "fake:echo",
+      system: null,
+    });
+    const awkward = "a\u0000b \uFDD0 \uFDD00000 \uD800 x\uDC00 \uD83D\uDE00 \\u0000 end\u0000";
+    const events: NewSessionEvent[] = [
+      { type: "turn.start", turn: 1, text: `user ${awkward}` },
+      {
+        type: "tool.start",
+        turn: 1,
+        toolCallId: "call_\u0000",
+        name: "Bash",
+        input: { [`k${awkward}`]: awkward },
+      },
+      {
+        type: "tool.end",
+        turn: 1,
+        toolCallId: "call_\u0000",
+        name: "Bash",
+        isError: false,
+        output: awkward,
+        durationMs: 1,
+      },
+      { type: "turn.end", turn: 1, reason: "end_turn", usage: { inputTokens: 0, outputTokens: 0 } },
+    ];
+    const stored = await database.sessions.appendEvents(session.id, events);
+    const read = await database.sessions.readEvents(session.id, { afterSeq: 0, limit: 10 });
+    expect(read).toEqual(stored);
+    expect(read.map(({ seq: _seq, at: _at, ...event }) => event)).toEqual(events);
+    const { rows } = await database.pool.query<{ seq: string; version: number }>(
+      "SELECT seq, (payload->>'schemaVersion')::int AS version FROM session_events WHERE session_id = $1 ORDER BY seq",
+      [session.id],
+    );
+    // Only the payloads that needed escaping are written as version 2.
+    expect(rows.map((row) => row.version)).toEqual([2, 2, 2, 1]);
+    // The audit entry of the tool call records the input too.
+    const audit = await database.pool.query<{ data: { isInputEscaped?: boolean } }>(
+      "SELECT data FROM audit_entries WHERE session_id = $1 AND kind = 'tool_call'",
+      [session.id],
+    );
+    expect(audit.rows[0]?.data.isInputEscaped).toBe(true);
+  });
+
   it("reports unknown sessions and a user from another org", async () => {
     await expect(database.sessions.appendEvents("ses_missing", [turnStart(1, "x")])).rejects.toMatchObject({
       code: "session_not_found",

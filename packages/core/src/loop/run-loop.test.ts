@@ -8,6 +8,7 @@ import {
 } from "@outrig/testing";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { StorageError } from "../errors/app-error.js";
 import type { SessionStore } from "../store/session-store.js";
 import type { Tool } from "../tools/tool.js";
 import { createMountTable } from "../vfs/create-mount-table.js";
@@ -445,6 +446,45 @@ describe("turn ownership", () => {
     expect(
       (await store.readEvents(session.id, { afterSeq: 0, limit: 10 })).map((event) => event.type),
     ).toEqual(["turn.start"]);
+  });
+});
+
+describe("a step that can never succeed", () => {
+  it("ends the turn with turn.error when the store refuses an event for good, instead of retrying", async () => {
+    const harness = await createHarness();
+    const inner = harness.store;
+    let refusals = 0;
+    // Refuses every tool.end the way Postgres refuses data it cannot hold (not retryable).
+    const store = new Proxy(inner, {
+      get(target, property) {
+        if (property === "appendEvents") {
+          return async (...args: Parameters<SessionStore["appendEvents"]>) => {
+            if (args[1].some((event) => event.type === "tool.end")) {
+              refusals += 1;
+              throw new StorageError("event_unstorable", "Postgres refused the event (SQLSTATE 22P05)");
+            }
+            return target.appendEvents(...args);
+          };
+        }
+        const value = Reflect.get(target, property);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const model = new ScriptedModel([
+      { toolCalls: [{ name: "Append", input: { line: "a" }, id: "call_1_0" }] },
+    ]);
+    await harness.run(model, { store });
+    const events = await allEvents(inner, harness.sessionId);
+    expect(events.map((event) => event.type)).toEqual([
+      "turn.start",
+      "message.end",
+      "tool.start",
+      "turn.error",
+    ]);
+    expect(events.at(-1)).toMatchObject({ code: "event_unstorable" });
+    expect(refusals).toBe(1);
+    expect(harness.effects).toEqual(["a"]);
+    expect((await inner.getSession("org_1", harness.sessionId))?.status).toBe("error");
   });
 });
 

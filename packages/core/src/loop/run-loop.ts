@@ -5,7 +5,7 @@
  */
 import type { MessageDeltaEvent, NewSessionEvent, SessionEvent, ToolPolicy } from "@outrig/protocol";
 import { z } from "zod";
-import { AppError, assertNever } from "../errors/app-error.js";
+import { AppError, assertNever, InvariantError } from "../errors/app-error.js";
 import type { LanguageModel, ToolDefinition } from "../model/language-model.js";
 import type { ExecRequest, ExecResult } from "../sandbox/sandbox.js";
 import type { AppendOptions, SessionStore } from "../store/session-store.js";
@@ -78,6 +78,14 @@ export function isTurnClosed(error: unknown): boolean {
 }
 
 /**
+ * True for a step failure that no retry can fix: our own bug (InvariantError, e.g. an event the protocol
+ * rejects) or the store refusing an event's data (`event_unstorable`).
+ */
+export function isPermanentStepError(error: unknown): error is AppError {
+  return error instanceof InvariantError || (error instanceof AppError && error.code === "event_unstorable");
+}
+
+/**
  * Drives one session. Keeps its folded state between steps and catches up from the log before each
  * one, so a step that another process already performed is never performed again.
  */
@@ -109,8 +117,32 @@ export class SessionRunner {
     return this.#state;
   }
 
-  /** Performs the next action of the running turn. Returns `idle` when the turn is over (or none runs). */
+  /**
+   * Performs the next action of the running turn. Returns `idle` when the turn is over (or none runs).
+   * A permanent failure (`isPermanentStepError`, e.g. the store refusing an event) ends the turn with
+   * `turn.error` instead of throwing, so a durable engine does not retry a step that can never succeed.
+   */
   async runStep(signal: AbortSignal): Promise<StepOutcome> {
+    try {
+      return await this.#performStep(signal);
+    } catch (error) {
+      if (!isPermanentStepError(error)) throw error;
+      const state = await this.state();
+      if (state.turnStatus !== "running") throw error;
+      await this.#appendOrClosed([
+        {
+          type: "turn.error",
+          turn: state.turn,
+          code: error.code,
+          message: `The turn stopped: a step failed in a way no retry can fix (${error.message}).`,
+        },
+      ]);
+      this.#isClosed = false;
+      return { type: "idle", seq: (await this.state()).lastSeq };
+    }
+  }
+
+  async #performStep(signal: AbortSignal): Promise<StepOutcome> {
     const { limits } = this.#deps;
     let state = await this.state();
     if (signal.aborted && state.turnStatus === "running") {

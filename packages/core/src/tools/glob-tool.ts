@@ -1,6 +1,7 @@
 /** Glob: file paths matching a pattern, oldest modification first (as Claude Code 2.0 sorts them). */
 import { z } from "zod";
 import { globToRegExp, staticPrefix } from "./glob-pattern.js";
+import { RegexBudgetError, RegexWorker } from "./regex-worker.js";
 import type { Tool } from "./tool.js";
 import { defineTool, requireAbsolutePath, success, toolUseError } from "./tool-support.js";
 import { walkFiles } from "./walk-files.js";
@@ -14,7 +15,12 @@ const inputSchema = z.strictObject({
 
 export type GlobInput = z.output<typeof inputSchema>;
 
-export function createGlobTool(): Tool<GlobInput> {
+export interface GlobToolOptions {
+  /** Matching time one call may spend (in a worker thread); defaults to DEFAULT_REGEX_BUDGET_MS. */
+  readonly regexBudgetMs?: number;
+}
+
+export function createGlobTool(options: GlobToolOptions = {}): Tool<GlobInput> {
   return defineTool({
     name: "Glob",
     description:
@@ -34,9 +40,24 @@ export function createGlobTool(): Tool<GlobInput> {
       const stat = await context.fs.stat(root);
       if (stat === null) return toolUseError(`Directory does not exist: ${root}`);
       if (stat.kind !== "directory") return toolUseError(`Path is not a directory: ${root}`);
+      // A glob compiles to a regular expression (`*a*a*a*b` backtracks on a long name): match in the worker.
       const matcher = globToRegExp(pattern);
-      const matches = (await walkFiles(context.fs, root))
-        .filter((file) => matcher.test(file.relativePath))
+      const files = await walkFiles(context.fs, root);
+      const worker = new RegexWorker(options.regexBudgetMs);
+      let isMatch: boolean[];
+      try {
+        isMatch = await worker.testEach(
+          { source: matcher.source, flags: matcher.flags },
+          files.map((file) => file.relativePath),
+        );
+      } catch (error) {
+        if (error instanceof RegexBudgetError) return toolUseError(error.message);
+        throw error;
+      } finally {
+        worker.close();
+      }
+      const matches = files
+        .filter((_file, index) => isMatch[index])
         .sort((a, b) => a.mtimeMs - b.mtimeMs || a.absolutePath.localeCompare(b.absolutePath));
       if (matches.length === 0) return success("No files found");
       const shown = matches.slice(0, GLOB_MAX_RESULTS).map((file) => file.absolutePath);

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { globToRegExp } from "./glob-pattern.js";
+import { RegexBudgetError, type RegexSpec, RegexWorker } from "./regex-worker.js";
 import type { Tool, ToolContext } from "./tool.js";
 import { defineTool, requireAbsolutePath, success, toolUseError, truncateOutput } from "./tool-support.js";
 import { type WalkedFile, walkFiles } from "./walk-files.js";
@@ -79,21 +80,32 @@ function nonNegativeInteger(value: number | undefined): number {
   return value === undefined || !Number.isFinite(value) || value < 0 ? 0 : Math.floor(value);
 }
 
+/** The files that pass `glob` (matched in the worker: a glob compiles to a regular expression too). */
+async function filterByGlob(
+  files: readonly WalkedFile[],
+  glob: string | undefined,
+  worker: RegexWorker,
+): Promise<WalkedFile[]> {
+  if (glob === undefined || glob.trim() === "") return [...files];
+  const isKept = files.map(() => false);
+  for (const pattern of glob.trim().split(/\s+/)) {
+    const regex = globToRegExp(pattern);
+    // Like ripgrep: a glob without a slash matches the file name anywhere in the tree.
+    const subjects = files.map((file) =>
+      pattern.includes("/")
+        ? file.relativePath
+        : file.relativePath.slice(file.relativePath.lastIndexOf("/") + 1),
+    );
+    const matched = await worker.testEach({ source: regex.source, flags: regex.flags }, subjects);
+    matched.forEach((isMatch, index) => {
+      if (isMatch) isKept[index] = true;
+    });
+  }
+  return files.filter((_file, index) => isKept[index]);
+}
+
 function buildFileFilter(input: GrepInput): ((file: WalkedFile) => boolean) | string {
   const filters: ((file: WalkedFile) => boolean)[] = [];
-  if (input.glob !== undefined && input.glob.trim() !== "") {
-    const matchers = input.glob
-      .trim()
-      .split(/\s+/)
-      .map((pattern) => {
-        const regex = globToRegExp(pattern);
-        // Like ripgrep: a glob without a slash matches the file name anywhere in the tree.
-        return pattern.includes("/")
-          ? (file: WalkedFile) => regex.test(file.relativePath)
-          : (file: WalkedFile) => regex.test(file.relativePath.slice(file.relativePath.lastIndexOf("/") + 1));
-      });
-    filters.push((file) => matchers.some((matches) => matches(file)));
-  }
   if (input.type !== undefined) {
     const extensions = GREP_FILE_TYPES[input.type];
     if (extensions === undefined) return `unrecognized file type: ${input.type}`;
@@ -110,44 +122,6 @@ function isBinary(data: Uint8Array): boolean {
   const end = Math.min(data.length, 8192);
   for (let index = 0; index < end; index++) if (data[index] === 0) return true;
   return false;
-}
-
-/** 0-based indices of lines that hold (part of) a match. */
-function findMatchingLines(
-  text: string,
-  lines: readonly string[],
-  regex: RegExp,
-  multiline: boolean,
-): number[] {
-  if (!multiline) {
-    const found: number[] = [];
-    lines.forEach((line, index) => {
-      regex.lastIndex = 0;
-      if (regex.test(line)) found.push(index);
-    });
-    return found;
-  }
-  const lineStarts: number[] = [0];
-  for (let index = 0; index < text.length; index++) if (text[index] === "\n") lineStarts.push(index + 1);
-  const lineOf = (offset: number): number => {
-    let low = 0;
-    let high = lineStarts.length - 1;
-    while (low < high) {
-      const middle = (low + high + 1) >> 1;
-      if ((lineStarts[middle] as number) <= offset) low = middle;
-      else high = middle - 1;
-    }
-    return low;
-  };
-  const found = new Set<number>();
-  regex.lastIndex = 0;
-  for (const match of text.matchAll(regex)) {
-    const start = match.index;
-    const end = start + Math.max(match[0].length - 1, 0);
-    for (let line = lineOf(start); line <= lineOf(end); line++) found.add(line);
-    if (found.size > 1_000_000) break;
-  }
-  return [...found].sort((a, b) => a - b);
 }
 
 function formatContent(matches: readonly FileMatch[], input: GrepInput, showPath: boolean): string[] {
@@ -186,9 +160,10 @@ function formatContent(matches: readonly FileMatch[], input: GrepInput, showPath
 
 async function searchFiles(
   files: readonly WalkedFile[],
-  regex: RegExp,
+  spec: RegexSpec,
   multiline: boolean,
   context: ToolContext,
+  worker: RegexWorker,
 ): Promise<FileMatch[]> {
   const results: FileMatch[] = [];
   for (const file of files) {
@@ -204,13 +179,18 @@ async function searchFiles(
     const text = new TextDecoder().decode(data);
     const lines = text.split("\n");
     if (lines.length > 1 && lines.at(-1) === "") lines.pop();
-    const matchingLines = findMatchingLines(text, lines, regex, multiline);
+    const matchingLines = await worker.matchLines(spec, text, multiline);
     if (matchingLines.length > 0) results.push({ file, lines, matchingLines });
   }
   return results;
 }
 
-export function createGrepTool(): Tool<GrepInput> {
+export interface GrepToolOptions {
+  /** Matching time one call may spend (in a worker thread); defaults to DEFAULT_REGEX_BUDGET_MS. */
+  readonly regexBudgetMs?: number;
+}
+
+export function createGrepTool(options: GrepToolOptions = {}): Tool<GrepInput> {
   return defineTool({
     name: "Grep",
     description:
@@ -222,9 +202,9 @@ export function createGrepTool(): Tool<GrepInput> {
     inputSchema,
     async run(input, context) {
       const flags = `g${input["-i"] === true ? "i" : ""}${input.multiline === true ? "ms" : ""}`;
-      let regex: RegExp;
       try {
-        regex = new RegExp(input.pattern, flags);
+        // Compiling checks the syntax and is linear in the pattern; matching happens in the worker.
+        new RegExp(input.pattern, flags);
       } catch (error) {
         return toolUseError(`Invalid regular expression: ${(error as Error).message}`);
       }
@@ -234,10 +214,20 @@ export function createGrepTool(): Tool<GrepInput> {
       const isSingleFile = stat.kind !== "directory";
       const filter = buildFileFilter(input);
       if (typeof filter === "string") return toolUseError(filter);
-      const candidates = isSingleFile
-        ? [{ relativePath: root.slice(root.lastIndexOf("/") + 1), absolutePath: root, ...stat }]
-        : (await walkFiles(context.fs, root)).filter(filter);
-      const matches = await searchFiles(candidates, regex, input.multiline === true, context);
+      const worker = new RegexWorker(options.regexBudgetMs);
+      let matches: FileMatch[];
+      try {
+        const candidates = isSingleFile
+          ? [{ relativePath: root.slice(root.lastIndexOf("/") + 1), absolutePath: root, ...stat }]
+          : await filterByGlob((await walkFiles(context.fs, root)).filter(filter), input.glob, worker);
+        const spec = { source: input.pattern, flags };
+        matches = await searchFiles(candidates, spec, input.multiline === true, context, worker);
+      } catch (error) {
+        if (error instanceof RegexBudgetError) return toolUseError(error.message);
+        throw error;
+      } finally {
+        worker.close();
+      }
       const headLimit =
         input.head_limit !== undefined && input.head_limit > 0 ? Math.floor(input.head_limit) : undefined;
       const mode = input.output_mode ?? "files_with_matches";

@@ -6,7 +6,7 @@
  * does, and a redeploy moves unfinished workflows to the new application version (see docs/durability.md).
  */
 import { DBOS } from "@dbos-inc/dbos-sdk";
-import type { StepOutcome } from "@outrig/core";
+import { isPermanentStepError, type StepOutcome } from "@outrig/core";
 import type { PostgresWorkerRegistry } from "@outrig/storage";
 import {
   type ApprovalMessage,
@@ -26,7 +26,14 @@ function host(): TurnHost {
   return activeHost;
 }
 
-const STEP_CONFIG = { retriesAllowed: true, maxAttempts: 30, intervalSeconds: 0.2, backoffRate: 2 } as const;
+// A failure no retry can fix fails the step at once (the step itself normally ends its turn first).
+const STEP_CONFIG = {
+  retriesAllowed: true,
+  maxAttempts: 30,
+  intervalSeconds: 0.2,
+  backoffRate: 2,
+  shouldRetry: (error: unknown) => !isPermanentStepError(error),
+} as const;
 
 /**
  * The workflow body is a generic loop of identically named steps whose real decisions come from the

@@ -4,6 +4,7 @@
  * `approval.response` an `approval` entry. Pure; the session store writes them with the events.
  */
 import type { NewSessionEvent } from "@outrig/protocol";
+import { toStorableJson } from "../sessions/storable-json.js";
 import type { AuditEntryInput } from "./postgres-audit-log.js";
 
 /** Tool inputs are recorded up to this many bytes of JSON; longer ones are cut and flagged. */
@@ -81,17 +82,24 @@ function toolCallEntry(
 
 /**
  * The input as JSON when it fits in MAX_AUDITED_INPUT_BYTES; otherwise the first bytes of its JSON text
- * (cut on a character boundary) with `isInputTruncated` and the full size.
+ * (cut on a character boundary) with `isInputTruncated` and the full size. An input holding NUL or an
+ * unpaired surrogate is recorded with its strings escaped as in session events, and `isInputEscaped`.
  */
 export function auditedInput(input: unknown): {
   input: unknown;
   inputBytes: number;
   isInputTruncated?: true;
+  isInputEscaped?: true;
 } {
   const json = JSON.stringify(input ?? null);
   const bytes = Buffer.from(json, "utf8");
-  if (bytes.byteLength <= MAX_AUDITED_INPUT_BYTES)
+  if (bytes.byteLength <= MAX_AUDITED_INPUT_BYTES) {
+    // NUL and unpaired surrogates cannot be stored in jsonb: record them escaped (see storable-json.ts).
+    const storable = toStorableJson(input ?? null);
+    if (storable.isEscaped)
+      return { input: JSON.parse(storable.json), inputBytes: bytes.byteLength, isInputEscaped: true };
     return { input: input ?? null, inputBytes: bytes.byteLength };
+  }
   let end = MAX_AUDITED_INPUT_BYTES;
   // Back up to the start of a UTF-8 sequence (continuation bytes are 0b10xxxxxx).
   while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end -= 1;

@@ -12,10 +12,16 @@ import {
 import { auditEntriesForEvents, isAuditedEvent } from "../audit/session-audit-entries.js";
 import { createId } from "../ids/create-id.js";
 import { withTransaction } from "../with-transaction.js";
+import { escapeText, fromStoredJson, toStorableJson, unescapeText } from "./storable-json.js";
 
 /** Version written into every stored payload; readers accept the versions listed below. */
 export const SESSION_EVENT_SCHEMA_VERSION = 1;
-const READABLE_SCHEMA_VERSIONS: readonly number[] = [1];
+/**
+ * Version 2 is version 1 with its strings escaped by `toStorableJson` (NUL, unpaired surrogates, U+FDD0):
+ * written only for a payload that needs it, so older readers refuse it instead of misreading it.
+ */
+export const ESCAPED_SESSION_EVENT_SCHEMA_VERSION = 2;
+const READABLE_SCHEMA_VERSIONS: readonly number[] = [1, ESCAPED_SESSION_EVENT_SCHEMA_VERSION];
 
 export interface PostgresSessionStoreOptions {
   /** Injected for tests; defaults to the wall clock. */
@@ -98,8 +104,10 @@ export class PostgresSessionStore implements SessionStore {
   /**
    * Bumps `sessions.last_seq` with UPDATE … RETURNING and inserts the events in the same transaction. The
    * row lock taken by the UPDATE serializes concurrent writers, and a rollback returns the seqs, so the
-   * log stays gap-free. Throws InvariantError for an event the protocol schema rejects (nothing is written)
-   * and StorageError `session_not_found` for an unknown session.
+   * log stays gap-free. Strings Postgres cannot hold (NUL, unpaired surrogates) are stored escaped and
+   * read back as they were. Throws InvariantError for an event the protocol schema rejects (nothing is
+   * written), StorageError `session_not_found` for an unknown session, and StorageError `event_unstorable`
+   * (not retryable) when Postgres refuses the data itself (a value out of range, a row too large).
    */
   async appendEvents(
     sessionId: string,
@@ -125,9 +133,23 @@ export class PostgresSessionStore implements SessionStore {
       options.turn ?? null,
       status,
       events.map((event) => event.type),
-      events.map((event) => JSON.stringify({ schemaVersion: SESSION_EVENT_SCHEMA_VERSION, ...event })),
+      events.map(toStoredPayload),
       SESSION_EVENTS_CHANNEL,
     ];
+    try {
+      return await this.#insertAppended(sessionId, events, options, values, at);
+    } catch (error) {
+      throw unstorable(error, sessionId) ?? error;
+    }
+  }
+
+  async #insertAppended(
+    sessionId: string,
+    events: readonly NewSessionEvent[],
+    options: AppendOptions,
+    values: unknown[],
+    at: string,
+  ): Promise<SessionEvent[]> {
     const audit = this.#audit;
     if (!audit || !events.some(isAuditedEvent)) {
       const { rows } = await this.#pool.query<AppendedRow>(APPEND_EVENTS_SQL, values);
@@ -249,7 +271,7 @@ async function insertEvents(
       sessionId,
       stored.map((event) => event.seq),
       stored.map((event) => event.type),
-      events.map((event) => JSON.stringify({ schemaVersion: SESSION_EVENT_SCHEMA_VERSION, ...event })),
+      events.map(toStoredPayload),
       at,
     ],
   );
@@ -296,6 +318,21 @@ interface AppendedRow {
   last_seq: string;
 }
 
+/**
+ * Postgres refusing the data itself (SQLSTATE class 22, data exception, or 54, program limit exceeded)
+ * as a StorageError that no retry can fix; null for anything else (a lost connection is worth a retry).
+ */
+function unstorable(error: unknown, sessionId: string): StorageError | null {
+  if (!(error instanceof Error)) return null;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== "string" || !/^(22|54)[0-9A-Z]{3}$/.test(code)) return null;
+  return new StorageError(
+    "event_unstorable",
+    `Postgres refused an event of session ${sessionId} (SQLSTATE ${code}): ${error.message}`,
+    { cause: error },
+  );
+}
+
 /** Why an append matched no session row: StorageError `session_not_found` or `turn_closed`. */
 async function appendRefused(
   queryable: pg.Pool | pg.PoolClient,
@@ -326,9 +363,9 @@ async function approvedToolNames(
      FROM session_events
      WHERE session_id = $1 AND type = 'approval.request' AND payload->>'toolCallId' = ANY($2::text[])
      ORDER BY payload->>'toolCallId', seq DESC`,
-    [sessionId, ids],
+    [sessionId, ids.map(escapeText)],
   );
-  return new Map(rows.map((row) => [row.tool_call_id, row.name]));
+  return new Map(rows.map((row) => [unescapeText(row.tool_call_id), unescapeText(row.name)]));
 }
 
 /** The session status a batch leaves behind, when it ends a turn. */
@@ -356,8 +393,17 @@ function toSessionRecord(row: SessionRow): SessionRecord {
   };
 }
 
+/** The `jsonb` text of an event: version 1, or version 2 when a string had to be escaped. */
+function toStoredPayload(event: NewSessionEvent): string {
+  const { json, isEscaped } = toStorableJson(event);
+  // Invariant: an event is an object with at least `type`, so its JSON is `{"type":…}`.
+  const version = isEscaped ? ESCAPED_SESSION_EVENT_SCHEMA_VERSION : SESSION_EVENT_SCHEMA_VERSION;
+  return `{"schemaVersion":${version},${json.slice(1)}`;
+}
+
 function toSessionEvent(sessionId: string, row: EventRow): SessionEvent {
-  const { schemaVersion, ...fields } = row.payload;
+  const { schemaVersion, ...stored } = row.payload;
+  const fields = schemaVersion === ESCAPED_SESSION_EVENT_SCHEMA_VERSION ? fromStoredJson(stored) : stored;
   if (typeof schemaVersion !== "number" || !READABLE_SCHEMA_VERSIONS.includes(schemaVersion)) {
     throw new StorageError(
       "event_unreadable",
