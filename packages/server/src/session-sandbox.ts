@@ -414,7 +414,10 @@ export class SessionSandbox {
     if (!snapshots || this.#isClosed) return;
     this.#startsEmpty = false; // a call completed: emptying is no longer a rollback
     const prefix = `${this.#options.sessionId}:`;
-    const toolCallId = idempotencyKey?.startsWith(prefix) ? idempotencyKey.slice(prefix.length) : undefined;
+    // A tool call's second and later file changes carry `#<n>` after its key (see withIdempotencyKey).
+    const toolCallId = idempotencyKey?.startsWith(prefix)
+      ? idempotencyKey.slice(prefix.length).replace(/#\d+$/, "")
+      : undefined;
     // A quota'd workspace is unmounted when its sandbox dies: a scan then would see an empty directory.
     const usesQuota = this.#policy?.diskBytes !== undefined;
     let markCaptured = () => {};
