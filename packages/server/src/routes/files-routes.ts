@@ -5,11 +5,13 @@
  */
 import { FileError, InputError, type SkillFile } from "@outrig/core";
 import {
+  checkSkillFileWrite,
   databaseMountInfo,
   type FileScope,
   importSkill,
   normalizeFilePath,
   type PostgresFileStore,
+  SKILLS_NAMESPACE,
   SKILLS_WRITE_DENIED,
 } from "@outrig/storage";
 import type { Context, Hono } from "hono";
@@ -148,8 +150,11 @@ export function registerFilesRoutes<E extends FilesRoutesEnv>(
     const caller = callerOf(c);
     const resolved = resolve(caller, body.path);
     requireWritable(resolved, body.path);
+    const content = decodeContent(body.content, body.encoding);
+    // A skill's SKILL.md is held to what a skill import accepts, however it is written.
+    if (resolved.scope.namespace === SKILLS_NAMESPACE) checkSkillFileWrite(resolved.innerPath, content);
     const result = await withConflict(() =>
-      deps.files.write(resolved.scope, resolved.innerPath, decodeContent(body.content, body.encoding), {
+      deps.files.write(resolved.scope, resolved.innerPath, content, {
         author: { userId: caller.userId },
         ...(body.expectedVersion === undefined ? {} : { expectedVersion: body.expectedVersion }),
       }),

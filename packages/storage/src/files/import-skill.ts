@@ -1,5 +1,5 @@
 /** Imports an Agent Skills folder into an org's `/skills/<name>/`, replacing any earlier version of it. */
-import { InputError, parseSkill, type Skill, type SkillFile } from "@outrig/core";
+import { InputError, parseSkill, SKILL_FILE_NAME, type Skill, type SkillFile } from "@outrig/core";
 import { SKILLS_NAMESPACE } from "./create-database-mounts.js";
 import type { FileAuthor, PostgresFileStore } from "./postgres-file-store.js";
 
@@ -59,4 +59,18 @@ export async function importSkill(
     await store.remove(scope, head.path, options.author === undefined ? {} : { author: options.author });
   }
   return skill;
+}
+
+/**
+ * For a single file written into the skills namespace (`outrig files put`): a skill folder's SKILL.md
+ * (`/<folder>/SKILL.md`) must be one `importSkill` would accept. Throws InputError `skill_invalid` (400)
+ * with the reasons; any other path passes.
+ */
+export function checkSkillFileWrite(path: string, content: Uint8Array): void {
+  const segments = path.split("/").filter((segment) => segment !== "");
+  if (segments.length !== 2 || segments[1] !== SKILL_FILE_NAME) return;
+  const parsed = parseSkill([{ path: SKILL_FILE_NAME, content }], { directoryName: segments[0] as string });
+  if (!parsed.isValid) {
+    throw new InputError("skill_invalid", `Invalid skill: ${parsed.reasons.join("; ")}`, 400);
+  }
 }
