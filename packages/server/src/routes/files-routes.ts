@@ -49,6 +49,8 @@ const WriteBody = z.strictObject({
   content: z.string(),
   encoding: z.enum(["utf8", "base64"]).default("utf8"),
   expectedVersion: z.number().int().min(0).optional(),
+  /** Omitted: the file keeps its executable bit (a new file is not executable). */
+  isExecutable: z.boolean().optional(),
 });
 const ImportSkillBody = z.strictObject({
   files: z
@@ -57,6 +59,7 @@ const ImportSkillBody = z.strictObject({
         path: z.string().min(1).max(1024),
         content: z.string(),
         encoding: z.enum(["utf8", "base64"]).default("utf8"),
+        isExecutable: z.boolean().optional(),
       }),
     )
     .min(1)
@@ -142,6 +145,7 @@ export function registerFilesRoutes<E extends FilesRoutesEnv>(
       "content-type": "application/octet-stream",
       "x-file-version": String(file.version),
       "x-file-sha256": file.sha256,
+      "x-file-executable": String(file.isExecutable),
     });
   });
 
@@ -157,6 +161,7 @@ export function registerFilesRoutes<E extends FilesRoutesEnv>(
       deps.files.write(resolved.scope, resolved.innerPath, content, {
         author: { userId: caller.userId },
         ...(body.expectedVersion === undefined ? {} : { expectedVersion: body.expectedVersion }),
+        ...(body.isExecutable === undefined ? {} : { isExecutable: body.isExecutable }),
       }),
     );
     return c.json({
@@ -219,6 +224,7 @@ export function registerFilesRoutes<E extends FilesRoutesEnv>(
     const files: SkillFile[] = body.files.map((file) => ({
       path: file.path,
       content: decodeContent(file.content, file.encoding),
+      ...(file.isExecutable === true ? { isExecutable: true } : {}),
     }));
     const skill = await importSkill(deps.files, caller.orgId, files, { author: { userId: caller.userId } });
     return c.json(

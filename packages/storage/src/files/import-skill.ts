@@ -12,7 +12,7 @@ export interface ImportSkillOptions {
 /**
  * Validates and stores a skill. Throws InputError `skill_invalid` (400) listing every reason when the
  * folder is not a valid skill, before anything is written. Files of an earlier import that the new
- * folder lacks are removed; unchanged files get no new version.
+ * folder lacks are removed; unchanged files (same content, same executable bit) get no new version.
  */
 export async function importSkill(
   store: PostgresFileStore,
@@ -43,16 +43,19 @@ export async function importSkill(
   for (const file of files) {
     const path = `${root}/${file.path}`;
     const found = await store.lookup(scope, path);
+    const isExecutable = file.isExecutable === true;
     if (found.kind === "file") {
       const current = await store.read(scope, path);
-      if (Buffer.from(current.content).equals(Buffer.from(file.content))) continue;
+      if (
+        current.isExecutable === isExecutable &&
+        Buffer.from(current.content).equals(Buffer.from(file.content))
+      )
+        continue;
     }
-    await store.write(
-      scope,
-      path,
-      file.content,
-      options.author === undefined ? {} : { author: options.author },
-    );
+    await store.write(scope, path, file.content, {
+      isExecutable,
+      ...(options.author === undefined ? {} : { author: options.author }),
+    });
   }
   for (const head of existing) {
     if (head.isDeleted || !head.path.startsWith(`${root}/`) || wanted.has(head.path)) continue;
