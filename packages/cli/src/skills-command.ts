@@ -10,22 +10,29 @@ export interface SkillsAddOptions {
   readonly apiKey: string;
 }
 
-/** Reads every regular file under the folder (no symlinks, no dot-folders) and posts it. Throws with the server's reason. */
+/**
+ * Reads every regular file under the folder (no symlinks, no dot-folders) and posts it with its
+ * executable bit. Throws with the server's reason.
+ */
 export async function skillsAddCommand(
   options: SkillsAddOptions,
 ): Promise<{ name: string; location: string }> {
   const root = path.resolve(options.folder);
   const stat = await fs.stat(root).catch(() => null);
   if (!stat?.isDirectory()) throw new Error(`${options.folder} is not a folder`);
-  const files: { path: string; content: string; encoding: "base64" }[] = [];
+  const files: { path: string; content: string; encoding: "base64"; isExecutable?: boolean }[] = [];
   for (const entry of await fs.readdir(root, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile()) continue;
     const relative = path.relative(root, path.join(entry.parentPath, entry.name)).split(path.sep).join("/");
     if (relative.split("/").some((part) => part.startsWith("."))) continue;
+    const local = path.join(root, relative);
+    // Scripts keep their executable bit in the sandbox's /skills (any x bit counts, as in git).
+    const isExecutable = ((await fs.stat(local)).mode & 0o111) !== 0;
     files.push({
       path: relative,
-      content: (await fs.readFile(path.join(root, relative))).toString("base64"),
+      content: (await fs.readFile(local)).toString("base64"),
       encoding: "base64",
+      ...(isExecutable ? { isExecutable } : {}),
     });
     if (files.length > MAX_SKILL_FILES) throw new Error(`a skill may hold at most ${MAX_SKILL_FILES} files`);
   }

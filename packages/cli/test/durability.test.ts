@@ -191,6 +191,9 @@ describe("cancel", () => {
     const after = await waitForEvent(body.id, isTurnOver);
     expect(after.map((event) => event.seq)).toEqual(events.map((event) => event.seq));
     expect(await readWorkspaceFile(body.id, "late.log")).toBeNull();
+    // A cancel is no failure: the session is idle again, and its turn's end says it was cancelled.
+    const session = await api<{ status: string }>("GET", `/v1/sessions/${body.id}`);
+    expect(session.body.status).toBe("idle");
     const second = await api("POST", `/v1/sessions/${body.id}/cancel`);
     expect(second.status).toBe(409);
   }, 120_000);

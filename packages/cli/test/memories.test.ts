@@ -220,6 +220,50 @@ describe("skills and bash on database mounts", () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("not_found");
   }, 120_000);
+
+  it("keeps a skill script's executable bit through `skills add`, storage, `files put` and the sandbox", async () => {
+    const folder = await fs.mkdtemp(path.join(home, "script-skill-"));
+    const skill = path.join(folder, "run-report");
+    await fs.mkdir(path.join(skill, "scripts"), { recursive: true });
+    await fs.writeFile(
+      path.join(skill, "SKILL.md"),
+      "---\nname: run-report\ndescription: Runs the report script.\n---\nRun scripts/report.sh.\n",
+    );
+    await fs.writeFile(path.join(skill, "scripts/report.sh"), "#!/bin/sh\necho report ran\n", {
+      mode: 0o755,
+    });
+    await fs.chmod(path.join(skill, "scripts/report.sh"), 0o755);
+    const env = { OUTRIG_HOME: home, OUTRIG_SERVER: server.url };
+    const imported = await runCli(["skills", "add", skill], env);
+    expect(imported.code, imported.stderr).toBe(0);
+    const read = await fetch(`${server.url}/v1/files/content?path=/skills/run-report/scripts/report.sh`, {
+      headers: { authorization: `Bearer ${server.apiKey}` },
+    });
+    expect(read.headers.get("x-file-executable")).toBe("true");
+    // A new version written with `files put` keeps the bit, as an edit on disk does.
+    const replacement = path.join(folder, "report-v2.sh");
+    await fs.writeFile(replacement, "#!/bin/sh\necho report v2 ran\n");
+    const put = await runCli(["files", "put", "/skills/run-report/scripts/report.sh", replacement], env);
+    expect(put.code, put.stderr).toBe(0);
+    const results = await runSession(server.apiKey, [
+      {
+        toolCalls: [
+          {
+            name: "Bash",
+            input: {
+              command:
+                "stat -c '%a %n' /skills/run-report/SKILL.md /skills/run-report/scripts/report.sh && /skills/run-report/scripts/report.sh",
+            },
+          },
+        ],
+      },
+      { text: "done" },
+    ]);
+    expect(results[0]).toMatchObject({
+      isError: false,
+      output: "644 /skills/run-report/SKILL.md\n755 /skills/run-report/scripts/report.sh\nreport v2 ran",
+    });
+  }, 120_000);
 });
 
 describe("Anthropic's memory tool", () => {

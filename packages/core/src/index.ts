@@ -112,6 +112,7 @@ export {
   SESSION_EVENTS_CHANNEL,
   type SessionRecord,
   type SessionStore,
+  terminalSessionStatus,
 } from "./store/session-store.js";
 export {
   BASH_DEFAULT_TIMEOUT_MS,

@@ -72,6 +72,8 @@ interface CallInfo {
 }
 
 const SANDBOX_WORKSPACE = "/workspace";
+/** How a timeout caused by the org's sandbox policy is explained to the model. */
+const COMMAND_TIME_LIMIT_SOURCE = "the sandbox policy's command time limit (commandTimeoutMs)";
 
 /**
  * The workspace-relative path of a sandbox path under /workspace, for a snapshot hint; undefined
@@ -251,16 +253,14 @@ export class SessionSandbox {
   ): Promise<ExecResult> {
     const limitMs = this.#policy?.commandTimeoutMs;
     const isCapped = limitMs !== undefined && request.timeoutMs > limitMs;
-    const result = await live.exec(isCapped ? { ...request, timeoutMs: limitMs } : request, signal);
-    const notes: string[] = [];
-    if (notice) notes.push(notice);
-    if (isCapped && result.isTimedOut)
-      notes.push(
-        `outrig: the command was killed after ${limitMs} ms, the sandbox policy's command time limit (commandTimeoutMs).`,
-      );
-    if (notes.length === 0) return result;
+    const executed = await live.exec(isCapped ? { ...request, timeoutMs: limitMs } : request, signal);
+    // The tool names the limit in its one timeout line; a note here as well would contradict it.
+    const result: ExecResult = isCapped
+      ? { ...executed, timeLimit: { ms: limitMs, source: COMMAND_TIME_LIMIT_SOURCE } }
+      : executed;
+    if (!notice) return result;
     const separator = result.stderr === "" || result.stderr.endsWith("\n") ? "" : "\n";
-    return { ...result, stderr: `${result.stderr}${separator}${notes.join("\n")}\n` };
+    return { ...result, stderr: `${result.stderr}${separator}${notice}\n` };
   }
 
   async #acquire(): Promise<SandboxHandle> {
@@ -414,7 +414,10 @@ export class SessionSandbox {
     if (!snapshots || this.#isClosed) return;
     this.#startsEmpty = false; // a call completed: emptying is no longer a rollback
     const prefix = `${this.#options.sessionId}:`;
-    const toolCallId = idempotencyKey?.startsWith(prefix) ? idempotencyKey.slice(prefix.length) : undefined;
+    // A tool call's second and later file changes carry `#<n>` after its key (see withIdempotencyKey).
+    const toolCallId = idempotencyKey?.startsWith(prefix)
+      ? idempotencyKey.slice(prefix.length).replace(/#\d+$/, "")
+      : undefined;
     // A quota'd workspace is unmounted when its sandbox dies: a scan then would see an empty directory.
     const usesQuota = this.#policy?.diskBytes !== undefined;
     let markCaptured = () => {};

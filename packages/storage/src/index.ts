@@ -72,7 +72,7 @@ export {
   MAX_FILE_PATH_BYTES,
   normalizeFilePath,
 } from "./files/file-paths.js";
-export { type ImportSkillOptions, importSkill } from "./files/import-skill.js";
+export { checkSkillFileWrite, type ImportSkillOptions, importSkill } from "./files/import-skill.js";
 export {
   DEFAULT_MAX_FILE_BYTES,
   FILE_CHANGES_CHANNEL,

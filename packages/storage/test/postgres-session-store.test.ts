@@ -232,6 +232,61 @@ describe("PostgresSessionStore", () => {
     expect(audit.rows[0]?.data.isInputEscaped).toBe(true);
   });
 
+  it("leaves a cancelled turn's session idle and a failed one's in error", async () => {
+    const store = database.sessions;
+    const session = await store.createSession({ orgId, userId, model: "fake:echo", system: null });
+    const { turn } = await store.startTurn(orgId, session.id, "one");
+    await store.appendEvents(
+      session.id,
+      [{ type: "turn.error", turn, code: "cancelled", message: "The turn was cancelled." }],
+      { turn },
+    );
+    await expect(store.getSession(orgId, session.id)).resolves.toMatchObject({ status: "idle" });
+    const second = await store.startTurn(orgId, session.id, "two");
+    await store.appendEvents(
+      session.id,
+      [{ type: "turn.error", turn: second.turn, code: "model_server_error", message: "boom" }],
+      { turn: second.turn },
+    );
+    await expect(store.getSession(orgId, session.id)).resolves.toMatchObject({ status: "error" });
+  });
+
+  it("never stamps an event earlier than the one before it, whatever the writer's clock says", async () => {
+    // Two writers on one session: the second one's clock runs 5 s behind, and the first one's steps back.
+    let now = Date.parse("2026-01-01T00:00:10.000Z");
+    const ahead = new PostgresSessionStore(database.pool, { clock: () => new Date(now) });
+    const behind = new PostgresSessionStore(database.pool, { clock: () => new Date(now - 5000) });
+    const session = await ahead.createSession({ orgId, userId, model: "fake:echo", system: null });
+    const { turn } = await ahead.startTurn(orgId, session.id, "go");
+    const returned = [
+      ...(await behind.appendEvents(session.id, [turnStart(turn + 10, "behind")])),
+      ...(await ahead.appendEvents(session.id, [turnStart(turn + 11, "ahead")])),
+    ];
+    now -= 60_000; // the clock steps back a minute
+    returned.push(...(await ahead.appendEvents(session.id, [turnStart(turn + 12, "stepped back")])));
+    now += 120_000;
+    returned.push(...(await behind.appendEvents(session.id, [turnStart(turn + 13, "later")])));
+    now -= 120_000;
+    await ahead.updateSession(session.id, { turns: turn });
+    const stored = await ahead.readEvents(session.id, { afterSeq: 0, limit: 100 });
+    expect(stored.map((event) => event.seq)).toEqual([1, 2, 3, 4, 5]);
+    const times = stored.map((event) => Date.parse(event.at));
+    for (let index = 1; index < times.length; index++) {
+      expect(times[index]).toBeGreaterThanOrEqual(times[index - 1] as number);
+    }
+    expect(stored.map((event) => event.at)).toEqual([
+      "2026-01-01T00:00:10.000Z",
+      "2026-01-01T00:00:10.000Z",
+      "2026-01-01T00:00:10.000Z",
+      "2026-01-01T00:00:10.000Z",
+      "2026-01-01T00:01:05.000Z",
+    ]);
+    // What appendEvents returned (and the live stream published) agrees with what was stored.
+    expect(returned.map((event) => event.at)).toEqual(stored.slice(1).map((event) => event.at));
+    const record = await ahead.getSession(orgId, session.id);
+    expect(record?.updatedAt.toISOString()).toBe("2026-01-01T00:01:05.000Z");
+  });
+
   it("reports unknown sessions and a user from another org", async () => {
     await expect(database.sessions.appendEvents("ses_missing", [turnStart(1, "x")])).rejects.toMatchObject({
       code: "session_not_found",

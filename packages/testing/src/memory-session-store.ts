@@ -6,6 +6,7 @@ import {
   type SessionRecord,
   type SessionStore,
   StorageError,
+  terminalSessionStatus,
 } from "@outrig/core";
 import { type NewSessionEvent, SessionEvent, type SessionStatus } from "@outrig/protocol";
 
@@ -58,20 +59,18 @@ export class MemorySessionStore implements SessionStore {
       );
     }
     const log = this.#events.get(sessionId) ?? [];
+    // As in Postgres: `at` never goes back as seq grows.
+    const at = new Date(Math.max(Date.now(), record.updatedAt.getTime()));
     const stored = events.map((event, index) =>
-      SessionEvent.parse({ ...event, seq: record.lastSeq + index + 1, at: new Date().toISOString() }),
+      SessionEvent.parse({ ...event, seq: record.lastSeq + index + 1, at: at.toISOString() }),
     );
-    let status = record.status;
-    for (const event of events) {
-      if (event.type === "turn.end") status = "idle";
-      else if (event.type === "turn.error") status = "error";
-    }
+    const status = terminalSessionStatus(events) ?? record.status;
     log.push(...stored);
     this.#sessions.set(sessionId, {
       ...record,
       status,
       lastSeq: record.lastSeq + stored.length,
-      updatedAt: new Date(),
+      updatedAt: at,
     });
     return stored;
   }

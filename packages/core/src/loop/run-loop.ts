@@ -308,7 +308,7 @@ export class SessionRunner {
     const startedAt = performance.now();
     const run = () =>
       executeToolCall(this.#toolsByName.get(call.name), call.name, call.input, {
-        fs: this.#context.fs,
+        fs: withIdempotencyKey(this.#context.fs, idempotencyKey),
         exec: (request, execSignal) => this.#context.exec({ ...request, idempotencyKey }, execSignal),
         fileState: tracker,
         signal,
@@ -351,6 +351,27 @@ export class SessionRunner {
       this.#isClosed = true;
     }
   }
+}
+
+/**
+ * The file system a tool call sees: its writes and removals carry the call's key, as its commands do, so
+ * the sandbox journals them and the snapshot after them names the call. A sandbox runs a key at most
+ * once, so a call's second and later changes get keys of their own (`<key>#2`, …), in call order, which
+ * a re-run of the call repeats.
+ */
+export function withIdempotencyKey(fs: FileSystem, idempotencyKey: string): FileSystem {
+  let changes = 0;
+  const nextKey = () => {
+    changes += 1;
+    return changes === 1 ? idempotencyKey : `${idempotencyKey}#${changes}`;
+  };
+  return {
+    read: (path) => fs.read(path),
+    write: (path, data, options) => fs.write(path, data, { idempotencyKey: nextKey(), ...options }),
+    stat: (path) => fs.stat(path),
+    list: (path, options) => fs.list(path, options),
+    remove: (path, options) => fs.remove(path, { idempotencyKey: nextKey(), ...options }),
+  };
 }
 
 /** Drives the session until its turn is over. Approvals are answered by timeout only here (no durable wait). */

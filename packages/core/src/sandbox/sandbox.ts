@@ -28,6 +28,11 @@ export interface ExecResult {
   readonly isReplayed?: boolean;
   /** Set when a sandbox limit stopped the command (e.g. "memory": the OOM killer killed a process). */
   readonly limitExceeded?: SandboxLimitKind;
+  /**
+   * Set when a time limit lower than the request's applied (an org's command time limit): the limit
+   * the command ran under, so a timeout names the limit that killed it.
+   */
+  readonly timeLimit?: { readonly ms: number; readonly source: string };
 }
 
 export type SandboxLimitKind = "memory" | "pids" | "disk";

@@ -14,6 +14,8 @@ export interface SkillFile {
   /** Relative to the skill folder, `/`-separated: `SKILL.md`, `examples/faq.md`. */
   readonly path: string;
   readonly content: Uint8Array;
+  /** The executable bit (a script the skill runs); kept through import, storage and the sandbox mirror. */
+  readonly isExecutable?: boolean;
 }
 
 export interface Skill {

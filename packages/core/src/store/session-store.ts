@@ -35,6 +35,20 @@ export interface AppendOptions {
 /** Notification channel that carries `<sessionId>:<lastSeq>` after every append (multi-worker SSE). */
 export const SESSION_EVENTS_CHANNEL = "outrig_session_events";
 
+/**
+ * The status a batch of events leaves the session in, when it ends the turn: `idle` after `turn.end`
+ * and after a cancelled turn (`turn.error` with code `cancelled`: nothing failed), `error` after any
+ * other `turn.error`; null when the batch does not end the turn.
+ */
+export function terminalSessionStatus(events: readonly NewSessionEvent[]): SessionStatus | null {
+  let status: SessionStatus | null = null;
+  for (const event of events) {
+    if (event.type === "turn.end") status = "idle";
+    else if (event.type === "turn.error") status = event.code === "cancelled" ? "idle" : "error";
+  }
+  return status;
+}
+
 export interface SessionStore {
   createSession(input: CreateSessionInput): Promise<SessionRecord>;
   /** Scoped by org: another org's session resolves null. */
@@ -43,8 +57,9 @@ export interface SessionStore {
   listSessions(orgId: string, options: { limit: number }): Promise<SessionRecord[]>;
   /**
    * Appends events atomically, assigning consecutive seqs after the session's lastSeq (gap-free,
-   * first event is seq 1) and `at` timestamps. A `turn.end` in the batch sets the status to `idle`,
-   * a `turn.error` to `error`, in the same transaction. Returns the stored events.
+   * first event is seq 1) and `at` timestamps that never go back as seq grows (a clock that steps
+   * back, or another worker's, repeats the previous `at`). A batch that ends the turn sets the status
+   * given by `terminalSessionStatus`, in the same transaction. Returns the stored events.
    */
   appendEvents(
     sessionId: string,

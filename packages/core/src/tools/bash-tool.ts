@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { ensureError } from "../errors/app-error.js";
+import type { ExecResult } from "../sandbox/sandbox.js";
 import type { Tool } from "./tool.js";
 import { defineTool, toolUseError, truncateOutput } from "./tool-support.js";
 
@@ -48,6 +49,13 @@ function resolveTimeout(timeout: number | undefined): number {
   return Math.min(Math.floor(timeout), BASH_MAX_TIMEOUT_MS);
 }
 
+/** One line naming the limit that stopped the command: the call's own, or a lower one that applied. */
+function describeTimeout(requestedMs: number, timeLimit: ExecResult["timeLimit"]): string {
+  if (timeLimit === undefined || timeLimit.ms >= requestedMs)
+    return `Command timed out after ${requestedMs} ms`;
+  return `Command timed out after ${timeLimit.ms} ms, ${timeLimit.source} (the call asked for ${requestedMs} ms)`;
+}
+
 export function createBashTool(): Tool<BashInput> {
   return defineTool({
     name: "Bash",
@@ -89,7 +97,7 @@ export function createBashTool(): Tool<BashInput> {
         const text = tidy(stream);
         if (text !== "") parts.push(text);
       }
-      if (result.isTimedOut) parts.push(`Command timed out after ${timeoutMs} ms`);
+      if (result.isTimedOut) parts.push(describeTimeout(timeoutMs, result.timeLimit));
       else if (result.exitCode === null) {
         parts.push(`Command was terminated by signal ${result.signal ?? "unknown"}`);
       }

@@ -1,8 +1,9 @@
 /** Routes absolute paths to file systems by longest mount prefix. Pure path logic plus delegation. */
 
-import type { DirEntry, FileStat, ListOptions } from "../sandbox/sandbox.js";
+import type { DirEntry, FileCallOptions, FileStat, ListOptions } from "../sandbox/sandbox.js";
 import { FileError } from "../sandbox/sandbox-errors.js";
 import type { FileSystem } from "./file-system.js";
+import { rebaseFileError } from "./rebase-file-error.js";
 
 export interface Mount {
   /** Absolute, normalized, no trailing slash except for "/". */
@@ -65,24 +66,29 @@ export class MountTable implements FileSystem {
   }
 
   read(path: string): Promise<Uint8Array> {
-    const { mount, innerPath } = this.resolve(path);
-    return mount.fileSystem.read(innerPath);
+    return this.#route(path, (fileSystem, innerPath) => fileSystem.read(innerPath));
   }
-  write(path: string, data: Uint8Array): Promise<void> {
-    const { mount, innerPath } = this.resolve(path);
-    return mount.fileSystem.write(innerPath, data);
+  write(path: string, data: Uint8Array, options?: FileCallOptions): Promise<void> {
+    return this.#route(path, (fileSystem, innerPath) => fileSystem.write(innerPath, data, options));
   }
   stat(path: string): Promise<FileStat | null> {
-    const { mount, innerPath } = this.resolve(path);
-    return mount.fileSystem.stat(innerPath);
+    return this.#route(path, (fileSystem, innerPath) => fileSystem.stat(innerPath));
   }
   list(path: string, options?: ListOptions): Promise<DirEntry[]> {
-    const { mount, innerPath } = this.resolve(path);
-    return mount.fileSystem.list(innerPath, options);
+    return this.#route(path, (fileSystem, innerPath) => fileSystem.list(innerPath, options));
   }
-  remove(path: string): Promise<void> {
+  remove(path: string, options?: FileCallOptions): Promise<void> {
+    return this.#route(path, (fileSystem, innerPath) => fileSystem.remove(innerPath, options));
+  }
+
+  /** Runs `work` on the mount's file system; its FileErrors name the path the caller used, not the inner one. */
+  async #route<T>(path: string, work: (fileSystem: FileSystem, innerPath: string) => Promise<T>): Promise<T> {
     const { mount, innerPath } = this.resolve(path);
-    return mount.fileSystem.remove(innerPath);
+    try {
+      return await work(mount.fileSystem, innerPath);
+    } catch (error) {
+      throw rebaseFileError(error, "/", mount.prefix);
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 /** A FileSystem over a sandbox directory; the sandbox is acquired lazily, at the first call. */
-import type { DirEntry, FileStat, ListOptions, Sandbox } from "../sandbox/sandbox.js";
+import type { DirEntry, FileCallOptions, FileStat, ListOptions, Sandbox } from "../sandbox/sandbox.js";
 import type { FileSystem } from "./file-system.js";
+import { rebaseFileError } from "./rebase-file-error.js";
 
 export class SandboxFileSystem implements FileSystem {
   readonly #getSandbox: () => Promise<Sandbox>;
@@ -17,18 +18,28 @@ export class SandboxFileSystem implements FileSystem {
   }
 
   async read(path: string): Promise<Uint8Array> {
-    return (await this.#getSandbox()).readFile(this.#full(path));
+    return this.#call((sandbox) => sandbox.readFile(this.#full(path)));
   }
-  async write(path: string, data: Uint8Array): Promise<void> {
-    return (await this.#getSandbox()).writeFile(this.#full(path), data);
+  async write(path: string, data: Uint8Array, options?: FileCallOptions): Promise<void> {
+    return this.#call((sandbox) => sandbox.writeFile(this.#full(path), data, options));
   }
   async stat(path: string): Promise<FileStat | null> {
-    return (await this.#getSandbox()).stat(this.#full(path));
+    return this.#call((sandbox) => sandbox.stat(this.#full(path)));
   }
   async list(path: string, options?: ListOptions): Promise<DirEntry[]> {
-    return (await this.#getSandbox()).list(this.#full(path), options);
+    return this.#call((sandbox) => sandbox.list(this.#full(path), options));
   }
-  async remove(path: string): Promise<void> {
-    return (await this.#getSandbox()).remove(this.#full(path));
+  async remove(path: string, options?: FileCallOptions): Promise<void> {
+    return this.#call((sandbox) => sandbox.remove(this.#full(path), options));
+  }
+
+  /** The sandbox names its own paths: its FileErrors are moved back under this file system's "/". */
+  async #call<T>(work: (sandbox: Sandbox) => Promise<T>): Promise<T> {
+    const sandbox = await this.#getSandbox();
+    try {
+      return await work(sandbox);
+    } catch (error) {
+      throw rebaseFileError(error, this.#root || "/", "/");
+    }
   }
 }

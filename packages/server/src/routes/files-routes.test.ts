@@ -175,6 +175,48 @@ describe("files routes", () => {
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe(code);
   });
 
+  it("validates a SKILL.md written with files put as a skill import does", async () => {
+    const skillMd = (frontmatter: string) => `---\n${frontmatter}\n---\n# Body\n`;
+    const invalid = await call("admin", "PUT", "/v1/files/content", {
+      path: "/skills/notes/SKILL.md",
+      content: skillMd("name: Notes\ndescription: d"),
+    });
+    expect(invalid.status).toBe(400);
+    expect(await invalid.json()).toMatchObject({
+      error: {
+        code: "skill_invalid",
+        message: expect.stringContaining(
+          'name "Notes" may only contain lowercase letters a-z, digits 0-9 and hyphens',
+        ),
+      },
+    });
+    const mismatched = await call("admin", "PUT", "/v1/files/content", {
+      path: "/skills/notes/SKILL.md",
+      content: Buffer.from(skillMd("name: other\ndescription: d")).toString("base64"),
+      encoding: "base64",
+    });
+    expect(mismatched.status).toBe(400);
+    expect(await mismatched.text()).toContain('must match the folder name \\"notes\\"');
+    const noFrontmatter = await call("admin", "PUT", "/v1/files/content", {
+      path: "/skills/notes/SKILL.md",
+      content: "# just markdown\n",
+    });
+    expect(noFrontmatter.status).toBe(400);
+    // Nothing was stored by the refused writes.
+    expect((await call("admin", "GET", "/v1/files/content?path=/skills/notes/SKILL.md")).status).toBe(404);
+    const valid = await call("admin", "PUT", "/v1/files/content", {
+      path: "/skills/notes/SKILL.md",
+      content: skillMd("name: notes\ndescription: Take notes."),
+    });
+    expect(valid.status).toBe(200);
+    // Other files of a skill, and files named SKILL.md outside a skill folder's top, are not skills.
+    const extra = await call("admin", "PUT", "/v1/files/content", {
+      path: "/skills/notes/examples/SKILL.md",
+      content: "an example, not a skill",
+    });
+    expect(extra.status).toBe(200);
+  });
+
   it("refuses bad bodies and huge files with 4xx", async () => {
     expect((await call("member", "PUT", "/v1/files/content", { path: "/memories/me/x" })).status).toBe(400);
     const huge = await call("member", "PUT", "/v1/files/content", {

@@ -5,11 +5,13 @@
  */
 import { FileError, InputError, type SkillFile } from "@outrig/core";
 import {
+  checkSkillFileWrite,
   databaseMountInfo,
   type FileScope,
   importSkill,
   normalizeFilePath,
   type PostgresFileStore,
+  SKILLS_NAMESPACE,
   SKILLS_WRITE_DENIED,
 } from "@outrig/storage";
 import type { Context, Hono } from "hono";
@@ -47,6 +49,8 @@ const WriteBody = z.strictObject({
   content: z.string(),
   encoding: z.enum(["utf8", "base64"]).default("utf8"),
   expectedVersion: z.number().int().min(0).optional(),
+  /** Omitted: the file keeps its executable bit (a new file is not executable). */
+  isExecutable: z.boolean().optional(),
 });
 const ImportSkillBody = z.strictObject({
   files: z
@@ -55,6 +59,7 @@ const ImportSkillBody = z.strictObject({
         path: z.string().min(1).max(1024),
         content: z.string(),
         encoding: z.enum(["utf8", "base64"]).default("utf8"),
+        isExecutable: z.boolean().optional(),
       }),
     )
     .min(1)
@@ -140,6 +145,7 @@ export function registerFilesRoutes<E extends FilesRoutesEnv>(
       "content-type": "application/octet-stream",
       "x-file-version": String(file.version),
       "x-file-sha256": file.sha256,
+      "x-file-executable": String(file.isExecutable),
     });
   });
 
@@ -148,10 +154,14 @@ export function registerFilesRoutes<E extends FilesRoutesEnv>(
     const caller = callerOf(c);
     const resolved = resolve(caller, body.path);
     requireWritable(resolved, body.path);
+    const content = decodeContent(body.content, body.encoding);
+    // A skill's SKILL.md is held to what a skill import accepts, however it is written.
+    if (resolved.scope.namespace === SKILLS_NAMESPACE) checkSkillFileWrite(resolved.innerPath, content);
     const result = await withConflict(() =>
-      deps.files.write(resolved.scope, resolved.innerPath, decodeContent(body.content, body.encoding), {
+      deps.files.write(resolved.scope, resolved.innerPath, content, {
         author: { userId: caller.userId },
         ...(body.expectedVersion === undefined ? {} : { expectedVersion: body.expectedVersion }),
+        ...(body.isExecutable === undefined ? {} : { isExecutable: body.isExecutable }),
       }),
     );
     return c.json({
@@ -214,6 +224,7 @@ export function registerFilesRoutes<E extends FilesRoutesEnv>(
     const files: SkillFile[] = body.files.map((file) => ({
       path: file.path,
       content: decodeContent(file.content, file.encoding),
+      ...(file.isExecutable === true ? { isExecutable: true } : {}),
     }));
     const skill = await importSkill(deps.files, caller.orgId, files, { author: { userId: caller.userId } });
     return c.json(

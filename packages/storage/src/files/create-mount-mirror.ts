@@ -5,7 +5,7 @@
  * torn file.
  */
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, rename, rm, rmdir, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { ensureError, isFileError } from "@outrig/core";
 import { ORG_MEMORIES_NAMESPACE, SKILLS_NAMESPACE, userMemoriesNamespace } from "./create-database-mounts.js";
@@ -96,7 +96,7 @@ export async function createMountMirror(options: MountMirrorOptions): Promise<Mo
     }
   };
 
-  const writeLocal = async (namespace: string, local: string, content: Uint8Array) => {
+  const writeLocal = async (namespace: string, local: string, content: Uint8Array, isExecutable: boolean) => {
     const base = directories.get(namespace) as string;
     // A file may have become a directory (or the reverse) since the last sync.
     for (let directory = path.dirname(local); directory !== base; directory = path.dirname(directory)) {
@@ -107,7 +107,10 @@ export async function createMountMirror(options: MountMirrorOptions): Promise<Mo
     const existing = await lstat(local).catch(() => undefined);
     if (existing?.isDirectory()) await rm(local, { recursive: true, force: true });
     const temp = path.join(tempDir, randomBytes(8).toString("hex"));
-    await writeFile(temp, content, { mode: 0o644 });
+    // Read-only for the sandbox either way (the mount is); scripts keep their executable bit. chmod, since
+    // writeFile's mode is subject to the umask.
+    await writeFile(temp, content, { mode: 0o600 });
+    await chmod(temp, isExecutable ? 0o755 : 0o644);
     await rename(temp, local);
   };
 
@@ -116,7 +119,7 @@ export async function createMountMirror(options: MountMirrorOptions): Promise<Mo
     if ((applied.get(key) ?? 0) >= version || isClosed) return;
     const local = localPathOf(namespace, filePath);
     const scope = { orgId, namespace };
-    let current: { version: number; content: Uint8Array } | undefined;
+    let current: { version: number; content: Uint8Array; isExecutable: boolean } | undefined;
     try {
       current = await store.read(scope, filePath);
     } catch (error) {
@@ -138,7 +141,7 @@ export async function createMountMirror(options: MountMirrorOptions): Promise<Mo
       return;
     }
     if ((applied.get(key) ?? 0) >= current.version) return;
-    await writeLocal(namespace, local, current.content);
+    await writeLocal(namespace, local, current.content, current.isExecutable);
     applied.set(key, current.version);
     options.onApply?.({
       namespace,

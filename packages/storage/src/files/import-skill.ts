@@ -1,5 +1,5 @@
 /** Imports an Agent Skills folder into an org's `/skills/<name>/`, replacing any earlier version of it. */
-import { InputError, parseSkill, type Skill, type SkillFile } from "@outrig/core";
+import { InputError, parseSkill, SKILL_FILE_NAME, type Skill, type SkillFile } from "@outrig/core";
 import { SKILLS_NAMESPACE } from "./create-database-mounts.js";
 import type { FileAuthor, PostgresFileStore } from "./postgres-file-store.js";
 
@@ -12,7 +12,7 @@ export interface ImportSkillOptions {
 /**
  * Validates and stores a skill. Throws InputError `skill_invalid` (400) listing every reason when the
  * folder is not a valid skill, before anything is written. Files of an earlier import that the new
- * folder lacks are removed; unchanged files get no new version.
+ * folder lacks are removed; unchanged files (same content, same executable bit) get no new version.
  */
 export async function importSkill(
   store: PostgresFileStore,
@@ -43,20 +43,37 @@ export async function importSkill(
   for (const file of files) {
     const path = `${root}/${file.path}`;
     const found = await store.lookup(scope, path);
+    const isExecutable = file.isExecutable === true;
     if (found.kind === "file") {
       const current = await store.read(scope, path);
-      if (Buffer.from(current.content).equals(Buffer.from(file.content))) continue;
+      if (
+        current.isExecutable === isExecutable &&
+        Buffer.from(current.content).equals(Buffer.from(file.content))
+      )
+        continue;
     }
-    await store.write(
-      scope,
-      path,
-      file.content,
-      options.author === undefined ? {} : { author: options.author },
-    );
+    await store.write(scope, path, file.content, {
+      isExecutable,
+      ...(options.author === undefined ? {} : { author: options.author }),
+    });
   }
   for (const head of existing) {
     if (head.isDeleted || !head.path.startsWith(`${root}/`) || wanted.has(head.path)) continue;
     await store.remove(scope, head.path, options.author === undefined ? {} : { author: options.author });
   }
   return skill;
+}
+
+/**
+ * For a single file written into the skills namespace (`outrig files put`): a skill folder's SKILL.md
+ * (`/<folder>/SKILL.md`) must be one `importSkill` would accept. Throws InputError `skill_invalid` (400)
+ * with the reasons; any other path passes.
+ */
+export function checkSkillFileWrite(path: string, content: Uint8Array): void {
+  const segments = path.split("/").filter((segment) => segment !== "");
+  if (segments.length !== 2 || segments[1] !== SKILL_FILE_NAME) return;
+  const parsed = parseSkill([{ path: SKILL_FILE_NAME, content }], { directoryName: segments[0] as string });
+  if (!parsed.isValid) {
+    throw new InputError("skill_invalid", `Invalid skill: ${parsed.reasons.join("; ")}`, 400);
+  }
 }

@@ -47,10 +47,14 @@ export interface StoredFile {
   readonly content: Uint8Array;
   readonly mtimeMs: number;
   readonly sha256: string;
+  /** The executable bit (a skill's scripts); the mirror gives the file mode 0755 instead of 0644. */
+  readonly isExecutable: boolean;
 }
 
 export interface FileWriteOptions {
   readonly author?: FileAuthor;
+  /** The executable bit of the new version. Omitted: the current version's (false for a new file). */
+  readonly isExecutable?: boolean;
   /**
    * Compare-and-swap: the head version the caller last saw (0 = the file must not exist; a tombstone's
    * version also counts as "absent as last seen"). Omitted: write unconditionally.
@@ -169,12 +173,13 @@ export class PostgresFileStore {
       content: Buffer | null;
       sha256: string | null;
       mtime_ms: string;
+      is_executable: boolean;
     }>(
       options.version === undefined
-        ? `SELECT v.version, v.is_deleted, v.content, v.sha256, v.mtime_ms FROM file_heads h
+        ? `SELECT v.version, v.is_deleted, v.content, v.sha256, v.mtime_ms, v.is_executable FROM file_heads h
            JOIN file_versions v USING (org_id, namespace, path, version)
            WHERE h.org_id = $1 AND h.namespace = $2 AND h.path = $3`
-        : `SELECT version, is_deleted, content, sha256, mtime_ms FROM file_versions
+        : `SELECT version, is_deleted, content, sha256, mtime_ms, is_executable FROM file_versions
            WHERE org_id = $1 AND namespace = $2 AND path = $3 AND version = $4`,
       options.version === undefined
         ? [scope.orgId, scope.namespace, normalized]
@@ -188,6 +193,7 @@ export class PostgresFileStore {
         content: new Uint8Array(row.content.buffer, row.content.byteOffset, row.content.byteLength),
         mtimeMs: Number(row.mtime_ms),
         sha256: row.sha256 ?? "",
+        isExecutable: row.is_executable,
       };
     }
     if (
@@ -238,10 +244,16 @@ export class PostgresFileStore {
       }
       const version = head.version + 1;
       const mtimeMs = Math.max(this.#clock(), Number(head.mtime_ms) + 1);
+      // Like an edit on disk, a write that does not say keeps the file's executable bit.
+      const isExecutable =
+        options.isExecutable ??
+        (head.is_deleted || head.version === 0
+          ? false
+          : await this.#isExecutable(client, scope, normalized, head.version));
       await client.query(
         `INSERT INTO file_versions (org_id, namespace, path, version, is_deleted, content, size, sha256,
-           author_user_id, session_id, turn, mtime_ms)
-         VALUES ($1, $2, $3, $4, false, $5, $6, $7, $8, $9, $10, $11)`,
+           author_user_id, session_id, turn, mtime_ms, is_executable)
+         VALUES ($1, $2, $3, $4, false, $5, $6, $7, $8, $9, $10, $11, $12)`,
         [
           scope.orgId,
           scope.namespace,
@@ -254,6 +266,7 @@ export class PostgresFileStore {
           options.author?.sessionId ?? null,
           options.author?.turn ?? null,
           mtimeMs,
+          isExecutable,
         ],
       );
       await client.query(
@@ -514,6 +527,19 @@ export class PostgresFileStore {
   }
 
   /** Creates the head row if missing (version 0, absent) and locks it until the transaction ends. */
+  async #isExecutable(
+    client: pg.PoolClient,
+    scope: FileScope,
+    path: string,
+    version: number,
+  ): Promise<boolean> {
+    const { rows } = await client.query<{ is_executable: boolean }>(
+      `SELECT is_executable FROM file_versions WHERE org_id = $1 AND namespace = $2 AND path = $3 AND version = $4`,
+      [scope.orgId, scope.namespace, path, version],
+    );
+    return rows[0]?.is_executable ?? false;
+  }
+
   async #lockHead(client: pg.PoolClient, scope: FileScope, path: string): Promise<HeadRow> {
     await client.query(
       `INSERT INTO file_heads (org_id, namespace, path, version, is_deleted, size, sha256, mtime_ms)

@@ -1,6 +1,12 @@
 /** SessionStore on Postgres. The event log is the source of truth; `sessions.last_seq` hands out seqs. */
 import type { AppendOptions, CreateSessionInput, SessionRecord, SessionStore } from "@outrig/core";
-import { InputError, InvariantError, SESSION_EVENTS_CHANNEL, StorageError } from "@outrig/core";
+import {
+  InputError,
+  InvariantError,
+  SESSION_EVENTS_CHANNEL,
+  StorageError,
+  terminalSessionStatus,
+} from "@outrig/core";
 import { type NewSessionEvent, SessionEvent, type SessionStatus } from "@outrig/protocol";
 import type pg from "pg";
 import {
@@ -125,7 +131,7 @@ export class PostgresSessionStore implements SessionStore {
         );
       }
     }
-    const status = terminalStatus(events);
+    const status = terminalSessionStatus(events);
     const values = [
       sessionId,
       events.length,
@@ -154,7 +160,7 @@ export class PostgresSessionStore implements SessionStore {
     if (!audit || !events.some(isAuditedEvent)) {
       const { rows } = await this.#pool.query<AppendedRow>(APPEND_EVENTS_SQL, values);
       const session = rows[0] ?? (await appendRefused(this.#pool, sessionId, options));
-      return storedEvents(events, Number(session.last_seq), at);
+      return storedEvents(events, Number(session.last_seq), session.updated_at.toISOString());
     }
     // Audited events: the events and their audit entries commit together or not at all. The event
     // statement also locks the org's audit head, so this is 4 round trips (BEGIN, events, entries, COMMIT).
@@ -174,7 +180,7 @@ export class PostgresSessionStore implements SessionStore {
         toLockedHead({ org_id: session.org_id, last_seq: session.audit_seq, last_hash: session.audit_hash }),
         entries,
       );
-      return storedEvents(events, Number(session.last_seq), at);
+      return storedEvents(events, Number(session.last_seq), session.updated_at.toISOString());
     });
   }
 
@@ -185,10 +191,16 @@ export class PostgresSessionStore implements SessionStore {
   ): Promise<{ turn: number; event: SessionEvent }> {
     const at = this.#clock().toISOString();
     return withTransaction(this.#pool, async (client) => {
-      const { rows } = await client.query<{ status: SessionStatus; turns: number; last_seq: string }>(
-        `UPDATE sessions SET turns = turns + 1, last_seq = last_seq + 1, status = 'running', updated_at = $3
+      const { rows } = await client.query<{
+        status: SessionStatus;
+        turns: number;
+        last_seq: string;
+        updated_at: Date;
+      }>(
+        `UPDATE sessions SET turns = turns + 1, last_seq = last_seq + 1, status = 'running',
+           updated_at = GREATEST($3::timestamptz, updated_at)
          WHERE org_id = $1 AND id = $2 AND status <> 'running'
-         RETURNING status, turns, last_seq`,
+         RETURNING status, turns, last_seq, updated_at`,
         [orgId, sessionId, at],
       );
       const row = rows[0];
@@ -210,7 +222,7 @@ export class PostgresSessionStore implements SessionStore {
         sessionId,
         Number(row.last_seq),
         [{ type: "turn.start", turn: row.turns, text }],
-        at,
+        row.updated_at.toISOString(),
       );
       if (!event) throw new InvariantError("turn.start was not stored");
       return { turn: row.turns, event };
@@ -244,7 +256,8 @@ export class PostgresSessionStore implements SessionStore {
   /** Throws StorageError `session_not_found` for an unknown session. */
   async updateSession(sessionId: string, patch: { status?: SessionStatus; turns?: number }): Promise<void> {
     const { rowCount } = await this.#pool.query(
-      `UPDATE sessions SET status = COALESCE($2, status), turns = COALESCE($3, turns), updated_at = $4
+      `UPDATE sessions SET status = COALESCE($2, status), turns = COALESCE($3, turns),
+         updated_at = GREATEST($4::timestamptz, updated_at)
        WHERE id = $1`,
       [sessionId, patch.status ?? null, patch.turns ?? null, this.#clock()],
     );
@@ -281,21 +294,25 @@ async function insertEvents(
 }
 
 // One statement (so one round trip, atomic on its own): reserve the seqs with UPDATE … RETURNING
-// (the row lock serializes writers), insert the events, and notify listeners at commit.
+// (the row lock serializes writers), insert the events, and notify listeners at commit. Events are
+// stamped with the session's updated_at, which never goes back: `at` does not decrease as seq grows,
+// even when this worker's clock steps back or another worker's runs behind.
 const APPEND_EVENTS_CTES = `WITH session AS (
-   UPDATE sessions SET last_seq = last_seq + $2, updated_at = $3, status = COALESCE($5, status)
+   UPDATE sessions SET last_seq = last_seq + $2, updated_at = GREATEST($3::timestamptz, updated_at),
+     status = COALESCE($5, status)
    WHERE id = $1 AND ($4::int IS NULL OR (status = 'running' AND turns = $4))
-   RETURNING org_id, user_id, last_seq
+   RETURNING org_id, user_id, last_seq, updated_at
  ), inserted AS (
    INSERT INTO session_events (org_id, session_id, seq, type, payload, at)
-   SELECT session.org_id, $1, session.last_seq - $2 + event.position, event.type, event.payload, $3
+   SELECT session.org_id, $1, session.last_seq - $2 + event.position, event.type, event.payload,
+     session.updated_at
    FROM session, unnest($6::text[], $7::jsonb[]) WITH ORDINALITY AS event(type, payload, position)
    RETURNING 1
  ), notified AS (
    SELECT pg_notify($8, $1 || ':' || session.last_seq) FROM session
  )`;
 const APPEND_EVENTS_SQL = `${APPEND_EVENTS_CTES}
- SELECT org_id, user_id, last_seq, (SELECT count(*) FROM inserted) AS inserted,
+ SELECT org_id, user_id, last_seq, updated_at, (SELECT count(*) FROM inserted) AS inserted,
    (SELECT count(*) FROM notified) AS notified
  FROM session`;
 // The same, and then the org's audit head is locked and read (after the session row, as every writer
@@ -303,7 +320,7 @@ const APPEND_EVENTS_SQL = `${APPEND_EVENTS_CTES}
 const APPEND_AUDITED_EVENTS_SQL = `${APPEND_EVENTS_CTES}, head AS (
    ${lockAuditHeadSql("SELECT org_id FROM session", "$9")}
  )
- SELECT session.org_id, user_id, session.last_seq, head.last_seq AS audit_seq, head.last_hash AS audit_hash,
+ SELECT session.org_id, user_id, session.last_seq, session.updated_at, head.last_seq AS audit_seq, head.last_hash AS audit_hash,
    (SELECT count(*) FROM inserted) AS inserted, (SELECT count(*) FROM notified) AS notified
  FROM session, head`;
 
@@ -316,6 +333,8 @@ interface AppendedRow {
   org_id: string;
   user_id: string;
   last_seq: string;
+  /** The `at` of the appended events. */
+  updated_at: Date;
 }
 
 /**
@@ -366,16 +385,6 @@ async function approvedToolNames(
     [sessionId, ids.map(escapeText)],
   );
   return new Map(rows.map((row) => [unescapeText(row.tool_call_id), unescapeText(row.name)]));
-}
-
-/** The session status a batch leaves behind, when it ends a turn. */
-function terminalStatus(events: readonly NewSessionEvent[]): SessionStatus | null {
-  let status: SessionStatus | null = null;
-  for (const event of events) {
-    if (event.type === "turn.end") status = "idle";
-    else if (event.type === "turn.error") status = "error";
-  }
-  return status;
 }
 
 function toSessionRecord(row: SessionRow): SessionRecord {
