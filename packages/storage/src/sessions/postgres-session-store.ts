@@ -143,7 +143,7 @@ export class PostgresSessionStore implements SessionStore {
       SESSION_EVENTS_CHANNEL,
     ];
     try {
-      return await this.#insertAppended(sessionId, events, options, values, at);
+      return await this.#insertAppended(sessionId, events, options, values);
     } catch (error) {
       throw unstorable(error, sessionId) ?? error;
     }
@@ -154,7 +154,6 @@ export class PostgresSessionStore implements SessionStore {
     events: readonly NewSessionEvent[],
     options: AppendOptions,
     values: unknown[],
-    at: string,
   ): Promise<SessionEvent[]> {
     const audit = this.#audit;
     if (!audit || !events.some(isAuditedEvent)) {
