@@ -113,6 +113,17 @@ describe("one server per OUTRIG_HOME", () => {
     await expectWorking(first);
   }, 180_000);
 
+  it("exits promptly with one message when its port is taken, leaving the server on that port alone", async () => {
+    const first = await startServerProcess({ home: await newHome(), env });
+    servers.push(first);
+    const port = new URL(first.url).port;
+    const second = await serveUntilExit(await newHome(), port, 60_000);
+    expect(second.code, second.output).toBe(1);
+    expect(second.output).toContain(`port ${port} is already in use`);
+    expect(second.elapsedMs).toBeLessThan(45_000);
+    await expectWorking(first);
+  }, 180_000);
+
   it("takes over the home of a server that was SIGKILLed", async () => {
     const home = await newHome();
     const crashed = await startServerProcess({ home, env });
