@@ -1,19 +1,19 @@
 /**
  * One server per OUTRIG_HOME. The home holds the embedded Postgres, the sandbox state and the worker
  * id (derived from the home), so a second server on it would adopt and stop the first one's database
- * and run its workflows twice. `server.pid` is created with O_EXCL and names the holder (pid, process
- * start time, host); a file whose process is gone (a crash) is taken over.
+ * and run its workflows twice. `server.pid` is created exclusively (link(), like O_EXCL) and names the
+ * holder (pid, process start time, host); a file whose process is gone (a crash) is taken over.
  */
 import { readFileSync, unlinkSync } from "node:fs";
-import { open, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { link, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { ConfigError } from "@outrig/core";
 import { z } from "zod";
 
 export const HOME_LOCK_FILE = "server.pid";
-/** Past this age a lock file that is still empty or unreadable is a leftover, not a start in progress. */
-const HALF_WRITTEN_GRACE_MS = 2_000;
+/** Past this age an unreadable lock file is a leftover; younger, it may be another start's (wait). */
+const UNREADABLE_GRACE_MS = 2_000;
 
 const LockRecord = z.object({
   pid: z.number().int().positive(),
@@ -47,24 +47,27 @@ export async function acquireHomeLock(home: string): Promise<HomeLock> {
     startedAt: new Date().toISOString(),
   };
   const text = () => `${JSON.stringify(record)}\n`;
+  // Written whole under a private name, then linked into place: link() fails if the file exists
+  // (like O_EXCL), and the file never exists half-written.
+  const staging = `${file}.${process.pid}.tmp`;
+  await writeFile(staging, text(), { mode: 0o600 });
   for (let attempt = 1; ; attempt++) {
     try {
-      const handle = await open(file, "wx", 0o600);
-      try {
-        await handle.writeFile(text());
-      } finally {
-        await handle.close();
-      }
+      await link(staging, file);
+      await unlink(staging);
       break;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 5) throw error;
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 20) {
+        await unlink(staging).catch(() => undefined);
+        throw error;
+      }
     }
     const seen = await readFile(file, "utf8").catch(() => null);
     if (seen === null) continue; // removed meanwhile: try again
     const holder = parseRecord(seen);
     if (!holder) {
-      // Empty or garbage: another start may be writing it right now; after a grace it is a leftover.
-      if (Date.now() - (await modifiedAt(file)) < HALF_WRITTEN_GRACE_MS) {
+      // Garbage (an older or hand-edited file): if it is fresh, wait a little; then it is a leftover.
+      if (Date.now() - (await modifiedAt(file)) < UNREADABLE_GRACE_MS) {
         await new Promise((resolve) => setTimeout(resolve, 200));
         continue;
       }
@@ -133,7 +136,8 @@ async function isHolderAlive(holder: LockRecord): Promise<boolean> {
 }
 
 function describeHolder(home: string, file: string, holder: LockRecord): string {
-  const where = holder.url ? `, listening on ${holder.url}` : "";
+  // Not "listening on": that is the line that says a server started.
+  const where = holder.url ? `, serving ${holder.url}` : "";
   const host = holder.host === os.hostname() ? "" : ` on host ${holder.host}`;
   return `OUTRIG_HOME ${home} is in use by another outrig server (pid ${holder.pid}${host}, started ${holder.startedAt}${where}); stop it first, or give this server its own OUTRIG_HOME. If that process is gone, delete ${file}.`;
 }
