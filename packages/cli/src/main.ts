@@ -42,6 +42,8 @@ environment: OUTRIG_HOME (default ~/.outrig), OUTRIG_PORT (7070), DATABASE_URL, 
              OUTRIG_MODEL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, OPENAI_API_KEY, OPENAI_BASE_URL`;
 
 const DEFAULT_MODEL = "anthropic:claude-sonnet-4-5";
+/** After a fatal error, how long `serve` answers 503 (not ready) before it exits. */
+const FATAL_EXIT_GRACE_MS = 1_000;
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -126,15 +128,40 @@ async function serveCommand(argv: readonly string[]): Promise<number> {
     ...(values["worker-id"] ? { OUTRIG_WORKER_ID: values["worker-id"] } : {}),
   };
   const config = loadConfig(env);
-  const server = await startServer(config);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
+  let fatal: (message: string) => void = () => undefined;
+  const stopped = new Promise<"signal" | "fatal">((resolve) => {
+    const stop = () => resolve("signal");
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
+    fatal = () => resolve("fatal");
   });
-  console.error("[outrig] shutting down");
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(config, { onFatal: (message) => fatal(message) });
+  } catch (error) {
+    // Whatever the start left open (pools, timers) must not keep a failed server alive.
+    console.error(`outrig: ${(error as Error).message}`);
+    process.exit(1);
+  }
+  if ((await stopped) === "fatal") {
+    // Not ready (503) for a moment first, so a balancer stops sending before the port goes away.
+    // Then like a crash: running sandboxes finish their calls; a supervisor restarts the server.
+    await new Promise((resolve) => setTimeout(resolve, FATAL_EXIT_GRACE_MS));
+    console.error("[outrig] exiting: a dependency the server cannot run without is gone");
+    process.exit(1);
+  }
+  console.error(
+    `[outrig] shutting down: no new work; waiting up to ${config.drainMs} ms for running tool calls (Ctrl-C again to stop now)`,
+  );
+  const again = () => {
+    console.error("[outrig] stopping now; running tool calls finish in their sandboxes");
+    process.exit(1);
+  };
+  process.once("SIGINT", again);
+  process.once("SIGTERM", again);
   await server.close();
-  return 0;
+  // Nothing left may keep the process (and sandboxes waiting for its pipes to close) alive.
+  process.exit(0);
 }
 
 async function runCli(argv: readonly string[]): Promise<number> {

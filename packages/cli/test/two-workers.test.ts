@@ -2,6 +2,8 @@
  * Scale-out: two `outrig serve --worker-id` processes on one external Postgres share the sessions;
  * when one is SIGKILLed mid-turn, the other takes its turns over (heartbeat lost) and finishes them,
  * with every side effect exactly once. In CI the Postgres is Debian's server (see .ci/run).
+ * A home belongs to one server, so each worker has its own; like two machines on a shared volume,
+ * they share the workspaces, the sandbox journals, the snapshots and the master key.
  */
 import fs from "node:fs/promises";
 import path from "node:path";
@@ -31,19 +33,33 @@ const script = {
 let fakeLlm: FakeLlmServer;
 let database: TestDatabase;
 let home: string;
+let secondHome: string;
 const workers: ServerProcess[] = [];
 
 beforeAll(async () => {
   fakeLlm = await startFakeLlmServer({ script, turnSelection: "history" });
   database = await createTestDatabase();
   home = await createOutrigHome();
+  secondHome = await createOutrigHome();
 });
+
+/** What two machines share on a volume: the second home's directories are the first one's. */
+async function shareVolumes(): Promise<void> {
+  for (const name of ["workspaces", "sandbox-state", "snapshots"]) {
+    await fs.mkdir(path.join(home, name), { recursive: true, mode: 0o700 });
+    await fs.symlink(path.join(home, name), path.join(secondHome, name));
+  }
+  for (const name of ["master.key", "credentials.json"]) {
+    await fs.symlink(path.join(home, name), path.join(secondHome, name));
+  }
+}
 
 afterAll(async () => {
   await Promise.all(workers.map((worker) => worker.stop()));
   await fakeLlm?.close();
   await database?.drop();
   if (home) await fs.rm(home, { recursive: true, force: true });
+  if (secondHome) await fs.rm(secondHome, { recursive: true, force: true });
 });
 
 function workerEnv(id: string): Record<string, string> {
@@ -60,8 +76,9 @@ describe("two workers on one Postgres", () => {
   it("spread sessions, and the survivor finishes the sessions of a worker killed mid-turn", async () => {
     const first = await startServerProcess({ home, env: workerEnv("worker-a") });
     workers.push(first);
-    // The second worker shares the machine (and so the workspaces) but not the process.
-    const { ready } = spawnServerProcess({ home, env: workerEnv("worker-b") });
+    // The second worker shares the volumes (and so the workspaces) but not the process or the home.
+    await shareVolumes();
+    const { ready } = spawnServerProcess({ home: secondHome, env: workerEnv("worker-b") });
     const second = await ready;
     if (!second) throw new Error("worker-b did not start");
     workers.push(second);

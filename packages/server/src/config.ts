@@ -50,6 +50,8 @@ const EnvSchema = z.object({
   OUTRIG_MASTER_KEY: optionalString,
   /** Internal hosts egress may reach at fixed addresses: `git.corp=10.0.0.5,other=127.0.0.1`. */
   OUTRIG_EGRESS_HOSTS: optionalString,
+  /** How long a stopping server lets running tool calls and model calls finish (ms). */
+  OUTRIG_DRAIN_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   /** Fault injection for crash tests: SIGKILL this process right after its Nth session-event append. */
   OUTRIG_FAULT_KILL_AFTER_APPEND: z.coerce.number().int().min(1).optional(),
 });
@@ -71,6 +73,8 @@ export interface ServerConfig {
   readonly workflowVersion: string | undefined;
   readonly workerDeadAfterMs: number;
   readonly faultKillAfterAppend: number | undefined;
+  /** OUTRIG_DRAIN_MS: how long a stop waits for running steps before leaving them to their sandboxes. */
+  readonly drainMs: number;
   readonly masterKey: string | undefined;
   readonly standbyAfterMs: number | undefined;
   /** Size limit of each sandbox's /tmp in bytes. */
@@ -131,6 +135,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     workflowVersion: values.OUTRIG_WORKFLOW_VERSION,
     workerDeadAfterMs: values.OUTRIG_WORKER_DEAD_AFTER_MS,
     faultKillAfterAppend: values.OUTRIG_FAULT_KILL_AFTER_APPEND,
+    drainMs: values.OUTRIG_DRAIN_MS,
     masterKey: values.OUTRIG_MASTER_KEY,
     standbyAfterMs: values.OUTRIG_STANDBY_AFTER_MS === 0 ? undefined : values.OUTRIG_STANDBY_AFTER_MS,
     sandboxTmpBytes: values.OUTRIG_SANDBOX_TMP_MB * 1024 * 1024,

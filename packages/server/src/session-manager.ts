@@ -110,7 +110,10 @@ export class SessionManager implements TurnHost {
   readonly #mirrors = new Map<string, Promise<MountMirror>>();
   readonly #lifecycle: SandboxLifecycle;
   #sweepTimer: NodeJS.Timeout | undefined;
-  #isClosed = false;
+  /** Stopping: no new step starts here (it waits until the process exits, as after a crash). */
+  #isDraining = false;
+  /** Steps running now, by session: their sandboxes are left to finish them when the drain ends. */
+  readonly #running = new Map<Promise<unknown>, string>();
 
   constructor(options: SessionManagerOptions) {
     this.#options = options;
@@ -270,7 +273,11 @@ export class SessionManager implements TurnHost {
 
   // ---- TurnHost: called by the scheduler, possibly on another worker than the one that started the turn.
 
-  async step(sessionId: string, turn: number): Promise<StepOutcome> {
+  step(sessionId: string, turn: number): Promise<StepOutcome> {
+    return this.#track(sessionId, () => this.#step(sessionId, turn));
+  }
+
+  async #step(sessionId: string, turn: number): Promise<StepOutcome> {
     const session = await this.#lookup(sessionId);
     if (!session) return { type: "idle", seq: 0 };
     const live = this.#liveSession(session);
@@ -280,7 +287,6 @@ export class SessionManager implements TurnHost {
     if (state.turn !== turn || state.turnStatus !== "running") return { type: "idle", seq: state.lastSeq };
     live.turn = turn;
     runner.setPolicy(await this.#policy(session.orgId));
-    if (this.#isClosed) throw new Error("worker is shutting down");
     this.#prestartSandbox(live);
     const outcome = await runner.runStep(live.controller.signal);
     // Waiting for a person: the sandbox is frozen rather than left running.
@@ -288,7 +294,16 @@ export class SessionManager implements TurnHost {
     return outcome;
   }
 
-  async recordApproval(
+  recordApproval(
+    sessionId: string,
+    turn: number,
+    toolCallId: string,
+    message: ApprovalMessage | null,
+  ): Promise<void> {
+    return this.#track(sessionId, () => this.#recordApproval(sessionId, turn, toolCallId, message));
+  }
+
+  async #recordApproval(
     sessionId: string,
     turn: number,
     toolCallId: string,
@@ -307,14 +322,53 @@ export class SessionManager implements TurnHost {
     return this.#live.size;
   }
 
+  /**
+   * Stops taking work: a step that has not started yet waits (its turn stays pending in the durable
+   * engine, resumed after a restart as after a crash). Waits up to `timeoutMs` for the steps already
+   * running (a command, a model call) to finish and record their results; resolves how many still run.
+   */
+  async drain(timeoutMs: number): Promise<number> {
+    this.#isDraining = true;
+    this.#options.scheduler.stopClaiming?.();
+    if (this.#sweepTimer) clearInterval(this.#sweepTimer);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([Promise.allSettled([...this.#running.keys()]), deadline]);
+    clearTimeout(timer);
+    return this.#running.size;
+  }
+
+  /**
+   * Stops the scheduler and this worker's sandboxes. A step still running keeps its sandbox and its
+   * command: nothing is aborted and no failure is recorded. When this process exits, that sandbox
+   * finishes its keyed call and journals it, and the restarted turn replays the result (as after a
+   * crash). Call drain() first to let running steps finish.
+   */
   async close(): Promise<void> {
-    this.#isClosed = true;
-    const lives = [...this.#live.values()];
-    for (const live of lives) live.controller.abort(new Error("server shutting down"));
+    this.#isDraining = true;
     if (this.#sweepTimer) clearInterval(this.#sweepTimer);
     await this.#options.scheduler.close();
-    await Promise.allSettled(lives.map((live) => live.sandbox.destroy()));
+    const busy = new Set(this.#running.values());
+    const idle = [...this.#live.values()].filter((live) => !busy.has(live.session.id));
+    await Promise.allSettled(idle.map((live) => live.sandbox.destroy()));
     await Promise.allSettled([...this.#mirrors.values()].map(async (mirror) => (await mirror).close()));
+  }
+
+  /** Sessions with a step running now. */
+  get busySessions(): ReadonlySet<string> {
+    return new Set(this.#running.values());
+  }
+
+  /** Runs a scheduler callback unless the worker is stopping; then it never settles (see drain()). */
+  #track<T>(sessionId: string, work: () => Promise<T>): Promise<T> {
+    if (this.#isDraining) return new Promise<T>(() => undefined);
+    const task = work();
+    this.#running.set(task, sessionId);
+    const forget = () => this.#running.delete(task);
+    task.then(forget, forget);
+    return task;
   }
 
   /** The session's immutable facts (org, model, system prompt), cached once known. */

@@ -1,4 +1,5 @@
 /** The composition root: builds concrete adapters from config, wires them and listens. */
+import { constants } from "node:fs";
 import fs from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
@@ -21,6 +22,8 @@ import {
 } from "@outrig/sandboxes";
 import {
   createSecretKeyring,
+  type EmbeddedPostgres,
+  isLivePostmaster,
   loadMasterKey,
   PostgresFileStore,
   PostgresSandboxPolicyStore,
@@ -35,14 +38,20 @@ import { DbosTurnScheduler } from "./durable/dbos-turn-scheduler.js";
 import { CachedEgressSecrets } from "./egress/cached-egress-secrets.js";
 import { SessionEgress } from "./egress/session-egress.js";
 import { EventBus } from "./event-bus.js";
+import { acquireHomeLock } from "./home-lock.js";
 import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
+import { Readiness } from "./readiness.js";
 import { registerAuditRoutes } from "./routes/audit-routes.js";
 import { registerEgressRoutes } from "./routes/egress-routes.js";
 import { registerFilesRoutes } from "./routes/files-routes.js";
+import { registerReadinessRoutes } from "./routes/readiness-routes.js";
 import { registerSandboxRoutes } from "./routes/sandbox-routes.js";
 import { registerSecretsRoutes } from "./routes/secrets-routes.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import { SessionManager } from "./session-manager.js";
+
+/** How often the server checks that its embedded Postgres still runs. */
+const POSTMASTER_CHECK_MS = 1_000;
 
 export interface RunningServer {
   readonly url: string;
@@ -51,11 +60,17 @@ export interface RunningServer {
   readonly bootstrapKey: string | null;
   /** Every HTTP route the server registered (method and path pattern), for the security suite. */
   readonly routes: readonly RouteInfo[];
+  /**
+   * Stops taking work (503, no new steps), lets running steps finish for up to OUTRIG_DRAIN_MS, then
+   * stops; a step still running is left to its sandbox as after a crash (exit the process soon).
+   */
   close(): Promise<void>;
 }
 
 export interface StartServerOptions {
   readonly log?: (message: string) => void;
+  /** Told when the server cannot go on (its embedded Postgres died); `outrig serve` exits non-zero. */
+  readonly onFatal?: (message: string) => void;
 }
 
 export async function startServer(
@@ -66,6 +81,8 @@ export async function startServer(
   // The AI SDK logs a warning per call for model ids it does not know (every fake or new model): noise in a server log.
   (globalThis as { AI_SDK_LOG_WARNINGS?: boolean }).AI_SDK_LOG_WARNINGS = false;
   await fs.mkdir(config.home, { recursive: true, mode: 0o700 });
+  // Before anything else touches the home (its Postgres, sandboxes, worker id): one server per home.
+  const homeLock = await acquireHomeLock(config.home);
   await fs.mkdir(path.join(config.home, "workspaces"), { recursive: true, mode: 0o700 });
 
   // Fail at startup, in one line, when the sandbox tool is missing.
@@ -134,6 +151,19 @@ export async function startServer(
     log,
     egress,
   });
+  const readiness = new Readiness(
+    {
+      database: async () => {
+        await database.pool.query("SELECT 1");
+      },
+      sandbox: () => probeSandboxProvider(config),
+      egress: async () => {
+        await fs.access(path.join(config.home, "egress"), constants.W_OK);
+        await fs.access(path.join(config.home, "egress-ca", "ca-bundle.pem"), constants.R_OK);
+      },
+    },
+    log,
+  );
   const app = createApp({
     auth: database.auth,
     policies: {
@@ -183,6 +213,7 @@ export async function startServer(
           audit: database.audit,
           onChange: (orgId) => egress.invalidatePolicy(orgId),
         }),
+      (routes) => registerReadinessRoutes(routes, { readiness }),
     ],
   });
   const notifications = await listenForNotifications(database.url, {
@@ -194,12 +225,13 @@ export async function startServer(
   });
   await sessions.start();
 
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
+  const server = serve({ fetch: readiness.gate(app.fetch), port: config.port, hostname: config.host });
   await new Promise<void>((resolve, reject) => {
     server.once("listening", () => resolve());
     server.once("error", (error) => reject(error));
   }).catch(async (error: NodeJS.ErrnoException) => {
     await database.close();
+    await homeLock.release();
     const reason =
       error.code === "EADDRINUSE" ? `port ${config.port} is already in use (set OUTRIG_PORT)` : error.message;
     throw new Error(`cannot listen on ${config.host}:${config.port}: ${reason}`, { cause: error });
@@ -214,6 +246,16 @@ export async function startServer(
     log(`created org "default" with an admin API key (shown once, saved to ${file}):`);
     console.log(bootstrapKey);
   }
+  await homeLock.setUrl(url);
+  const stopWatching = database.embedded
+    ? watchEmbeddedPostgres(database.embedded, () => {
+        const message = `the embedded Postgres (pid ${database.embedded?.pid}) exited; this server cannot go on without it (its next start restarts it)`;
+        readiness.fail("database", "embedded Postgres exited");
+        readiness.stopTaking();
+        log(message);
+        options.onFatal?.(message);
+      })
+    : () => undefined;
   log(`worker ${config.workerId} listening on ${url}`);
 
   let closing: Promise<void> | undefined;
@@ -224,6 +266,14 @@ export async function startServer(
     routes: listRoutes(app),
     close() {
       closing ??= (async () => {
+        readiness.stopTaking();
+        const running = await sessions.drain(config.drainMs);
+        if (running > 0) {
+          log(
+            `stopping with ${running} step(s) still running after ${config.drainMs} ms (OUTRIG_DRAIN_MS): their sandboxes finish their calls, and the next start records the results`,
+          );
+        }
+        stopWatching();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         await notifications.close();
         await sessions.close();
@@ -231,12 +281,40 @@ export async function startServer(
         // SSE streams are long-lived; end them so close() does not wait for clients.
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
         await stopped;
-        await sandboxProvider.close();
+        // A sandbox with a call in flight must outlive this process (like after a crash).
+        if (running === 0) await sandboxProvider.close();
         await database.close();
+        if (running === 0) await homeLock.release();
       })();
       return closing;
     },
   };
+}
+
+/** Polls the embedded postmaster; calls `onExit` once when it is gone. Returns a stop function. */
+function watchEmbeddedPostgres(embedded: EmbeddedPostgres, onExit: () => void): () => void {
+  let isChecking = false;
+  const timer = setInterval(() => {
+    if (isChecking) return;
+    isChecking = true;
+    void isLivePostmaster(embedded.pid, embedded.clusterDir)
+      .then((isLive) => {
+        if (isLive) return;
+        clearInterval(timer);
+        onExit();
+      })
+      .finally(() => {
+        isChecking = false;
+      });
+  }, POSTMASTER_CHECK_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/** The sandbox provider can start sandboxes: its tool is there and the workspaces are writable. */
+async function probeSandboxProvider(config: ServerConfig): Promise<void> {
+  if (config.sandboxProvider === "bubblewrap") await checkBubblewrap();
+  await fs.access(path.join(config.home, "workspaces"), constants.W_OK);
 }
 
 /**

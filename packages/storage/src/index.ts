@@ -36,6 +36,7 @@ export {
 } from "./auth/postgres-auth-store.js";
 export { type CreateDatabaseOptions, createDatabase, type Database } from "./create-database.js";
 export { PostgresEgressPolicyStore } from "./egress/postgres-egress-policy-store.js";
+export { isLivePostmaster } from "./embedded/postmaster-pid.js";
 export {
   DEFAULT_EMBEDDED_PORT,
   type EmbeddedPostgres,

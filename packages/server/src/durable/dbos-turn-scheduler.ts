@@ -80,6 +80,7 @@ export class DbosTurnScheduler implements TurnScheduler {
   #timer: NodeJS.Timeout | undefined;
   #janitorRunning: Promise<void> | undefined;
   #isClosed = false;
+  #isClaiming = true;
 
   constructor(options: DbosTurnSchedulerOptions) {
     this.#options = options;
@@ -148,6 +149,11 @@ export class DbosTurnScheduler implements TurnScheduler {
     await DBOS.cancelWorkflow(turnWorkflowId(sessionId, turn));
   }
 
+  /** Keeps heartbeating (a draining worker is alive: its running steps must not be taken over). */
+  stopClaiming(): void {
+    this.#isClaiming = false;
+  }
+
   async close(): Promise<void> {
     this.#isClosed = true;
     if (this.#timer) clearInterval(this.#timer);
@@ -161,6 +167,7 @@ export class DbosTurnScheduler implements TurnScheduler {
     if (this.#isClosed) return;
     const { workers, workerId, log } = this.#options;
     await workers.heartbeat(workerId, this.#version);
+    if (!this.#isClaiming) return;
     for (const dead of await workers.stale(this.#options.deadAfterMs ?? 10_000)) {
       if (dead.id === workerId) continue;
       // Whoever deletes the row owns the takeover, so two live workers never both resume a workflow.

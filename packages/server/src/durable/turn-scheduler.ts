@@ -31,6 +31,8 @@ export interface TurnScheduler {
   sendApproval(sessionId: string, turn: number, toolCallId: string, message: ApprovalMessage): Promise<void>;
   /** Stops the turn's workflow (the host aborts the running step). */
   cancel(sessionId: string, turn: number): Promise<void>;
+  /** The worker is stopping: take over no other worker's turns from now on. */
+  stopClaiming?(): void;
   close(): Promise<void>;
 }
 

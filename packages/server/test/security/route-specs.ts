@@ -64,6 +64,14 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
     fuzz: { query: true },
   },
   {
+    method: "GET",
+    path: "/readyz",
+    auth: "public",
+    crossOrg: "own",
+    example: () => ({}),
+    fuzz: { query: true },
+  },
+  {
     method: "POST",
     path: "/v1/sessions",
     auth: "member",
