@@ -13,7 +13,7 @@ import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
 import { type Database, resolveDatabase } from "@outrig/storage";
 import { startUpstream, type Upstream } from "@outrig/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createOutrigHome, type ServerProcess, startServerProcess } from "./server-process.js";
+import { createOutrigHome, runCli, type ServerProcess, startServerProcess } from "./server-process.js";
 
 const API_HOST = "api.test";
 const ALICE_TOKEN = "alice_personal_token_8f2c41";
@@ -241,4 +241,37 @@ describe("approvals end to end", () => {
       code: "ENOENT",
     });
   }, 240_000);
+});
+
+describe("roles and keys from the command line", () => {
+  it("creates a viewer key, tells who it is, keeps it read-only and revokes it at once", async () => {
+    const cli = (args: string[], key: string) =>
+      runCli(args, { OUTRIG_HOME: home, OUTRIG_SERVER: server.url, OUTRIG_API_KEY: key });
+    const created = await cli(["keys", "create", "--user", "carol", "--role", "viewer", "--name", "ci"], "");
+    expect(created.code, created.stderr).toBe(0);
+    const carolKey = created.stdout.trim();
+    expect(carolKey).toMatch(/^outrig_/);
+    const whoami = await cli(["whoami"], carolKey);
+    expect(whoami.stdout).toMatch(/^carol \(usr_\w+\), viewer in org org_\w+, key key_\w+$/m);
+    expect((await api(carolKey, "POST", "/v1/sessions", { model: MODEL, prompt: "x" })).status).toBe(403);
+    expect((await api(carolKey, "GET", "/v1/sessions")).status).toBe(200);
+    // A member cannot change the org's tool policy or see other users' keys.
+    expect((await api(keys.bob, "PUT", "/v1/policy", { rules: [] })).status).toBe(403);
+    const bobKeys = await cli(["keys", "ls"], keys.bob);
+    expect(bobKeys.stdout).not.toContain("carol");
+    // The admin lists every key, makes one for a new user, and revokes carol's: her next request fails.
+    const listed = await cli(["keys", "ls"], keys.admin);
+    const carolLine = listed.stdout.split("\n").find((line) => line.includes("\tcarol\t"));
+    expect(carolLine).toMatch(/\tviewer\tci\t/);
+    const made = await cli(["keys", "new", "--user", "dave", "--role", "member"], keys.admin);
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stdout).toMatch(/for dave \(member\)/);
+    const revoked = await cli(["keys", "revoke", carolLine?.split("\t")[0] ?? ""], keys.admin);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect((await api(carolKey, "GET", "/v1/me")).status).toBe(401);
+    // Bob cannot revoke the admin's key, only his own.
+    const adminKeyId = (await (await api(keys.admin, "GET", "/v1/me")).json()) as { keyId: string };
+    expect((await api(keys.bob, "DELETE", `/v1/keys/${adminKeyId.keyId}`)).status).toBe(404);
+    expect((await api(keys.admin, "GET", "/v1/me")).status).toBe(200);
+  }, 120_000);
 });
