@@ -130,6 +130,15 @@ function probeTurn(id: string) {
   };
 }
 
+async function approvalRequest(sessionId: string): Promise<{ toolCallId?: unknown; inputDigest?: unknown }> {
+  for (let attempt = 0; attempt < 600; attempt += 1) {
+    const request = (await events(sessionId)).find((event) => event.type === "approval.request");
+    if (request) return request;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no approval request in session ${sessionId}`);
+}
+
 const bearers = () => upstream.requests.map((request) => String(request.headers.authorization ?? ""));
 
 describe("a session's turns run only for its owner and the people it is shared with", () => {
@@ -210,26 +219,19 @@ describe("approvals end to end", () => {
     });
     const created = await api(keys.alice, "POST", "/v1/sessions", { model: MODEL, prompt: "go" });
     const { id } = (await created.json()) as { id: string };
-    let request: { toolCallId?: unknown; inputDigest?: unknown } | undefined;
-    for (let attempt = 0; attempt < 600 && !request; attempt += 1) {
-      request = (await events(id)).find((event) => event.type === "approval.request");
-      if (!request) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(request).toMatchObject({
-      toolCallId: "toolu_same",
-      inputDigest: expect.stringMatching(/^[0-9a-f]{64}$/),
-    });
-    const route = `/v1/sessions/${id}/approvals/toolu_same`;
-    // A decision naming another input is refused; the one naming this input is taken.
-    const mismatch = await api(keys.alice, "POST", route, { decision: "allow", inputDigest: "0".repeat(64) });
-    expect(mismatch.status).toBe(409);
-    const allowed = await api(keys.alice, "POST", route, {
+    const request = await approvalRequest(id);
+    expect(request).toMatchObject({ toolCallId: "toolu_same" });
+    const allowed = await api(keys.alice, "POST", `/v1/sessions/${id}/approvals/toolu_same`, {
       decision: "allow",
-      inputDigest: request?.inputDigest,
+      ...(request.inputDigest === undefined ? {} : { inputDigest: request.inputDigest }),
     });
     expect(allowed.status).toBe(202);
     await waitForIdle(keys.alice, id);
 
+    // The reused id never ran: no file, no tool.start, and an error result the model can read.
+    await expect(fs.stat(path.join(home, "workspaces", id, "pwned"))).rejects.toMatchObject({
+      code: "ENOENT",
+    });
     const log = await events(id);
     expect(log.filter((event) => event.type === "tool.start").map((event) => event.input)).toEqual([
       { command: "echo harmless" },
@@ -237,9 +239,26 @@ describe("approvals end to end", () => {
     const ends = log.filter((event) => event.type === "tool.end");
     expect(ends.map((event) => event.isError)).toEqual([false, true]);
     expect(String(ends[1]?.output)).toContain('"toolu_same" was already used in this session');
-    await expect(fs.stat(path.join(home, "workspaces", id, "pwned"))).rejects.toMatchObject({
-      code: "ENOENT",
+
+    // A decision naming another input than the pending request's is refused.
+    fakeLlm.setScript({
+      turns: [
+        { toolCalls: [{ id: "toolu_other", name: "Bash", input: { command: "echo hi" } }] },
+        { text: "ok" },
+      ],
     });
+    const second = (await (
+      await api(keys.alice, "POST", "/v1/sessions", { model: MODEL, prompt: "go" })
+    ).json()) as {
+      id: string;
+    };
+    const pending = await approvalRequest(second.id);
+    expect(pending.inputDigest).toMatch(/^[0-9a-f]{64}$/);
+    const route = `/v1/sessions/${second.id}/approvals/toolu_other`;
+    const mismatch = await api(keys.alice, "POST", route, { decision: "allow", inputDigest: "0".repeat(64) });
+    expect(mismatch.status).toBe(409);
+    expect((await api(keys.alice, "POST", route, { decision: "deny" })).status).toBe(202);
+    await waitForIdle(keys.alice, second.id);
   }, 240_000);
 });
 
