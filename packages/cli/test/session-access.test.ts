@@ -202,7 +202,7 @@ describe("a session's turns run only for its owner and the people it is shared w
 describe("approvals end to end", () => {
   it("does not run a second call that reuses the approved call's id", async () => {
     const policy = await api(keys.admin, "PUT", "/v1/policy", {
-      rules: [{ tool: "Bash", action: "ask" }],
+      rules: [{ tool: "*", action: "ask" }],
       approvalTimeoutMs: 120_000,
     });
     expect(policy.status).toBe(200);
@@ -210,8 +210,9 @@ describe("approvals end to end", () => {
       turns: [
         { toolCalls: [{ id: "toolu_same", name: "Bash", input: { command: "echo harmless" } }] },
         {
+          // A Write, not a command: the sandbox's per-key journal would replay a command's first result.
           toolCalls: [
-            { id: "toolu_same", name: "Bash", input: { command: "touch /workspace/pwned && echo pwned" } },
+            { id: "toolu_same", name: "Write", input: { file_path: "/workspace/pwned", content: "pwned\n" } },
           ],
         },
         { text: "done" },
