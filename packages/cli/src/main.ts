@@ -8,7 +8,7 @@ import { auditCommand } from "./audit-command.js";
 import { egressCommand } from "./egress-command.js";
 import { filesCommand } from "./files-command.js";
 import { imageCommand } from "./image-command.js";
-import { keysCreateCommand } from "./keys-command.js";
+import { KEYS_USAGE, keysApiCommand, keysCreateCommand, parseRole, whoamiCommand } from "./keys-command.js";
 import { runCommand } from "./run-command.js";
 import { secretsCommand } from "./secrets-command.js";
 import { skillsAddCommand } from "./skills-command.js";
@@ -19,8 +19,13 @@ commands:
   serve [--port N] [--worker-id ID]        start the server (embedded Postgres unless DATABASE_URL is set)
   run "<prompt>" [--model provider:model] [--server URL] [--session ID] [--system TEXT] [--json]
                                            start a session (or a turn in --session) and stream it live
-  keys create [--org NAME] [--user NAME] [--name NAME]
-                                           create an API key (creates the org and user when missing)
+  keys create [--org NAME] [--user NAME] [--role R] [--name NAME]
+                                           create an API key straight in the database (operator; creates
+                                           the org and user; role admin, member or viewer, default member,
+                                           admin for an org's first user)
+  keys ls [--user USER_ID] | new [--user NAME] [--role R] [--name N] | revoke KEY_ID
+                                           your keys over the API (admins: any user's, new users, roles)
+  whoami                                   the org, user and role of the key in use
   skills add <folder> [--server URL]      import an Agent Skill (SKILL.md + files) into the org (admins)
   files ls|cat|history|rm <path>          skills and memories (/skills, /memories/org, /memories/me)
   files put <path> <file or ->            write a memory or skill file (a new version)
@@ -55,6 +60,15 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await runCli(rest);
       case "keys":
         return await keysCli(rest);
+      case "whoami": {
+        const { server, apiKey } = await clientSettings(undefined);
+        if (!apiKey) {
+          console.error("outrig whoami: no API key; set OUTRIG_API_KEY or start the server once");
+          return 1;
+        }
+        await whoamiCommand({ server, apiKey, out: (text) => process.stdout.write(text) });
+        return 0;
+      }
       case "fake-llm":
         return await fakeLlmCli(rest);
       case "image":
@@ -212,24 +226,43 @@ async function runCli(argv: readonly string[]): Promise<number> {
 
 async function keysCli(argv: readonly string[]): Promise<number> {
   const [subcommand, ...rest] = argv;
+  if (subcommand === "ls" || subcommand === "new" || subcommand === "revoke") {
+    const { server, apiKey } = await clientSettings(undefined);
+    if (!apiKey) {
+      console.error("outrig keys: no API key; set OUTRIG_API_KEY or start the server once");
+      return 1;
+    }
+    await keysApiCommand(argv, { server, apiKey, out: (text) => process.stdout.write(text) });
+    return 0;
+  }
   if (subcommand !== "create") {
-    console.error("usage: outrig keys create [--org NAME] [--user NAME] [--name NAME]");
+    console.error(KEYS_USAGE);
     return 1;
   }
   const { values } = parseArgs({
     args: rest,
-    options: { org: { type: "string" }, user: { type: "string" }, name: { type: "string" } },
+    options: {
+      org: { type: "string" },
+      user: { type: "string" },
+      name: { type: "string" },
+      role: { type: "string" },
+    },
     strict: true,
   });
+  const role = parseRole(values.role);
   const config = loadConfig(process.env);
-  const key = await keysCreateCommand({
+  const created = await keysCreateCommand({
     home: config.home,
     databaseUrl: config.databaseUrl,
     org: values.org ?? "default",
     user: values.user ?? "admin",
     name: values.name ?? "cli",
+    ...(role ? { role } : {}),
   });
-  console.log(key);
+  console.log(created.key);
+  console.error(
+    `[outrig] key for ${values.user ?? "admin"} (${created.role}) in org ${values.org ?? "default"}`,
+  );
   return 0;
 }
 

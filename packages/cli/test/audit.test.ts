@@ -141,32 +141,34 @@ describe("outrig audit", () => {
       ),
     ).toEqual([
       "policy_change:tool",
+      // The prompt, audited as the person who posted it (no name, path or policy field).
+      "session_message:undefined",
       "tool_call:Bash",
       "tool_call:Write",
       "memory_write:/notes.md",
       "approval:Bash",
       "tool_call:Bash",
     ]);
-    const approval = entries[4];
+    const approval = entries[5];
     expect(approval).toMatchObject({
       kind: "approval",
       sessionId,
       data: { toolCallId: request?.toolCallId, decision: "allow", reason: "user" },
     });
     expect(approval?.userId).toMatch(/^usr_/);
-    expect(entries[5]).toMatchObject({
+    expect(entries[6]).toMatchObject({
       sessionId,
       data: { toolCallId: request?.toolCallId, input: { command: "echo push >> /workspace/pushes.log" } },
     });
-    expect(entries[3]?.data).not.toHaveProperty("content");
+    expect(entries[4]?.data).not.toHaveProperty("content");
     // The memory entry records path, version and size, not the content (the Write call's input has it).
-    expect(JSON.stringify(entries[3])).not.toContain("likes tea");
-    expect(entries[3]?.data).toMatchObject({ action: "write", version: 1, size: 10 });
+    expect(JSON.stringify(entries[4])).not.toContain("likes tea");
+    expect(entries[4]?.data).toMatchObject({ action: "write", version: 1, size: 10 });
 
     const approvals = await runCli(["audit", "ls", "--kind", "approval"], cliEnv());
     expect(approvals.code, approvals.stderr).toBe(0);
     expect(approvals.stdout.trim().split("\n")).toEqual([
-      expect.stringMatching(/^5\t\S+\tapproval\tses_\S+ usr_\S+\t\{.*"decision":"allow"/),
+      expect.stringMatching(/^6\t\S+\tapproval\tses_\S+ usr_\S+\t\{.*"decision":"allow"/),
     ]);
 
     const page = await runCli(["audit", "ls", "--limit", "2", "--after", "1", "--json"], cliEnv());
@@ -183,7 +185,7 @@ describe("outrig audit", () => {
 
     const valid = await runCli(["audit", "verify"], cliEnv());
     expect(valid.code, valid.stderr).toBe(0);
-    expect(valid.stdout).toMatch(/^OK: 6 entries, the chain is intact; head [0-9a-f]{64}\n$/);
+    expect(valid.stdout).toMatch(/^OK: 7 entries, the chain is intact; head [0-9a-f]{64}\n$/);
 
     // A superuser turns the append-only trigger off for one statement and flips the decision.
     const superuser = new pg.Client({ connectionString: database.url });
@@ -193,7 +195,7 @@ describe("outrig audit", () => {
       await superuser.query("ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only");
       const updated = await superuser.query(
         `UPDATE audit_entries SET data = jsonb_set(data, '{decision}', '"deny"')
-         WHERE seq = 5 AND kind = 'approval' AND org_id = (SELECT id FROM orgs WHERE name = 'default')`,
+         WHERE seq = 6 AND kind = 'approval' AND org_id = (SELECT id FROM orgs WHERE name = 'default')`,
       );
       expect(updated.rowCount).toBe(1);
       await superuser.query("ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_append_only");
@@ -205,7 +207,7 @@ describe("outrig audit", () => {
     const tampered = await runCli(["audit", "verify"], cliEnv());
     expect(tampered.code).toBe(1);
     expect(tampered.stdout).toMatch(
-      /^TAMPERED at seq 5 \(altered\): entry 5 was altered after it was written\n$/,
+      /^TAMPERED at seq 6 \(altered\): entry 6 was altered after it was written\n$/,
     );
 
     // A member's key may not read the audit log.

@@ -26,6 +26,7 @@ export {
 export {
   type ApprovalState,
   applyEvent,
+  duplicateToolCallId,
   foldEvents,
   INTERRUPTED_TOOL_OUTPUT,
   initialRunState,
@@ -40,6 +41,7 @@ export {
   unknownToolResult,
 } from "./loop/step-executors.js";
 export { buildSystemPrompt, type SystemPromptOptions } from "./loop/system-prompt.js";
+export { toolInputDigest } from "./loop/tool-input-digest.js";
 export {
   INSTRUCTION_FILE_NAMES,
   type InstructionSource,

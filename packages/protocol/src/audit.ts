@@ -9,6 +9,10 @@ export const AUDIT_KIND_NAMES = [
   "memory_write",
   "secret_write",
   "policy_change",
+  "session_message",
+  "session_cancel",
+  "session_share",
+  "api_key",
 ] as const;
 export const AuditKindName = z.enum(AUDIT_KIND_NAMES);
 export type AuditKindName = z.infer<typeof AuditKindName>;

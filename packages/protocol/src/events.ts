@@ -17,6 +17,8 @@ export const TurnStartEvent = z.object({
   type: z.literal("turn.start"),
   turn: z.number().int(),
   text: z.string(),
+  /** Who posted the message (absent in logs written before sessions could be shared: the owner). */
+  userId: z.string().optional(),
 });
 export const MessageEndEvent = z.object({
   ...base,
@@ -105,6 +107,11 @@ export const ApprovalRequestEvent = z.object({
   /** The rule that asked for approval, as written in the org's policy. */
   rule: z.string(),
   timeoutMs: z.number().int(),
+  /**
+   * sha256 hex of the input's canonical JSON (keys sorted, no whitespace). An approval allows only the
+   * call with this id and this input; a client may send it back to say what it approved.
+   */
+  inputDigest: z.string().optional(),
 });
 export const ApprovalResponseEvent = z.object({
   ...base,
@@ -115,6 +122,8 @@ export const ApprovalResponseEvent = z.object({
   /** `user`: someone answered; `timeout`: nobody did in time (fails closed). */
   reason: z.enum(["user", "timeout"]),
   userId: z.string().optional(),
+  /** The input digest the decision applies to (see approval.request). */
+  inputDigest: z.string().optional(),
 });
 
 /** The sandbox was frozen (memory kept, no CPU) because no tool call ran for a moment. */

@@ -27,6 +27,8 @@ export type SessionStatus = z.infer<typeof SessionStatus>;
 export const SessionResource = z.object({
   id: z.string(),
   orgId: z.string(),
+  /** The owner: the user who created it, whose memories and credentials its turns use. */
+  userId: z.string(),
   model: z.string(),
   status: SessionStatus,
   turns: z.number().int(),
@@ -59,7 +61,14 @@ export const ErrorBody = z.object({
 });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
-export const ApprovalBody = z.strictObject({ decision: z.enum(["allow", "deny"]) });
+export const ApprovalBody = z.strictObject({
+  decision: z.enum(["allow", "deny"]),
+  /** The `inputDigest` of the approval.request being answered; a mismatch is refused (409). */
+  inputDigest: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+});
 export type ApprovalBody = z.infer<typeof ApprovalBody>;
 
 export const ToolPolicyRule = z.strictObject({

@@ -1,4 +1,15 @@
 export {
+  ApiKeyResource,
+  CreateApiKeyBody,
+  CreatedApiKeyResource,
+  MeResource,
+  SessionShareResource,
+  ShareRole,
+  ShareSessionBody,
+  UserResource,
+  UserRole,
+} from "./access.js";
+export {
   AUDIT_KIND_NAMES,
   AuditEntryResource,
   AuditKindName,

@@ -98,6 +98,9 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     const caller = await deps.auth.authenticate(match[1]);
     if (!caller) throw new InputError("unauthorized", "Invalid API key", 401);
     c.set("caller", caller);
+    // Viewers are read-only everywhere; revoking one's own key is the one write they may make.
+    if (caller.role === "viewer" && !isReadOnlyRequest(c.req.method, c.req.path))
+      throw new InputError("read_only", "Viewers have read-only access.", 403);
     await next();
   });
   if (deps.rateLimits) {
@@ -125,7 +128,12 @@ export function createApp(deps: AppDependencies): Hono<Env> {
       c,
       z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50) }),
     );
-    const sessions = await deps.store.listSessions(c.get("caller").orgId, { limit });
+    const caller = c.get("caller");
+    // Admins see every session of the org; everyone else their own and the ones shared with them.
+    const sessions = await deps.store.listSessions(caller.orgId, {
+      limit,
+      ...(caller.role === "admin" ? {} : { visibleTo: caller.userId }),
+    });
     return c.json({ sessions: sessions.map(toResource) });
   });
 
@@ -147,7 +155,13 @@ export function createApp(deps: AppDependencies): Hono<Env> {
 
   app.post("/v1/sessions/:id/approvals/:toolCallId", async (c) => {
     const body = await readJson(c, ApprovalBody);
-    await deps.sessions.approve(c.get("caller"), c.req.param("id"), c.req.param("toolCallId"), body.decision);
+    await deps.sessions.approve(
+      c.get("caller"),
+      c.req.param("id"),
+      c.req.param("toolCallId"),
+      body.decision,
+      body.inputDigest,
+    );
     return c.json({ toolCallId: c.req.param("toolCallId"), decision: body.decision }, 202);
   });
 
@@ -252,6 +266,10 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   return app;
 }
 
+function isReadOnlyRequest(method: string, path: string): boolean {
+  return method === "GET" || method === "HEAD" || (method === "DELETE" && path.startsWith("/v1/keys/"));
+}
+
 function isClientAbort(error: Error, signal: AbortSignal | undefined): boolean {
   const code = (error as NodeJS.ErrnoException).code;
   return (
@@ -295,6 +313,7 @@ export function toResource(session: SessionRecord): SessionResource {
   return {
     id: session.id,
     orgId: session.orgId,
+    userId: session.userId,
     model: session.model,
     status: session.status,
     turns: session.turns,

@@ -38,6 +38,7 @@ import type { EventBus } from "./event-bus.js";
 import { notFound } from "./http-error.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import type { SandboxStateView } from "./sandbox-state.js";
+import { checkSessionAccess, type SessionPermission, type ShareLookup } from "./session-access.js";
 import { type SandboxSetup, SessionSandbox } from "./session-sandbox.js";
 
 export const WORKSPACE = "/workspace";
@@ -78,11 +79,24 @@ export interface SessionManagerOptions {
   readonly sandboxLifecycle?: SandboxLifecycle;
   /** How often the sweep destroys sandbox data of sessions no worker holds. Default 1 hour. */
   readonly sandboxSweepIntervalMs?: number;
+  /** Who a session is shared with; without it, only owners and admins reach a session. */
+  readonly shares?: ShareLookup;
+  /** Audits a person's action on a session that writes no audited event itself (a cancel). */
+  readonly audit?: (orgId: string, entry: SessionActionEntry) => Promise<void>;
+}
+
+export interface SessionActionEntry {
+  readonly kind: "session_cancel";
+  readonly sessionId: string;
+  readonly userId: string;
+  readonly data: Record<string, unknown>;
 }
 
 export interface Caller {
   readonly orgId: string;
   readonly userId: string;
+  /** The caller's org role (`admin`, `member`, `viewer`); absent: `member`. */
+  readonly role?: string;
 }
 
 interface LiveSession {
@@ -169,6 +183,7 @@ export class SessionManager implements TurnHost {
     caller: Caller,
     input: { model: string; prompt?: string; system?: string },
   ): Promise<SessionRecord> {
+    if (caller.role === "viewer") throw new InputError("read_only", "Viewers have read-only access.", 403);
     this.#model(input.model); // fails early on an unknown provider or a missing key
     const { store } = this.#options;
     const session = await store.createSession({
@@ -182,26 +197,40 @@ export class SessionManager implements TurnHost {
     return (await store.getSession(caller.orgId, session.id)) ?? session;
   }
 
-  /** Starts the next turn. Throws 409 `session_busy` while a turn is running. */
+  /**
+   * Starts the next turn, as the session's owner (their memories and secrets) on behalf of `caller`, who
+   * must be the owner or have a steerer share. Throws 409 `session_busy` while a turn is running.
+   */
   async postMessage(caller: Caller, sessionId: string, text: string): Promise<SessionRecord> {
+    await this.authorize(caller, sessionId, "steer");
     const { store, scheduler, bus } = this.#options;
-    const { turn, event } = await store.startTurn(caller.orgId, sessionId, text);
+    const { turn, event } = await store.startTurn(caller.orgId, sessionId, text, { userId: caller.userId });
     bus.publish(sessionId, event);
     await scheduler.schedule(sessionId, turn);
     return this.get(caller, sessionId);
   }
 
-  async get(caller: Caller, sessionId: string): Promise<SessionRecord> {
+  /** The session, when `caller` may read it (404 otherwise: its existence is not revealed). */
+  get(caller: Caller, sessionId: string): Promise<SessionRecord> {
+    return this.authorize(caller, sessionId, "read");
+  }
+
+  /**
+   * The session, when `caller` may do `permission` on it: 404 when they may not read it, 403 when they
+   * may read but not do this. See checkSessionAccess.
+   */
+  async authorize(caller: Caller, sessionId: string, permission: SessionPermission): Promise<SessionRecord> {
     // A malformed id (NUL bytes, huge, odd characters) names no session: never hand it to the store.
     if (!SESSION_ID_PATTERN.test(sessionId)) throw notFound("Session");
     const session = await this.#options.store.getSession(caller.orgId, sessionId);
     if (!session) throw notFound("Session");
+    await checkSessionAccess(caller, session, permission, this.#options.shares);
     return session;
   }
 
   /** Ends the running turn with `turn.error cancelled` and stops its workflow and running command. */
   async cancel(caller: Caller, sessionId: string): Promise<SessionRecord> {
-    const session = await this.get(caller, sessionId);
+    const session = await this.authorize(caller, sessionId, "cancel");
     if (session.status !== "running") {
       throw new InputError("no_running_turn", "No turn is running in this session.", 409);
     }
@@ -216,6 +245,12 @@ export class SessionManager implements TurnHost {
     } catch (error) {
       if (!(error instanceof Error && "code" in error && error.code === "turn_closed")) throw error;
     }
+    await this.#options.audit?.(session.orgId, {
+      kind: "session_cancel",
+      sessionId,
+      userId: caller.userId,
+      data: { turn, ...(caller.userId === session.userId ? {} : { sessionOwnerId: session.userId }) },
+    });
     this.abortLocal(sessionId);
     await this.#options.broadcastCancel?.(sessionId).catch(() => undefined);
     await this.#options.scheduler.cancel(sessionId, turn).catch((error: Error) => {
@@ -232,14 +267,18 @@ export class SessionManager implements TurnHost {
     live.controller = new AbortController();
   }
 
-  /** Answers a pending approval request of the running turn. */
+  /**
+   * Answers a pending approval request of the running turn. The decision is bound to the call's input:
+   * `inputDigest`, when given, must be the request's (409 `approval_mismatch` otherwise).
+   */
   async approve(
     caller: Caller,
     sessionId: string,
     toolCallId: string,
     decision: "allow" | "deny",
+    inputDigest?: string,
   ): Promise<void> {
-    const session = await this.get(caller, sessionId);
+    const session = await this.authorize(caller, sessionId, "approve");
     const state = await (await this.#runner(session)).state();
     const approval = state.turnStatus === "running" ? state.approvals.get(toolCallId) : undefined;
     if (!approval) throw new InputError("not_found", "No approval is pending for this tool call.", 404);
@@ -250,9 +289,17 @@ export class SessionManager implements TurnHost {
         409,
       );
     }
+    if (inputDigest !== undefined && inputDigest !== approval.inputDigest) {
+      throw new InputError(
+        "approval_mismatch",
+        "The inputDigest does not match the pending request's input; read the approval.request again.",
+        409,
+      );
+    }
     await this.#options.scheduler.sendApproval(sessionId, session.turns, toolCallId, {
       decision,
       userId: caller.userId,
+      inputDigest: approval.inputDigest,
     });
   }
 
@@ -314,7 +361,13 @@ export class SessionManager implements TurnHost {
     const runner = await this.#runner(session);
     if ((await runner.state()).turn !== turn) return;
     if (message)
-      await runner.recordApproval(toolCallId, message.decision, "user", message.userId || undefined);
+      await runner.recordApproval(
+        toolCallId,
+        message.decision,
+        "user",
+        message.userId || undefined,
+        message.inputDigest,
+      );
     else await runner.recordApproval(toolCallId, "deny", "timeout");
   }
 

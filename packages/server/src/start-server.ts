@@ -44,9 +44,11 @@ import { Readiness } from "./readiness.js";
 import { registerAuditRoutes } from "./routes/audit-routes.js";
 import { registerEgressRoutes } from "./routes/egress-routes.js";
 import { registerFilesRoutes } from "./routes/files-routes.js";
+import { registerKeysRoutes } from "./routes/keys-routes.js";
 import { registerReadinessRoutes } from "./routes/readiness-routes.js";
 import { registerSandboxRoutes } from "./routes/sandbox-routes.js";
 import { registerSecretsRoutes } from "./routes/secrets-routes.js";
+import { registerSessionShareRoutes } from "./routes/session-share-routes.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import { SessionManager } from "./session-manager.js";
 
@@ -150,6 +152,10 @@ export async function startServer(
     standbyAfterMs: config.standbyAfterMs,
     log,
     egress,
+    shares: (orgId, sessionId, userId) => database.shares.roleOf(orgId, sessionId, userId),
+    audit: async (orgId, entry) => {
+      await database.audit.append(orgId, entry);
+    },
   });
   const readiness = new Readiness(
     {
@@ -207,6 +213,21 @@ export async function startServer(
           onChange: (orgId) => egressSecrets.invalidate(orgId),
         }),
       (routes) => registerAuditRoutes(routes, { audit: database.audit }),
+      (routes) =>
+        registerSessionShareRoutes(routes, {
+          sessions,
+          shares: database.shares,
+          audit: async (orgId, entry) => {
+            await database.audit.append(orgId, entry);
+          },
+        }),
+      (routes) =>
+        registerKeysRoutes(routes, {
+          auth: database.auth,
+          audit: async (orgId, entry) => {
+            await database.audit.append(orgId, entry);
+          },
+        }),
       (routes) =>
         registerEgressRoutes(routes, {
           policies: database.egressPolicies,

@@ -7,22 +7,30 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type AuthenticatedCaller, createApp } from "../src/app.js";
 import { InProcessTurnScheduler } from "../src/durable/in-process-turn-scheduler.js";
 import { EventBus } from "../src/event-bus.js";
+import { registerSessionShareRoutes, type SessionShareRecord } from "../src/routes/session-share-routes.js";
 import { SessionManager } from "../src/session-manager.js";
 
 const KEY_A = "outrig_keyA";
 const KEY_A2 = "outrig_keyA2";
+const KEY_A3 = "outrig_keyA3";
+const KEY_VIEWER = "outrig_keyViewer";
 const KEY_B = "outrig_keyB";
 const callers: Record<string, AuthenticatedCaller> = {
   [KEY_A]: { orgId: "org_a", userId: "usr_a", keyId: "key_a", role: "admin" },
   [KEY_A2]: { orgId: "org_a", userId: "usr_a2", keyId: "key_a2", role: "member" },
+  [KEY_A3]: { orgId: "org_a", userId: "usr_a3", keyId: "key_a3", role: "member" },
+  [KEY_VIEWER]: { orgId: "org_a", userId: "usr_av", keyId: "key_av", role: "viewer" },
   [KEY_B]: { orgId: "org_b", userId: "usr_b", keyId: "key_b", role: "admin" },
 };
+const ORG_A_USERS = new Set(["usr_a", "usr_a2", "usr_a3", "usr_av"]);
 
 interface Fixture {
   app: ReturnType<typeof createApp>;
   sessions: SessionManager;
   scheduler: InProcessTurnScheduler;
   models: ScriptedModel[];
+  store: MemorySessionStore;
+  audited: { orgId: string; kind: string; sessionId?: string; userId: string; data: unknown }[];
   script(steps: ScriptedStep[]): void;
   call(
     method: string,
@@ -41,7 +49,14 @@ beforeEach(async () => {
   const models: ScriptedModel[] = [];
   let nextSteps: ScriptedStep[] = [];
   const scheduler = new InProcessTurnScheduler();
+  // Shares by `${sessionId}/${userId}`: the same contract as the Postgres share store.
+  const shares = new Map<string, SessionShareRecord>();
+  const audited: Fixture["audited"] = [];
   const sessions = new SessionManager({
+    shares: async (_orgId, sessionId, userId) => shares.get(`${sessionId}/${userId}`)?.role ?? null,
+    audit: async (orgId, entry) => {
+      audited.push({ orgId, ...entry });
+    },
     scheduler,
     store,
     bus,
@@ -66,6 +81,27 @@ beforeEach(async () => {
     store,
     bus,
     log: () => undefined,
+    extraRoutes: [
+      (routes) =>
+        registerSessionShareRoutes(routes, {
+          sessions,
+          shares: {
+            list: async (_orgId, sessionId) =>
+              [...shares.values()].filter((share) => share.sessionId === sessionId),
+            put: async (orgId, sessionId, userId, role, grantedBy) => {
+              if (orgId !== "org_a" || !ORG_A_USERS.has(userId))
+                throw new InputError("user_not_found", "No such user in this org.", 404);
+              const share = { sessionId, userId, role, grantedBy, createdAt: new Date() };
+              shares.set(`${sessionId}/${userId}`, share);
+              return share;
+            },
+            delete: async (_orgId, sessionId, userId) => shares.delete(`${sessionId}/${userId}`),
+          },
+          audit: async (orgId, entry) => {
+            audited.push({ orgId, ...entry });
+          },
+        }),
+    ],
   });
   await sessions.start();
   fixture = {
@@ -73,6 +109,8 @@ beforeEach(async () => {
     sessions,
     scheduler,
     models,
+    store,
+    audited,
     script(steps) {
       nextSteps = steps;
     },
@@ -209,11 +247,11 @@ describe("HTTP API", () => {
       expect(response.status, `${method} ${url}`).toBe(404);
       expect(await response.json()).toMatchObject({ error: { code: "not_found" } });
     }
-    // A second user of the same org does see it.
+    // A second user of the same org does not see it either (it is not shared with them).
     const listA2 = (await (await fixture.call("GET", "/v1/sessions", { key: KEY_A2 })).json()) as {
       sessions: { id: string }[];
     };
-    expect(listA2.sessions.map((session) => session.id)).toEqual([id]);
+    expect(listA2.sessions).toEqual([]);
   });
 
   it("rejects missing and invalid keys with 401", async () => {
@@ -271,5 +309,142 @@ describe("HTTP API", () => {
       expect(body.error.message.length).toBeGreaterThan(0);
     }
     expect((await fixture.call("GET", "/healthz", { key: null })).status).toBe(200);
+  });
+});
+
+describe("session access", () => {
+  const json = async <T>(response: Response | Promise<Response>) => (await (await response).json()) as T;
+  const listIds = async (key: string) =>
+    (await json<{ sessions: { id: string }[] }>(fixture.call("GET", "/v1/sessions", { key }))).sessions.map(
+      (session) => session.id,
+    );
+
+  it("hides a member's session from other members until shared, and lets only the owner and steerers start turns", async () => {
+    fixture.script([{ text: "one" }, { text: "two" }]);
+    const created = await fixture.call("POST", "/v1/sessions", {
+      key: KEY_A2,
+      body: { model: "anthropic:test", prompt: "mine" },
+    });
+    expect(created.status).toBe(201);
+    const { id, userId } = (await created.json()) as { id: string; userId: string };
+    expect(userId).toBe("usr_a2");
+    await fixture.scheduler.idle(id);
+
+    // Another member of the org: the session does not exist for them.
+    expect(await listIds(KEY_A3)).toEqual([]);
+    for (const [method, url, body] of [
+      ["GET", `/v1/sessions/${id}`, undefined],
+      ["GET", `/v1/sessions/${id}/events`, undefined],
+      ["GET", `/v1/sessions/${id}/files?path=/workspace/x`, undefined],
+      ["POST", `/v1/sessions/${id}/messages`, { text: "steer" }],
+      ["POST", `/v1/sessions/${id}/cancel`, undefined],
+      ["POST", `/v1/sessions/${id}/approvals/toolu_x`, { decision: "allow" }],
+      ["GET", `/v1/sessions/${id}/shares`, undefined],
+      ["PUT", `/v1/sessions/${id}/shares/usr_a3`, { role: "steerer" }],
+    ] as const) {
+      const response = await fixture.call(method, url, { key: KEY_A3, body });
+      expect(response.status, `${method} ${url}`).toBe(404);
+      expect(await response.text()).not.toContain("usr_a2");
+    }
+
+    // An admin sees it, but its turns run as the owner: no turn or approval without a share.
+    expect(await listIds(KEY_A)).toContain(id);
+    expect((await fixture.call("GET", `/v1/sessions/${id}`)).status).toBe(200);
+    const adminTurn = await fixture.call("POST", `/v1/sessions/${id}/messages`, { body: { text: "x" } });
+    expect(adminTurn.status).toBe(403);
+    expect(await adminTurn.json()).toMatchObject({ error: { code: "forbidden" } });
+    const adminApproval = await fixture.call("POST", `/v1/sessions/${id}/approvals/toolu_x`, {
+      body: { decision: "allow" },
+    });
+    expect(adminApproval.status).toBe(403);
+
+    // Shared as viewer: readable and listed, not steerable, and a viewer share cannot re-share.
+    const viewer = await fixture.call("PUT", `/v1/sessions/${id}/shares/usr_a3`, {
+      key: KEY_A2,
+      body: { role: "viewer" },
+    });
+    expect(viewer.status).toBe(200);
+    expect((await fixture.call("GET", `/v1/sessions/${id}`, { key: KEY_A3 })).status).toBe(200);
+    // (Listing shared sessions needs the share table: see the Postgres store's tests.)
+    const viewerTurn = await fixture.call("POST", `/v1/sessions/${id}/messages`, {
+      key: KEY_A3,
+      body: { text: "x" },
+    });
+    expect(viewerTurn.status).toBe(403);
+    const reshare = await fixture.call("PUT", `/v1/sessions/${id}/shares/usr_a`, {
+      key: KEY_A3,
+      body: { role: "steerer" },
+    });
+    expect(reshare.status).toBe(403);
+
+    // Shared as steerer: the turn starts, and it is recorded as the steerer's.
+    await fixture.call("PUT", `/v1/sessions/${id}/shares/usr_a3`, { key: KEY_A2, body: { role: "steerer" } });
+    const steered = await fixture.call("POST", `/v1/sessions/${id}/messages`, {
+      key: KEY_A3,
+      body: { text: "steer" },
+    });
+    expect(steered.status).toBe(202);
+    await fixture.scheduler.idle(id);
+    const starts = (await fixture.store.readEvents(id, { afterSeq: 0, limit: 100 })).filter(
+      (event) => event.type === "turn.start",
+    );
+    expect(starts.map((event) => event.type === "turn.start" && event.userId)).toEqual(["usr_a2", "usr_a3"]);
+
+    // An admin may unshare; the session is gone for the former steerer.
+    expect((await fixture.call("DELETE", `/v1/sessions/${id}/shares/usr_a3`)).status).toBe(204);
+    expect((await fixture.call("GET", `/v1/sessions/${id}`, { key: KEY_A3 })).status).toBe(404);
+    expect(
+      fixture.audited
+        .filter((entry) => entry.kind === "session_share")
+        .map((entry) => [entry.userId, entry.data]),
+    ).toEqual([
+      ["usr_a2", { targetUserId: "usr_a3", role: "viewer" }],
+      ["usr_a2", { targetUserId: "usr_a3", role: "steerer" }],
+      ["usr_a", { targetUserId: "usr_a3", role: null }],
+    ]);
+  });
+
+  it("lets an admin cancel someone's turn and audits the cancel as the admin", async () => {
+    fixture.script([{ hang: true }]);
+    const created = await fixture.call("POST", "/v1/sessions", {
+      key: KEY_A2,
+      body: { model: "anthropic:test", prompt: "hang" },
+    });
+    const { id } = (await created.json()) as { id: string };
+    expect((await fixture.call("POST", `/v1/sessions/${id}/cancel`, { key: KEY_A3 })).status).toBe(404);
+    expect((await fixture.call("POST", `/v1/sessions/${id}/cancel`)).status).toBe(200);
+    expect(fixture.audited.filter((entry) => entry.kind === "session_cancel")).toEqual([
+      {
+        orgId: "org_a",
+        kind: "session_cancel",
+        sessionId: id,
+        userId: "usr_a",
+        data: { turn: 1, sessionOwnerId: "usr_a2" },
+      },
+    ]);
+  });
+
+  it("keeps viewers read-only", async () => {
+    fixture.script([{ text: "hi" }]);
+    const created = await fixture.call("POST", "/v1/sessions", {
+      key: KEY_VIEWER,
+      body: { model: "anthropic:test", prompt: "hi" },
+    });
+    expect(created.status).toBe(403);
+    expect(await created.json()).toMatchObject({ error: { code: "read_only" } });
+    expect((await fixture.call("GET", "/v1/sessions", { key: KEY_VIEWER })).status).toBe(200);
+    const own = await fixture.call("POST", "/v1/sessions", {
+      body: { model: "anthropic:test", prompt: "hi" },
+    });
+    const { id } = (await own.json()) as { id: string };
+    await fixture.scheduler.idle(id);
+    await fixture.call("PUT", `/v1/sessions/${id}/shares/usr_av`, { body: { role: "steerer" } });
+    expect((await fixture.call("GET", `/v1/sessions/${id}`, { key: KEY_VIEWER })).status).toBe(200);
+    const steer = await fixture.call("POST", `/v1/sessions/${id}/messages`, {
+      key: KEY_VIEWER,
+      body: { text: "x" },
+    });
+    expect(steer.status).toBe(403);
+    expect(await steer.json()).toMatchObject({ error: { code: "read_only" } });
   });
 });

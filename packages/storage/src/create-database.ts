@@ -6,6 +6,7 @@ import { PostgresAuthStore } from "./auth/postgres-auth-store.js";
 import { PostgresEgressPolicyStore } from "./egress/postgres-egress-policy-store.js";
 import { runMigrations } from "./migrations/run-migrations.js";
 import { PostgresPolicyStore, PostgresWorkerRegistry } from "./policies/postgres-policy-store.js";
+import { PostgresSessionShareStore } from "./sessions/postgres-session-share-store.js";
 import { PostgresSessionStore } from "./sessions/postgres-session-store.js";
 
 export interface CreateDatabaseOptions {
@@ -19,6 +20,8 @@ export interface CreateDatabaseOptions {
 export interface Database {
   readonly pool: pg.Pool;
   readonly sessions: PostgresSessionStore;
+  /** Who each session is shared with, and as what. */
+  readonly shares: PostgresSessionShareStore;
   readonly auth: PostgresAuthStore;
   readonly policies: PostgresPolicyStore;
   readonly workers: PostgresWorkerRegistry;
@@ -54,6 +57,7 @@ export async function createDatabase(options: CreateDatabaseOptions): Promise<Da
   return {
     pool,
     sessions: new PostgresSessionStore(pool, { audit }),
+    shares: new PostgresSessionShareStore(pool),
     auth: new PostgresAuthStore(pool),
     policies: new PostgresPolicyStore(pool, { audit }),
     audit,

@@ -24,6 +24,7 @@ export {
 } from "./audit/session-audit-entries.js";
 export {
   API_KEY_PREFIX,
+  type ApiKeyRecord,
   type BootstrapResult,
   type CreatedApiKey,
   DEFAULT_ORG_NAME,
@@ -31,6 +32,7 @@ export {
   type OrgRecord,
   PostgresAuthStore,
   type Principal,
+  USER_ROLES,
   type UserRecord,
   type UserRole,
 } from "./auth/postgres-auth-store.js";
@@ -136,6 +138,12 @@ export {
   type SecretBinding,
   type SecretKeyring,
 } from "./secrets/secret-cipher.js";
+export {
+  PostgresSessionShareStore,
+  type SessionShare,
+  SHARE_ROLES,
+  type ShareRole,
+} from "./sessions/postgres-session-share-store.js";
 export {
   PostgresSessionStore,
   type PostgresSessionStoreOptions,

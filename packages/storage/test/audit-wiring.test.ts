@@ -53,9 +53,10 @@ describe("audit log wiring", () => {
     return { orgId: org.id, userId: user.id };
   }
 
+  /** A session with a running turn, started without auditing it (these tests count tool entries). */
   async function runningSession(orgId: string, userId: string): Promise<string> {
     const session = await database.sessions.createSession({ orgId, userId, model: "fake:x", system: null });
-    await database.sessions.startTurn(orgId, session.id, "go");
+    await new PostgresSessionStore(database.pool).startTurn(orgId, session.id, "go");
     return session.id;
   }
 
@@ -196,6 +197,37 @@ describe("audit log wiring", () => {
       data: { toolCallId: "call_unknown", decision: "deny", reason: "timeout" },
     });
     expect(timeout?.data).not.toHaveProperty("name");
+  });
+
+  it("audits a message as the person who posted it, and that turn's tool calls as that person too", async () => {
+    const { orgId, userId: ownerId } = await orgAndUser("message-actor");
+    const helper = await database.auth.createUser(orgId, { name: "grace", role: "member" });
+    const session = await database.sessions.createSession({
+      orgId,
+      userId: ownerId,
+      model: "fake:x",
+      system: null,
+    });
+    const { event } = await database.sessions.startTurn(orgId, session.id, "héllo", { userId: helper.id });
+    expect(event).toMatchObject({ type: "turn.start", userId: helper.id });
+    await database.sessions.appendEvents(session.id, [toolStart("call_h", "Bash", { command: "id" })], {
+      turn: 1,
+    });
+    await database.sessions.appendEvents(session.id, [
+      { type: "turn.end", turn: 1, reason: "end_turn", usage: { inputTokens: 0, outputTokens: 0 } },
+    ]);
+    await database.sessions.startTurn(orgId, session.id, "mine", { userId: ownerId });
+    await database.sessions.appendEvents(session.id, [toolStart("call_o", "Bash", { command: "id" })], {
+      turn: 2,
+    });
+    const recorded = await entries(orgId);
+    expect(recorded.map((entry) => [entry.kind, entry.userId, entry.data])).toEqual([
+      ["session_message", helper.id, { turn: 1, textBytes: 6, sessionOwnerId: ownerId }],
+      ["tool_call", helper.id, expect.objectContaining({ toolCallId: "call_h", sessionOwnerId: ownerId })],
+      ["session_message", ownerId, { turn: 2, textBytes: 4 }],
+      ["tool_call", ownerId, expect.not.objectContaining({ sessionOwnerId: expect.anything() })],
+    ]);
+    await expect(database.audit.verifyAuditChain(orgId)).resolves.toMatchObject({ isValid: true, count: 4 });
   });
 
   it("stores no event when its audit entry cannot be stored", async () => {

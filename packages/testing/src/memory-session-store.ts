@@ -38,9 +38,16 @@ export class MemorySessionStore implements SessionStore {
     return record && record.orgId === orgId ? record : null;
   }
 
-  async listSessions(orgId: string, options: { limit: number }): Promise<SessionRecord[]> {
+  /** Knows no shares: `visibleTo` keeps that user's own sessions. */
+  async listSessions(
+    orgId: string,
+    options: { limit: number; visibleTo?: string },
+  ): Promise<SessionRecord[]> {
     return [...this.#sessions.values()]
-      .filter((record) => record.orgId === orgId)
+      .filter(
+        (record) =>
+          record.orgId === orgId && (options.visibleTo === undefined || record.userId === options.visibleTo),
+      )
       .reverse()
       .slice(0, options.limit);
   }
@@ -79,6 +86,7 @@ export class MemorySessionStore implements SessionStore {
     orgId: string,
     sessionId: string,
     text: string,
+    options: { userId?: string } = {},
   ): Promise<{ turn: number; event: SessionEvent }> {
     const record = await this.getSession(orgId, sessionId);
     if (!record) throw new InputError("not_found", "Session not found", 404);
@@ -91,7 +99,9 @@ export class MemorySessionStore implements SessionStore {
     }
     const turn = record.turns + 1;
     this.#sessions.set(sessionId, { ...record, status: "running", turns: turn });
-    const [event] = await this.appendEvents(sessionId, [{ type: "turn.start", turn, text }]);
+    const [event] = await this.appendEvents(sessionId, [
+      { type: "turn.start", turn, text, ...(options.userId ? { userId: options.userId } : {}) },
+    ]);
     if (!event) throw new Error("turn.start not stored");
     return { turn, event };
   }
@@ -137,7 +147,7 @@ export function createCrashingStore(inner: SessionStore, crashOnAppend: number):
     updateSession: (id, patch) => inner.updateSession(id, patch),
     listRunningSessions: (options) => inner.listRunningSessions(options),
     findSessionOrg: (id) => inner.findSessionOrg(id),
-    startTurn: (orgId, id, text) => inner.startTurn(orgId, id, text),
+    startTurn: (orgId, id, text, options) => inner.startTurn(orgId, id, text, options),
     appendEvents: async (id, events, options) => {
       count += 1;
       if (count === crashOnAppend) throw new SimulatedCrash(`simulated crash on append ${count}`);

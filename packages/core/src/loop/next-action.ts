@@ -2,6 +2,7 @@
 import type { ToolPolicy } from "@outrig/protocol";
 import { evaluateToolPolicy } from "../policy/evaluate-tool-policy.js";
 import type { RunState } from "./run-state.js";
+import { toolInputDigest } from "./tool-input-digest.js";
 
 export interface LoopLimits {
   /** Model calls per turn before the turn ends with `max_steps`. */
@@ -14,6 +15,8 @@ export type NextAction =
   | { readonly type: "none" }
   | { readonly type: "call_model"; readonly step: number }
   | { readonly type: "run_tool"; readonly toolCallId: string }
+  /** The model reused a tool call id: the call is answered with an error and never runs. */
+  | { readonly type: "reject_tool"; readonly toolCallId: string; readonly message: string }
   /** The call is not run: the policy or a person denied it. */
   | {
       readonly type: "deny_tool";
@@ -37,10 +40,31 @@ export function nextAction(state: RunState, limits: LoopLimits, policy?: ToolPol
   if (state.turnStatus !== "running") return { type: "none" };
   const pending = state.toolCalls.find((call) => call.result === undefined);
   if (pending) {
+    if (pending.duplicateOf !== undefined) {
+      return {
+        type: "reject_tool",
+        toolCallId: pending.toolCallId,
+        message: `The tool call id "${pending.duplicateOf}" was already used in this session, so this call was not run. Every tool call needs a new, unique id.`,
+      };
+    }
     // A call that already started is finished first (its effect may have happened).
     if (pending.hasStarted || !policy) return { type: "run_tool", toolCallId: pending.toolCallId };
     const approval = state.approvals.get(pending.toolCallId);
-    if (approval?.decision === "allow") return { type: "run_tool", toolCallId: pending.toolCallId };
+    if (approval?.decision === "allow") {
+      // An approval allows the exact input it was asked for, and only when the decision named it.
+      const digest = toolInputDigest(pending.input);
+      const isSameCall =
+        approval.inputDigest === digest &&
+        (approval.decidedDigest === undefined || approval.decidedDigest === digest);
+      if (isSameCall) return { type: "run_tool", toolCallId: pending.toolCallId };
+      return {
+        type: "deny_tool",
+        toolCallId: pending.toolCallId,
+        message:
+          "The approval given does not match this call's input, so the call was denied. Do not retry it; ask the user how to proceed.",
+        deniedBy: "person",
+      };
+    }
     if (approval?.decision === "deny") {
       const message =
         approval.reason === "timeout"

@@ -14,6 +14,7 @@ import type { Tool } from "../tools/tool.js";
 import { createMountTable } from "../vfs/create-mount-table.js";
 import { runSession, SessionRunner, type SessionRunnerDeps } from "./run-loop.js";
 import { INTERRUPTED_TOOL_OUTPUT } from "./run-state.js";
+import { toolInputDigest } from "./tool-input-digest.js";
 
 /** A tool with a visible side effect: appends a line to a shared log. */
 function createAppendTool(effects: string[]): Tool<{ line: string }> {
@@ -524,5 +525,144 @@ describe("runSession crash recovery", () => {
       expect(harness.effects.length).toBeLessThanOrEqual(4);
       expect(new Set(harness.effects)).toEqual(new Set(["a", "b", "c"]));
     }
+  });
+});
+
+describe("tool call ids and approvals", () => {
+  const askAppend: ToolPolicy = { approvalTimeoutMs: 5000, rules: [{ tool: "Append", action: "ask" }] };
+
+  /** Runs the turn, answering every approval request with `decide`. */
+  async function runWithApprovals(
+    harness: Harness,
+    steps: ScriptedStep[],
+    decide: (runner: SessionRunner, toolCallId: string) => Promise<void>,
+    policy: ToolPolicy | null = askAppend,
+  ): Promise<SessionEvent[]> {
+    const runner = new SessionRunner(harness.deps(), {
+      sessionId: harness.sessionId,
+      model: new ScriptedModel(steps),
+      fs: createMountTable([]),
+      exec: async () => {
+        throw new Error("no sandbox");
+      },
+      systemPrompt: "test",
+      cwd: "/workspace",
+      ...(policy ? { policy } : {}),
+    });
+    const signal = new AbortController().signal;
+    for (let index = 0; index < 30; index++) {
+      const outcome = await runner.runStep(signal);
+      if (outcome.type === "idle") break;
+      if (outcome.type === "await_approval") await decide(runner, outcome.toolCallId);
+    }
+    return allEvents(harness.store, harness.sessionId);
+  }
+
+  it("never runs a second call that reuses an approved call's id, and answers it with an error", async () => {
+    const harness = await createHarness();
+    const events = await runWithApprovals(
+      harness,
+      [
+        { toolCalls: [{ name: "Append", input: { line: "harmless" }, id: "toolu_same" }] },
+        // The model reuses the approved id for a different input: it must not inherit the approval.
+        { toolCalls: [{ name: "Append", input: { line: "evil" }, id: "toolu_same" }] },
+        { text: "ok" },
+      ],
+      async (runner, toolCallId) => runner.recordApproval(toolCallId, "allow", "user", "usr_1"),
+    );
+    expect(harness.effects).toEqual(["harmless"]);
+    const ends = events.filter((event) => event.type === "tool.end");
+    expect(ends.map((event) => [event.toolCallId, event.isError])).toEqual([
+      ["toolu_same", false],
+      [expect.stringMatching(/^toolu_same_dup_/), true],
+    ]);
+    expect(ends[1]?.output).toContain('"toolu_same" was already used in this session');
+    // One approval was asked for and given; the duplicate was never even offered for approval.
+    expect(events.filter((event) => event.type === "approval.request")).toHaveLength(1);
+    expect(events.filter((event) => event.type === "tool.start")).toHaveLength(1);
+    // The transcript the model sees next has unique ids, each answered once.
+    const ids = events.flatMap((event) =>
+      event.type === "message.end"
+        ? event.message.content.flatMap((part) => (part.type === "tool_call" ? [part.toolCallId] : []))
+        : [],
+    );
+    expect(ids).toEqual(["toolu_same", "toolu_same"]); // the log keeps what the model sent
+    const state = await new SessionRunner(harness.deps(), {
+      sessionId: harness.sessionId,
+      model: new ScriptedModel([]),
+      fs: createMountTable([]),
+      exec: async () => {
+        throw new Error("no sandbox");
+      },
+      systemPrompt: "test",
+      cwd: "/workspace",
+    }).state();
+    const callIds = state.messages.flatMap((message) =>
+      message.role === "assistant"
+        ? message.content.flatMap((part) => (part.type === "tool_call" ? [part.toolCallId] : []))
+        : [],
+    );
+    const resultIds = state.messages.flatMap((message) =>
+      message.role === "tool" ? message.content.map((part) => part.toolCallId) : [],
+    );
+    expect(new Set(callIds).size).toBe(2);
+    expect(resultIds).toEqual(callIds);
+  });
+
+  it("rejects a duplicate id within one message and across turns, even without a tool policy", async () => {
+    const harness = await createHarness();
+    await runWithApprovals(
+      harness,
+      [
+        {
+          toolCalls: [
+            { name: "Append", input: { line: "a" }, id: "toolu_1" },
+            { name: "Append", input: { line: "b" }, id: "toolu_1" },
+          ],
+        },
+        { text: "ok" },
+      ],
+      async () => undefined,
+      null,
+    );
+    expect(harness.effects).toEqual(["a"]);
+    await harness.store.startTurn("org_1", harness.sessionId, "again");
+    const events = await runWithApprovals(
+      harness,
+      [{ toolCalls: [{ name: "Append", input: { line: "c" }, id: "toolu_1" }] }, { text: "ok" }],
+      async () => undefined,
+      null,
+    );
+    expect(harness.effects).toEqual(["a"]);
+    expect(
+      events
+        .filter((event) => event.type === "tool.end")
+        .map((event) => event.type === "tool.end" && event.isError),
+    ).toEqual([false, true, true]);
+  });
+
+  it("binds an approval to the call's input: a decision naming another input denies the call", async () => {
+    const harness = await createHarness();
+    const events = await runWithApprovals(
+      harness,
+      [{ toolCalls: [{ name: "Append", input: { line: "x" }, id: "toolu_a" }] }, { text: "ok" }],
+      async (runner, toolCallId) =>
+        runner.recordApproval(toolCallId, "allow", "user", "usr_1", toolInputDigest({ line: "other" })),
+    );
+    expect(harness.effects).toEqual([]);
+    const request = events.find((event) => event.type === "approval.request");
+    expect(request?.type === "approval.request" && request.inputDigest).toBe(toolInputDigest({ line: "x" }));
+    const end = events.find((event) => event.type === "tool.end");
+    expect(end).toMatchObject({ isError: true, denied: { by: "person" } });
+    expect(end?.type === "tool.end" && end.output).toContain("does not match this call's input");
+
+    // The same decision naming the right input (key order does not matter) runs it.
+    const allowed = await createHarness();
+    await runWithApprovals(
+      allowed,
+      [{ toolCalls: [{ name: "Append", input: { line: "x" }, id: "toolu_a" }] }, { text: "ok" }],
+      async (runner, toolCallId) => runner.recordApproval(toolCallId, "allow", "user", "usr_1"),
+    );
+    expect(allowed.effects).toEqual(["x"]);
   });
 });

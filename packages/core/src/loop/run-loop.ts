@@ -14,6 +14,7 @@ import type { FileSystem } from "../vfs/file-system.js";
 import { type LoopLimits, nextAction, retryDelayMs } from "./next-action.js";
 import { applyEvent, foldEvents, type RunState } from "./run-state.js";
 import { executeModelCall, executeToolCall } from "./step-executors.js";
+import { toolInputDigest } from "./tool-input-digest.js";
 
 export interface SessionRunnerDeps {
   readonly store: SessionStore;
@@ -183,6 +184,22 @@ export class SessionRunner {
         ]);
         break;
       }
+      case "reject_tool": {
+        const call = state.toolCalls.find((candidate) => candidate.toolCallId === action.toolCallId);
+        if (!call) break;
+        await this.#appendOrClosed([
+          {
+            type: "tool.end",
+            turn: state.turn,
+            toolCallId: call.toolCallId,
+            name: call.name,
+            isError: true,
+            output: action.message,
+            durationMs: 0,
+          },
+        ]);
+        break;
+      }
       case "request_approval": {
         const call = state.toolCalls.find((candidate) => candidate.toolCallId === action.toolCallId);
         if (!call) break;
@@ -193,6 +210,7 @@ export class SessionRunner {
             toolCallId: call.toolCallId,
             name: call.name,
             input: call.input,
+            inputDigest: toolInputDigest(call.input),
             rule: action.rule,
             timeoutMs: action.timeoutMs,
           },
@@ -222,12 +240,17 @@ export class SessionRunner {
       : { type: "idle", seq: state.lastSeq };
   }
 
-  /** Records the answer to an approval request (exactly once: a second answer is ignored). */
+  /**
+   * Records the answer to an approval request (exactly once: a second answer is ignored). The answer
+   * names the input it decided on: `inputDigest` when the caller passes one (what the person saw),
+   * else the digest of the input the request was asked for. A call whose input differs never runs.
+   */
   async recordApproval(
     toolCallId: string,
     decision: "allow" | "deny",
     reason: "user" | "timeout",
     userId?: string,
+    inputDigest?: string,
   ): Promise<void> {
     const state = await this.state();
     const approval = state.approvals.get(toolCallId);
@@ -239,6 +262,7 @@ export class SessionRunner {
         toolCallId,
         decision,
         reason,
+        inputDigest: inputDigest ?? approval.inputDigest,
         ...(userId ? { userId } : {}),
       },
     ]);

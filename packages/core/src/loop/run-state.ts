@@ -9,6 +9,7 @@ import type {
   Usage,
 } from "@outrig/protocol";
 import type { FileReadRecord } from "../tools/tool.js";
+import { toolInputDigest } from "./tool-input-digest.js";
 
 export type TurnStatus = "none" | "running" | "ended" | "failed";
 
@@ -18,9 +19,19 @@ export interface PendingToolCall {
   readonly input: unknown;
   readonly hasStarted: boolean;
   readonly result: ToolResultPart | undefined;
+  /**
+   * Set when the model reused an id it had used before in this session (or twice in one message): the
+   * call never runs and is answered with an error. Its `toolCallId` is then a fresh one (see
+   * `duplicateToolCallId`) so every id in the transcript stays unique; this is the id the model sent.
+   */
+  readonly duplicateOf?: string;
 }
 
 export interface ApprovalState {
+  /** Digest of the input the approval was asked for (`toolInputDigest`). */
+  readonly inputDigest: string;
+  /** The digest the decision named; absent in logs written before decisions named one. */
+  readonly decidedDigest?: string;
   readonly timeoutMs: number;
   readonly decision: "allow" | "deny" | undefined;
   readonly reason: "user" | "timeout" | undefined;
@@ -42,6 +53,8 @@ export interface RunState {
   readonly fileState: ReadonlyMap<string, FileReadRecord>;
   /** Approvals asked for in the current turn, by tool call id. */
   readonly approvals: ReadonlyMap<string, ApprovalState>;
+  /** Every tool call id the model has used in this session (ids must be unique per session). */
+  readonly toolCallIds: ReadonlySet<string>;
 }
 
 export const INTERRUPTED_TOOL_OUTPUT =
@@ -60,6 +73,7 @@ export function initialRunState(): RunState {
     turnUsage: { inputTokens: 0, outputTokens: 0 },
     fileState: new Map(),
     approvals: new Map(),
+    toolCallIds: new Set(),
   };
 }
 
@@ -94,25 +108,26 @@ export function applyEvent(state: RunState, event: SessionEvent): RunState {
     }
     case "model.retry":
       return { ...next, modelAttempts: event.attempt };
-    case "message.end":
+    case "message.end": {
+      const { message, toolCalls, toolCallIds } = withUniqueToolCallIds(
+        event.message,
+        event.seq,
+        state.toolCallIds,
+      );
       return {
         ...next,
         step: state.step + 1,
         modelAttempts: 0,
-        messages: [...state.messages, event.message],
-        toolCalls: toolCallsOf(event.message).map((call) => ({
-          toolCallId: call.toolCallId,
-          name: call.name,
-          input: call.input,
-          hasStarted: false,
-          result: undefined,
-        })),
+        messages: [...state.messages, message],
+        toolCallIds,
+        toolCalls,
         lastStopReason: event.stopReason,
         turnUsage: {
           inputTokens: state.turnUsage.inputTokens + event.usage.inputTokens,
           outputTokens: state.turnUsage.outputTokens + event.usage.outputTokens,
         },
       };
+    }
     case "tool.start":
       return {
         ...next,
@@ -147,13 +162,22 @@ export function applyEvent(state: RunState, event: SessionEvent): RunState {
     }
     case "approval.request": {
       const approvals = new Map(state.approvals);
-      approvals.set(event.toolCallId, { timeoutMs: event.timeoutMs, decision: undefined, reason: undefined });
+      approvals.set(event.toolCallId, {
+        inputDigest: toolInputDigest(event.input),
+        timeoutMs: event.timeoutMs,
+        decision: undefined,
+        reason: undefined,
+      });
       return { ...next, approvals };
     }
     case "approval.response": {
       const approvals = new Map(state.approvals);
+      const requested = state.approvals.get(event.toolCallId);
       approvals.set(event.toolCallId, {
-        timeoutMs: state.approvals.get(event.toolCallId)?.timeoutMs ?? 0,
+        // A response without a request (a damaged log) matches no call: the digest of nothing.
+        inputDigest: requested?.inputDigest ?? "",
+        ...(event.inputDigest === undefined ? {} : { decidedDigest: event.inputDigest }),
+        timeoutMs: requested?.timeoutMs ?? 0,
         decision: event.decision,
         reason: event.reason,
       });
@@ -170,6 +194,46 @@ export function foldEvents(events: readonly SessionEvent[], state = initialRunSt
   let current = state;
   for (const event of events) current = applyEvent(current, event);
   return current;
+}
+
+/** The id a reused tool call id is given in the run state: unique, and the same on every replay. */
+export function duplicateToolCallId(toolCallId: string, seq: number, index: number): string {
+  return `${toolCallId}_dup_${seq}_${index}`;
+}
+
+/**
+ * The message's tool calls as pending calls, with every id the session saw before (or that repeats
+ * within the message) replaced by `duplicateToolCallId` in both the calls and the message, so the
+ * transcript never holds two calls with one id and a result can never be matched to the wrong call.
+ */
+function withUniqueToolCallIds(
+  message: AssistantMessage,
+  seq: number,
+  seen: ReadonlySet<string>,
+): { message: AssistantMessage; toolCalls: PendingToolCall[]; toolCallIds: ReadonlySet<string> } {
+  const calls = toolCallsOf(message);
+  if (calls.length === 0) return { message, toolCalls: [], toolCallIds: seen };
+  const toolCallIds = new Set(seen);
+  const toolCalls: PendingToolCall[] = [];
+  let isRenamed = false;
+  const content = message.content.map((part, index) => {
+    if (part.type !== "tool_call") return part;
+    const isDuplicate = toolCallIds.has(part.toolCallId);
+    const toolCallId = isDuplicate ? duplicateToolCallId(part.toolCallId, seq, index) : part.toolCallId;
+    toolCallIds.add(toolCallId);
+    toolCalls.push({
+      toolCallId,
+      name: part.name,
+      input: part.input,
+      hasStarted: false,
+      result: undefined,
+      ...(isDuplicate ? { duplicateOf: part.toolCallId } : {}),
+    });
+    if (!isDuplicate) return part;
+    isRenamed = true;
+    return { ...part, toolCallId };
+  });
+  return { message: isRenamed ? { ...message, content } : message, toolCalls, toolCallIds };
 }
 
 export function toolCallsOf(message: AssistantMessage): ToolCallPart[] {

@@ -53,8 +53,11 @@ export interface SessionStore {
   createSession(input: CreateSessionInput): Promise<SessionRecord>;
   /** Scoped by org: another org's session resolves null. */
   getSession(orgId: string, sessionId: string): Promise<SessionRecord | null>;
-  /** Newest first. */
-  listSessions(orgId: string, options: { limit: number }): Promise<SessionRecord[]>;
+  /**
+   * Newest first. With `visibleTo`, only the sessions that user owns or that are shared with them;
+   * without it, every session of the org.
+   */
+  listSessions(orgId: string, options: { limit: number; visibleTo?: string }): Promise<SessionRecord[]>;
   /**
    * Appends events atomically, assigning consecutive seqs after the session's lastSeq (gap-free,
    * first event is seq 1) and `at` timestamps that never go back as seq grows (a clock that steps
@@ -68,9 +71,16 @@ export interface SessionStore {
   ): Promise<SessionEvent[]>;
   /**
    * Starts the next turn atomically: appends `turn.start`, bumps `turns` and sets `running`. Throws
-   * InputError `session_busy` (409) while a turn runs. Scoped by org.
+   * InputError `session_busy` (409) while a turn runs. Scoped by org. `userId` is who posted the
+   * message (default: the owner): `turn.start` carries it, and an auditing store records the message and
+   * the turn's tool calls as that user's actions.
    */
-  startTurn(orgId: string, sessionId: string, text: string): Promise<{ turn: number; event: SessionEvent }>;
+  startTurn(
+    orgId: string,
+    sessionId: string,
+    text: string,
+    options?: { userId?: string },
+  ): Promise<{ turn: number; event: SessionEvent }>;
   /** Events with seq > afterSeq, ascending, at most `limit`. */
   readEvents(sessionId: string, options: { afterSeq: number; limit: number }): Promise<SessionEvent[]>;
   updateSession(sessionId: string, patch: { status?: SessionStatus; turns?: number }): Promise<void>;

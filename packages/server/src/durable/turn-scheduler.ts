@@ -7,6 +7,8 @@ import type { StepOutcome } from "@outrig/core";
 export interface ApprovalMessage {
   readonly decision: "allow" | "deny";
   readonly userId: string;
+  /** The input digest of the request the person answered (absent in messages sent before it existed). */
+  readonly inputDigest?: string;
 }
 
 /** What a scheduler calls to make progress on a turn. Implemented by the session manager. */

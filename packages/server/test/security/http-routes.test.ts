@@ -27,9 +27,11 @@ let testDatabase: TestDatabase;
 let fakeLlm: FakeLlmServer;
 let server: RunningServer;
 let home: string;
-const keys = { admin: "", member: "", other: "" };
+const keys = { admin: "", member: "", member2: "", viewer: "", other: "" };
 let fixture: SpecFixture;
 let orgAId = "";
+let adminUserId = "";
+let revocableKeyId = "";
 const logged: string[] = [];
 const statuses: { route: string; status: number; detail: string }[] = [];
 const counts = { auth: 0, crossOrg: 0, fuzz: 0, raw: 0, resets: 0 };
@@ -66,6 +68,12 @@ beforeAll(async () => {
     orgAId = org.id;
     const member = await database.auth.createUser(org.id, { name: "member", role: "member" });
     keys.member = (await database.auth.createApiKey(org.id, member.id, "member")).key;
+    revocableKeyId = (await database.auth.createApiKey(org.id, member.id, "to-revoke")).id;
+    const member2 = await database.auth.createUser(org.id, { name: "member2", role: "member" });
+    keys.member2 = (await database.auth.createApiKey(org.id, member2.id, "member2")).key;
+    const viewer = await database.auth.createUser(org.id, { name: "viewer", role: "viewer" });
+    keys.viewer = (await database.auth.createApiKey(org.id, viewer.id, "viewer")).key;
+    adminUserId = (await database.auth.authenticate(keys.admin))?.userId ?? "";
     const other = await database.auth.createOrg("other-org");
     const mallory = await database.auth.createUser(other.id, { name: "mallory", role: "admin" });
     keys.other = (await database.auth.createApiKey(other.id, mallory.id, "mallory")).key;
@@ -73,8 +81,8 @@ beforeAll(async () => {
     await database.close();
   }
 
-  // Org A's data: a session with a workspace file, a memory, a secret and a policy, all marked.
-  const created = await call("POST", "/v1/sessions", keys.admin, {
+  // Org A's data: a session (the member's) with a workspace file, a memory, a secret and a policy, all marked.
+  const created = await call("POST", "/v1/sessions", keys.member, {
     body: { model: "anthropic:claude-sonnet-4-5", prompt: `remember ${ORG_A_MARKER}` },
   });
   expect(created.status).toBe(201);
@@ -98,7 +106,15 @@ beforeAll(async () => {
     body: { rules: [{ tool: "Bash", match: `*${ORG_A_MARKER}*`, action: "deny" }] },
   });
   expect(policy.status).toBe(200);
-  fixture = { sessionId, memoryPath, scratchPath, secretName, model: "anthropic:claude-sonnet-4-5" };
+  fixture = {
+    sessionId,
+    memoryPath,
+    scratchPath,
+    secretName,
+    model: "anthropic:claude-sonnet-4-5",
+    adminUserId,
+    revocableKeyId,
+  };
   await waitForIdle(sessionId);
 }, 180_000);
 
@@ -211,6 +227,38 @@ describe("authentication and isolation, route by route", () => {
       const response = await send(spec, keys.member, spec.example(fixture));
       expect([specKey(spec), response.status]).toEqual([specKey(spec), 403]);
     }
+  });
+
+  it("hides a session from a member of the same org it is not shared with (404 on every session route)", async () => {
+    for (const spec of ROUTE_SPECS.filter((each) => each.path.startsWith("/v1/sessions/:id"))) {
+      counts.auth += 1;
+      const response = await send(spec, keys.member2, spec.example(fixture));
+      const text = await bodyText(response, spec);
+      expect([specKey(spec), response.status, text.slice(0, 200)]).toEqual([
+        specKey(spec),
+        404,
+        text.slice(0, 200),
+      ]);
+      expect(text).not.toContain(ORG_A_MARKER);
+    }
+    const listed = await (await call("GET", "/v1/sessions", keys.member2)).text();
+    expect(listed).not.toContain(fixture.sessionId);
+    expect(await (await call("GET", "/v1/sessions", keys.admin)).text()).toContain(fixture.sessionId);
+  });
+
+  it("refuses a viewer on every route that writes (revoking one's own key aside)", async () => {
+    const writes = ROUTE_SPECS.filter(
+      (each) => each.method !== "GET" && specKey(each) !== "DELETE /v1/keys/:id",
+    );
+    expect(writes.length).toBeGreaterThanOrEqual(15);
+    for (const spec of writes) {
+      counts.auth += 1;
+      const response = await send(spec, keys.viewer, spec.example(fixture));
+      expect([specKey(spec), response.status]).toEqual([specKey(spec), 403]);
+    }
+    // Reads still work for a viewer.
+    expect((await call("GET", "/v1/me", keys.viewer)).status).toBe(200);
+    expect((await call("GET", "/v1/policy", keys.viewer)).status).toBe(200);
   });
 
   it("shows another org nothing of the first one", async () => {

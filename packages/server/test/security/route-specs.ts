@@ -6,7 +6,12 @@
  * To add a route: append an entry with its method and Hono path exactly as registered.
  */
 
-/** `public`: no key needed. `member`: any key of the org. `admin`: org admins only (members get 403). */
+/**
+ * `public`: no key needed. `member`: any member or admin key of the org (viewers too for reads; every
+ * non-GET route refuses viewers with 403, except revoking their own key). `admin`: org admins only
+ * (members get 403). Routes under `/v1/sessions/:id` also answer 404 to a member of the same org the
+ * session is not shared with; the fixture session belongs to the `member` key.
+ */
 export type AuthClass = "public" | "member" | "admin";
 
 /**
@@ -24,6 +29,10 @@ export interface SpecFixture {
   readonly scratchPath: string;
   readonly secretName: string;
   readonly model: string;
+  /** The admin's user id (the share examples share the member's session with the admin). */
+  readonly adminUserId: string;
+  /** A key of the member's that the DELETE /v1/keys/:id example revokes. */
+  readonly revocableKeyId: string;
 }
 
 export interface ExampleRequest {
@@ -326,5 +335,73 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
     crossOrg: "not_found",
     example: (f) => ({ params: { id: f.sessionId } }),
     fuzz: { params: ["id"], query: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/sessions/:id/shares",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.sessionId } }),
+    fuzz: { params: ["id"], query: true },
+  },
+  {
+    method: "PUT",
+    path: "/v1/sessions/:id/shares/:userId",
+    // The owner (or an admin) shares; the example shares the member's session with the admin, read-only.
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.sessionId, userId: f.adminUserId }, body: { role: "viewer" } }),
+    fuzz: { params: ["id", "userId"], body: true },
+  },
+  {
+    method: "DELETE",
+    path: "/v1/sessions/:id/shares/:userId",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.sessionId, userId: f.adminUserId } }),
+    fuzz: { params: ["id", "userId"] },
+  },
+  {
+    method: "GET",
+    path: "/v1/me",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({}),
+    fuzz: { query: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/users",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({}),
+    fuzz: { query: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/keys",
+    // Everyone lists their own keys; `userId` of someone else is for admins.
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({}),
+    fuzz: { query: true },
+    queryKeys: ["userId"],
+  },
+  {
+    method: "POST",
+    path: "/v1/keys",
+    // A key for oneself; keys for other users and roles are for admins.
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({ body: { name: "probe" } }),
+    fuzz: { body: true },
+  },
+  {
+    method: "DELETE",
+    path: "/v1/keys/:id",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.revocableKeyId } }),
+    fuzz: { params: ["id"] },
   },
 ];

@@ -17,6 +17,10 @@ export const AUDIT_KINDS = [
   "memory_write",
   "secret_write",
   "policy_change",
+  "session_message",
+  "session_cancel",
+  "session_share",
+  "api_key",
 ] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 export const GENESIS_HASH = "0".repeat(64);

@@ -13,7 +13,10 @@ export const MAX_AUDITED_INPUT_BYTES = 4096;
 /** The session facts an entry needs. */
 export interface AuditedSession {
   readonly id: string;
+  /** Who the entries are attributed to: the user who started the turn. */
   readonly userId: string;
+  /** The session's owner, recorded in the entry when someone else started the turn. */
+  readonly ownerId?: string;
 }
 
 /** True when `appendEvents` must write an audit entry for this event. */
@@ -76,7 +79,16 @@ function toolCallEntry(
     kind: "tool_call",
     sessionId: session.id,
     userId: session.userId,
-    data: { name: call.name, toolCallId: call.toolCallId, turn: call.turn, ...auditedInput(input), ...extra },
+    data: {
+      name: call.name,
+      toolCallId: call.toolCallId,
+      turn: call.turn,
+      ...auditedInput(input),
+      ...(session.ownerId === undefined || session.ownerId === session.userId
+        ? {}
+        : { sessionOwnerId: session.ownerId }),
+      ...extra,
+    },
   };
 }
 

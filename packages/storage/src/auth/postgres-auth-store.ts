@@ -12,7 +12,9 @@ const DISPLAY_PREFIX_LENGTH = API_KEY_PREFIX.length + 6;
 export const DEFAULT_ORG_NAME = "default";
 const BOOTSTRAP_LOCK_KEY = 0x6f757472_6963;
 
-export type UserRole = "admin" | "member";
+/** `admin`: everything in the org; `member`: own sessions, files and secrets; `viewer`: read-only. */
+export const USER_ROLES = ["admin", "member", "viewer"] as const;
+export type UserRole = (typeof USER_ROLES)[number];
 
 export interface OrgRecord {
   readonly id: string;
@@ -33,6 +35,20 @@ export interface Principal {
   readonly userId: string;
   readonly keyId: string;
   readonly role: UserRole;
+}
+
+/** An API key as listed: never its secret, only the clear prefix people tell keys apart by. */
+export interface ApiKeyRecord {
+  readonly id: string;
+  readonly orgId: string;
+  readonly userId: string;
+  readonly userName: string;
+  readonly role: UserRole;
+  readonly name: string;
+  readonly prefix: string;
+  readonly createdAt: Date;
+  readonly lastUsedAt: Date | null;
+  readonly revokedAt: Date | null;
 }
 
 export interface CreatedApiKey {
@@ -131,6 +147,87 @@ export class PostgresAuthStore {
     return insertApiKey(this.#pool, orgId, userId, name);
   }
 
+  /** The org's users, oldest first. */
+  async listUsers(orgId: string): Promise<UserRecord[]> {
+    const { rows } = await this.#pool.query<UserRow>(
+      "SELECT id, org_id, name, role, created_at FROM users WHERE org_id = $1 ORDER BY created_at, id",
+      [orgId],
+    );
+    return rows.map(toUserRecord);
+  }
+
+  /** One user of the org, or null (another org's user is null too). */
+  async getUser(orgId: string, userId: string): Promise<UserRecord | null> {
+    const { rows } = await this.#pool.query<UserRow>(
+      "SELECT id, org_id, name, role, created_at FROM users WHERE org_id = $1 AND id = $2",
+      [orgId, userId],
+    );
+    return rows[0] ? toUserRecord(rows[0]) : null;
+  }
+
+  /**
+   * Changes a user's role. Throws InputError `last_admin` (409) when it would leave the org without an
+   * admin; returns null for an unknown user.
+   */
+  async setUserRole(orgId: string, userId: string, role: UserRole): Promise<UserRecord | null> {
+    return withTransaction(this.#pool, async (client) => {
+      await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`outrig-user:${orgId}`]);
+      const { rows } = await client.query<UserRow>(
+        "SELECT id, org_id, name, role, created_at FROM users WHERE org_id = $1 AND id = $2 FOR UPDATE",
+        [orgId, userId],
+      );
+      const current = rows[0];
+      if (!current) return null;
+      if (current.role === "admin" && role !== "admin") {
+        const admins = await client.query("SELECT 1 FROM users WHERE org_id = $1 AND role = 'admin'", [
+          orgId,
+        ]);
+        if ((admins.rowCount ?? 0) <= 1)
+          throw new InputError("last_admin", "The org's last admin cannot lose the admin role.", 409);
+      }
+      const updated = await client.query<UserRow>(
+        "UPDATE users SET role = $3 WHERE org_id = $1 AND id = $2 RETURNING id, org_id, name, role, created_at",
+        [orgId, userId, role],
+      );
+      return toUserRecord(firstRow(updated.rows));
+    });
+  }
+
+  /** The org's keys (or one user's), newest first; revoked keys included, marked. */
+  async listApiKeys(orgId: string, options: { userId?: string } = {}): Promise<ApiKeyRecord[]> {
+    const { rows } = await this.#pool.query<{
+      id: string;
+      org_id: string;
+      user_id: string;
+      user_name: string;
+      role: UserRole;
+      name: string;
+      prefix: string;
+      created_at: Date;
+      last_used_at: Date | null;
+      revoked_at: Date | null;
+    }>(
+      `SELECT k.id, k.org_id, k.user_id, u.name AS user_name, u.role, k.name, k.prefix, k.created_at,
+         k.last_used_at, k.revoked_at
+       FROM api_keys k JOIN users u ON u.org_id = k.org_id AND u.id = k.user_id
+       WHERE k.org_id = $1 AND ($2::text IS NULL OR k.user_id = $2)
+       ORDER BY k.created_at DESC, k.id DESC`,
+      [orgId, options.userId ?? null],
+    );
+    return rows.map((row) => ({
+      id: row.id,
+      orgId: row.org_id,
+      userId: row.user_id,
+      userName: row.user_name,
+      role: row.role,
+      name: row.name,
+      prefix: row.prefix,
+      createdAt: row.created_at,
+      lastUsedAt: row.last_used_at,
+      revokedAt: row.revoked_at,
+    }));
+  }
+
   /**
    * Resolves a presented key to its principal, or null for an unknown, malformed or revoked key. The
    * lookup is by hash, so timing depends on the hash, not on how much of the secret matched.
@@ -154,11 +251,16 @@ export class PostgresAuthStore {
     return { orgId: row.org_id, userId: row.user_id, keyId: row.id, role: row.role };
   }
 
-  /** Scoped by org. True when this call revoked the key, false when it was unknown or already revoked. */
-  async revokeApiKey(orgId: string, keyId: string): Promise<boolean> {
+  /**
+   * Scoped by org (and to one user's keys when `userId` is given). True when this call revoked the key,
+   * false when it was unknown, someone else's or already revoked. Effective at once: `authenticate`
+   * reads the key row on every request.
+   */
+  async revokeApiKey(orgId: string, keyId: string, options: { userId?: string } = {}): Promise<boolean> {
     const { rowCount } = await this.#pool.query(
-      "UPDATE api_keys SET revoked_at = now() WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL",
-      [orgId, keyId],
+      `UPDATE api_keys SET revoked_at = now()
+       WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL AND ($3::text IS NULL OR user_id = $3)`,
+      [orgId, keyId, options.userId ?? null],
     );
     return rowCount === 1;
   }
@@ -189,6 +291,18 @@ export class PostgresAuthStore {
       return { orgId: org.id, userId, apiKey };
     });
   }
+}
+
+interface UserRow {
+  id: string;
+  org_id: string;
+  name: string;
+  role: UserRole;
+  created_at: Date;
+}
+
+function toUserRecord(row: UserRow): UserRecord {
+  return { id: row.id, orgId: row.org_id, name: row.name, role: row.role, createdAt: row.created_at };
 }
 
 async function insertUser(

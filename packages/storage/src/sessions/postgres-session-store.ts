@@ -99,10 +99,16 @@ export class PostgresSessionStore implements SessionStore {
     return rows[0] ? toSessionRecord(rows[0]) : null;
   }
 
-  async listSessions(orgId: string, options: { limit: number }): Promise<SessionRecord[]> {
+  async listSessions(
+    orgId: string,
+    options: { limit: number; visibleTo?: string },
+  ): Promise<SessionRecord[]> {
     const { rows } = await this.#pool.query<SessionRow>(
-      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE org_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`,
-      [orgId, options.limit],
+      `SELECT ${SESSION_COLUMNS} FROM sessions
+       WHERE org_id = $1 AND ($3::text IS NULL OR user_id = $3 OR id IN (
+         SELECT session_id FROM session_shares WHERE org_id = $1 AND user_id = $3))
+       ORDER BY created_at DESC, id DESC LIMIT $2`,
+      [orgId, options.limit, options.visibleTo ?? null],
     );
     return rows.map(toSessionRecord);
   }
@@ -170,7 +176,7 @@ export class PostgresSessionStore implements SessionStore {
       ]);
       const session = rows[0] ?? (await appendRefused(client, sessionId, options));
       const entries = auditEntriesForEvents(
-        { id: sessionId, userId: session.user_id },
+        { id: sessionId, userId: session.actor_id, ownerId: session.user_id },
         events,
         await approvedToolNames(client, sessionId, events),
       );
@@ -183,10 +189,15 @@ export class PostgresSessionStore implements SessionStore {
     });
   }
 
+  /**
+   * With an audit log, the message is audited (`session_message`, as `options.userId` or the owner) in
+   * the same transaction, and the turn's later tool calls are audited as that user too.
+   */
   async startTurn(
     orgId: string,
     sessionId: string,
     text: string,
+    options: { userId?: string } = {},
   ): Promise<{ turn: number; event: SessionEvent }> {
     const at = this.#clock().toISOString();
     return withTransaction(this.#pool, async (client) => {
@@ -195,12 +206,13 @@ export class PostgresSessionStore implements SessionStore {
         turns: number;
         last_seq: string;
         updated_at: Date;
+        user_id: string;
       }>(
         `UPDATE sessions SET turns = turns + 1, last_seq = last_seq + 1, status = 'running',
-           updated_at = GREATEST($3::timestamptz, updated_at)
+           updated_at = GREATEST($3::timestamptz, updated_at), turn_user_id = $4
          WHERE org_id = $1 AND id = $2 AND status <> 'running'
-         RETURNING status, turns, last_seq, updated_at`,
-        [orgId, sessionId, at],
+         RETURNING status, turns, last_seq, updated_at, user_id`,
+        [orgId, sessionId, at, options.userId ?? null],
       );
       const row = rows[0];
       if (!row) {
@@ -220,10 +232,30 @@ export class PostgresSessionStore implements SessionStore {
         orgId,
         sessionId,
         Number(row.last_seq),
-        [{ type: "turn.start", turn: row.turns, text }],
+        [
+          {
+            type: "turn.start",
+            turn: row.turns,
+            text,
+            ...(options.userId ? { userId: options.userId } : {}),
+          },
+        ],
         row.updated_at.toISOString(),
       );
       if (!event) throw new InvariantError("turn.start was not stored");
+      const actor = options.userId ?? row.user_id;
+      await this.#audit?.appendIn(client, orgId, [
+        {
+          kind: "session_message",
+          sessionId,
+          userId: actor,
+          data: {
+            turn: row.turns,
+            textBytes: Buffer.byteLength(text, "utf8"),
+            ...(actor === row.user_id ? {} : { sessionOwnerId: row.user_id }),
+          },
+        },
+      ]);
       return { turn: row.turns, event };
     });
   }
@@ -300,7 +332,7 @@ const APPEND_EVENTS_CTES = `WITH session AS (
    UPDATE sessions SET last_seq = last_seq + $2, updated_at = GREATEST($3::timestamptz, updated_at),
      status = COALESCE($5, status)
    WHERE id = $1 AND ($4::int IS NULL OR (status = 'running' AND turns = $4))
-   RETURNING org_id, user_id, last_seq, updated_at
+   RETURNING org_id, user_id, COALESCE(turn_user_id, user_id) AS actor_id, last_seq, updated_at
  ), inserted AS (
    INSERT INTO session_events (org_id, session_id, seq, type, payload, at)
    SELECT session.org_id, $1, session.last_seq - $2 + event.position, event.type, event.payload,
@@ -311,7 +343,7 @@ const APPEND_EVENTS_CTES = `WITH session AS (
    SELECT pg_notify($8, $1 || ':' || session.last_seq) FROM session
  )`;
 const APPEND_EVENTS_SQL = `${APPEND_EVENTS_CTES}
- SELECT org_id, user_id, last_seq, updated_at, (SELECT count(*) FROM inserted) AS inserted,
+ SELECT org_id, user_id, actor_id, last_seq, updated_at, (SELECT count(*) FROM inserted) AS inserted,
    (SELECT count(*) FROM notified) AS notified
  FROM session`;
 // The same, and then the org's audit head is locked and read (after the session row, as every writer
@@ -319,7 +351,7 @@ const APPEND_EVENTS_SQL = `${APPEND_EVENTS_CTES}
 const APPEND_AUDITED_EVENTS_SQL = `${APPEND_EVENTS_CTES}, head AS (
    ${lockAuditHeadSql("SELECT org_id FROM session", "$9")}
  )
- SELECT session.org_id, user_id, session.last_seq, session.updated_at, head.last_seq AS audit_seq, head.last_hash AS audit_hash,
+ SELECT session.org_id, user_id, actor_id, session.last_seq, session.updated_at, head.last_seq AS audit_seq, head.last_hash AS audit_hash,
    (SELECT count(*) FROM inserted) AS inserted, (SELECT count(*) FROM notified) AS notified
  FROM session, head`;
 
@@ -331,6 +363,8 @@ interface AuditHeadColumns {
 interface AppendedRow {
   org_id: string;
   user_id: string;
+  /** Who started the running turn (the owner unless someone it was shared with did). */
+  actor_id: string;
   last_seq: string;
   /** The `at` of the appended events. */
   updated_at: Date;
