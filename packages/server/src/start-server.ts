@@ -131,6 +131,9 @@ export async function startServer(
     log,
     egress,
   });
+  const secretStore = new PostgresSecretStore(database.pool, createSecretKeyring(masterKey), {
+    audit: database.audit,
+  });
   const app = createApp({
     auth: database.auth,
     policies: {
@@ -167,9 +170,7 @@ export async function startServer(
         }),
       (routes) =>
         registerSecretsRoutes(routes, {
-          secrets: new PostgresSecretStore(database.pool, createSecretKeyring(masterKey), {
-            audit: database.audit,
-          }),
+          secrets: secretStore,
           onChange: (orgId) => egressSecrets.invalidate(orgId),
         }),
       (routes) => registerAuditRoutes(routes, { audit: database.audit }),
@@ -177,6 +178,7 @@ export async function startServer(
         registerEgressRoutes(routes, {
           policies: database.egressPolicies,
           audit: database.audit,
+          secrets: secretStore,
           onChange: (orgId) => egress.invalidatePolicy(orgId),
         }),
     ],
