@@ -3,7 +3,8 @@
  * (`<home>/egress/<sessionId>/proxy.sock`; the socket is how a request is attributed to org, user
  * and session), the deployment CA in `<home>/egress-ca`, and what each sandbox needs to use it: the
  * CA bundle bound over its roots, proxy and CA variables, placeholders and canaries in its env.
- * Every decision goes to the org's audit log; refusals during a command are appended to its stderr.
+ * Every request is one entry in the org's audit log (naming any secret injected into it); refusals
+ * during a command are appended to its stderr.
  */
 import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
@@ -250,6 +251,9 @@ export class SessionEgress implements SandboxEgressHook {
   }
 
   #onAudit(event: EgressAuditEvent): void {
+    // One entry per request: its `egress` entry already names the injected secrets (secretNames), so
+    // the proxy's per-secret `secret_use` events would only repeat it.
+    if (event.kind === "secret_use") return;
     const { orgId, sessionId } = event.context;
     void this.#options.audit.append(orgId, toAuditEntry(event)).catch((error: Error) => {
       this.#options.log(`egress audit for org ${orgId}: ${error.message}`);
