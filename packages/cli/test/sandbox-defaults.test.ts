@@ -101,15 +101,6 @@ async function eventsUntilTurnEnd(sessionId: string): Promise<StoredEvent[]> {
 
 describe("default sandbox limits", () => {
   it("limits memory and CPU by default, and a memory hog gets a tool error while the session goes on", async () => {
-    const policy = await api("GET", "/v1/sandbox-policy");
-    expect(policy.status).toBe(200);
-    expect(policy.json.effective).toMatchObject({
-      memoryBytes: GIB,
-      cpus: 1,
-      pids: 1024,
-      commandTimeoutMs: 600_000,
-    });
-
     const created = await api("POST", "/v1/sessions", {
       model: "anthropic:claude-sonnet-4-5",
       prompt: "use a lot of memory, then check you are still here",
@@ -125,6 +116,15 @@ describe("default sandbox limits", () => {
     expect(outputs[0]?.isError).toBe(true);
     expect(outputs[0]?.output).toMatch(/memory limit/);
     expect(outputs[1]).toEqual({ isError: false, output: expect.stringContaining("still-here") });
+
+    const policy = await api("GET", "/v1/sandbox-policy");
+    expect(policy.status).toBe(200);
+    expect(policy.json.effective).toMatchObject({
+      memoryBytes: GIB,
+      cpus: 1,
+      pids: 1024,
+      commandTimeoutMs: 600_000,
+    });
 
     const state = await api("GET", `/v1/sessions/${sessionId}/sandbox`);
     expect(state.json.limits).toMatchObject({
