@@ -49,6 +49,8 @@ const EnvSchema = z.object({
   OUTRIG_MASTER_KEY: optionalString,
   /** Internal hosts egress may reach at fixed addresses: `git.corp=10.0.0.5,other=127.0.0.1`. */
   OUTRIG_EGRESS_HOSTS: optionalString,
+  /** How often each org's audit head is checkpointed outside the database (ms). */
+  OUTRIG_AUDIT_CHECKPOINT_MS: z.coerce.number().int().min(100).max(86_400_000).default(60_000),
   /** Fault injection for crash tests: SIGKILL this process right after its Nth session-event append. */
   OUTRIG_FAULT_KILL_AFTER_APPEND: z.coerce.number().int().min(1).optional(),
 });
@@ -77,6 +79,8 @@ export interface ServerConfig {
   readonly sandboxProvider: "bubblewrap" | "runc";
   /** Host names egress connects to at operator-given addresses (no DNS, no address policy). */
   readonly egressHosts: ReadonlyMap<string, readonly string[]>;
+  /** Interval of the audit checkpoints in OUTRIG_HOME/audit-checkpoints. */
+  readonly auditCheckpointMs: number;
   /** Sandbox limits and idle times (OUTRIG_SANDBOX_*), overridable per org; warm start bound. */
   readonly sandbox: SandboxDefaults;
 }
@@ -132,6 +136,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     sandboxTmpBytes: values.OUTRIG_SANDBOX_TMP_MB * 1024 * 1024,
     sandboxProvider: values.OUTRIG_SANDBOX_PROVIDER,
     egressHosts,
+    auditCheckpointMs: values.OUTRIG_AUDIT_CHECKPOINT_MS,
     sandbox,
   };
 }

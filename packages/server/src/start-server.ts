@@ -20,6 +20,7 @@ import {
   findDefaultImage,
 } from "@outrig/sandboxes";
 import {
+  AuditCheckpoints,
   createSecretKeyring,
   loadMasterKey,
   PostgresFileStore,
@@ -100,6 +101,14 @@ export async function startServer(
     pinnedHosts: config.egressHosts,
     log,
   });
+  // Signed heads of every org's audit chain, outside the database (see docs/security.md).
+  const auditCheckpoints = new AuditCheckpoints({
+    log: database.audit,
+    directory: path.join(config.home, "audit-checkpoints"),
+    masterKey: masterKey.key,
+    report: log,
+  });
+  auditCheckpoints.start(config.auditCheckpointMs);
   const sandboxPolicies = new PostgresSandboxPolicyStore(database.pool);
   const sandboxLifecycle = new SandboxLifecycle({
     defaults: config.sandbox.policy,
@@ -173,7 +182,7 @@ export async function startServer(
           secrets: secretStore,
           onChange: (orgId) => egressSecrets.invalidate(orgId),
         }),
-      (routes) => registerAuditRoutes(routes, { audit: database.audit }),
+      (routes) => registerAuditRoutes(routes, { audit: database.audit, checkpoints: auditCheckpoints }),
       (routes) =>
         registerEgressRoutes(routes, {
           policies: database.egressPolicies,
@@ -197,6 +206,7 @@ export async function startServer(
     server.once("listening", () => resolve());
     server.once("error", (error) => reject(error));
   }).catch(async (error: NodeJS.ErrnoException) => {
+    await auditCheckpoints.close();
     await database.close();
     const reason =
       error.code === "EADDRINUSE" ? `port ${config.port} is already in use (set OUTRIG_PORT)` : error.message;
@@ -229,6 +239,7 @@ export async function startServer(
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
         await stopped;
         await sandboxProvider.close();
+        await auditCheckpoints.close();
         await database.close();
       })();
       return closing;
