@@ -65,6 +65,11 @@ export async function auditCommand(argv: readonly string[], options: AuditComman
       } else {
         options.out(`TAMPERED at seq ${report.seq} (${report.problem}): ${report.message}\n`);
       }
+      if (!values.json && report.lastCheckpoint) {
+        options.out(
+          `anchored: checkpoint of entry ${report.lastCheckpoint.seq} at ${report.lastCheckpoint.at}, kept outside the database\n`,
+        );
+      }
       return report.isValid ? 0 : 1;
     }
     default:

@@ -185,7 +185,9 @@ describe("outrig audit", () => {
 
     const valid = await runCli(["audit", "verify"], cliEnv());
     expect(valid.code, valid.stderr).toBe(0);
-    expect(valid.stdout).toMatch(/^OK: 7 entries, the chain is intact; head [0-9a-f]{64}\n$/);
+    expect(valid.stdout).toMatch(
+      /^OK: 7 entries, the chain is intact; head [0-9a-f]{64}\nanchored: checkpoint of entry 7 at \S+, kept outside the database\n$/,
+    );
 
     // A superuser turns the append-only trigger off for one statement and flips the decision.
     const superuser = new pg.Client({ connectionString: database.url });
@@ -207,7 +209,7 @@ describe("outrig audit", () => {
     const tampered = await runCli(["audit", "verify"], cliEnv());
     expect(tampered.code).toBe(1);
     expect(tampered.stdout).toMatch(
-      /^TAMPERED at seq 6 \(altered\): entry 6 was altered after it was written\n$/,
+      /^TAMPERED at seq 6 \(altered\): entry 6 was altered after it was written\nanchored: checkpoint of entry 7 at \S+, kept outside the database\n$/,
     );
 
     // A member's key may not read the audit log.

@@ -272,9 +272,11 @@ describe("git push through egress from a real sandbox", () => {
       expect(egress.find((row) => row.data.refusal === "secret_in_request")).toMatchObject({
         data: { decision: "refused", isFlagged: true, matched: "canary AWS_SECRET_ACCESS_KEY" },
       });
-      const uses = rows.filter((row) => row.kind === "secret_use");
+      // One entry per request: the egress entry names the injected secret; no second entry repeats it.
+      const uses = egress.filter((row) => (row.data.secretNames as string[]).length > 0);
       expect(uses.length).toBeGreaterThanOrEqual(gitRequests.length);
       for (const use of uses) expect(use.data.secretNames).toEqual(["GIT_TOKEN"]);
+      expect(rows.filter((row) => row.kind === "secret_use")).toEqual([]);
       expect(rows.some((row) => row.kind === "policy_change" && row.data.policy === "egress")).toBe(true);
       expect(holdsToken(JSON.stringify(rows))).toBe(false);
       const events = await database.pool.query("SELECT payload FROM session_events");

@@ -40,7 +40,7 @@ export {
   type ModelCallOutcome,
   unknownToolResult,
 } from "./loop/step-executors.js";
-export { buildSystemPrompt, type SystemPromptOptions } from "./loop/system-prompt.js";
+export { buildSystemPrompt, type NetworkAccess, type SystemPromptOptions } from "./loop/system-prompt.js";
 export { toolInputDigest } from "./loop/tool-input-digest.js";
 export {
   INSTRUCTION_FILE_NAMES,

@@ -36,14 +36,31 @@ export const AuditList = z.object({
 });
 export type AuditList = z.infer<typeof AuditList>;
 
+/** The newest checkpoint (kept outside the database) the chain was checked against; null: none yet. */
+const LastCheckpoint = z.object({ seq: z.number().int(), at: z.string() }).nullable().optional();
+
 export const AuditVerifyReport = z.discriminatedUnion("isValid", [
-  z.object({ isValid: z.literal(true), count: z.number().int(), headHash: z.string() }),
+  z.object({
+    isValid: z.literal(true),
+    count: z.number().int(),
+    headHash: z.string(),
+    lastCheckpoint: LastCheckpoint,
+  }),
   z.object({
     isValid: z.literal(false),
     count: z.number().int(),
     seq: z.number().int(),
-    problem: z.enum(["altered", "missing", "broken_link", "head_mismatch"]),
+    problem: z.enum([
+      "altered",
+      "missing",
+      "broken_link",
+      "head_mismatch",
+      "checkpoint_mismatch",
+      "truncated",
+      "checkpoint_invalid",
+    ]),
     message: z.string(),
+    lastCheckpoint: LastCheckpoint,
   }),
 ]);
 export type AuditVerifyReport = z.infer<typeof AuditVerifyReport>;

@@ -52,6 +52,8 @@ const EnvSchema = z.object({
   OUTRIG_EGRESS_HOSTS: optionalString,
   /** How long a stopping server lets running tool calls and model calls finish (ms). */
   OUTRIG_DRAIN_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+  /** How often each org's audit head is checkpointed outside the database (ms). */
+  OUTRIG_AUDIT_CHECKPOINT_MS: z.coerce.number().int().min(100).max(86_400_000).default(60_000),
   /** Fault injection for crash tests: SIGKILL this process right after its Nth session-event append. */
   OUTRIG_FAULT_KILL_AFTER_APPEND: z.coerce.number().int().min(1).optional(),
 });
@@ -82,6 +84,8 @@ export interface ServerConfig {
   readonly sandboxProvider: "bubblewrap" | "runc";
   /** Host names egress connects to at operator-given addresses (no DNS, no address policy). */
   readonly egressHosts: ReadonlyMap<string, readonly string[]>;
+  /** Interval of the audit checkpoints in OUTRIG_HOME/audit-checkpoints. */
+  readonly auditCheckpointMs: number;
   /** Sandbox limits and idle times (OUTRIG_SANDBOX_*), overridable per org; warm start bound. */
   readonly sandbox: SandboxDefaults;
   /** Requests per second and open event streams per key and per org (OUTRIG_RATE_*). */
@@ -141,6 +145,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     sandboxTmpBytes: values.OUTRIG_SANDBOX_TMP_MB * 1024 * 1024,
     sandboxProvider: values.OUTRIG_SANDBOX_PROVIDER,
     egressHosts,
+    auditCheckpointMs: values.OUTRIG_AUDIT_CHECKPOINT_MS,
     sandbox,
     rateLimits,
   };

@@ -12,7 +12,7 @@ describe("SandboxPolicy", () => {
       coldAfterMs: 60_000,
       standbyAfterMs: 100,
     });
-    expect(sandboxLimitsOf(merged)).toEqual({ memoryBytes: 128 * 1024 * 1024, pids: 1024 });
+    expect(sandboxLimitsOf(merged)).toEqual({ memoryBytes: 128 * 1024 * 1024, pids: 1024, cpus: 1 });
     expect(mergeSandboxPolicy(defaults, null)).toEqual(defaults);
   });
 
@@ -50,6 +50,21 @@ describe("loadSandboxDefaults", () => {
     });
     expect(defaults.policy.standbyAfterMs).toBeUndefined();
     expect(defaults.warmPoolSize).toBe(2);
+  });
+
+  it("limits memory, CPU, processes and command time when the operator sets nothing", () => {
+    const defaults = loadSandboxDefaults({}).policy;
+    expect(defaults).toMatchObject({
+      memoryBytes: 1024 * 1024 * 1024,
+      cpus: 1,
+      pids: 1024,
+      commandTimeoutMs: 600_000,
+    });
+    expect(sandboxLimitsOf(defaults)).toEqual({ memoryBytes: 1024 * 1024 * 1024, cpus: 1, pids: 1024 });
+    // An org's policy still overrides each default.
+    expect(
+      mergeSandboxPolicy(defaults, SandboxPolicy.parse({ memoryBytes: 4 * 1024 ** 3, cpus: 2 })),
+    ).toMatchObject({ memoryBytes: 4 * 1024 ** 3, cpus: 2, commandTimeoutMs: 600_000 });
   });
 
   it.each([

@@ -85,12 +85,25 @@ const positiveInteger = (minimum: number) =>
     .min(minimum)
     .max(2 ** 50);
 
+/**
+ * Limits every sandbox gets unless the operator or an org sets others: enough for builds and test
+ * suites, small enough that one session cannot take the machine's memory or all its cores, and a
+ * command time limit equal to the longest timeout the Bash tool accepts (10 min), so no call path
+ * runs a command for longer. An org's policy may raise or lower each one.
+ */
+export const DEFAULT_SANDBOX_LIMITS = {
+  memoryBytes: 1024 * MIB,
+  cpus: 1,
+  pids: 1024,
+  commandTimeoutMs: 10 * 60_000,
+} as const;
+
 const SandboxEnv = z.object({
-  OUTRIG_SANDBOX_MEMORY_BYTES: positiveInteger(16 * MIB).optional(),
-  OUTRIG_SANDBOX_PIDS: positiveInteger(16).default(1024),
-  OUTRIG_SANDBOX_CPUS: z.coerce.number().min(0.01).max(1024).optional(),
+  OUTRIG_SANDBOX_MEMORY_BYTES: positiveInteger(16 * MIB).default(DEFAULT_SANDBOX_LIMITS.memoryBytes),
+  OUTRIG_SANDBOX_PIDS: positiveInteger(16).default(DEFAULT_SANDBOX_LIMITS.pids),
+  OUTRIG_SANDBOX_CPUS: z.coerce.number().min(0.01).max(1024).default(DEFAULT_SANDBOX_LIMITS.cpus),
   OUTRIG_SANDBOX_DISK_BYTES: positiveInteger(MIB).optional(),
-  OUTRIG_COMMAND_TIMEOUT_MS: positiveInteger(100).optional(),
+  OUTRIG_COMMAND_TIMEOUT_MS: positiveInteger(100).default(DEFAULT_SANDBOX_LIMITS.commandTimeoutMs),
   /** 0: never freeze. */
   OUTRIG_STANDBY_AFTER_MS: z.coerce.number().int().min(0).default(100),
   /** Checkpoint (CRIU) after this long idle, where the provider can; 0: never. Default 5 min. */

@@ -470,6 +470,8 @@ export class SessionManager implements TurnHost {
         if (section) sections.push(section);
     }
     const extra = [session.system, ...sections].filter((part): part is string => Boolean(part)).join("\n\n");
+    // What the sandbox can reach, as the org's egress policy says when the session's runner starts.
+    const network = (await options.egress?.networkAccess?.(session.orgId)) ?? null;
     // A vendor-defined tool (Anthropic's memory tool) is offered only to that vendor's models.
     const provider = session.model.slice(0, session.model.indexOf(":"));
     const tools = options.tools.filter((tool) => !tool.providerTools || provider in tool.providerTools);
@@ -492,7 +494,7 @@ export class SessionManager implements TurnHost {
           const egress = options.egress;
           return explainReadOnlyMounts(await (egress ? egress.explainRefusals(session.id, run) : run()));
         },
-        systemPrompt: buildSystemPrompt({ cwd: WORKSPACE, extra }),
+        systemPrompt: buildSystemPrompt({ cwd: WORKSPACE, extra, network }),
         cwd: WORKSPACE,
       },
     );

@@ -21,6 +21,7 @@ import {
   findDefaultImage,
 } from "@outrig/sandboxes";
 import {
+  AuditCheckpoints,
   createSecretKeyring,
   type EmbeddedPostgres,
   isLivePostmaster,
@@ -122,6 +123,14 @@ export async function startServer(
     ownEndpoints: () => apiEndpoints,
     log,
   });
+  // Signed heads of every org's audit chain, outside the database (see docs/security.md).
+  const auditCheckpoints = new AuditCheckpoints({
+    log: database.audit,
+    directory: path.join(config.home, "audit-checkpoints"),
+    masterKey: masterKey.key,
+    report: log,
+  });
+  auditCheckpoints.start(config.auditCheckpointMs);
   const sandboxPolicies = new PostgresSandboxPolicyStore(database.pool);
   const sandboxLifecycle = new SandboxLifecycle({
     defaults: config.sandbox.policy,
@@ -170,6 +179,9 @@ export async function startServer(
     },
     log,
   );
+  const secretStore = new PostgresSecretStore(database.pool, createSecretKeyring(masterKey), {
+    audit: database.audit,
+  });
   const app = createApp({
     auth: database.auth,
     policies: {
@@ -207,12 +219,10 @@ export async function startServer(
         }),
       (routes) =>
         registerSecretsRoutes(routes, {
-          secrets: new PostgresSecretStore(database.pool, createSecretKeyring(masterKey), {
-            audit: database.audit,
-          }),
+          secrets: secretStore,
           onChange: (orgId) => egressSecrets.invalidate(orgId),
         }),
-      (routes) => registerAuditRoutes(routes, { audit: database.audit }),
+      (routes) => registerAuditRoutes(routes, { audit: database.audit, checkpoints: auditCheckpoints }),
       (routes) =>
         registerSessionShareRoutes(routes, {
           sessions,
@@ -232,6 +242,7 @@ export async function startServer(
         registerEgressRoutes(routes, {
           policies: database.egressPolicies,
           audit: database.audit,
+          secrets: secretStore,
           onChange: (orgId) => egress.invalidatePolicy(orgId),
         }),
       (routes) => registerReadinessRoutes(routes, { readiness }),
@@ -251,6 +262,7 @@ export async function startServer(
     server.once("listening", () => resolve());
     server.once("error", (error) => reject(error));
   }).catch(async (error: NodeJS.ErrnoException) => {
+    await auditCheckpoints.close();
     await database.close();
     await homeLock.release();
     const reason =
@@ -304,6 +316,7 @@ export async function startServer(
         await stopped;
         // A sandbox with a call in flight must outlive this process (like after a crash).
         if (running === 0) await sandboxProvider.close();
+        await auditCheckpoints.close();
         await database.close();
         if (running === 0) await homeLock.release();
       })();

@@ -1,8 +1,14 @@
+export {
+  type AnchoredAuditReport,
+  AuditCheckpoints,
+  type AuditCheckpointsOptions,
+} from "./audit/audit-checkpoints.js";
 export { canonicalJson, type JsonValue } from "./audit/canonical-json.js";
 export {
   AUDIT_KINDS,
   type AuditChainProblem,
   type AuditChainReport,
+  type AuditCheckpointMark,
   type AuditEntry,
   type AuditEntryInput,
   type AuditKind,
@@ -14,6 +20,7 @@ export {
   PostgresAuditLog,
   type PostgresAuditLogOptions,
   toLockedHead,
+  type VerifyAuditChainOptions,
 } from "./audit/postgres-audit-log.js";
 export {
   type AuditedSession,

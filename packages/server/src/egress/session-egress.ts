@@ -3,11 +3,12 @@
  * (`<home>/egress/<sessionId>/proxy.sock`; the socket is how a request is attributed to org, user
  * and session), the deployment CA in `<home>/egress-ca`, and what each sandbox needs to use it: the
  * CA bundle bound over its roots, proxy and CA variables, placeholders and canaries in its env.
- * Every decision goes to the org's audit log; refusals during a command are appended to its stderr.
+ * Every request is one entry in the org's audit log (naming any secret injected into it); refusals
+ * during a command are appended to its stderr.
  */
 import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
-import type { ExecResult, ReadOnlyMount } from "@outrig/core";
+import type { ExecResult, NetworkAccess, ReadOnlyMount } from "@outrig/core";
 import {
   type CertificateAuthority,
   createEgressProxy,
@@ -75,6 +76,8 @@ export interface SandboxEgressHook {
   explainRefusals(sessionId: string, run: () => Promise<ExecResult>): Promise<ExecResult>;
   /** The session's sandbox is gone (cold or destroyed): closes its socket until the next sandbox. */
   releaseSession?(sessionId: string): Promise<void>;
+  /** What the org's sandboxes can reach, for the system prompt. */
+  networkAccess?(orgId: string): Promise<NetworkAccess>;
 }
 
 export interface SessionEgressOptions {
@@ -232,18 +235,32 @@ export class SessionEgress implements SandboxEgressHook {
     return listener;
   }
 
+  /** The allowed hosts and the hosts that get a credential, from the org's policy (at most a second old). */
+  async networkAccess(orgId: string): Promise<NetworkAccess> {
+    const policy = await this.#orgPolicy(orgId);
+    return {
+      allowedHosts: policy?.allowedHosts ?? [],
+      credentialHosts: [...new Set((policy?.credentials ?? []).map((rule) => rule.host))],
+    };
+  }
+
+  async #orgPolicy(orgId: string): Promise<EgressPolicyBody | null> {
+    let cached = this.#policies.get(orgId);
+    if (!cached || cached.expiresAt <= Date.now()) {
+      const policy = await this.#options.policies.get(orgId);
+      cached = { policy, expiresAt: Date.now() + POLICY_CACHE_MS };
+      this.#policies.set(orgId, cached);
+    }
+    return cached.policy;
+  }
+
   /** The org's policy (at most a second old) plus the session's canaries; no policy: refuse all. */
   async #policyFor(context: EgressContext): Promise<EgressPolicy> {
-    let cached = this.#policies.get(context.orgId);
-    if (!cached || cached.expiresAt <= Date.now()) {
-      const policy = await this.#options.policies.get(context.orgId);
-      cached = { policy, expiresAt: Date.now() + POLICY_CACHE_MS };
-      this.#policies.set(context.orgId, cached);
-    }
+    const policy = await this.#orgPolicy(context.orgId);
     const canaries = context.sessionId ? canariesFor(this.#options.masterKey, context.sessionId) : undefined;
     return {
-      allowedHosts: cached.policy?.allowedHosts ?? [],
-      credentials: cached.policy?.credentials ?? [],
+      allowedHosts: policy?.allowedHosts ?? [],
+      credentials: policy?.credentials ?? [],
       canaries: canaries
         ? [
             { label: "AWS_ACCESS_KEY_ID", value: canaries.accessKeyId },
@@ -254,6 +271,9 @@ export class SessionEgress implements SandboxEgressHook {
   }
 
   #onAudit(event: EgressAuditEvent): void {
+    // One entry per request: its `egress` entry already names the injected secrets (secretNames), so
+    // the proxy's per-secret `secret_use` events would only repeat it.
+    if (event.kind === "secret_use") return;
     const { orgId, sessionId } = event.context;
     void this.#options.audit.append(orgId, toAuditEntry(event)).catch((error: Error) => {
       this.#options.log(`egress audit for org ${orgId}: ${error.message}`);

@@ -1,10 +1,11 @@
 /**
  * The org's audit log over HTTP, for admins only: `GET /v1/audit` pages entries (filters: kind,
- * session) and `GET /v1/audit/verify` walks the hash chain. Never another org's entries.
+ * session) and `GET /v1/audit/verify` walks the hash chain, checking it against the checkpoints kept
+ * outside the database. Never another org's entries.
  */
 import { InputError } from "@outrig/core";
 import { AUDIT_KIND_NAMES, type AuditEntryResource, type AuditList } from "@outrig/protocol";
-import type { AuditEntry, AuditListOptions, PostgresAuditLog } from "@outrig/storage";
+import type { AuditChainReport, AuditEntry, AuditListOptions, PostgresAuditLog } from "@outrig/storage";
 import type { Hono } from "hono";
 import { z } from "zod";
 import { parseQuery } from "../http-input.js";
@@ -14,6 +15,8 @@ export type AuditRoutesLog = Pick<PostgresAuditLog, "list" | "verifyAuditChain">
 
 export interface AuditRoutesDependencies {
   readonly audit: AuditRoutesLog;
+  /** Verifies against the checkpoints kept outside the database (AuditCheckpoints) when given. */
+  readonly checkpoints?: { verify(orgId: string): Promise<AuditChainReport> };
 }
 
 interface AuditCaller {
@@ -64,7 +67,10 @@ export function registerAuditRoutes<E extends AuditEnv>(app: Hono<E>, deps: Audi
   routes.get("/v1/audit/verify", async (c) => {
     const caller = requireAdmin(c.get("caller"));
     parseQuery(c, z.strictObject({}));
-    return c.json(await deps.audit.verifyAuditChain(caller.orgId));
+    const report = deps.checkpoints
+      ? await deps.checkpoints.verify(caller.orgId)
+      : await deps.audit.verifyAuditChain(caller.orgId);
+    return c.json(report);
   });
 }
 

@@ -1,4 +1,12 @@
-import { createDatabase, type Database, PostgresAuditLog } from "@outrig/storage";
+import { randomBytes } from "node:crypto";
+import {
+  createDatabase,
+  createSecretKeyring,
+  type Database,
+  masterKeyFromBase64,
+  PostgresAuditLog,
+  PostgresSecretStore,
+} from "@outrig/storage";
 import { createTestDatabase, type TestDatabase } from "@outrig/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AuthenticatedCaller, createApp } from "../app.js";
@@ -30,6 +38,11 @@ describe("egress policy routes", () => {
     callers.member = { orgId: org.id, userId: member.id, keyId: "key_2", role: "member" };
     callers.outsider = { orgId: other.id, userId: outsider.id, keyId: "key_3", role: "admin" };
     audit = new PostgresAuditLog(database.pool);
+    const keyring = createSecretKeyring(masterKeyFromBase64(randomBytes(32).toString("base64"), "test"));
+    const secrets = new PostgresSecretStore(database.pool, keyring);
+    await secrets.setSecret({ kind: "org", orgId: org.id }, "GIT_TOKEN", "tok_egress_routes_git");
+    await secrets.setSecret({ kind: "user", orgId: org.id, userId: member.id }, "MY_TOKEN", "tok_member");
+    await secrets.setSecret({ kind: "org", orgId: other.id }, "OTHER_TOKEN", "tok_other_org");
     app = createApp({
       auth: { authenticate: async (key) => callers[key] ?? null },
       sessions: {} as never,
@@ -40,6 +53,7 @@ describe("egress policy routes", () => {
     registerEgressRoutes(app, {
       policies: database.egressPolicies,
       audit,
+      secrets,
       onChange: (orgId) => changed.push(orgId),
     });
   });
@@ -155,6 +169,95 @@ describe("egress policy routes", () => {
     const error = (await response.json()) as { error: { code: string; message: string } };
     expect(error.error.code).toBe("invalid_request");
     expect(error.error.message).toContain(message);
+    expect(await (await call("admin", "GET")).json()).toEqual(before);
+  });
+
+  it("refuses a credential rule for a host off the allowlist, naming the rule, and keeps the policy", async () => {
+    const before = await (await call("admin", "GET")).json();
+    for (const [credentials, message] of [
+      [
+        [
+          { host: "git.example.com", secretName: "GIT_TOKEN", scheme: "basic" },
+          { host: "evil.example.net", secretName: "GIT_TOKEN", scheme: "bearer" },
+        ],
+        "credentials.1.host: evil.example.net is not on allowedHosts",
+      ],
+      // A wildcard rule is wider than the one exact host allowed.
+      [
+        [{ host: "*.example.com", secretName: "GIT_TOKEN", scheme: "bearer" }],
+        "credentials.0.host: *.example.com is not on allowedHosts",
+      ],
+      // Ports: a bare allowed name covers 443 and 80 only.
+      [
+        [{ host: "git.example.com:8443", secretName: "GIT_TOKEN", scheme: "bearer" }],
+        "credentials.0.host: git.example.com:8443 is not on allowedHosts",
+      ],
+    ] as const) {
+      const response = await call(
+        "admin",
+        "PUT",
+        JSON.stringify({ allowedHosts: ["git.example.com"], credentials }),
+      );
+      expect(response.status).toBe(400);
+      const error = (await response.json()) as { error: { code: string; message: string } };
+      expect(error.error.code).toBe("invalid_request");
+      expect(error.error.message).toContain(message);
+    }
+    expect(await (await call("admin", "GET")).json()).toEqual(before);
+    // Under an allowed wildcard, and a user's secret, are fine.
+    const covered = await call(
+      "admin",
+      "PUT",
+      JSON.stringify({
+        allowedHosts: ["*.npmjs.org"],
+        credentials: [{ host: "registry.npmjs.org", secretName: "MY_TOKEN", scheme: "bearer" }],
+      }),
+    );
+    expect(covered.status).toBe(200);
+    // A rule on an explicit port is covered by the same name on that port, and a bare rule (443 and
+    // 80) is not covered by one port alone.
+    const ported = await call(
+      "admin",
+      "PUT",
+      JSON.stringify({
+        allowedHosts: ["git.example.com:8443", "*.example.org:443"],
+        credentials: [
+          { host: "git.example.com:8443", secretName: "GIT_TOKEN", scheme: "bearer" },
+          { host: "api.example.org:443", secretName: "GIT_TOKEN", scheme: "bearer" },
+        ],
+      }),
+    );
+    expect(ported.status).toBe(200);
+    const narrower = await call(
+      "admin",
+      "PUT",
+      JSON.stringify({
+        allowedHosts: ["*.example.org:443"],
+        credentials: [{ host: "api.example.org", secretName: "GIT_TOKEN", scheme: "bearer" }],
+      }),
+    );
+    expect(narrower.status).toBe(400);
+    expect((await call("admin", "PUT", JSON.stringify(POLICY))).status).toBe(200);
+  });
+
+  it("refuses a credential rule naming a secret the org does not have, even one another org has", async () => {
+    const before = await (await call("admin", "GET")).json();
+    for (const secretName of ["NO_SUCH_SECRET", "OTHER_TOKEN"]) {
+      const response = await call(
+        "admin",
+        "PUT",
+        JSON.stringify({
+          allowedHosts: ["git.example.com"],
+          credentials: [{ host: "git.example.com", secretName, scheme: "bearer" }],
+        }),
+      );
+      expect(response.status).toBe(400);
+      const error = (await response.json()) as { error: { code: string; message: string } };
+      expect(error.error).toMatchObject({ code: "invalid_request" });
+      expect(error.error.message).toContain(
+        `credentials.0.secretName: this org has no secret named ${secretName}`,
+      );
+    }
     expect(await (await call("admin", "GET")).json()).toEqual(before);
   });
 

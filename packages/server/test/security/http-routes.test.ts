@@ -102,6 +102,11 @@ beforeAll(async () => {
     body: { value: `value-${ORG_A_MARKER}`, scope: "org" },
   });
   expect(secret.status).toBe(201);
+  const egressSecretName = `ORGA_EGRESS_${ORG_A_MARKER.toUpperCase()}`;
+  const egressSecret = await call("PUT", `/v1/secrets/${egressSecretName}`, keys.admin, {
+    body: { value: `egress-value-${ORG_A_MARKER}`, scope: "org" },
+  });
+  expect(egressSecret.status).toBe(201);
   const policy = await call("PUT", "/v1/policy", keys.admin, {
     body: { rules: [{ tool: "Bash", match: `*${ORG_A_MARKER}*`, action: "deny" }] },
   });
@@ -111,6 +116,7 @@ beforeAll(async () => {
     memoryPath,
     scratchPath,
     secretName,
+    egressSecretName,
     model: "anthropic:claude-sonnet-4-5",
     adminUserId,
     revocableKeyId,

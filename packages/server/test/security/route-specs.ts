@@ -28,6 +28,8 @@ export interface SpecFixture {
   /** A second memory of the first org, which the DELETE example removes. */
   readonly scratchPath: string;
   readonly secretName: string;
+  /** A secret of the first org that no example deletes: the egress policy's credential rule names it. */
+  readonly egressSecretName: string;
   readonly model: string;
   /** The admin's user id (the share examples share the member's session with the admin). */
   readonly adminUserId: string;
@@ -297,7 +299,7 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
     example: (f) => ({
       body: {
         allowedHosts: ["github.com", "*.npmjs.org"],
-        credentials: [{ host: "github.com", secretName: f.secretName, scheme: "basic" }],
+        credentials: [{ host: "github.com", secretName: f.egressSecretName, scheme: "basic" }],
       },
     }),
     fuzz: { body: true },

@@ -54,7 +54,28 @@ export type AuditChainProblem =
   /** The entry does not commit to the previous entry's hash: something was inserted or replaced. */
   | "broken_link"
   /** Entries end before or after the head the log recorded: the tail was deleted or extended. */
-  | "head_mismatch";
+  | "head_mismatch"
+  /** The entry at a checkpoint's seq has another hash than the checkpoint: history was rewritten. */
+  | "checkpoint_mismatch"
+  /** The log ends before a checkpoint's seq: entries were deleted and the head moved back. */
+  | "truncated"
+  /** A line of the checkpoint file is not a checkpoint signed with the master key. */
+  | "checkpoint_invalid";
+
+/** A head (org, seq, hash) recorded outside the database; see AuditCheckpoints. */
+export interface AuditCheckpointMark {
+  readonly seq: number;
+  readonly hash: string;
+  /** When it was taken (ISO), for messages. */
+  readonly at: string;
+}
+
+export interface VerifyAuditChainOptions {
+  /** Checkpoints the chain must contain (each seq with that hash, none beyond the end). */
+  readonly checkpoints?: readonly AuditCheckpointMark[];
+  /** Verify only the entries after this one (already verified), e.g. the newest checkpoint. */
+  readonly startAfter?: { readonly seq: number; readonly hash: string };
+}
 
 export type AuditChainReport =
   | { readonly isValid: true; readonly count: number; readonly headHash: string }
@@ -198,8 +219,16 @@ export class PostgresAuditLog {
    * only one kind or one session's.
    */
   async list(orgId: string, options: AuditListOptions = {}): Promise<AuditEntry[]> {
+    return this.#listOn(this.#pool, orgId, options);
+  }
+
+  async #listOn(
+    queryable: pg.Pool | pg.ClientBase,
+    orgId: string,
+    options: AuditListOptions,
+  ): Promise<AuditEntry[]> {
     const limit = Math.min(Math.max(options.limit ?? 100, 1), VERIFY_PAGE);
-    const { rows } = await this.#pool.query<EntryRow>(
+    const { rows } = await queryable.query<EntryRow>(
       `SELECT org_id, seq, kind, at, session_id, user_id, data, prev_hash, hash FROM audit_entries
        WHERE org_id = $1 AND seq > $2 AND ($4::text IS NULL OR kind = $4) AND ($5::text IS NULL OR session_id = $5)
        ORDER BY seq LIMIT $3`,
@@ -209,15 +238,38 @@ export class PostgresAuditLog {
   }
 
   /**
-   * Walks the org's chain from seq 1 and reports the first altered, missing, inserted or replaced
-   * entry, or a tail that disagrees with the recorded head. Reads in pages; does not lock.
+   * Walks the org's chain from seq 1 (or after `startAfter`) and reports the first altered, missing,
+   * inserted or replaced entry, a tail that disagrees with the recorded head, an entry that differs
+   * from a checkpoint, or a log that ends before a checkpoint. Reads in pages from one snapshot (a
+   * concurrent append is not mistaken for tampering); takes no lock.
    */
-  async verifyAuditChain(orgId: string): Promise<AuditChainReport> {
-    let expectedSeq = 1;
-    let previousHash = GENESIS_HASH;
-    let count = 0;
+  async verifyAuditChain(orgId: string, options: VerifyAuditChainOptions = {}): Promise<AuditChainReport> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      const report = await this.#verifyOn(client, orgId, options);
+      await client.query("COMMIT");
+      return report;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async #verifyOn(
+    client: pg.ClientBase,
+    orgId: string,
+    options: VerifyAuditChainOptions,
+  ): Promise<AuditChainReport> {
+    const checkpoints = new Map<number, AuditCheckpointMark>();
+    for (const mark of options.checkpoints ?? []) checkpoints.set(mark.seq, mark);
+    let expectedSeq = (options.startAfter?.seq ?? 0) + 1;
+    let previousHash = options.startAfter?.hash ?? GENESIS_HASH;
+    let count = expectedSeq - 1;
     for (;;) {
-      const page = await this.list(orgId, { afterSeq: expectedSeq - 1, limit: VERIFY_PAGE });
+      const page = await this.#listOn(client, orgId, { afterSeq: expectedSeq - 1, limit: VERIFY_PAGE });
       for (const entry of page) {
         if (entry.seq !== expectedSeq) {
           return broken(count, expectedSeq, "missing", `entry ${expectedSeq} is missing (deleted)`);
@@ -233,13 +285,22 @@ export class PostgresAuditLog {
         if (hashEntry(entry) !== entry.hash) {
           return broken(count, entry.seq, "altered", `entry ${entry.seq} was altered after it was written`);
         }
+        const mark = checkpoints.get(entry.seq);
+        if (mark && mark.hash !== entry.hash) {
+          return broken(
+            count,
+            entry.seq,
+            "checkpoint_mismatch",
+            `entry ${entry.seq} is not the entry the checkpoint of ${mark.at} recorded (hash ${mark.hash.slice(0, 16)}…): the log was rewritten from entry ${entry.seq} or before`,
+          );
+        }
         previousHash = entry.hash;
         expectedSeq += 1;
         count += 1;
       }
       if (page.length < VERIFY_PAGE) break;
     }
-    const head = await this.#pool.query<{ last_seq: string; last_hash: string }>(
+    const head = await client.query<{ last_seq: string; last_hash: string }>(
       "SELECT last_seq, last_hash FROM audit_heads WHERE org_id = $1",
       [orgId],
     );
@@ -254,7 +315,26 @@ export class PostgresAuditLog {
         `the log ends at entry ${count} but its head records entry ${lastSeq}: entries from ${seq} on were ${lastSeq > count ? "deleted" : "appended outside the log"}`,
       );
     }
+    let beyond: AuditCheckpointMark | undefined;
+    for (const mark of checkpoints.values())
+      if (mark.seq > count && mark.seq > (beyond?.seq ?? 0)) beyond = mark;
+    if (beyond) {
+      return broken(
+        count,
+        count + 1,
+        "truncated",
+        `the log ends at entry ${count} but the checkpoint of ${beyond.at} recorded entry ${beyond.seq} (hash ${beyond.hash.slice(0, 16)}…): entries from ${count + 1} on were deleted and the head moved back`,
+      );
+    }
     return { isValid: true, count, headHash: previousHash };
+  }
+
+  /** Every org's recorded head (orgs with at least one entry), for checkpoints. */
+  async heads(): Promise<{ orgId: string; seq: number; hash: string }[]> {
+    const { rows } = await this.#pool.query<{ org_id: string; last_seq: string; last_hash: string }>(
+      "SELECT org_id, last_seq, last_hash FROM audit_heads WHERE last_seq > 0 ORDER BY org_id",
+    );
+    return rows.map((row) => ({ orgId: row.org_id, seq: Number(row.last_seq), hash: row.last_hash }));
   }
 }
 

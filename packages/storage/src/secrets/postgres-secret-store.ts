@@ -145,6 +145,19 @@ export class PostgresSecretStore {
     return rows.map(toMetadata);
   }
 
+  /**
+   * Which of `names` exist in the org as an org secret or as some user's secret (a credential rule
+   * may name a user secret, resolved for each session's user). Never reads a value.
+   */
+  async existingNames(orgId: string, names: readonly string[]): Promise<Set<string>> {
+    if (names.length === 0) return new Set();
+    const { rows } = await this.#pool.query<{ name: string }>(
+      "SELECT DISTINCT name FROM secrets WHERE org_id = $1 AND name = ANY($2::text[])",
+      [orgId, [...names]],
+    );
+    return new Set(rows.map((row) => row.name));
+  }
+
   /** True when this call deleted the secret, false when there was none. */
   async deleteSecret(scope: SecretScope, name: string, actor: SecretActor = {}): Promise<boolean> {
     assertSecretName(name);
