@@ -445,12 +445,12 @@ describe("AiSdkLanguageModel over a provider stream", () => {
     // Each TransformStream between the provider stream and us is a per-part hop (and garbage) for every delta.
     const NativeTransformStream = globalThis.TransformStream;
     let transformStreams = 0;
-    globalThis.TransformStream = class extends NativeTransformStream {
-      constructor(...args: ConstructorParameters<typeof TransformStream>) {
+    globalThis.TransformStream = class CountedTransformStream extends NativeTransformStream {
+      constructor(...args: ConstructorParameters<typeof NativeTransformStream>) {
         super(...args);
         transformStreams += 1;
       }
-    };
+    } as typeof TransformStream;
     let events: ModelEvent[];
     try {
       const adapter = new AiSdkLanguageModel({ provider: "anthropic", modelId: "stub-model", model });
@@ -605,6 +605,41 @@ describe("AiSdkLanguageModel over a provider stream", () => {
     expect(events).toEqual([
       { type: "text.delta", text: "partial" },
       expect.objectContaining({ type: "error", code: "model_overloaded", retryable: true }),
+    ]);
+  });
+});
+
+describe("vendor tools", () => {
+  let server: FakeLlmServer;
+  beforeAll(async () => {
+    server = await startFakeLlmServer({ script: { turns: [] } });
+  });
+  afterAll(() => server.close());
+
+  it("sends a tool that implements Anthropic's memory tool as that vendor type, and others as functions", async () => {
+    server.setScript({ turns: [{ text: "ok" }] });
+    const model = createModelFactory({ anthropic: { apiKey: "key", baseURL: `${server.url}/v1` } })(
+      "anthropic:claude-sonnet-4-5",
+    );
+    const memory = {
+      name: "memory",
+      description: "Memory",
+      inputSchema: { type: "object" },
+      providerTools: { anthropic: "memory_20250818" },
+    };
+    const before = server.requests.length;
+    const events = await collect(
+      model.stream({ ...request(), tools: [...TOOLS.slice(1), memory] }, new AbortController().signal),
+    );
+    expect(events.at(-1)).toMatchObject({ type: "end" });
+    const body = server.requests[before]?.body as { tools: Array<Record<string, unknown>> };
+    expect(body.tools).toEqual([
+      expect.objectContaining({
+        name: "Bash",
+        description: "Run a command",
+        input_schema: TOOLS[1]?.inputSchema,
+      }),
+      { type: "memory_20250818", name: "memory" },
     ]);
   });
 });
