@@ -3,7 +3,9 @@ import type { Message } from "@outrig/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FakeLlmScriptInput } from "../fake-llm/fake-llm-script.js";
 import { type FakeLlmServer, startFakeLlmServer } from "../fake-llm/start-fake-llm-server.js";
+import { AiSdkLanguageModel } from "./ai-sdk-language-model.js";
 import { createModelFactory, type ModelsConfig } from "./create-model-factory.js";
+import type { ProviderLanguageModel } from "./to-model-messages.js";
 
 interface ModelKind {
   readonly spec: string;
@@ -381,5 +383,263 @@ describe("createModelFactory", () => {
     });
     expect(createModel("openai-chat:gpt-4.1")).toMatchObject({ provider: "openai-chat", modelId: "gpt-4.1" });
     expect(createModel("openai-compatible:org/model:tag")).toMatchObject({ modelId: "org/model:tag" });
+  });
+});
+
+describe("AiSdkLanguageModel over a provider stream", () => {
+  type StreamPart =
+    Awaited<ReturnType<ProviderLanguageModel["doStream"]>>["stream"] extends ReadableStream<infer Part>
+      ? Part
+      : never;
+  const USAGE = {
+    inputTokens: { total: 12, noCache: 12, cacheRead: undefined, cacheWrite: undefined },
+    outputTokens: { total: 34, text: 34, reasoning: undefined },
+  };
+
+  /** A provider model that replays `parts` and records the call options it was given. */
+  function providerModel(parts: readonly StreamPart[]) {
+    const calls: Array<Parameters<ProviderLanguageModel["doStream"]>[0]> = [];
+    const model: ProviderLanguageModel = {
+      specificationVersion: "v3",
+      provider: "stub",
+      modelId: "stub-model",
+      supportedUrls: {},
+      doGenerate: () => Promise.reject(new Error("not used")),
+      doStream: async (options) => {
+        calls.push(options);
+        let index = 0;
+        const stream = new ReadableStream<StreamPart>({
+          pull(controller) {
+            const part = parts[index++];
+            if (part === undefined) controller.close();
+            else controller.enqueue(part);
+          },
+        });
+        return { stream };
+      },
+    };
+    return { model, calls };
+  }
+
+  function toolCallParts(id: string, input: string, deltaSize: number): StreamPart[] {
+    const deltas: StreamPart[] = [];
+    for (let offset = 0; offset < input.length; offset += deltaSize) {
+      deltas.push({ type: "tool-input-delta", id, delta: input.slice(offset, offset + deltaSize) });
+    }
+    return [
+      { type: "tool-input-start", id, toolName: "Write" },
+      ...deltas,
+      { type: "tool-input-end", id },
+      { type: "tool-call", toolCallId: id, toolName: "Write", input },
+    ];
+  }
+
+  it("hands a tool input streamed in 40,000 deltas to the loop through no web-stream stage of its own", async () => {
+    const input = JSON.stringify({ file_path: "/workspace/big.txt", content: "x".repeat(640_000) });
+    const { model, calls } = providerModel([
+      { type: "stream-start", warnings: [] },
+      { type: "response-metadata", id: "msg_1", modelId: "stub-model" },
+      ...toolCallParts("toolu_big", input, 16),
+      { type: "finish", usage: USAGE, finishReason: { unified: "tool-calls", raw: "tool_use" } },
+    ]);
+    // Each TransformStream between the provider stream and us is a per-part hop (and garbage) for every delta.
+    const NativeTransformStream = globalThis.TransformStream;
+    let transformStreams = 0;
+    globalThis.TransformStream = class CountedTransformStream extends NativeTransformStream {
+      constructor(...args: ConstructorParameters<typeof NativeTransformStream>) {
+        super(...args);
+        transformStreams += 1;
+      }
+    } as typeof TransformStream;
+    let events: ModelEvent[];
+    try {
+      const adapter = new AiSdkLanguageModel({ provider: "anthropic", modelId: "stub-model", model });
+      events = await collect(adapter.stream(request(), new AbortController().signal));
+    } finally {
+      globalThis.TransformStream = NativeTransformStream;
+    }
+    expect(transformStreams).toBe(0);
+    expect(calls).toHaveLength(1);
+    expect(events).toEqual([
+      {
+        type: "end",
+        message: {
+          role: "assistant",
+          content: [{ type: "tool_call", toolCallId: "toolu_big", name: "Write", input: JSON.parse(input) }],
+        },
+        stopReason: "tool_use",
+        usage: { inputTokens: 12, outputTokens: 34 },
+      },
+    ]);
+  });
+
+  it("sends the system prompt, transcript and tools in the provider prompt format", async () => {
+    const { model, calls } = providerModel([
+      { type: "text-start", id: "0" },
+      { type: "text-delta", id: "0", delta: "ok" },
+      { type: "text-end", id: "0" },
+      { type: "finish", usage: USAGE, finishReason: { unified: "stop", raw: "end_turn" } },
+    ]);
+    const adapter = new AiSdkLanguageModel({ provider: "anthropic", modelId: "stub-model", model });
+    const transcript: Message[] = [
+      { role: "user", content: [{ type: "text", text: "write hello" }] },
+      {
+        role: "assistant",
+        content: [
+          { type: "text", text: "" },
+          {
+            type: "tool_call",
+            toolCallId: "call_1",
+            name: "Write",
+            input: { file_path: "/a", content: "x" },
+          },
+          { type: "tool_call", toolCallId: "call_2", name: "Bash", input: { command: "false" } },
+        ],
+      },
+      {
+        role: "tool",
+        content: [
+          { type: "tool_result", toolCallId: "call_1", name: "Write", output: "wrote /a", isError: false },
+        ],
+      },
+      {
+        role: "tool",
+        content: [
+          { type: "tool_result", toolCallId: "call_2", name: "Bash", output: "exit 1", isError: true },
+        ],
+      },
+    ];
+    const events = await collect(
+      adapter.stream({ ...request(transcript), maxOutputTokens: 99 }, new AbortController().signal),
+    );
+    expect(events.at(-1)).toMatchObject({ type: "end", stopReason: "end_turn" });
+    expect(calls[0]).toMatchObject({
+      maxOutputTokens: 99,
+      toolChoice: { type: "auto" },
+      tools: [
+        { type: "function", name: "Write", description: "Write a file", inputSchema: TOOLS[0]?.inputSchema },
+        { type: "function", name: "Bash", description: "Run a command", inputSchema: TOOLS[1]?.inputSchema },
+      ],
+    });
+    expect(calls[0]?.prompt).toEqual([
+      { role: "system", content: "You are a test agent." },
+      { role: "user", content: [{ type: "text", text: "write hello" }] },
+      {
+        role: "assistant",
+        content: [
+          {
+            type: "tool-call",
+            toolCallId: "call_1",
+            toolName: "Write",
+            input: { file_path: "/a", content: "x" },
+          },
+          { type: "tool-call", toolCallId: "call_2", toolName: "Bash", input: { command: "false" } },
+        ],
+      },
+      {
+        role: "tool",
+        content: [
+          {
+            type: "tool-result",
+            toolCallId: "call_1",
+            toolName: "Write",
+            output: { type: "text", value: "wrote /a" },
+          },
+          {
+            type: "tool-result",
+            toolCallId: "call_2",
+            toolName: "Bash",
+            output: { type: "error-text", value: "exit 1" },
+          },
+        ],
+      },
+    ]);
+  });
+
+  it("reads tool inputs as the AI SDK does: empty is {}, unparsable or prototype-polluting stays the raw text", async () => {
+    const polluting = '{"__proto__":{"isAdmin":true}}';
+    const { model } = providerModel([
+      { type: "reasoning-start", id: "r" },
+      { type: "reasoning-delta", id: "r", delta: "thinking" },
+      { type: "reasoning-end", id: "r" },
+      { type: "tool-call", toolCallId: "call_empty", toolName: "Bash", input: "" },
+      { type: "tool-call", toolCallId: "call_broken", toolName: "Bash", input: '{"command": "ls' },
+      { type: "tool-call", toolCallId: "call_proto", toolName: "Bash", input: polluting },
+      {
+        type: "tool-call",
+        toolCallId: "srvtoolu_1",
+        toolName: "web_search",
+        input: "{}",
+        providerExecuted: true,
+      },
+      { type: "finish", usage: USAGE, finishReason: { unified: "tool-calls", raw: "tool_use" } },
+    ]);
+    const adapter = new AiSdkLanguageModel({ provider: "anthropic", modelId: "stub-model", model });
+    const events = await collect(adapter.stream(request(), new AbortController().signal));
+    expect(events).toEqual([
+      {
+        type: "end",
+        message: {
+          role: "assistant",
+          content: [
+            { type: "tool_call", toolCallId: "call_empty", name: "Bash", input: {} },
+            { type: "tool_call", toolCallId: "call_broken", name: "Bash", input: '{"command": "ls' },
+            { type: "tool_call", toolCallId: "call_proto", name: "Bash", input: polluting },
+          ],
+        },
+        stopReason: "tool_use",
+        usage: { inputTokens: 12, outputTokens: 34 },
+      },
+    ]);
+  });
+
+  it("reports an error part as the terminal error, after the text so far", async () => {
+    const { model } = providerModel([
+      { type: "text-start", id: "0" },
+      { type: "text-delta", id: "0", delta: "partial" },
+      { type: "error", error: { type: "error", error: { type: "overloaded_error", message: "Overloaded" } } },
+      { type: "finish", usage: USAGE, finishReason: { unified: "error", raw: undefined } },
+    ]);
+    const adapter = new AiSdkLanguageModel({ provider: "anthropic", modelId: "stub-model", model });
+    const events = await collect(adapter.stream(request(), new AbortController().signal));
+    expect(events).toEqual([
+      { type: "text.delta", text: "partial" },
+      expect.objectContaining({ type: "error", code: "model_overloaded", retryable: true }),
+    ]);
+  });
+});
+
+describe("vendor tools", () => {
+  let server: FakeLlmServer;
+  beforeAll(async () => {
+    server = await startFakeLlmServer({ script: { turns: [] } });
+  });
+  afterAll(() => server.close());
+
+  it("sends a tool that implements Anthropic's memory tool as that vendor type, and others as functions", async () => {
+    server.setScript({ turns: [{ text: "ok" }] });
+    const model = createModelFactory({ anthropic: { apiKey: "key", baseURL: `${server.url}/v1` } })(
+      "anthropic:claude-sonnet-4-5",
+    );
+    const memory = {
+      name: "memory",
+      description: "Memory",
+      inputSchema: { type: "object" },
+      providerTools: { anthropic: "memory_20250818" },
+    };
+    const before = server.requests.length;
+    const events = await collect(
+      model.stream({ ...request(), tools: [...TOOLS.slice(1), memory] }, new AbortController().signal),
+    );
+    expect(events.at(-1)).toMatchObject({ type: "end" });
+    const body = server.requests[before]?.body as { tools: Array<Record<string, unknown>> };
+    expect(body.tools).toEqual([
+      expect.objectContaining({
+        name: "Bash",
+        description: "Run a command",
+        input_schema: TOOLS[1]?.inputSchema,
+      }),
+      { type: "memory_20250818", name: "memory" },
+    ]);
   });
 });

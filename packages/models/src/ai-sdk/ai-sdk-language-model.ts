@@ -1,24 +1,26 @@
-/** A LanguageModel over any AI SDK provider model. Owns error mapping; retries are off (the loop owns them). */
+/**
+ * A LanguageModel over any AI SDK provider model. Calls the provider model's `doStream` directly rather than
+ * `streamText`, whose per-part web-stream stages and checks cost several times the stream itself on a large
+ * streamed tool input. Owns error mapping; retries are off (the loop owns them).
+ */
 
 import { anthropic } from "@ai-sdk/anthropic";
 import type { LanguageModel, ModelEvent, ModelRequest } from "@outrig/core";
 import type { AssistantMessage, StopReason, TextPart, ToolCallPart, Usage } from "@outrig/protocol";
-import {
-  type FinishReason,
-  type JSONSchema7,
-  jsonSchema,
-  type LanguageModel as SdkLanguageModel,
-  streamText,
-  type ToolSet,
-} from "ai";
+import { type FinishReason, type JSONSchema7, jsonSchema, type ToolSet } from "ai";
 import { toModelErrorEvent } from "./to-model-error-event.js";
-import { toModelMessages } from "./to-model-messages.js";
+import {
+  type ProviderCallOptions,
+  type ProviderLanguageModel,
+  toModelMessages,
+} from "./to-model-messages.js";
 
 export interface AiSdkLanguageModelOptions {
   /** Our provider name, e.g. `anthropic`, `openai-chat`. */
   readonly provider: string;
   readonly modelId: string;
-  readonly model: SdkLanguageModel;
+  /** The provider-level model (LanguageModelV3), e.g. `createAnthropic(…).messages(modelId)`. */
+  readonly model: ProviderLanguageModel;
 }
 
 export function toStopReason(finishReason: FinishReason, hasToolCalls: boolean): StopReason {
@@ -65,14 +67,71 @@ export function toToolSet(tools: ModelRequest["tools"], provider = ""): ToolSet 
   return toolSet;
 }
 
+type ProviderTools = NonNullable<ProviderCallOptions["tools"]>;
+
+/**
+ * Our tools as the provider call takes them, as `streamText` would send them: JSON Schema functions, or the
+ * vendor tool type for a tool that implements one.
+ */
+export function toProviderTools(tools: ModelRequest["tools"], provider = ""): ProviderTools {
+  const toolSet = toToolSet(tools, provider);
+  return tools.map((definition): ProviderTools[number] => {
+    const tool = toolSet[definition.name];
+    if (tool?.type === "provider") {
+      return { type: "provider", name: definition.name, id: tool.id, args: tool.args };
+    }
+    return {
+      type: "function",
+      name: definition.name,
+      description: definition.description,
+      inputSchema: definition.inputSchema as JSONSchema7,
+    };
+  });
+}
+
+/** Keys that secure JSON parsing (as the AI SDK does) refuses: they could pollute a prototype downstream. */
+function hasForbiddenKey(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  for (const [key, child] of Object.entries(value)) {
+    if (key === "__proto__") return true;
+    if (
+      key === "constructor" &&
+      typeof child === "object" &&
+      child !== null &&
+      Object.hasOwn(child, "prototype")
+    ) {
+      return true;
+    }
+    if (hasForbiddenKey(child)) return true;
+  }
+  return false;
+}
+
+/**
+ * A tool call's streamed input as `streamText` reads it: empty means `{}`; JSON that does not parse (or
+ * carries a prototype-polluting key) stays the raw string, which the tool then rejects as invalid input.
+ */
+export function parseToolInput(text: string): unknown {
+  if (text.trim() === "") return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  if ((text.includes("__proto__") || text.includes("constructor")) && hasForbiddenKey(value)) return text;
+  return value;
+}
+
 /**
  * Streams one model call as `text.delta`* then exactly one `end` or `error`. Never throws: every failure,
- * including abort (`model_aborted`), arrives as the terminal `error` event.
+ * including abort (`model_aborted`), arrives as the terminal `error` event. Tool input deltas are not
+ * looked at: the provider assembles each call's input and hands it over whole in its `tool-call` part.
  */
 export class AiSdkLanguageModel implements LanguageModel {
   readonly provider: string;
   readonly modelId: string;
-  readonly #model: SdkLanguageModel;
+  readonly #model: ProviderLanguageModel;
 
   constructor(options: AiSdkLanguageModelOptions) {
     this.provider = options.provider;
@@ -85,59 +144,87 @@ export class AiSdkLanguageModel implements LanguageModel {
     const textParts = new Map<string, TextPart>();
     let failure: { error: unknown } | undefined;
     let finish: { finishReason: FinishReason; usage: Usage } | undefined;
+    // As in `streamText`: a stream that closes without a finish part still ends the call if it carried output.
+    let hasOutput = false;
+    let reader: ReadableStreamDefaultReader<unknown> | undefined;
+    let isDone = false;
     try {
-      const result = streamText({
-        model: this.#model,
-        // An empty system block is rejected by Anthropic, so leave it out entirely.
-        system: request.system === "" ? undefined : request.system,
-        messages: toModelMessages(request.messages),
-        tools: request.tools.length > 0 ? toToolSet(request.tools, this.provider) : undefined,
+      const hasTools = request.tools.length > 0;
+      const { stream } = await this.#model.doStream({
+        prompt: toModelMessages(request.system, request.messages),
+        ...(hasTools
+          ? { tools: toProviderTools(request.tools, this.provider), toolChoice: { type: "auto" } }
+          : {}),
         maxOutputTokens: request.maxOutputTokens,
-        maxRetries: 0,
         abortSignal: signal,
-        // Errors arrive as `error` parts below; the default handler would log them to the console.
-        onError: () => {},
       });
-      for await (const part of result.fullStream) {
-        if (part.type === "text-start") {
-          const textPart: TextPart = { type: "text", text: "" };
-          textParts.set(part.id, textPart);
-          content.push(textPart);
-        } else if (part.type === "text-delta") {
-          if (part.text === "") continue;
-          let textPart = textParts.get(part.id);
-          if (textPart === undefined) {
-            textPart = { type: "text", text: "" };
+      const partReader = stream.getReader();
+      reader = partReader;
+      for (;;) {
+        const next = await partReader.read();
+        if (next.done) {
+          isDone = true;
+          break;
+        }
+        const part = next.value;
+        switch (part.type) {
+          case "text-start": {
+            hasOutput = true;
+            const textPart: TextPart = { type: "text", text: "" };
             textParts.set(part.id, textPart);
             content.push(textPart);
+            break;
           }
-          textPart.text += part.text;
-          yield { type: "text.delta", text: part.text };
-        } else if (part.type === "tool-call") {
-          // Vendor-hosted tools (e.g. Anthropic web search) already ran upstream; only ours go to the loop.
-          if (part.providerExecuted === true) continue;
-          content.push({
-            type: "tool_call",
-            toolCallId: part.toolCallId,
-            name: part.toolName,
-            input: part.input,
-          });
-        } else if (part.type === "error") {
-          failure ??= { error: part.error };
-        } else if (part.type === "abort") {
-          failure ??= { error: new Error("aborted") };
-        } else if (part.type === "finish") {
-          finish = {
-            finishReason: part.finishReason,
-            usage: {
-              inputTokens: part.totalUsage.inputTokens ?? 0,
-              outputTokens: part.totalUsage.outputTokens ?? 0,
-            },
-          };
+          case "text-delta": {
+            hasOutput = true;
+            if (part.delta === "") break;
+            let textPart = textParts.get(part.id);
+            if (textPart === undefined) {
+              textPart = { type: "text", text: "" };
+              textParts.set(part.id, textPart);
+              content.push(textPart);
+            }
+            textPart.text += part.delta;
+            yield { type: "text.delta", text: part.delta };
+            break;
+          }
+          case "tool-call":
+            hasOutput = true;
+            // Vendor-hosted tools (e.g. Anthropic web search) already ran upstream; only ours go to the loop.
+            if (part.providerExecuted === true) break;
+            content.push({
+              type: "tool_call",
+              toolCallId: part.toolCallId,
+              name: part.toolName,
+              input: parseToolInput(part.input),
+            });
+            break;
+          case "error":
+            failure ??= { error: part.error };
+            break;
+          case "finish":
+            finish = {
+              finishReason: part.finishReason.unified,
+              usage: {
+                inputTokens: part.usage.inputTokens.total ?? 0,
+                outputTokens: part.usage.outputTokens.total ?? 0,
+              },
+            };
+            break;
+          case "stream-start":
+          case "response-metadata":
+          case "raw":
+            break;
+          default:
+            // Reasoning, tool input, sources, files, tool results and approvals: output we do not keep.
+            hasOutput = true;
         }
       }
     } catch (error) {
       failure ??= { error };
+    } finally {
+      // The consumer stopped early or the stream broke: release the HTTP response.
+      if (reader !== undefined && !isDone) reader.cancel().catch(() => {});
     }
     if (signal.aborted) {
       yield toModelErrorEvent(undefined, true);
@@ -147,6 +234,8 @@ export class AiSdkLanguageModel implements LanguageModel {
       yield toModelErrorEvent(failure.error, false);
       return;
     }
+    if (finish === undefined && hasOutput)
+      finish = { finishReason: "other", usage: { inputTokens: 0, outputTokens: 0 } };
     if (finish === undefined) {
       yield {
         type: "error",

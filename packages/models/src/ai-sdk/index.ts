@@ -1,6 +1,8 @@
 export {
   AiSdkLanguageModel,
   type AiSdkLanguageModelOptions,
+  parseToolInput,
+  toProviderTools,
   toStopReason,
   toToolSet,
 } from "./ai-sdk-language-model.js";
@@ -17,4 +19,9 @@ export {
   parseRetryAfterMs,
   toModelErrorEvent,
 } from "./to-model-error-event.js";
-export { toModelMessages } from "./to-model-messages.js";
+export {
+  type ProviderCallOptions,
+  type ProviderLanguageModel,
+  type ProviderPrompt,
+  toModelMessages,
+} from "./to-model-messages.js";
