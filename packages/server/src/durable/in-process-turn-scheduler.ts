@@ -6,6 +6,15 @@ export class InProcessTurnScheduler implements TurnScheduler {
   readonly #running = new Map<string, Promise<void>>();
   readonly #approvals = new Map<string, (message: ApprovalMessage) => void>();
   #isClosed = false;
+  /** Settles when close() is called: a step the host holds back while stopping never settles itself. */
+  readonly #closed: Promise<void>;
+  #markClosed: () => void = () => undefined;
+
+  constructor() {
+    this.#closed = new Promise<void>((resolve) => {
+      this.#markClosed = resolve;
+    });
+  }
 
   async start(host: TurnHost): Promise<void> {
     this.#host = host;
@@ -42,14 +51,17 @@ export class InProcessTurnScheduler implements TurnScheduler {
 
   async close(): Promise<void> {
     this.#isClosed = true;
+    this.#markClosed();
     await Promise.allSettled(this.#running.values());
   }
 
   async #drive(host: TurnHost, sessionId: string, turn: number): Promise<void> {
     for (;;) {
       if (this.#isClosed) return;
-      const outcome = await host.step(sessionId, turn);
-      if (outcome.type === "idle") return;
+      // While the host stops, a step it has not started never settles (see SessionManager.drain); this
+      // scheduler keeps no state to resume from, so it just lets go of the turn.
+      const outcome = await Promise.race([host.step(sessionId, turn), this.#closed.then(() => null)]);
+      if (outcome === null || outcome.type === "idle") return;
       if (outcome.type === "await_approval") {
         const key = `${sessionId}:${turn}:${outcome.toolCallId}`;
         const message = await new Promise<ApprovalMessage | null>((resolve) => {
