@@ -57,15 +57,8 @@ beforeAll(async () => {
     keys[name] = (await database.auth.createApiKey(org.id, user.id, name)).key;
   }
 
-  // The admin lets every session reach the API with the caller's personal token; each teammate has one.
-  expect(
-    (
-      await api(keys.admin, "PUT", "/v1/egress-policy", {
-        allowedHosts: [API_HOST],
-        credentials: [{ host: API_HOST, secretName: "PERSONAL_TOKEN", scheme: "bearer" }],
-      })
-    ).status,
-  ).toBe(200);
+  // Each teammate has a personal token, and the admin lets every session reach the API with the
+  // caller's own (a credential rule may only name a secret that exists, and a host:port on the allowlist).
   for (const [key, value] of [
     [keys.alice, ALICE_TOKEN],
     [keys.bob, BOB_TOKEN],
@@ -73,6 +66,16 @@ beforeAll(async () => {
     const set = await api(key, "PUT", "/v1/secrets/PERSONAL_TOKEN", { value, scope: "user" });
     expect(set.status).toBe(201);
   }
+  expect(
+    (
+      await api(keys.admin, "PUT", "/v1/egress-policy", {
+        allowedHosts: [`${API_HOST}:${upstream.port}`],
+        credentials: [
+          { host: `${API_HOST}:${upstream.port}`, secretName: "PERSONAL_TOKEN", scheme: "bearer" },
+        ],
+      })
+    ).status,
+  ).toBe(200);
   const memory = await api(keys.alice, "PUT", "/v1/files/content", {
     path: "/memories/me/private.md",
     content: `${ALICE_MEMORY}\n`,
