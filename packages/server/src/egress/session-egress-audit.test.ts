@@ -55,8 +55,9 @@ describe("egress audit entries", () => {
       TOKEN,
     );
     await database.egressPolicies.put(orgId, {
-      allowedHosts: ["api.audit.test", "plain.audit.test"],
-      credentials: [{ host: "api.audit.test", secretName: "API_TOKEN", scheme: "bearer" }],
+      // Entries name the upstream's port: a bare name means 443 and 80 only.
+      allowedHosts: [`api.audit.test:${upstream.port}`, "plain.audit.test"],
+      credentials: [{ host: `api.audit.test:${upstream.port}`, secretName: "API_TOKEN", scheme: "bearer" }],
     });
     egress = await SessionEgress.create({
       home,
