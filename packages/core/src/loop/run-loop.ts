@@ -164,42 +164,17 @@ export class SessionRunner {
       case "call_model":
         await this.#callModel(state, action.step, signal);
         break;
-      case "deny_tool": {
-        const call = state.toolCalls.find((candidate) => candidate.toolCallId === action.toolCallId);
-        if (!call) break;
-        await this.#appendOrClosed([
-          {
-            type: "tool.end",
-            turn: state.turn,
-            toolCallId: call.toolCallId,
-            name: call.name,
-            isError: true,
-            output: action.message,
-            durationMs: 0,
-            denied:
-              action.deniedBy === "policy"
-                ? { by: "policy", rule: action.rule, input: call.input }
-                : { by: "person" },
-          },
-        ]);
+      case "deny_tool":
+        await this.#endUnrunCall(
+          state,
+          action.toolCallId,
+          action.message,
+          action.deniedBy === "policy" ? { by: "policy", rule: action.rule } : { by: "person" },
+        );
         break;
-      }
-      case "reject_tool": {
-        const call = state.toolCalls.find((candidate) => candidate.toolCallId === action.toolCallId);
-        if (!call) break;
-        await this.#appendOrClosed([
-          {
-            type: "tool.end",
-            turn: state.turn,
-            toolCallId: call.toolCallId,
-            name: call.name,
-            isError: true,
-            output: action.message,
-            durationMs: 0,
-          },
-        ]);
+      case "reject_tool":
+        await this.#endUnrunCall(state, action.toolCallId, action.message);
         break;
-      }
       case "request_approval": {
         const call = state.toolCalls.find((candidate) => candidate.toolCallId === action.toolCallId);
         if (!call) break;
@@ -358,6 +333,31 @@ export class SessionRunner {
   }
 
   /** Appends within the current turn; a turn closed elsewhere (cancelled) makes this a no-op. */
+  /** Ends a call that never ran (denied, or rejected as a reused id) with an error result. */
+  async #endUnrunCall(
+    state: RunState,
+    toolCallId: string,
+    message: string,
+    denied?: { readonly by: "policy"; readonly rule: string | undefined } | { readonly by: "person" },
+  ): Promise<void> {
+    const call = state.toolCalls.find((candidate) => candidate.toolCallId === toolCallId);
+    if (!call) return;
+    await this.#appendOrClosed([
+      {
+        type: "tool.end",
+        turn: state.turn,
+        toolCallId: call.toolCallId,
+        name: call.name,
+        isError: true,
+        output: message,
+        durationMs: 0,
+        ...(denied === undefined
+          ? {}
+          : { denied: denied.by === "policy" ? { ...denied, input: call.input } : denied }),
+      },
+    ]);
+  }
+
   async #appendOrClosed(events: NewSessionEvent[]): Promise<void> {
     const state = this.#state;
     const options: AppendOptions = state && state.turnStatus === "running" ? { turn: state.turn } : {};

@@ -6,6 +6,7 @@
  */
 import { InputError } from "@outrig/core";
 import { CreateApiKeyBody, type UserRole } from "@outrig/protocol";
+import type { ApiKeyRecord } from "@outrig/storage";
 import type { Hono } from "hono";
 import { z } from "zod";
 import { notFound } from "../http-error.js";
@@ -18,17 +19,8 @@ export interface KeysRouteUser {
   readonly createdAt: Date;
 }
 
-export interface KeysRouteKey {
-  readonly id: string;
-  readonly userId: string;
-  readonly userName: string;
-  readonly role: UserRole;
-  readonly name: string;
-  readonly prefix: string;
-  readonly createdAt: Date;
-  readonly lastUsedAt: Date | null;
-  readonly revokedAt: Date | null;
-}
+/** An API key as the routes list it (the store's record without the org, which the caller knows). */
+export type KeysRouteKey = Omit<ApiKeyRecord, "orgId">;
 
 /** The part of PostgresAuthStore the routes use. */
 export interface KeysRouteStore {
