@@ -469,10 +469,19 @@ async function stageChanges(
         if (!opened) return await giveUp();
         let content: Buffer;
         try {
-          // The size is the sandbox's to change: read at most what is left of the budget, plus one byte.
-          content = Buffer.alloc(STAGE_MAX_BYTES - copiedBytes + 1);
+          // The size is the sandbox's to change: read at most what is left of the budget, plus one byte,
+          // into a buffer sized by the scan's size and grown only if the file grew since.
+          const limit = STAGE_MAX_BYTES - copiedBytes + 1;
+          const expected = entries[path]?.[1] ?? 0;
+          content = Buffer.allocUnsafe(Math.min(limit, expected + 1));
           let length = 0;
-          while (length < content.length) {
+          for (;;) {
+            if (length === content.length) {
+              if (content.length >= limit) break;
+              const grown = Buffer.allocUnsafe(Math.min(limit, content.length * 2 + 4096));
+              content.copy(grown, 0, 0, length);
+              content = grown;
+            }
             const { bytesRead } = await opened.handle.read(content, length, content.length - length, null);
             if (bytesRead === 0) break;
             length += bytesRead;
