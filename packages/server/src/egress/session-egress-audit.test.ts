@@ -42,7 +42,9 @@ describe("egress audit entries", () => {
     const leaf = upstreamCa.issueLeaf("api.audit.test");
     upstream = await startUpstream({
       tls: { key: leaf.keyPem, cert: leaf.certificatePem },
-      handler: (_request, response) => response.end("ok\n"),
+      // `/echo` reflects the request's Authorization header, as a careless debugging endpoint would.
+      handler: (request, response) =>
+        response.end(request.url === "/echo" ? String(request.headers.authorization) : "ok\n"),
     });
     const masterKey = masterKeyFromBase64(randomBytes(32).toString("base64"), "test");
     const keyring = createSecretKeyring(masterKey);
@@ -136,5 +138,26 @@ describe("egress audit entries", () => {
       kind: "egress",
       data: { decision: "refused", refusal: "host_not_allowed", secretNames: [] },
     });
+  });
+
+  it("keeps the flagged secret_use entry when the credential came back in a response", async () => {
+    const before = (await database.audit.list(orgId, { limit: 1000 })).length;
+    const started = appends.length;
+    // A streamed echo of an ordinary credential is cut off once found: the client sees the body end
+    // early or the connection drop, never the token.
+    const response = await requestThroughProxy(socketPath, caPem, {
+      url: `https://api.audit.test:${upstream.port}/echo`,
+      headers: { authorization: "Bearer OUTRIG_SECRET_PLACEHOLDER_API_TOKEN" },
+    }).catch(() => undefined);
+    expect(response?.body ?? "").not.toContain(TOKEN);
+    await settledAppends(started);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // both entries come from one pass
+    await Promise.all(appends);
+    const entries = (await database.audit.list(orgId, { limit: 1000 })).slice(before);
+    expect(entries.map((entry) => entry.kind).sort()).toEqual(["egress", "secret_use"]);
+    expect(entries.find((entry) => entry.kind === "secret_use")).toMatchObject({
+      data: { isFlagged: true, secretNames: ["API_TOKEN"] },
+    });
+    expect(JSON.stringify(entries)).not.toContain(TOKEN);
   });
 });

@@ -272,8 +272,10 @@ export class SessionEgress implements SandboxEgressHook {
 
   #onAudit(event: EgressAuditEvent): void {
     // One entry per request: its `egress` entry already names the injected secrets (secretNames), so
-    // the proxy's per-secret `secret_use` events would only repeat it.
-    if (event.kind === "secret_use") return;
+    // the proxy's routine per-secret `secret_use` events would only repeat it. A flagged one (the
+    // credential came back in a response and was withheld, or withdrawn) says something the egress
+    // entry does not, and is kept.
+    if (event.kind === "secret_use" && !event.isFlagged) return;
     const { orgId, sessionId } = event.context;
     void this.#options.audit.append(orgId, toAuditEntry(event)).catch((error: Error) => {
       this.#options.log(`egress audit for org ${orgId}: ${error.message}`);
