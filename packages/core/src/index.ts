@@ -1,4 +1,17 @@
 export {
+  type AgentConfig,
+  type AgentDirectory,
+  type AgentSkillRef,
+  type CustomToolDefinition,
+  type EnvironmentConfig,
+  type EnvironmentDirectory,
+  type EnvironmentNetworking,
+  type PermissionPolicy,
+  TOOLSET_TOOL_NAMES,
+  type ToolsetToolName,
+  type ToolsetToolSettings,
+} from "./agents/agent-config.js";
+export {
   AppError,
   type AppErrorOptions,
   assertNever,

@@ -56,8 +56,34 @@ export const ErrorCode = z.enum([
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
+/**
+ * The API's error types (`error.type`), as the Managed Agents API and its SDKs name them. The SDK
+ * picks its error class from the HTTP status; callers read `error.type` and `error.message`.
+ */
+export const ApiErrorType = z.enum([
+  "invalid_request_error",
+  "authentication_error",
+  "permission_error",
+  "not_found_error",
+  "conflict_error",
+  "request_too_large",
+  "rate_limit_error",
+  "api_error",
+  "overloaded_error",
+  "timeout_error",
+  "memory_precondition_failed_error",
+  "memory_path_conflict_error",
+]);
+export type ApiErrorType = z.infer<typeof ApiErrorType>;
+
+/**
+ * Every error response: `{"type":"error","error":{"type","message","code"},"request_id"}`. `code` is
+ * Outrig's finer reason (`session_busy`, `approval_mismatch`, …), an addition in the API's style.
+ */
 export const ErrorBody = z.object({
-  error: z.object({ code: z.string(), message: z.string(), requestId: z.string().optional() }),
+  type: z.literal("error"),
+  error: z.object({ type: z.string(), message: z.string(), code: z.string() }),
+  request_id: z.string().nullable(),
 });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 

@@ -49,6 +49,7 @@ export {
   TurnStartEvent,
 } from "./events.js";
 export {
+  ApiErrorType,
   ApprovalBody,
   CreateKeyBody,
   CreateSessionBody,

@@ -14,7 +14,7 @@ import { bodyLimit } from "hono/body-limit";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { BusEvent, EventBus } from "./event-bus.js";
-import { toErrorResponse } from "./http-error.js";
+import { errorBody, toErrorResponse } from "./http-error.js";
 import { parseQuery, readJson } from "./http-input.js";
 import type { RateLimits } from "./middleware/rate-limits.js";
 import { requestRateLimit } from "./middleware/request-rate-limit.js";
@@ -66,7 +66,7 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     // and it is no server failure to log as one.
     if (isClientAbort(error, c.req.raw.signal)) {
       return c.json(
-        { error: { code: "client_closed_request", message: "The client closed the request" } },
+        errorBody(400, "client_closed_request", "The client closed the request", c.get("requestId")),
         400,
       );
     }
@@ -82,20 +82,25 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     }
     return c.json(body, status as 500);
   });
-  app.notFound((c) => c.json({ error: { code: "not_found", message: "No such route" } }, 404));
+  app.notFound((c) => c.json(errorBody(404, "not_found", "No such route", c.get("requestId")), 404));
 
   app.use("*", async (c, next) => {
-    c.set("requestId", crypto.randomUUID());
+    const requestId = `req_${crypto.randomUUID().replaceAll("-", "")}`;
+    c.set("requestId", requestId);
+    c.header("request-id", requestId);
     await next();
   });
   app.get("/healthz", (c) => c.json({ ok: true }));
 
   app.use("/v1/*", async (c, next) => {
-    const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match?.[1])
-      throw new InputError("unauthorized", "Missing or malformed Authorization: Bearer <key> header", 401);
-    const caller = await deps.auth.authenticate(match[1]);
+    const key = apiKeyOf(c.req.header("x-api-key"), c.req.header("authorization"));
+    if (!key)
+      throw new InputError(
+        "unauthorized",
+        "Missing API key: send it as the x-api-key header (or Authorization: Bearer <key>)",
+        401,
+      );
+    const caller = await deps.auth.authenticate(key);
     if (!caller) throw new InputError("unauthorized", "Invalid API key", 401);
     c.set("caller", caller);
     // Viewers are read-only everywhere; revoking one's own key is the one write they may make.
@@ -264,6 +269,18 @@ export function createApp(deps: AppDependencies): Hono<Env> {
 
   for (const register of deps.extraRoutes ?? []) register(app);
   return app;
+}
+
+/**
+ * The API key of a request: `x-api-key` (what the official SDKs send) or `Authorization: Bearer`.
+ * `anthropic-version` and `anthropic-beta` headers are accepted and need no checking: this server
+ * speaks one version of the API, and a beta it does not know changes nothing.
+ */
+export function apiKeyOf(xApiKey: string | undefined, authorization: string | undefined): string | undefined {
+  const direct = xApiKey?.trim();
+  if (direct && /^\S+$/.test(direct)) return direct;
+  const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? "");
+  return match?.[1];
 }
 
 function isReadOnlyRequest(method: string, path: string): boolean {

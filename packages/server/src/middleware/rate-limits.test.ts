@@ -51,9 +51,15 @@ function createLimitedApp(limits: Partial<RateLimits>) {
 async function expectRateLimited(response: Response) {
   expect(response.status).toBe(429);
   expect(Number(response.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
-  const body = (await response.json()) as { error: { code: string; message: string; requestId?: string } };
+  const body = (await response.json()) as {
+    type: string;
+    error: { type: string; code: string; message: string };
+    request_id?: string;
+  };
+  expect(body.type).toBe("error");
+  expect(body.error.type).toBe("rate_limit_error");
   expect(body.error.code).toBe("rate_limited");
-  expect(body.error.requestId).toEqual(expect.any(String));
+  expect(body.request_id).toEqual(expect.any(String));
   return body.error.message;
 }
 

@@ -5,6 +5,7 @@
 import { ConfigError } from "@outrig/core";
 import type { Context } from "hono";
 import { z } from "zod";
+import { errorBody } from "../http-error.js";
 
 export interface RateLimits {
   /** Sustained requests per second for one API key, and how many may come at once (the bucket size). */
@@ -57,7 +58,7 @@ export function loadRateLimits(env: Readonly<Record<string, string | undefined>>
 /** The 429 both limiters answer: the protocol's error body and `Retry-After` in whole seconds. */
 export function rateLimitedResponse(c: Context, message: string, retryAfterSeconds: number): Response {
   const requestId = c.get("requestId") as string | undefined;
-  return c.json({ error: { code: "rate_limited", message, ...(requestId ? { requestId } : {}) } }, 429, {
+  return c.json(errorBody(429, "rate_limited", message, requestId), 429, {
     "retry-after": String(Math.max(1, Math.ceil(retryAfterSeconds))),
   });
 }

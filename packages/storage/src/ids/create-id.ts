@@ -17,7 +17,27 @@ export function randomBase62(length: number): string {
   return result;
 }
 
-export type IdPrefix = "org" | "usr" | "key" | "ses";
+/**
+ * `ses` is the id of sessions made before the Managed Agents API; new ones are `sesn`. The other
+ * prefixes are the API's own: agents, environments, session events, vaults and their credentials,
+ * memory stores, memories and memory versions, skills and files.
+ */
+export type IdPrefix =
+  | "org"
+  | "usr"
+  | "key"
+  | "ses"
+  | "sesn"
+  | "agent"
+  | "env"
+  | "sevt"
+  | "vlt"
+  | "vcrd"
+  | "memstore"
+  | "mem"
+  | "memver"
+  | "skill"
+  | "file";
 
 /** `<prefix>_<20 base62 chars>` (about 119 bits of randomness). */
 export function createId(prefix: IdPrefix): string {
