@@ -190,7 +190,10 @@ export class PostgresVaultStore {
     return row ? toVault(row) : null;
   }
 
-  /** Up to `limit` vaults the caller sees, oldest first, after `after`. */
+  /**
+   * Up to `limit` vaults the caller sees, oldest first, after `after` (ordered by the millisecond, as a
+   * cursor's ISO time holds it, then id).
+   */
   async listVaults(
     caller: VaultCaller,
     options: { includeArchived: boolean; limit: number; after?: ListPosition },
@@ -198,8 +201,8 @@ export class PostgresVaultStore {
     const { rows } = await this.#pool.query<VaultRow>(
       `SELECT ${VAULT_COLUMNS} FROM vaults
        WHERE org_id = $1 AND (user_id IS NULL OR user_id = $2) AND ($3 OR archived_at IS NULL)
-         AND ($4::timestamptz IS NULL OR (created_at, id) > ($4::timestamptz, $5::text))
-       ORDER BY created_at, id LIMIT $6`,
+         AND ($4::timestamptz IS NULL OR (date_trunc('milliseconds', created_at), id) > ($4::timestamptz, $5::text))
+       ORDER BY date_trunc('milliseconds', created_at), id LIMIT $6`,
       [
         caller.orgId,
         caller.userId,
@@ -339,8 +342,8 @@ export class PostgresVaultStore {
     const { rows } = await this.#pool.query<CredentialRow>(
       `SELECT ${CREDENTIAL_COLUMNS} FROM vault_credentials
        WHERE vault_id = $1 AND ($2 OR archived_at IS NULL)
-         AND ($3::timestamptz IS NULL OR (created_at, id) > ($3::timestamptz, $4::text))
-       ORDER BY created_at, id LIMIT $5`,
+         AND ($3::timestamptz IS NULL OR (date_trunc('milliseconds', created_at), id) > ($3::timestamptz, $4::text))
+       ORDER BY date_trunc('milliseconds', created_at), id LIMIT $5`,
       [
         vaultId,
         options.includeArchived,
