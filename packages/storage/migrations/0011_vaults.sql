@@ -38,9 +38,9 @@ CREATE INDEX vault_credentials_list_idx ON vault_credentials (vault_id, created_
 -- to org, user and name), so the org's egress credential rules keep injecting them as before. They
 -- substitute their placeholder nowhere else until the owner widens `networking`.
 CREATE TEMPORARY TABLE legacy_vaults ON COMMIT DROP AS
-  SELECT DISTINCT org_id, user_id,
+  SELECT org_id, user_id,
     'vlt_' || substr(md5(random()::text || clock_timestamp()::text || org_id || coalesce(user_id, '')), 1, 20) AS id
-  FROM secrets;
+  FROM (SELECT DISTINCT org_id, user_id FROM secrets) AS scopes;
 
 INSERT INTO vaults (id, org_id, user_id, display_name, metadata)
   SELECT id, org_id, user_id,

@@ -19,7 +19,7 @@ export function toVaultEgress(credentials: SessionVaultCredentials): VaultEgress
   const rules: CredentialRule[] = [];
   const env: Record<string, string> = {};
   for (const credential of credentials.environment) {
-    if (!credential.injectHeader) continue;
+    if (!credential.injectHeader || credential.allowedHosts?.length === 0) continue;
     env[credential.secretName] = secretPlaceholder(credential.secretRef);
     for (const host of credential.allowedHosts ?? ["*"]) {
       rules.push({ host, secretName: credential.secretRef, scheme: "placeholder" });
