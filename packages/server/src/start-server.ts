@@ -123,7 +123,8 @@ export async function startServer(
     masterKey: masterKey.key,
     policies: database.egressPolicies,
     secrets: egressSecrets,
-    vaultCredentials: (orgId, userId, vaultIds) => vaultStore.credentialsForSession(orgId, userId, vaultIds),
+    vaultCredentials: (orgId, userId, vaultIds, options) =>
+      vaultStore.credentialsForSession(orgId, userId, vaultIds, options),
     audit: database.audit,
     pinnedHosts: config.egressHosts,
     ownEndpoints: () => apiEndpoints,

@@ -458,6 +458,18 @@ describe("vaults through the SDK", () => {
       status: 409,
       code: "vault_archived",
     });
+    // A running session keeps an archived vault's credentials, and a vault gone since costs it only that vault.
+    await member.beta.vaults.delete(first.id);
+    const running = await store.credentialsForSession(
+      ids.org,
+      ids.member,
+      [first.id, second.id, otherVault.id],
+      {
+        isRunning: true,
+      },
+    );
+    expect(running.vaultIds).toEqual([second.id]);
+    expect(running.environment.map((each) => each.vaultId)).toEqual([second.id]);
   });
 });
 
@@ -690,7 +702,8 @@ describe("vault credentials at egress", () => {
       masterKey: Buffer.from(masterKeyBase64, "base64"),
       policies: database.egressPolicies,
       secrets: new PostgresSecretResolver(database.pool, keyring),
-      vaultCredentials: (orgId, userId, vaultIds) => store.credentialsForSession(orgId, userId, vaultIds),
+      vaultCredentials: (orgId, userId, vaultIds, options) =>
+        store.credentialsForSession(orgId, userId, vaultIds, options),
       audit: { append: (orgId, entry) => database.audit.append(orgId, entry) },
       pinnedHosts: new Map([
         ["api.vault.test", ["127.0.0.1"]],

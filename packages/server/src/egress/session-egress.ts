@@ -97,6 +97,7 @@ export interface SessionEgressOptions {
     orgId: string,
     userId: string,
     vaultIds: readonly string[],
+    options: { isRunning: true },
   ) => Promise<SessionVaultCredentials>;
   readonly audit: { append(orgId: string, entry: AuditEntryInput): Promise<unknown> };
   /** OUTRIG_EGRESS_HOSTS. */
@@ -291,8 +292,9 @@ export class SessionEgress implements SandboxEgressHook {
   }
 
   /**
-   * The rules and variables of a session's vault credentials, at most a second old. A vault deleted,
-   * archived or no longer the owner's since gives nothing (fails closed: no credential is added).
+   * The rules and variables of a session's vault credentials, at most a second old. An archived vault
+   * still serves it; one deleted or no longer the owner's gives nothing (fails closed), nor does a read
+   * that fails.
    */
   #vaultEgressFor(sessionId: string): Promise<VaultEgress> {
     const session = this.#sessionVaults.get(sessionId);
@@ -300,7 +302,7 @@ export class SessionEgress implements SandboxEgressHook {
     if (!session?.vaultIds || !read) return Promise.resolve(NO_VAULT_EGRESS);
     const cached = this.#vaultEgress.get(sessionId);
     if (cached && cached.expiresAt > Date.now()) return cached.egress;
-    const egress = read(session.orgId, session.userId, session.vaultIds).then(
+    const egress = read(session.orgId, session.userId, session.vaultIds, { isRunning: true }).then(
       toVaultEgress,
       (error: Error) => {
         this.#options.log(`vault credentials of session ${sessionId}: ${error.message}`);

@@ -454,12 +454,15 @@ export class PostgresVaultStore {
    * The credentials a session of `userId` gets from `vaultIds` (what the session's egress injects and
    * its MCP servers are called with). Throws InputError 404 `not_found` for a vault of another org or
    * another user, or none at all (which of these is not said), 409 `vault_archived` for an archived
-   * one, 400 for too many. Archived credentials are left out.
+   * one, 400 for too many. Archived credentials are left out. For a session already running
+   * (`isRunning`: egress re-reading them), an archived vault still serves it and a vault gone or no
+   * longer visible is skipped instead of failing the others.
    */
   async credentialsForSession(
     orgId: string,
     userId: string,
     vaultIds: readonly string[],
+    options: { isRunning?: boolean } = {},
   ): Promise<SessionVaultCredentials> {
     const ids = [...new Set(vaultIds)];
     if (ids.length > MAX_SESSION_VAULTS) {
@@ -471,18 +474,19 @@ export class PostgresVaultStore {
        WHERE id = ANY($1::text[]) AND org_id = $2 AND (user_id IS NULL OR user_id = $3)`,
       [ids, orgId, userId],
     );
-    for (const id of ids) {
+    for (const id of options.isRunning ? [] : ids) {
       const vault = vaults.find((row) => row.id === id);
       if (!vault) throw new InputError("not_found", `vault ${id} not found`, 404);
       if (vault.archived_at) throw new InputError("vault_archived", `vault ${id} is archived`, 409);
     }
+    const usable = ids.filter((id) => vaults.some((row) => row.id === id));
     const { rows } = await this.#pool.query<CredentialRow>(
       `SELECT ${CREDENTIAL_COLUMNS} FROM vault_credentials
        WHERE vault_id = ANY($1::text[]) AND archived_at IS NULL AND secret_ref IS NOT NULL
        ORDER BY created_at, id`,
-      [ids],
+      [usable],
     );
-    rows.sort((a, b) => ids.indexOf(a.vault_id) - ids.indexOf(b.vault_id));
+    rows.sort((a, b) => usable.indexOf(a.vault_id) - usable.indexOf(b.vault_id));
     const environment: SessionVaultCredentials["environment"][number][] = [];
     const mcpServers: SessionVaultCredentials["mcpServers"][number][] = [];
     for (const row of rows) {
@@ -511,7 +515,7 @@ export class PostgresVaultStore {
         });
       }
     }
-    return { vaultIds: ids, environment, mcpServers };
+    return { vaultIds: usable, environment, mcpServers };
   }
 
   async #visibleVault(
