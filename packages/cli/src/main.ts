@@ -10,8 +10,8 @@ import { filesCommand } from "./files-command.js";
 import { imageCommand } from "./image-command.js";
 import { KEYS_USAGE, keysApiCommand, keysCreateCommand, parseRole, whoamiCommand } from "./keys-command.js";
 import { runCommand } from "./run-command.js";
-import { secretsCommand } from "./secrets-command.js";
 import { skillsAddCommand } from "./skills-command.js";
+import { vaultsCommand } from "./vaults-command.js";
 
 const USAGE = `usage: outrig <command> [options]
 
@@ -32,9 +32,10 @@ commands:
   audit ls [--kind K] [--limit N] [--after SEQ] [--session ID] [--json]
                                            the org's audit log (admins)
   audit verify [--json]                    check the audit hash chain; exit 1 when tampered with
-  secrets set NAME [--user] | ls | rm NAME [--user]
-                                           org (or --user: your own) secrets; the value comes from
-                                           stdin or a prompt without echo, never from argv
+  vaults ls | new NAME [--org] | archive|rm VAULT_ID | creds VAULT_ID
+  vaults set VAULT_ID NAME [--host H]... | bearer VAULT_ID MCP_URL | archive-cred|rm-cred VAULT_ID CRED_ID
+                                           your (or --org: the org's) vaults and credentials; a value
+                                           comes from stdin or a prompt without echo, never from argv
   egress show | set <file|->               the org's egress allowlist and credential rules (set: admins)
   image build [--out DIR] [--mirror URL]  build the sandbox root filesystem (Debian, debootstrap; root)
                                            into OUTRIG_HOME/images/default; the server then uses it
@@ -96,7 +97,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         }
         return await auditCommand(rest, { server, apiKey, out: (text) => process.stdout.write(text) });
       }
-      case "secrets":
+      case "vaults":
       case "egress": {
         const { server, apiKey } = await clientSettings(undefined);
         if (!apiKey) {
@@ -109,8 +110,8 @@ export async function main(argv: readonly string[]): Promise<number> {
           stdin: process.stdin,
           out: (text: string) => process.stdout.write(text),
         };
-        if (command === "secrets")
-          await secretsCommand(rest, { ...io, err: (text) => process.stderr.write(text) });
+        if (command === "vaults")
+          await vaultsCommand(rest, { ...io, err: (text) => process.stderr.write(text) });
         else await egressCommand(rest, io);
         return 0;
       }

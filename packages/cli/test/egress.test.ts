@@ -1,8 +1,8 @@
 /**
  * Credentials never enter the sandbox, end to end: the real `outrig serve` process, a real bubblewrap
  * sandbox, the fake LLM driving Bash, and a token-protected `git http-backend` over HTTPS on loopback
- * (pinned with OUTRIG_EGRESS_HOSTS). The token is set with `outrig secrets set` and only the egress
- * proxy ever holds it.
+ * (pinned with OUTRIG_EGRESS_HOSTS). The token is put in an org vault with `outrig vaults set` and
+ * only the egress proxy ever holds it.
  */
 import { execFile, spawn } from "node:child_process";
 import fs from "node:fs/promises";
@@ -117,12 +117,17 @@ async function listFiles(root: string): Promise<string[]> {
 describe("git push through egress from a real sandbox", () => {
   it("pushes with an injected token the sandbox never holds, refuses other hosts and canaries", async () => {
     // 1. The token goes in through stdin, the allowlist and credential rule through a file.
-    const set = await runCliWithInput(["secrets", "set", "GIT_TOKEN"], `${TOKEN}\n`);
+    const created = await runCli(["vaults", "new", "CI", "--org"], cliEnv());
+    expect(created.code, created.stderr).toBe(0);
+    const vaultId = /created org vault (vlt_\w+)/.exec(created.stdout)?.[1] ?? "";
+    expect(vaultId).not.toBe("");
+    const set = await runCliWithInput(["vaults", "set", vaultId, "GIT_TOKEN"], `${TOKEN}\n`);
     expect(set.code, set.stderr).toBe(0);
-    expect(set.stdout).toContain("set org secret GIT_TOKEN");
-    const listed = await runCli(["secrets", "ls"], cliEnv());
-    expect(listed.stdout).toMatch(/^GIT_TOKEN\torg\tv1\t/m);
+    expect(set.stdout).toMatch(/^created environment_variable GIT_TOKEN as vcrd_\w+$/m);
+    const listed = await runCli(["vaults", "creds", vaultId], cliEnv());
+    expect(listed.stdout).toMatch(/^vcrd_\w+\tenvironment_variable\tGIT_TOKEN\t/m);
     expect(listed.stdout + listed.stderr).not.toContain(TOKEN);
+    expect((await runCli(["vaults", "ls"], cliEnv())).stdout).toContain(`${vaultId}\torg\tCI`);
     const policyFile = path.join(directory, "policy.json");
     await fs.writeFile(
       policyFile,
@@ -373,12 +378,15 @@ describe("git push through egress from a real sandbox", () => {
     }
   });
 
-  it("prompts for a secret without echo when standard input is a terminal", async () => {
+  it("prompts for a credential's value without echo when standard input is a terminal", async () => {
     const value = "tty-typed-secret-value-4242";
+    const created = await runCli(["vaults", "new", "Mine"], cliEnv());
+    expect(created.code, created.stderr).toBe(0);
+    const vaultId = /created user vault (vlt_\w+)/.exec(created.stdout)?.[1] ?? "";
     // script(1) (util-linux, always on Debian) gives the CLI a pseudo-terminal.
     const child = spawn(
       "script",
-      ["-qec", `${process.execPath} ${OUTRIG_BIN} secrets set TTY_SECRET --user`, "/dev/null"],
+      ["-qec", `${process.execPath} ${OUTRIG_BIN} vaults set ${vaultId} TTY_SECRET`, "/dev/null"],
       {
         env: { ...process.env, ...cliEnv() },
         stdio: ["pipe", "pipe", "pipe"],
@@ -398,12 +406,19 @@ describe("git push through egress from a real sandbox", () => {
     child.stdin.write(`${value}\r`);
     const code = await exited;
     expect(code, output).toBe(0);
-    expect(output).toContain("set user secret TTY_SECRET (version 1)");
+    expect(output).toMatch(/created environment_variable TTY_SECRET as vcrd_\w+/);
     expect(output).not.toContain(value);
-    const listed = await runCli(["secrets", "ls"], cliEnv());
-    expect(listed.stdout).toMatch(/^TTY_SECRET\tuser\tv1\t/m);
-    const removed = await runCli(["secrets", "rm", "TTY_SECRET", "--user"], cliEnv());
-    expect(removed.stdout).toContain("removed user secret TTY_SECRET");
-    expect((await runCli(["secrets", "ls"], cliEnv())).stdout).not.toContain("TTY_SECRET");
+    const credentialId = /as (vcrd_\w+)/.exec(output)?.[1] ?? "";
+    const listed = await runCli(["vaults", "creds", vaultId], cliEnv());
+    expect(listed.stdout).toMatch(new RegExp(`^${credentialId}\tenvironment_variable\tTTY_SECRET\t`, "m"));
+    // Setting it again rotates the same credential.
+    const rotated = await runCliWithInput(["vaults", "set", vaultId, "TTY_SECRET"], "rotated-value\n");
+    expect(rotated.stdout).toContain(`rotated environment_variable TTY_SECRET as ${credentialId}`);
+    const removed = await runCli(["vaults", "rm-cred", vaultId, credentialId], cliEnv());
+    expect(removed.stdout).toContain(`deleted credential ${credentialId}`);
+    expect((await runCli(["vaults", "creds", vaultId], cliEnv())).stdout).not.toContain("TTY_SECRET");
+    const usage = await runCli(["vaults", "set", vaultId], cliEnv());
+    expect(usage.code).toBe(1);
+    expect(usage.stderr).toContain("usage: outrig vaults ls");
   }, 180_000);
 });

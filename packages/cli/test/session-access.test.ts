@@ -63,8 +63,18 @@ beforeAll(async () => {
     [keys.alice, ALICE_TOKEN],
     [keys.bob, BOB_TOKEN],
   ] as const) {
-    const set = await api(key, "PUT", "/v1/secrets/PERSONAL_TOKEN", { value, scope: "user" });
-    expect(set.status).toBe(201);
+    const vault = await api(key, "POST", "/v1/vaults", { display_name: "Personal" });
+    expect(vault.status).toBe(200);
+    const { id: vaultId } = (await vault.json()) as { id: string };
+    const set = await api(key, "POST", `/v1/vaults/${vaultId}/credentials`, {
+      auth: {
+        type: "environment_variable",
+        secret_name: "PERSONAL_TOKEN",
+        secret_value: value,
+        networking: { type: "limited", allowed_hosts: [API_HOST] },
+      },
+    });
+    expect(set.status).toBe(200);
   }
   expect(
     (

@@ -1,5 +1,6 @@
 import type http from "node:http";
 import { type CredentialRule, SECRET_PLACEHOLDER_PREFIX } from "./egress-policy.js";
+import { DEFAULT_ALLOWED_PORTS, matchesHostPattern, splitHostPattern } from "./host-pattern.js";
 
 /** Sets the credential and swaps this rule's placeholder wherever the client put it in a header. */
 export function applyCredential(
@@ -23,5 +24,29 @@ export function applyCredential(
     case "header":
       headers[(rule.header ?? "authorization").toLowerCase()] = value;
       break;
+    case "placeholder":
+      break;
   }
+}
+
+/**
+ * Whether `rule` applies to a request to `host`:`port` with these headers: by host pattern, and for a
+ * `placeholder` rule by host name (any port) and only when a header carries its placeholder.
+ */
+export function credentialApplies(
+  rule: CredentialRule,
+  host: string,
+  port: number,
+  headers: http.IncomingHttpHeaders,
+): boolean {
+  if (rule.scheme !== "placeholder") return matchesHostPattern(rule.host, host, port);
+  const placeholder = `${SECRET_PLACEHOLDER_PREFIX}${rule.secretName}`;
+  const isCarried = Object.values(headers).some((value) =>
+    Array.isArray(value) ? value.some((each) => each.includes(placeholder)) : value?.includes(placeholder),
+  );
+  if (!isCarried) return false;
+  return (
+    rule.host === "*" ||
+    matchesHostPattern(splitHostPattern(rule.host).name, host, DEFAULT_ALLOWED_PORTS[0] ?? 443)
+  );
 }

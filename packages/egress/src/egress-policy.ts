@@ -14,9 +14,11 @@ export interface CredentialRule {
   readonly secretName: string;
   /**
    * `bearer`: `Authorization: Bearer <secret>`. `basic`: `Authorization: Basic base64(username:secret)`
-   * (git over HTTPS). `header`: `<header>: <secret>`.
+   * (git over HTTPS). `header`: `<header>: <secret>`. `placeholder` (a vault's environment_variable
+   * credential): only where a request header holds the placeholder, which is swapped for the secret;
+   * `host` is then matched by name on any port the allowlist admits, and `*` matches every host.
    */
-  readonly scheme: "bearer" | "basic" | "header";
+  readonly scheme: "bearer" | "basic" | "header" | "placeholder";
   /** For `basic`. Default `x-access-token` (what GitHub and Gitea accept with a token). */
   readonly username?: string;
   /** For `header`, e.g. `x-api-key`. */

@@ -13,11 +13,11 @@ import { type Duplex, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tls from "node:tls";
 import { type AddressPolicy, publicAddressesOnly } from "./address-policy.js";
-import { applyCredential } from "./apply-credential.js";
+import { applyCredential, credentialApplies } from "./apply-credential.js";
 import type { CertificateAuthority } from "./certificate-authority.js";
 import type { EgressContext, EgressPolicy, EgressSecrets } from "./egress-policy.js";
 import { forwardHeaders } from "./forward-headers.js";
-import { DEFAULT_ALLOWED_PORTS, isHostAllowed, matchesHostPattern, normalizeHost } from "./host-pattern.js";
+import { DEFAULT_ALLOWED_PORTS, isHostAllowed, normalizeHost } from "./host-pattern.js";
 import { isOwnEndpoint, type OwnEndpoint } from "./own-endpoints.js";
 import { formatAuthority, parseAuthority, parseHostHeader } from "./parse-authority.js";
 import { ResponseWithheldError, relayResponse } from "./relay-response.js";
@@ -371,7 +371,7 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
         );
       }
 
-      const rules = policy.credentials.filter((rule) => matchesHostPattern(rule.host, host, port));
+      const rules = policy.credentials.filter((rule) => credentialApplies(rule, host, port, request.headers));
       if (rules.length > 0 && scheme !== "https") {
         throw new Refusal(
           "credential_requires_tls",

@@ -6,6 +6,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { EgressPolicyBody } from "@outrig/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { applyCredential, credentialApplies } from "../src/apply-credential.js";
 import {
   CA_KEY_FILE,
   createCertificateAuthority,
@@ -294,5 +295,29 @@ describe("certificate authority on disk", () => {
     const { chmod } = await import("node:fs/promises");
     await chmod(join(caDirectory, CA_KEY_FILE), 0o644);
     await expect(loadCertificateAuthority(caDirectory)).rejects.toMatchObject({ code: "egress_ca_insecure" });
+  });
+});
+
+describe("placeholder credential rules (vault environment_variable credentials)", () => {
+  const rule = { host: "api.example.com", secretName: "vcrd_abc", scheme: "placeholder" } as const;
+  const carrying = { authorization: "Bearer OUTRIG_SECRET_PLACEHOLDER_vcrd_abc" };
+
+  it("apply only where a header carries the placeholder, by host name on any port", () => {
+    expect(credentialApplies(rule, "api.example.com", 443, carrying)).toBe(true);
+    expect(credentialApplies(rule, "api.example.com", 8443, carrying)).toBe(true);
+    expect(credentialApplies(rule, "api.example.com", 443, { authorization: "Bearer other" })).toBe(false);
+    expect(credentialApplies(rule, "evil.example.com", 443, carrying)).toBe(false);
+    expect(credentialApplies({ ...rule, host: "*.example.com" }, "a.example.com", 443, carrying)).toBe(true);
+    expect(credentialApplies({ ...rule, host: "*.example.com" }, "example.com", 443, carrying)).toBe(false);
+    expect(credentialApplies({ ...rule, host: "*" }, "anything.test", 9000, carrying)).toBe(true);
+    // A scheme rule keeps matching by pattern and port, whatever the headers.
+    expect(credentialApplies({ ...rule, scheme: "bearer" }, "api.example.com", 443, {})).toBe(true);
+    expect(credentialApplies({ ...rule, scheme: "bearer" }, "api.example.com", 8443, {})).toBe(false);
+  });
+
+  it("swap the placeholder in headers and set nothing else", () => {
+    const headers: Record<string, string> = { ...carrying, "x-other": "keep" };
+    applyCredential(headers, rule, "s3cr3t");
+    expect(headers).toEqual({ authorization: "Bearer s3cr3t", "x-other": "keep" });
   });
 });

@@ -32,6 +32,7 @@ import {
   PostgresSandboxPolicyStore,
   PostgresSecretResolver,
   PostgresSecretStore,
+  PostgresVaultStore,
   resolveDatabase,
 } from "@outrig/storage";
 import { createApp, listRoutes, type RouteInfo } from "./app.js";
@@ -52,8 +53,8 @@ import { registerFilesRoutes } from "./routes/files-routes.js";
 import { registerKeysRoutes } from "./routes/keys-routes.js";
 import { registerReadinessRoutes } from "./routes/readiness-routes.js";
 import { registerSandboxRoutes } from "./routes/sandbox-routes.js";
-import { registerSecretsRoutes } from "./routes/secrets-routes.js";
 import { registerSessionShareRoutes } from "./routes/session-share-routes.js";
+import { registerVaultsRoutes } from "./routes/vaults-routes.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import { SessionManager } from "./session-manager.js";
 
@@ -117,11 +118,17 @@ export async function startServer(
   );
   // Filled in once the API listens; egress refuses to connect to it, whatever a policy allows.
   const apiEndpoints: { address: string; port: number }[] = [];
+  // Vaults and credentials; their values are rows of the same encrypted store egress resolves.
+  const vaultStore = new PostgresVaultStore(database.pool, createSecretKeyring(masterKey), {
+    audit: database.audit,
+  });
   const egress = await SessionEgress.create({
     home: config.home,
     masterKey: masterKey.key,
     policies: database.egressPolicies,
     secrets: egressSecrets,
+    vaultCredentials: (orgId, userId, vaultIds, options) =>
+      vaultStore.credentialsForSession(orgId, userId, vaultIds, options),
     audit: database.audit,
     pinnedHosts: config.egressHosts,
     ownEndpoints: () => apiEndpoints,
@@ -224,8 +231,8 @@ export async function startServer(
           sessions,
         }),
       (routes) =>
-        registerSecretsRoutes(routes, {
-          secrets: secretStore,
+        registerVaultsRoutes(routes, {
+          vaults: vaultStore,
           onChange: (orgId) => egressSecrets.invalidate(orgId),
         }),
       (routes) => registerAuditRoutes(routes, { audit: database.audit, checkpoints: auditCheckpoints }),

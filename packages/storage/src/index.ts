@@ -158,3 +158,17 @@ export {
   type PostgresSessionStoreOptions,
   SESSION_EVENT_SCHEMA_VERSION,
 } from "./sessions/postgres-session-store.js";
+export {
+  type CredentialAuth,
+  type CredentialChange,
+  type CredentialRecord,
+  type CredentialValues,
+  type ListPosition,
+  PostgresVaultStore,
+  type PostgresVaultStoreOptions,
+  type SessionVaultCredentials,
+  type VaultCaller,
+  type VaultRecord,
+  type VaultScope,
+  valueName,
+} from "./vaults/postgres-vault-store.js";

@@ -97,9 +97,19 @@ export async function startSecurityHarness(
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(60_000),
     });
-  // The marker in the database: an org secret (encrypted at rest, never handed to a sandbox).
-  const secret = await api("PUT", "/v1/secrets/PLANTED_SECRET", { value: marker, scope: "org" });
-  if (secret.status !== 201) throw new Error(`planting the secret failed: HTTP ${secret.status}`);
+  // The marker in the database: an org vault's credential (encrypted at rest, never handed to a sandbox).
+  const vault = await api("POST", "/v1/vaults", { display_name: "Planted", scope: "org" });
+  if (vault.status !== 200) throw new Error(`creating the vault failed: HTTP ${vault.status}`);
+  const { id: vaultId } = (await vault.json()) as { id: string };
+  const secret = await api("POST", `/v1/vaults/${vaultId}/credentials`, {
+    auth: {
+      type: "environment_variable",
+      secret_name: "PLANTED_SECRET",
+      secret_value: marker,
+      networking: { type: "unrestricted" },
+    },
+  });
+  if (secret.status !== 200) throw new Error(`planting the secret failed: HTTP ${secret.status}`);
 
   return {
     server: running,

@@ -25,8 +25,9 @@ import {
   writeCaBundle,
 } from "@outrig/egress";
 import type { EgressPolicyBody } from "@outrig/protocol";
-import type { AuditEntryInput } from "@outrig/storage";
+import type { AuditEntryInput, SessionVaultCredentials } from "@outrig/storage";
 import { canariesFor } from "./canaries.js";
+import { NO_VAULT_EGRESS, toVaultEgress, type VaultEgress } from "./vault-egress.js";
 
 /** Where the sandbox's TLS roots live (Debian layout; curl, git and OpenSSL read it by default). */
 export const SANDBOX_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
@@ -65,13 +66,17 @@ export interface SandboxEgressOptions {
   readonly egressSocketPath: string;
 }
 
+/** A session as egress sees it: `vaultIds` are the session's `vault_ids` (its credentials). */
+export interface EgressSession {
+  readonly id: string;
+  readonly orgId: string;
+  readonly userId: string;
+  readonly vaultIds?: readonly string[];
+}
+
 /** The small surface SessionManager uses (and tests can fake). */
 export interface SandboxEgressHook {
-  sandboxOptions(session: {
-    readonly id: string;
-    readonly orgId: string;
-    readonly userId: string;
-  }): Promise<SandboxEgressOptions>;
+  sandboxOptions(session: EgressSession): Promise<SandboxEgressOptions>;
   /** Runs a command and appends the egress refusals that happened meanwhile to its stderr. */
   explainRefusals(sessionId: string, run: () => Promise<ExecResult>): Promise<ExecResult>;
   /** The session's sandbox is gone (cold or destroyed): closes its socket until the next sandbox. */
@@ -87,6 +92,13 @@ export interface SessionEgressOptions {
   readonly policies: { get(orgId: string): Promise<EgressPolicyBody | null> };
   /** Plaintext at injection time only (PostgresSecretResolver). */
   readonly secrets: EgressSecrets;
+  /** A session's vault credentials (PostgresVaultStore.credentialsForSession); without it vault_ids add nothing. */
+  readonly vaultCredentials?: (
+    orgId: string,
+    userId: string,
+    vaultIds: readonly string[],
+    options: { isRunning: true },
+  ) => Promise<SessionVaultCredentials>;
   readonly audit: { append(orgId: string, entry: AuditEntryInput): Promise<unknown> };
   /** OUTRIG_EGRESS_HOSTS. */
   readonly pinnedHosts?: ReadonlyMap<string, readonly string[]>;
@@ -112,6 +124,9 @@ export class SessionEgress implements SandboxEgressHook {
   readonly #listeners = new Map<string, Promise<EgressListener>>();
   readonly #policies = new Map<string, { policy: EgressPolicyBody | null; expiresAt: number }>();
   readonly #refusals: Refusal[] = [];
+  /** Sessions with vaults, and their credentials' rules (re-read at most once a second). */
+  readonly #sessionVaults = new Map<string, EgressSession>();
+  readonly #vaultEgress = new Map<string, { egress: Promise<VaultEgress>; expiresAt: number }>();
   #refusalSeq = 0;
 
   private constructor(options: SessionEgressOptions, ca: CertificateAuthority, bundlePath: string) {
@@ -139,11 +154,11 @@ export class SessionEgress implements SandboxEgressHook {
     return new SessionEgress(options, ca, bundlePath);
   }
 
-  async sandboxOptions(session: {
-    readonly id: string;
-    readonly orgId: string;
-    readonly userId: string;
-  }): Promise<SandboxEgressOptions> {
+  async sandboxOptions(session: EgressSession): Promise<SandboxEgressOptions> {
+    if (session.vaultIds && session.vaultIds.length > 0) this.#sessionVaults.set(session.id, session);
+    else this.#sessionVaults.delete(session.id);
+    this.#vaultEgress.delete(session.id);
+    const vaults = await this.#vaultEgressFor(session.id);
     const listener = await this.#listen(session);
     const canaries = canariesFor(this.#options.masterKey, session.id);
     const policy = await this.#policyFor({ orgId: session.orgId });
@@ -151,6 +166,9 @@ export class SessionEgress implements SandboxEgressHook {
     for (const rule of policy.credentials) {
       if (!RESERVED_ENV.has(rule.secretName))
         placeholders[rule.secretName] = secretPlaceholder(rule.secretName);
+    }
+    for (const [name, placeholder] of Object.entries(vaults.env)) {
+      if (!RESERVED_ENV.has(name)) placeholders[name] = placeholder;
     }
     return {
       readOnlyMounts: [{ hostPath: this.#bundlePath, sandboxPath: SANDBOX_CA_BUNDLE }],
@@ -199,6 +217,8 @@ export class SessionEgress implements SandboxEgressHook {
   }
 
   async releaseSession(sessionId: string): Promise<void> {
+    this.#sessionVaults.delete(sessionId);
+    this.#vaultEgress.delete(sessionId);
     const listener = this.#listeners.get(sessionId);
     if (!listener) return;
     this.#listeners.delete(sessionId);
@@ -258,9 +278,10 @@ export class SessionEgress implements SandboxEgressHook {
   async #policyFor(context: EgressContext): Promise<EgressPolicy> {
     const policy = await this.#orgPolicy(context.orgId);
     const canaries = context.sessionId ? canariesFor(this.#options.masterKey, context.sessionId) : undefined;
+    const vaults = context.sessionId ? await this.#vaultEgressFor(context.sessionId) : NO_VAULT_EGRESS;
     return {
       allowedHosts: policy?.allowedHosts ?? [],
-      credentials: policy?.credentials ?? [],
+      credentials: [...(policy?.credentials ?? []), ...vaults.rules],
       canaries: canaries
         ? [
             { label: "AWS_ACCESS_KEY_ID", value: canaries.accessKeyId },
@@ -268,6 +289,28 @@ export class SessionEgress implements SandboxEgressHook {
           ]
         : [],
     };
+  }
+
+  /**
+   * The rules and variables of a session's vault credentials, at most a second old. An archived vault
+   * still serves it; one deleted or no longer the owner's gives nothing (fails closed), nor does a read
+   * that fails.
+   */
+  #vaultEgressFor(sessionId: string): Promise<VaultEgress> {
+    const session = this.#sessionVaults.get(sessionId);
+    const read = this.#options.vaultCredentials;
+    if (!session?.vaultIds || !read) return Promise.resolve(NO_VAULT_EGRESS);
+    const cached = this.#vaultEgress.get(sessionId);
+    if (cached && cached.expiresAt > Date.now()) return cached.egress;
+    const egress = read(session.orgId, session.userId, session.vaultIds, { isRunning: true }).then(
+      toVaultEgress,
+      (error: Error) => {
+        this.#options.log(`vault credentials of session ${sessionId}: ${error.message}`);
+        return NO_VAULT_EGRESS;
+      },
+    );
+    this.#vaultEgress.set(sessionId, { egress, expiresAt: Date.now() + POLICY_CACHE_MS });
+    return egress;
   }
 
   #onAudit(event: EgressAuditEvent): void {

@@ -4,14 +4,14 @@ import {
   createSecretKeyring,
   type Database,
   masterKeyFromBase64,
-  PostgresSecretStore,
+  PostgresVaultStore,
 } from "@outrig/storage";
 import { createTestDatabase, type TestDatabase } from "@outrig/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../app.js";
 import { registerAuditRoutes } from "./audit-routes.js";
-import { registerSecretsRoutes } from "./secrets-routes.js";
+import { registerVaultsRoutes } from "./vaults-routes.js";
 
 const VALUE = "tok_auditRouteSecret_never_in_the_log_977";
 
@@ -22,6 +22,8 @@ describe("audit routes", () => {
   const keys: Record<"admin" | "member" | "outsider", string> = { admin: "", member: "", outsider: "" };
   let orgId: string;
   let adminId: string;
+  let memberId: string;
+  const vaults = { org: "", member: "" };
   const logged: string[] = [];
 
   beforeAll(async () => {
@@ -34,6 +36,7 @@ describe("audit routes", () => {
     const member = await database.auth.createUser(org.id, { name: "member", role: "member" });
     const outsider = await database.auth.createUser(other.id, { name: "admin", role: "admin" });
     adminId = admin.id;
+    memberId = member.id;
     keys.admin = (await database.auth.createApiKey(org.id, admin.id, "a")).key;
     keys.member = (await database.auth.createApiKey(org.id, member.id, "m")).key;
     keys.outsider = (await database.auth.createApiKey(other.id, outsider.id, "o")).key;
@@ -47,12 +50,26 @@ describe("audit routes", () => {
       log: (message) => logged.push(message),
       extraRoutes: [
         (routes) =>
-          registerSecretsRoutes(routes, {
-            secrets: new PostgresSecretStore(database.pool, keyring, { audit: database.audit }),
+          registerVaultsRoutes(routes, {
+            vaults: new PostgresVaultStore(database.pool, keyring, { audit: database.audit }),
           }),
         (routes) => registerAuditRoutes(routes, { audit: database.audit }),
       ],
     });
+    // The vaults are made without an audit log, so the chain starts with the credential writes.
+    const unaudited = new PostgresVaultStore(database.pool, keyring);
+    vaults.org = (
+      await unaudited.createVault(
+        { orgId: org.id, userId: admin.id, role: "admin" },
+        { displayName: "Deploy", metadata: {}, scope: "org" },
+      )
+    ).id;
+    vaults.member = (
+      await unaudited.createVault(
+        { orgId: org.id, userId: member.id, role: "member" },
+        { displayName: "Mine", metadata: {}, scope: "user" },
+      )
+    ).id;
   });
   afterAll(async () => {
     await database?.close();
@@ -71,19 +88,40 @@ describe("audit routes", () => {
     nextAfter: number | null;
   }
 
-  it("lists the secret writes and policy changes an admin made, without the secret's value", async () => {
-    expect(
-      (await call(keys.admin, "PUT", "/v1/secrets/DEPLOY_KEY", { value: VALUE, scope: "org" })).status,
-    ).toBe(201);
-    expect(
-      (await call(keys.member, "PUT", "/v1/secrets/MY_TOKEN", { value: VALUE, scope: "user" })).status,
-    ).toBe(201);
+  const variable = (name: string) => ({
+    auth: {
+      type: "environment_variable",
+      secret_name: name,
+      secret_value: VALUE,
+      networking: { type: "unrestricted" },
+    },
+  });
+
+  it("lists the credential writes and policy changes an admin made, without the credential's value", async () => {
+    const deployKey = await call(
+      keys.admin,
+      "POST",
+      `/v1/vaults/${vaults.org}/credentials`,
+      variable("DEPLOY_KEY"),
+    );
+    expect(deployKey.status).toBe(200);
+    const deployKeyId = ((await deployKey.json()) as { id: string }).id;
+    const mine = await call(
+      keys.member,
+      "POST",
+      `/v1/vaults/${vaults.member}/credentials`,
+      variable("MY_TOKEN"),
+    );
+    expect(mine.status).toBe(200);
+    const mineId = ((await mine.json()) as { id: string }).id;
     const policy = {
       rules: [{ tool: "Bash", match: "*rm -rf*", action: "deny" }],
       approvalTimeoutMs: 60_000,
     };
     expect((await call(keys.admin, "PUT", "/v1/policy", policy)).status).toBe(200);
-    expect((await call(keys.admin, "DELETE", "/v1/secrets/DEPLOY_KEY?scope=org")).status).toBe(204);
+    expect(
+      (await call(keys.admin, "DELETE", `/v1/vaults/${vaults.org}/credentials/${deployKeyId}`)).status,
+    ).toBe(200);
 
     const response = await call(keys.admin, "GET", "/v1/audit");
     expect(response.status).toBe(200);
@@ -93,13 +131,38 @@ describe("audit routes", () => {
     expect(
       listed.entries.map((entry) => [entry.seq, entry.kind, entry.userId === adminId, entry.data]),
     ).toEqual([
-      [1, "secret_write", true, { name: "DEPLOY_KEY", scope: "org", action: "set", version: 1 }],
-      [2, "secret_write", false, expect.objectContaining({ name: "MY_TOKEN", scope: "user", action: "set" })],
+      [1, "secret_write", true, { ...deployKeyEntry(deployKeyId), action: "create" }],
+      [
+        2,
+        "secret_write",
+        false,
+        {
+          object: "vault_credential",
+          action: "create",
+          vault_id: vaults.member,
+          credential_id: mineId,
+          auth_type: "environment_variable",
+          secret_name: "MY_TOKEN",
+          scope: "user",
+          ownerUserId: memberId,
+        },
+      ],
       [3, "policy_change", true, { policy: "tool", value: policy }],
-      [4, "secret_write", true, { name: "DEPLOY_KEY", scope: "org", action: "delete" }],
+      [4, "secret_write", true, { ...deployKeyEntry(deployKeyId), action: "delete" }],
     ]);
     expect(listed.nextAfter).toBeNull();
   });
+
+  function deployKeyEntry(credentialId: string) {
+    return {
+      object: "vault_credential",
+      vault_id: vaults.org,
+      credential_id: credentialId,
+      auth_type: "environment_variable",
+      secret_name: "DEPLOY_KEY",
+      scope: "org",
+    };
+  }
 
   it("filters by kind and session and pages with after and limit", async () => {
     await database.audit.append(orgId, { kind: "tool_call", sessionId: "ses_alpha", data: { name: "Bash" } });

@@ -81,7 +81,7 @@ beforeAll(async () => {
     await database.close();
   }
 
-  // Org A's data: a session (the member's) with a workspace file, a memory, a secret and a policy, all marked.
+  // Org A's data: a session (the member's) with a workspace file, a memory, an org vault with credentials and a policy, all marked.
   const created = await call("POST", "/v1/sessions", keys.member, {
     body: { model: "anthropic:claude-sonnet-4-5", prompt: `remember ${ORG_A_MARKER}` },
   });
@@ -97,16 +97,28 @@ beforeAll(async () => {
     body: { path: scratchPath, content: `scratch ${ORG_A_MARKER}` },
   });
   expect(scratch.status).toBe(200);
-  const secretName = `ORGA_${ORG_A_MARKER.toUpperCase()}`;
-  const secret = await call("PUT", `/v1/secrets/${secretName}`, keys.admin, {
-    body: { value: `value-${ORG_A_MARKER}`, scope: "org" },
-  });
-  expect(secret.status).toBe(201);
-  const egressSecretName = `ORGA_EGRESS_${ORG_A_MARKER.toUpperCase()}`;
-  const egressSecret = await call("PUT", `/v1/secrets/${egressSecretName}`, keys.admin, {
-    body: { value: `egress-value-${ORG_A_MARKER}`, scope: "org" },
-  });
-  expect(egressSecret.status).toBe(201);
+  // An org vault named with the marker, its credentials, and vaults the archive and delete examples take.
+  const createVault = async (name: string) => {
+    const response = await call("POST", "/v1/vaults", keys.admin, {
+      body: { display_name: name, scope: "org" },
+    });
+    expect(response.status).toBe(200);
+    return ((await response.json()) as { id: string }).id;
+  };
+  const vaultId = await createVault(`vault ${ORG_A_MARKER}`);
+  const archiveVaultId = await createVault("to archive");
+  const deleteVaultId = await createVault("to delete");
+  const createCredential = async (url: string) => {
+    const response = await call("POST", `/v1/vaults/${vaultId}/credentials`, keys.admin, {
+      body: { auth: { type: "static_bearer", token: `value-${ORG_A_MARKER}`, mcp_server_url: url } },
+    });
+    expect(response.status).toBe(200);
+    return ((await response.json()) as { id: string }).id;
+  };
+  const credentialId = await createCredential("https://mcp.example.com/a");
+  const archiveCredentialId = await createCredential("https://mcp.example.com/b");
+  const deleteCredentialId = await createCredential("https://mcp.example.com/c");
+  const egressSecretName = await createCredential("https://mcp.example.com/egress");
   const policy = await call("PUT", "/v1/policy", keys.admin, {
     body: { rules: [{ tool: "Bash", match: `*${ORG_A_MARKER}*`, action: "deny" }] },
   });
@@ -131,7 +143,12 @@ beforeAll(async () => {
     sessionId,
     memoryPath,
     scratchPath,
-    secretName,
+    vaultId,
+    credentialId,
+    archiveVaultId,
+    deleteVaultId,
+    archiveCredentialId,
+    deleteCredentialId,
     egressSecretName,
     model: "anthropic:claude-sonnet-4-5",
     adminUserId,
@@ -299,11 +316,11 @@ describe("authentication and isolation, route by route", () => {
       expect(text, label).not.toContain(orgAId);
       expect(text, label).not.toContain(fixture.sessionId);
     }
-    // The other org's writes landed in its own org: org A's policy, secret and memory are unchanged.
+    // The other org's writes landed in its own org: org A's policy, vault and memory are unchanged.
     const policy = await (await call("GET", "/v1/policy", keys.admin)).text();
     expect(policy).toContain(ORG_A_MARKER);
-    const secrets = await (await call("GET", "/v1/secrets?scope=org", keys.admin)).text();
-    expect(secrets).toContain(fixture.secretName);
+    const vault = await (await call("GET", `/v1/vaults/${fixture.vaultId}`, keys.admin)).text();
+    expect(vault).toContain(ORG_A_MARKER);
     const memory = await (
       await call("GET", `/v1/files/content?path=${fixture.memoryPath}`, keys.admin)
     ).text();

@@ -27,8 +27,16 @@ export interface SpecFixture {
   readonly memoryPath: string;
   /** A second memory of the first org, which the DELETE example removes. */
   readonly scratchPath: string;
-  readonly secretName: string;
-  /** A secret of the first org that no example deletes: the egress policy's credential rule names it. */
+  /** An org vault of the first org (display name holds the marker) with credential `credentialId`. */
+  readonly vaultId: string;
+  readonly credentialId: string;
+  /** Org vaults the archive and delete examples take. */
+  readonly archiveVaultId: string;
+  readonly deleteVaultId: string;
+  /** Credentials of `vaultId` the archive and delete examples take. */
+  readonly archiveCredentialId: string;
+  readonly deleteCredentialId: string;
+  /** A credential of the first org that no example deletes: the egress policy's credential rule names it. */
   readonly egressSecretName: string;
   readonly model: string;
   /** The admin's user id (the share examples share the member's session with the admin). */
@@ -245,31 +253,117 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
     fuzz: { body: true },
   },
   {
-    method: "PUT",
-    path: "/v1/secrets/:name",
-    // Members may set their own (scope user); org scope needs an admin, as in the example.
+    method: "POST",
+    path: "/v1/vaults",
+    // Members may create their own (scope user); an org vault needs an admin, as in the example.
     auth: "admin",
     crossOrg: "own",
-    example: (f) => ({ params: { name: f.secretName }, body: { value: "rotated-value", scope: "org" } }),
-    fuzz: { params: ["name"], body: true },
+    example: () => ({ body: { display_name: "Deploy keys", metadata: { team: "infra" }, scope: "org" } }),
+    fuzz: { body: true },
   },
   {
     method: "GET",
-    path: "/v1/secrets",
+    path: "/v1/vaults",
     auth: "member",
     crossOrg: "own",
-    example: () => ({ query: { scope: "org" } }),
+    example: () => ({ query: { limit: "5", include_archived: "true" } }),
     fuzz: { query: true },
-    queryKeys: ["scope"],
+    queryKeys: ["limit", "page", "include_archived"],
+  },
+  {
+    method: "GET",
+    path: "/v1/vaults/:vaultId",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { vaultId: f.vaultId } }),
+    fuzz: { params: ["vaultId"] },
+  },
+  {
+    method: "POST",
+    path: "/v1/vaults/:vaultId",
+    auth: "admin",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { vaultId: f.vaultId }, body: { metadata: { rotated: "yes" } } }),
+    fuzz: { params: ["vaultId"], body: true },
   },
   {
     method: "DELETE",
-    path: "/v1/secrets/:name",
+    path: "/v1/vaults/:vaultId",
     auth: "admin",
     crossOrg: "not_found",
-    example: (f) => ({ params: { name: f.secretName }, query: { scope: "org" } }),
-    fuzz: { params: ["name"], query: true },
-    queryKeys: ["scope"],
+    example: (f) => ({ params: { vaultId: f.deleteVaultId } }),
+    fuzz: { params: ["vaultId"] },
+  },
+  {
+    method: "POST",
+    path: "/v1/vaults/:vaultId/archive",
+    auth: "admin",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { vaultId: f.archiveVaultId } }),
+    fuzz: { params: ["vaultId"] },
+  },
+  {
+    method: "POST",
+    path: "/v1/vaults/:vaultId/credentials",
+    auth: "admin",
+    crossOrg: "not_found",
+    example: (f) => ({
+      params: { vaultId: f.vaultId },
+      body: {
+        display_name: "npm",
+        auth: {
+          type: "environment_variable",
+          secret_name: "NPM_TOKEN",
+          secret_value: "npm-token-value",
+          networking: { type: "limited", allowed_hosts: ["registry.npmjs.org"] },
+        },
+      },
+    }),
+    fuzz: { params: ["vaultId"], body: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/vaults/:vaultId/credentials",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { vaultId: f.vaultId }, query: { limit: "5" } }),
+    fuzz: { params: ["vaultId"], query: true },
+    queryKeys: ["limit", "page", "include_archived"],
+  },
+  {
+    method: "GET",
+    path: "/v1/vaults/:vaultId/credentials/:credentialId",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { vaultId: f.vaultId, credentialId: f.credentialId } }),
+    fuzz: { params: ["vaultId", "credentialId"] },
+  },
+  {
+    method: "POST",
+    path: "/v1/vaults/:vaultId/credentials/:credentialId",
+    auth: "admin",
+    crossOrg: "not_found",
+    example: (f) => ({
+      params: { vaultId: f.vaultId, credentialId: f.credentialId },
+      body: { auth: { type: "static_bearer", token: "rotated-token" }, metadata: { rotated: "yes" } },
+    }),
+    fuzz: { params: ["vaultId", "credentialId"], body: true },
+  },
+  {
+    method: "DELETE",
+    path: "/v1/vaults/:vaultId/credentials/:credentialId",
+    auth: "admin",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { vaultId: f.vaultId, credentialId: f.deleteCredentialId } }),
+    fuzz: { params: ["vaultId", "credentialId"] },
+  },
+  {
+    method: "POST",
+    path: "/v1/vaults/:vaultId/credentials/:credentialId/archive",
+    auth: "admin",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { vaultId: f.vaultId, credentialId: f.archiveCredentialId } }),
+    fuzz: { params: ["vaultId", "credentialId"] },
   },
   {
     method: "GET",

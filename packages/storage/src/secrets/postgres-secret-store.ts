@@ -146,13 +146,17 @@ export class PostgresSecretStore {
   }
 
   /**
-   * Which of `names` exist in the org as an org secret or as some user's secret (a credential rule
-   * may name a user secret, resolved for each session's user). Never reads a value.
+   * Which of `names` exist in the org as an org secret, some user's secret or the variable name of a
+   * vault's environment_variable credential (a credential rule may name a user's, resolved for each
+   * session's user). Never reads a value.
    */
   async existingNames(orgId: string, names: readonly string[]): Promise<Set<string>> {
     if (names.length === 0) return new Set();
     const { rows } = await this.#pool.query<{ name: string }>(
-      "SELECT DISTINCT name FROM secrets WHERE org_id = $1 AND name = ANY($2::text[])",
+      `SELECT name FROM secrets WHERE org_id = $1 AND name = ANY($2::text[])
+       UNION SELECT auth->>'secret_name' FROM vault_credentials
+       WHERE org_id = $1 AND archived_at IS NULL AND auth->>'type' = 'environment_variable'
+         AND auth->>'secret_name' = ANY($2::text[])`,
       [orgId, [...names]],
     );
     return new Set(rows.map((row) => row.name));
@@ -219,11 +223,25 @@ export class PostgresSecretResolver {
   }
 
   /**
-   * The owner's own secret of that name, else the org's, else null. Throws StorageError
-   * `secret_key_unknown` / `secret_undecryptable` (fails closed) when the row cannot be authenticated.
+   * The owner's own secret of that name, else the org's; else the value of the environment_variable
+   * credential of that `secret_name` in the owner's vaults, else in the org's (see `VAULT_ALIASES`);
+   * else null. Throws StorageError `secret_key_unknown` / `secret_undecryptable` (fails closed) when
+   * the row cannot be authenticated.
    */
   async resolveSecret(owner: SecretOwner, name: string): Promise<string | null> {
     if (!SECRET_NAME_PATTERN.test(name)) return null;
+    const value = await this.#resolveRow(owner, name);
+    if (value !== null) return value;
+    const aliases = await this.#pool.query<{ alias: string; secret_ref: string }>(
+      `${VAULT_ALIASES.replace("ORDER BY", "AND c.auth->>'secret_name' = $3 ORDER BY")} LIMIT 1`,
+      [owner.orgId, owner.userId ?? null, name],
+    );
+    const alias = aliases.rows[0];
+    return alias ? this.#resolveRow(owner, alias.secret_ref) : null;
+  }
+
+  /** The owner's own row of exactly that name, else the org's, else null. */
+  async #resolveRow(owner: SecretOwner, name: string): Promise<string | null> {
     const { rows } = await this.#pool.query<SealedRow>(
       `SELECT name, user_id, key_id, version, created_at, updated_at, ciphertext, nonce, auth_tag
        FROM secrets WHERE org_id = $1 AND name = $2 AND (user_id IS NULL OR user_id = $3)
@@ -250,9 +268,28 @@ export class PostgresSecretResolver {
         this.#keyring.open({ orgId: owner.orgId, userId: row.user_id, name: row.name }, sealedOf(row)),
       );
     }
+    const aliases = await this.#pool.query<{ alias: string; secret_ref: string }>(VAULT_ALIASES, [
+      owner.orgId,
+      owner.userId ?? null,
+    ]);
+    for (const { alias, secret_ref } of aliases.rows) {
+      const value = values.get(secret_ref);
+      if (!values.has(alias) && value !== undefined) values.set(alias, value);
+    }
     return values;
   }
 }
+
+/**
+ * Vault credentials by variable name, for the org's egress credential rules (which name a secret):
+ * the environment_variable credentials of active vaults the owner sees, the owner's own vaults first,
+ * then the org's, oldest first. A secret row of the exact name wins over an alias.
+ */
+const VAULT_ALIASES = `SELECT c.auth->>'secret_name' AS alias, c.secret_ref
+  FROM vault_credentials c JOIN vaults v ON v.id = c.vault_id
+  WHERE v.org_id = $1 AND (v.user_id IS NULL OR v.user_id = $2) AND v.archived_at IS NULL
+    AND c.archived_at IS NULL AND c.secret_ref IS NOT NULL AND c.auth->>'type' = 'environment_variable'
+  ORDER BY v.user_id NULLS LAST, c.created_at, c.id`;
 
 function assertSecretName(name: string): void {
   if (!SECRET_NAME_PATTERN.test(name)) {
