@@ -26,10 +26,12 @@ import {
   type EmbeddedPostgres,
   isLivePostmaster,
   loadMasterKey,
+  PostgresApiFileStore,
   PostgresFileStore,
   PostgresSandboxPolicyStore,
   PostgresSecretResolver,
   PostgresSecretStore,
+  PostgresSkillStore,
   resolveDatabase,
 } from "@outrig/storage";
 import { createApp, listRoutes, type RouteInfo } from "./app.js";
@@ -44,12 +46,14 @@ import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
 import { Readiness } from "./readiness.js";
 import { registerAuditRoutes } from "./routes/audit-routes.js";
 import { registerEgressRoutes } from "./routes/egress-routes.js";
-import { registerFilesRoutes } from "./routes/files-routes.js";
+import { registerFileStoreRoutes } from "./routes/file-store-routes.js";
+import { registerFilesApiRoutes } from "./routes/files-api-routes.js";
 import { registerKeysRoutes } from "./routes/keys-routes.js";
 import { registerReadinessRoutes } from "./routes/readiness-routes.js";
 import { registerSandboxRoutes } from "./routes/sandbox-routes.js";
 import { registerSecretsRoutes } from "./routes/secrets-routes.js";
 import { registerSessionShareRoutes } from "./routes/session-share-routes.js";
+import { registerSkillsApiRoutes } from "./routes/skills-api-routes.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import { SessionManager } from "./session-manager.js";
 
@@ -182,6 +186,15 @@ export async function startServer(
   const secretStore = new PostgresSecretStore(database.pool, createSecretKeyring(masterKey), {
     audit: database.audit,
   });
+  // The Files API's bytes; like snapshots, in the server's home (an object store is a BlobStore away).
+  const apiFiles = new PostgresApiFileStore(
+    database.pool,
+    createLocalDirectoryBlobStore(path.join(config.home, "files")),
+  );
+  const apiSkills = new PostgresSkillStore(
+    database.pool,
+    new PostgresFileStore(database.pool, { audit: database.audit }),
+  );
   const app = createApp({
     auth: database.auth,
     policies: {
@@ -198,9 +211,11 @@ export async function startServer(
     rateLimits: config.rateLimits,
     extraRoutes: [
       (routes) =>
-        registerFilesRoutes(routes, {
+        registerFileStoreRoutes(routes, {
           files: new PostgresFileStore(database.pool, { audit: database.audit }),
         }),
+      (routes) => registerFilesApiRoutes(routes, { files: apiFiles }),
+      (routes) => registerSkillsApiRoutes(routes, { skills: apiSkills }),
       (routes) =>
         registerSandboxRoutes(routes, {
           policies: {

@@ -1,4 +1,10 @@
 export {
+  type ApiFileRecord,
+  type CreateApiFileInput,
+  type ListApiFilesOptions,
+  PostgresApiFileStore,
+} from "./api-files/postgres-api-file-store.js";
+export {
   type AnchoredAuditReport,
   AuditCheckpoints,
   type AuditCheckpointsOptions,
@@ -156,3 +162,14 @@ export {
   type PostgresSessionStoreOptions,
   SESSION_EVENT_SCHEMA_VERSION,
 } from "./sessions/postgres-session-store.js";
+export {
+  PostgresSkillStore,
+  type SkillRecord,
+  type SkillVersionRecord,
+} from "./skills/postgres-skill-store.js";
+export {
+  MAX_SKILL_UPLOAD_FILES,
+  type SkillUpload,
+  toSkillUpload,
+  type UploadedSkillFile,
+} from "./skills/skill-upload.js";
