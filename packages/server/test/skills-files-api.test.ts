@@ -450,6 +450,26 @@ describe("Skills API through the SDK", () => {
     expect(garbage.status).toBe(400);
     expect((await raw("GET", `/v1/skills/${skill.id}/versions/latest`)).status).toBe(200);
     expect((await raw("GET", `/v1/skills/${skill.id}/versions/not-a-version`)).status).toBe(404);
+    // Ids that cannot name anything (NUL bytes, wrong prefix) are 404s, not database errors.
+    for (const route of [
+      "/v1/skills/a%00b",
+      `/v1/skills/a%00b/versions/${skill.latest_version_id}`,
+      `/v1/skills/${skill.id}/versions/1%002`,
+      "/v1/files/file_a%00b",
+      "/v1/files/a%00b/content",
+    ]) {
+      const response = await raw("GET", route);
+      expect([route, response.status]).toEqual([route, 404]);
+      expect(await response.json()).toMatchObject({ type: "error", error: { type: "not_found_error" } });
+    }
+    for (const query of ["scope_id=a%00b", "source=a%00b"]) {
+      const response = await raw("GET", `/v1/${query.startsWith("scope") ? "files" : "skills"}?${query}`);
+      expect(response.status).toBe(400);
+    }
+    const badName = new FormData();
+    badName.append("display_name", "two\u0000parts");
+    badName.append("files[]", new File([skillMd("nul-name", "d")], "nul-name/SKILL.md"));
+    expect((await raw("POST", "/v1/skills", { body: badName })).status).toBe(400);
   });
 });
 

@@ -45,7 +45,10 @@ const MAX_IDS = 100;
 const FileId = z.string().regex(/^file_[A-Za-z0-9]{1,64}$/);
 const ListQuery = z.strictObject({
   ...pageQueryFields,
-  scope_id: z.string().min(1).max(128).optional(),
+  scope_id: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,128}$/)
+    .optional(),
   ids: z.array(FileId).max(MAX_IDS).optional(),
 });
 const Cursor = z.strictObject({ seq: z.number().int().min(0) });
@@ -108,6 +111,13 @@ export function storedFilename(raw: string, mimeType: string): string {
   if (base !== "" && base !== "." && base !== "..") return base;
   const extension = Object.entries(MIME_TYPES).find(([, type]) => type === mimeType)?.[0];
   return extension === undefined ? "unnamed" : `unnamed.${extension}`;
+}
+
+/** The file id of the path; anything not shaped like one names no file (404, never a database error). */
+function fileIdOf(c: Context): string {
+  const id = c.req.param("id") ?? "";
+  if (!FileId.safeParse(id).success) throw notFound("File");
+  return id;
 }
 
 export function registerFilesApiRoutes<E extends FilesApiRoutesEnv>(
@@ -178,13 +188,13 @@ export function registerFilesApiRoutes<E extends FilesApiRoutesEnv>(
   });
 
   app.get("/v1/files/:id", async (c) => {
-    const record = await deps.files.get(callerOf(c).orgId, c.req.param("id"));
+    const record = await deps.files.get(callerOf(c).orgId, fileIdOf(c));
     if (record === undefined) throw notFound("File");
     return c.json(toFileMetadata(record));
   });
 
   app.get("/v1/files/:id/content", async (c) => {
-    const found = await deps.files.read(callerOf(c).orgId, c.req.param("id"));
+    const found = await deps.files.read(callerOf(c).orgId, fileIdOf(c));
     if (found === undefined) throw notFound("File");
     if (!found.record.isDownloadable) {
       throw new InputError("file_not_downloadable", "This file cannot be downloaded", 400);
@@ -197,7 +207,7 @@ export function registerFilesApiRoutes<E extends FilesApiRoutesEnv>(
   });
 
   app.delete("/v1/files/:id", async (c) => {
-    const id = c.req.param("id");
+    const id = fileIdOf(c);
     if (!(await deps.files.delete(callerOf(c).orgId, id))) throw notFound("File");
     return c.json({ id, type: "file_deleted" });
   });

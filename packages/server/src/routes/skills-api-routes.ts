@@ -35,7 +35,13 @@ export interface SkillsApiRoutesDependencies {
   readonly maxUploadBytes?: number;
 }
 
-const ListQuery = z.strictObject({ ...pageQueryFields, source: z.string().min(1).max(64).optional() });
+const ListQuery = z.strictObject({
+  ...pageQueryFields,
+  source: z
+    .string()
+    .regex(/^[a-z_]{1,64}$/)
+    .optional(),
+});
 const VersionListQuery = z.strictObject({ ...pageQueryFields });
 const SkillCursor = z.strictObject({ seq: z.number().int().min(0) });
 const VersionCursor = z.strictObject({ version: z.string().regex(/^[0-9]{1,20}$/) });
@@ -63,6 +69,22 @@ export function toSkillVersionObject(version: SkillVersionRecord) {
     description: version.description,
     created_at: version.createdAt.toISOString(),
   };
+}
+
+const SKILL_ID = /^skill_[A-Za-z0-9]{1,64}$/;
+const VERSION_ID = /^(latest|[0-9]{1,20})$/;
+
+/** The skill id of the path; anything not shaped like one names no skill (404, never a database error). */
+function skillIdOf(c: Context): string {
+  const id = c.req.param("id") ?? "";
+  if (!SKILL_ID.test(id)) throw notFound("Skill");
+  return id;
+}
+
+function versionOf(c: Context): string {
+  const version = c.req.param("version") ?? "";
+  if (!VERSION_ID.test(version)) throw notFound("Skill version");
+  return version;
 }
 
 async function readSkillUpload(c: Context, allowed: readonly string[]) {
@@ -117,7 +139,7 @@ export function registerSkillsApiRoutes<E extends SkillsApiRoutesEnv>(
   });
 
   app.get("/v1/skills/:id", async (c) => {
-    const skill = await deps.skills.get(callerOf(c).orgId, c.req.param("id"));
+    const skill = await deps.skills.get(callerOf(c).orgId, skillIdOf(c));
     if (skill === undefined) throw notFound("Skill");
     return c.json(toSkillObject(skill));
   });
@@ -125,7 +147,7 @@ export function registerSkillsApiRoutes<E extends SkillsApiRoutesEnv>(
   app.delete("/v1/skills/:id", async (c) => {
     const caller = callerOf(c);
     requireAdmin(caller);
-    const id = c.req.param("id");
+    const id = skillIdOf(c);
     if (!(await deps.skills.delete(caller.orgId, id, { author: { userId: caller.userId } }))) {
       throw notFound("Skill");
     }
@@ -135,7 +157,7 @@ export function registerSkillsApiRoutes<E extends SkillsApiRoutesEnv>(
   app.post("/v1/skills/:id/versions", async (c) => {
     const caller = callerOf(c);
     requireAdmin(caller);
-    const id = c.req.param("id");
+    const id = skillIdOf(c);
     // A missing skill is a 404 before the body is judged.
     if ((await deps.skills.get(caller.orgId, id)) === undefined) throw notFound("Skill");
     const { upload } = await readSkillUpload(c, []);
@@ -148,7 +170,7 @@ export function registerSkillsApiRoutes<E extends SkillsApiRoutesEnv>(
   app.get("/v1/skills/:id/versions", async (c) => {
     const query = parseInput(VersionListQuery, c.req.query());
     const cursor = query.page === undefined ? undefined : decodeCursor(query.page, VersionCursor);
-    const versions = await deps.skills.listVersions(callerOf(c).orgId, c.req.param("id"), {
+    const versions = await deps.skills.listVersions(callerOf(c).orgId, skillIdOf(c), {
       limit: query.limit + 1,
       ...(cursor === undefined ? {} : { afterVersionId: cursor.version }),
     });
@@ -159,11 +181,7 @@ export function registerSkillsApiRoutes<E extends SkillsApiRoutesEnv>(
   });
 
   app.get("/v1/skills/:id/versions/:version", async (c) => {
-    const version = await deps.skills.getVersion(
-      callerOf(c).orgId,
-      c.req.param("id"),
-      c.req.param("version"),
-    );
+    const version = await deps.skills.getVersion(callerOf(c).orgId, skillIdOf(c), versionOf(c));
     if (version === undefined) throw notFound("Skill version");
     return c.json(toSkillVersionObject(version));
   });
@@ -171,7 +189,7 @@ export function registerSkillsApiRoutes<E extends SkillsApiRoutesEnv>(
   app.delete("/v1/skills/:id/versions/:version", async (c) => {
     const caller = callerOf(c);
     requireAdmin(caller);
-    const deleted = await deps.skills.deleteVersion(caller.orgId, c.req.param("id"), c.req.param("version"), {
+    const deleted = await deps.skills.deleteVersion(caller.orgId, skillIdOf(c), versionOf(c), {
       author: { userId: caller.userId },
     });
     if (deleted === undefined) throw notFound("Skill version");
@@ -179,11 +197,7 @@ export function registerSkillsApiRoutes<E extends SkillsApiRoutesEnv>(
   });
 
   app.get("/v1/skills/:id/versions/:version/content", async (c) => {
-    const found = await deps.skills.readVersionFiles(
-      callerOf(c).orgId,
-      c.req.param("id"),
-      c.req.param("version"),
-    );
+    const found = await deps.skills.readVersionFiles(callerOf(c).orgId, skillIdOf(c), versionOf(c));
     if (found === undefined) throw notFound("Skill version");
     const name = found.version.name;
     const archive = createZipArchive(

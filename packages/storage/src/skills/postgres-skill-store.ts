@@ -372,6 +372,10 @@ function checkUpload(upload: SkillUpload): { name: string } {
   if (!parsed.isValid) {
     throw new InputError("skill_invalid", `Invalid skill: ${parsed.reasons.join("; ")}`, 400);
   }
+  // Postgres text holds no NUL: a description with one is a bad skill, not a database error.
+  if (parsed.skill.description.includes("\u0000")) {
+    throw new InputError("skill_invalid", "Invalid skill: description must not contain NUL characters", 400);
+  }
   return { name: parsed.skill.name };
 }
 
@@ -379,7 +383,8 @@ function checkDisplayName(displayName: string): void {
   if (
     displayName.length === 0 ||
     displayName.length > MAX_DISPLAY_NAME_LENGTH ||
-    /[\r\n]/.test(displayName)
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+    /[\u0000-\u001f\u007f]/.test(displayName)
   ) {
     throw new InputError(
       "invalid_request",
