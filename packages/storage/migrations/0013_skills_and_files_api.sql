@@ -13,6 +13,8 @@ CREATE TABLE api_files (
   is_downloadable boolean NOT NULL,
   scope_type text CHECK (scope_type IN ('session')),
   scope_id text,
+  -- For a session output: its path under /mnt/session/outputs/, so an unchanged file is not stored twice.
+  scope_path text,
   created_by_user_id text,
   created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
   expires_at timestamptz,

@@ -31,6 +31,8 @@ export interface CreateApiFileInput {
   readonly content: Uint8Array;
   readonly createdByUserId?: string;
   readonly scope?: { readonly type: "session"; readonly id: string };
+  /** A session output's path under /mnt/session/outputs/. */
+  readonly scopePath?: string;
   readonly expiresAt?: Date;
 }
 
@@ -80,8 +82,8 @@ export class PostgresApiFileStore {
     const sha256 = createHash("sha256").update(input.content).digest("hex");
     const { rows } = await this.#pool.query<Row>(
       `INSERT INTO api_files (id, org_id, filename, mime_type, size_bytes, sha256, is_downloadable,
-         scope_type, scope_id, created_by_user_id, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, $9, $10) RETURNING ${COLUMNS}`,
+         scope_type, scope_id, scope_path, created_by_user_id, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, $9, $10, $11) RETURNING ${COLUMNS}`,
       [
         id,
         input.orgId,
@@ -91,6 +93,7 @@ export class PostgresApiFileStore {
         sha256,
         input.scope?.type ?? null,
         input.scope?.id ?? null,
+        input.scopePath ?? null,
         input.createdByUserId ?? null,
         input.expiresAt ?? null,
       ],
@@ -141,6 +144,16 @@ export class PostgresApiFileStore {
       values,
     );
     return rows.map(toRecord);
+  }
+
+  /** The sha256 of the newest file stored from each output path of a scope (a session). */
+  async latestByScopePath(orgId: string, scopeId: string): Promise<Map<string, string>> {
+    const { rows } = await this.#pool.query<{ scope_path: string; sha256: string }>(
+      `SELECT DISTINCT ON (scope_path) scope_path, sha256 FROM api_files
+       WHERE org_id = $1 AND scope_id = $2 AND scope_path IS NOT NULL ORDER BY scope_path, seq DESC`,
+      [orgId, scopeId],
+    );
+    return new Map(rows.map((row) => [row.scope_path, row.sha256]));
   }
 
   /** Removes the row, then the bytes. False when there was no such file in this org. */
