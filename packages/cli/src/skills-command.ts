@@ -72,15 +72,19 @@ async function skillsAdd(
   if (!stat?.isDirectory()) throw new Error(`${folder} is not a folder`);
   const top = path.basename(root);
   const files: File[] = [];
+  const executableFiles: string[] = [];
   for (const entry of await fs.readdir(root, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile()) continue;
     const relative = path.relative(root, path.join(entry.parentPath, entry.name)).split(path.sep).join("/");
     if (relative.split("/").some((part) => part.startsWith("."))) continue;
-    files.push(await toFile(await fs.readFile(path.join(root, relative)), `${top}/${relative}`));
+    const local = path.join(root, relative);
+    files.push(await toFile(await fs.readFile(local), `${top}/${relative}`));
+    // Scripts keep their executable bit (any x bit counts, as in git): Outrig's executable_files[].
+    if (((await fs.stat(local)).mode & 0o111) !== 0) executableFiles.push(`${top}/${relative}`);
     if (files.length > MAX_SKILL_FILES) throw new Error(`a skill may hold at most ${MAX_SKILL_FILES} files`);
   }
   try {
-    const skill = await client.beta.skills.create({ files });
+    const skill = await client.beta.skills.create({ files, ...withExecutables(executableFiles) });
     const version = await client.beta.skills.versions.retrieve(skill.latest_version_id, {
       skill_id: skill.id,
     });
@@ -95,8 +99,19 @@ async function skillsAdd(
   for await (const skill of client.beta.skills.list({ limit: 100 })) {
     const latest = await client.beta.skills.versions.retrieve("latest", { skill_id: skill.id });
     if (latest.name !== name) continue;
-    const version = await client.beta.skills.versions.create(skill.id, { files });
+    const version = await client.beta.skills.versions.create(skill.id, {
+      files,
+      ...withExecutables(executableFiles),
+    });
     return { isNew: false, name: version.name, skillId: skill.id, versionId: version.id };
   }
   throw new Error(`skill_exists: a skill named "${name}" exists but could not be found`);
+}
+
+/**
+ * Outrig's `executable_files[]` form field, which the SDK sends as it sends any extra body field
+ * (arrays as `name[]` parts); the SDK's types do not know it, hence `object`.
+ */
+function withExecutables(paths: readonly string[]): object {
+  return { executable_files: [...paths] };
 }

@@ -417,6 +417,38 @@ describe("Skills API through the SDK", () => {
     ).rejects.toBeInstanceOf(Anthropic.ConflictError);
   });
 
+  it("keeps executable bits: Outrig's executable_files[] decides, else scripts/ and #! files are executable", async () => {
+    const isExecutable = async (path: string) =>
+      (await raw("GET", `/v1/file_store/content?path=${path}`)).headers.get("x-file-executable");
+    const form = (name: string, executable?: string[]) => {
+      const body = new FormData();
+      body.append("files[]", new File([skillMd(name, "d")], `${name}/SKILL.md`));
+      body.append("files[]", new File(["#!/bin/sh\necho run\n"], `${name}/run.sh`));
+      body.append("files[]", new File(["\u007fELF"], `${name}/bin/helper`));
+      body.append("files[]", new File(["print(1)\n"], `${name}/scripts/tool.py`));
+      for (const file of executable ?? []) body.append("executable_files[]", file);
+      return body;
+    };
+    expect(
+      (await raw("POST", "/v1/skills", { body: form("modes-listed", ["modes-listed/bin/helper"]) })).status,
+    ).toBe(200);
+    expect(
+      await Promise.all(
+        ["run.sh", "bin/helper", "scripts/tool.py", "SKILL.md"].map((file) =>
+          isExecutable(`/skills/modes-listed/${file}`),
+        ),
+      ),
+    ).toEqual(["false", "true", "false", "false"]);
+    expect((await raw("POST", "/v1/skills", { body: form("modes-guessed") })).status).toBe(200);
+    expect(
+      await Promise.all(
+        ["run.sh", "bin/helper", "scripts/tool.py", "SKILL.md"].map((file) =>
+          isExecutable(`/skills/modes-guessed/${file}`),
+        ),
+      ),
+    ).toEqual(["true", "false", "true", "false"]);
+  });
+
   it("lets members read skills and only admins change them; another org sees nothing", async () => {
     const skill = await client().beta.skills.create({
       files: [await toFile(Buffer.from(skillMd("shared-one", "d")), "shared-one/SKILL.md")],

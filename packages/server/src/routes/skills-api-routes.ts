@@ -88,15 +88,22 @@ function versionOf(c: Context): string {
 }
 
 async function readSkillUpload(c: Context, allowed: readonly string[]) {
-  const fields = await readMultipart(c.req.raw, ["files[]", "files", ...allowed]);
+  const fields = await readMultipart(c.req.raw, ["files[]", "files", "executable_files[]", ...allowed]);
   const parts = [...(fields.get("files[]") ?? []), ...(fields.get("files") ?? [])];
+  const executable = fields.get("executable_files[]");
+  if (executable?.some((value) => typeof value !== "string")) {
+    throw new InputError("invalid_request", "executable_files: send file names as text fields", 400);
+  }
   const uploaded = [];
   for (const part of parts) {
     if (!(part instanceof File))
       throw new InputError("invalid_request", "files: every part must be a file", 400);
     uploaded.push({ filename: part.name, content: new Uint8Array(await part.arrayBuffer()) });
   }
-  return { upload: toSkillUpload(uploaded), fields };
+  return {
+    upload: toSkillUpload(uploaded, executable === undefined ? undefined : new Set(executable as string[])),
+    fields,
+  };
 }
 
 export function registerSkillsApiRoutes<E extends SkillsApiRoutesEnv>(

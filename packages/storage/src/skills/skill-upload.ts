@@ -24,10 +24,14 @@ export interface SkillUpload {
 /**
  * Strips the shared top-level directory. Throws InputError `skill_invalid` (400) for no files, too many,
  * a path that escapes (absolute, `..`, `.`, empty segments, backslashes, NUL), files in different
- * top-level directories, or the same path twice. Executable bits cannot travel in multipart: scripts
- * under `scripts/` and files starting with `#!` are marked executable.
+ * top-level directories, or the same path twice. Multipart carries no file modes: `executableFiles`
+ * (Outrig's `executable_files[]` field, the uploaded names of the executable files) decides when
+ * given; otherwise files under `scripts/` and files starting with `#!` are executable.
  */
-export function toSkillUpload(uploaded: readonly UploadedSkillFile[]): SkillUpload {
+export function toSkillUpload(
+  uploaded: readonly UploadedSkillFile[],
+  executableFiles?: ReadonlySet<string>,
+): SkillUpload {
   if (uploaded.length === 0) throw invalid("no files were uploaded (send them as files[] parts)");
   if (uploaded.length > MAX_SKILL_UPLOAD_FILES) {
     throw invalid(`at most ${MAX_SKILL_UPLOAD_FILES} files may be uploaded (got ${uploaded.length})`);
@@ -45,7 +49,7 @@ export function toSkillUpload(uploaded: readonly UploadedSkillFile[]): SkillUplo
         `file name ${JSON.stringify(name.slice(0, 200))} must be a relative "/"-separated path without ".", ".." or empty segments`,
       );
     }
-    return { segments: name.split("/"), content: file.content };
+    return { name, segments: name.split("/"), content: file.content };
   });
   const hasDirectory = split.every((file) => file.segments.length > 1);
   const directories = new Set(split.map((file) => (file.segments.length > 1 ? file.segments[0] : "")));
@@ -63,7 +67,10 @@ export function toSkillUpload(uploaded: readonly UploadedSkillFile[]): SkillUplo
     const path = (hasDirectory ? file.segments.slice(1) : file.segments).join("/");
     if (seen.has(path)) throw invalid(`the file ${JSON.stringify(path.slice(0, 200))} was uploaded twice`);
     seen.add(path);
-    const isExecutable = path.startsWith("scripts/") || startsWithShebang(file.content);
+    const isExecutable =
+      executableFiles === undefined
+        ? path.startsWith("scripts/") || startsWithShebang(file.content)
+        : executableFiles.has(file.name);
     files.push({ path, content: file.content, ...(isExecutable ? { isExecutable: true } : {}) });
   }
   const directoryName = hasDirectory ? (split[0]?.segments[0] as string) : undefined;
