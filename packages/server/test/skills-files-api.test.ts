@@ -417,6 +417,37 @@ describe("Skills API through the SDK", () => {
     ).rejects.toBeInstanceOf(Anthropic.ConflictError);
   });
 
+  it("serializes concurrent changes: versions get distinct increasing ids, the folder is the newest, one create per name wins", async () => {
+    const sdk = client();
+    const skill = await sdk.beta.skills.create({
+      files: [await toFile(Buffer.from(skillMd("racer", "v0")), "racer/SKILL.md")],
+    });
+    const created = await Promise.all(
+      [1, 2, 3, 4].map(async (round) =>
+        sdk.beta.skills.versions.create(skill.id, {
+          files: [await toFile(Buffer.from(skillMd("racer", `v${round}`)), "racer/SKILL.md")],
+        }),
+      ),
+    );
+    expect(new Set(created.map((version) => version.id)).size).toBe(4);
+    const listed = (await sdk.beta.skills.versions.list(skill.id, { limit: 10 })).data;
+    expect(listed).toHaveLength(5);
+    const newest = listed[0];
+    expect((await sdk.beta.skills.retrieve(skill.id)).latest_version_id).toBe(newest?.id);
+    const folder = await (await raw("GET", "/v1/file_store/content?path=/skills/racer/SKILL.md")).text();
+    expect(folder).toContain(`description: ${newest?.description}`);
+
+    const races = await Promise.allSettled(
+      [1, 2, 3].map(async () =>
+        sdk.beta.skills.create({ files: [await toFile(Buffer.from(skillMd("one-name", "d")), "SKILL.md")] }),
+      ),
+    );
+    expect(races.filter((race) => race.status === "fulfilled")).toHaveLength(1);
+    for (const race of races.filter((each) => each.status === "rejected")) {
+      expect((race as PromiseRejectedResult).reason).toBeInstanceOf(Anthropic.ConflictError);
+    }
+  });
+
   it("keeps executable bits: Outrig's executable_files[] decides, else scripts/ and #! files are executable", async () => {
     const isExecutable = async (path: string) =>
       (await raw("GET", `/v1/file_store/content?path=${path}`)).headers.get("x-file-executable");
