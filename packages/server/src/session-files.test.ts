@@ -5,13 +5,19 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import Anthropic from "@anthropic-ai/sdk";
+import { serve } from "@hono/node-server";
 import { InputError } from "@outrig/core";
 import { createBubblewrapSandboxProvider, createLocalDirectoryBlobStore } from "@outrig/sandboxes";
 import { createDatabase, type Database, PostgresApiFileStore } from "@outrig/storage";
 import { createTestDatabase, type TestDatabase } from "@outrig/testing";
+import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { toErrorResponse } from "./http-error.js";
+import { type FilesApiRoutesEnv, registerFilesApiRoutes } from "./routes/files-api-routes.js";
 import { fileMountPath, SessionFiles } from "./session-files.js";
 import { SessionSandbox } from "./session-sandbox.js";
 
@@ -132,6 +138,43 @@ describe("session files", () => {
       );
       const scoped = await files.list(orgId, { limit: 100, scopeId: sessionId });
       expect(scoped).toHaveLength(3);
+
+      // Downloadable afterwards through the Files API, with the SDK as the client.
+      const app = new Hono<FilesApiRoutesEnv>();
+      app.onError((error, c) => {
+        const { status, body } = toErrorResponse(error);
+        return c.json(body, status as 400);
+      });
+      app.use("/v1/*", async (c, next) => {
+        c.set("caller", { orgId, userId: "usr_files" });
+        await next();
+      });
+      registerFilesApiRoutes(app, { files });
+      const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+      await new Promise<void>((resolve) => server.once("listening", () => resolve()));
+      try {
+        const sdk = new Anthropic({
+          apiKey: "unused",
+          baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+          maxRetries: 0,
+        });
+        const outputs = await sdk.beta.files.list({ scope_id: sessionId });
+        expect(outputs.data.map((file) => file.filename).sort()).toEqual([
+          "plot.png",
+          "report.md",
+          "report.md",
+        ]);
+        expect(
+          outputs.data.every((file) => file.scope?.type === "session" && file.scope.id === sessionId),
+        ).toBe(true);
+        // Newest first: the second collection's report.
+        expect(outputs.data[0]?.id).toBe(second[0]?.id);
+        const downloaded = await sdk.beta.files.download(plot?.id ?? "");
+        expect(downloaded.headers.get("content-type")).toBe("image/png");
+        expect(Buffer.from(await downloaded.arrayBuffer()).equals(Buffer.from(plotBytes))).toBe(true);
+      } finally {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
       expect(await files.list(otherOrgId, { limit: 100, scopeId: sessionId })).toEqual([]);
     } finally {
       await sandbox.destroy();
