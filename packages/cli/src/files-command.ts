@@ -1,4 +1,7 @@
-/** `outrig files ls|cat|put|rm|history <path>`: skills and memories through the API, scoped by the caller's key. */
+/**
+ * `outrig files ls|cat|put|rm|history <path>`: Outrig's versioned file store (`/v1/file_store`), skills
+ * (read-only) and memories, scoped by the caller's key. Uploads of the Files API are `/v1/files`.
+ */
 import fs from "node:fs/promises";
 
 export interface FilesCommandOptions {
@@ -34,7 +37,7 @@ export async function filesCommand(argv: readonly string[], options: FilesComman
   switch (subcommand) {
     case "ls": {
       const { entries } = (await (
-        await call("GET", `/v1/files/list?${query(target)}&recursive=true`)
+        await call("GET", `/v1/file_store/list?${query(target)}&recursive=true`)
       ).json()) as {
         entries: { path: string; kind?: string }[];
       };
@@ -43,23 +46,23 @@ export async function filesCommand(argv: readonly string[], options: FilesComman
     }
     case "cat":
       options.out(
-        new Uint8Array(await (await call("GET", `/v1/files/content?${query(target)}`)).arrayBuffer()),
+        new Uint8Array(await (await call("GET", `/v1/file_store/content?${query(target)}`)).arrayBuffer()),
       );
       return;
     case "history": {
-      const body = (await (await call("GET", `/v1/files/history?${query(target)}`)).json()) as {
+      const body = (await (await call("GET", `/v1/file_store/history?${query(target)}`)).json()) as {
         versions?: unknown[];
       };
       for (const version of body.versions ?? []) options.out(`${JSON.stringify(version)}\n`);
       return;
     }
     case "rm":
-      await call("DELETE", `/v1/files/content?${query(target)}`);
+      await call("DELETE", `/v1/file_store/content?${query(target)}`);
       return;
     case "put": {
       if (!source) throw new Error(USAGE);
       const content = source === "-" ? await readStdin() : await fs.readFile(source);
-      await call("PUT", "/v1/files/content", {
+      await call("PUT", "/v1/file_store/content", {
         path: target,
         content: content.toString("base64"),
         encoding: "base64",

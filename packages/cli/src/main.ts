@@ -10,7 +10,7 @@ import { filesCommand } from "./files-command.js";
 import { imageCommand } from "./image-command.js";
 import { KEYS_USAGE, keysApiCommand, keysCreateCommand, parseRole, whoamiCommand } from "./keys-command.js";
 import { runCommand } from "./run-command.js";
-import { skillsAddCommand } from "./skills-command.js";
+import { skillsCommand } from "./skills-command.js";
 import { vaultsCommand } from "./vaults-command.js";
 
 const USAGE = `usage: outrig <command> [options]
@@ -26,9 +26,10 @@ commands:
   keys ls [--user USER_ID] | new [--user NAME] [--role R] [--name N] | revoke KEY_ID
                                            your keys over the API (admins: any user's, new users, roles)
   whoami                                   the org, user and role of the key in use
-  skills add <folder> [--server URL]      import an Agent Skill (SKILL.md + files) into the org (admins)
-  files ls|cat|history|rm <path>          skills and memories (/skills, /memories/org, /memories/me)
-  files put <path> <file or ->            write a memory or skill file (a new version)
+  skills add <folder> [--server URL]      upload an Agent Skill (SKILL.md + files) to the Skills API (admins)
+  skills list | rm <skill_id>             the org's skills (Skills API)
+  files ls|cat|history|rm <path>          the versioned file store: /skills (read-only), /memories/org, /memories/me
+  files put <path> <file or ->            write a memory file (a new version)
   audit ls [--kind K] [--limit N] [--after SEQ] [--session ID] [--json]
                                            the org's audit log (admins)
   audit verify [--json]                    check the audit hash chain; exit 1 when tampered with
@@ -268,24 +269,18 @@ async function keysCli(argv: readonly string[]): Promise<number> {
 }
 
 async function skillsCli(argv: readonly string[]): Promise<number> {
-  const [subcommand, ...rest] = argv;
   const { values, positionals } = parseArgs({
-    args: rest,
+    args: [...argv],
     options: { server: { type: "string" } },
     allowPositionals: true,
     strict: true,
   });
-  if (subcommand !== "add" || positionals.length !== 1 || !positionals[0]) {
-    console.error("usage: outrig skills add <folder> [--server URL]");
-    return 1;
-  }
   const { server, apiKey } = await clientSettings(values.server);
   if (!apiKey) {
     console.error("outrig skills: no API key; set OUTRIG_API_KEY or start the server once");
     return 1;
   }
-  const skill = await skillsAddCommand({ folder: positionals[0], server, apiKey });
-  console.log(`imported skill ${skill.name} (${skill.location})`);
+  await skillsCommand(positionals, { server, apiKey, out: (line) => console.log(line) });
   return 0;
 }
 

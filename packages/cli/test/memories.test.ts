@@ -221,7 +221,7 @@ describe("skills and bash on database mounts", () => {
     expect(missing.stderr).toContain("not_found");
   }, 120_000);
 
-  it("keeps a skill script's executable bit through `skills add`, storage, `files put` and the sandbox", async () => {
+  it("keeps a skill script's executable bit through `skills add`, storage, a new version and the sandbox", async () => {
     const folder = await fs.mkdtemp(path.join(home, "script-skill-"));
     const skill = path.join(folder, "run-report");
     await fs.mkdir(path.join(skill, "scripts"), { recursive: true });
@@ -236,15 +236,24 @@ describe("skills and bash on database mounts", () => {
     const env = { OUTRIG_HOME: home, OUTRIG_SERVER: server.url };
     const imported = await runCli(["skills", "add", skill], env);
     expect(imported.code, imported.stderr).toBe(0);
-    const read = await fetch(`${server.url}/v1/files/content?path=/skills/run-report/scripts/report.sh`, {
-      headers: { authorization: `Bearer ${server.apiKey}` },
-    });
+    const read = await fetch(
+      `${server.url}/v1/file_store/content?path=/skills/run-report/scripts/report.sh`,
+      {
+        headers: { authorization: `Bearer ${server.apiKey}` },
+      },
+    );
     expect(read.headers.get("x-file-executable")).toBe("true");
-    // A new version written with `files put` keeps the bit, as an edit on disk does.
+    // Skill folders are read-only in the file store: a change is a new version through the Skills API,
+    // which keeps the bit.
     const replacement = path.join(folder, "report-v2.sh");
     await fs.writeFile(replacement, "#!/bin/sh\necho report v2 ran\n");
     const put = await runCli(["files", "put", "/skills/run-report/scripts/report.sh", replacement], env);
-    expect(put.code, put.stderr).toBe(0);
+    expect(put.code).toBe(1);
+    expect(put.stderr).toContain("permission_denied");
+    await fs.writeFile(path.join(skill, "scripts/report.sh"), "#!/bin/sh\necho report v2 ran\n");
+    const versioned = await runCli(["skills", "add", skill], env);
+    expect(versioned.code, versioned.stderr).toBe(0);
+    expect(versioned.stdout).toContain("added a version to skill run-report");
     const results = await runSession(server.apiKey, [
       {
         toolCalls: [

@@ -86,7 +86,7 @@ beforeAll(async () => {
       })
     ).status,
   ).toBe(200);
-  const memory = await api(keys.alice, "PUT", "/v1/files/content", {
+  const memory = await api(keys.alice, "PUT", "/v1/file_store/content", {
     path: "/memories/me/private.md",
     content: `${ALICE_MEMORY}\n`,
   });

@@ -12,8 +12,8 @@ export function validateCreateOptions(options: CreateSandboxOptions): void {
   };
   for (const name of Object.keys(options.env ?? {}))
     if (!ENV_NAME_PATTERN.test(name)) fail(`invalid env name: ${name}`);
-  for (const mount of options.readOnlyMounts ?? []) {
-    if (!isAbsolute(mount.hostPath)) fail(`read-only mount hostPath must be absolute: ${mount.hostPath}`);
+  for (const mount of [...(options.readOnlyMounts ?? []), ...(options.writableMounts ?? [])]) {
+    if (!isAbsolute(mount.hostPath)) fail(`mount hostPath must be absolute: ${mount.hostPath}`);
     const target = posix.normalize(mount.sandboxPath);
     if (
       !target.startsWith("/") ||
@@ -21,7 +21,7 @@ export function validateCreateOptions(options: CreateSandboxOptions): void {
       target === "/workspace" ||
       mount.sandboxPath.includes("..")
     )
-      fail(`invalid read-only mount sandboxPath: ${mount.sandboxPath}`);
+      fail(`invalid mount sandboxPath: ${mount.sandboxPath}`);
   }
   if (options.egressSocketPath !== undefined && !isAbsolute(options.egressSocketPath))
     fail(`egressSocketPath must be absolute: ${options.egressSocketPath}`);

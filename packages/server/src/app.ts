@@ -20,6 +20,7 @@ import type { RateLimits } from "./middleware/rate-limits.js";
 import { requestRateLimit } from "./middleware/request-rate-limit.js";
 import { streamLimit } from "./middleware/stream-limit.js";
 import type { Caller, SessionManager } from "./session-manager.js";
+import { isUploadRequest } from "./upload-requests.js";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** After a 413, how much more of the body is read and dropped before the connection closes. */
@@ -64,7 +65,9 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   app.onError((error, c) => {
     // The client went away mid-request (a truncated body, a closed socket): nobody reads the answer,
     // and it is no server failure to log as one.
-    if (isClientAbort(error, c.req.raw.signal)) {
+    // An InputError is the server's own answer, never a client abort; and reading `signal` would wrap
+    // the unread body in a web stream that stalls the 413 drain below until its timeout.
+    if (!(error instanceof InputError) && isClientAbort(error, c.req.raw.signal)) {
       return c.json(
         errorBody(400, "client_closed_request", "The client closed the request", c.get("requestId")),
         400,
@@ -112,14 +115,15 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     app.use("/v1/*", requestRateLimit(deps.rateLimits));
     app.use("/v1/sessions/:id/events", streamLimit(deps.rateLimits));
   }
-  app.use(
-    "/v1/*",
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new InputError("body_too_large", `Request body is larger than ${MAX_BODY_BYTES} bytes`, 413);
-      },
-    }),
+  const jsonBodyLimit = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new InputError("body_too_large", `Request body is larger than ${MAX_BODY_BYTES} bytes`, 413);
+    },
+  });
+  // Uploads (files, skills) have their own limits, set by their routes.
+  app.use("/v1/*", (c, next) =>
+    isUploadRequest(c.req.method, c.req.path) ? next() : jsonBodyLimit(c, next),
   );
 
   app.post("/v1/sessions", async (c) => {

@@ -27,11 +27,13 @@ import {
   isLivePostmaster,
   loadMasterKey,
   PostgresAgentStore,
+  PostgresApiFileStore,
   PostgresEnvironmentStore,
   PostgresFileStore,
   PostgresSandboxPolicyStore,
   PostgresSecretResolver,
   PostgresSecretStore,
+  PostgresSkillStore,
   PostgresVaultStore,
   resolveDatabase,
 } from "@outrig/storage";
@@ -49,11 +51,13 @@ import { registerAgentsRoutes } from "./routes/agents-routes.js";
 import { registerAuditRoutes } from "./routes/audit-routes.js";
 import { registerEgressRoutes } from "./routes/egress-routes.js";
 import { registerEnvironmentsRoutes } from "./routes/environments-routes.js";
-import { registerFilesRoutes } from "./routes/files-routes.js";
+import { registerFileStoreRoutes } from "./routes/file-store-routes.js";
+import { registerFilesApiRoutes } from "./routes/files-api-routes.js";
 import { registerKeysRoutes } from "./routes/keys-routes.js";
 import { registerReadinessRoutes } from "./routes/readiness-routes.js";
 import { registerSandboxRoutes } from "./routes/sandbox-routes.js";
 import { registerSessionShareRoutes } from "./routes/session-share-routes.js";
+import { registerSkillsApiRoutes } from "./routes/skills-api-routes.js";
 import { registerVaultsRoutes } from "./routes/vaults-routes.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import { SessionManager } from "./session-manager.js";
@@ -195,6 +199,15 @@ export async function startServer(
   });
   const agents = new PostgresAgentStore(database.pool);
   const environments = new PostgresEnvironmentStore(database.pool);
+  // The Files API's bytes; like snapshots, in the server's home (an object store is a BlobStore away).
+  const apiFiles = new PostgresApiFileStore(
+    database.pool,
+    createLocalDirectoryBlobStore(path.join(config.home, "files")),
+  );
+  const apiSkills = new PostgresSkillStore(
+    database.pool,
+    new PostgresFileStore(database.pool, { audit: database.audit }),
+  );
   const app = createApp({
     auth: database.auth,
     policies: {
@@ -211,9 +224,11 @@ export async function startServer(
     rateLimits: config.rateLimits,
     extraRoutes: [
       (routes) =>
-        registerFilesRoutes(routes, {
+        registerFileStoreRoutes(routes, {
           files: new PostgresFileStore(database.pool, { audit: database.audit }),
         }),
+      (routes) => registerFilesApiRoutes(routes, { files: apiFiles }),
+      (routes) => registerSkillsApiRoutes(routes, { skills: apiSkills }),
       (routes) =>
         registerSandboxRoutes(routes, {
           policies: {

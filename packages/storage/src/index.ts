@@ -1,5 +1,11 @@
 export { PostgresAgentStore } from "./agents/postgres-agent-store.js";
 export {
+  type ApiFileRecord,
+  type CreateApiFileInput,
+  type ListApiFilesOptions,
+  PostgresApiFileStore,
+} from "./api-files/postgres-api-file-store.js";
+export {
   type AnchoredAuditReport,
   AuditCheckpoints,
   type AuditCheckpointsOptions,
@@ -158,6 +164,17 @@ export {
   type PostgresSessionStoreOptions,
   SESSION_EVENT_SCHEMA_VERSION,
 } from "./sessions/postgres-session-store.js";
+export {
+  PostgresSkillStore,
+  type SkillRecord,
+  type SkillVersionRecord,
+} from "./skills/postgres-skill-store.js";
+export {
+  MAX_SKILL_UPLOAD_FILES,
+  type SkillUpload,
+  toSkillUpload,
+  type UploadedSkillFile,
+} from "./skills/skill-upload.js";
 export {
   type CredentialAuth,
   type CredentialChange,

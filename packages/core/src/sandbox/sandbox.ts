@@ -151,6 +151,11 @@ export interface CreateSandboxOptions {
   readonly workspaceDir: string;
   /** Extra read-only views (e.g. database-backed /memories and /skills, a CA bundle). */
   readonly readOnlyMounts?: readonly ReadOnlyMount[];
+  /**
+   * Host directories bound writable (a session's /mnt/session/outputs). What the sandbox writes there
+   * is the server's to read back through the sandbox, never by following paths on the host.
+   */
+  readonly writableMounts?: readonly ReadOnlyMount[];
   /** Extra environment for every command (never secrets: placeholders only). */
   readonly env?: Readonly<Record<string, string>>;
   readonly limits?: SandboxLimits;

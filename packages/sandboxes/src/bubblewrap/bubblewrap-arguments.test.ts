@@ -95,3 +95,21 @@ describe("bubblewrap arguments with a prepared root filesystem", () => {
     expect(binds).toContainEqual(["/etc/ld.so.cache", "/etc/ld.so.cache"]);
   });
 });
+
+describe("bubblewrap arguments with writable mounts", () => {
+  it("binds a writable mount read-write, after the read-only ones and before the root goes read-only", () => {
+    const args = buildBubblewrapArguments(
+      {
+        ...baseLayout,
+        readOnlyMounts: [{ hostPath: "/host/uploads", sandboxPath: "/mnt/session/uploads" }],
+        writableMounts: [{ hostPath: "/host/outputs", sandboxPath: "/mnt/session/outputs" }],
+      },
+      4,
+    );
+    const bind = args.indexOf("/host/outputs");
+    expect(args.slice(bind - 1, bind + 2)).toEqual(["--bind", "/host/outputs", "/mnt/session/outputs"]);
+    expect(readOnlyBinds(args)).toContainEqual(["/host/uploads", "/mnt/session/uploads"]);
+    expect(readOnlyBinds(args).map(([source]) => source)).not.toContain("/host/outputs");
+    expect(bind).toBeLessThan(args.indexOf("--remount-ro"));
+  });
+});

@@ -15,7 +15,13 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { type RunningServer, startServer } from "../../src/start-server.js";
-import { type ExampleRequest, ROUTE_SPECS, type RouteSpec, type SpecFixture } from "./route-specs.js";
+import {
+  type ExampleRequest,
+  ROUTE_SPECS,
+  type RouteSpec,
+  type SpecFixture,
+  skillForm,
+} from "./route-specs.js";
 
 /** Fixed in CI so a failure reproduces; FC_SEED overrides, and fast-check prints the seed on failure. */
 const SEED = Number(process.env.FC_SEED ?? (process.env.CI ? 20261204 : Date.now() % 2 ** 31));
@@ -88,12 +94,12 @@ beforeAll(async () => {
   expect(created.status).toBe(201);
   const sessionId = ((await created.json()) as { id: string }).id;
   const memoryPath = "/memories/org/orga-notes.md";
-  const memory = await call("PUT", "/v1/files/content", keys.admin, {
+  const memory = await call("PUT", "/v1/file_store/content", keys.admin, {
     body: { path: memoryPath, content: `notes ${ORG_A_MARKER}` },
   });
   expect(memory.status).toBe(200);
   const scratchPath = "/memories/org/orga-scratch.md";
-  const scratch = await call("PUT", "/v1/files/content", keys.admin, {
+  const scratch = await call("PUT", "/v1/file_store/content", keys.admin, {
     body: { path: scratchPath, content: `scratch ${ORG_A_MARKER}` },
   });
   expect(scratch.status).toBe(200);
@@ -136,6 +142,28 @@ beforeAll(async () => {
     expect(environment.status).toBe(200);
     environmentIds.push(((await environment.json()) as { id: string }).id);
   }
+  // Files and skills of org A (the Files and Skills APIs take multipart uploads).
+  const upload = async (name: string) => {
+    const form = new FormData();
+    form.append("file", new File([`file ${ORG_A_MARKER}`], name, { type: "text/plain" }));
+    const response = await call("POST", "/v1/files", keys.member, { form });
+    expect(response.status).toBe(200);
+    return ((await response.json()) as { id: string }).id;
+  };
+  const fileId = await upload("orga.txt");
+  const deletableFileId = await upload("orga-scratch.txt");
+  const createSkill = async (name: string) => {
+    const response = await call("POST", "/v1/skills", keys.admin, { form: skillForm(name, ORG_A_MARKER) });
+    expect(response.status).toBe(200);
+    return (await response.json()) as { id: string; latest_version_id: string };
+  };
+  const skill = await createSkill("orga-skill");
+  const second = await call("POST", `/v1/skills/${skill.id}/versions`, keys.admin, {
+    form: skillForm("orga-skill", `${ORG_A_MARKER} v2`),
+  });
+  expect(second.status).toBe(200);
+  const deletableSkillVersionId = ((await second.json()) as { id: string }).id;
+  const deletableSkill = await createSkill("orga-scratch-skill");
   fixture = {
     agentId,
     environmentId: environmentIds[0] ?? "",
@@ -153,6 +181,12 @@ beforeAll(async () => {
     model: "anthropic:claude-sonnet-4-5",
     adminUserId,
     revocableKeyId,
+    fileId,
+    deletableFileId,
+    skillId: skill.id,
+    skillVersionId: skill.latest_version_id,
+    deletableSkillVersionId,
+    deletableSkillId: deletableSkill.id,
   };
   await waitForIdle(sessionId);
 }, 180_000);
@@ -193,10 +227,19 @@ async function call(
   method: string,
   route: string,
   key: string | null,
-  options: { body?: unknown; rawBody?: string; isStream?: boolean; headers?: Record<string, string> } = {},
+  options: {
+    body?: unknown;
+    rawBody?: string;
+    form?: FormData;
+    isStream?: boolean;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<Response> {
   const hasBody = options.body !== undefined || options.rawBody !== undefined;
-  const payload = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+  const payload =
+    options.form ??
+    options.rawBody ??
+    (options.body === undefined ? undefined : JSON.stringify(options.body));
   const send = () =>
     fetch(route.startsWith("http") ? route : `${server.url}${route}`, {
       method,
@@ -222,6 +265,7 @@ async function call(
 async function send(spec: RouteSpec, key: string | null, request: ExampleRequest): Promise<Response> {
   return call(spec.method, buildUrl(spec, request), key, {
     ...(request.body === undefined ? {} : { body: request.body }),
+    ...(request.form === undefined ? {} : { form: request.form() }),
     ...(spec.isStream ? { isStream: true } : {}),
   });
 }
@@ -322,7 +366,7 @@ describe("authentication and isolation, route by route", () => {
     const vault = await (await call("GET", `/v1/vaults/${fixture.vaultId}`, keys.admin)).text();
     expect(vault).toContain(ORG_A_MARKER);
     const memory = await (
-      await call("GET", `/v1/files/content?path=${fixture.memoryPath}`, keys.admin)
+      await call("GET", `/v1/file_store/content?path=${fixture.memoryPath}`, keys.admin)
     ).text();
     expect(memory).toContain(ORG_A_MARKER);
   });

@@ -48,12 +48,33 @@ export interface SpecFixture {
   /** An environment of the first org, and a second one that the DELETE example removes. */
   readonly environmentId: string;
   readonly scratchEnvironmentId: string;
+  /** A Files API file of the first org, and one the DELETE example removes. */
+  readonly fileId: string;
+  readonly deletableFileId: string;
+  /** A skill of the first org (`orga-skill`) with two versions: the first, and one the DELETE example removes. */
+  readonly skillId: string;
+  readonly skillVersionId: string;
+  readonly deletableSkillVersionId: string;
+  /** A skill the DELETE /v1/skills/:id example removes. */
+  readonly deletableSkillId: string;
+}
+
+/** A multipart skill upload: `<name>/SKILL.md` whose description carries `text`. */
+export function skillForm(name: string, text: string): FormData {
+  const form = new FormData();
+  form.append(
+    "files[]",
+    new File([`---\nname: ${name}\ndescription: ${text}. Use never.\n---\nNothing.\n`], `${name}/SKILL.md`),
+  );
+  return form;
 }
 
 export interface ExampleRequest {
   readonly params?: Readonly<Record<string, string>>;
   readonly query?: Readonly<Record<string, string>>;
   readonly body?: unknown;
+  /** A multipart body (file and skill uploads), built afresh for each request. */
+  readonly form?: () => FormData;
 }
 
 export interface RouteSpec {
@@ -184,7 +205,7 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
   },
   {
     method: "GET",
-    path: "/v1/files/list",
+    path: "/v1/file_store/list",
     auth: "member",
     crossOrg: "own",
     example: () => ({ query: { path: "/memories/org", recursive: "true" } }),
@@ -193,7 +214,7 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
   },
   {
     method: "GET",
-    path: "/v1/files/content",
+    path: "/v1/file_store/content",
     auth: "member",
     crossOrg: "not_found",
     example: (f) => ({ query: { path: f.memoryPath } }),
@@ -202,7 +223,7 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
   },
   {
     method: "PUT",
-    path: "/v1/files/content",
+    path: "/v1/file_store/content",
     auth: "member",
     crossOrg: "own",
     example: () => ({ body: { path: "/memories/me/notes.md", content: "notes" } }),
@@ -210,7 +231,7 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
   },
   {
     method: "DELETE",
-    path: "/v1/files/content",
+    path: "/v1/file_store/content",
     auth: "member",
     crossOrg: "not_found",
     example: (f) => ({ query: { path: f.scratchPath } }),
@@ -219,7 +240,7 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
   },
   {
     method: "GET",
-    path: "/v1/files/history",
+    path: "/v1/file_store/history",
     auth: "member",
     crossOrg: "not_found",
     example: (f) => ({ query: { path: f.memoryPath } }),
@@ -228,7 +249,7 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
   },
   {
     method: "GET",
-    path: "/v1/files/blame",
+    path: "/v1/file_store/blame",
     auth: "member",
     crossOrg: "not_found",
     example: (f) => ({ query: { path: f.memoryPath } }),
@@ -237,20 +258,124 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
   },
   {
     method: "POST",
-    path: "/v1/skills",
-    auth: "admin",
+    path: "/v1/files",
+    auth: "member",
     crossOrg: "own",
     example: () => ({
-      body: {
-        files: [
-          {
-            path: "SKILL.md",
-            content: "---\nname: probe\ndescription: A probe. Use never.\n---\nNothing.\n",
-          },
-        ],
+      form: () => {
+        const form = new FormData();
+        form.append("file", new File(["probe"], "probe.txt", { type: "text/plain" }));
+        return form;
       },
     }),
     fuzz: { body: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/files",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({ query: { limit: "5" } }),
+    fuzz: { query: true },
+    queryKeys: ["limit", "page", "scope_id", "ids[]"],
+  },
+  {
+    method: "GET",
+    path: "/v1/files/:id",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.fileId } }),
+    fuzz: { params: ["id"], query: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/files/:id/content",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.fileId } }),
+    fuzz: { params: ["id"], query: true },
+  },
+  {
+    method: "DELETE",
+    path: "/v1/files/:id",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.deletableFileId } }),
+    fuzz: { params: ["id"] },
+  },
+  {
+    method: "POST",
+    path: "/v1/skills",
+    auth: "admin",
+    crossOrg: "own",
+    example: () => ({ form: () => skillForm("probe", "A probe") }),
+    fuzz: { body: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/skills",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({ query: { limit: "5" } }),
+    fuzz: { query: true },
+    queryKeys: ["limit", "page", "source"],
+  },
+  {
+    method: "GET",
+    path: "/v1/skills/:id",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.skillId } }),
+    fuzz: { params: ["id"], query: true },
+  },
+  {
+    method: "DELETE",
+    path: "/v1/skills/:id",
+    auth: "admin",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.deletableSkillId } }),
+    fuzz: { params: ["id"] },
+  },
+  {
+    method: "POST",
+    path: "/v1/skills/:id/versions",
+    auth: "admin",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.skillId }, form: () => skillForm("orga-skill", "A new version") }),
+    fuzz: { params: ["id"], body: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/skills/:id/versions",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.skillId } }),
+    fuzz: { params: ["id"], query: true },
+    queryKeys: ["limit", "page"],
+  },
+  {
+    method: "GET",
+    path: "/v1/skills/:id/versions/:version",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.skillId, version: f.skillVersionId } }),
+    fuzz: { params: ["id", "version"], query: true },
+  },
+  {
+    method: "DELETE",
+    path: "/v1/skills/:id/versions/:version",
+    auth: "admin",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.skillId, version: f.deletableSkillVersionId } }),
+    fuzz: { params: ["id", "version"] },
+  },
+  {
+    method: "GET",
+    path: "/v1/skills/:id/versions/:version/content",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.skillId, version: f.skillVersionId } }),
+    fuzz: { params: ["id", "version"], query: true },
   },
   {
     method: "POST",

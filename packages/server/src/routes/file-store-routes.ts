@@ -1,33 +1,32 @@
 /**
- * HTTP routes for database-backed files (skills and memories), scoped by the caller's org, user and
- * role: `/memories/org/…` shared by the org, `/memories/me/…` the caller's own, `/skills/…` org skills
- * (admins write). Paths are the ones the model sees.
+ * HTTP routes for Outrig's versioned file store, which the Managed Agents API has no resource for
+ * (history and blame of a path): `/v1/file_store/{list,content,history,blame}`, scoped by the caller's
+ * org, user and role: `/memories/org/…` shared by the org, `/memories/me/…` the caller's own,
+ * `/skills/…` org skills (read-only here: skills change through the Skills API, which versions them).
+ * Paths are the ones the model sees. See docs/decisions/2026-12-06-skills-and-files-api.md.
  */
-import { FileError, InputError, type SkillFile } from "@outrig/core";
+import { FileError, InputError } from "@outrig/core";
 import {
-  checkSkillFileWrite,
   databaseMountInfo,
   type FileScope,
-  importSkill,
   normalizeFilePath,
   type PostgresFileStore,
   SKILLS_NAMESPACE,
-  SKILLS_WRITE_DENIED,
 } from "@outrig/storage";
 import type { Context, Hono } from "hono";
 import { z } from "zod";
 import { parseInput, readJson } from "../http-input.js";
 
-export interface FilesCaller {
+export interface FileStoreCaller {
   readonly orgId: string;
   readonly userId: string;
   readonly role: string;
 }
 
 /** The part of the app's Env these routes need: an authenticated caller set by the /v1 middleware. */
-export type FilesRoutesEnv = { Variables: { caller: FilesCaller } };
+export type FileStoreRoutesEnv = { Variables: { caller: FileStoreCaller } };
 
-export interface FilesRoutesDependencies {
+export interface FileStoreRoutesDependencies {
   readonly files: PostgresFileStore;
 }
 
@@ -52,27 +51,13 @@ const WriteBody = z.strictObject({
   /** Omitted: the file keeps its executable bit (a new file is not executable). */
   isExecutable: z.boolean().optional(),
 });
-const ImportSkillBody = z.strictObject({
-  files: z
-    .array(
-      z.strictObject({
-        path: z.string().min(1).max(1024),
-        content: z.string(),
-        encoding: z.enum(["utf8", "base64"]).default("utf8"),
-        isExecutable: z.boolean().optional(),
-      }),
-    )
-    .min(1)
-    .max(500),
-});
-
 interface Resolved {
   readonly scope: FileScope;
   readonly innerPath: string;
   readonly isWritable: boolean;
 }
 
-function resolve(caller: FilesCaller, path: string): Resolved {
+function resolve(caller: FileStoreCaller, path: string): Resolved {
   const normalized = normalizeFilePath(path);
   for (const info of databaseMountInfo(caller)) {
     if (normalized === info.prefix || normalized.startsWith(`${info.prefix}/`)) {
@@ -90,8 +75,13 @@ function resolve(caller: FilesCaller, path: string): Resolved {
   );
 }
 
+const SKILLS_READ_ONLY =
+  "Skills change through the Skills API (POST /v1/skills, POST /v1/skills/{skill_id}/versions), which versions them.";
+
 function requireWritable(resolved: Resolved, path: string): void {
-  if (!resolved.isWritable) throw new FileError("permission_denied", path, SKILLS_WRITE_DENIED);
+  if (resolved.scope.namespace === SKILLS_NAMESPACE || !resolved.isWritable) {
+    throw new FileError("permission_denied", path, SKILLS_READ_ONLY);
+  }
 }
 
 /** A lost compare-and-swap is the client's to resolve: 409 instead of the generic FileError 400. */
@@ -114,17 +104,16 @@ function decodeContent(content: string, encoding: "utf8" | "base64"): Uint8Array
 }
 
 /**
- * Registers under `/v1/files` (list, content read/write/delete, history, blame) and `POST /v1/skills`
- * (import a skill folder). Expects the app's `/v1/*` auth middleware to have set `caller`. Errors are
+ * Registers under `/v1/file_store` (list, content read/write/delete, history, blame). Expects the app's `/v1/*` auth middleware to have set `caller`. Errors are
  * thrown for the app's `onError`: InputError (400/409/415) and FileError (404/403/400).
  */
-export function registerFilesRoutes<E extends FilesRoutesEnv>(
+export function registerFileStoreRoutes<E extends FileStoreRoutesEnv>(
   app: Hono<E>,
-  deps: FilesRoutesDependencies,
+  deps: FileStoreRoutesDependencies,
 ): void {
-  const callerOf = (c: Context<E>): FilesCaller => c.get("caller") as FilesCaller;
+  const callerOf = (c: Context<E>): FileStoreCaller => c.get("caller") as FileStoreCaller;
 
-  app.get("/v1/files/list", async (c) => {
+  app.get("/v1/file_store/list", async (c) => {
     const query = parseInput(ListQuery, c.req.query());
     const resolved = resolve(callerOf(c), query.path);
     const entries = await deps.files.list(resolved.scope, resolved.innerPath, {
@@ -133,7 +122,7 @@ export function registerFilesRoutes<E extends FilesRoutesEnv>(
     return c.json({ path: normalizeFilePath(query.path), entries });
   });
 
-  app.get("/v1/files/content", async (c) => {
+  app.get("/v1/file_store/content", async (c) => {
     const query = parseInput(ReadQuery, c.req.query());
     const resolved = resolve(callerOf(c), query.path);
     const file = await deps.files.read(
@@ -149,14 +138,12 @@ export function registerFilesRoutes<E extends FilesRoutesEnv>(
     });
   });
 
-  app.put("/v1/files/content", async (c) => {
+  app.put("/v1/file_store/content", async (c) => {
     const body = await readJson(c, WriteBody);
     const caller = callerOf(c);
     const resolved = resolve(caller, body.path);
     requireWritable(resolved, body.path);
     const content = decodeContent(body.content, body.encoding);
-    // A skill's SKILL.md is held to what a skill import accepts, however it is written.
-    if (resolved.scope.namespace === SKILLS_NAMESPACE) checkSkillFileWrite(resolved.innerPath, content);
     const result = await withConflict(() =>
       deps.files.write(resolved.scope, resolved.innerPath, content, {
         author: { userId: caller.userId },
@@ -172,7 +159,7 @@ export function registerFilesRoutes<E extends FilesRoutesEnv>(
     });
   });
 
-  app.delete("/v1/files/content", async (c) => {
+  app.delete("/v1/file_store/content", async (c) => {
     const query = parseInput(DeleteQuery, c.req.query());
     const caller = callerOf(c);
     const resolved = resolve(caller, query.path);
@@ -186,7 +173,7 @@ export function registerFilesRoutes<E extends FilesRoutesEnv>(
     return c.json({ removed: removed.map((result) => ({ path: result.path, version: result.version })) });
   });
 
-  app.get("/v1/files/history", async (c) => {
+  app.get("/v1/file_store/history", async (c) => {
     const query = parseInput(PathQuery, c.req.query());
     const resolved = resolve(callerOf(c), query.path);
     const versions = await deps.files.history(resolved.scope, resolved.innerPath);
@@ -208,28 +195,12 @@ export function registerFilesRoutes<E extends FilesRoutesEnv>(
     });
   });
 
-  app.get("/v1/files/blame", async (c) => {
+  app.get("/v1/file_store/blame", async (c) => {
     const query = parseInput(PathQuery, c.req.query());
     const resolved = resolve(callerOf(c), query.path);
     return c.json({
       path: normalizeFilePath(query.path),
       lines: await deps.files.blame(resolved.scope, resolved.innerPath),
     });
-  });
-
-  app.post("/v1/skills", async (c) => {
-    const body = await readJson(c, ImportSkillBody);
-    const caller = callerOf(c);
-    if (caller.role !== "admin") throw new FileError("permission_denied", "/skills", SKILLS_WRITE_DENIED);
-    const files: SkillFile[] = body.files.map((file) => ({
-      path: file.path,
-      content: decodeContent(file.content, file.encoding),
-      ...(file.isExecutable === true ? { isExecutable: true } : {}),
-    }));
-    const skill = await importSkill(deps.files, caller.orgId, files, { author: { userId: caller.userId } });
-    return c.json(
-      { name: skill.name, description: skill.description, location: `/skills/${skill.name}/SKILL.md` },
-      201,
-    );
   });
 }
