@@ -26,6 +26,8 @@ import {
   type EmbeddedPostgres,
   isLivePostmaster,
   loadMasterKey,
+  PostgresAgentStore,
+  PostgresEnvironmentStore,
   PostgresFileStore,
   PostgresSandboxPolicyStore,
   PostgresSecretResolver,
@@ -42,8 +44,10 @@ import { EventBus } from "./event-bus.js";
 import { acquireHomeLock } from "./home-lock.js";
 import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
 import { Readiness } from "./readiness.js";
+import { registerAgentsRoutes } from "./routes/agents-routes.js";
 import { registerAuditRoutes } from "./routes/audit-routes.js";
 import { registerEgressRoutes } from "./routes/egress-routes.js";
+import { registerEnvironmentsRoutes } from "./routes/environments-routes.js";
 import { registerFilesRoutes } from "./routes/files-routes.js";
 import { registerKeysRoutes } from "./routes/keys-routes.js";
 import { registerReadinessRoutes } from "./routes/readiness-routes.js";
@@ -182,6 +186,8 @@ export async function startServer(
   const secretStore = new PostgresSecretStore(database.pool, createSecretKeyring(masterKey), {
     audit: database.audit,
   });
+  const agents = new PostgresAgentStore(database.pool);
+  const environments = new PostgresEnvironmentStore(database.pool);
   const app = createApp({
     auth: database.auth,
     policies: {
@@ -246,6 +252,9 @@ export async function startServer(
           onChange: (orgId) => egress.invalidatePolicy(orgId),
         }),
       (routes) => registerReadinessRoutes(routes, { readiness }),
+      (routes) => registerAgentsRoutes(routes, { agents }),
+      (routes) =>
+        registerEnvironmentsRoutes(routes, { environments, egressPolicies: database.egressPolicies }),
     ],
   });
   const notifications = await listenForNotifications(database.url, {

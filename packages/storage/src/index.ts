@@ -1,3 +1,4 @@
+export { PostgresAgentStore } from "./agents/postgres-agent-store.js";
 export {
   type AnchoredAuditReport,
   AuditCheckpoints,
@@ -52,6 +53,7 @@ export {
   type StartEmbeddedPostgresOptions,
   startEmbeddedPostgres,
 } from "./embedded/start-embedded-postgres.js";
+export { PostgresEnvironmentStore } from "./environments/postgres-environment-store.js";
 export { type BlameLine, type BlameVersion, blameVersions } from "./files/blame.js";
 export {
   createDatabaseMounts,
