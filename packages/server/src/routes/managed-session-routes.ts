@@ -12,7 +12,7 @@ import type {
   SessionRecord,
   SessionStore,
 } from "@outrig/core";
-import { InputError } from "@outrig/core";
+import { assertEnvironmentRunnable, InputError, providerModelSpec } from "@outrig/core";
 import type { SessionEvent, SessionStatus } from "@outrig/protocol";
 import type { Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
@@ -428,8 +428,7 @@ async function resolveNewSession(
     throw new InputError("agent_archived", "agent: this agent is archived; new sessions cannot use it", 400);
   const environment = await deps.environments.get(caller.orgId, body.environment_id);
   if (!environment) throw new InputError("not_found", "environment_id: no such environment", 404);
-  if (environment.archived)
-    throw new InputError("environment_archived", "environment_id: this environment is archived", 400);
+  assertEnvironmentRunnable(environment);
   let config: AgentConfig = resolved.config;
   let agent = resolved.resource;
   if (typeof body.agent !== "string" && body.agent.type === "agent_with_overrides") {
@@ -440,7 +439,7 @@ async function resolveNewSession(
     }
     if (overrides.model !== undefined) {
       const name = typeof overrides.model === "string" ? overrides.model : overrides.model.id;
-      config = { ...config, model: name.includes(":") ? name : `anthropic:${name}` };
+      config = { ...config, model: providerModelSpec(name) };
       agent = { ...agent, model: typeof overrides.model === "string" ? { id: name } : overrides.model };
     }
     if (overrides.system !== undefined) {
