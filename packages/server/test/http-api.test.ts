@@ -478,6 +478,10 @@ describe("sessions and events through the SDK", () => {
     for await (const session of client.beta.sessions.list({ agent_id: "agent_other" }))
       byAgent.push(session.id);
     expect(byAgent).toEqual([]);
+    const byStore: string[] = [];
+    for await (const session of client.beta.sessions.list({ memory_store_id: "memstore_none" }))
+      byStore.push(session.id);
+    expect(byStore).toEqual([]);
     const idle: string[] = [];
     for await (const session of client.beta.sessions.list({ statuses: ["idle"] })) idle.push(session.id);
     expect(idle).toHaveLength(5);

@@ -60,6 +60,10 @@ export class MemorySessionStore implements SessionStore {
           (options.agentId === undefined || record.managed?.agent.id === options.agentId) &&
           (options.agentVersion === undefined || record.managed?.agent.version === options.agentVersion) &&
           (!options.statuses?.length || options.statuses.includes(record.status)) &&
+          (options.memoryStoreId === undefined ||
+            record.managed?.resources.some(
+              (resource) => resource.memory_store_id === options.memoryStoreId,
+            ) === true) &&
           !(range.gt && record.createdAt <= range.gt) &&
           !(range.gte && record.createdAt < range.gte) &&
           !(range.lt && record.createdAt >= range.lt) &&

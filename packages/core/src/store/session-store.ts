@@ -41,6 +41,8 @@ export interface ListSessionsOptions {
   readonly excludeArchived?: boolean;
   readonly agentId?: string;
   readonly agentVersion?: number;
+  /** Only sessions with this memory store among their resources. */
+  readonly memoryStoreId?: string;
   readonly statuses?: readonly SessionStatus[];
   readonly createdAt?: { readonly gt?: Date; readonly gte?: Date; readonly lt?: Date; readonly lte?: Date };
 }

@@ -128,10 +128,6 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     const query = parseQuery(c, ListSessionsQuery);
     const statuses = c.req.queries("statuses[]") ?? [];
     for (const status of statuses) parseInput(z.enum(SESSION_STATUSES), status);
-    if (query.memory_store_id !== undefined || query.deployment_id !== undefined) {
-      // Filters Outrig keeps no index for yet: answered honestly as an empty list for deployments, and
-      // by scanning attached resources for memory stores below.
-    }
     const cursor = query.page ? decodeCursor(query.page, SessionCursor) : undefined;
     const position = cursor ? { createdAt: new Date(cursor.c), id: cursor.i } : undefined;
     const internalStatuses = statuses.flatMap((status): SessionStatus[] =>
@@ -139,6 +135,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     );
     if (statuses.length > 0 && internalStatuses.length === 0)
       return c.json({ data: [], next_page: null, prev_page: null });
+    // Outrig has no deployments: no session belongs to one.
     if (query.deployment_id !== undefined) return c.json({ data: [], next_page: null, prev_page: null });
     const rows = await store.listSessions(caller.orgId, {
       limit: query.limit + 1,
@@ -148,6 +145,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
       excludeArchived: query.include_archived !== true,
       ...(query.agent_id !== undefined ? { agentId: query.agent_id } : {}),
       ...(query.agent_version !== undefined ? { agentVersion: query.agent_version } : {}),
+      ...(query.memory_store_id !== undefined ? { memoryStoreId: query.memory_store_id } : {}),
       ...(internalStatuses.length > 0 ? { statuses: internalStatuses } : {}),
       createdAt: {
         ...(query["created_at[gt]"] ? { gt: query["created_at[gt]"] } : {}),
@@ -163,14 +161,8 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     const last = data.at(-1);
     const at = (row: SessionRecord, d: "n" | "p") =>
       encodeCursor({ c: row.createdAt.toISOString(), i: row.id, d });
-    const filtered =
-      query.memory_store_id === undefined
-        ? data
-        : data.filter((row) =>
-            row.managed?.resources.some((resource) => resource.memory_store_id === query.memory_store_id),
-          );
     return c.json({
-      data: filtered.map(toApiSession),
+      data: data.map(toApiSession),
       next_page: last && (isBackwards || hasMore) ? at(last, "n") : null,
       prev_page: first && (isBackwards ? hasMore : cursor !== undefined) ? at(first, "p") : null,
     });

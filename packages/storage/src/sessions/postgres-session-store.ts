@@ -152,6 +152,10 @@ export class PostgresSessionStore implements SessionStore {
     if (options.agentId !== undefined) where.push(`agent_id = ${param(options.agentId)}`);
     if (options.agentVersion !== undefined)
       where.push(`(agent ->> 'version')::int = ${param(options.agentVersion)}`);
+    if (options.memoryStoreId !== undefined)
+      where.push(
+        `resources @> jsonb_build_array(jsonb_build_object('memory_store_id', ${param(options.memoryStoreId)}::text))`,
+      );
     if (options.statuses && options.statuses.length > 0)
       where.push(`status = ANY(${param(options.statuses)}::text[])`);
     const range = options.createdAt ?? {};
