@@ -652,6 +652,15 @@ describe("sessions and events through the SDK", () => {
       file_id: "file_xyz",
       mount_path: "/mnt/session/uploads/file_xyz",
     });
+    // Concurrent adds all land (each is appended atomically).
+    const concurrent = await Promise.all(
+      Array.from({ length: 8 }, (_, index) =>
+        client.beta.sessions.resources.add(session.id, { type: "file", file_id: `file_many${index}` }),
+      ),
+    );
+    expect((await client.beta.sessions.retrieve(session.id)).resources).toHaveLength(11);
+    for (const resource of concurrent)
+      await client.beta.sessions.resources.delete(resource.id, { session_id: session.id });
     const listed = [];
     for await (const resource of client.beta.sessions.resources.list(session.id, { limit: 2 }))
       listed.push(resource);

@@ -4,6 +4,7 @@ import {
   type CreateSessionInput,
   InputError,
   type ListSessionsOptions,
+  MAX_SESSION_RESOURCES,
   type ManagedSessionPatch,
   type SessionRecord,
   type SessionStore,
@@ -82,10 +83,16 @@ export class MemorySessionStore implements SessionStore {
   ): Promise<SessionRecord | null> {
     const record = await this.getSession(orgId, sessionId);
     if (!record) return null;
-    const { archivedAt, ...fields } = patch;
+    const { archivedAt, addResource, removeResourceId, ...fields } = patch;
+    let resources = fields.resources ?? record.managed?.resources ?? [];
+    if (addResource) {
+      if (resources.length >= MAX_SESSION_RESOURCES) return null;
+      resources = [...resources, addResource];
+    }
+    if (removeResourceId !== undefined) resources = resources.filter((item) => item.id !== removeResourceId);
     const updated: SessionRecord = {
       ...record,
-      ...(record.managed ? { managed: { ...record.managed, ...fields } } : {}),
+      ...(record.managed ? { managed: { ...record.managed, ...fields, resources } } : {}),
       archivedAt: record.archivedAt ?? archivedAt ?? null,
       updatedAt: new Date(),
     };

@@ -12,7 +12,12 @@ import type {
   SessionRecord,
   SessionStore,
 } from "@outrig/core";
-import { assertEnvironmentRunnable, InputError, providerModelSpec } from "@outrig/core";
+import {
+  assertEnvironmentRunnable,
+  InputError,
+  MAX_SESSION_RESOURCES,
+  providerModelSpec,
+} from "@outrig/core";
 import type { SessionEvent, SessionStatus } from "@outrig/protocol";
 import type { Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
@@ -237,17 +242,16 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     const caller = c.get("caller");
     const body = await readJson(c, ResourceParams);
     const session = await writable(sessions, caller, c.req.param("id"));
-    const current = session.managed?.resources ?? [];
-    if (current.length >= 100)
-      throw new InputError("too_many_resources", "A session has at most 100 resources.", 400);
+    const tooMany = () =>
+      new InputError("too_many_resources", `A session has at most ${MAX_SESSION_RESOURCES} resources.`, 400);
+    if ((session.managed?.resources.length ?? 0) >= MAX_SESSION_RESOURCES) throw tooMany();
     await deps.checkResource?.(caller.orgId, body);
     const [resource] = await storedResources(deps, caller.orgId, [body]);
     if (!resource) throw new InputError("invalid_request", "No resource given", 400);
     await storeResourceTokens(deps, caller.orgId, session.id, [body], [resource]);
-    const updated = await store.updateManagedSession(caller.orgId, session.id, {
-      resources: [...current, resource],
-    });
-    if (!updated) throw notFound("Session");
+    // Appended atomically: concurrent adds all land.
+    const updated = await store.updateManagedSession(caller.orgId, session.id, { addResource: resource });
+    if (!updated) throw (await store.getSession(caller.orgId, session.id)) ? tooMany() : notFound("Session");
     return c.json(resource);
   });
 
@@ -284,7 +288,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     const session = await writable(sessions, caller, c.req.param("id"));
     const resource = findResource(session, c.req.param("resourceId"));
     const updated = await store.updateManagedSession(caller.orgId, session.id, {
-      resources: (session.managed?.resources ?? []).filter((item) => item.id !== resource.id),
+      removeResourceId: String(resource.id),
     });
     if (!updated) throw notFound("Session");
     return c.json({ id: resource.id, type: "session_resource_deleted" });

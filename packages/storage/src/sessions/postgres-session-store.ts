@@ -11,6 +11,7 @@ import type {
 import {
   InputError,
   InvariantError,
+  MAX_SESSION_RESOURCES,
   SESSION_EVENTS_CHANNEL,
   StorageError,
   terminalSessionStatus,
@@ -193,10 +194,17 @@ export class PostgresSessionStore implements SessionStore {
          title = CASE WHEN $3 THEN $4 ELSE title END,
          metadata = COALESCE($5, metadata),
          vault_ids = COALESCE($6, vault_ids),
-         resources = COALESCE($7, resources),
+         resources = CASE
+           WHEN $10::jsonb IS NOT NULL THEN resources || jsonb_build_array($10::jsonb)
+           WHEN $11::text IS NOT NULL THEN (
+             SELECT COALESCE(jsonb_agg(resource ORDER BY position), '[]'::jsonb)
+             FROM jsonb_array_elements(resources) WITH ORDINALITY AS item(resource, position)
+             WHERE resource ->> 'id' IS DISTINCT FROM $11)
+           ELSE COALESCE($7, resources) END,
          archived_at = COALESCE(archived_at, $8),
          updated_at = GREATEST($9::timestamptz, updated_at)
-       WHERE org_id = $1 AND id = $2 RETURNING ${SESSION_COLUMNS}`,
+       WHERE org_id = $1 AND id = $2 AND ($10::jsonb IS NULL OR jsonb_array_length(resources) < $12)
+       RETURNING ${SESSION_COLUMNS}`,
       [
         orgId,
         sessionId,
@@ -207,6 +215,9 @@ export class PostgresSessionStore implements SessionStore {
         jsonOrNull(patch.resources),
         patch.archivedAt ?? null,
         this.#clock(),
+        jsonOrNull(patch.addResource),
+        patch.removeResourceId ?? null,
+        MAX_SESSION_RESOURCES,
       ],
     );
     return rows[0] ? toSessionRecord(rows[0]) : null;
