@@ -343,6 +343,8 @@ describe("sessions and events through the SDK", () => {
     const idle = before.at(-1);
     expect(idle?.stop_reason).toEqual({ type: "requires_action", event_ids: [ask?.id] });
     expect(await fs.readFile(path.join(home, "workspaces", id, "a.txt")).catch(() => null)).toBeNull();
+    // The Session object says the same: idle until someone acts.
+    expect((await client.beta.sessions.retrieve(id)).status).toBe("idle");
 
     // While nobody listens, the call is allowed and the turn ends.
     const confirmed = await client.beta.sessions.events.send(id, {

@@ -46,7 +46,7 @@ import {
   parseApiEventId,
   SessionEventProjector,
 } from "../managed/session-event-projection.js";
-import { toApiSession, toStoredResource } from "../managed/session-object.js";
+import { renderSession, toStoredResource } from "../managed/session-object.js";
 import { decodeCursor, encodeCursor } from "../page-cursor.js";
 import type { Caller, SessionManager } from "../session-manager.js";
 
@@ -125,7 +125,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     await storeResourceTokens(deps, caller.orgId, session.id, body.resources ?? [], managed.resources);
     const started =
       initialText === null ? session : await sessions.postMessage(caller, session.id, initialText);
-    return c.json(toApiSession(started), 200);
+    return c.json(await renderSession(store, started), 200);
   });
 
   app.get("/v1/sessions", async (c) => {
@@ -167,7 +167,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     const at = (row: SessionRecord, d: "n" | "p") =>
       encodeCursor({ c: row.createdAt.toISOString(), i: row.id, d });
     return c.json({
-      data: data.map(toApiSession),
+      data: await Promise.all(data.map((row) => renderSession(store, row))),
       next_page: last && (isBackwards || hasMore) ? at(last, "n") : null,
       prev_page: first && (isBackwards ? hasMore : cursor !== undefined) ? at(first, "p") : null,
     });
@@ -175,7 +175,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
 
   app.get("/v1/sessions/:id", async (c) => {
     const session = await sessions.get(c.get("caller"), c.req.param("id"));
-    return c.json(toApiSession(session));
+    return c.json(await renderSession(store, session));
   });
 
   app.post("/v1/sessions/:id", async (c) => {
@@ -201,7 +201,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
       ...(body.vault_ids ? { vaultIds: body.vault_ids } : {}),
     });
     if (!updated) throw notFound("Session");
-    return c.json(toApiSession(updated));
+    return c.json(await renderSession(store, updated));
   });
 
   app.post("/v1/sessions/:id/archive", async (c) => {
@@ -215,7 +215,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
       );
     const updated = await store.updateManagedSession(caller.orgId, session.id, { archivedAt: new Date() });
     if (!updated) throw notFound("Session");
-    return c.json(toApiSession(updated));
+    return c.json(await renderSession(store, updated));
   });
 
   app.delete("/v1/sessions/:id", async (c) => {
