@@ -557,13 +557,8 @@ async function dispatch(
         before,
         (logged) => logged.type === "approval.response" && logged.toolCallId === request.toolCallId,
       );
-      return answer
-        ? {
-            ...answer,
-            tool_use_id: event.tool_use_id,
-            ...(event.deny_message != null ? { deny_message: event.deny_message } : {}),
-          }
-        : null;
+      // As the list shows it: `deny_message` is not recorded until the loop delivers it to the model.
+      return answer ? { ...answer, tool_use_id: event.tool_use_id } : null;
     }
     case "user.custom_tool_result": {
       const custom = sessions as SessionManager & CustomToolResults;
