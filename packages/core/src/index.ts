@@ -146,6 +146,10 @@ export {
 export {
   type AppendOptions,
   type CreateSessionInput,
+  type ListSessionsOptions,
+  MAX_SESSION_RESOURCES,
+  type ManagedSessionFields,
+  type ManagedSessionPatch,
   SESSION_EVENTS_CHANNEL,
   type SessionRecord,
   type SessionStore,

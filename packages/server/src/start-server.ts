@@ -6,7 +6,9 @@ import path from "node:path";
 import { serve } from "@hono/node-server";
 import {
   ConfigError,
+  createAgentDirectory,
   createDefaultTools,
+  createEnvironmentDirectory,
   createMemoryTool,
   type SandboxProvider,
   type SessionStore,
@@ -222,6 +224,7 @@ export async function startServer(
     bus,
     log,
     rateLimits: config.rateLimits,
+    managed: { agents: createAgentDirectory(agents), environments: createEnvironmentDirectory(environments) },
     extraRoutes: [
       (routes) =>
         registerFileStoreRoutes(routes, {
