@@ -11,6 +11,7 @@ export {
   type ToolsetToolName,
   type ToolsetToolSettings,
 } from "./agents/agent-config.js";
+export { enabledTools, toolPermissionsOf, toolsetNameOf } from "./agents/agent-tool-permissions.js";
 export {
   AppError,
   type AppErrorOptions,
@@ -24,8 +25,15 @@ export {
   SandboxError,
   StorageError,
 } from "./errors/app-error.js";
-export { type LoopLimits, type NextAction, nextAction, retryDelayMs } from "./loop/next-action.js";
 export {
+  type LoopLimits,
+  type NextAction,
+  nextAction,
+  retryDelayMs,
+  type ToolPermissions,
+} from "./loop/next-action.js";
+export {
+  type CustomToolResult,
   isPermanentStepError,
   isTurnClosed,
   loadRunState,
@@ -39,11 +47,15 @@ export {
 export {
   type ApprovalState,
   applyEvent,
+  type CustomToolRequestState,
+  customToolOutput,
   duplicateToolCallId,
   foldEvents,
   INTERRUPTED_TOOL_OUTPUT,
   initialRunState,
+  type PendingAction,
   type PendingToolCall,
+  pendingActions,
   type RunState,
   type TurnStatus,
 } from "./loop/run-state.js";
@@ -127,6 +139,7 @@ export {
   SESSION_EVENTS_CHANNEL,
   type SessionRecord,
   type SessionStore,
+  type SubmittedMessage,
   terminalSessionStatus,
 } from "./store/session-store.js";
 export {
