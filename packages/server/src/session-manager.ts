@@ -482,20 +482,24 @@ export class SessionManager implements TurnHost {
     });
   }
 
-  startQueuedTurn(sessionId: string, _turn: number): Promise<void> {
-    return this.#track(sessionId, () => this.#startQueued(sessionId));
+  startQueuedTurn(sessionId: string, _turn: number): Promise<number | null> {
+    return this.#track(sessionId, () => this.#startQueuedTurn(sessionId));
   }
 
-  /**
-   * Starts the oldest queued message as the next turn when no turn runs, and schedules the running turn
-   * (idempotent per turn: after a crash between the two, a repeat schedules the turn it started).
-   */
-  async #startQueued(sessionId: string): Promise<void> {
-    const { store, scheduler, bus } = this.#options;
-    const started = await store.startQueuedTurn(sessionId);
-    if (started) bus.publish(sessionId, started.event);
+  /** Starts the oldest queued message as the next turn when no turn runs; resolves the running turn. */
+  async #startQueuedTurn(sessionId: string): Promise<number | null> {
+    const started = await this.#options.store.startQueuedTurn(sessionId);
+    if (started) this.#options.bus.publish(sessionId, started.event);
     const session = await this.#lookupFresh(sessionId);
-    if (session?.status === "running") await scheduler.schedule(sessionId, session.turns);
+    return session?.status === "running" ? session.turns : null;
+  }
+
+  /** Outside a turn's workflow (a message, a cancel): starts the queue's next turn, if any, and schedules it. */
+  async #startQueued(sessionId: string): Promise<void> {
+    const started = await this.#options.store.startQueuedTurn(sessionId);
+    if (!started) return;
+    this.#options.bus.publish(sessionId, started.event);
+    await this.#options.scheduler.schedule(sessionId, started.turn);
   }
 
   recordApproval(

@@ -73,11 +73,24 @@ async function turnWorkflowBody(sessionId: string, turn: number): Promise<void> 
       });
     }
   }
-  // The turn is over: the next queued message starts the next turn (its own workflow, queued behind this one).
-  await DBOS.runStep(() => host().startQueuedTurn(sessionId, turn), { name: "start-queued", ...STEP_CONFIG });
+  // The turn is over: the next queued message starts the next turn, whose workflow is queued behind this
+  // one (started from the workflow, not a step, so a replay finds it started instead of starting another).
+  const next = await DBOS.runStep(() => host().startQueuedTurn(sessionId, turn), {
+    name: "start-queued",
+    ...STEP_CONFIG,
+  });
+  if (next !== null && next > turn) await startTurnWorkflow(sessionId, next);
 }
 
 const turnWorkflow = DBOS.registerWorkflow(turnWorkflowBody, { name: "outrig-turn" });
+
+async function startTurnWorkflow(sessionId: string, turn: number): Promise<void> {
+  await DBOS.startWorkflow(turnWorkflow, {
+    workflowID: turnWorkflowId(sessionId, turn),
+    queueName: SESSIONS_QUEUE,
+    enqueueOptions: { queuePartitionKey: sessionId },
+  })(sessionId, turn);
+}
 
 export interface DbosTurnSchedulerOptions {
   readonly databaseUrl: string;
@@ -142,11 +155,7 @@ export class DbosTurnScheduler implements TurnScheduler {
   }
 
   async schedule(sessionId: string, turn: number): Promise<void> {
-    await DBOS.startWorkflow(turnWorkflow, {
-      workflowID: turnWorkflowId(sessionId, turn),
-      queueName: SESSIONS_QUEUE,
-      enqueueOptions: { queuePartitionKey: sessionId },
-    })(sessionId, turn);
+    await startTurnWorkflow(sessionId, turn);
   }
 
   async sendApproval(

@@ -78,7 +78,8 @@ export class InProcessTurnScheduler implements TurnScheduler {
       const outcome = await Promise.race([host.step(sessionId, turn), this.#closed.then(() => null)]);
       if (outcome === null) return;
       if (outcome.type === "idle") {
-        await host.startQueuedTurn(sessionId, turn);
+        const next = await host.startQueuedTurn(sessionId, turn);
+        if (next !== null && next > turn) await this.schedule(sessionId, next);
         return;
       }
       if (outcome.type === "await_custom_tool") {

@@ -43,10 +43,11 @@ export interface TurnHost {
     message: CustomToolMessage | null,
   ): Promise<void>;
   /**
-   * Called once the turn is over: starts the session's next queued message as the next turn and
-   * schedules it (idempotent: a repeat schedules the turn it started, and starts no other).
+   * Called once the turn is over: starts the session's next queued message as the next turn. Resolves
+   * the turn the scheduler must schedule (the running one, also when a repeat after a crash finds it
+   * started already), or null when no turn runs.
    */
-  startQueuedTurn(sessionId: string, turn: number): Promise<void>;
+  startQueuedTurn(sessionId: string, turn: number): Promise<number | null>;
 }
 
 export interface TurnScheduler {
