@@ -216,15 +216,20 @@ describe("HTTP API", () => {
     expect(replayed.map((event) => Number(event.id))).toEqual([persisted.length - 1, persisted.length]);
   });
 
-  it("starts a second turn with a message and refuses one while a turn runs", async () => {
-    fixture.script([{ hang: true }]);
+  it("queues a message sent while a turn runs and starts it as the next turn when that one ends", async () => {
+    fixture.script([{ hang: true }, { text: "answered the queued one" }]);
     const created = await fixture.call("POST", "/v1/sessions", {
       body: { model: "anthropic:test", prompt: "hang" },
     });
     const { id } = (await created.json()) as { id: string };
-    const busy = await fixture.call("POST", `/v1/sessions/${id}/messages`, { body: { text: "more" } });
-    expect(busy.status).toBe(409);
-    expect(await busy.json()).toMatchObject({ error: { code: "session_busy" } });
+    const queued = await fixture.call("POST", `/v1/sessions/${id}/messages`, { body: { text: "more" } });
+    expect(queued.status).toBe(202);
+    expect(await queued.json()).toMatchObject({ status: "running", turns: 1 });
+    const cancelled = await fixture.call("POST", `/v1/sessions/${id}/cancel`);
+    expect(cancelled.status).toBe(200);
+    await fixture.scheduler.idle(id);
+    const after = await fixture.call("GET", `/v1/sessions/${id}`);
+    expect(await after.json()).toMatchObject({ status: "idle", turns: 2 });
   });
 
   it("keeps every org's sessions invisible to other orgs", async () => {
