@@ -303,9 +303,13 @@ describe("permission policies", () => {
   });
 
   it("refuses a confirmation for an unknown or an already decided call, and changes nothing", async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     model.respond = (request) =>
       hasToolResult(request)
-        ? { text: "fine" }
+        ? { text: "fine", gate }
         : { toolCalls: [{ name: "Bash", input: { command: "true" } }] };
     const session = await manager.create(caller, { agent: agentConfig(), prompt: "go" });
     const log = await waitFor(session.id, (current) => find(current, "approval.request") !== undefined);
@@ -314,8 +318,15 @@ describe("permission policies", () => {
     expect(await events(session.id)).toEqual(log);
 
     await manager.approve(caller, session.id, toolCallId, "allow");
-    await waitFor(session.id, (current) => find(current, "approval.response") !== undefined);
+    // The turn still runs (the model's next answer waits on the gate): a second decision is a conflict.
+    const decided = await waitFor(session.id, (current) => find(current, "tool.end") !== undefined);
+    await expectInputError(manager.approve(caller, session.id, toolCallId, "deny"), 409, "already_decided");
+    expect((await events(session.id)).filter((event) => event.type === "approval.response")).toEqual(
+      decided.filter((event) => event.type === "approval.response"),
+    );
+    release();
     const after = await waitFor(session.id, turnsEnded(1));
+    // Once the turn is over, no confirmation is pending at all.
     await expectInputError(manager.approve(caller, session.id, toolCallId, "deny"), 404, "not_found");
     expect(await events(session.id)).toEqual(after);
   });
