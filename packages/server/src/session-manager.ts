@@ -675,7 +675,15 @@ export class SessionManager implements TurnHost {
         },
         systemPrompt: buildSystemPrompt({ cwd: WORKSPACE, extra, network }),
         cwd: WORKSPACE,
-        ...(agent ? { permissions: toolPermissionsOf(agent), customTools: agent.customTools } : {}),
+        ...(agent
+          ? {
+              permissions: toolPermissionsOf(
+                agent,
+                tools.map((tool) => tool.name),
+              ),
+              customTools: agent.customTools,
+            }
+          : {}),
       },
     );
   }

@@ -220,6 +220,22 @@ describe("a pinned agent config", () => {
     expect(start?.agent).toMatchObject({ agentId: "agent_test", model: "test:responding" });
   });
 
+  it("refuses a call to a toolset tool the agent leaves disabled, without starting it", async () => {
+    model.respond = (request) =>
+      hasToolResult(request)
+        ? { text: "ok" }
+        : { toolCalls: [{ name: "Write", input: { file_path: "/workspace/no.txt", content: "x" } }] };
+    const session = await manager.create(caller, { agent: agentConfig(), prompt: "write" });
+    const log = await waitFor(session.id, turnsEnded(1));
+    expect(log.some((event) => event.type === "tool.start")).toBe(false);
+    expect(find(log, "tool.end")).toMatchObject({
+      name: "Write",
+      isError: true,
+      output: "<tool_use_error>Error: No such tool available: Write</tool_use_error>",
+    });
+    expect(await readWorkspace(session.id, "no.txt")).toBeNull();
+  });
+
   it("offers every tool to a session without an agent, as before", async () => {
     model.respond = () => ({ text: "plain" });
     const session = await manager.create(caller, { model: "test:responding", prompt: "hi" });

@@ -28,10 +28,15 @@ export function enabledTools<T extends Pick<Tool, "name">>(
   });
 }
 
-/** The agent's permission policies and custom tools as the loop asks for them. */
-export function toolPermissionsOf(config: AgentConfig): ToolPermissions {
+/**
+ * The agent's permission policies and custom tools as the loop asks for them; `offered` are the names of
+ * the server tools the model is given (see enabledTools).
+ */
+export function toolPermissionsOf(config: AgentConfig, offered: readonly string[]): ToolPermissions {
   const custom = new Set(config.customTools.map((tool) => tool.name));
+  const names = new Set(offered);
   return {
+    isOffered: (name) => custom.has(name) || names.has(name),
     policyOf(name) {
       if (custom.has(name)) return undefined;
       const toolsetName = toolsetNameOf(name);

@@ -17,6 +17,8 @@ export interface ToolPermissions {
   policyOf(name: string): PermissionPolicy | undefined;
   /** True for the agent's custom tools: the client runs them, never the sandbox. */
   isCustom(name: string): boolean;
+  /** False for a tool the agent does not offer (a toolset tool it leaves disabled): refused unrun. */
+  isOffered(name: string): boolean;
 }
 
 export type NextAction =
@@ -33,7 +35,7 @@ export type NextAction =
   | { readonly type: "request_custom_tool"; readonly toolCallIds: readonly string[] }
   /** A custom tool call was handed to the client and has no result yet: the turn waits (durably). */
   | { readonly type: "await_custom_tool"; readonly toolCallId: string }
-  /** The model reused a tool call id: the call is answered with an error and never runs. */
+  /** The model reused a tool call id, or called a tool the agent does not offer: answered with an error, never run. */
   | { readonly type: "reject_tool"; readonly toolCallId: string; readonly message: string }
   /** The call is not run: the policy or a person denied it. */
   | {
@@ -86,6 +88,14 @@ export function nextAction(
     }
     // A call that already started is finished first (its effect may have happened).
     if (pending.hasStarted) return { type: "run_tool", toolCallId: pending.toolCallId };
+    if (permissions && !permissions.isOffered(pending.name)) {
+      // Refused before any policy applies, as for a tool that does not exist: never started.
+      return {
+        type: "reject_tool",
+        toolCallId: pending.toolCallId,
+        message: `<tool_use_error>Error: No such tool available: ${pending.name}</tool_use_error>`,
+      };
+    }
     const decision = policy
       ? evaluateToolPolicy(policy, pending.name, pending.input)
       : { action: "allow" as const, rule: "default" };

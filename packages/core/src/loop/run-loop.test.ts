@@ -671,6 +671,7 @@ describe("the pinned agent's say on tool calls", () => {
   const permissions = (policy: "always_allow" | "always_ask") => ({
     policyOf: (name: string) => (name === "Append" ? policy : undefined),
     isCustom: (name: string) => name === "lookup",
+    isOffered: (name: string) => name === "lookup" || name === "Append",
   });
 
   async function runner(harness: Harness, model: ScriptedModel, policy: "always_allow" | "always_ask") {
