@@ -32,13 +32,14 @@ import {
   type Tool,
   toolPermissionsOf,
 } from "@outrig/core";
-import type { NewSessionEvent, ToolPolicy } from "@outrig/protocol";
+import { CustomToolContentBlock, type NewSessionEvent, type ToolPolicy } from "@outrig/protocol";
 import {
   createDatabaseMounts,
   createMountMirror,
   type MountMirror,
   type PostgresFileStore,
 } from "@outrig/storage";
+import { z } from "zod";
 import type {
   ApprovalMessage,
   CustomToolMessage,
@@ -297,6 +298,14 @@ export class SessionManager implements TurnHost {
     result: Omit<CustomToolResult, "userId">,
   ): Promise<void> {
     const session = await this.authorize(caller, sessionId, "steer");
+    const content = z.array(CustomToolContentBlock).safeParse(result.content);
+    if (!content.success || typeof result.isError !== "boolean") {
+      throw new InputError(
+        "invalid_request",
+        "A custom tool result needs `content` (blocks with a `type`) and a boolean `is_error`.",
+        400,
+      );
+    }
     const state = await (await this.#runner(session)).state();
     const request = state.turnStatus === "running" ? state.customRequests.get(toolCallId) : undefined;
     if (!request) throw new InputError("not_found", "No custom tool call waits for this result.", 404);
@@ -600,8 +609,7 @@ export class SessionManager implements TurnHost {
   /** The session as stored now (status and turns change; #lookup's cached copy does not). */
   async #lookupFresh(sessionId: string): Promise<SessionRecord | null> {
     const orgId =
-      (this.#live.get(sessionId)?.session.orgId ?? null) ||
-      (await this.#options.store.findSessionOrg(sessionId));
+      this.#live.get(sessionId)?.session.orgId ?? (await this.#options.store.findSessionOrg(sessionId));
     return orgId ? this.#options.store.getSession(orgId, sessionId) : null;
   }
 

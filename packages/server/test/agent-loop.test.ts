@@ -447,6 +447,13 @@ describe("custom tools", () => {
     const session = await manager.create(caller, { agent: agentConfig(), prompt: "o-7?" });
     const log = await waitFor(session.id, (current) => find(current, "custom_tool.request") !== undefined);
     const toolCallId = String(find(log, "custom_tool.request")?.toolCallId);
+    // Malformed content is refused before it reaches the turn.
+    const malformed = [{ text: "no type" }] as unknown as [{ type: string }];
+    await expectInputError(
+      manager.submitCustomToolResult(caller, session.id, toolCallId, { content: malformed, isError: false }),
+      400,
+      "invalid_request",
+    );
     await manager.submitCustomToolResult(caller, session.id, toolCallId, {
       content: [{ type: "text", text: "first" }],
       isError: false,
