@@ -5,7 +5,7 @@ export class InProcessTurnScheduler implements TurnScheduler {
   #host: TurnHost | undefined;
   readonly #running = new Map<string, Promise<void>>();
   readonly #approvals = new Map<string, (message: ApprovalMessage) => void>();
-  readonly #customTools = new Map<string, (message: CustomToolMessage) => void>();
+  readonly #customTools = new Map<string, (message: CustomToolMessage | null) => void>();
   /** Custom tool results sent before the turn waited for them, by wait key. */
   readonly #earlyResults = new Map<string, CustomToolMessage>();
   #isClosed = false;
@@ -56,6 +56,10 @@ export class InProcessTurnScheduler implements TurnScheduler {
     // The host aborts the running step; a pending approval wait ends as a timeout.
     for (const [key, resolve] of this.#approvals) {
       if (key.startsWith(`${sessionId}:${turn}:`)) resolve({ decision: "deny", userId: "" });
+    }
+    // A custom tool wait ends without a result: the turn is over (the log says so).
+    for (const [key, resolve] of this.#customTools) {
+      if (key.startsWith(`${sessionId}:${turn}:`)) resolve(null);
     }
   }
 
