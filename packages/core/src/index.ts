@@ -12,6 +12,7 @@ export {
   type ToolsetToolSettings,
 } from "./agents/agent-config.js";
 export type { AgentListOptions, AgentRecord, AgentStore } from "./agents/agent-store.js";
+export { enabledTools, toolPermissionsOf, toolsetNameOf } from "./agents/agent-tool-permissions.js";
 export { agentConfigOf, agentResourceOf, createAgentDirectory } from "./agents/create-agent-directory.js";
 export type {
   EnvironmentListOptions,
@@ -46,8 +47,15 @@ export {
   SandboxError,
   StorageError,
 } from "./errors/app-error.js";
-export { type LoopLimits, type NextAction, nextAction, retryDelayMs } from "./loop/next-action.js";
 export {
+  type LoopLimits,
+  type NextAction,
+  nextAction,
+  retryDelayMs,
+  type ToolPermissions,
+} from "./loop/next-action.js";
+export {
+  type CustomToolResult,
   isPermanentStepError,
   isTurnClosed,
   loadRunState,
@@ -61,11 +69,15 @@ export {
 export {
   type ApprovalState,
   applyEvent,
+  type CustomToolRequestState,
+  customToolOutput,
   duplicateToolCallId,
   foldEvents,
   INTERRUPTED_TOOL_OUTPUT,
   initialRunState,
+  type PendingAction,
   type PendingToolCall,
+  pendingActions,
   type RunState,
   type TurnStatus,
 } from "./loop/run-state.js";
@@ -153,6 +165,7 @@ export {
   SESSION_EVENTS_CHANNEL,
   type SessionRecord,
   type SessionStore,
+  type SubmittedMessage,
   terminalSessionStatus,
 } from "./store/session-store.js";
 export {

@@ -7,10 +7,36 @@ import { AssistantMessage, StopReason, Usage } from "./messages.js";
 
 const base = { seq: z.number().int().nonnegative(), at: z.string() };
 
+/** Who decides whether a toolset tool runs without asking: the pinned agent's per-tool permission policy. */
+export const PermissionPolicy = z.enum(["always_allow", "always_ask"]);
+export type PermissionPolicy = z.infer<typeof PermissionPolicy>;
+/** What was decided for one call: run it (`allow`), wait for a confirmation (`ask`), refuse it (`deny`). */
+export const EvaluatedPermission = z.enum(["allow", "ask", "deny"]);
+export type EvaluatedPermission = z.infer<typeof EvaluatedPermission>;
+
+/**
+ * The agent version a session pinned when it was created (core's `AgentConfig`), as the log keeps it:
+ * the model, system prompt, toolset settings and custom tools every turn of the session runs with.
+ */
+export const PinnedAgentConfig = z.object({
+  agentId: z.string().nullable(),
+  version: z.number().int(),
+  model: z.string(),
+  system: z.string().nullable(),
+  toolset: z.record(z.string(), z.object({ enabled: z.boolean(), permission: PermissionPolicy })),
+  customTools: z.array(
+    z.object({ name: z.string(), description: z.string(), inputSchema: z.record(z.string(), z.unknown()) }),
+  ),
+  skills: z.array(z.object({ skillId: z.string(), version: z.number().int().nullable() })),
+});
+export type PinnedAgentConfig = z.infer<typeof PinnedAgentConfig>;
+
 export const SessionStartEvent = z.object({
   ...base,
   type: z.literal("session.start"),
   model: z.string(),
+  /** The pinned agent config (absent for a session created without an agent: the defaults apply). */
+  agent: PinnedAgentConfig.optional(),
 });
 export const TurnStartEvent = z.object({
   ...base,
@@ -18,6 +44,29 @@ export const TurnStartEvent = z.object({
   turn: z.number().int(),
   text: z.string(),
   /** Who posted the message (absent in logs written before sessions could be shared: the owner). */
+  userId: z.string().optional(),
+  /** The `message.queue` event this turn answers, when the message was queued behind a running turn. */
+  queuedSeq: z.number().int().optional(),
+});
+/**
+ * A message sent while a turn was running: persisted at once, it starts its own turn (a `turn.start`
+ * naming it in `queuedSeq`) when the turns before it have ended, in the order messages were sent.
+ */
+export const MessageQueueEvent = z.object({
+  ...base,
+  type: z.literal("message.queue"),
+  text: z.string(),
+  userId: z.string().optional(),
+});
+/**
+ * Someone asked the running turn to stop (the API's `user.interrupt`). The step in flight finishes
+ * (a command is never killed mid-write); then calls not started yet are answered as interrupted and
+ * the turn ends with reason `interrupted`. Queued messages are kept and run after it.
+ */
+export const InterruptRequestEvent = z.object({
+  ...base,
+  type: z.literal("interrupt.request"),
+  turn: z.number().int(),
   userId: z.string().optional(),
 });
 export const MessageEndEvent = z.object({
@@ -36,6 +85,10 @@ export const ToolStartEvent = z.object({
   toolCallId: z.string(),
   name: z.string(),
   input: z.unknown(),
+  /** How the call's permission was evaluated (absent in logs written before agents existed: `allow`). */
+  evaluatedPermission: EvaluatedPermission.optional(),
+  /** The agent's permission policy that produced it; absent when no agent policy applied. */
+  permissionPolicy: PermissionPolicy.optional(),
 });
 export const ToolEndEvent = z.object({
   ...base,
@@ -64,7 +117,8 @@ export const TurnEndEvent = z.object({
   ...base,
   type: z.literal("turn.end"),
   turn: z.number().int(),
-  reason: z.enum(["end_turn", "max_steps", "max_tokens", "refusal"]),
+  /** `interrupted`: an `interrupt.request` stopped the turn. */
+  reason: z.enum(["end_turn", "max_steps", "max_tokens", "refusal", "interrupted"]),
   usage: Usage,
 });
 export const TurnErrorEvent = z.object({
@@ -112,6 +166,10 @@ export const ApprovalRequestEvent = z.object({
    * call with this id and this input; a client may send it back to say what it approved.
    */
   inputDigest: z.string().optional(),
+  /** Always `ask`: recorded so the wire can show `evaluated_permission` (absent in older logs). */
+  evaluatedPermission: EvaluatedPermission.optional(),
+  /** `always_ask` when the agent's policy asked; absent when only the org's tool policy did. */
+  permissionPolicy: PermissionPolicy.optional(),
 });
 export const ApprovalResponseEvent = z.object({
   ...base,
@@ -124,6 +182,34 @@ export const ApprovalResponseEvent = z.object({
   userId: z.string().optional(),
   /** The input digest the decision applies to (see approval.request). */
   inputDigest: z.string().optional(),
+  /** With a deny: what the model is told (the tool result, an error), instead of the default text. */
+  denyMessage: z.string().optional(),
+});
+
+/** A content block of a custom tool's result, as the client sent it (`text`, `image`, `document`, …). */
+export const CustomToolContentBlock = z.looseObject({ type: z.string() });
+export type CustomToolContentBlock = z.infer<typeof CustomToolContentBlock>;
+/**
+ * The model called one of the agent's custom tools: the client runs it. The turn waits (durably, with
+ * no time limit) for its `custom_tool.result`; the session shows `idle` with `requires_action`.
+ */
+export const CustomToolRequestEvent = z.object({
+  ...base,
+  type: z.literal("custom_tool.request"),
+  turn: z.number().int(),
+  toolCallId: z.string(),
+  name: z.string(),
+  input: z.unknown(),
+});
+/** The client's result for a custom tool call (the API's `user.custom_tool_result`); the model reads it next. */
+export const CustomToolResultEvent = z.object({
+  ...base,
+  type: z.literal("custom_tool.result"),
+  turn: z.number().int(),
+  toolCallId: z.string(),
+  content: z.array(CustomToolContentBlock),
+  isError: z.boolean(),
+  userId: z.string().optional(),
 });
 
 /** The sandbox was frozen (memory kept, no CPU) because no tool call ran for a moment. */
@@ -198,6 +284,10 @@ export const SessionEvent = z.discriminatedUnion("type", [
   SandboxResumeEvent,
   ApprovalRequestEvent,
   ApprovalResponseEvent,
+  CustomToolRequestEvent,
+  CustomToolResultEvent,
+  MessageQueueEvent,
+  InterruptRequestEvent,
   SessionStartEvent,
   TurnStartEvent,
   MessageEndEvent,

@@ -9,6 +9,7 @@ export {
 } from "./app.js";
 export { loadConfig, type ServerConfig } from "./config.js";
 export { Credentials, credentialsPath, loadCredentials, saveCredentials } from "./credentials.js";
+export { DbosTurnScheduler, type DbosTurnSchedulerOptions } from "./durable/dbos-turn-scheduler.js";
 export { type BusEvent, type BusListener, EventBus } from "./event-bus.js";
 export { type ErrorResponse, toErrorResponse } from "./http-error.js";
 export {

@@ -4,11 +4,14 @@
  * any worker can perform any step.
  */
 import {
+  type AgentConfig,
   buildSkillsPrompt,
   buildSystemPrompt,
+  type CustomToolResult,
   createMountTable,
   DEFAULT_TOOL_POLICY,
   type ExecResult,
+  enabledTools,
   InputError,
   type LanguageModel,
   type LoopLimits,
@@ -17,6 +20,8 @@ import {
   type ManagedSessionFields,
   type ModelFactory,
   type MountTable,
+  type PendingAction,
+  pendingActions,
   type Sandbox,
   SandboxFileSystem,
   type SandboxProvider,
@@ -24,22 +29,31 @@ import {
   SessionRunner,
   type SessionStore,
   type StepOutcome,
+  type SubmittedMessage,
   type Tool,
+  toolPermissionsOf,
 } from "@outrig/core";
-import type { NewSessionEvent, ToolPolicy } from "@outrig/protocol";
+import { CustomToolContentBlock, type NewSessionEvent, type ToolPolicy } from "@outrig/protocol";
 import {
   createDatabaseMounts,
   createMountMirror,
   type MountMirror,
   type PostgresFileStore,
 } from "@outrig/storage";
-import type { ApprovalMessage, TurnHost, TurnScheduler } from "./durable/turn-scheduler.js";
+import { z } from "zod";
+import type {
+  ApprovalMessage,
+  CustomToolMessage,
+  TurnHost,
+  TurnScheduler,
+} from "./durable/turn-scheduler.js";
 import type { SandboxEgressHook } from "./egress/session-egress.js";
 import type { EventBus } from "./event-bus.js";
 import { notFound } from "./http-error.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import type { SandboxStateView } from "./sandbox-state.js";
 import { checkSessionAccess, type SessionPermission, type ShareLookup } from "./session-access.js";
+import { loadAgentConfig, toPinnedAgentConfig } from "./session-agent.js";
 import { destroySessionSandboxData, type SandboxSetup, SessionSandbox } from "./session-sandbox.js";
 
 export const WORKSPACE = "/workspace";
@@ -179,37 +193,154 @@ export class SessionManager implements TurnHost {
     );
   }
 
-  /** Validates the model spec, creates the session and starts its first turn when a prompt is given. */
+  /**
+   * Validates the model spec, creates the session and starts its first turn when a prompt is given.
+   * With `agent` (the pinned agent version), the model and system prompt are the agent's, and every turn
+   * offers only its enabled toolset tools (with their permission policies) and its custom tools; the
+   * config is kept on `session.start` (and passed to the store, for one that keeps it).
+   */
   async create(
     caller: Caller,
-    input: { model: string; prompt?: string; system?: string; managed?: ManagedSessionFields },
+    input: {
+      model?: string;
+      prompt?: string;
+      system?: string;
+      agent?: AgentConfig;
+      managed?: ManagedSessionFields;
+    },
   ): Promise<SessionRecord> {
     if (caller.role === "viewer") throw new InputError("read_only", "Viewers have read-only access.", 403);
-    this.#model(input.model); // fails early on an unknown provider or a missing key
+    // A session of the API pins its agent's config; `agent` alone is the same without the API's fields.
+    const agent = input.agent ?? input.managed?.agentConfig;
+    const model = agent?.model ?? input.model;
+    if (!model) throw new InputError("invalid_request", "A session needs a model or an agent.", 400);
+    this.#model(model); // fails early on an unknown provider or a missing key
     const { store } = this.#options;
     const session = await store.createSession({
       orgId: caller.orgId,
       userId: caller.userId,
-      model: input.model,
-      system: input.system ?? null,
+      model,
+      system: agent ? agent.system : (input.system ?? null),
+      ...(agent ? { agent } : {}),
       ...(input.managed ? { managed: input.managed } : {}),
     });
-    await this.#append(session.id, [{ type: "session.start", model: input.model }]);
+    await this.#append(session.id, [
+      { type: "session.start", model, ...(agent ? { agent: toPinnedAgentConfig(agent) } : {}) },
+    ]);
     if (input.prompt !== undefined) return this.postMessage(caller, session.id, input.prompt);
     return (await store.getSession(caller.orgId, session.id)) ?? session;
   }
 
   /**
    * Starts the next turn, as the session's owner (their memories and secrets) on behalf of `caller`, who
-   * must be the owner or have a steerer share. Throws 409 `session_busy` while a turn is running.
+   * must be the owner or have a steerer share. While a turn runs the message is queued (see sendMessage).
    */
   async postMessage(caller: Caller, sessionId: string, text: string): Promise<SessionRecord> {
+    await this.sendMessage(caller, sessionId, text);
+    return this.get(caller, sessionId);
+  }
+
+  /**
+   * The API's `user.message`: starts a turn now when the session is idle and nothing waits before it;
+   * otherwise persists it as `message.queue`, and it starts its own turn when the turns before it end,
+   * in the order messages were sent (a queue that survives restarts).
+   */
+  async sendMessage(caller: Caller, sessionId: string, text: string): Promise<SubmittedMessage> {
     await this.authorize(caller, sessionId, "steer");
     const { store, scheduler, bus } = this.#options;
-    const { turn, event } = await store.startTurn(caller.orgId, sessionId, text, { userId: caller.userId });
-    bus.publish(sessionId, event);
-    await scheduler.schedule(sessionId, turn);
-    return this.get(caller, sessionId);
+    const submitted = await store.submitMessage(caller.orgId, sessionId, text, { userId: caller.userId });
+    bus.publish(sessionId, submitted.event);
+    if (submitted.type === "started") await scheduler.schedule(sessionId, submitted.turn);
+    // Queued behind no running turn (one that ended before it could start the queue): start it here.
+    else await this.#startQueued(sessionId);
+    return submitted;
+  }
+
+  /**
+   * The API's `user.interrupt`: the running turn stops politely. The step in flight finishes (a command
+   * is never killed mid-write, a model answer is kept), calls not started are answered as interrupted,
+   * and the turn ends with `turn.end` reason `interrupted`; a wait for a confirmation or a custom tool
+   * result ends at once. Nothing persisted is dropped: queued messages run afterwards, in order.
+   * Returns false when no turn was running (nothing to interrupt).
+   */
+  async interrupt(caller: Caller, sessionId: string): Promise<boolean> {
+    const session = await this.authorize(caller, sessionId, "cancel");
+    if (session.status !== "running") return false;
+    const turn = session.turns;
+    const state = await (await this.#runner(session)).state();
+    if (state.turn !== turn || state.turnStatus !== "running" || state.isInterruptRequested) return true;
+    const waiting = pendingActions(state);
+    try {
+      await this.#append(sessionId, [{ type: "interrupt.request", turn, userId: caller.userId }], turn);
+    } catch (error) {
+      if (!isTurnClosedError(error)) throw error;
+      return true;
+    }
+    const { scheduler } = this.#options;
+    for (const action of waiting) {
+      if (action.type === "tool_confirmation") {
+        await scheduler.sendApproval(sessionId, turn, action.toolCallId, {
+          decision: "deny",
+          userId: caller.userId,
+          isInterrupt: true,
+        });
+      } else {
+        await scheduler.sendCustomToolResult(sessionId, turn, action.toolCallId, {
+          content: [],
+          isError: true,
+          userId: caller.userId,
+          isInterrupt: true,
+        });
+      }
+    }
+    return true;
+  }
+
+  /**
+   * The API's `user.custom_tool_result`: the client's result for a custom tool call the running turn
+   * waits for. 404 `not_found` when no such call waits (unknown, or not requested in this turn), 409
+   * `already_answered` when it has a result; neither changes anything.
+   */
+  async submitCustomToolResult(
+    caller: Caller,
+    sessionId: string,
+    toolCallId: string,
+    result: Omit<CustomToolResult, "userId">,
+  ): Promise<void> {
+    const session = await this.authorize(caller, sessionId, "steer");
+    const content = z.array(CustomToolContentBlock).safeParse(result.content);
+    if (!content.success || typeof result.isError !== "boolean") {
+      throw new InputError(
+        "invalid_request",
+        "A custom tool result needs `content` (blocks with a `type`) and a boolean `is_error`.",
+        400,
+      );
+    }
+    const state = await (await this.#runner(session)).state();
+    const request = state.turnStatus === "running" ? state.customRequests.get(toolCallId) : undefined;
+    if (!request) throw new InputError("not_found", "No custom tool call waits for this result.", 404);
+    if (request.isAnswered) {
+      throw new InputError("already_answered", "This custom tool call already has its result.", 409);
+    }
+    if (state.isInterruptRequested) {
+      throw new InputError("turn_interrupted", "The turn was interrupted; it takes no more results.", 409);
+    }
+    await this.#options.scheduler.sendCustomToolResult(sessionId, state.turn, toolCallId, {
+      content: result.content,
+      isError: result.isError,
+      userId: caller.userId,
+    });
+  }
+
+  /**
+   * What the running turn waits for from a client (confirmations, custom tool results), with the seqs of
+   * their request events: while this is not empty the API shows the session `idle` with
+   * `requires_action` naming them. Empty when no turn runs or none waits.
+   */
+  async pendingActions(caller: Caller, sessionId: string): Promise<PendingAction[]> {
+    const session = await this.get(caller, sessionId);
+    if (session.status !== "running") return [];
+    return pendingActions(await (await this.#runner(session)).state());
   }
 
   /** The session, when `caller` may read it (404 otherwise: its existence is not revealed). */
@@ -258,6 +389,8 @@ export class SessionManager implements TurnHost {
     await this.#options.scheduler.cancel(sessionId, turn).catch((error: Error) => {
       this.#options.log(`cancel ${sessionId}: ${error.message}`);
     });
+    // The cancelled workflow will not start the queue: messages queued behind the turn start now.
+    await this.#startQueued(sessionId);
     return this.get(caller, sessionId);
   }
 
@@ -294,8 +427,10 @@ export class SessionManager implements TurnHost {
   }
 
   /**
-   * Answers a pending approval request of the running turn. The decision is bound to the call's input:
-   * `inputDigest`, when given, must be the request's (409 `approval_mismatch` otherwise).
+   * Answers a pending approval request of the running turn (the API's `user.tool_confirmation`). The
+   * decision is bound to the call's input: `inputDigest`, when given, must be the request's (409
+   * `approval_mismatch` otherwise). A deny's `denyMessage` is what the model is told. An unknown call is
+   * 404, an answered one 409; neither changes anything.
    */
   async approve(
     caller: Caller,
@@ -303,6 +438,7 @@ export class SessionManager implements TurnHost {
     toolCallId: string,
     decision: "allow" | "deny",
     inputDigest?: string,
+    options: { denyMessage?: string } = {},
   ): Promise<void> {
     const session = await this.authorize(caller, sessionId, "approve");
     const state = await (await this.#runner(session)).state();
@@ -326,6 +462,9 @@ export class SessionManager implements TurnHost {
       decision,
       userId: caller.userId,
       inputDigest: approval.inputDigest,
+      ...(decision === "deny" && options.denyMessage !== undefined
+        ? { denyMessage: options.denyMessage }
+        : {}),
     });
   }
 
@@ -362,9 +501,48 @@ export class SessionManager implements TurnHost {
     runner.setPolicy(await this.#policy(session.orgId));
     this.#prestartSandbox(live);
     const outcome = await runner.runStep(live.controller.signal);
-    // Waiting for a person: the sandbox is frozen rather than left running.
-    if (outcome.type === "await_approval") live.sandbox.standbyNow();
+    // Waiting for a person or a client: the sandbox is frozen rather than left running.
+    if (outcome.type === "await_approval" || outcome.type === "await_custom_tool") live.sandbox.standbyNow();
     return outcome;
+  }
+
+  recordCustomToolResult(
+    sessionId: string,
+    turn: number,
+    toolCallId: string,
+    message: CustomToolMessage | null,
+  ): Promise<void> {
+    return this.#track(sessionId, async () => {
+      const session = await this.#lookup(sessionId);
+      if (!session || !message || message.isInterrupt) return;
+      const runner = await this.#runner(session);
+      if ((await runner.state()).turn !== turn) return;
+      await runner.recordCustomToolResult(toolCallId, {
+        content: message.content,
+        isError: message.isError,
+        ...(message.userId ? { userId: message.userId } : {}),
+      });
+    });
+  }
+
+  startQueuedTurn(sessionId: string, _turn: number): Promise<number | null> {
+    return this.#track(sessionId, () => this.#startQueuedTurn(sessionId));
+  }
+
+  /** Starts the oldest queued message as the next turn when no turn runs; resolves the running turn. */
+  async #startQueuedTurn(sessionId: string): Promise<number | null> {
+    const started = await this.#options.store.startQueuedTurn(sessionId);
+    if (started) this.#options.bus.publish(sessionId, started.event);
+    const session = await this.#lookupFresh(sessionId);
+    return session?.status === "running" ? session.turns : null;
+  }
+
+  /** Outside a turn's workflow (a message, a cancel): starts the queue's next turn, if any, and schedules it. */
+  async #startQueued(sessionId: string): Promise<void> {
+    const started = await this.#options.store.startQueuedTurn(sessionId);
+    if (!started) return;
+    this.#options.bus.publish(sessionId, started.event);
+    await this.#options.scheduler.schedule(sessionId, started.turn);
   }
 
   recordApproval(
@@ -386,6 +564,8 @@ export class SessionManager implements TurnHost {
     if (!session) return;
     const runner = await this.#runner(session);
     if ((await runner.state()).turn !== turn) return;
+    // An interrupt woke the wait: no decision is recorded, the next step ends the turn.
+    if (message?.isInterrupt) return;
     if (message)
       await runner.recordApproval(
         toolCallId,
@@ -393,6 +573,7 @@ export class SessionManager implements TurnHost {
         "user",
         message.userId || undefined,
         message.inputDigest,
+        message.denyMessage,
       );
     else await runner.recordApproval(toolCallId, "deny", "timeout");
   }
@@ -459,6 +640,13 @@ export class SessionManager implements TurnHost {
     return this.#options.store.getSession(orgId, sessionId);
   }
 
+  /** The session as stored now (status and turns change; #lookup's cached copy does not). */
+  async #lookupFresh(sessionId: string): Promise<SessionRecord | null> {
+    const orgId =
+      this.#live.get(sessionId)?.session.orgId ?? (await this.#options.store.findSessionOrg(sessionId));
+    return orgId ? this.#options.store.getSession(orgId, sessionId) : null;
+  }
+
   /** Forgets this worker's cached copy of an org's policy (after this worker changed it). */
   invalidatePolicy(orgId: string): void {
     this.#policies.delete(orgId);
@@ -495,12 +683,19 @@ export class SessionManager implements TurnHost {
       for (const section of [memory.prompt, buildSkillsPrompt(skills.skills)])
         if (section) sections.push(section);
     }
-    const extra = [session.system, ...sections].filter((part): part is string => Boolean(part)).join("\n\n");
+    // The pinned agent decides the model, the system prompt and the tools; without one, the defaults.
+    const agent = await loadAgentConfig(options.store, session);
+    const system = agent ? agent.system : session.system;
+    const modelSpec = agent?.model ?? session.model;
+    const extra = [system, ...sections].filter((part): part is string => Boolean(part)).join("\n\n");
     // What the sandbox can reach, as the org's egress policy says when the session's runner starts.
     const network = (await options.egress?.networkAccess?.(session.orgId)) ?? null;
     // A vendor-defined tool (Anthropic's memory tool) is offered only to that vendor's models.
-    const provider = session.model.slice(0, session.model.indexOf(":"));
-    const tools = options.tools.filter((tool) => !tool.providerTools || provider in tool.providerTools);
+    const provider = modelSpec.slice(0, modelSpec.indexOf(":"));
+    const tools = enabledTools(
+      agent,
+      options.tools.filter((tool) => !tool.providerTools || provider in tool.providerTools),
+    );
     const fs = live.fs;
     return new SessionRunner(
       {
@@ -513,7 +708,7 @@ export class SessionManager implements TurnHost {
       },
       {
         sessionId: session.id,
-        model: this.#model(session.model),
+        model: this.#model(modelSpec),
         fs,
         exec: async (request, signal) => {
           const run = () => live.proxy.exec(request, signal);
@@ -522,6 +717,15 @@ export class SessionManager implements TurnHost {
         },
         systemPrompt: buildSystemPrompt({ cwd: WORKSPACE, extra, network }),
         cwd: WORKSPACE,
+        ...(agent
+          ? {
+              permissions: toolPermissionsOf(
+                agent,
+                tools.map((tool) => tool.name),
+              ),
+              customTools: agent.customTools,
+            }
+          : {}),
       },
     );
   }
@@ -649,6 +853,10 @@ export class SessionManager implements TurnHost {
     );
     for (const event of stored) this.#options.bus.publish(sessionId, event);
   }
+}
+
+function isTurnClosedError(error: unknown): boolean {
+  return error instanceof Error && "code" in error && error.code === "turn_closed";
 }
 
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {

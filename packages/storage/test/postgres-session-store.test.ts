@@ -232,6 +232,58 @@ describe("PostgresSessionStore", () => {
     expect(audit.rows[0]?.data.isInputEscaped).toBe(true);
   });
 
+  it("queues messages sent during a turn in order and starts each as its own turn, never two at once", async () => {
+    const store = database.sessions;
+    const session = await store.createSession({ orgId, userId, model: "fake:echo", system: null });
+    const first = await store.submitMessage(orgId, session.id, "first", { userId });
+    expect(first).toMatchObject({ type: "started", turn: 1 });
+    // Twenty senders at once while the turn runs: every message is queued, in the order of its seq.
+    const texts = Array.from({ length: 20 }, (_, index) => `m${index}`);
+    const queued = await Promise.all(texts.map((text) => store.submitMessage(orgId, session.id, text)));
+    expect(queued.every((message) => message.type === "queued")).toBe(true);
+    await expect(store.startQueuedTurn(session.id)).resolves.toBeNull(); // a turn still runs
+    const bySeq = [...queued].sort((left, right) => left.event.seq - right.event.seq);
+    const order = bySeq.map((message) => (message.event.type === "message.queue" ? message.event.text : ""));
+    expect(order.sort()).toEqual([...texts].sort());
+
+    const started: string[] = [];
+    for (let turn = 1; turn <= 21; turn++) {
+      await store.appendEvents(
+        session.id,
+        [{ type: "turn.end", turn, reason: "end_turn", usage: { inputTokens: 0, outputTokens: 0 } }],
+        { turn },
+      );
+      // A message sent now, with the queue not empty, waits behind it rather than starting at once.
+      if (turn === 1) {
+        await expect(store.submitMessage(orgId, session.id, "late")).resolves.toMatchObject({
+          type: "queued",
+        });
+      }
+      const [next, again] = await Promise.all([
+        store.startQueuedTurn(session.id),
+        store.startQueuedTurn(session.id),
+      ]);
+      const winner = next ?? again;
+      expect(next === null || again === null).toBe(true);
+      if (winner?.event.type === "turn.start") {
+        expect(winner.turn).toBe(turn + 1);
+        started.push(winner.event.text);
+      }
+    }
+    expect(started).toEqual([
+      ...bySeq.map((message) => (message.event.type === "message.queue" ? message.event.text : "")),
+      "late",
+    ]);
+    const starts = (await store.readEvents(session.id, { afterSeq: 0, limit: 1000 })).filter(
+      (event) => event.type === "turn.start",
+    );
+    expect(starts.slice(1, 21).map((event) => event.type === "turn.start" && event.queuedSeq)).toEqual(
+      bySeq.map((message) => message.event.seq),
+    );
+    await expect(store.startQueuedTurn(session.id)).resolves.toBeNull();
+    await expect(store.submitMessage(otherOrgId, session.id, "x")).rejects.toMatchObject({ status: 404 });
+  });
+
   it("leaves a cancelled turn's session idle and a failed one's in error", async () => {
     const store = database.sessions;
     const session = await store.createSession({ orgId, userId, model: "fake:echo", system: null });

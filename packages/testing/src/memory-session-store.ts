@@ -9,6 +9,7 @@ import {
   type SessionRecord,
   type SessionStore,
   StorageError,
+  type SubmittedMessage,
   terminalSessionStatus,
 } from "@outrig/core";
 import { type NewSessionEvent, SessionEvent, type SessionStatus } from "@outrig/protocol";
@@ -16,6 +17,8 @@ import { type NewSessionEvent, SessionEvent, type SessionStatus } from "@outrig/
 export class MemorySessionStore implements SessionStore {
   readonly #sessions = new Map<string, SessionRecord>();
   readonly #events = new Map<string, SessionEvent[]>();
+  /** Seqs of each session's queued `message.queue` events, oldest first. */
+  readonly #queues = new Map<string, number[]>();
   #nextId = 1;
   /** Number of appendEvents calls, for crash-injection tests. */
   appendCount = 0;
@@ -168,6 +171,48 @@ export class MemorySessionStore implements SessionStore {
     return { turn, event };
   }
 
+  async submitMessage(
+    orgId: string,
+    sessionId: string,
+    text: string,
+    options: { userId?: string } = {},
+  ): Promise<SubmittedMessage> {
+    const record = await this.getSession(orgId, sessionId);
+    if (!record) throw new InputError("not_found", "Session not found", 404);
+    const queue = this.#queues.get(sessionId) ?? [];
+    if (record.status !== "running" && queue.length === 0) {
+      return { type: "started", ...(await this.startTurn(orgId, sessionId, text, options)) };
+    }
+    const [event] = await this.appendEvents(sessionId, [
+      { type: "message.queue", text, ...(options.userId ? { userId: options.userId } : {}) },
+    ]);
+    if (!event) throw new Error("message.queue not stored");
+    this.#queues.set(sessionId, [...queue, event.seq]);
+    return { type: "queued", event };
+  }
+
+  async startQueuedTurn(sessionId: string): Promise<{ turn: number; event: SessionEvent } | null> {
+    const record = this.#require(sessionId);
+    const [head, ...rest] = this.#queues.get(sessionId) ?? [];
+    if (record.status === "running" || head === undefined) return null;
+    const queued = (this.#events.get(sessionId) ?? []).find((event) => event.seq === head);
+    if (queued?.type !== "message.queue") throw new Error(`queued seq ${head} is no message.queue`);
+    this.#queues.set(sessionId, rest);
+    const turn = record.turns + 1;
+    this.#sessions.set(sessionId, { ...record, status: "running", turns: turn });
+    const [event] = await this.appendEvents(sessionId, [
+      {
+        type: "turn.start",
+        turn,
+        text: queued.text,
+        queuedSeq: head,
+        ...(queued.userId ? { userId: queued.userId } : {}),
+      },
+    ]);
+    if (!event) throw new Error("turn.start not stored");
+    return { turn, event };
+  }
+
   async readEvents(sessionId: string, options: { afterSeq: number; limit: number }): Promise<SessionEvent[]> {
     return (this.#events.get(sessionId) ?? [])
       .filter((event) => event.seq > options.afterSeq)
@@ -212,6 +257,8 @@ export function createCrashingStore(inner: SessionStore, crashOnAppend: number):
     listRunningSessions: (options) => inner.listRunningSessions(options),
     findSessionOrg: (id) => inner.findSessionOrg(id),
     startTurn: (orgId, id, text, options) => inner.startTurn(orgId, id, text, options),
+    submitMessage: (orgId, id, text, options) => inner.submitMessage(orgId, id, text, options),
+    startQueuedTurn: (id) => inner.startQueuedTurn(id),
     appendEvents: async (id, events, options) => {
       count += 1;
       if (count === crashOnAppend) throw new SimulatedCrash(`simulated crash on append ${count}`);

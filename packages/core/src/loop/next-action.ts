@@ -1,6 +1,6 @@
 /** Pure: picks the loop's next step from the run state. */
-import type { ToolPolicy } from "@outrig/protocol";
-import { evaluateToolPolicy } from "../policy/evaluate-tool-policy.js";
+import type { EvaluatedPermission, PermissionPolicy, ToolPolicy } from "@outrig/protocol";
+import { DEFAULT_TOOL_POLICY, evaluateToolPolicy } from "../policy/evaluate-tool-policy.js";
 import type { RunState } from "./run-state.js";
 import { toolInputDigest } from "./tool-input-digest.js";
 
@@ -11,11 +11,31 @@ export interface LoopLimits {
   readonly maxModelAttempts: number;
 }
 
+/** The pinned agent's say on tool calls (absent for a session without an agent: every call is allowed). */
+export interface ToolPermissions {
+  /** The permission policy of a toolset tool, by the name the model calls it; undefined: none applies. */
+  policyOf(name: string): PermissionPolicy | undefined;
+  /** True for the agent's custom tools: the client runs them, never the sandbox. */
+  isCustom(name: string): boolean;
+  /** False for a tool the agent does not offer (a toolset tool it leaves disabled): refused unrun. */
+  isOffered(name: string): boolean;
+}
+
 export type NextAction =
   | { readonly type: "none" }
   | { readonly type: "call_model"; readonly step: number }
-  | { readonly type: "run_tool"; readonly toolCallId: string }
-  /** The model reused a tool call id: the call is answered with an error and never runs. */
+  | {
+      readonly type: "run_tool";
+      readonly toolCallId: string;
+      /** `ask` when a confirmation allowed it; recorded on `tool.start`. */
+      readonly evaluatedPermission?: EvaluatedPermission;
+      readonly permissionPolicy?: PermissionPolicy;
+    }
+  /** Hand these custom tool calls (the pending one and the message's other unrequested ones) to the client. */
+  | { readonly type: "request_custom_tool"; readonly toolCallIds: readonly string[] }
+  /** A custom tool call was handed to the client and has no result yet: the turn waits (durably). */
+  | { readonly type: "await_custom_tool"; readonly toolCallId: string }
+  /** The model reused a tool call id, or called a tool the agent does not offer: answered with an error, never run. */
   | { readonly type: "reject_tool"; readonly toolCallId: string; readonly message: string }
   /** The call is not run: the policy or a person denied it. */
   | {
@@ -31,14 +51,33 @@ export type NextAction =
       readonly toolCallId: string;
       readonly rule: string;
       readonly timeoutMs: number;
+      /** `always_ask` when the agent's policy asked (the org's may have too). */
+      readonly permissionPolicy?: PermissionPolicy;
     }
   /** An approval was requested and is not answered yet: the turn waits (durably). */
   | { readonly type: "await_approval"; readonly toolCallId: string }
-  | { readonly type: "end_turn"; readonly reason: "end_turn" | "max_steps" | "max_tokens" | "refusal" };
+  | {
+      readonly type: "end_turn";
+      readonly reason: "end_turn" | "max_steps" | "max_tokens" | "refusal" | "interrupted";
+    };
 
-export function nextAction(state: RunState, limits: LoopLimits, policy?: ToolPolicy): NextAction {
+/**
+ * The org's tool policy applies first and its deny wins; then the agent's permission policy: a custom
+ * tool goes to the client, `always_ask` (or the org's `ask`) waits for a confirmation, anything else runs.
+ */
+export function nextAction(
+  state: RunState,
+  limits: LoopLimits,
+  policy?: ToolPolicy,
+  permissions?: ToolPermissions,
+): NextAction {
   if (state.turnStatus !== "running") return { type: "none" };
   const pending = state.toolCalls.find((call) => call.result === undefined);
+  if (state.isInterruptRequested) {
+    // A call already started is finished first (its effect may have happened); nothing else starts.
+    if (pending?.hasStarted) return { type: "run_tool", toolCallId: pending.toolCallId };
+    return { type: "end_turn", reason: "interrupted" };
+  }
   if (pending) {
     if (pending.duplicateOf !== undefined) {
       return {
@@ -48,7 +87,42 @@ export function nextAction(state: RunState, limits: LoopLimits, policy?: ToolPol
       };
     }
     // A call that already started is finished first (its effect may have happened).
-    if (pending.hasStarted || !policy) return { type: "run_tool", toolCallId: pending.toolCallId };
+    if (pending.hasStarted) return { type: "run_tool", toolCallId: pending.toolCallId };
+    if (permissions && !permissions.isOffered(pending.name)) {
+      // Refused before any policy applies, as for a tool that does not exist: never started.
+      return {
+        type: "reject_tool",
+        toolCallId: pending.toolCallId,
+        message: `<tool_use_error>Error: No such tool available: ${pending.name}</tool_use_error>`,
+      };
+    }
+    const decision = policy
+      ? evaluateToolPolicy(policy, pending.name, pending.input)
+      : { action: "allow" as const, rule: "default" };
+    if (decision.action === "deny") {
+      return {
+        type: "deny_tool",
+        toolCallId: pending.toolCallId,
+        message: `This tool call is denied by the organization's tool policy (${decision.rule}).`,
+        deniedBy: "policy",
+        rule: decision.rule,
+      };
+    }
+    if (permissions?.isCustom(pending.name)) {
+      const request = state.customRequests.get(pending.toolCallId);
+      if (request) return { type: "await_custom_tool", toolCallId: pending.toolCallId };
+      const toolCallIds = state.toolCalls
+        .filter(
+          (call) =>
+            call.result === undefined &&
+            call.duplicateOf === undefined &&
+            !state.customRequests.has(call.toolCallId) &&
+            permissions.isCustom(call.name),
+        )
+        .map((call) => call.toolCallId);
+      return { type: "request_custom_tool", toolCallIds };
+    }
+    const permissionPolicy = permissions?.policyOf(pending.name);
     const approval = state.approvals.get(pending.toolCallId);
     if (approval?.decision === "allow") {
       // An approval allows the exact input it was asked for, and only when the decision named it.
@@ -56,7 +130,14 @@ export function nextAction(state: RunState, limits: LoopLimits, policy?: ToolPol
       const isSameCall =
         approval.inputDigest === digest &&
         (approval.decidedDigest === undefined || approval.decidedDigest === digest);
-      if (isSameCall) return { type: "run_tool", toolCallId: pending.toolCallId };
+      if (isSameCall) {
+        return {
+          type: "run_tool",
+          toolCallId: pending.toolCallId,
+          evaluatedPermission: "ask",
+          ...(permissionPolicy ? { permissionPolicy } : {}),
+        };
+      }
       return {
         type: "deny_tool",
         toolCallId: pending.toolCallId,
@@ -69,29 +150,26 @@ export function nextAction(state: RunState, limits: LoopLimits, policy?: ToolPol
       const message =
         approval.reason === "timeout"
           ? "Permission to use this tool was not granted in time, so the call was denied. Do not retry it; tell the user it needs approval."
-          : "The user denied permission to use this tool. Do not retry it; ask the user how to proceed.";
+          : (approval.denyMessage ??
+            "The user denied permission to use this tool. Do not retry it; ask the user how to proceed.");
       return { type: "deny_tool", toolCallId: pending.toolCallId, message, deniedBy: "person" };
     }
     if (approval) return { type: "await_approval", toolCallId: pending.toolCallId };
-    const decision = evaluateToolPolicy(policy, pending.name, pending.input);
-    if (decision.action === "deny") {
-      return {
-        type: "deny_tool",
-        toolCallId: pending.toolCallId,
-        message: `This tool call is denied by the organization's tool policy (${decision.rule}).`,
-        deniedBy: "policy",
-        rule: decision.rule,
-      };
-    }
-    if (decision.action === "ask") {
+    if (decision.action === "ask" || permissionPolicy === "always_ask") {
       return {
         type: "request_approval",
         toolCallId: pending.toolCallId,
-        rule: decision.rule,
-        timeoutMs: policy.approvalTimeoutMs,
+        rule: decision.action === "ask" ? decision.rule : "always_ask",
+        timeoutMs: (policy ?? DEFAULT_TOOL_POLICY).approvalTimeoutMs,
+        ...(permissionPolicy === "always_ask" ? { permissionPolicy } : {}),
       };
     }
-    return { type: "run_tool", toolCallId: pending.toolCallId };
+    return {
+      type: "run_tool",
+      toolCallId: pending.toolCallId,
+      evaluatedPermission: "allow",
+      ...(permissionPolicy ? { permissionPolicy } : {}),
+    };
   }
   const last = state.messages[state.messages.length - 1];
   if (last?.role === "assistant") {

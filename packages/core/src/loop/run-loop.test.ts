@@ -666,3 +666,147 @@ describe("tool call ids and approvals", () => {
     expect(allowed.effects).toEqual(["x"]);
   });
 });
+
+describe("the pinned agent's say on tool calls", () => {
+  const permissions = (policy: "always_allow" | "always_ask") => ({
+    policyOf: (name: string) => (name === "Append" ? policy : undefined),
+    isCustom: (name: string) => name === "lookup",
+    isOffered: (name: string) => name === "lookup" || name === "Append",
+  });
+
+  async function runner(harness: Harness, model: ScriptedModel, policy: "always_allow" | "always_ask") {
+    return new SessionRunner(harness.deps(), {
+      sessionId: harness.sessionId,
+      model,
+      fs: createMountTable([]),
+      exec: async () => {
+        throw new Error("no sandbox in this test");
+      },
+      systemPrompt: "test",
+      cwd: "/workspace",
+      permissions: permissions(policy),
+      customTools: [{ name: "lookup", description: "Looks up", inputSchema: { type: "object" } }],
+    });
+  }
+
+  async function runUntilWait(sessionRunner: SessionRunner) {
+    for (;;) {
+      const outcome = await sessionRunner.runStep(new AbortController().signal);
+      if (outcome.type !== "progress") return outcome;
+    }
+  }
+
+  it("asks before an always_ask call even without an org policy, and records the evaluation", async () => {
+    const harness = await createHarness();
+    const sessionRunner = await runner(
+      harness,
+      new ScriptedModel([
+        { toolCalls: [{ name: "Append", input: { line: "x" }, id: "toolu_a" }] },
+        { text: "ok" },
+      ]),
+      "always_ask",
+    );
+    expect(await runUntilWait(sessionRunner)).toMatchObject({
+      type: "await_approval",
+      toolCallId: "toolu_a",
+    });
+    expect(harness.effects).toEqual([]);
+    const request = (await allEvents(harness.store, harness.sessionId)).find(
+      (event) => event.type === "approval.request",
+    );
+    expect(request).toMatchObject({
+      rule: "always_ask",
+      evaluatedPermission: "ask",
+      permissionPolicy: "always_ask",
+    });
+    await sessionRunner.recordApproval("toolu_a", "allow", "user", "usr_1");
+    expect(await runUntilWait(sessionRunner)).toMatchObject({ type: "idle" });
+    expect(harness.effects).toEqual(["x"]);
+  });
+
+  it("offers custom tools with their schema, never runs them, and hands every call of the message to the client at once", async () => {
+    const harness = await createHarness();
+    const model = new ScriptedModel([
+      {
+        toolCalls: [
+          { name: "lookup", input: { id: 1 }, id: "toolu_1" },
+          { name: "Append", input: { line: "between" }, id: "toolu_2" },
+          { name: "lookup", input: { id: 2 }, id: "toolu_3" },
+        ],
+      },
+      { text: "done" },
+    ]);
+    const sessionRunner = await runner(harness, model, "always_allow");
+    expect(await runUntilWait(sessionRunner)).toEqual({ type: "await_custom_tool", toolCallId: "toolu_1" });
+    expect(model.requests[0]?.tools.map((tool) => tool.name)).toEqual(["Append", "lookup"]);
+    expect(model.requests[0]?.tools[1]?.inputSchema).toEqual({ type: "object" });
+    const requested = (await allEvents(harness.store, harness.sessionId)).filter(
+      (event) => event.type === "custom_tool.request",
+    );
+    expect(requested.map((event) => event.type === "custom_tool.request" && event.toolCallId)).toEqual([
+      "toolu_1",
+      "toolu_3",
+    ]);
+    // A result for a call not requested is ignored; the requested ones are recorded once each.
+    await sessionRunner.recordCustomToolResult("toolu_2", {
+      content: [{ type: "text", text: "no" }],
+      isError: false,
+    });
+    await sessionRunner.recordCustomToolResult("toolu_3", {
+      content: [{ type: "text", text: "three" }],
+      isError: false,
+    });
+    expect(await runUntilWait(sessionRunner)).toEqual({ type: "await_custom_tool", toolCallId: "toolu_1" });
+    await sessionRunner.recordCustomToolResult("toolu_1", {
+      content: [
+        { type: "text", text: "one" },
+        { type: "image", source: {} },
+      ],
+      isError: true,
+    });
+    await sessionRunner.recordCustomToolResult("toolu_1", {
+      content: [{ type: "text", text: "again" }],
+      isError: false,
+    });
+    expect(await runUntilWait(sessionRunner)).toMatchObject({ type: "idle" });
+    expect(harness.effects).toEqual(["between"]);
+    expect(model.requests[1]?.messages.at(-1)).toEqual({
+      role: "tool",
+      content: [
+        { type: "tool_result", toolCallId: "toolu_3", name: "lookup", output: "three", isError: false },
+        {
+          type: "tool_result",
+          toolCallId: "toolu_1",
+          name: "lookup",
+          output: "one\n\n[image]",
+          isError: true,
+        },
+        {
+          type: "tool_result",
+          toolCallId: "toolu_2",
+          name: "Append",
+          output: "appended between",
+          isError: false,
+        },
+      ],
+    });
+  });
+
+  it("ends an interrupted turn without starting its pending calls", async () => {
+    const harness = await createHarness();
+    const model = new ScriptedModel([
+      { toolCalls: [{ name: "Append", input: { line: "x" }, id: "toolu_a" }] },
+    ]);
+    const sessionRunner = await runner(harness, model, "always_allow");
+    await sessionRunner.runStep(new AbortController().signal); // the model call
+    await harness.store.appendEvents(harness.sessionId, [{ type: "interrupt.request", turn: 1 }], {
+      turn: 1,
+    });
+    expect(await runUntilWait(sessionRunner)).toMatchObject({ type: "idle" });
+    const events = await allEvents(harness.store, harness.sessionId);
+    expect(events.at(-1)).toMatchObject({ type: "turn.end", reason: "interrupted" });
+    expect(events.some((event) => event.type === "tool.start")).toBe(false);
+    expect(harness.effects).toEqual([]);
+    expect((await harness.store.getSession("org_1", harness.sessionId))?.status).toBe("idle");
+  });
+});

@@ -3,15 +3,24 @@
  * State is always re-derived from the persisted event log, so any runner in any process can take a
  * session over. `runStep` performs exactly one action; a durable engine wraps each call in a checkpoint.
  */
-import type { MessageDeltaEvent, NewSessionEvent, SessionEvent, ToolPolicy } from "@outrig/protocol";
+import type {
+  CustomToolContentBlock,
+  EvaluatedPermission,
+  MessageDeltaEvent,
+  NewSessionEvent,
+  PermissionPolicy,
+  SessionEvent,
+  ToolPolicy,
+} from "@outrig/protocol";
 import { z } from "zod";
+import type { CustomToolDefinition } from "../agents/agent-config.js";
 import { AppError, assertNever, InvariantError } from "../errors/app-error.js";
 import type { LanguageModel, ToolDefinition } from "../model/language-model.js";
 import type { ExecRequest, ExecResult } from "../sandbox/sandbox.js";
 import type { AppendOptions, SessionStore } from "../store/session-store.js";
 import type { FileReadRecord, FileStateTracker, Tool, ToolResult } from "../tools/tool.js";
 import type { FileSystem } from "../vfs/file-system.js";
-import { type LoopLimits, nextAction, retryDelayMs } from "./next-action.js";
+import { type LoopLimits, nextAction, retryDelayMs, type ToolPermissions } from "./next-action.js";
 import { applyEvent, foldEvents, type RunState } from "./run-state.js";
 import { executeModelCall, executeToolCall } from "./step-executors.js";
 import { toolInputDigest } from "./tool-input-digest.js";
@@ -44,6 +53,10 @@ export interface SessionRunContext {
   readonly cwd: string;
   /** The org's tool policy; without one every call is allowed. */
   readonly policy?: ToolPolicy;
+  /** The pinned agent's permission policies and custom tools; without them every call runs. */
+  readonly permissions?: ToolPermissions;
+  /** Tools the client runs, offered to the model with their input schema next to `deps.tools`. */
+  readonly customTools?: readonly CustomToolDefinition[];
   /**
    * Wraps each tool call, e.g. to replay a result the sandbox recorded before a crash. Defaults to
    * running the call.
@@ -56,7 +69,16 @@ export type StepOutcome =
   | { readonly type: "progress"; readonly seq: number }
   /** The loop must wait for a decision on this tool call (or its timeout), then call `recordApproval`. */
   | { readonly type: "await_approval"; readonly toolCallId: string; readonly timeoutMs: number }
+  /** The loop must wait for the client's result of this custom tool call, then call `recordCustomToolResult`. */
+  | { readonly type: "await_custom_tool"; readonly toolCallId: string }
   | { readonly type: "idle"; readonly seq: number };
+
+/** A client's result for a custom tool call (the API's `user.custom_tool_result`). */
+export interface CustomToolResult {
+  readonly content: readonly CustomToolContentBlock[];
+  readonly isError: boolean;
+  readonly userId?: string;
+}
 
 const EVENT_PAGE = 1000;
 
@@ -105,7 +127,14 @@ export class SessionRunner {
     this.#context = context;
     this.#policy = context.policy;
     this.#toolsByName = new Map(deps.tools.map((tool) => [tool.name, tool]));
-    this.#definitions = deps.tools.map((tool) => toolDefinition(tool));
+    this.#definitions = [
+      ...deps.tools.map((tool) => toolDefinition(tool)),
+      ...(context.customTools ?? []).map((tool) => ({
+        name: tool.name,
+        description: tool.description,
+        inputSchema: tool.inputSchema,
+      })),
+    ];
   }
 
   /** Replaces the tool policy used from the next step on (policies can change while a session lives). */
@@ -152,7 +181,7 @@ export class SessionRunner {
       ]);
       return { type: "idle", seq: (await this.state()).lastSeq };
     }
-    const action = nextAction(state, limits, this.#policy);
+    const action = nextAction(state, limits, this.#policy, this.#context.permissions);
     switch (action.type) {
       case "none":
         return { type: "idle", seq: state.lastSeq };
@@ -188,10 +217,30 @@ export class SessionRunner {
             inputDigest: toolInputDigest(call.input),
             rule: action.rule,
             timeoutMs: action.timeoutMs,
+            evaluatedPermission: "ask",
+            ...(action.permissionPolicy ? { permissionPolicy: action.permissionPolicy } : {}),
           },
         ]);
+        if (this.#isClosed) break;
         return { type: "await_approval", toolCallId: action.toolCallId, timeoutMs: action.timeoutMs };
       }
+      case "request_custom_tool": {
+        const calls = state.toolCalls.filter((call) => action.toolCallIds.includes(call.toolCallId));
+        await this.#appendOrClosed(
+          calls.map((call) => ({
+            type: "custom_tool.request",
+            turn: state.turn,
+            toolCallId: call.toolCallId,
+            name: call.name,
+            input: call.input,
+          })),
+        );
+        const first = calls[0];
+        if (this.#isClosed || !first) break;
+        return { type: "await_custom_tool", toolCallId: first.toolCallId };
+      }
+      case "await_custom_tool":
+        return { type: "await_custom_tool", toolCallId: action.toolCallId };
       case "await_approval":
         return {
           type: "await_approval",
@@ -199,7 +248,7 @@ export class SessionRunner {
           timeoutMs: state.approvals.get(action.toolCallId)?.timeoutMs ?? 0,
         };
       case "run_tool":
-        await this.#runTool(state, action.toolCallId, signal);
+        await this.#runTool(state, action.toolCallId, signal, action);
         break;
       default:
         assertNever(action);
@@ -226,6 +275,7 @@ export class SessionRunner {
     reason: "user" | "timeout",
     userId?: string,
     inputDigest?: string,
+    denyMessage?: string,
   ): Promise<void> {
     const state = await this.state();
     const approval = state.approvals.get(toolCallId);
@@ -239,6 +289,27 @@ export class SessionRunner {
         reason,
         inputDigest: inputDigest ?? approval.inputDigest,
         ...(userId ? { userId } : {}),
+        ...(decision === "deny" && denyMessage !== undefined ? { denyMessage } : {}),
+      },
+    ]);
+  }
+
+  /**
+   * Records the client's result for a custom tool call the turn waits for (exactly once: a result for a
+   * call that was not requested, or that has one already, is ignored). The model reads it next.
+   */
+  async recordCustomToolResult(toolCallId: string, result: CustomToolResult): Promise<void> {
+    const state = await this.state();
+    const request = state.customRequests.get(toolCallId);
+    if (state.turnStatus !== "running" || !request || request.isAnswered) return;
+    await this.#appendOrClosed([
+      {
+        type: "custom_tool.result",
+        turn: state.turn,
+        toolCallId,
+        content: [...result.content],
+        isError: result.isError,
+        ...(result.userId ? { userId: result.userId } : {}),
       },
     ]);
   }
@@ -287,7 +358,12 @@ export class SessionRunner {
     await this.#appendOrClosed([{ type: "turn.error", turn: state.turn, code, message }]);
   }
 
-  async #runTool(state: RunState, toolCallId: string, signal: AbortSignal): Promise<void> {
+  async #runTool(
+    state: RunState,
+    toolCallId: string,
+    signal: AbortSignal,
+    permission: { evaluatedPermission?: EvaluatedPermission; permissionPolicy?: PermissionPolicy },
+  ): Promise<void> {
     const call = state.toolCalls.find((candidate) => candidate.toolCallId === toolCallId);
     if (!call) return; // unreachable: nextAction picked it from state
     const isRerun = call.hasStarted;
@@ -299,8 +375,12 @@ export class SessionRunner {
           toolCallId: call.toolCallId,
           name: call.name,
           input: call.input,
+          ...(permission.evaluatedPermission ? { evaluatedPermission: permission.evaluatedPermission } : {}),
+          ...(permission.permissionPolicy ? { permissionPolicy: permission.permissionPolicy } : {}),
         },
       ]);
+      // The turn was closed elsewhere (cancelled) before the call started: never run it.
+      if (this.#isClosed) return;
     }
     const idempotencyKey = `${this.#context.sessionId}:${call.toolCallId}`;
     const tracker = createRecordingTracker(state.fileState);
@@ -398,7 +478,11 @@ export function withIdempotencyKey(fs: FileSystem, idempotencyKey: string): File
   };
 }
 
-/** Drives the session until its turn is over. Approvals are answered by timeout only here (no durable wait). */
+/**
+ * Drives the session until its turn is over, or waits for a client (a custom tool result): then it
+ * returns the state and the caller records the result and calls it again. Approvals are answered by
+ * timeout only here (no durable wait).
+ */
 export async function runSession(
   deps: SessionRunnerDeps,
   context: SessionRunContext,
@@ -407,7 +491,7 @@ export async function runSession(
   const runner = new SessionRunner(deps, context);
   for (;;) {
     const outcome = await runner.runStep(signal);
-    if (outcome.type === "idle") return runner.state();
+    if (outcome.type === "idle" || outcome.type === "await_custom_tool") return runner.state();
     if (outcome.type === "await_approval") {
       await deps.sleep(outcome.timeoutMs, signal).catch(() => undefined);
       await runner.recordApproval(outcome.toolCallId, "deny", "timeout");

@@ -1,7 +1,9 @@
 /** Pure reducer from session events to the state the loop decides on. No I/O, no clock. */
 import type {
   AssistantMessage,
+  CustomToolContentBlock,
   Message,
+  PinnedAgentConfig,
   SessionEvent,
   StopReason,
   ToolCallPart,
@@ -28,6 +30,8 @@ export interface PendingToolCall {
 }
 
 export interface ApprovalState {
+  /** Seq of the `approval.request` (the API's event id is derived from it); 0 for a damaged log. */
+  readonly seq: number;
   /** Digest of the input the approval was asked for (`toolInputDigest`). */
   readonly inputDigest: string;
   /** The digest the decision named; absent in logs written before decisions named one. */
@@ -35,6 +39,15 @@ export interface ApprovalState {
   readonly timeoutMs: number;
   readonly decision: "allow" | "deny" | undefined;
   readonly reason: "user" | "timeout" | undefined;
+  /** With a deny by a person: what the model is told instead of the default text. */
+  readonly denyMessage?: string;
+}
+
+/** A custom tool call the client was asked to run (`custom_tool.request`) in the current turn. */
+export interface CustomToolRequestState {
+  readonly seq: number;
+  readonly name: string;
+  readonly isAnswered: boolean;
 }
 
 export interface RunState {
@@ -55,6 +68,12 @@ export interface RunState {
   readonly approvals: ReadonlyMap<string, ApprovalState>;
   /** Every tool call id the model has used in this session (ids must be unique per session). */
   readonly toolCallIds: ReadonlySet<string>;
+  /** Custom tool calls handed to the client in the current turn, by tool call id. */
+  readonly customRequests: ReadonlyMap<string, CustomToolRequestState>;
+  /** True once an `interrupt.request` named the current turn: it ends after the step in flight. */
+  readonly isInterruptRequested: boolean;
+  /** The agent config `session.start` pinned; undefined for a session without one. */
+  readonly agent: PinnedAgentConfig | undefined;
 }
 
 export const INTERRUPTED_TOOL_OUTPUT =
@@ -74,6 +93,9 @@ export function initialRunState(): RunState {
     fileState: new Map(),
     approvals: new Map(),
     toolCallIds: new Set(),
+    customRequests: new Map(),
+    isInterruptRequested: false,
+    agent: undefined,
   };
 }
 
@@ -82,6 +104,8 @@ export function applyEvent(state: RunState, event: SessionEvent): RunState {
   const next = { ...state, lastSeq: event.seq };
   switch (event.type) {
     case "session.start":
+      return event.agent ? { ...next, agent: event.agent } : next;
+    case "message.queue":
     case "sandbox.start":
     case "sandbox.standby":
     case "sandbox.resume":
@@ -103,7 +127,39 @@ export function applyEvent(state: RunState, event: SessionEvent): RunState {
         lastStopReason: undefined,
         turnUsage: { inputTokens: 0, outputTokens: 0 },
         approvals: new Map(),
+        customRequests: new Map(),
+        isInterruptRequested: false,
         messages: [...messages, { role: "user", content: [{ type: "text", text: event.text }] }],
+      };
+    }
+    case "interrupt.request":
+      return event.turn === state.turn ? { ...next, isInterruptRequested: true } : next;
+    case "custom_tool.request": {
+      const customRequests = new Map(state.customRequests);
+      customRequests.set(event.toolCallId, { seq: event.seq, name: event.name, isAnswered: false });
+      return { ...next, customRequests };
+    }
+    case "custom_tool.result": {
+      const requested = state.customRequests.get(event.toolCallId);
+      const call = state.toolCalls.find((candidate) => candidate.toolCallId === event.toolCallId);
+      // A result for no open request (a damaged log, or a call answered already) changes nothing.
+      if (!requested || requested.isAnswered || !call || call.result) return next;
+      const customRequests = new Map(state.customRequests);
+      customRequests.set(event.toolCallId, { ...requested, isAnswered: true });
+      const part: ToolResultPart = {
+        type: "tool_result",
+        toolCallId: event.toolCallId,
+        name: call.name,
+        output: customToolOutput(event.content),
+        isError: event.isError,
+      };
+      return {
+        ...next,
+        customRequests,
+        messages: appendToolResult(state.messages, part),
+        toolCalls: state.toolCalls.map((candidate) =>
+          candidate.toolCallId === event.toolCallId ? { ...candidate, result: part } : candidate,
+        ),
       };
     }
     case "model.retry":
@@ -163,6 +219,7 @@ export function applyEvent(state: RunState, event: SessionEvent): RunState {
     case "approval.request": {
       const approvals = new Map(state.approvals);
       approvals.set(event.toolCallId, {
+        seq: event.seq,
         inputDigest: toolInputDigest(event.input),
         timeoutMs: event.timeoutMs,
         decision: undefined,
@@ -174,12 +231,14 @@ export function applyEvent(state: RunState, event: SessionEvent): RunState {
       const approvals = new Map(state.approvals);
       const requested = state.approvals.get(event.toolCallId);
       approvals.set(event.toolCallId, {
+        seq: requested?.seq ?? 0,
         // A response without a request (a damaged log) matches no call: the digest of nothing.
         inputDigest: requested?.inputDigest ?? "",
         ...(event.inputDigest === undefined ? {} : { decidedDigest: event.inputDigest }),
         timeoutMs: requested?.timeoutMs ?? 0,
         decision: event.decision,
         reason: event.reason,
+        ...(event.denyMessage === undefined ? {} : { denyMessage: event.denyMessage }),
       });
       return { ...next, approvals };
     }
@@ -236,6 +295,18 @@ function withUniqueToolCallIds(
   return { message: isRenamed ? { ...message, content } : message, toolCalls, toolCallIds };
 }
 
+/**
+ * What the model reads for a custom tool's result: its text blocks, joined by blank lines; any other
+ * block (an image, a document) is named, since a tool result reaches every provider as text.
+ */
+export function customToolOutput(content: readonly CustomToolContentBlock[]): string {
+  return content
+    .map((block) =>
+      block.type === "text" && typeof block.text === "string" ? block.text : `[${block.type}]`,
+    )
+    .join("\n\n");
+}
+
 export function toolCallsOf(message: AssistantMessage): ToolCallPart[] {
   return message.content.filter((part): part is ToolCallPart => part.type === "tool_call");
 }
@@ -265,4 +336,29 @@ function closeInterruptedToolCalls(state: RunState): readonly Message[] {
     });
   }
   return messages;
+}
+
+/** Something the running turn waits for from a client: a confirmation or a custom tool's result. */
+export interface PendingAction {
+  readonly type: "tool_confirmation" | "custom_tool_result";
+  readonly toolCallId: string;
+  /** Seq of the request event (`approval.request` or `custom_tool.request`): the API derives its event id from it. */
+  readonly seq: number;
+}
+
+/**
+ * What the running turn waits for, in request order: while this is not empty and no step runs, the
+ * API shows the session `idle` with `requires_action` naming these events. Empty when no turn runs.
+ */
+export function pendingActions(state: RunState): PendingAction[] {
+  if (state.turnStatus !== "running" || state.isInterruptRequested) return [];
+  const actions: PendingAction[] = [];
+  for (const [toolCallId, approval] of state.approvals) {
+    if (approval.decision === undefined)
+      actions.push({ type: "tool_confirmation", toolCallId, seq: approval.seq });
+  }
+  for (const [toolCallId, request] of state.customRequests) {
+    if (!request.isAnswered) actions.push({ type: "custom_tool_result", toolCallId, seq: request.seq });
+  }
+  return actions.sort((left, right) => left.seq - right.seq);
 }

@@ -61,6 +61,11 @@ export interface SessionRecord {
   /** Provider-qualified model spec, e.g. `anthropic:claude-sonnet-4-5`. */
   readonly model: string;
   readonly system: string | null;
+  /**
+   * The agent version the session pinned, when the store keeps it with the session. Absent: the
+   * session's `session.start` event holds it, or the session has none (it runs with the defaults).
+   */
+  readonly agent?: AgentConfig;
   readonly status: SessionStatus;
   /** Number of turns started so far. */
   readonly turns: number;
@@ -80,7 +85,14 @@ export interface CreateSessionInput {
   readonly model: string;
   readonly system: string | null;
   readonly managed?: ManagedSessionFields;
+  /** The pinned agent config, for a store that keeps it with the session (optional: see SessionRecord). */
+  readonly agent?: AgentConfig;
 }
+
+/** What `submitMessage` did with a message. */
+export type SubmittedMessage =
+  | { readonly type: "started"; readonly turn: number; readonly event: SessionEvent }
+  | { readonly type: "queued"; readonly event: SessionEvent };
 
 export interface AppendOptions {
   /**
@@ -147,6 +159,22 @@ export interface SessionStore {
     text: string,
     options?: { userId?: string },
   ): Promise<{ turn: number; event: SessionEvent }>;
+  /**
+   * Like startTurn, but never refused for a busy session: while a turn runs, or while earlier messages
+   * wait in the queue, the message is queued instead (a `message.queue` event, audited as startTurn
+   * audits a message). Atomic with the session's status, so no message jumps ahead of another.
+   */
+  submitMessage(
+    orgId: string,
+    sessionId: string,
+    text: string,
+    options?: { userId?: string },
+  ): Promise<SubmittedMessage>;
+  /**
+   * Starts the next turn from the oldest queued message (its `turn.start` names it in `queuedSeq` and is
+   * attributed to its sender), when no turn runs; null when one runs or nothing is queued.
+   */
+  startQueuedTurn(sessionId: string): Promise<{ turn: number; event: SessionEvent } | null>;
   /** Events with seq > afterSeq, ascending, at most `limit`. */
   readEvents(sessionId: string, options: { afterSeq: number; limit: number }): Promise<SessionEvent[]>;
   updateSession(sessionId: string, patch: { status?: SessionStatus; turns?: number }): Promise<void>;

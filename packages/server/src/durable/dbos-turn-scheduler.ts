@@ -11,6 +11,8 @@ import type { PostgresWorkerRegistry } from "@outrig/storage";
 import {
   type ApprovalMessage,
   approvalTopic,
+  type CustomToolMessage,
+  customToolTopic,
   type TurnHost,
   type TurnScheduler,
   turnWorkflowId,
@@ -18,7 +20,10 @@ import {
 
 export const SESSIONS_QUEUE = "outrig-sessions";
 /** Bump only when the workflow's skeleton (the sequence of steps and waits below) changes. */
-export const WORKFLOW_VERSION = "outrig-turn-v1";
+export const WORKFLOW_VERSION = "outrig-turn-v2";
+
+/** How long one wait for a custom tool's result lasts before the turn checks the log and waits again. */
+const CUSTOM_TOOL_WAIT_SECONDS = 24 * 3600;
 
 let activeHost: TurnHost | undefined;
 function host(): TurnHost {
@@ -45,7 +50,19 @@ async function turnWorkflowBody(sessionId: string, turn: number): Promise<void> 
       name: "agent-step",
       ...STEP_CONFIG,
     });
-    if (outcome.type === "idle") return;
+    if (outcome.type === "idle") break;
+    if (outcome.type === "await_custom_tool") {
+      // No time limit (as the API has none): a wait that times out just waits again.
+      const message = await DBOS.recv<CustomToolMessage>(customToolTopic(outcome.toolCallId), {
+        timeoutSeconds: CUSTOM_TOOL_WAIT_SECONDS,
+      });
+      if (message) {
+        await DBOS.runStep(
+          () => host().recordCustomToolResult(sessionId, turn, outcome.toolCallId, message),
+          { name: "custom-tool-result", ...STEP_CONFIG },
+        );
+      }
+    }
     if (outcome.type === "await_approval") {
       const message = await DBOS.recv<ApprovalMessage>(approvalTopic(outcome.toolCallId), {
         timeoutSeconds: Math.max(1, outcome.timeoutMs / 1000),
@@ -56,9 +73,24 @@ async function turnWorkflowBody(sessionId: string, turn: number): Promise<void> 
       });
     }
   }
+  // The turn is over: the next queued message starts the next turn, whose workflow is queued behind this
+  // one (started from the workflow, not a step, so a replay finds it started instead of starting another).
+  const next = await DBOS.runStep(() => host().startQueuedTurn(sessionId, turn), {
+    name: "start-queued",
+    ...STEP_CONFIG,
+  });
+  if (next !== null && next > turn) await startTurnWorkflow(sessionId, next);
 }
 
 const turnWorkflow = DBOS.registerWorkflow(turnWorkflowBody, { name: "outrig-turn" });
+
+async function startTurnWorkflow(sessionId: string, turn: number): Promise<void> {
+  await DBOS.startWorkflow(turnWorkflow, {
+    workflowID: turnWorkflowId(sessionId, turn),
+    queueName: SESSIONS_QUEUE,
+    enqueueOptions: { queuePartitionKey: sessionId },
+  })(sessionId, turn);
+}
 
 export interface DbosTurnSchedulerOptions {
   readonly databaseUrl: string;
@@ -123,11 +155,7 @@ export class DbosTurnScheduler implements TurnScheduler {
   }
 
   async schedule(sessionId: string, turn: number): Promise<void> {
-    await DBOS.startWorkflow(turnWorkflow, {
-      workflowID: turnWorkflowId(sessionId, turn),
-      queueName: SESSIONS_QUEUE,
-      enqueueOptions: { queuePartitionKey: sessionId },
-    })(sessionId, turn);
+    await startTurnWorkflow(sessionId, turn);
   }
 
   async sendApproval(
@@ -141,8 +169,21 @@ export class DbosTurnScheduler implements TurnScheduler {
       turnWorkflowId(sessionId, turn),
       message,
       approvalTopic(toolCallId),
-      `approval:${sessionId}:${toolCallId}`,
+      message.isInterrupt ? `interrupt:${sessionId}:${toolCallId}` : `approval:${sessionId}:${toolCallId}`,
     );
+  }
+
+  async sendCustomToolResult(
+    sessionId: string,
+    turn: number,
+    toolCallId: string,
+    message: CustomToolMessage,
+  ): Promise<void> {
+    // One result per call: a repeated send (a retried HTTP call) is a no-op; an interrupt's wake-up has its own key.
+    const key = message.isInterrupt
+      ? `interrupt:${sessionId}:${toolCallId}`
+      : `custom-tool:${sessionId}:${toolCallId}`;
+    await DBOS.send(turnWorkflowId(sessionId, turn), message, customToolTopic(toolCallId), key);
   }
 
   async cancel(sessionId: string, turn: number): Promise<void> {

@@ -7,6 +7,7 @@ import type {
   ManagedSessionPatch,
   SessionRecord,
   SessionStore,
+  SubmittedMessage,
 } from "@outrig/core";
 import {
   InputError,
@@ -323,62 +324,182 @@ export class PostgresSessionStore implements SessionStore {
   ): Promise<{ turn: number; event: SessionEvent }> {
     const at = this.#clock().toISOString();
     return withTransaction(this.#pool, async (client) => {
-      const { rows } = await client.query<{
-        status: SessionStatus;
-        turns: number;
-        last_seq: string;
-        updated_at: Date;
-        user_id: string;
-      }>(
-        `UPDATE sessions SET turns = turns + 1, last_seq = last_seq + 1, status = 'running',
-           updated_at = GREATEST($3::timestamptz, updated_at), turn_user_id = $4
-         WHERE org_id = $1 AND id = $2 AND status <> 'running'
-         RETURNING status, turns, last_seq, updated_at, user_id`,
-        [orgId, sessionId, at, options.userId ?? null],
+      const started = await this.#startTurnIn(client, orgId, sessionId, text, options, at, false);
+      if (started) return started;
+      const exists = await client.query("SELECT 1 FROM sessions WHERE org_id = $1 AND id = $2", [
+        orgId,
+        sessionId,
+      ]);
+      if (exists.rowCount === 0) throw new InputError("not_found", "Session not found", 404);
+      throw new InputError(
+        "session_busy",
+        "A turn is already running in this session; wait for it to end.",
+        409,
+      );
+    });
+  }
+
+  /**
+   * Starts the turn when the session is not running (and, with `requireEmptyQueue`, nothing is queued);
+   * null otherwise. The caller holds the transaction.
+   */
+  async #startTurnIn(
+    client: pg.PoolClient,
+    orgId: string,
+    sessionId: string,
+    text: string,
+    options: { userId?: string },
+    at: string,
+    requireEmptyQueue: boolean,
+  ): Promise<{ turn: number; event: SessionEvent } | null> {
+    const { rows } = await client.query<{
+      turns: number;
+      last_seq: string;
+      updated_at: Date;
+      user_id: string;
+    }>(
+      `UPDATE sessions SET turns = turns + 1, last_seq = last_seq + 1, status = 'running',
+         updated_at = GREATEST($3::timestamptz, updated_at), turn_user_id = $4
+       WHERE org_id = $1 AND id = $2 AND status <> 'running'
+         AND (NOT $5::boolean OR cardinality(queued_seqs) = 0)
+       RETURNING turns, last_seq, updated_at, user_id`,
+      [orgId, sessionId, at, options.userId ?? null, requireEmptyQueue],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    const [event] = await insertEvents(
+      client,
+      orgId,
+      sessionId,
+      Number(row.last_seq),
+      [
+        {
+          type: "turn.start",
+          turn: row.turns,
+          text,
+          ...(options.userId ? { userId: options.userId } : {}),
+        },
+      ],
+      row.updated_at.toISOString(),
+    );
+    if (!event) throw new InvariantError("turn.start was not stored");
+    await this.#auditMessage(client, orgId, sessionId, row.user_id, text, options.userId, row.turns);
+    return { turn: row.turns, event };
+  }
+
+  /** `session_message`, as `userId` or the owner, in the caller's transaction. */
+  async #auditMessage(
+    client: pg.PoolClient,
+    orgId: string,
+    sessionId: string,
+    ownerId: string,
+    text: string,
+    userId: string | undefined,
+    turn: number | undefined,
+  ): Promise<void> {
+    const actor = userId ?? ownerId;
+    await this.#audit?.appendIn(client, orgId, [
+      {
+        kind: "session_message",
+        sessionId,
+        userId: actor,
+        data: {
+          ...(turn === undefined ? { queued: true } : { turn }),
+          textBytes: Buffer.byteLength(text, "utf8"),
+          ...(actor === ownerId ? {} : { sessionOwnerId: ownerId }),
+        },
+      },
+    ]);
+  }
+
+  /**
+   * Starts the turn, or queues the message (a `message.queue` event and its seq at the queue's end) while
+   * a turn runs or earlier messages wait. The session row is locked first, so this and startQueuedTurn
+   * see one order.
+   */
+  async submitMessage(
+    orgId: string,
+    sessionId: string,
+    text: string,
+    options: { userId?: string } = {},
+  ): Promise<SubmittedMessage> {
+    const at = this.#clock().toISOString();
+    return withTransaction(this.#pool, async (client) => {
+      const locked = await client.query("SELECT 1 FROM sessions WHERE org_id = $1 AND id = $2 FOR UPDATE", [
+        orgId,
+        sessionId,
+      ]);
+      if (locked.rowCount === 0) throw new InputError("not_found", "Session not found", 404);
+      const started = await this.#startTurnIn(client, orgId, sessionId, text, options, at, true);
+      if (started) return { type: "started", ...started };
+      const { rows } = await client.query<{ last_seq: string; updated_at: Date; user_id: string }>(
+        `UPDATE sessions SET last_seq = last_seq + 1, updated_at = GREATEST($2::timestamptz, updated_at),
+           queued_seqs = array_append(queued_seqs, last_seq + 1)
+         WHERE id = $1 RETURNING last_seq, updated_at, user_id`,
+        [sessionId, at],
       );
       const row = rows[0];
-      if (!row) {
-        const exists = await client.query("SELECT 1 FROM sessions WHERE org_id = $1 AND id = $2", [
-          orgId,
-          sessionId,
-        ]);
-        if (exists.rowCount === 0) throw new InputError("not_found", "Session not found", 404);
-        throw new InputError(
-          "session_busy",
-          "A turn is already running in this session; wait for it to end.",
-          409,
-        );
-      }
+      if (!row) throw new InvariantError("the locked session row is gone");
       const [event] = await insertEvents(
         client,
         orgId,
         sessionId,
         Number(row.last_seq),
+        [{ type: "message.queue", text, ...(options.userId ? { userId: options.userId } : {}) }],
+        row.updated_at.toISOString(),
+      );
+      if (!event) throw new InvariantError("message.queue was not stored");
+      await this.#auditMessage(client, orgId, sessionId, row.user_id, text, options.userId, undefined);
+      return { type: "queued", event };
+    });
+  }
+
+  async startQueuedTurn(sessionId: string): Promise<{ turn: number; event: SessionEvent } | null> {
+    const at = this.#clock().toISOString();
+    return withTransaction(this.#pool, async (client) => {
+      const { rows } = await client.query<{ org_id: string; status: SessionStatus; head: string | null }>(
+        "SELECT org_id, status, queued_seqs[1] AS head FROM sessions WHERE id = $1 FOR UPDATE",
+        [sessionId],
+      );
+      const session = rows[0];
+      if (!session || session.status === "running" || session.head === null) return null;
+      const head = Number(session.head);
+      const queued = await client.query<EventRow>(
+        "SELECT seq, payload, at FROM session_events WHERE session_id = $1 AND seq = $2",
+        [sessionId, head],
+      );
+      const row = queued.rows[0];
+      const message = row ? toSessionEvent(sessionId, row) : undefined;
+      if (message?.type !== "message.queue") {
+        throw new InvariantError(`queued seq ${head} of session ${sessionId} is no message.queue event`);
+      }
+      const started = await client.query<{ turns: number; last_seq: string; updated_at: Date }>(
+        `UPDATE sessions SET turns = turns + 1, last_seq = last_seq + 1, status = 'running',
+           updated_at = GREATEST($2::timestamptz, updated_at), turn_user_id = $3,
+           queued_seqs = queued_seqs[2:]
+         WHERE id = $1 RETURNING turns, last_seq, updated_at`,
+        [sessionId, at, message.userId ?? null],
+      );
+      const turnRow = started.rows[0];
+      if (!turnRow) throw new InvariantError("the locked session row is gone");
+      const [event] = await insertEvents(
+        client,
+        session.org_id,
+        sessionId,
+        Number(turnRow.last_seq),
         [
           {
             type: "turn.start",
-            turn: row.turns,
-            text,
-            ...(options.userId ? { userId: options.userId } : {}),
+            turn: turnRow.turns,
+            text: message.text,
+            queuedSeq: head,
+            ...(message.userId ? { userId: message.userId } : {}),
           },
         ],
-        row.updated_at.toISOString(),
+        turnRow.updated_at.toISOString(),
       );
       if (!event) throw new InvariantError("turn.start was not stored");
-      const actor = options.userId ?? row.user_id;
-      await this.#audit?.appendIn(client, orgId, [
-        {
-          kind: "session_message",
-          sessionId,
-          userId: actor,
-          data: {
-            turn: row.turns,
-            textBytes: Buffer.byteLength(text, "utf8"),
-            ...(actor === row.user_id ? {} : { sessionOwnerId: row.user_id }),
-          },
-        },
-      ]);
-      return { turn: row.turns, event };
+      return { turn: turnRow.turns, event };
     });
   }
 
