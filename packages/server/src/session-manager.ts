@@ -129,6 +129,8 @@ interface LiveSession {
   runner: Promise<SessionRunner> | undefined;
   /** Aborts the step in flight (model stream, sandbox command) when the turn is cancelled. */
   controller: AbortController;
+  /** Aborts a model call in flight (never a command) when the turn is interrupted. */
+  interruptController: AbortController;
 }
 
 export class SessionManager implements TurnHost {
@@ -276,6 +278,19 @@ export class SessionManager implements TurnHost {
       if (!isTurnClosedError(error)) throw error;
       return true;
     }
+    // A model call in flight on this worker stops now (other workers see the interrupt at their next step).
+    const live = this.#live.get(sessionId);
+    if (live) {
+      live.interruptController.abort(new Error("interrupted"));
+      live.interruptController = new AbortController();
+    }
+    // Stopping someone else's turn is recorded as a cancel was: who did it, and whose session it was.
+    await this.#options.audit?.(session.orgId, {
+      kind: "session_cancel",
+      sessionId,
+      userId: caller.userId,
+      data: { turn, ...(caller.userId === session.userId ? {} : { sessionOwnerId: session.userId }) },
+    });
     const { scheduler } = this.#options;
     for (const action of waiting) {
       if (action.type === "tool_confirmation") {
@@ -500,7 +515,7 @@ export class SessionManager implements TurnHost {
     live.turn = turn;
     runner.setPolicy(await this.#policy(session.orgId));
     this.#prestartSandbox(live);
-    const outcome = await runner.runStep(live.controller.signal);
+    const outcome = await runner.runStep(live.controller.signal, live.interruptController.signal);
     // Waiting for a person or a client: the sandbox is frozen rather than left running.
     if (outcome.type === "await_approval" || outcome.type === "await_custom_tool") live.sandbox.standbyNow();
     return outcome;
@@ -783,6 +798,7 @@ export class SessionManager implements TurnHost {
         mirror: undefined,
         runner: undefined,
         controller: new AbortController(),
+        interruptController: new AbortController(),
       };
       this.#live.set(session.id, live);
     }

@@ -11,6 +11,7 @@ import {
   type EnvironmentDirectory,
   InputError,
   type LanguageModel,
+  TOOLSET_TOOL_NAMES,
 } from "@outrig/core";
 import type { ToolPolicy } from "@outrig/protocol";
 import { FakeSandboxProvider, MemorySessionStore, ScriptedModel, type ScriptedStep } from "@outrig/testing";
@@ -51,7 +52,10 @@ const agents: AgentDirectory = {
       version,
       model: `anthropic:test-v${version}`,
       system: `system v${version}`,
-      toolset: {},
+      // What an agent with the default agent_toolset_20260401 pins: every tool on, always_allow.
+      toolset: Object.fromEntries(
+        TOOLSET_TOOL_NAMES.map((name) => [name, { enabled: true, permission: "always_allow" as const }]),
+      ),
       customTools: [],
       skills: [],
     };
@@ -532,27 +536,39 @@ describe("sessions and events through the SDK", () => {
   });
 
   it("interrupts a running turn and reports exhausted model retries", async () => {
-    fixture.script([{ hang: true }]);
+    fixture.script([{ hang: true }, { text: "after the interrupt" }]);
     const client = fixture.client();
     const { id } = await fixture.create();
     const stream = await client.beta.sessions.events.stream(id);
     await client.beta.sessions.events.send(id, {
       events: [{ type: "user.message", content: [{ type: "text", text: "hang" }] }],
     });
-    const busy = await fixture.call("POST", `/v1/sessions/${id}/events`, {
-      body: { events: [{ type: "user.message", content: [{ type: "text", text: "more" }] }] },
+    // A message sent while the turn runs is queued, in order, and answered by a turn of its own.
+    const queued = await client.beta.sessions.events.send(id, {
+      events: [{ type: "user.message", content: [{ type: "text", text: "more" }] }],
     });
-    expect(busy.status).toBe(409);
-    expect(await busy.json()).toMatchObject({ error: { code: "session_busy", type: "conflict_error" } });
+    expect(queued.data?.[0]).toMatchObject({
+      type: "user.message",
+      content: [{ type: "text", text: "more" }],
+    });
+    // The interrupt stops the model call in flight; the queued message then runs.
     const interrupted = await client.beta.sessions.events.send(id, { events: [{ type: "user.interrupt" }] });
     expect(interrupted.data?.[0]).toMatchObject({ type: "user.interrupt" });
-    const events = await readStream(stream, isIdle("end_turn"));
+    let idles = 0;
+    const events = await readStream(stream, (event) => event.type === "session.status_idle" && ++idles === 2);
     expect(events.map((event) => event.type)).toEqual([
       "user.message",
       "session.status_running",
+      "user.message",
       "user.interrupt",
       "session.status_idle",
+      "session.status_running",
+      "span.model_request_start",
+      "agent.message",
+      "span.model_request_end",
+      "session.status_idle",
     ]);
+    expect(events[7]).toMatchObject({ content: [{ type: "text", text: "after the interrupt" }] });
     // Interrupting an idle session changes nothing.
     expect(
       (await client.beta.sessions.events.send(id, { events: [{ type: "user.interrupt" }] })).data,
@@ -817,8 +833,9 @@ describe("sessions and events through the SDK", () => {
       [
         "POST",
         `/v1/sessions/${id}/events`,
+        // A result for a custom tool use this session never made.
         { body: { events: [{ type: "user.custom_tool_result", custom_tool_use_id: "sevt_x_1_0" }] } },
-        400,
+        404,
       ],
       ["POST", `/v1/sessions/${id}/events`, { raw: "\u0000\u0001" }, 400],
       ["POST", "/v1/sessions/sesn_missing/events", { body: message("hi") }, 404],

@@ -152,9 +152,9 @@ export class SessionRunner {
    * A permanent failure (`isPermanentStepError`, e.g. the store refusing an event) ends the turn with
    * `turn.error` instead of throwing, so a durable engine does not retry a step that can never succeed.
    */
-  async runStep(signal: AbortSignal): Promise<StepOutcome> {
+  async runStep(signal: AbortSignal, interruptSignal?: AbortSignal): Promise<StepOutcome> {
     try {
-      return await this.#performStep(signal);
+      return await this.#performStep(signal, interruptSignal);
     } catch (error) {
       if (!isPermanentStepError(error)) throw error;
       const state = await this.state();
@@ -172,7 +172,11 @@ export class SessionRunner {
     }
   }
 
-  async #performStep(signal: AbortSignal): Promise<StepOutcome> {
+  /**
+   * `interruptSignal` aborts a model call in flight when the turn is interrupted (the model's answer is
+   * not needed and nothing of it ran); a tool call in flight is never aborted by it.
+   */
+  async #performStep(signal: AbortSignal, interruptSignal?: AbortSignal): Promise<StepOutcome> {
     const { limits } = this.#deps;
     let state = await this.state();
     if (signal.aborted && state.turnStatus === "running") {
@@ -191,7 +195,7 @@ export class SessionRunner {
         ]);
         break;
       case "call_model":
-        await this.#callModel(state, action.step, signal);
+        await this.#callModel(state, action.step, signal, interruptSignal);
         break;
       case "deny_tool":
         await this.#endUnrunCall(
@@ -314,12 +318,17 @@ export class SessionRunner {
     ]);
   }
 
-  async #callModel(state: RunState, step: number, signal: AbortSignal): Promise<void> {
+  async #callModel(
+    state: RunState,
+    step: number,
+    signal: AbortSignal,
+    interruptSignal?: AbortSignal,
+  ): Promise<void> {
     const deps = this.#deps;
     const outcome = await executeModelCall(
       this.#context.model,
       { system: this.#context.systemPrompt, messages: state.messages, tools: this.#definitions },
-      signal,
+      interruptSignal ? AbortSignal.any([signal, interruptSignal]) : signal,
       (text) =>
         deps.publish(this.#context.sessionId, { type: "message.delta", turn: state.turn, step, text }),
     );
@@ -333,6 +342,13 @@ export class SessionRunner {
           stopReason: outcome.stopReason,
           usage: outcome.usage,
         },
+      ]);
+      return;
+    }
+    if (interruptSignal?.aborted && !signal.aborted) {
+      // Interrupted mid-call: the unfinished answer is dropped and the turn ends as interrupted.
+      await this.#appendOrClosed([
+        { type: "turn.end", turn: state.turn, reason: "interrupted", usage: state.turnUsage },
       ]);
       return;
     }

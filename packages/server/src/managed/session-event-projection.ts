@@ -115,8 +115,36 @@ export class SessionEventProjector {
     switch (event.type) {
       case "turn.start":
         this.#toolUses.clear();
+        // A queued message was shown as `user.message` when it was sent (`message.queue`).
+        if (event.queuedSeq !== undefined) return [{ type: "session.status_running" }];
         return [
           { type: "user.message", content: [{ type: "text", text: event.text }] },
+          { type: "session.status_running" },
+        ];
+      case "message.queue":
+        return [{ type: "user.message", content: [{ type: "text", text: event.text }] }];
+      case "interrupt.request":
+        return [{ type: "user.interrupt" }];
+      case "custom_tool.request": {
+        const customToolUseId = this.#id(event.seq, 0);
+        this.#toolUses.set(event.toolCallId, customToolUseId);
+        return [
+          { type: "agent.custom_tool_use", name: event.name, input: asInput(event.input) },
+          {
+            type: "session.status_idle",
+            stop_reason: { type: "requires_action", event_ids: [customToolUseId] },
+            stop_details: null,
+          },
+        ];
+      }
+      case "custom_tool.result":
+        return [
+          {
+            type: "user.custom_tool_result",
+            custom_tool_use_id: this.#toolUses.get(event.toolCallId) ?? event.toolCallId,
+            content: event.content,
+            is_error: event.isError,
+          },
           { type: "session.status_running" },
         ];
       case "message.end": {
@@ -147,6 +175,7 @@ export class SessionEventProjector {
             name: event.name,
             input: asInput(event.input),
             evaluated_permission: "ask",
+            evaluation: { type: event.permissionPolicy ?? "always_ask" },
           },
           {
             type: "session.status_idle",
@@ -162,6 +191,7 @@ export class SessionEventProjector {
             type: "user.tool_confirmation",
             tool_use_id: this.#toolUses.get(event.toolCallId) ?? event.toolCallId,
             result: event.decision,
+            ...(event.denyMessage ? { deny_message: event.denyMessage } : {}),
           });
         }
         out.push({ type: "session.status_running" });
@@ -175,7 +205,8 @@ export class SessionEventProjector {
             type: "agent.tool_use",
             name: event.name,
             input: asInput(event.input),
-            evaluated_permission: "allow",
+            evaluated_permission: event.evaluatedPermission ?? "allow",
+            ...(event.permissionPolicy ? { evaluation: { type: event.permissionPolicy } } : {}),
           },
         ];
       case "tool.end": {

@@ -78,15 +78,6 @@ export interface ManagedSessionRouteDependencies {
   ) => Promise<void>;
 }
 
-/** What a SessionManager may add for custom tools (the loop's lane); absent: `user.custom_tool_result` is a 400. */
-interface CustomToolResults {
-  submitCustomToolResult?(
-    caller: Caller,
-    sessionId: string,
-    result: { customToolUseId: string; content: unknown[]; isError: boolean },
-  ): Promise<unknown>;
-}
-
 const SessionCursor = z.strictObject({
   c: z.iso.datetime(),
   i: z.string().max(200),
@@ -530,52 +521,66 @@ async function dispatch(
   const before = (await store.getSession(session.orgId, session.id))?.lastSeq ?? session.lastSeq;
   switch (event.type) {
     case "user.message": {
-      await sessions.postMessage(caller, session.id, text ?? "");
-      return recorded(deps, session.id, before, (logged) => logged.type === "turn.start");
+      // While a turn runs the message is queued (in order) and starts its own turn after the ones before it.
+      const submitted = await sessions.sendMessage(caller, session.id, text ?? "");
+      return new SessionEventProjector(session.id).project(submitted.event)[0] ?? null;
     }
     case "user.interrupt": {
-      try {
-        await sessions.cancel(caller, session.id);
-      } catch (error) {
-        // Interrupting an idle session changes nothing.
-        if (error instanceof InputError && error.code === "no_running_turn") return null;
-        throw error;
-      }
-      return recorded(
-        deps,
-        session.id,
-        before,
-        (logged) => logged.type === "turn.error" && logged.code === "cancelled",
-      );
+      // Interrupting an idle session changes nothing.
+      if (!(await sessions.interrupt(caller, session.id))) return null;
+      return recorded(deps, session.id, before, (logged) => logged.type === "interrupt.request");
     }
     case "user.tool_confirmation": {
       const request = await approvalRequestOf(store, session.id, event.tool_use_id);
-      await sessions.approve(caller, session.id, request.toolCallId, event.result, request.inputDigest);
+      await sessions.approve(caller, session.id, request.toolCallId, event.result, request.inputDigest, {
+        ...(event.deny_message ? { denyMessage: event.deny_message } : {}),
+      });
       const answer = await recorded(
         deps,
         session.id,
         before,
         (logged) => logged.type === "approval.response" && logged.toolCallId === request.toolCallId,
       );
-      // As the list shows it: `deny_message` is not recorded until the loop delivers it to the model.
       return answer ? { ...answer, tool_use_id: event.tool_use_id } : null;
     }
     case "user.custom_tool_result": {
-      const custom = sessions as SessionManager & CustomToolResults;
-      if (typeof custom.submitCustomToolResult !== "function")
-        throw new InputError(
-          "unsupported",
-          "user.custom_tool_result: custom tools are not supported yet",
-          400,
-        );
-      await custom.submitCustomToolResult(caller, session.id, {
-        customToolUseId: event.custom_tool_use_id,
+      const toolCallId = await customToolCallOf(store, session.id, event.custom_tool_use_id);
+      await sessions.submitCustomToolResult(caller, session.id, toolCallId, {
         content: event.content ?? [],
         isError: event.is_error ?? false,
       });
-      return null;
+      const answer = await recorded(
+        deps,
+        session.id,
+        before,
+        (logged) => logged.type === "custom_tool.result" && logged.toolCallId === toolCallId,
+      );
+      return answer ? { ...answer, custom_tool_use_id: event.custom_tool_use_id } : null;
     }
   }
+}
+
+/** The custom tool call an `agent.custom_tool_use` event id names (404 when it names none of this session). */
+async function customToolCallOf(
+  store: SessionStore,
+  sessionId: string,
+  customToolUseId: string,
+): Promise<string> {
+  const position = parseApiEventId(sessionId, customToolUseId);
+  const [event] = position ? await store.readEvents(sessionId, { afterSeq: position.seq - 1, limit: 1 }) : [];
+  if (
+    !position ||
+    !event ||
+    event.seq !== position.seq ||
+    event.type !== "custom_tool.request" ||
+    position.index !== 0
+  )
+    throw new InputError(
+      "not_found",
+      "custom_tool_use_id: no custom tool use of this session waits for a result",
+      404,
+    );
+  return event.toolCallId;
 }
 
 /** The approval request an `agent.tool_use` event id names (404 when it names none of this session). */
