@@ -101,6 +101,14 @@ export {
 } from "./files/postgres-file-store.js";
 export { createId, type IdPrefix, randomBase62 } from "./ids/create-id.js";
 export {
+  type MemoryListItem,
+  type MemoryRecord,
+  type MemoryStoreRecord,
+  type MemoryVersionRecord,
+  memoryStoreNamespace,
+  PostgresMemoryStores,
+} from "./memory-stores/postgres-memory-stores.js";
+export {
   loadMigrations,
   type Migration,
   type MigrationResult,
