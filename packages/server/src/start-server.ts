@@ -27,6 +27,7 @@ import {
   isLivePostmaster,
   loadMasterKey,
   PostgresFileStore,
+  PostgresMemoryStores,
   PostgresSandboxPolicyStore,
   PostgresSecretResolver,
   PostgresSecretStore,
@@ -46,6 +47,7 @@ import { registerAuditRoutes } from "./routes/audit-routes.js";
 import { registerEgressRoutes } from "./routes/egress-routes.js";
 import { registerFilesRoutes } from "./routes/files-routes.js";
 import { registerKeysRoutes } from "./routes/keys-routes.js";
+import { registerMemoryStoresRoutes } from "./routes/memory-stores-routes.js";
 import { registerReadinessRoutes } from "./routes/readiness-routes.js";
 import { registerSandboxRoutes } from "./routes/sandbox-routes.js";
 import { registerSecretsRoutes } from "./routes/secrets-routes.js";
@@ -200,6 +202,13 @@ export async function startServer(
       (routes) =>
         registerFilesRoutes(routes, {
           files: new PostgresFileStore(database.pool, { audit: database.audit }),
+        }),
+      (routes) =>
+        registerMemoryStoresRoutes(routes, {
+          memoryStores: new PostgresMemoryStores(
+            database.pool,
+            new PostgresFileStore(database.pool, { audit: database.audit }),
+          ),
         }),
       (routes) =>
         registerSandboxRoutes(routes, {
