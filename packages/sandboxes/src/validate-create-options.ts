@@ -12,7 +12,7 @@ export function validateCreateOptions(options: CreateSandboxOptions): void {
   };
   for (const name of Object.keys(options.env ?? {}))
     if (!ENV_NAME_PATTERN.test(name)) fail(`invalid env name: ${name}`);
-  for (const mount of options.readOnlyMounts ?? []) {
+  for (const mount of [...(options.readOnlyMounts ?? []), ...(options.writableMounts ?? [])]) {
     if (!isAbsolute(mount.hostPath)) fail(`read-only mount hostPath must be absolute: ${mount.hostPath}`);
     const target = posix.normalize(mount.sandboxPath);
     if (

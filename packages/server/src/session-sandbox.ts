@@ -58,7 +58,7 @@ export interface SessionSandboxOptions {
 }
 
 export type SandboxSetup = Partial<
-  Pick<CreateSandboxOptions, "readOnlyMounts" | "env" | "egressSocketPath" | "limits">
+  Pick<CreateSandboxOptions, "readOnlyMounts" | "writableMounts" | "env" | "egressSocketPath" | "limits">
 >;
 
 interface CallInfo {

@@ -101,6 +101,12 @@ export {
 } from "./files/postgres-file-store.js";
 export { createId, type IdPrefix, randomBase62 } from "./ids/create-id.js";
 export {
+  type CommittedChange,
+  MemoryDirectorySync,
+  type MemoryDirectorySyncOptions,
+  type PushResult,
+} from "./memory-stores/memory-directory-sync.js";
+export {
   type MemoryListItem,
   type MemoryRecord,
   type MemoryStoreRecord,

@@ -151,6 +151,11 @@ export interface CreateSandboxOptions {
   readonly workspaceDir: string;
   /** Extra read-only views (e.g. database-backed /memories and /skills, a CA bundle). */
   readonly readOnlyMounts?: readonly ReadOnlyMount[];
+  /**
+   * Extra host directories bound writable, after the read-only ones (a session's read_write memory
+   * stores, whose changes the server commits after each command).
+   */
+  readonly writableMounts?: readonly ReadOnlyMount[];
   /** Extra environment for every command (never secrets: placeholders only). */
   readonly env?: Readonly<Record<string, string>>;
   readonly limits?: SandboxLimits;

@@ -42,6 +42,8 @@ export interface SandboxLayout {
   readonly hostRoot: readonly HostRootEntry[];
   /** Host paths bound read-only inside, after /workspace (so they may sit below it). */
   readonly readOnlyMounts?: readonly { readonly hostPath: string; readonly sandboxPath: string }[];
+  /** Host directories bound writable, after the read-only ones. */
+  readonly writableMounts?: readonly { readonly hostPath: string; readonly sandboxPath: string }[];
   /** Extra environment for the agent and so for every command; added after the fixed one. */
   readonly extraEnv?: Readonly<Record<string, string>>;
   /** Host directory holding the egress proxy socket, bound at SANDBOX_EGRESS_DIR. */
@@ -216,6 +218,7 @@ export function buildBubblewrapArguments(layout: SandboxLayout, firstDataFd: num
     SANDBOX_WORKSPACE,
   );
   for (const mount of layout.readOnlyMounts ?? []) args.push("--ro-bind", mount.hostPath, mount.sandboxPath);
+  for (const mount of layout.writableMounts ?? []) args.push("--bind", mount.hostPath, mount.sandboxPath);
   if (layout.egressDir !== undefined) args.push("--ro-bind", layout.egressDir, SANDBOX_EGRESS_DIR);
   if (layout.stateDir !== undefined) args.push("--bind", layout.stateDir, SANDBOX_STATE_DIR);
   if (layout.seccompFilter !== undefined)

@@ -141,7 +141,7 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
     validateCreateOptions(options);
     const workspaceDir = resolve(options.workspaceDir);
     await mkdir(workspaceDir, { recursive: true, mode: 0o755 });
-    for (const mount of options.readOnlyMounts ?? []) {
+    for (const mount of [...(options.readOnlyMounts ?? []), ...(options.writableMounts ?? [])]) {
       await stat(mount.hostPath).catch((error: unknown) => {
         throw new SandboxError(
           "sandbox_invalid_options",
@@ -203,6 +203,10 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
       hostRoot: this.#hostRoot,
       rootfsDir: this.#options.rootfsDir === undefined ? undefined : resolve(this.#options.rootfsDir),
       readOnlyMounts: options.readOnlyMounts?.map((mount) => ({
+        hostPath: resolve(mount.hostPath),
+        sandboxPath: posix.normalize(mount.sandboxPath),
+      })),
+      writableMounts: options.writableMounts?.map((mount) => ({
         hostPath: resolve(mount.hostPath),
         sandboxPath: posix.normalize(mount.sandboxPath),
       })),

@@ -128,6 +128,8 @@ export function buildRuncConfig(layout: RuncBundleLayout, rootPath: string): Rec
     bind(layout.agentDir, RUNC_AGENT_DIR, false),
   );
   for (const mount of layout.readOnlyMounts ?? []) mounts.push(bind(mount.hostPath, mount.sandboxPath, true));
+  for (const mount of layout.writableMounts ?? [])
+    mounts.push(bind(mount.hostPath, mount.sandboxPath, false));
   if (layout.egressDir !== undefined) mounts.push(bind(layout.egressDir, SANDBOX_EGRESS_DIR, true));
   if (layout.stateDir !== undefined) mounts.push(bind(layout.stateDir, SANDBOX_STATE_DIR, false));
 

@@ -108,7 +108,7 @@ export class RuncSandboxProvider implements SandboxProvider {
     validateCreateOptions(options);
     const workspaceDir = resolve(options.workspaceDir);
     await mkdir(workspaceDir, { recursive: true, mode: 0o755 });
-    for (const mount of options.readOnlyMounts ?? []) {
+    for (const mount of [...(options.readOnlyMounts ?? []), ...(options.writableMounts ?? [])]) {
       await stat(mount.hostPath).catch((error: unknown) => {
         throw new SandboxError(
           "sandbox_invalid_options",
@@ -162,6 +162,10 @@ export class RuncSandboxProvider implements SandboxProvider {
       tmpSizeBytes: this.#options.tmpSizeBytes,
       hostRoot: this.#hostRoot,
       readOnlyMounts: options.readOnlyMounts?.map((mount) => ({
+        hostPath: resolve(mount.hostPath),
+        sandboxPath: posix.normalize(mount.sandboxPath),
+      })),
+      writableMounts: options.writableMounts?.map((mount) => ({
         hostPath: resolve(mount.hostPath),
         sandboxPath: posix.normalize(mount.sandboxPath),
       })),

@@ -1,0 +1,203 @@
+/**
+ * The memory stores a session has as resources, mounted at `/mnt/memory/<slug>/`: for the file tools a
+ * DatabaseFileSystem on the store's namespace (compare-and-swap against what the session read), for bash
+ * a host copy bound into the sandbox (writable for `read_write`, read-only for `read_only`) that is
+ * brought up to date before each command and whose changes are committed, attributed to the session,
+ * when the command ends. A change based on a version another session replaced meanwhile is kept as a
+ * conflict copy and the model is told in the command's result.
+ */
+import path from "node:path";
+import { type ExecResult, InputError, type Mount, type ReadOnlyMount } from "@outrig/core";
+import {
+  DatabaseFileSystem,
+  MemoryDirectorySync,
+  type MemoryStoreRecord,
+  type PostgresMemoryStores,
+} from "@outrig/storage";
+import { notFound } from "./http-error.js";
+import { MAX_MEMORY_BYTES } from "./routes/memory-stores-routes.js";
+
+export const MEMORY_MOUNT_ROOT = "/mnt/memory";
+
+/** A `memory_store` entry of a session's `resources`, as the API takes it. */
+export interface MemoryStoreResource {
+  readonly type: "memory_store";
+  readonly memory_store_id: string;
+  /** Default `read_write`. */
+  readonly access?: "read_write" | "read_only" | null;
+  readonly instructions?: string | null;
+}
+
+export interface MountedMemoryStore {
+  readonly store: MemoryStoreRecord;
+  readonly access: "read_write" | "read_only";
+  readonly instructions: string | null;
+  /** `/mnt/memory/<slug>`: the resource's `mount_path`. */
+  readonly mountPath: string;
+}
+
+export interface SessionMemoryMounts {
+  readonly stores: readonly MountedMemoryStore[];
+  /** For the session's MountTable (file tools). */
+  readonly mounts: readonly Mount[];
+  /** For the sandbox: read_only stores. */
+  readonly readOnlyMounts: readonly ReadOnlyMount[];
+  /** For the sandbox: read_write stores. */
+  readonly writableMounts: readonly ReadOnlyMount[];
+  /** A system-prompt section naming each store, its access, description and instructions; "" if none. */
+  readonly prompt: string;
+  /**
+   * Runs one bash command: every copy is brought up to date first; afterwards every change is committed
+   * and what the model must know (conflicts, refused files) is appended to the result's stderr.
+   */
+  aroundExec(run: () => Promise<ExecResult>): Promise<ExecResult>;
+}
+
+export interface SessionMemoryMountsOptions {
+  readonly memoryStores: PostgresMemoryStores;
+  readonly orgId: string;
+  /** The session's owner: versions record them with the session. */
+  readonly userId: string;
+  readonly sessionId: string;
+  readonly resources: readonly MemoryStoreResource[];
+  /** A host directory for this session's copies (e.g. under its state directory). */
+  readonly hostDir: string;
+  /** The session's current turn, recorded on each version. */
+  readonly turn?: () => number;
+  /** True when attaching for a new session: an archived store is refused (409). */
+  readonly isNewSession?: boolean;
+}
+
+/** The API's mount slug: lowercased, each run of characters other than ASCII letters and digits one hyphen. */
+export function memoryStoreSlug(name: string): string {
+  return name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "");
+}
+
+/**
+ * Resolves a session's memory store resources (404 for a store the org does not have) and sets up their
+ * mounts. Call once per session on the worker that runs it, before its sandbox starts.
+ */
+export async function createSessionMemoryMounts(
+  options: SessionMemoryMountsOptions,
+): Promise<SessionMemoryMounts> {
+  const { memoryStores, orgId, sessionId } = options;
+  const mounted: MountedMemoryStore[] = [];
+  const slugs = new Set<string>();
+  for (const resource of options.resources) {
+    const store = /^[A-Za-z0-9_]{1,128}$/.test(resource.memory_store_id)
+      ? await memoryStores.getStore(orgId, resource.memory_store_id)
+      : null;
+    if (!store) throw notFound(`Memory store ${resource.memory_store_id}`);
+    if (options.isNewSession && store.archivedAt !== null) {
+      throw new InputError(
+        "memory_store_archived",
+        `Memory store ${store.id} is archived and cannot be attached to a new session.`,
+        409,
+      );
+    }
+    if (mounted.some((each) => each.store.id === store.id)) {
+      throw new InputError("invalid_request", `resources: memory store ${store.id} is attached twice`, 400);
+    }
+    let slug = memoryStoreSlug(store.name) || store.id;
+    if (slugs.has(slug)) slug = `${slug}-${store.id}`;
+    slugs.add(slug);
+    mounted.push({
+      store,
+      access: resource.access ?? "read_write",
+      instructions: resource.instructions ?? null,
+      mountPath: `${MEMORY_MOUNT_ROOT}/${slug}`,
+    });
+  }
+
+  const author = () => ({
+    userId: options.userId,
+    sessionId,
+    ...(options.turn === undefined ? {} : { turn: options.turn() }),
+  });
+  const mounts: Mount[] = [];
+  const readOnlyMounts: ReadOnlyMount[] = [];
+  const writableMounts: ReadOnlyMount[] = [];
+  const copies: { sync: MemoryDirectorySync; fileSystem: DatabaseFileSystem; isWritable: boolean }[] = [];
+  for (const each of mounted) {
+    const scope = memoryStores.scopeOf(orgId, each.store.id);
+    const isWritable = each.access === "read_write" && each.store.archivedAt === null;
+    const fileSystem = new DatabaseFileSystem({
+      store: memoryStores.files,
+      scope,
+      author: {
+        userId: options.userId,
+        sessionId,
+        ...(options.turn === undefined ? {} : { turn: options.turn }),
+      },
+      ...(isWritable
+        ? {}
+        : {
+            writeDeniedMessage: `${each.mountPath} is attached read-only to this session: it can be read, not changed.`,
+          }),
+    });
+    mounts.push({ prefix: each.mountPath, fileSystem });
+    const sync = await MemoryDirectorySync.create({
+      store: memoryStores.files,
+      scope,
+      directory: path.join(options.hostDir, path.basename(each.mountPath)),
+      displayPrefix: each.mountPath,
+      sessionId,
+      author,
+      maxFileBytes: MAX_MEMORY_BYTES,
+    });
+    copies.push({ sync, fileSystem, isWritable });
+    (isWritable ? writableMounts : readOnlyMounts).push({
+      hostPath: sync.directory,
+      sandboxPath: each.mountPath,
+    });
+  }
+
+  return {
+    stores: mounted,
+    mounts,
+    readOnlyMounts,
+    writableMounts,
+    prompt: memoryPrompt(mounted),
+    async aroundExec(run) {
+      for (const copy of copies) await copy.sync.pull();
+      const result = await run();
+      const notices: string[] = [];
+      for (const each of mounted) {
+        const isReadOnly = each.access === "read_only" || each.store.archivedAt !== null;
+        const output = `${result.stdout}\n${result.stderr}`;
+        if (isReadOnly && output.includes(each.mountPath) && output.includes("Read-only file system")) {
+          notices.push(
+            `outrig: ${each.mountPath} is attached read-only to this session: it can be read, not changed.`,
+          );
+        }
+      }
+      for (const copy of copies) {
+        if (!copy.isWritable) continue;
+        const pushed = await copy.sync.push();
+        for (const change of pushed.committed) copy.fileSystem.noteVersion(change.path, change.version);
+        notices.push(...pushed.notices);
+      }
+      if (notices.length === 0) return result;
+      const separator = result.stderr === "" || result.stderr.endsWith("\n") ? "" : "\n";
+      return { ...result, stderr: `${result.stderr}${separator}${notices.join("\n")}\n` };
+    },
+  };
+}
+
+function memoryPrompt(stores: readonly MountedMemoryStore[]): string {
+  if (stores.length === 0) return "";
+  const lines = [
+    "# Memory stores",
+    `Memory stores are mounted under ${MEMORY_MOUNT_ROOT}/. Their files persist across sessions; every change is kept as a version. Read them at the start of a task; write what later sessions should know.`,
+  ];
+  for (const each of stores) {
+    lines.push(
+      `- ${each.mountPath}/ (${each.access === "read_write" && each.store.archivedAt === null ? "read-write" : "read-only"}): ${each.store.name}${each.store.description ? ` - ${each.store.description}` : ""}`,
+    );
+    if (each.instructions) lines.push(`  Instructions: ${each.instructions}`);
+  }
+  return lines.join("\n");
+}
