@@ -64,8 +64,6 @@ export interface SessionMemoryMountsOptions {
   readonly hostDir: string;
   /** The session's current turn, recorded on each version. */
   readonly turn?: () => number;
-  /** True when attaching for a new session: an archived store is refused (409). */
-  readonly isNewSession?: boolean;
 }
 
 /** The API's mount slug: lowercased, each run of characters other than ASCII letters and digits one hyphen. */
@@ -77,20 +75,28 @@ export function memoryStoreSlug(name: string): string {
 }
 
 /**
- * Resolves a session's memory store resources (404 for a store the org does not have) and sets up their
- * mounts. Call once per session on the worker that runs it, before its sandbox starts.
+ * Checks a session's memory store resources and resolves each to its store and mount path. Call it when
+ * a session is created (`isNewSession`): a store the org does not have is a 404 (another org's too,
+ * without saying so), an archived one a 409, a store attached twice a 400. Later (`skipMissing`), a store
+ * deleted since is left out instead.
  */
-export async function createSessionMemoryMounts(
-  options: SessionMemoryMountsOptions,
-): Promise<SessionMemoryMounts> {
-  const { memoryStores, orgId, sessionId } = options;
+export async function resolveMemoryStoreResources(options: {
+  readonly memoryStores: PostgresMemoryStores;
+  readonly orgId: string;
+  readonly resources: readonly MemoryStoreResource[];
+  readonly isNewSession?: boolean;
+  readonly skipMissing?: boolean;
+}): Promise<MountedMemoryStore[]> {
   const mounted: MountedMemoryStore[] = [];
   const slugs = new Set<string>();
   for (const resource of options.resources) {
     const store = /^[A-Za-z0-9_]{1,128}$/.test(resource.memory_store_id)
-      ? await memoryStores.getStore(orgId, resource.memory_store_id)
+      ? await options.memoryStores.getStore(options.orgId, resource.memory_store_id)
       : null;
-    if (!store) throw notFound(`Memory store ${resource.memory_store_id}`);
+    if (!store) {
+      if (options.skipMissing) continue;
+      throw notFound(`Memory store ${resource.memory_store_id.slice(0, 128)}`);
+    }
     if (options.isNewSession && store.archivedAt !== null) {
       throw new InputError(
         "memory_store_archived",
@@ -111,7 +117,23 @@ export async function createSessionMemoryMounts(
       mountPath: `${MEMORY_MOUNT_ROOT}/${slug}`,
     });
   }
+  return mounted;
+}
 
+/**
+ * Sets up the mounts of a session's memory store resources (a store deleted since the session was
+ * created is left out). Call once per session on the worker that runs it, before its sandbox starts.
+ */
+export async function createSessionMemoryMounts(
+  options: SessionMemoryMountsOptions,
+): Promise<SessionMemoryMounts> {
+  const { memoryStores, orgId, sessionId } = options;
+  const mounted = await resolveMemoryStoreResources({
+    memoryStores,
+    orgId,
+    resources: options.resources,
+    skipMissing: true,
+  });
   const author = () => ({
     userId: options.userId,
     sessionId,

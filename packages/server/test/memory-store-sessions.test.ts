@@ -1,0 +1,331 @@
+/**
+ * Memory stores attached to sessions, through the real SessionManager on Postgres with bubblewrap
+ * sandboxes: the store at /mnt/memory/<slug>/ for the file tools and bash (read_write and read_only),
+ * bash writes committed as versions attributed to the session, a stale bash write kept as a conflict copy
+ * and reported, 50 sessions appending to one memory at once through Edit, Write and Bash without losing
+ * an update, and a redacted version gone from the mount, grep, blame and history.
+ */
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { createDefaultTools, type LanguageModel, type ModelEvent, type ModelRequest } from "@outrig/core";
+import type { AssistantMessage, SessionEvent } from "@outrig/protocol";
+import { createBubblewrapSandboxProvider } from "@outrig/sandboxes";
+import {
+  createDatabase,
+  type Database,
+  type MemoryStoreRecord,
+  PostgresFileStore,
+  PostgresMemoryStores,
+} from "@outrig/storage";
+import { createTestDatabase, type TestDatabase } from "@outrig/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { InProcessTurnScheduler } from "../src/durable/in-process-turn-scheduler.js";
+import { EventBus } from "../src/event-bus.js";
+import { type MemoryStoreResource, resolveMemoryStoreResources } from "../src/memory-store-mounts.js";
+import { type Caller, SessionManager } from "../src/session-manager.js";
+
+/** The next tool call (or final text) from the transcript so far: a model that reacts to tool results. */
+type Decide = (request: ModelRequest) => { text: string } | { name: string; input: unknown };
+
+class ReactiveModel implements LanguageModel {
+  readonly provider = "reactive";
+  readonly modelId: string;
+  readonly #decide: Decide;
+  readonly systems: string[] = [];
+  #calls = 0;
+
+  constructor(modelId: string, decide: Decide) {
+    this.modelId = modelId;
+    this.#decide = decide;
+  }
+
+  async *stream(request: ModelRequest): AsyncIterable<ModelEvent> {
+    this.#calls += 1;
+    this.systems.push(request.system);
+    const next = this.#decide(request);
+    const content: AssistantMessage["content"] =
+      "text" in next
+        ? [{ type: "text", text: next.text }]
+        : [{ type: "tool_call", toolCallId: `call_${this.#calls}`, name: next.name, input: next.input }];
+    yield {
+      type: "end",
+      message: { role: "assistant", content },
+      stopReason: "text" in next ? "end_turn" : "tool_use",
+      usage: { inputTokens: 1, outputTokens: 1 },
+    };
+  }
+}
+
+/** The tool results of the transcript, oldest first. */
+function toolResults(request: ModelRequest) {
+  return request.messages.flatMap((message) => (message.role === "tool" ? message.content : []));
+}
+
+/** The file text of a Read tool result (its `N\t<text>` lines). */
+function readText(output: string): string {
+  return output
+    .split("\n")
+    .flatMap((line) => {
+      const match = /^(\d+)\t(.*)$/.exec(line);
+      return match ? [match[2] ?? ""] : [];
+    })
+    .join("\n");
+}
+
+let testDatabase: TestDatabase;
+let database: Database;
+let memoryStores: PostgresMemoryStores;
+let manager: SessionManager;
+let scheduler: InProcessTurnScheduler;
+let home: string;
+let caller: Caller;
+const provider = createBubblewrapSandboxProvider();
+const models = new Map<string, LanguageModel>();
+const resources = new Map<string, MemoryStoreResource[]>();
+
+beforeAll(async () => {
+  testDatabase = await createTestDatabase();
+  database = await createDatabase({ url: testDatabase.url });
+  home = await fs.mkdtemp(path.join(os.tmpdir(), "outrig-memory-sessions-"));
+  const org = await database.auth.createOrg("memory-sessions");
+  const user = await database.auth.createUser(org.id, { name: "owner", role: "member" });
+  caller = { orgId: org.id, userId: user.id, role: "member" };
+  memoryStores = new PostgresMemoryStores(database.pool, new PostgresFileStore(database.pool));
+  scheduler = new InProcessTurnScheduler();
+  manager = new SessionManager({
+    store: database.sessions,
+    modelFactory: (spec) => {
+      const model = models.get(spec);
+      if (!model) throw new Error(`no model ${spec}`);
+      return model;
+    },
+    sandboxProvider: provider,
+    tools: createDefaultTools(),
+    bus: new EventBus(),
+    scheduler,
+    home,
+    limits: { maxSteps: 400, maxModelAttempts: 1 },
+    sandboxIdleMs: 600_000,
+    log: () => {},
+    memoryStores: {
+      stores: memoryStores,
+      resourcesOf: async (session) => resources.get(session.id) ?? [],
+    },
+  });
+  await manager.start();
+}, 120_000);
+
+afterAll(async () => {
+  await manager?.close();
+  await provider.close();
+  await database?.close();
+  await testDatabase?.drop();
+  if (home) await fs.rm(home, { recursive: true, force: true });
+});
+
+let sessionCount = 0;
+
+/** Creates a session through the SessionManager API with these resources and runs one turn to its end. */
+async function runSession(
+  attached: MemoryStoreResource[],
+  decide: Decide,
+  options: { onStart?: (sessionId: string) => void } = {},
+): Promise<{ sessionId: string; events: SessionEvent[] }> {
+  sessionCount += 1;
+  const spec = `reactive:session-${sessionCount}`;
+  models.set(spec, new ReactiveModel(spec, decide));
+  const session = await manager.create(caller, { model: spec });
+  resources.set(session.id, attached);
+  options.onStart?.(session.id);
+  await manager.postMessage(caller, session.id, "go");
+  await scheduler.idle(session.id);
+  const events = await database.sessions.readEvents(session.id, { afterSeq: 0, limit: 10_000 });
+  return { sessionId: session.id, events };
+}
+
+function toolEnds(events: SessionEvent[]) {
+  return events.flatMap((event) => (event.type === "tool.end" ? [event] : []));
+}
+
+/** A model that makes the given calls one after another, then stops. */
+function sequence(calls: { name: string; input: unknown }[]): Decide {
+  return (request) => calls[toolResults(request).length] ?? { text: "done" };
+}
+
+async function createStore(name: string, files: Record<string, string>): Promise<MemoryStoreRecord> {
+  const store = await memoryStores.createStore(caller.orgId, { name });
+  for (const [filePath, content] of Object.entries(files)) {
+    await memoryStores.createMemory(caller.orgId, store.id, filePath, content, { userId: caller.userId });
+  }
+  return store;
+}
+
+async function headContent(store: MemoryStoreRecord, filePath: string): Promise<string> {
+  const file = await memoryStores.files.read(memoryStores.scopeOf(caller.orgId, store.id), filePath);
+  return Buffer.from(file.content).toString("utf8");
+}
+
+describe("memory stores mounted in sessions", () => {
+  it("shows a read_write store to the file tools and bash alike, commits bash writes as the session's versions, and keeps a read_only store read-only", async () => {
+    const notes = await createStore("Team Notes", { "/notes.md": "first\n" });
+    const rules = await createStore("Rules", { "/rules.md": "be kind\n" });
+    const { sessionId, events } = await runSession(
+      [
+        {
+          type: "memory_store",
+          memory_store_id: notes.id,
+          access: "read_write",
+          instructions: "Keep notes here.",
+        },
+        { type: "memory_store", memory_store_id: rules.id, access: "read_only" },
+      ],
+      sequence([
+        {
+          name: "Bash",
+          input: { command: "cat /mnt/memory/team-notes/notes.md /mnt/memory/rules/rules.md" },
+        },
+        {
+          name: "Bash",
+          input: {
+            command:
+              "echo 'from bash' >> /mnt/memory/team-notes/notes.md && mkdir -p /mnt/memory/team-notes/sub && echo new > /mnt/memory/team-notes/sub/new.md",
+          },
+        },
+        { name: "Read", input: { file_path: "/mnt/memory/team-notes/notes.md" } },
+        {
+          name: "Edit",
+          input: {
+            file_path: "/mnt/memory/team-notes/notes.md",
+            old_string: "from bash",
+            new_string: "from bash, edited",
+          },
+        },
+        { name: "Bash", input: { command: "cat /mnt/memory/team-notes/notes.md" } },
+        { name: "Bash", input: { command: "echo nope >> /mnt/memory/rules/rules.md" } },
+        { name: "Read", input: { file_path: "/mnt/memory/rules/rules.md" } },
+        { name: "Write", input: { file_path: "/mnt/memory/rules/rules.md", content: "nope" } },
+        { name: "Bash", input: { command: "rm /mnt/memory/team-notes/sub/new.md" } },
+      ]),
+    );
+    const ends = toolEnds(events);
+    expect(ends).toHaveLength(9);
+    expect(ends[0]?.output).toContain("first");
+    expect(ends[0]?.output).toContain("be kind");
+    expect(ends[1]?.isError).toBe(false);
+    // The file tool reads what bash wrote; bash reads what the file tool wrote.
+    expect(ends[2]?.output).toContain("from bash");
+    expect(ends[3]?.isError).toBe(false);
+    expect(ends[4]?.output).toContain("first\nfrom bash, edited");
+    // read_only: bash gets a read-only file system and the reason; the Write tool is refused.
+    expect(ends[5]?.output).toMatch(/Read-only file system/);
+    expect(ends[5]?.output).toContain("/mnt/memory/rules is attached read-only");
+    expect(ends[7]?.isError).toBe(true);
+    expect(ends[7]?.output).toContain("attached read-only");
+    expect(await headContent(rules, "/rules.md")).toBe("be kind\n");
+    expect(await headContent(notes, "/notes.md")).toBe("first\nfrom bash, edited\n");
+
+    // Versions: bash's and the Edit's are the session's; the bash rm is a delete by the session.
+    const versions = await memoryStores.listVersions(caller.orgId, notes.id, { limit: 100 });
+    const bySession = versions.filter((version) => version.sessionId === sessionId);
+    expect(bySession.map((version) => `${version.operation} ${version.path}`).sort()).toEqual([
+      "created /sub/new.md",
+      "deleted /sub/new.md",
+      "modified /notes.md",
+      "modified /notes.md",
+    ]);
+    const rulesVersions = await memoryStores.listVersions(caller.orgId, rules.id, { limit: 100 });
+    expect(rulesVersions).toHaveLength(1);
+    // The system prompt names the stores, their access and instructions.
+    const model = models.get(`reactive:session-${sessionCount}`) as ReactiveModel;
+    expect(model.systems[0]).toContain("/mnt/memory/team-notes/ (read-write): Team Notes");
+    expect(model.systems[0]).toContain("Instructions: Keep notes here.");
+    expect(model.systems[0]).toContain("/mnt/memory/rules/ (read-only): Rules");
+  }, 120_000);
+
+  it("refuses another org's store, an unknown, archived or twice-attached one when a session is created", async () => {
+    const other = await database.auth.createOrg("memory-sessions-other");
+    const theirs = await memoryStores.createStore(other.id, { name: "theirs" });
+    const mine = await memoryStores.createStore(caller.orgId, { name: "mine" });
+    const archived = await memoryStores.createStore(caller.orgId, { name: "old" });
+    await memoryStores.archiveStore(caller.orgId, archived.id);
+    const resolve = (ids: string[]) =>
+      resolveMemoryStoreResources({
+        memoryStores,
+        orgId: caller.orgId,
+        resources: ids.map((id) => ({ type: "memory_store" as const, memory_store_id: id })),
+        isNewSession: true,
+      });
+    await expect(resolve([theirs.id])).rejects.toMatchObject({ code: "not_found", status: 404 });
+    await expect(resolve(["memstore_missing"])).rejects.toMatchObject({ status: 404 });
+    await expect(resolve(["bad\u0000id"])).rejects.toMatchObject({ status: 404 });
+    await expect(resolve([archived.id])).rejects.toMatchObject({
+      code: "memory_store_archived",
+      status: 409,
+    });
+    await expect(resolve([mine.id, mine.id])).rejects.toMatchObject({ status: 400 });
+    expect((await resolve([mine.id])).map((each) => each.mountPath)).toEqual(["/mnt/memory/mine"]);
+    // A store deleted after the session was created is left out of its mounts, not an error.
+    await memoryStores.deleteStore(caller.orgId, mine.id);
+    const { events } = await runSession(
+      [{ type: "memory_store", memory_store_id: mine.id }],
+      sequence([{ name: "Bash", input: { command: "ls /mnt/memory 2>&1; echo ok" } }]),
+    );
+    expect(toolEnds(events)[0]?.output).toContain("ok");
+  }, 60_000);
+
+  it("keeps a bash write whose base changed meanwhile as a conflict copy and tells the model", async () => {
+    const store = await createStore("race", { "/shared.md": "base\n" });
+    let workspace = "";
+    const race = runSession(
+      [{ type: "memory_store", memory_store_id: store.id }],
+      sequence([
+        {
+          name: "Bash",
+          input: {
+            command:
+              "for i in $(seq 1 1200); do [ -e /workspace/go ] && break; sleep 0.05; done; echo mine >> /mnt/memory/race/shared.md",
+          },
+        },
+        { name: "Bash", input: { command: "cat /mnt/memory/race/shared.md; ls /mnt/memory/race" } },
+      ]),
+      { onStart: (sessionId) => (workspace = path.join(home, "workspaces", sessionId)) },
+    );
+    // While the command waits, another writer (the API) changes the memory; then the command goes on.
+    const memory = (await memoryStores.listMemories(caller.orgId, store.id, { limit: 10 }))[0];
+    if (!memory || "kind" in memory) throw new Error("no memory");
+    for (let attempt = 0; attempt < 600; attempt++) {
+      const events = await database.sessions.readEvents((await lastSessionId()) ?? "", {
+        afterSeq: 0,
+        limit: 100,
+      });
+      if (events.some((event) => event.type === "tool.start")) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await memoryStores.updateMemory(
+      caller.orgId,
+      store.id,
+      memory.id,
+      { content: "base\ntheirs\n" },
+      { userId: caller.userId },
+    );
+    await fs.mkdir(workspace, { recursive: true });
+    await fs.writeFile(path.join(workspace, "go"), "");
+    const { sessionId, events } = await race;
+    const ends = toolEnds(events);
+    expect(ends[0]?.output).toContain("was changed by another session while this command ran");
+    expect(ends[0]?.output).toContain(`/mnt/memory/race/shared.md.conflict-${sessionId}`);
+    // The other write stays current; this one is the conflict copy; both are versions.
+    expect(await headContent(store, "/shared.md")).toBe("base\ntheirs\n");
+    expect(await headContent(store, `/shared.md.conflict-${sessionId}`)).toBe("base\nmine\n");
+    expect(ends[1]?.output).toContain("base\ntheirs\n");
+    expect(ends[1]?.output).toContain(`shared.md.conflict-${sessionId}`);
+  }, 120_000);
+});
+
+async function lastSessionId(): Promise<string | undefined> {
+  const { rows } = await database.pool.query<{ id: string }>(
+    "SELECT id FROM sessions ORDER BY created_at DESC LIMIT 1",
+  );
+  return rows[0]?.id;
+}
