@@ -339,6 +339,61 @@ describe("memory stores mounted in sessions", () => {
   }, 120_000);
 });
 
+describe("redaction", () => {
+  it("removes a redacted version's content from the mount, bash, grep, Read, blame and version reads", async () => {
+    const secret = "token=SECRET-7f3a9c";
+    const store = await createStore("vault notes", { "/creds.md": `${secret}\nkeep this line\n` });
+    const memory = (await memoryStores.listMemories(caller.orgId, store.id, { limit: 10 }))[0];
+    if (!memory || "kind" in memory) throw new Error("no memory");
+    await memoryStores.updateMemory(
+      caller.orgId,
+      store.id,
+      memory.id,
+      { content: "rotated\nkeep this line\n" },
+      { userId: caller.userId },
+    );
+    await memoryStores.redactVersion(caller.orgId, store.id, memory.versionId, { userId: caller.userId });
+
+    const { events } = await runSession(
+      [{ type: "memory_store", memory_store_id: store.id }],
+      sequence([
+        {
+          name: "Bash",
+          input: {
+            command:
+              "grep -r SECRET /mnt/memory/ ; cat /mnt/memory/vault-notes/creds.md; ls -a /mnt/memory/vault-notes",
+          },
+        },
+        { name: "Grep", input: { pattern: "SECRET", path: "/mnt/memory/vault-notes" } },
+        { name: "Read", input: { file_path: "/mnt/memory/vault-notes/creds.md" } },
+      ]),
+    );
+    const outputs = toolEnds(events).map((end) => end.output);
+    expect(outputs).toHaveLength(3);
+    expect(outputs[0]).toContain("rotated");
+    expect(outputs[2]).toContain("rotated");
+    for (const output of outputs) expect(output).not.toContain("SECRET");
+    const scope = memoryStores.scopeOf(caller.orgId, store.id);
+    await expect(memoryStores.files.read(scope, "/creds.md", { version: 1 })).rejects.toMatchObject({
+      code: "not_found",
+    });
+    const blame = await memoryStores.files.blame(scope, "/creds.md");
+    expect(JSON.stringify(blame)).not.toContain("SECRET");
+    const history = await memoryStores.files.history(scope, "/creds.md");
+    expect(history[0]?.sha256).toBeNull();
+    const versions = await memoryStores.listVersions(caller.orgId, store.id, {
+      limit: 10,
+      withContent: true,
+    });
+    expect(JSON.stringify(versions)).not.toContain("SECRET");
+    const { rows } = await database.pool.query<{ found: number }>(
+      "SELECT count(*)::int AS found FROM file_versions WHERE namespace = $1 AND position($2::bytea IN content) > 0",
+      [scope.namespace, Buffer.from("SECRET")],
+    );
+    expect(rows[0]?.found).toBe(0);
+  }, 120_000);
+});
+
 describe("50 sessions writing one memory at once", () => {
   it("loses no update through Edit, Write and Bash; every stale write is refused or kept as a conflict copy and reported", async () => {
     const store = await createStore("shared", { "/log.md": "# log\nEND\n" });
