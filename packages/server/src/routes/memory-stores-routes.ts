@@ -39,20 +39,38 @@ const MAX_PATH_SEGMENTS = 20;
 const ID_PATTERN = /^[A-Za-z0-9_]{1,128}$/;
 const SHA256 = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hexadecimal characters");
 
+/** Text Postgres can store: no lone surrogates (jsonb refuses them). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const Text = z
+  .string()
+  .refine((value) => !LONE_SURROGATE.test(value), "must be well-formed Unicode (no lone surrogates)");
+/** An id in a filter: ids are prefixed base62; anything else matches nothing and is refused. */
+const IdFilter = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, "not an id");
+/** RFC 3339 with a year Postgres can hold. */
+const Timestamp = z
+  .string()
+  .datetime({ offset: true })
+  .refine((value) => {
+    const year = new Date(value).getUTCFullYear();
+    return year >= 1 && year <= 9999;
+  }, "year must be between 1 and 9999");
+
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to refuse control characters.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-const Name = z
-  .string()
-  .min(1)
-  .max(255)
-  .refine((value) => !CONTROL.test(value), "must not contain control characters");
-const Description = z.string().max(1024);
-const MetadataKey = z.string().min(1).max(64);
+const Name = Text.pipe(
+  z
+    .string()
+    .min(1)
+    .max(255)
+    .refine((value) => !CONTROL.test(value), "must not contain control characters"),
+);
+const Description = Text.pipe(z.string().max(1024));
+const MetadataKey = Text.pipe(z.string().min(1).max(64));
+const MetadataValue = Text.pipe(z.string().max(512));
 const Metadata = z
-  .record(MetadataKey, z.string().max(512))
+  .record(MetadataKey, MetadataValue)
   .refine((value) => Object.keys(value).length <= 16, "at most 16 pairs");
 const View = z.enum(["basic", "full"]);
-const Timestamp = z.string().datetime({ offset: true });
 
 const CreateStoreBody = z.strictObject({
   name: Name,
@@ -62,7 +80,7 @@ const CreateStoreBody = z.strictObject({
 const UpdateStoreBody = z.strictObject({
   name: Name.nullable().optional(),
   description: Description.nullable().optional(),
-  metadata: z.record(MetadataKey, z.string().max(512).nullable()).nullable().optional(),
+  metadata: z.record(MetadataKey, MetadataValue.nullable()).nullable().optional(),
 });
 const ListStoresQuery = z.strictObject({
   ...pageQueryFields,
@@ -76,10 +94,10 @@ const MemoryContent = z.string().refine((value) => Buffer.byteLength(value, "utf
   message: `must be at most ${MAX_MEMORY_BYTES} bytes`,
 });
 const ViewQuery = z.strictObject({ view: View.optional() });
-const CreateMemoryBody = z.strictObject({ content: MemoryContent.nullable(), path: z.string() });
+const CreateMemoryBody = z.strictObject({ content: MemoryContent.nullable(), path: Text });
 const UpdateMemoryBody = z.strictObject({
   content: MemoryContent.nullable().optional(),
-  path: z.string().nullable().optional(),
+  path: Text.nullable().optional(),
   precondition: z
     .strictObject({ type: z.literal("content_sha256"), content_sha256: SHA256.optional() })
     .optional(),
@@ -87,20 +105,20 @@ const UpdateMemoryBody = z.strictObject({
 const ListMemoriesQuery = z.strictObject({
   ...pageQueryFields,
   depth: z.coerce.number().int().min(0).max(1).optional(),
-  path_prefix: z.string().optional(),
+  path_prefix: Text.optional(),
   view: View.optional(),
 });
 const MemoryCursor = z.strictObject({ after: z.string(), is_prefix: z.boolean() });
 const DeleteMemoryQuery = z.strictObject({ expected_content_sha256: SHA256.optional() });
 const ListVersionsQuery = z.strictObject({
   ...pageQueryFields,
-  api_key_id: z.string().max(128).optional(),
+  api_key_id: IdFilter.optional(),
   "created_at[gte]": Timestamp.optional(),
   "created_at[lte]": Timestamp.optional(),
-  memory_id: z.string().max(128).optional(),
+  memory_id: IdFilter.optional(),
   operation: z.enum(["created", "modified", "deleted"]).optional(),
-  service_account_id: z.string().max(128).optional(),
-  session_id: z.string().max(128).optional(),
+  service_account_id: IdFilter.optional(),
+  session_id: IdFilter.optional(),
   view: View.optional(),
 });
 const VersionCursor = z.strictObject({ seq: z.number().int() });
