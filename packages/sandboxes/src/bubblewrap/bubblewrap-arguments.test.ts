@@ -95,3 +95,30 @@ describe("bubblewrap arguments with a prepared root filesystem", () => {
     expect(binds).toContainEqual(["/etc/ld.so.cache", "/etc/ld.so.cache"]);
   });
 });
+
+describe("bubblewrap arguments for extra mounts", () => {
+  it("binds writable mounts read-write after the read-only ones, before / is remounted read-only", () => {
+    const args = buildBubblewrapArguments(
+      {
+        ...baseLayout,
+        readOnlyMounts: [{ hostPath: "/host/copies/rules", sandboxPath: "/mnt/memory/rules" }],
+        writableMounts: [{ hostPath: "/host/copies/notes", sandboxPath: "/mnt/memory/notes" }],
+      },
+      3,
+    );
+    const readOnly = args.indexOf("/host/copies/rules");
+    const writable = args.indexOf("/host/copies/notes");
+    expect(args.slice(readOnly - 1, readOnly + 2)).toEqual([
+      "--ro-bind",
+      "/host/copies/rules",
+      "/mnt/memory/rules",
+    ]);
+    expect(args.slice(writable - 1, writable + 2)).toEqual([
+      "--bind",
+      "/host/copies/notes",
+      "/mnt/memory/notes",
+    ]);
+    expect(writable).toBeGreaterThan(readOnly);
+    expect(args.indexOf("--remount-ro")).toBeGreaterThan(writable);
+  });
+});
