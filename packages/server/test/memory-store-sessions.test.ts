@@ -293,6 +293,7 @@ describe("memory stores mounted in sessions", () => {
   it("keeps a bash write whose base changed meanwhile as a conflict copy and tells the model", async () => {
     const store = await createStore("race", { "/shared.md": "base\n" });
     let workspace = "";
+    let raceSessionId = "";
     const race = runSession(
       [{ type: "memory_store", memory_store_id: store.id }],
       sequence([
@@ -305,13 +306,18 @@ describe("memory stores mounted in sessions", () => {
         },
         { name: "Bash", input: { command: "cat /mnt/memory/race/shared.md; ls /mnt/memory/race" } },
       ]),
-      { onStart: (sessionId) => (workspace = path.join(home, "workspaces", sessionId)) },
+      {
+        onStart: (sessionId) => {
+          raceSessionId = sessionId;
+          workspace = path.join(home, "workspaces", sessionId);
+        },
+      },
     );
     // While the command waits, another writer (the API) changes the memory; then the command goes on.
     const memory = (await memoryStores.listMemories(caller.orgId, store.id, { limit: 10 }))[0];
     if (!memory || "kind" in memory) throw new Error("no memory");
     for (let attempt = 0; attempt < 600; attempt++) {
-      const events = await database.sessions.readEvents((await lastSessionId()) ?? "", {
+      const events = await database.sessions.readEvents(raceSessionId, {
         afterSeq: 0,
         limit: 100,
       });
@@ -497,10 +503,3 @@ describe("50 sessions writing one memory at once", () => {
     );
   }, 600_000);
 });
-
-async function lastSessionId(): Promise<string | undefined> {
-  const { rows } = await database.pool.query<{ id: string }>(
-    "SELECT id FROM sessions ORDER BY created_at DESC LIMIT 1",
-  );
-  return rows[0]?.id;
-}
