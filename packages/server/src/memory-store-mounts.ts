@@ -14,6 +14,7 @@ import {
   type MemoryStoreRecord,
   type PostgresMemoryStores,
 } from "@outrig/storage";
+import { z } from "zod";
 import { notFound } from "./http-error.js";
 import { MAX_MEMORY_BYTES } from "./routes/memory-stores-routes.js";
 
@@ -27,6 +28,14 @@ export interface MemoryStoreResource {
   readonly access?: "read_write" | "read_only" | null;
   readonly instructions?: string | null;
 }
+
+/** The `memory_store` entry of a create-session body's `resources`, for the sessions route's strict schema. */
+export const MemoryStoreResourceParam = z.strictObject({
+  type: z.literal("memory_store"),
+  memory_store_id: z.string().min(1).max(128),
+  access: z.enum(["read_write", "read_only"]).nullable().optional(),
+  instructions: z.string().max(4096).nullable().optional(),
+});
 
 export interface MountedMemoryStore {
   readonly store: MemoryStoreRecord;
@@ -206,6 +215,19 @@ export async function createSessionMemoryMounts(
       const separator = result.stderr === "" || result.stderr.endsWith("\n") ? "" : "\n";
       return { ...result, stderr: `${result.stderr}${separator}${notices.join("\n")}\n` };
     },
+  };
+}
+
+/** The session resource object the API returns for an attached store (`mount_path` included). */
+export function renderMemoryStoreResource(mounted: MountedMemoryStore) {
+  return {
+    type: "memory_store" as const,
+    memory_store_id: mounted.store.id,
+    name: mounted.store.name,
+    description: mounted.store.description,
+    access: mounted.access,
+    instructions: mounted.instructions,
+    mount_path: mounted.mountPath,
   };
 }
 

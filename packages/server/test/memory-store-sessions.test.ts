@@ -22,7 +22,11 @@ import { createTestDatabase, type TestDatabase } from "@outrig/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InProcessTurnScheduler } from "../src/durable/in-process-turn-scheduler.js";
 import { EventBus } from "../src/event-bus.js";
-import { type MemoryStoreResource, resolveMemoryStoreResources } from "../src/memory-store-mounts.js";
+import {
+  type MemoryStoreResource,
+  renderMemoryStoreResource,
+  resolveMemoryStoreResources,
+} from "../src/memory-store-mounts.js";
 import { type Caller, SessionManager } from "../src/session-manager.js";
 
 /** The next tool call (or final text) from the transcript so far: a model that reacts to tool results. */
@@ -280,7 +284,17 @@ describe("memory stores mounted in sessions", () => {
       status: 409,
     });
     await expect(resolve([mine.id, mine.id])).rejects.toMatchObject({ status: 400 });
-    expect((await resolve([mine.id])).map((each) => each.mountPath)).toEqual(["/mnt/memory/mine"]);
+    expect((await resolve([mine.id])).map(renderMemoryStoreResource)).toEqual([
+      {
+        type: "memory_store",
+        memory_store_id: mine.id,
+        name: "mine",
+        description: "",
+        access: "read_write",
+        instructions: null,
+        mount_path: "/mnt/memory/mine",
+      },
+    ]);
     // A store deleted after the session was created is left out of its mounts, not an error.
     await memoryStores.deleteStore(caller.orgId, mine.id);
     const { events } = await runSession(
