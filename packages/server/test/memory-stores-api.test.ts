@@ -320,7 +320,27 @@ describe("memory stores over raw HTTP", () => {
 
   it("refuses bad input with the API's error shape and stays up", async () => {
     const store = await client.beta.memoryStores.create({ name: "input" });
+    const forged = (position: unknown) => Buffer.from(JSON.stringify(position)).toString("base64url");
     const cases: [string, string, string | undefined, number][] = [
+      [
+        "GET",
+        `/v1/memory_stores?page=${forged({ created_at: "yesterday", id: "memstore_x" })}`,
+        undefined,
+        400,
+      ],
+      [
+        "GET",
+        `/v1/memory_stores?page=${forged({ created_at: "2026-01-01T00:00:00.000000Z", id: "a\u0000" })}`,
+        undefined,
+        400,
+      ],
+      [
+        "GET",
+        `/v1/memory_stores/${store.id}/memories?page=${forged({ after: "/\u0000", is_prefix: false })}`,
+        undefined,
+        400,
+      ],
+      ["GET", `/v1/memory_stores/${store.id}/memory_versions?page=${forged({ seq: 1e300 })}`, undefined, 400],
       ["POST", "/v1/memory_stores", JSON.stringify({ name: "" }), 400],
       ["POST", "/v1/memory_stores", JSON.stringify({ name: "x", extra: 1 }), 400],
       ["POST", "/v1/memory_stores", JSON.stringify({ name: 42 }), 400],

@@ -88,7 +88,11 @@ const ListStoresQuery = z.strictObject({
   "created_at[gte]": Timestamp.optional(),
   "created_at[lte]": Timestamp.optional(),
 });
-const StoreCursor = z.strictObject({ created_at: z.string(), id: z.string() });
+// Cursors are ours, but a client can forge one: everything in it must be safe to hand to Postgres.
+const StoreCursor = z.strictObject({
+  created_at: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/),
+  id: z.string().regex(ID_PATTERN),
+});
 
 const MemoryContent = z.string().refine((value) => Buffer.byteLength(value, "utf8") <= MAX_MEMORY_BYTES, {
   message: `must be at most ${MAX_MEMORY_BYTES} bytes`,
@@ -108,7 +112,10 @@ const ListMemoriesQuery = z.strictObject({
   path_prefix: Text.optional(),
   view: View.optional(),
 });
-const MemoryCursor = z.strictObject({ after: z.string(), is_prefix: z.boolean() });
+const MemoryCursor = z.strictObject({
+  after: Text.refine((value) => value.startsWith("/") && !CONTROL.test(value)),
+  is_prefix: z.boolean(),
+});
 const DeleteMemoryQuery = z.strictObject({ expected_content_sha256: SHA256.optional() });
 const ListVersionsQuery = z.strictObject({
   ...pageQueryFields,
@@ -121,7 +128,7 @@ const ListVersionsQuery = z.strictObject({
   session_id: IdFilter.optional(),
   view: View.optional(),
 });
-const VersionCursor = z.strictObject({ seq: z.number().int() });
+const VersionCursor = z.strictObject({ seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) });
 
 /**
  * Adds the memory store routes to an app whose `/v1/*` middleware has set `caller` (see createApp).
@@ -175,7 +182,7 @@ export function registerMemoryStoresRoutes<E extends MemoryStoresRoutesEnv>(
     });
     return c.json(
       toPage(rows, query.limit, renderStore, (row) => ({
-        created_at: row.createdAt.toISOString(),
+        created_at: row.createdAtExact,
         id: row.id,
       })),
     );

@@ -29,6 +29,8 @@ export interface MemoryStoreRecord {
   readonly createdAt: Date;
   readonly updatedAt: Date;
   readonly archivedAt: Date | null;
+  /** `created_at` to the microsecond (a Date keeps milliseconds), for list cursors. */
+  readonly createdAtExact: string;
 }
 
 export interface MemoryRecord {
@@ -76,7 +78,11 @@ interface StoreRow {
   created_at: Date;
   updated_at: Date;
   archived_at: Date | null;
+  created_at_exact: string;
 }
+
+/** Selects a store row with its exact creation time. */
+const STORE_COLUMNS = `*, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at_exact`;
 
 /** Most heads a depth-1 listing reads to fold into prefixes (the API caps a store at 2,000 memories). */
 const MAX_FOLD_ROWS = 10_000;
@@ -100,7 +106,7 @@ export class PostgresMemoryStores {
   ): Promise<MemoryStoreRecord> {
     const { rows } = await this.#pool.query<StoreRow>(
       `INSERT INTO memory_stores (org_id, id, name, description, metadata) VALUES ($1, $2, $3, $4, $5)
-       RETURNING *`,
+       RETURNING ${STORE_COLUMNS}`,
       [
         orgId,
         createId("memstore"),
@@ -114,7 +120,7 @@ export class PostgresMemoryStores {
 
   async getStore(orgId: string, storeId: string): Promise<MemoryStoreRecord | null> {
     const { rows } = await this.#pool.query<StoreRow>(
-      "SELECT * FROM memory_stores WHERE org_id = $1 AND id = $2",
+      `SELECT ${STORE_COLUMNS} FROM memory_stores WHERE org_id = $1 AND id = $2`,
       [orgId, storeId],
     );
     return rows[0] ? toStore(rows[0]) : null;
@@ -132,7 +138,7 @@ export class PostgresMemoryStores {
     },
   ): Promise<MemoryStoreRecord[]> {
     const { rows } = await this.#pool.query<StoreRow>(
-      `SELECT * FROM memory_stores WHERE org_id = $1
+      `SELECT ${STORE_COLUMNS} FROM memory_stores WHERE org_id = $1
          AND ($2::boolean OR archived_at IS NULL)
          AND ($3::timestamptz IS NULL OR created_at >= $3)
          AND ($4::timestamptz IS NULL OR created_at <= $4)
@@ -173,7 +179,7 @@ export class PostgresMemoryStores {
       checkMetadata(metadata);
       const updated = await client.query<StoreRow>(
         `UPDATE memory_stores SET name = $3, description = $4, metadata = $5, updated_at = now()
-         WHERE org_id = $1 AND id = $2 RETURNING *`,
+         WHERE org_id = $1 AND id = $2 RETURNING ${STORE_COLUMNS}`,
         [
           orgId,
           storeId,
@@ -189,7 +195,7 @@ export class PostgresMemoryStores {
   async archiveStore(orgId: string, storeId: string): Promise<MemoryStoreRecord | null> {
     const { rows } = await this.#pool.query<StoreRow>(
       `UPDATE memory_stores SET archived_at = COALESCE(archived_at, now()), updated_at = now()
-       WHERE org_id = $1 AND id = $2 RETURNING *`,
+       WHERE org_id = $1 AND id = $2 RETURNING ${STORE_COLUMNS}`,
       [orgId, storeId],
     );
     return rows[0] ? toStore(rows[0]) : null;
@@ -458,6 +464,7 @@ function toStore(row: StoreRow): MemoryStoreRecord {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     archivedAt: row.archived_at,
+    createdAtExact: row.created_at_exact,
   };
 }
 
