@@ -151,7 +151,12 @@ export async function createSessionMemoryMounts(
   const mounts: Mount[] = [];
   const readOnlyMounts: ReadOnlyMount[] = [];
   const writableMounts: ReadOnlyMount[] = [];
-  const copies: { sync: MemoryDirectorySync; fileSystem: DatabaseFileSystem; isWritable: boolean }[] = [];
+  const copies: {
+    sync: MemoryDirectorySync;
+    fileSystem: DatabaseFileSystem;
+    isWritable: boolean;
+    mounted: MountedMemoryStore;
+  }[] = [];
   for (const each of mounted) {
     const scope = memoryStores.scopeOf(orgId, each.store.id);
     const isWritable = each.access === "read_write" && each.store.archivedAt === null;
@@ -179,7 +184,7 @@ export async function createSessionMemoryMounts(
       author,
       maxFileBytes: MAX_MEMORY_BYTES,
     });
-    copies.push({ sync, fileSystem, isWritable });
+    copies.push({ sync, fileSystem, isWritable, mounted: each });
     (isWritable ? writableMounts : readOnlyMounts).push({
       hostPath: sync.directory,
       sandboxPath: each.mountPath,
@@ -207,6 +212,15 @@ export async function createSessionMemoryMounts(
       }
       for (const copy of copies) {
         if (!copy.isWritable) continue;
+        // A store deleted or archived since the session started takes no more writes.
+        const current = await memoryStores.getStore(orgId, copy.mounted.store.id);
+        if (current === null || current.archivedAt !== null) {
+          if (!(await copy.sync.hasChanges())) continue;
+          notices.push(
+            `outrig: ${copy.mounted.mountPath} was ${current === null ? "deleted" : "archived"} while this session ran; changes made there are not saved.`,
+          );
+          continue;
+        }
         const pushed = await copy.sync.push();
         for (const change of pushed.committed) copy.fileSystem.noteVersion(change.path, change.version);
         notices.push(...pushed.notices);

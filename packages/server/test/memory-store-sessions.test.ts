@@ -359,6 +359,30 @@ describe("memory stores mounted in sessions", () => {
   }, 120_000);
 });
 
+describe("a store archived while a session runs", () => {
+  it("takes no more bash writes from it and says so", async () => {
+    const store = await createStore("soon archived", { "/a.md": "one\n" });
+    const sessionId = await createSession([{ type: "memory_store", memory_store_id: store.id }]);
+    const first = await runTurn(
+      sessionId,
+      sequence([{ name: "Bash", input: { command: "echo two >> /mnt/memory/soon-archived/a.md" } }]),
+    );
+    expect(toolEnds(first).at(-1)?.output).not.toContain("outrig:");
+    expect(await headContent(store, "/a.md")).toBe("one\ntwo\n");
+    await memoryStores.archiveStore(caller.orgId, store.id);
+    const second = await runTurn(
+      sessionId,
+      sequence([
+        { name: "Bash", input: { command: "echo three >> /mnt/memory/soon-archived/a.md" } },
+        { name: "Bash", input: { command: "true" } },
+      ]),
+    );
+    const ends = toolEnds(second);
+    expect(ends.at(-2)?.output).toContain("/mnt/memory/soon-archived was archived while this session ran");
+    expect(await headContent(store, "/a.md")).toBe("one\ntwo\n");
+  }, 120_000);
+});
+
 describe("redaction", () => {
   it("removes a redacted version's content from the mount, bash, grep, Read, blame and version reads", async () => {
     const secret = "token=SECRET-7f3a9c";

@@ -87,6 +87,16 @@ export class MemoryDirectorySync {
     }
   }
 
+  /** True when the copy differs from what was last pulled or pushed (what push() would commit). */
+  async hasChanges(): Promise<boolean> {
+    const { files } = await this.#scan();
+    for (const [filePath, local] of files) {
+      if ((await readSha(local)) !== (this.#base.get(filePath)?.sha256 ?? null)) return true;
+    }
+    for (const [filePath, base] of this.#base) if (base.sha256 !== null && !files.has(filePath)) return true;
+    return false;
+  }
+
   /** Commits what changed in the copy since the last pull or push. */
   async push(): Promise<PushResult> {
     const committed: CommittedChange[] = [];
