@@ -131,8 +131,10 @@ export class MemoryDirectorySync {
         } else throw error;
       }
     }
+    // Paths this push wrote itself (conflict copies) were not in the scan, and are not removals.
+    const written = new Set(committed.map((change) => change.path));
     for (const [filePath, base] of [...this.#base]) {
-      if (base.sha256 === null || files.has(filePath)) continue;
+      if (base.sha256 === null || files.has(filePath) || written.has(filePath)) continue;
       const shown = `${this.#options.displayPrefix}${filePath}`;
       try {
         const [removed] = await this.#options.store.remove(this.#options.scope, filePath, {
