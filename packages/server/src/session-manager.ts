@@ -3,6 +3,7 @@
  * scheduler asks for. Holds each session's lazy sandbox. Turn state lives in the event log only, so
  * any worker can perform any step.
  */
+import path from "node:path";
 import {
   type AgentConfig,
   buildSkillsPrompt,
@@ -39,6 +40,7 @@ import {
   createMountMirror,
   type MountMirror,
   type PostgresFileStore,
+  type PostgresMemoryStores,
 } from "@outrig/storage";
 import { z } from "zod";
 import type {
@@ -50,6 +52,11 @@ import type {
 import type { SandboxEgressHook } from "./egress/session-egress.js";
 import type { EventBus } from "./event-bus.js";
 import { notFound } from "./http-error.js";
+import {
+  createSessionMemoryMounts,
+  type MemoryStoreResource,
+  type SessionMemoryMounts,
+} from "./memory-store-mounts.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import type { SandboxStateView } from "./sandbox-state.js";
 import { checkSessionAccess, type SessionPermission, type ShareLookup } from "./session-access.js";
@@ -66,6 +73,13 @@ export interface PolicySource {
 export interface SessionFilesOptions {
   readonly store: PostgresFileStore;
   readonly roleOf: (orgId: string, userId: string) => Promise<string | null>;
+}
+
+/** Memory stores attached to sessions as `resources`, mounted at /mnt/memory/<store>/. */
+export interface SessionMemoryStoresOptions {
+  readonly stores: PostgresMemoryStores;
+  /** The session's `memory_store` resources (stored with the session by whoever created it). */
+  readonly resourcesOf: (session: SessionRecord) => Promise<readonly MemoryStoreResource[]>;
 }
 
 /** What a session id may look like (`ses_` + base62 in Postgres; the test stores use similar ids). */
@@ -86,6 +100,7 @@ export interface SessionManagerOptions {
   readonly standbyAfterMs?: number;
   readonly log: (message: string) => void;
   readonly files?: SessionFilesOptions;
+  readonly memoryStores?: SessionMemoryStoresOptions;
   /** Tells other workers to abort a cancelled session's running step. */
   readonly broadcastCancel?: (sessionId: string) => Promise<void>;
   /** The sandbox's only way out (a proxy socket per session); without it sandboxes have no network. */
@@ -126,6 +141,8 @@ interface LiveSession {
   /** The turn writes are attributed to (database file versions record it). */
   turn: number;
   mirror: Promise<MountMirror> | undefined;
+  /** The session's memory store mounts, once set up (before its sandbox starts). */
+  memory: Promise<SessionMemoryMounts | undefined> | undefined;
   runner: Promise<SessionRunner> | undefined;
   /** Aborts the step in flight (model stream, sandbox command) when the turn is cancelled. */
   controller: AbortController;
@@ -690,14 +707,24 @@ export class SessionManager implements TurnHost {
   async #createRunner(session: SessionRecord, live: LiveSession): Promise<SessionRunner> {
     const options = this.#options;
     const sections: string[] = [];
+    if (!live.memory) {
+      live.memory = this.#memoryMounts(session, live);
+      live.memory.catch(() => {
+        live.memory = undefined; // retried by the next step (e.g. the database blinked)
+      });
+    }
+    const memoryStores = await live.memory;
+    if (options.files || memoryStores) {
+      const mounts = options.files ? await this.#databaseMounts(session) : [];
+      live.fs = createMountTable([...baseMounts(live.proxy), ...mounts, ...(memoryStores?.mounts ?? [])]);
+    }
     if (options.files) {
-      const mounts = await this.#databaseMounts(session);
-      live.fs = createMountTable([...baseMounts(live.proxy), ...mounts]);
       const skills = await loadSkills(live.fs);
       const memory = await loadMemoryInstructions(live.fs);
       for (const section of [memory.prompt, buildSkillsPrompt(skills.skills)])
         if (section) sections.push(section);
     }
+    if (memoryStores?.prompt) sections.push(memoryStores.prompt);
     // The pinned agent decides the model, the system prompt and the tools; without one, the defaults.
     const agent = await loadAgentConfig(options.store, session);
     const system = agent ? agent.system : session.system;
@@ -726,7 +753,9 @@ export class SessionManager implements TurnHost {
         model: this.#model(modelSpec),
         fs,
         exec: async (request, signal) => {
-          const run = () => live.proxy.exec(request, signal);
+          const exec = () => live.proxy.exec(request, signal);
+          // Memory store copies are brought up to date before the command and committed after it.
+          const run = memoryStores ? () => memoryStores.aroundExec(exec) : exec;
           const egress = options.egress;
           return explainReadOnlyMounts(await (egress ? egress.explainRefusals(session.id, run) : run()));
         },
@@ -759,6 +788,23 @@ export class SessionManager implements TurnHost {
       userId: session.userId,
       role,
       sessionId: session.id,
+      turn: () => live.turn,
+    });
+  }
+
+  /** The session's memory store resources, mounted (undefined when it has none). */
+  async #memoryMounts(session: SessionRecord, live: LiveSession): Promise<SessionMemoryMounts | undefined> {
+    const memoryStores = this.#options.memoryStores;
+    if (!memoryStores) return undefined;
+    const resources = await memoryStores.resourcesOf(session);
+    if (resources.length === 0) return undefined;
+    return createSessionMemoryMounts({
+      memoryStores: memoryStores.stores,
+      orgId: session.orgId,
+      userId: session.userId,
+      sessionId: session.id,
+      resources,
+      hostDir: path.join(this.#options.home, "memory-mounts", session.id),
       turn: () => live.turn,
     });
   }
@@ -796,6 +842,7 @@ export class SessionManager implements TurnHost {
         fs: createMountTable(baseMounts(proxy)),
         turn: session.turns,
         mirror: undefined,
+        memory: undefined,
         runner: undefined,
         controller: new AbortController(),
         interruptController: new AbortController(),
@@ -827,9 +874,10 @@ export class SessionManager implements TurnHost {
 
   /** Per-sandbox mounts, env and limits merged into each sandbox creation. */
   async #sandboxSetup(session: SessionRecord): Promise<SandboxSetup> {
-    const [mirror, egress] = await Promise.all([
+    const [mirror, egress, memoryStores] = await Promise.all([
       this.#liveSession(session).mirror,
       this.#options.egress?.sandboxOptions(session),
+      this.#liveSession(session).memory,
     ]);
     const mirrorMounts = mirror
       ? [
@@ -838,7 +886,12 @@ export class SessionManager implements TurnHost {
         ]
       : [];
     return {
-      readOnlyMounts: [...mirrorMounts, ...(egress?.readOnlyMounts ?? [])],
+      readOnlyMounts: [
+        ...mirrorMounts,
+        ...(egress?.readOnlyMounts ?? []),
+        ...(memoryStores?.readOnlyMounts ?? []),
+      ],
+      ...(memoryStores?.writableMounts.length ? { writableMounts: memoryStores.writableMounts } : {}),
       ...(egress?.env ? { env: egress.env } : {}),
       ...(egress?.egressSocketPath ? { egressSocketPath: egress.egressSocketPath } : {}),
     };

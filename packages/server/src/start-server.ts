@@ -32,6 +32,7 @@ import {
   PostgresApiFileStore,
   PostgresEnvironmentStore,
   PostgresFileStore,
+  PostgresMemoryStores,
   PostgresSandboxPolicyStore,
   PostgresSecretResolver,
   PostgresSecretStore,
@@ -56,6 +57,7 @@ import { registerEnvironmentsRoutes } from "./routes/environments-routes.js";
 import { registerFileStoreRoutes } from "./routes/file-store-routes.js";
 import { registerFilesApiRoutes } from "./routes/files-api-routes.js";
 import { registerKeysRoutes } from "./routes/keys-routes.js";
+import { registerMemoryStoresRoutes } from "./routes/memory-stores-routes.js";
 import { registerReadinessRoutes } from "./routes/readiness-routes.js";
 import { registerSandboxRoutes } from "./routes/sandbox-routes.js";
 import { registerSessionShareRoutes } from "./routes/session-share-routes.js";
@@ -232,6 +234,13 @@ export async function startServer(
         }),
       (routes) => registerFilesApiRoutes(routes, { files: apiFiles }),
       (routes) => registerSkillsApiRoutes(routes, { skills: apiSkills }),
+      (routes) =>
+        registerMemoryStoresRoutes(routes, {
+          memoryStores: new PostgresMemoryStores(
+            database.pool,
+            new PostgresFileStore(database.pool, { audit: database.audit }),
+          ),
+        }),
       (routes) =>
         registerSandboxRoutes(routes, {
           policies: {

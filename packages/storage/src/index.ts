@@ -109,6 +109,20 @@ export {
 } from "./files/postgres-file-store.js";
 export { createId, type IdPrefix, randomBase62 } from "./ids/create-id.js";
 export {
+  type CommittedChange,
+  MemoryDirectorySync,
+  type MemoryDirectorySyncOptions,
+  type PushResult,
+} from "./memory-stores/memory-directory-sync.js";
+export {
+  type MemoryListItem,
+  type MemoryRecord,
+  type MemoryStoreRecord,
+  type MemoryVersionRecord,
+  memoryStoreNamespace,
+  PostgresMemoryStores,
+} from "./memory-stores/postgres-memory-stores.js";
+export {
   loadMigrations,
   type Migration,
   type MigrationResult,

@@ -152,8 +152,9 @@ export interface CreateSandboxOptions {
   /** Extra read-only views (e.g. database-backed /memories and /skills, a CA bundle). */
   readonly readOnlyMounts?: readonly ReadOnlyMount[];
   /**
-   * Host directories bound writable (a session's /mnt/session/outputs). What the sandbox writes there
-   * is the server's to read back through the sandbox, never by following paths on the host.
+   * Host directories bound writable, after the read-only ones: a session's /mnt/session/outputs and its
+   * read_write memory stores. What the sandbox writes there is read back through the sandbox or
+   * committed by the server after each command, never by following the sandbox's links on the host.
    */
   readonly writableMounts?: readonly ReadOnlyMount[];
   /** Extra environment for every command (never secrets: placeholders only). */

@@ -42,6 +42,7 @@ export interface SandboxLayout {
   readonly hostRoot: readonly HostRootEntry[];
   /** Host paths bound read-only inside, after /workspace (so they may sit below it). */
   readonly readOnlyMounts?: readonly { readonly hostPath: string; readonly sandboxPath: string }[];
+  /** Host directories bound writable, after the read-only ones. */
   readonly writableMounts?: readonly { readonly hostPath: string; readonly sandboxPath: string }[];
   /** Extra environment for the agent and so for every command; added after the fixed one. */
   readonly extraEnv?: Readonly<Record<string, string>>;

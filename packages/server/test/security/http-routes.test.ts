@@ -213,6 +213,7 @@ beforeAll(async () => {
     skillVersionId: skill.latest_version_id,
     deletableSkillVersionId,
     deletableSkillId: deletableSkill.id,
+    memoryStore: await createMemoryStoreFixture(),
   };
   await waitForIdle(sessionId);
 }, 180_000);
@@ -228,6 +229,42 @@ afterAll(async () => {
   await testDatabase?.drop();
   if (home) await fs.rm(home, { recursive: true, force: true });
 });
+
+/** Org A's memory store: a memory with two versions (the first one redactable), a scratch memory and store. */
+async function createMemoryStoreFixture(): Promise<SpecFixture["memoryStore"]> {
+  const json = async (response: Response) => {
+    expect(response.status, await response.clone().text()).toBe(200);
+    return (await response.json()) as { id: string; memory_version_id: string };
+  };
+  const store = await json(
+    await call("POST", "/v1/memory_stores", keys.member, { body: { name: `store ${ORG_A_MARKER}` } }),
+  );
+  const memory = await json(
+    await call("POST", `/v1/memory_stores/${store.id}/memories`, keys.member, {
+      body: { path: "/notes.md", content: `notes ${ORG_A_MARKER}` },
+    }),
+  );
+  await json(
+    await call("POST", `/v1/memory_stores/${store.id}/memories/${memory.id}`, keys.member, {
+      body: { content: `notes 2 ${ORG_A_MARKER}` },
+    }),
+  );
+  const scratch = await json(
+    await call("POST", `/v1/memory_stores/${store.id}/memories`, keys.member, {
+      body: { path: "/scratch.md", content: `scratch ${ORG_A_MARKER}` },
+    }),
+  );
+  const scratchStore = await json(
+    await call("POST", "/v1/memory_stores", keys.member, { body: { name: `scratch ${ORG_A_MARKER}` } }),
+  );
+  return {
+    storeId: store.id,
+    memoryId: memory.id,
+    oldVersionId: memory.memory_version_id,
+    scratchMemoryId: scratch.id,
+    scratchStoreId: scratchStore.id,
+  };
+}
 
 async function waitForIdle(sessionId: string): Promise<void> {
   for (let attempt = 0; attempt < 600; attempt += 1) {

@@ -56,6 +56,15 @@ export interface SpecFixture {
   readonly adminUserId: string;
   /** A key of the member's that the DELETE /v1/keys/:id example revokes. */
   readonly revocableKeyId: string;
+  /** A memory store of the first org with one memory and an older version of it (memory stores API). */
+  readonly memoryStore?: {
+    readonly storeId: string;
+    readonly memoryId: string;
+    readonly oldVersionId: string;
+    /** A second memory and a second store, which the DELETE examples remove. */
+    readonly scratchMemoryId: string;
+    readonly scratchStoreId: string;
+  };
   /** A Files API file of the first org, and one the DELETE example removes. */
   readonly fileId: string;
   readonly deletableFileId: string;
@@ -801,5 +810,140 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
     crossOrg: "not_found",
     example: (f) => ({ params: { id: f.revocableKeyId } }),
     fuzz: { params: ["id"] },
+  },
+  // ---- memory stores (the Managed Agents API)
+  {
+    method: "POST",
+    path: "/v1/memory_stores",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({ body: { name: "probe store", description: "d", metadata: { k: "v" } } }),
+    fuzz: { body: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/memory_stores",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({ query: { limit: "5" } }),
+    fuzz: { query: true },
+    queryKeys: ["limit", "page", "include_archived", "created_at[gte]", "created_at[lte]"],
+  },
+  {
+    method: "GET",
+    path: "/v1/memory_stores/:store",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { store: f.memoryStore?.storeId ?? "" } }),
+    fuzz: { params: ["store"] },
+  },
+  {
+    method: "POST",
+    path: "/v1/memory_stores/:store",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { store: f.memoryStore?.storeId ?? "" }, body: { description: "updated" } }),
+    fuzz: { params: ["store"], body: true },
+  },
+  {
+    method: "POST",
+    path: "/v1/memory_stores/:store/memories",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({
+      params: { store: f.memoryStore?.storeId ?? "" },
+      body: { path: `/probe/${Date.now()}-${Math.random()}.md`, content: "probe" },
+    }),
+    fuzz: { params: ["store"], body: true },
+    queryKeys: ["view"],
+  },
+  {
+    method: "GET",
+    path: "/v1/memory_stores/:store/memories",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { store: f.memoryStore?.storeId ?? "" }, query: { view: "full" } }),
+    fuzz: { params: ["store"], query: true },
+    queryKeys: ["limit", "page", "depth", "path_prefix", "view"],
+  },
+  {
+    method: "GET",
+    path: "/v1/memory_stores/:store/memories/:memory",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({
+      params: { store: f.memoryStore?.storeId ?? "", memory: f.memoryStore?.memoryId ?? "" },
+    }),
+    fuzz: { params: ["store", "memory"], query: true },
+    queryKeys: ["view"],
+  },
+  {
+    method: "POST",
+    path: "/v1/memory_stores/:store/memories/:memory",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({
+      params: { store: f.memoryStore?.storeId ?? "", memory: f.memoryStore?.memoryId ?? "" },
+      body: { content: `notes ${Date.now()}` },
+    }),
+    fuzz: { params: ["store", "memory"], body: true },
+    queryKeys: ["view"],
+  },
+  {
+    method: "DELETE",
+    path: "/v1/memory_stores/:store/memories/:memory",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({
+      params: { store: f.memoryStore?.storeId ?? "", memory: f.memoryStore?.scratchMemoryId ?? "" },
+    }),
+    fuzz: { params: ["store", "memory"], query: true },
+    queryKeys: ["expected_content_sha256"],
+  },
+  {
+    method: "GET",
+    path: "/v1/memory_stores/:store/memory_versions",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { store: f.memoryStore?.storeId ?? "" } }),
+    fuzz: { params: ["store"], query: true },
+    queryKeys: ["limit", "page", "memory_id", "operation", "session_id", "api_key_id", "view"],
+  },
+  {
+    method: "GET",
+    path: "/v1/memory_stores/:store/memory_versions/:version",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({
+      params: { store: f.memoryStore?.storeId ?? "", version: f.memoryStore?.oldVersionId ?? "" },
+    }),
+    fuzz: { params: ["store", "version"], query: true },
+    queryKeys: ["view"],
+  },
+  {
+    method: "POST",
+    path: "/v1/memory_stores/:store/memory_versions/:version/redact",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({
+      params: { store: f.memoryStore?.storeId ?? "", version: f.memoryStore?.oldVersionId ?? "" },
+    }),
+    fuzz: { params: ["store", "version"] },
+  },
+  {
+    method: "POST",
+    path: "/v1/memory_stores/:store/archive",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { store: f.memoryStore?.scratchStoreId ?? "" } }),
+    fuzz: { params: ["store"] },
+  },
+  {
+    method: "DELETE",
+    path: "/v1/memory_stores/:store",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { store: f.memoryStore?.scratchStoreId ?? "" } }),
+    fuzz: { params: ["store"] },
   },
 ];

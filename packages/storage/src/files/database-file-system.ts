@@ -47,6 +47,14 @@ export class DatabaseFileSystem implements FileSystem {
     return this.#known.get(path);
   }
 
+  /**
+   * Records a version this session wrote by another way (a bash command's change committed by the
+   * session's memory sync), so its next write here is checked against it.
+   */
+  noteVersion(path: string, version: number): void {
+    this.#known.set(path, version);
+  }
+
   async read(path: string): Promise<Uint8Array> {
     const file = await this.#store.read(this.#scope, path);
     this.#known.set(file.path, file.version);

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { type DirEntry, FileError, type ListOptions } from "@outrig/core";
 import type pg from "pg";
 import type { AuditEntryInput, PostgresAuditLog } from "../audit/postgres-audit-log.js";
+import { createId } from "../ids/create-id.js";
 import { withTransaction } from "../with-transaction.js";
 import { type BlameLine, blameVersions } from "./blame.js";
 import { ancestorsOf, directoryPrefix, normalizeFilePath } from "./file-paths.js";
@@ -27,6 +28,8 @@ export interface FileAuthor {
   readonly userId?: string;
   readonly sessionId?: string;
   readonly turn?: number;
+  /** The API key of a direct API call (memory stores show it as an `api_actor`). */
+  readonly apiKeyId?: string;
 }
 
 export type FileLookup =
@@ -60,6 +63,14 @@ export interface FileWriteOptions {
    * version also counts as "absent as last seen"). Omitted: write unconditionally.
    */
   readonly expectedVersion?: number;
+  /** The path must hold no live file (FileError `conflict` otherwise): a create that never replaces. */
+  readonly mustBeAbsent?: boolean;
+  /** The live file's sha256 must be this (FileError `conflict` otherwise); checked after `skipUnchanged`. */
+  readonly expectedSha256?: string;
+  /** The path must hold this memory (FileError `not_found` otherwise), e.g. after looking it up by id. */
+  readonly expectedMemoryId?: string;
+  /** Content equal to the live file's: no new version, the current one is resolved (`isUnchanged`). */
+  readonly skipUnchanged?: boolean;
 }
 
 export interface FileWriteResult {
@@ -68,6 +79,11 @@ export interface FileWriteResult {
   readonly size: number;
   readonly mtimeMs: number;
   readonly sha256: string;
+  /** The version's id (`memver_…`) and the memory's (`mem_…`, kept across versions and renames). */
+  readonly versionId: string;
+  readonly memoryId: string;
+  /** True when `skipUnchanged` found the content already there and wrote nothing. */
+  readonly isUnchanged?: boolean;
 }
 
 export interface FileVersionRecord {
@@ -123,6 +139,13 @@ interface HeadRow {
   size: number;
   sha256: string | null;
   mtime_ms: string;
+  memory_id: string | null;
+}
+
+/** A memory carried to a new path by a rename: it keeps its id and creation time. */
+interface CarriedMemory {
+  readonly memoryId: string;
+  readonly createdAt: Date | null;
 }
 
 export class PostgresFileStore {
@@ -226,61 +249,219 @@ export class PostgresFileStore {
         `File is too large: ${content.byteLength} bytes; the limit is ${this.maxFileBytes} bytes.`,
       );
     }
-    const sha256 = createHash("sha256").update(content).digest("hex");
     return withTransaction(this.#pool, async (client) => {
       const head = await this.#lockHead(client, scope, normalized);
-      checkExpected(normalized, head, options.expectedVersion);
-      const blocker = await client.query<{ path: string }>(
-        `SELECT path FROM file_heads WHERE org_id = $1 AND namespace = $2 AND NOT is_deleted
-         AND (path = ANY($3::text[]) OR (path > $4 AND path < $5)) LIMIT 1`,
-        [scope.orgId, scope.namespace, ancestorsOf(normalized), `${normalized}/`, `${normalized}0`],
-      );
-      const blocking = blocker.rows[0]?.path;
-      if (blocking !== undefined) {
-        if (blocking.startsWith(`${normalized}/`)) {
-          throw new FileError("is_directory", normalized, `Is a directory: ${normalized}`);
-        }
-        throw new FileError("not_directory", blocking, `Not a directory: ${blocking}`);
-      }
-      const version = head.version + 1;
-      const mtimeMs = Math.max(this.#clock(), Number(head.mtime_ms) + 1);
-      // Like an edit on disk, a write that does not say keeps the file's executable bit.
-      const isExecutable =
-        options.isExecutable ??
-        (head.is_deleted || head.version === 0
-          ? false
-          : await this.#isExecutable(client, scope, normalized, head.version));
-      await client.query(
-        `INSERT INTO file_versions (org_id, namespace, path, version, is_deleted, content, size, sha256,
-           author_user_id, session_id, turn, mtime_ms, is_executable)
-         VALUES ($1, $2, $3, $4, false, $5, $6, $7, $8, $9, $10, $11, $12)`,
-        [
-          scope.orgId,
-          scope.namespace,
-          normalized,
-          version,
-          Buffer.from(content.buffer, content.byteOffset, content.byteLength),
-          content.byteLength,
-          sha256,
-          options.author?.userId ?? null,
-          options.author?.sessionId ?? null,
-          options.author?.turn ?? null,
-          mtimeMs,
-          isExecutable,
-        ],
-      );
-      await client.query(
-        `UPDATE file_heads SET version = $4, is_deleted = false, size = $5, sha256 = $6, mtime_ms = $7
-         WHERE org_id = $1 AND namespace = $2 AND path = $3`,
-        [scope.orgId, scope.namespace, normalized, version, content.byteLength, sha256, mtimeMs],
-      );
-      await notify(client, { orgId: scope.orgId, namespace: scope.namespace, path: normalized, version });
-      const result = { path: normalized, version, size: content.byteLength, mtimeMs, sha256 };
-      await this.#audit?.appendIn(client, scope.orgId, [
-        fileAuditEntry(scope, "write", result, options.author),
-      ]);
-      return result;
+      return this.#writeLocked(client, scope, normalized, head, content, options);
     });
+  }
+
+  /**
+   * Renames a file (a memory keeps its id) and optionally replaces its content, in one transaction: the
+   * old path gets a tombstone that is no version of its own, the new path the next version (`modified`).
+   * `options` apply to the source (`expectedMemoryId`, `expectedSha256`); the target must be absent.
+   * Throws FileError `not_found`, `conflict` (precondition), or `is_directory`/`not_directory`/`too_large`
+   * and FileError `conflict` with path = target when the target is taken.
+   */
+  async move(
+    scope: FileScope,
+    from: string,
+    to: string,
+    content: Uint8Array | undefined,
+    options: FileWriteOptions = {},
+  ): Promise<FileWriteResult> {
+    const source = normalizeFilePath(from);
+    const target = normalizeFilePath(to);
+    if (target === "/") throw new FileError("is_directory", target, "Is a directory: /");
+    return withTransaction(this.#pool, async (client) => {
+      // Both heads locked in path order, so two opposite renames cannot deadlock.
+      const [first, second] = source < target ? [source, target] : [target, source];
+      const firstHead = await this.#lockHead(client, scope, first);
+      const secondHead = await this.#lockHead(client, scope, second);
+      const sourceHead = first === source ? firstHead : secondHead;
+      const targetHead = first === source ? secondHead : firstHead;
+      if (sourceHead.is_deleted || sourceHead.version === 0) {
+        throw new FileError("not_found", source, `No such file: ${source}`);
+      }
+      if (options.expectedMemoryId !== undefined && sourceHead.memory_id !== options.expectedMemoryId) {
+        throw new FileError("not_found", source, `No such file: ${source}`);
+      }
+      const current = await this.#readVersion(client, scope, source, sourceHead.version);
+      const newContent = content ?? current.content;
+      if (source === target) {
+        return this.#writeLocked(client, scope, target, targetHead, newContent, options);
+      }
+      if (options.expectedSha256 !== undefined && sourceHead.sha256 !== options.expectedSha256) {
+        // The precondition is about the source's current content (a rename always changes something).
+        throw preconditionFailed(source);
+      }
+      if (!targetHead.is_deleted) {
+        throw new FileError("conflict", target, `A file already exists at ${target}`);
+      }
+      const created = await client.query<{ memory_created_at: Date | null }>(
+        `SELECT memory_created_at FROM file_heads WHERE org_id = $1 AND namespace = $2 AND path = $3`,
+        [scope.orgId, scope.namespace, source],
+      );
+      const carried: CarriedMemory = {
+        memoryId: sourceHead.memory_id ?? createId("mem"),
+        createdAt: created.rows[0]?.memory_created_at ?? null,
+      };
+      await this.#tombstone(client, scope, source, sourceHead, options.author, { isRename: true });
+      return this.#writeLocked(
+        client,
+        scope,
+        target,
+        targetHead,
+        newContent,
+        {
+          ...options,
+          expectedSha256: undefined,
+          expectedMemoryId: undefined,
+          isExecutable: current.isExecutable,
+        },
+        carried,
+      );
+    });
+  }
+
+  async #readVersion(
+    client: pg.PoolClient,
+    scope: FileScope,
+    path: string,
+    version: number,
+  ): Promise<{ content: Uint8Array; isExecutable: boolean }> {
+    const { rows } = await client.query<{ content: Buffer | null; is_executable: boolean }>(
+      `SELECT content, is_executable FROM file_versions
+       WHERE org_id = $1 AND namespace = $2 AND path = $3 AND version = $4`,
+      [scope.orgId, scope.namespace, path, version],
+    );
+    const row = rows[0];
+    if (row?.content == null) throw new FileError("not_found", path, `No such file: ${path}`);
+    return { content: new Uint8Array(row.content), isExecutable: row.is_executable };
+  }
+
+  async #writeLocked(
+    client: pg.PoolClient,
+    scope: FileScope,
+    normalized: string,
+    head: HeadRow,
+    content: Uint8Array,
+    options: FileWriteOptions,
+    carried?: CarriedMemory,
+  ): Promise<FileWriteResult> {
+    const sha256 = createHash("sha256").update(content).digest("hex");
+    const isLive = !head.is_deleted && head.version > 0;
+    if (options.expectedMemoryId !== undefined && (!isLive || head.memory_id !== options.expectedMemoryId)) {
+      throw new FileError("not_found", normalized, `No such file: ${normalized}`);
+    }
+    if (options.mustBeAbsent && isLive) {
+      throw new FileError("conflict", normalized, `A file already exists at ${normalized}`);
+    }
+    if (options.skipUnchanged && isLive && head.sha256 === sha256 && head.memory_id !== null) {
+      const { rows } = await client.query<{ id: string | null; is_executable: boolean }>(
+        `SELECT id, is_executable FROM file_versions
+         WHERE org_id = $1 AND namespace = $2 AND path = $3 AND version = $4`,
+        [scope.orgId, scope.namespace, normalized, head.version],
+      );
+      const row = rows[0];
+      if (
+        row?.id != null &&
+        (options.isExecutable === undefined || options.isExecutable === row.is_executable)
+      ) {
+        return {
+          path: normalized,
+          version: head.version,
+          size: head.size,
+          mtimeMs: Number(head.mtime_ms),
+          sha256,
+          versionId: row.id,
+          memoryId: head.memory_id,
+          isUnchanged: true,
+        };
+      }
+    }
+    checkExpected(normalized, head, options.expectedVersion);
+    if (options.expectedSha256 !== undefined && (!isLive || head.sha256 !== options.expectedSha256)) {
+      throw preconditionFailed(normalized);
+    }
+    const blocker = await client.query<{ path: string }>(
+      `SELECT path FROM file_heads WHERE org_id = $1 AND namespace = $2 AND NOT is_deleted
+       AND (path = ANY($3::text[]) OR (path > $4 AND path < $5)) LIMIT 1`,
+      [scope.orgId, scope.namespace, ancestorsOf(normalized), `${normalized}/`, `${normalized}0`],
+    );
+    const blocking = blocker.rows[0]?.path;
+    if (blocking !== undefined) {
+      if (blocking.startsWith(`${normalized}/`)) {
+        throw new FileError("is_directory", normalized, `Is a directory: ${normalized}`);
+      }
+      throw new FileError("not_directory", blocking, `Not a directory: ${blocking}`);
+    }
+    const version = head.version + 1;
+    const mtimeMs = Math.max(this.#clock(), Number(head.mtime_ms) + 1);
+    // Like an edit on disk, a write that does not say keeps the file's executable bit.
+    const isExecutable =
+      options.isExecutable ??
+      (head.is_deleted || head.version === 0
+        ? false
+        : await this.#isExecutable(client, scope, normalized, head.version));
+    // A new file is a new memory; a rename carries its memory here; anything else continues it.
+    const memoryId = carried?.memoryId ?? (isLive ? head.memory_id : null) ?? createId("mem");
+    const operation = isLive || carried !== undefined ? "modified" : "created";
+    const versionId = createId("memver");
+    await client.query(
+      `INSERT INTO file_versions (org_id, namespace, path, version, is_deleted, content, size, sha256,
+         author_user_id, session_id, turn, mtime_ms, is_executable, id, memory_id, operation, api_key_id)
+       VALUES ($1, $2, $3, $4, false, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+      [
+        scope.orgId,
+        scope.namespace,
+        normalized,
+        version,
+        Buffer.from(content.buffer, content.byteOffset, content.byteLength),
+        content.byteLength,
+        sha256,
+        options.author?.userId ?? null,
+        options.author?.sessionId ?? null,
+        options.author?.turn ?? null,
+        mtimeMs,
+        isExecutable,
+        versionId,
+        memoryId,
+        operation,
+        options.author?.apiKeyId ?? null,
+      ],
+    );
+    await client.query(
+      `UPDATE file_heads SET version = $4, is_deleted = false, size = $5, sha256 = $6, mtime_ms = $7,
+         memory_id = $8,
+         memory_created_at = CASE WHEN $9::boolean THEN COALESCE($10::timestamptz, now()) ELSE memory_created_at END
+       WHERE org_id = $1 AND namespace = $2 AND path = $3`,
+      [
+        scope.orgId,
+        scope.namespace,
+        normalized,
+        version,
+        content.byteLength,
+        sha256,
+        mtimeMs,
+        memoryId,
+        !isLive,
+        carried?.createdAt ?? null,
+      ],
+    );
+    await notify(client, { orgId: scope.orgId, namespace: scope.namespace, path: normalized, version });
+    const result = {
+      path: normalized,
+      version,
+      size: content.byteLength,
+      mtimeMs,
+      sha256,
+      versionId,
+      memoryId,
+    };
+    await this.#audit?.appendIn(client, scope.orgId, [
+      fileAuditEntry(scope, "write", result, options.author),
+    ]);
+    return result;
   }
 
   /**
@@ -309,32 +490,17 @@ export class PostgresFileStore {
       const results: FileWriteResult[] = [];
       for (const { path: filePath } of rows) {
         const head = await this.#lockHead(client, scope, filePath);
-        if (filePath === normalized) checkExpected(normalized, head, options.expectedVersion);
+        if (filePath === normalized) {
+          checkExpected(normalized, head, options.expectedVersion);
+          if (options.expectedMemoryId !== undefined && head.memory_id !== options.expectedMemoryId) {
+            throw new FileError("not_found", normalized, `No such file: ${normalized}`);
+          }
+          if (options.expectedSha256 !== undefined && head.sha256 !== options.expectedSha256) {
+            throw preconditionFailed(normalized);
+          }
+        }
         if (head.is_deleted) continue;
-        const version = head.version + 1;
-        const mtimeMs = Math.max(this.#clock(), Number(head.mtime_ms) + 1);
-        await client.query(
-          `INSERT INTO file_versions (org_id, namespace, path, version, is_deleted, content, size, sha256,
-             author_user_id, session_id, turn, mtime_ms)
-           VALUES ($1, $2, $3, $4, true, NULL, 0, NULL, $5, $6, $7, $8)`,
-          [
-            scope.orgId,
-            scope.namespace,
-            filePath,
-            version,
-            options.author?.userId ?? null,
-            options.author?.sessionId ?? null,
-            options.author?.turn ?? null,
-            mtimeMs,
-          ],
-        );
-        await client.query(
-          `UPDATE file_heads SET version = $4, is_deleted = true, size = 0, sha256 = NULL, mtime_ms = $5
-           WHERE org_id = $1 AND namespace = $2 AND path = $3`,
-          [scope.orgId, scope.namespace, filePath, version, mtimeMs],
-        );
-        await notify(client, { orgId: scope.orgId, namespace: scope.namespace, path: filePath, version });
-        results.push({ path: filePath, version, size: 0, mtimeMs, sha256: "" });
+        results.push(await this.#tombstone(client, scope, filePath, head, options.author));
       }
       await this.#audit?.appendIn(
         client,
@@ -512,6 +678,84 @@ export class PostgresFileStore {
     };
   }
 
+  /**
+   * Redacts one version: its content and hash are erased from the database (no read path can return them
+   * again) and the version records when and by whom. The current version of a live file cannot be
+   * redacted (FileError `conflict`: write a new version or remove the file first); a missing id is
+   * FileError `not_found`. Resolves false when it was already redacted.
+   */
+  async redactVersion(
+    scope: FileScope,
+    versionId: string,
+    actor: { userId?: string; apiKeyId?: string } = {},
+  ): Promise<boolean> {
+    return withTransaction(this.#pool, async (client) => {
+      const { rows } = await client.query<{ path: string; version: number; redacted_at: Date | null }>(
+        `SELECT path, version, redacted_at FROM file_versions WHERE org_id = $1 AND namespace = $2 AND id = $3`,
+        [scope.orgId, scope.namespace, versionId],
+      );
+      const row = rows[0];
+      if (row === undefined) throw new FileError("not_found", versionId, `No such version: ${versionId}`);
+      const head = await this.#lockHead(client, scope, row.path);
+      if (!head.is_deleted && head.version === row.version) {
+        throw new FileError(
+          "conflict",
+          row.path,
+          "This is the memory's current version: update the memory (or delete it) first, then redact this version.",
+        );
+      }
+      if (row.redacted_at !== null) return false;
+      await client.query(
+        `UPDATE file_versions SET content = NULL, sha256 = NULL, redacted_at = now(),
+           redacted_by_user_id = $5, redacted_by_api_key_id = $6
+         WHERE org_id = $1 AND namespace = $2 AND path = $3 AND version = $4`,
+        [scope.orgId, scope.namespace, row.path, row.version, actor.userId ?? null, actor.apiKeyId ?? null],
+      );
+      return true;
+    });
+  }
+
+  /** Appends a tombstone after `head` (locked by the caller). A rename's tombstone is no API version. */
+  async #tombstone(
+    client: pg.PoolClient,
+    scope: FileScope,
+    filePath: string,
+    head: HeadRow,
+    author: FileAuthor | undefined,
+    options: { isRename?: boolean } = {},
+  ): Promise<FileWriteResult> {
+    const version = head.version + 1;
+    const mtimeMs = Math.max(this.#clock(), Number(head.mtime_ms) + 1);
+    const versionId = options.isRename ? null : createId("memver");
+    const memoryId = head.memory_id ?? createId("mem");
+    await client.query(
+      `INSERT INTO file_versions (org_id, namespace, path, version, is_deleted, content, size, sha256,
+         author_user_id, session_id, turn, mtime_ms, id, memory_id, operation, api_key_id)
+       VALUES ($1, $2, $3, $4, true, NULL, 0, NULL, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      [
+        scope.orgId,
+        scope.namespace,
+        filePath,
+        version,
+        author?.userId ?? null,
+        author?.sessionId ?? null,
+        author?.turn ?? null,
+        mtimeMs,
+        versionId,
+        memoryId,
+        options.isRename ? null : "deleted",
+        author?.apiKeyId ?? null,
+      ],
+    );
+    await client.query(
+      `UPDATE file_heads SET version = $4, is_deleted = true, size = 0, sha256 = NULL, mtime_ms = $5
+       WHERE org_id = $1 AND namespace = $2 AND path = $3`,
+      [scope.orgId, scope.namespace, filePath, version, mtimeMs],
+    );
+    await notify(client, { orgId: scope.orgId, namespace: scope.namespace, path: filePath, version });
+    return { path: filePath, version, size: 0, mtimeMs, sha256: "", versionId: versionId ?? "", memoryId };
+  }
+
   async #hasFilesUnder(
     queryable: pg.Pool | pg.PoolClient,
     scope: FileScope,
@@ -547,7 +791,7 @@ export class PostgresFileStore {
       [scope.orgId, scope.namespace, path],
     );
     const { rows } = await client.query<HeadRow>(
-      `SELECT version, is_deleted, size, sha256, mtime_ms FROM file_heads
+      `SELECT version, is_deleted, size, sha256, mtime_ms, memory_id FROM file_heads
        WHERE org_id = $1 AND namespace = $2 AND path = $3 FOR UPDATE`,
       [scope.orgId, scope.namespace, path],
     );
@@ -555,6 +799,15 @@ export class PostgresFileStore {
     if (head === undefined) throw new FileError("io_error", path, `Lost the head row of ${path}`);
     return head;
   }
+}
+
+/** FileError `conflict` for a failed content-hash precondition (`memory_precondition_failed` on the API). */
+function preconditionFailed(path: string): FileError {
+  return new FileError(
+    "conflict",
+    path,
+    "precondition failed: the memory's content_sha256 is not the one given; retrieve it and retry.",
+  );
 }
 
 function checkExpected(path: string, head: HeadRow, expectedVersion: number | undefined): void {
