@@ -876,7 +876,7 @@ export class SessionManager implements TurnHost {
   async #sandboxSetup(session: SessionRecord): Promise<SandboxSetup> {
     const [mirror, egress, memoryStores] = await Promise.all([
       this.#liveSession(session).mirror,
-      this.#options.egress?.sandboxOptions(session),
+      this.#options.egress?.sandboxOptions({ ...session, vaultIds: session.managed?.vaultIds ?? [] }),
       this.#liveSession(session).memory,
     ]);
     const mirrorMounts = mirror

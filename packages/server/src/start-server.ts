@@ -48,6 +48,7 @@ import { CachedEgressSecrets } from "./egress/cached-egress-secrets.js";
 import { SessionEgress } from "./egress/session-egress.js";
 import { EventBus } from "./event-bus.js";
 import { acquireHomeLock } from "./home-lock.js";
+import { type MemoryStoreResource, resolveMemoryStoreResources } from "./memory-store-mounts.js";
 import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
 import { Readiness } from "./readiness.js";
 import { registerAgentsRoutes } from "./routes/agents-routes.js";
@@ -64,6 +65,7 @@ import { registerSessionShareRoutes } from "./routes/session-share-routes.js";
 import { registerSkillsApiRoutes } from "./routes/skills-api-routes.js";
 import { registerVaultsRoutes } from "./routes/vaults-routes.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
+import { checkFileResources } from "./session-files.js";
 import { SessionManager } from "./session-manager.js";
 
 /** How often the server checks that its embedded Postgres still runs. */
@@ -160,7 +162,20 @@ export async function startServer(
     store: database.sessions,
     log,
   });
+  // Memory stores: one registry for the routes and the sessions that mount them.
+  const memoryStores = new PostgresMemoryStores(
+    database.pool,
+    new PostgresFileStore(database.pool, { audit: database.audit }),
+  );
   const sessions = new SessionManager({
+    memoryStores: {
+      stores: memoryStores,
+      resourcesOf: async (session) =>
+        (session.managed?.resources ?? []).filter(
+          (resource): resource is MemoryStoreResource & Record<string, unknown> =>
+            resource.type === "memory_store",
+        ),
+    },
     sandboxLifecycle,
     scheduler,
     policies: database.policies,
@@ -226,7 +241,24 @@ export async function startServer(
     bus,
     log,
     rateLimits: config.rateLimits,
-    managed: { agents: createAgentDirectory(agents), environments: createEnvironmentDirectory(environments) },
+    managed: {
+      agents: createAgentDirectory(agents),
+      environments: createEnvironmentDirectory(environments),
+      // An attached memory store or file must be the org's (another org's is a 404, as if absent).
+      checkResource: async (orgId, resource) => {
+        if (resource.type === "memory_store")
+          await resolveMemoryStoreResources({
+            memoryStores,
+            orgId,
+            resources: [resource],
+            isNewSession: true,
+          });
+        else if (resource.type === "file") await checkFileResources(apiFiles, orgId, [resource]);
+      },
+      checkVaults: async (caller, vaultIds) => {
+        await vaultStore.credentialsForSession(caller.orgId, caller.userId, vaultIds);
+      },
+    },
     extraRoutes: [
       (routes) =>
         registerFileStoreRoutes(routes, {
@@ -234,13 +266,7 @@ export async function startServer(
         }),
       (routes) => registerFilesApiRoutes(routes, { files: apiFiles }),
       (routes) => registerSkillsApiRoutes(routes, { skills: apiSkills }),
-      (routes) =>
-        registerMemoryStoresRoutes(routes, {
-          memoryStores: new PostgresMemoryStores(
-            database.pool,
-            new PostgresFileStore(database.pool, { audit: database.audit }),
-          ),
-        }),
+      (routes) => registerMemoryStoresRoutes(routes, { memoryStores }),
       (routes) =>
         registerSandboxRoutes(routes, {
           policies: {

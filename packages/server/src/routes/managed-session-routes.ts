@@ -66,6 +66,8 @@ export interface ManagedSessionRouteDependencies {
   readonly environments?: EnvironmentDirectory;
   /** Checks that an attached resource names something the org has (a memory store, a file): 4xx if not. */
   readonly checkResource?: (orgId: string, resource: ResourceParams) => Promise<void>;
+  /** Checks that `caller` may use these vaults (404 for another org's or user's, 409 for an archived one). */
+  readonly checkVaults?: (caller: Caller, vaultIds: readonly string[]) => Promise<void>;
   /**
    * Keeps a GitHub resource's `authorization_token` out of the session row (a vault, the egress
    * credentials). Without it a token is refused: it is never stored in the clear.
@@ -186,6 +188,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     }
     if (Object.keys(metadata).length > 16)
       throw new InputError("invalid_request", "metadata: at most 16 keys", 400);
+    if (body.vault_ids) await deps.checkVaults?.(caller, body.vault_ids);
     const updated = await store.updateManagedSession(caller.orgId, session.id, {
       ...(body.title !== undefined ? { title: body.title } : {}),
       ...(body.metadata ? { metadata } : {}),
@@ -448,6 +451,7 @@ async function resolveNewSession(
         400,
       );
   }
+  if (body.vault_ids) await deps.checkVaults?.(caller, body.vault_ids);
   return {
     agent,
     agentConfig: config,
