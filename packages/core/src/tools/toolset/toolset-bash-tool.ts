@@ -170,6 +170,7 @@ export function createToolsetBashTool(options: ToolsetBashToolOptions = {}): Too
       "before it. Returns stdout and stderr; a non-zero exit is reported as `Exit code N` and marks the result " +
       "as an error. Output longer than 30000 characters is cut.",
     inputSchema,
+    isOutputError: false,
     async run(input, context): Promise<ToolResult> {
       const isRestart = input.restart === true;
       const command = input.command ?? "";

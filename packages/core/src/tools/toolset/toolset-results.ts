@@ -12,10 +12,16 @@ export function toolsetError(toolName: string, message: string): ToolResult {
   return { output: `${toolName}: ${message}`, isError: true };
 }
 
-/** Drops Claude Code's wrapper from an error result and names the tool; successes pass unchanged. */
-export function asToolsetError(toolName: string, result: ToolResult): ToolResult {
+/**
+ * Drops Claude Code's wrapper from an error result and names the tool; successes pass unchanged. With
+ * `isOutputError` false, an error without the wrapper is the tool's own output (a command that failed)
+ * and is left as it is.
+ */
+export function asToolsetError(toolName: string, result: ToolResult, isOutputError = true): ToolResult {
   if (!result.isError) return result;
-  const unwrapped = result.output.replace(/^<tool_use_error>([\s\S]*)<\/tool_use_error>$/, "$1");
+  const match = /^<tool_use_error>([\s\S]*)<\/tool_use_error>$/.exec(result.output);
+  if (match === null && !isOutputError) return result;
+  const unwrapped = match?.[1] ?? result.output;
   if (unwrapped.startsWith(`${toolName}: `) || unwrapped.startsWith("InputValidationError: "))
     return { output: unwrapped, isError: true };
   return toolsetError(toolName, unwrapped);
@@ -39,12 +45,18 @@ export function defineToolsetTool<Schema extends z.ZodType>(spec: {
   readonly description: string;
   readonly inputSchema: Schema;
   run(input: z.output<Schema>, context: ToolContext): Promise<ToolResult>;
+  /** False when an error result can be the tool's own output (bash: a command's failure), kept as is. */
+  readonly isOutputError?: boolean;
 }): Tool<z.output<Schema>> {
   const tool = defineTool(spec);
   return {
     ...tool,
     execute: async (input: unknown, context: ToolContext): Promise<ToolResult> =>
       // `execute` validates whatever it is given; its parameter type only documents the parsed input.
-      asToolsetError(spec.name, await tool.execute(input as z.output<Schema>, context)),
+      asToolsetError(
+        spec.name,
+        await tool.execute(input as z.output<Schema>, context),
+        spec.isOutputError ?? true,
+      ),
   };
 }
