@@ -119,7 +119,6 @@ export function createEgressWebFetcher(options: EgressWebFetcherOptions): WebFet
         path: `${url.pathname}${url.search}`,
         headers,
         signal: deadline,
-        agent: false,
         createConnection: () => {
           const host = url.hostname.replace(/^\[|\]$/g, "");
           return tls.connect({
