@@ -11,12 +11,18 @@ import {
   createMountTable,
   createToolsetTools,
   SandboxFileSystem,
+  type SandboxProvider,
   type Tool,
   type ToolContext,
   type ToolResult,
   type ToolsetSettings,
 } from "@outrig/core";
-import { createBubblewrapSandboxProvider, createLocalDirectoryBlobStore } from "@outrig/sandboxes";
+import {
+  checkRuncHibernate,
+  createBubblewrapSandboxProvider,
+  createLocalDirectoryBlobStore,
+  createRuncSandboxProvider,
+} from "@outrig/sandboxes";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SessionSandbox } from "./session-sandbox.js";
 import { SessionSnapshots } from "./session-snapshots.js";
@@ -42,12 +48,12 @@ const ALL_ON: ToolsetSettings = Object.fromEntries(
 );
 
 /** A session's sandbox, the toolset's tools and a context to call them with. */
-async function openSession() {
+async function openSession(sandboxProvider: SandboxProvider = provider) {
   count += 1;
   const workspaceDir = path.join(root, `workspace-${count}`);
   const stateDir = path.join(root, `state-${count}`);
   const sandbox = new SessionSandbox({
-    provider,
+    provider: sandboxProvider,
     sessionId: `ses_toolset_${count}`,
     orgId: "org_1",
     workspaceDir,
@@ -225,6 +231,35 @@ describe.skipIf(!isRoot)("toolset bash on a real sandbox", () => {
       await session.sandbox.destroy();
     }
   }, 120_000);
+});
+
+const runc = await checkRuncHibernate();
+
+describe.skipIf(!runc.isSupported)("toolset bash on a runc sandbox", () => {
+  it("keeps the shell across hibernate (CRIU) and restore", async () => {
+    if (!runc.isSupported) return;
+    const runcProvider = createRuncSandboxProvider({
+      criuPath: runc.criuPath,
+      stateDir: path.join(root, "runc"),
+    });
+    const session = await openSession(runcProvider);
+    try {
+      await session.bash(
+        "mkdir -p deep/er && cd deep/er && export SLEPT=no && sleep 600 >/dev/null 2>&1 & echo started",
+      );
+      await session.bash("cd deep/er && export SLEPT=yes");
+      const handle = session.sandbox.handle;
+      if (!handle?.hibernate) throw new Error("the runc sandbox has no hibernate");
+      await handle.hibernate();
+      expect(handle.state).toBe("hibernated");
+      expect(
+        (await session.bash('pwd; echo "$SLEPT"; pgrep -x sleep >/dev/null && echo sleeper')).output,
+      ).toBe("/workspace/deep/er\nyes\nsleeper");
+    } finally {
+      await session.sandbox.destroy();
+      await runcProvider.close();
+    }
+  }, 180_000);
 });
 
 describe.skipIf(!isRoot)("toolset file tools on a real sandbox", () => {
