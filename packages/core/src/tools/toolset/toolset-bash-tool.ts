@@ -33,6 +33,14 @@ export const SHELL_GROUPS_FILE = "/tmp/.outrig-bash-groups";
 /** The saved state the backend keeps at most; a larger one (huge functions) lives in the sandbox's file only. */
 export const SHELL_STATE_MAX_CHARS = 64 * 1024;
 
+/**
+ * Every variable name, in words bash expands without forking (`$(compgen -e)` would cost a process per
+ * call): `${!a@}` lists the names that start with `a`, and so on for each letter a name can start with.
+ */
+const EVERY_VARIABLE = [..."abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"]
+  .map((letter) => `\${!${letter}@}`)
+  .join(" ");
+
 /** The backend's copy of a session's shell state (the script that restores it). */
 export interface ShellStateStore {
   get(): string | undefined | Promise<string | undefined>;
@@ -88,7 +96,9 @@ function saveScript(startMarker: string, endMarker: string): string {
     "declare -A __outrig_now=()",
     "{",
     "builtin printf '__outrig_cwd=%q\\n' \"$PWD\"",
-    "for __outrig_n in $(compgen -e); do",
+    `for __outrig_n in ${EVERY_VARIABLE}; do`,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion
+    "[[ ${!__outrig_n@a} == *x* ]] || continue",
     "__outrig_now[$__outrig_n]=1",
     "case $__outrig_n in PWD|OLDPWD|SHLVL|_) continue;; esac",
     // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion
@@ -128,8 +138,9 @@ export function buildShellScript(options: {
   const prelude =
     `${restart}__outrig_save=${ansiCQuote(saveScript(options.startMarker, options.endMarker))}; ` +
     "declare -A __outrig_base=(); " +
+    `for __outrig_n in ${EVERY_VARIABLE}; do ` +
     // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion
-    "for __outrig_n in $(compgen -e); do __outrig_base[$__outrig_n]=${!__outrig_n}; done; " +
+    "[[ ${!__outrig_n@a} == *x* ]] && __outrig_base[$__outrig_n]=${!__outrig_n}; done; " +
     `builtin echo "$$" >> ${SHELL_GROUPS_FILE} 2>/dev/null; ` +
     `if [[ -r ${SHELL_STATE_FILE} ]]; then builtin source ${SHELL_STATE_FILE}; else ${restore}; fi 2>/dev/null; ` +
     // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion
