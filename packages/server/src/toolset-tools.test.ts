@@ -215,6 +215,20 @@ describe.skipIf(!isRoot)("toolset bash on a real sandbox", () => {
     }
   }, 120_000);
 
+  it("runs a session's calls one at a time, so calls made together lose nothing", async () => {
+    const session = await openSession();
+    try {
+      const [slow, fast] = await Promise.all([
+        session.bash("sleep 0.3; export FIRST=1; echo slow"),
+        session.bash("export SECOND=2; echo fast"),
+      ]);
+      expect([slow.output, fast.output]).toEqual(["slow", "fast"]);
+      expect((await session.bash('echo "$FIRST$SECOND"')).output).toBe("12");
+    } finally {
+      await session.sandbox.destroy();
+    }
+  }, 120_000);
+
   it("rejects wrong input with a tool error, not a crash", async () => {
     const session = await openSession();
     try {

@@ -22,7 +22,7 @@ import {
   formatBashResult,
   resolveTimeout,
 } from "../bash-tool.js";
-import type { Tool, ToolResult } from "../tool.js";
+import type { Tool, ToolContext, ToolResult } from "../tool.js";
 import { success } from "../tool-support.js";
 import { defineToolsetTool, toolsetError } from "./toolset-results.js";
 
@@ -170,6 +170,47 @@ export function splitShellState(
 
 export function createToolsetBashTool(options: ToolsetBashToolOptions = {}): Tool<ToolsetBashInput> {
   const store = options.state ?? createMemoryShellState();
+  /** The call running now: calls wait for it (two at once would each restore, then overwrite, the state). */
+  let tail: Promise<unknown> = Promise.resolve();
+
+  async function runCall(input: ToolsetBashInput, context: ToolContext): Promise<ToolResult> {
+    const isRestart = input.restart === true;
+    const command = input.command ?? "";
+    if (command.trim() === "" && !isRestart) return toolsetError("bash", "command is required");
+    if (isRestart) await store.set(undefined);
+    const savedState = isRestart ? undefined : await store.get();
+    const timeoutMs = resolveTimeout(input.timeout_ms);
+    const nonce = randomUUID().replaceAll("-", "");
+    const startMarker = `__outrig_shell_state_${nonce}__`;
+    const endMarker = `__outrig_shell_state_end_${nonce}__`;
+    let result: Awaited<ReturnType<typeof context.exec>>;
+    try {
+      result = await context.exec(
+        {
+          command: buildShellScript({
+            command: command.trim() === "" ? ":" : command,
+            savedState,
+            isRestart,
+            startMarker,
+            endMarker,
+          }),
+          cwd: context.cwd,
+          timeoutMs,
+          maxOutputBytes: BASH_MAX_OUTPUT_BYTES,
+        },
+        context.signal,
+      );
+    } catch (error) {
+      return toolsetError("bash", `the command could not be run: ${ensureError(error).message}`);
+    }
+    const { stdout, state } = splitShellState(result.stdout, startMarker, endMarker);
+    // A state too large to send back inline stays in the sandbox's file only; a stale copy must not linger.
+    if (state !== undefined) await store.set(state.length <= SHELL_STATE_MAX_CHARS ? state : undefined);
+    if (command.trim() === "" && isRestart && result.exitCode === 0 && stdout.trim() === "")
+      return success("bash session restarted");
+    return formatBashResult({ ...result, stdout }, timeoutMs);
+  }
+
   return defineToolsetTool({
     name: "bash",
     description:
@@ -182,42 +223,10 @@ export function createToolsetBashTool(options: ToolsetBashToolOptions = {}): Too
       "as an error. Output longer than 30000 characters is cut.",
     inputSchema,
     isOutputError: false,
-    async run(input, context): Promise<ToolResult> {
-      const isRestart = input.restart === true;
-      const command = input.command ?? "";
-      if (command.trim() === "" && !isRestart) return toolsetError("bash", "command is required");
-      if (isRestart) await store.set(undefined);
-      const savedState = isRestart ? undefined : await store.get();
-      const timeoutMs = resolveTimeout(input.timeout_ms);
-      const nonce = randomUUID().replaceAll("-", "");
-      const startMarker = `__outrig_shell_state_${nonce}__`;
-      const endMarker = `__outrig_shell_state_end_${nonce}__`;
-      let result: Awaited<ReturnType<typeof context.exec>>;
-      try {
-        result = await context.exec(
-          {
-            command: buildShellScript({
-              command: command.trim() === "" ? ":" : command,
-              savedState,
-              isRestart,
-              startMarker,
-              endMarker,
-            }),
-            cwd: context.cwd,
-            timeoutMs,
-            maxOutputBytes: BASH_MAX_OUTPUT_BYTES,
-          },
-          context.signal,
-        );
-      } catch (error) {
-        return toolsetError("bash", `the command could not be run: ${ensureError(error).message}`);
-      }
-      const { stdout, state } = splitShellState(result.stdout, startMarker, endMarker);
-      // A state too large to send back inline stays in the sandbox's file only; a stale copy must not linger.
-      if (state !== undefined) await store.set(state.length <= SHELL_STATE_MAX_CHARS ? state : undefined);
-      if (command.trim() === "" && isRestart && result.exitCode === 0 && stdout.trim() === "")
-        return success("bash session restarted");
-      return formatBashResult({ ...result, stdout }, timeoutMs);
+    run(input, context): Promise<ToolResult> {
+      const call = tail.then(() => runCall(input, context));
+      tail = call.catch(() => undefined);
+      return call;
     },
   });
 }
