@@ -1,6 +1,6 @@
 /**
  * What the toolset's persistent `bash` costs per call next to the old, stateless `Bash`: both run
- * `echo hi` on one bubblewrap sandbox, interleaved in rounds; reported is the median per call of each,
+ * `echo hi` on one bubblewrap sandbox, one call of each in turn; reported is the median per call of each,
  * with an empty shell state and with a state of a virtualenv-sized shell (a dozen exports, functions).
  * Run: `npx tsc -b && node bench/toolset-bash-bench.mjs [calls per round] [rounds]` (root, bubblewrap).
  */
@@ -40,15 +40,13 @@ const context = {
   cwd: "/workspace",
 };
 
-async function timeCalls(tool, input) {
-  const durations = [];
-  for (let index = 0; index < callsPerRound; index++) {
-    const startedAt = performance.now();
-    const result = await tool.execute(input, context);
-    durations.push(performance.now() - startedAt);
-    if (result.isError) throw new Error(`${tool.name} failed: ${result.output}`);
-  }
-  return durations;
+/** Milliseconds of one call; a failed call stops the bench. */
+async function timeCall(tool, input) {
+  const startedAt = performance.now();
+  const result = await tool.execute(input, context);
+  const duration = performance.now() - startedAt;
+  if (result.isError) throw new Error(`${tool.name} failed: ${result.output}`);
+  return duration;
 }
 
 try {
@@ -68,10 +66,11 @@ try {
     context,
   );
   const samples = { old: [], empty: [], loaded: [] };
-  for (let round = 0; round < rounds; round++) {
-    samples.old.push(...(await timeCalls(old, { command: "echo hi" })));
-    samples.empty.push(...(await timeCalls(empty, { command: "echo hi" })));
-    samples.loaded.push(...(await timeCalls(loaded, { command: "echo hi" })));
+  // One call of each in turn, so a change in the machine's load falls on all three alike.
+  for (let call = 0; call < callsPerRound * rounds; call++) {
+    samples.old.push(await timeCall(old, { command: "echo hi" }));
+    samples.empty.push(await timeCall(empty, { command: "echo hi" }));
+    samples.loaded.push(await timeCall(loaded, { command: "echo hi" }));
   }
   const figures = {
     calls: callsPerRound * rounds,
