@@ -11,6 +11,7 @@ import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { gzipSync } from "node:zlib";
 import {
   createFileStateTracker,
   createMountTable,
@@ -51,6 +52,9 @@ describe("web_fetch through the session's egress", () => {
     } else if (request.url === "/data.json") {
       response.writeHead(200, { "content-type": "application/json" });
       response.end('{"ok":true}');
+    } else if (request.url === "/zipped") {
+      response.writeHead(200, { "content-type": "text/plain", "content-encoding": "gzip" });
+      response.end(gzipSync("compressed text"));
     } else if (request.url === "/image") {
       response.writeHead(200, { "content-type": "image/png" });
       response.end(Buffer.from([0x89, 0x50, 0x4e, 0x47]));
@@ -136,6 +140,9 @@ describe("web_fetch through the session's egress", () => {
       isError: false,
     });
     expect((await fetch(`https://secure.test:${securePort}/data.json`)).output).toContain('{"ok":true}');
+    expect((await fetch(`http://plain.test:${plainPort}/zipped`)).output).toBe(
+      `http://plain.test:${plainPort}/zipped (HTTP 200, text/plain)\n\ncompressed text`,
+    );
     expect(await fetch(`http://plain.test:${plainPort}/image`)).toEqual({
       output: `web_fetch: http://plain.test:${plainPort}/image returned image/png (4 bytes), which is not text`,
       isError: true,

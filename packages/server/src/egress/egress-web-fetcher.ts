@@ -9,6 +9,7 @@ import http from "node:http";
 import https from "node:https";
 import { isIP, type Socket } from "node:net";
 import tls from "node:tls";
+import zlib from "node:zlib";
 import type { WebFetcher, WebFetchOutcome } from "@outrig/core";
 
 /** The whole exchange, redirects excluded, may take this long. */
@@ -46,6 +47,17 @@ async function readBody(
   return { body: new Uint8Array(Buffer.concat(chunks)), isTruncated };
 }
 
+/** Undoes a content coding the server applied although we asked for none (bounded by `maxBytes`). */
+function decode(body: Uint8Array, coding: string | undefined, maxBytes: number): Uint8Array {
+  const name = coding?.trim().toLowerCase();
+  if (name === undefined || name === "" || name === "identity") return body;
+  const options = { maxOutputLength: maxBytes };
+  if (name === "gzip" || name === "x-gzip") return new Uint8Array(zlib.gunzipSync(body, options));
+  if (name === "deflate") return new Uint8Array(zlib.inflateSync(body, options));
+  if (name === "br") return new Uint8Array(zlib.brotliDecompressSync(body, options));
+  throw new Error(`the response uses the ${name} content coding, which web_fetch cannot decode`);
+}
+
 async function toOutcome(response: http.IncomingMessage, maxBytes: number): Promise<WebFetchOutcome> {
   const refusal = response.headers[REFUSAL_HEADER];
   if (refusal !== undefined) {
@@ -56,7 +68,8 @@ async function toOutcome(response: http.IncomingMessage, maxBytes: number): Prom
       .trim();
     return { kind: "refused", reason: reason || String(refusal) };
   }
-  const { body, isTruncated } = await readBody(response, maxBytes);
+  const { body: raw, isTruncated } = await readBody(response, maxBytes);
+  const body = isTruncated ? raw : decode(raw, response.headers["content-encoding"], maxBytes);
   const location = response.headers.location;
   return {
     kind: "response",
