@@ -10,6 +10,7 @@ import {
   createFileStateTracker,
   createMountTable,
   createToolsetTools,
+  runSession,
   SandboxFileSystem,
   type SandboxProvider,
   type Tool,
@@ -17,12 +18,14 @@ import {
   type ToolResult,
   type ToolsetSettings,
 } from "@outrig/core";
+import type { SessionEvent } from "@outrig/protocol";
 import {
   checkRuncHibernate,
   createBubblewrapSandboxProvider,
   createLocalDirectoryBlobStore,
   createRuncSandboxProvider,
 } from "@outrig/sandboxes";
+import { MemorySessionStore, ScriptedModel } from "@outrig/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SessionSandbox } from "./session-sandbox.js";
 import { SessionSnapshots } from "./session-snapshots.js";
@@ -388,6 +391,65 @@ describe.skipIf(!isRoot)("toolset file tools on a real sandbox", () => {
       expect((await session.call("grep", { pattern: 5 })).output).toContain(
         "InputValidationError: grep failed",
       );
+    } finally {
+      await session.sandbox.destroy();
+    }
+  }, 120_000);
+});
+
+describe.skipIf(!isRoot)("toolset tools driven by the loop", () => {
+  it("runs a scripted turn: the shell carries over between steps and read-before-edit holds across them", async () => {
+    const session = await openSession();
+    const store = new MemorySessionStore();
+    const created = await store.createSession({ orgId: "org_1", userId: "usr_1", model: "x", system: null });
+    await store.startTurn("org_1", created.id, "go");
+    const call = (id: string, name: string, input: Record<string, unknown>) => ({
+      toolCalls: [{ id, name, input }],
+    });
+    try {
+      await runSession(
+        {
+          store,
+          tools: createToolsetTools(ALL_ON).tools,
+          limits: { maxSteps: 20, maxModelAttempts: 1 },
+          sleep: async () => undefined,
+          random: () => 0.5,
+          publish: () => undefined,
+        },
+        {
+          sessionId: created.id,
+          model: new ScriptedModel([
+            call("c1", "bash", {
+              command: "mkdir -p pkg && cd pkg && echo 'version = 1' > conf.ini && export BUILD=fast",
+            }),
+            call("c2", "edit", { file_path: "pkg/conf.ini", old_string: "1", new_string: "2" }),
+            call("c3", "read", { file_path: "pkg/conf.ini" }),
+            call("c4", "edit", { file_path: "pkg/conf.ini", old_string: "1", new_string: "2" }),
+            call("c5", "bash", { command: 'cat conf.ini; echo "$BUILD"' }),
+            { text: "done" },
+          ]),
+          fs: session.context.fs,
+          exec: session.context.exec,
+          systemPrompt: "test",
+          cwd: "/workspace",
+        },
+        new AbortController().signal,
+      );
+      const events = await store.readEvents(created.id, { afterSeq: 0, limit: 1000 });
+      const output = (id: string) => {
+        const end = events.find(
+          (event): event is Extract<SessionEvent, { type: "tool.end" }> =>
+            event.type === "tool.end" && event.toolCallId === id,
+        );
+        return end && { output: end.output, isError: end.isError };
+      };
+      expect(output("c2")).toEqual({
+        output: "edit: File has not been read yet. Read it first before writing to it.",
+        isError: true,
+      });
+      expect(output("c3")).toEqual({ output: "version = 1\n", isError: false });
+      expect(output("c4")).toEqual({ output: "edited pkg/conf.ini (1 replacement(s))", isError: false });
+      expect(output("c5")).toEqual({ output: "version = 2\nfast", isError: false });
     } finally {
       await session.sandbox.destroy();
     }
