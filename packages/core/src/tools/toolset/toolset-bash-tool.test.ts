@@ -84,6 +84,25 @@ describe("splitShellState", () => {
 });
 
 describe.skipIf(!hasBash)("the state script on the host's bash", () => {
+  it("recognizes the trailer of a result the sandbox replays for a call re-run after a crash", async () => {
+    const recorded = new Map<string, ExecResult>();
+    // The sandbox's exactly-once journal: a repeated key gets the first run's result.
+    const replaying = async (request: ExecRequest): Promise<ExecResult> => {
+      const key = request.command.slice(-40);
+      const earlier = recorded.get(key);
+      if (earlier) return { ...earlier, isReplayed: true };
+      const result = await hostExec(request);
+      recorded.set(key, result);
+      return result;
+    };
+    const context = contextWith(replaying);
+    const tool = createToolsetBashTool();
+    const first = await tool.execute({ command: "export RERUN=1; echo ran" }, context);
+    const again = await createToolsetBashTool().execute({ command: "export RERUN=1; echo ran" }, context);
+    expect(first).toEqual({ output: "ran", isError: false });
+    expect(again).toEqual({ output: "ran", isError: false });
+  });
+
   it("round-trips values of every shape, unsets and functions, from the sandbox's file and from the backend's copy", async () => {
     const state = createMemoryShellState();
     const tool = createToolsetBashTool({ state });

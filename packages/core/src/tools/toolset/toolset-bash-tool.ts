@@ -13,7 +13,7 @@
  * sandbox's environment still applies underneath), and shell functions (a virtualenv's `deactivate`).
  * Not kept: plain unexported variables, shell options, aliases, `jobs`.
  */
-import { randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import { ensureError } from "../../errors/app-error.js";
 import {
@@ -180,7 +180,13 @@ export function createToolsetBashTool(options: ToolsetBashToolOptions = {}): Too
     if (isRestart) await store.set(undefined);
     const savedState = isRestart ? undefined : await store.get();
     const timeoutMs = resolveTimeout(input.timeout_ms);
-    const nonce = randomUUID().replaceAll("-", "");
+    // From the call's id, not random: a call re-run after a crash gets the result the sandbox recorded
+    // for it (same markers), and its trailer must still be recognized. Content a command prints cannot
+    // know the id in advance.
+    const nonce = createHash("sha256")
+      .update(`outrig-shell-state\0${context.toolCallId}`)
+      .digest("hex")
+      .slice(0, 32);
     const startMarker = `__outrig_shell_state_${nonce}__`;
     const endMarker = `__outrig_shell_state_end_${nonce}__`;
     let result: Awaited<ReturnType<typeof context.exec>>;
