@@ -4,6 +4,7 @@
  * same required ones; and which tools are offered for which settings and dependencies.
  */
 import { describe, expect, it } from "vitest";
+import type { AgentConfig } from "../../agents/agent-config.js";
 import type { ExecRequest, ExecResult } from "../../sandbox/sandbox.js";
 import { toolDefinitions } from "../create-default-tools.js";
 import { createFileStateTracker } from "../file-state-tracker.js";
@@ -63,6 +64,9 @@ describe("createToolsetTools", () => {
   });
 
   it("offers only enabled tools, and names the enabled ones it cannot offer", () => {
+    // What a session pins (AgentConfig) is what it takes.
+    const pinned: AgentConfig["toolset"] = { glob: on };
+    expect(createToolsetTools(pinned).tools.map((tool) => tool.name)).toEqual(["glob"]);
     expect(createToolsetTools({}).tools).toEqual([]);
     const partial = createToolsetTools({ bash: on, grep: { enabled: false, permission: "always_allow" } });
     expect(partial.tools.map((tool) => tool.name)).toEqual(["bash"]);
