@@ -59,6 +59,7 @@ try {
         "mkdir -p project/src && cd project/src",
         ...Array.from({ length: 12 }, (_, index) => `export VAR_${index}=value-${index}-$RANDOM`),
         "export PATH=/workspace/project/.venv/bin:$PATH VIRTUAL_ENV=/workspace/project/.venv",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion
         'deactivate() { export PATH="${PATH#*:}"; unset VIRTUAL_ENV; unset -f deactivate; }',
         "greet() { echo hello; }",
       ].join("\n"),
