@@ -5,7 +5,7 @@
  * (standby, hibernate, replacement) is tested in packages/server/src/toolset-tools.test.ts.
  */
 import { spawnSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ExecRequest, ExecResult } from "../../sandbox/sandbox.js";
 import { createFileStateTracker } from "../file-state-tracker.js";
@@ -136,6 +136,25 @@ describe.skipIf(!hasBash)("the state script on the host's bash", () => {
     expect((await tool.execute({ command: 'printf "[%s]" "$V0"; echo "$BASE_ONLY"' }, context)).output).toBe(
       "[]base",
     );
+  });
+
+  it("keeps the backend's copy when the sandbox cannot write its file (a full /tmp)", async () => {
+    mkdirSync(SHELL_STATE_FILE, { recursive: true }); // not a file: every write to it fails
+    try {
+      const tool = createToolsetBashTool();
+      const context = contextWith(hostExec);
+      await tool.execute({ command: "export KEPT=yes" }, context);
+      expect((await tool.execute({ command: 'echo "$KEPT"' }, context)).output).toBe("yes");
+    } finally {
+      rmSync(SHELL_STATE_FILE, { recursive: true, force: true });
+    }
+  });
+
+  it("restarts cleanly as the very first call, before any state or process list exists", async () => {
+    expect(await createToolsetBashTool().execute({ restart: true }, contextWith(hostExec))).toEqual({
+      output: "bash session restarted",
+      isError: false,
+    });
   });
 
   it("says so when the saved directory is gone, and starts where the sandbox starts", async () => {

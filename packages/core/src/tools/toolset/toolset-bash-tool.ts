@@ -86,35 +86,42 @@ export function ansiCQuote(text: string): string {
 }
 
 /**
- * Run by the EXIT trap: writes the restore script to the state file, then prints it between the
- * call's markers for the backend. Exported variables are compared with the sandbox's own (captured
- * before the restore), so only the model's changes are saved.
+ * Prints the restore script: the directory, the exported variables changed or unset relative to the
+ * sandbox's own (captured before the restore, so only the model's changes are saved), the functions.
+ */
+const DUMP_SCRIPT = [
+  "declare -A __outrig_now=()",
+  "builtin printf '__outrig_cwd=%q\\n' \"$PWD\"",
+  `for __outrig_n in ${EVERY_VARIABLE}; do`,
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion
+  "[[ ${!__outrig_n@a} == *x* ]] || continue",
+  "__outrig_now[$__outrig_n]=1",
+  "case $__outrig_n in PWD|OLDPWD|SHLVL|_) continue;; esac",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion
+  'if [[ ! -v __outrig_base[$__outrig_n] || ${__outrig_base[$__outrig_n]} != "${!__outrig_n}" ]]; then',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion
+  'builtin printf \'builtin export %s=%q\\n\' "$__outrig_n" "${!__outrig_n}"',
+  "fi",
+  "done",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion
+  'for __outrig_n in "${!__outrig_base[@]}"; do',
+  "[[ -v __outrig_now[$__outrig_n] ]] || builtin printf 'builtin unset %s\\n' \"$__outrig_n\"",
+  "done",
+  "builtin declare -f",
+].join("\n");
+
+/**
+ * Run by the EXIT trap: writes the restore script to the state file, then prints it again between the
+ * call's markers for the backend (printed, not read back from the file, so a full /tmp loses only the
+ * file's copy).
  */
 function saveScript(startMarker: string, endMarker: string): string {
   return [
     "set +e +u +o pipefail 2>/dev/null",
-    "declare -A __outrig_now=()",
-    "{",
-    "builtin printf '__outrig_cwd=%q\\n' \"$PWD\"",
-    `for __outrig_n in ${EVERY_VARIABLE}; do`,
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion
-    "[[ ${!__outrig_n@a} == *x* ]] || continue",
-    "__outrig_now[$__outrig_n]=1",
-    "case $__outrig_n in PWD|OLDPWD|SHLVL|_) continue;; esac",
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion
-    'if [[ ! -v __outrig_base[$__outrig_n] || ${__outrig_base[$__outrig_n]} != "${!__outrig_n}" ]]; then',
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion
-    'builtin printf \'builtin export %s=%q\\n\' "$__outrig_n" "${!__outrig_n}"',
-    "fi",
-    "done",
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion
-    'for __outrig_n in "${!__outrig_base[@]}"; do',
-    "[[ -v __outrig_now[$__outrig_n] ]] || builtin printf 'builtin unset %s\\n' \"$__outrig_n\"",
-    "done",
-    "builtin declare -f",
-    `} > ${SHELL_STATE_FILE} 2>/dev/null`,
+    // stderr first: a file that cannot be opened must not say so in the model's output.
+    `{\n${DUMP_SCRIPT}\n} 2>/dev/null > ${SHELL_STATE_FILE}`,
     `builtin printf '\\n%s\\n' '${startMarker}'`,
-    `while IFS= builtin read -r __outrig_n || [[ -n $__outrig_n ]]; do builtin printf '%s\\n' "$__outrig_n"; done < ${SHELL_STATE_FILE} 2>/dev/null`,
+    DUMP_SCRIPT,
     `builtin printf '%s\\n' '${endMarker}'`,
   ].join("\n");
 }
@@ -132,7 +139,7 @@ export function buildShellScript(options: {
   readonly endMarker: string;
 }): string {
   const restart = options.isRestart
-    ? `while IFS= builtin read -r __outrig_n; do [[ $__outrig_n != "$$" ]] && builtin kill -KILL -- "-$__outrig_n"; done < ${SHELL_GROUPS_FILE} 2>/dev/null; command rm -f ${SHELL_STATE_FILE} ${SHELL_GROUPS_FILE}; `
+    ? `while IFS= builtin read -r __outrig_n; do [[ $__outrig_n != "$$" ]] && builtin kill -KILL -- "-$__outrig_n"; done 2>/dev/null < ${SHELL_GROUPS_FILE}; command rm -f ${SHELL_STATE_FILE} ${SHELL_GROUPS_FILE}; `
     : "";
   const restore = options.savedState === undefined ? ":" : `builtin eval ${ansiCQuote(options.savedState)}`;
   const prelude =
@@ -141,8 +148,8 @@ export function buildShellScript(options: {
     `for __outrig_n in ${EVERY_VARIABLE}; do ` +
     // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion
     "[[ ${!__outrig_n@a} == *x* ]] && __outrig_base[$__outrig_n]=${!__outrig_n}; done; " +
-    `builtin echo "$$" >> ${SHELL_GROUPS_FILE} 2>/dev/null; ` +
-    `if [[ -r ${SHELL_STATE_FILE} ]]; then builtin source ${SHELL_STATE_FILE}; else ${restore}; fi 2>/dev/null; ` +
+    `builtin echo "$$" 2>/dev/null >> ${SHELL_GROUPS_FILE}; ` +
+    `if [[ -f ${SHELL_STATE_FILE} && -r ${SHELL_STATE_FILE} ]]; then builtin source ${SHELL_STATE_FILE}; else ${restore}; fi 2>/dev/null; ` +
     // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion
     'if [[ -n ${__outrig_cwd-} ]]; then builtin cd -- "$__outrig_cwd" 2>/dev/null || ' +
     "builtin printf 'outrig: the shell'\\''s directory %s is gone; it starts in %s\\n' \"$__outrig_cwd\" \"$PWD\" >&2; fi; " +
