@@ -184,6 +184,36 @@ export { createGrepTool, GREP_FILE_TYPES, type GrepInput } from "./tools/grep-to
 export { createReadTool, READ_DEFAULT_LIMIT, READ_MAX_BYTES, type ReadInput } from "./tools/read-tool.js";
 export type { FileReadRecord, FileStateTracker, Tool, ToolContext, ToolResult } from "./tools/tool.js";
 export { defineTool, formatInputValidationError, type ToolSpec } from "./tools/tool-support.js";
+export {
+  createToolsetTools,
+  type ToolsetDeps,
+  type ToolsetSettings,
+  type ToolsetTools,
+  WEB_FETCH_UNAVAILABLE,
+  WEB_SEARCH_UNAVAILABLE,
+} from "./tools/toolset/create-toolset-tools.js";
+export {
+  createMemoryShellState,
+  createToolsetBashTool,
+  type ShellStateStore,
+} from "./tools/toolset/toolset-bash-tool.js";
+export {
+  createToolsetEditTool,
+  createToolsetGlobTool,
+  createToolsetGrepTool,
+  createToolsetReadTool,
+  createToolsetWriteTool,
+} from "./tools/toolset/toolset-file-tools.js";
+export {
+  createWebFetchTool,
+  createWebSearchTool,
+  htmlToText,
+  type WebDomainSettings,
+  type WebFetcher,
+  type WebFetchOutcome,
+  type WebSearcher,
+  type WebSearchResult,
+} from "./tools/toolset/web-tools.js";
 export { createWriteTool, type WriteInput } from "./tools/write-tool.js";
 export {
   createMountTable,

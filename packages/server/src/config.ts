@@ -54,6 +54,11 @@ const EnvSchema = z.object({
   OUTRIG_DRAIN_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   /** How often each org's audit head is checkpointed outside the database (ms). */
   OUTRIG_AUDIT_CHECKPOINT_MS: z.coerce.number().int().min(100).max(86_400_000).default(60_000),
+  /** A SearXNG-compatible JSON search endpoint for the toolset's web_search (not offered without one). */
+  OUTRIG_WEB_SEARCH_URL: optionalString.refine(
+    (value) => value === undefined || /^https?:\/\/[^\s]+$/.test(value),
+    { message: "use an http(s) URL of a SearXNG-compatible search endpoint" },
+  ),
   /** Fault injection for crash tests: SIGKILL this process right after its Nth session-event append. */
   OUTRIG_FAULT_KILL_AFTER_APPEND: z.coerce.number().int().min(1).optional(),
 });
@@ -90,6 +95,8 @@ export interface ServerConfig {
   readonly sandbox: SandboxDefaults;
   /** Requests per second and open event streams per key and per org (OUTRIG_RATE_*). */
   readonly rateLimits: RateLimits;
+  /** OUTRIG_WEB_SEARCH_URL: the search backend of the toolset's web_search, if any. */
+  readonly webSearchUrl?: string;
 }
 
 /** Parses the environment. Throws ConfigError naming the exact key on bad input. */
@@ -148,5 +155,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     auditCheckpointMs: values.OUTRIG_AUDIT_CHECKPOINT_MS,
     sandbox,
     rateLimits,
+    ...(values.OUTRIG_WEB_SEARCH_URL ? { webSearchUrl: values.OUTRIG_WEB_SEARCH_URL } : {}),
   };
 }

@@ -29,6 +29,31 @@ describe("evaluateToolPolicy", () => {
     expect(evaluateToolPolicy(policy, name, input)).toEqual({ action, rule });
   });
 
+  it("matches the agent toolset's bash by its command and web_fetch by its URL", () => {
+    const toolset = {
+      approvalTimeoutMs: 60_000,
+      rules: [
+        { tool: "bash", match: "git push*", action: "ask" as const },
+        { tool: "web_fetch", match: "https://internal.example.com/*", action: "deny" as const },
+        { tool: "read", match: "/workspace/secret*", action: "deny" as const },
+      ],
+    };
+    expect(evaluateToolPolicy(toolset, "bash", { command: "git push" })).toEqual({
+      action: "ask",
+      rule: "bash(git push*): ask",
+    });
+    expect(evaluateToolPolicy(toolset, "bash", { command: "ls" }).action).toBe("allow");
+    expect(evaluateToolPolicy(toolset, "web_fetch", { url: "https://internal.example.com/x" }).action).toBe(
+      "deny",
+    );
+    expect(evaluateToolPolicy(toolset, "read", { file_path: "/workspace/secrets.txt" }).action).toBe("deny");
+    // Relative and roundabout paths are matched as the path they lead to.
+    expect(evaluateToolPolicy(toolset, "read", { file_path: "secrets.txt" }).action).toBe("deny");
+    expect(evaluateToolPolicy(toolset, "read", { file_path: "/tmp/../workspace/secrets.txt" }).action).toBe(
+      "deny",
+    );
+  });
+
   it("allows everything when there are no rules", () => {
     expect(evaluateToolPolicy({ rules: [], approvalTimeoutMs: 1000 }, "Bash", { command: "x" })).toEqual({
       action: "allow",

@@ -1,5 +1,9 @@
 /** Pure: decides allow / deny / ask for a tool call from an org's ordered rules (first match wins). */
+import { posix } from "node:path";
 import type { ToolPolicy, ToolPolicyRule } from "@outrig/protocol";
+
+/** Where relative paths in tool inputs lead (the tools' working directory). */
+const WORKSPACE = "/workspace";
 
 export interface PolicyDecision {
   readonly action: "allow" | "deny" | "ask";
@@ -13,7 +17,14 @@ export const DEFAULT_TOOL_POLICY: ToolPolicy = { rules: [], approvalTimeoutMs: 3
 export function policySubject(name: string, input: unknown): string | undefined {
   if (!input || typeof input !== "object") return undefined;
   const record = input as Record<string, unknown>;
-  const value = name === "Bash" ? record.command : (record.file_path ?? record.path ?? record.pattern);
+  // `Bash` is Claude Code's name, `bash` the agent toolset's; web_fetch's subject is its URL.
+  if (name === "Bash" || name === "bash")
+    return typeof record.command === "string" ? record.command : undefined;
+  const path = record.file_path ?? record.path;
+  // The toolset takes paths relative to /workspace: a rule on `/workspace/x*` must see `x` as that path,
+  // and `/workspace/../etc` as `/etc`.
+  if (typeof path === "string") return posix.resolve(WORKSPACE, path);
+  const value = record.pattern ?? record.url;
   return typeof value === "string" ? value : undefined;
 }
 

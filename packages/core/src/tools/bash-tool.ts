@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { ensureError } from "../errors/app-error.js";
 import type { ExecResult } from "../sandbox/sandbox.js";
-import type { Tool } from "./tool.js";
+import type { Tool, ToolResult } from "./tool.js";
 import { defineTool, toolUseError, truncateOutput } from "./tool-support.js";
 
 export const BASH_DEFAULT_TIMEOUT_MS = 120_000;
@@ -44,7 +44,8 @@ function tidy(text: string): string {
   return text.replace(/^(?:[ \t]*\n)+/, "").trimEnd();
 }
 
-function resolveTimeout(timeout: number | undefined): number {
+/** A call's timeout in ms: the default when absent or not positive, at most the maximum. */
+export function resolveTimeout(timeout: number | undefined): number {
   if (timeout === undefined || !Number.isFinite(timeout) || timeout <= 0) return BASH_DEFAULT_TIMEOUT_MS;
   return Math.min(Math.floor(timeout), BASH_MAX_TIMEOUT_MS);
 }
@@ -88,30 +89,43 @@ export function createBashTool(): Tool<BashInput> {
         return toolUseError(`Error: the command could not be run: ${ensureError(error).message}`);
       }
       const { stdout, finalCwd } = splitFinalCwd(result.stdout);
-      const parts: string[] = [];
-      const isFailure = result.isTimedOut || result.exitCode !== 0;
-      if (!result.isTimedOut && result.exitCode !== null && result.exitCode !== 0) {
-        parts.push(`Exit code ${result.exitCode}`);
-      }
-      for (const stream of [stdout, result.stderr]) {
-        const text = tidy(stream);
-        if (text !== "") parts.push(text);
-      }
-      if (result.isTimedOut) parts.push(describeTimeout(timeoutMs, result.timeLimit));
-      else if (result.exitCode === null) {
-        parts.push(`Command was terminated by signal ${result.signal ?? "unknown"}`);
-      }
-      if (result.isTruncated) {
-        parts.push(`(Output beyond ${BASH_MAX_OUTPUT_BYTES} bytes per stream was dropped.)`);
-      }
-      if (finalCwd !== undefined && finalCwd !== context.cwd)
-        parts.push(`Shell cwd was reset to ${context.cwd}`);
-      const text = parts.join("\n");
-      return {
-        output:
-          text === "" ? "Tool ran without output or errors" : truncateOutput(text, BASH_MAX_OUTPUT_CHARS),
-        isError: isFailure,
-      };
+      const notes =
+        finalCwd !== undefined && finalCwd !== context.cwd ? [`Shell cwd was reset to ${context.cwd}`] : [];
+      return formatBashResult({ ...result, stdout }, timeoutMs, notes);
     },
   });
+}
+
+/**
+ * The text the model sees for a finished command, as Claude Code shows it: `Exit code N` first for a
+ * non-zero exit, then stdout and stderr, then the timeout or signal, a note on dropped output and
+ * `notes`; cut to BASH_MAX_OUTPUT_CHARS. A non-zero exit or a timeout marks the result as an error.
+ */
+export function formatBashResult(
+  result: ExecResult,
+  timeoutMs: number,
+  notes: readonly string[] = [],
+): ToolResult {
+  const parts: string[] = [];
+  const isFailure = result.isTimedOut || result.exitCode !== 0;
+  if (!result.isTimedOut && result.exitCode !== null && result.exitCode !== 0) {
+    parts.push(`Exit code ${result.exitCode}`);
+  }
+  for (const stream of [result.stdout, result.stderr]) {
+    const text = tidy(stream);
+    if (text !== "") parts.push(text);
+  }
+  if (result.isTimedOut) parts.push(describeTimeout(timeoutMs, result.timeLimit));
+  else if (result.exitCode === null) {
+    parts.push(`Command was terminated by signal ${result.signal ?? "unknown"}`);
+  }
+  if (result.isTruncated) {
+    parts.push(`(Output beyond ${BASH_MAX_OUTPUT_BYTES} bytes per stream was dropped.)`);
+  }
+  parts.push(...notes);
+  const text = parts.join("\n");
+  return {
+    output: text === "" ? "Tool ran without output or errors" : truncateOutput(text, BASH_MAX_OUTPUT_CHARS),
+    isError: isFailure,
+  };
 }

@@ -18,6 +18,10 @@ export type GlobInput = z.output<typeof inputSchema>;
 export interface GlobToolOptions {
   /** Matching time one call may spend (in a worker thread); defaults to DEFAULT_REGEX_BUDGET_MS. */
   readonly regexBudgetMs?: number;
+  /** `oldest_first` (Claude Code's order, the default) or `newest_first` (the agent toolset's). */
+  readonly order?: "oldest_first" | "newest_first";
+  /** Paths shown at most; defaults to GLOB_MAX_RESULTS. */
+  readonly maxResults?: number;
 }
 
 export function createGlobTool(options: GlobToolOptions = {}): Tool<GlobInput> {
@@ -56,12 +60,14 @@ export function createGlobTool(options: GlobToolOptions = {}): Tool<GlobInput> {
       } finally {
         worker.close();
       }
+      const direction = options.order === "newest_first" ? -1 : 1;
       const matches = files
         .filter((_file, index) => isMatch[index])
-        .sort((a, b) => a.mtimeMs - b.mtimeMs || a.absolutePath.localeCompare(b.absolutePath));
+        .sort((a, b) => direction * (a.mtimeMs - b.mtimeMs) || a.absolutePath.localeCompare(b.absolutePath));
       if (matches.length === 0) return success("No files found");
-      const shown = matches.slice(0, GLOB_MAX_RESULTS).map((file) => file.absolutePath);
-      if (matches.length > GLOB_MAX_RESULTS) {
+      const maxResults = options.maxResults ?? GLOB_MAX_RESULTS;
+      const shown = matches.slice(0, maxResults).map((file) => file.absolutePath);
+      if (matches.length > maxResults) {
         shown.push("(Results are truncated. Consider using a more specific path or pattern.)");
       }
       return success(shown.join("\n"));

@@ -70,7 +70,13 @@ export function formatNumberedLines(lines: readonly string[], firstLineNumber: n
     .join("\n");
 }
 
-export function createReadTool(): Tool<ReadInput> {
+export interface ReadToolOptions {
+  /** Lines read when the call gives no limit; READ_DEFAULT_LIMIT unless set (Infinity: the whole file). */
+  readonly defaultLimit?: number;
+}
+
+export function createReadTool(options: ReadToolOptions = {}): Tool<ReadInput> {
+  const defaultLimit = options.defaultLimit ?? READ_DEFAULT_LIMIT;
   return defineTool({
     name: "Read",
     description:
@@ -129,7 +135,7 @@ export function createReadTool(): Tool<ReadInput> {
           `<system-reminder>Warning: the file exists but is shorter than the provided offset (${input.offset}). The file has ${lines.length} lines.</system-reminder>`,
         );
       }
-      const slice = lines.slice(firstLine - 1, firstLine - 1 + (input.limit ?? READ_DEFAULT_LIMIT));
+      const slice = lines.slice(firstLine - 1, firstLine - 1 + (input.limit ?? defaultLimit));
       const output = formatNumberedLines(slice, firstLine);
       // Claude Code counts tokens with the API; a four-characters-per-token estimate stands in for it.
       const estimatedTokens = Math.ceil(output.length / 4);

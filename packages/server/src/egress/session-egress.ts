@@ -8,7 +8,7 @@
  */
 import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
-import type { ExecResult, NetworkAccess, ReadOnlyMount } from "@outrig/core";
+import type { ExecResult, NetworkAccess, ReadOnlyMount, WebFetcher } from "@outrig/core";
 import {
   type CertificateAuthority,
   createEgressProxy,
@@ -27,6 +27,7 @@ import {
 import type { EgressPolicyBody } from "@outrig/protocol";
 import type { AuditEntryInput, SessionVaultCredentials } from "@outrig/storage";
 import { canariesFor } from "./canaries.js";
+import { createEgressWebFetcher } from "./egress-web-fetcher.js";
 import { NO_VAULT_EGRESS, toVaultEgress, type VaultEgress } from "./vault-egress.js";
 
 /** Where the sandbox's TLS roots live (Debian layout; curl, git and OpenSSL read it by default). */
@@ -121,6 +122,7 @@ export class SessionEgress implements SandboxEgressHook {
   readonly #options: SessionEgressOptions;
   readonly #proxy: EgressProxy;
   readonly #bundlePath: string;
+  readonly #caCertificatePem: string;
   readonly #listeners = new Map<string, Promise<EgressListener>>();
   readonly #policies = new Map<string, { policy: EgressPolicyBody | null; expiresAt: number }>();
   readonly #refusals: Refusal[] = [];
@@ -132,6 +134,7 @@ export class SessionEgress implements SandboxEgressHook {
   private constructor(options: SessionEgressOptions, ca: CertificateAuthority, bundlePath: string) {
     this.#options = options;
     this.#bundlePath = bundlePath;
+    this.#caCertificatePem = ca.certificatePem;
     this.#proxy = createEgressProxy({
       ca,
       policy: (context) => this.#policyFor(context),
@@ -209,6 +212,17 @@ export class SessionEgress implements SandboxEgressHook {
       shown.push(`outrig egress: ${lines.length - shown.length} more refusals`);
     const separator = result.stderr === "" || result.stderr.endsWith("\n") ? "" : "\n";
     return { ...result, stderr: `${result.stderr}${separator}${shown.join("\n")}\n` };
+  }
+
+  /**
+   * The fetcher of the toolset's web_fetch for a session: the backend's requests go out through the
+   * session's own socket, under the same policy and audit as its sandbox's.
+   */
+  webFetcher(session: { readonly id: string; readonly orgId: string; readonly userId: string }): WebFetcher {
+    return createEgressWebFetcher({
+      socketPath: async () => (await this.#listen(session)).address,
+      caCertificatePem: this.#caCertificatePem,
+    });
   }
 
   /** Forgets this worker's cached policy of an org (after this worker changed it). */
