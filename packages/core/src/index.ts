@@ -11,6 +11,14 @@ export {
   type ToolsetToolName,
   type ToolsetToolSettings,
 } from "./agents/agent-config.js";
+export type { AgentListOptions, AgentRecord, AgentStore } from "./agents/agent-store.js";
+export { agentConfigOf, agentResourceOf, createAgentDirectory } from "./agents/create-agent-directory.js";
+export {
+  applyAgentUpdate,
+  modelIdProblem,
+  providerModelSpec,
+  resolveAgentDefinition,
+} from "./agents/resolve-agent-definition.js";
 export {
   AppError,
   type AppErrorOptions,

@@ -26,6 +26,7 @@ import {
   type EmbeddedPostgres,
   isLivePostmaster,
   loadMasterKey,
+  PostgresAgentStore,
   PostgresFileStore,
   PostgresSandboxPolicyStore,
   PostgresSecretResolver,
@@ -42,6 +43,7 @@ import { EventBus } from "./event-bus.js";
 import { acquireHomeLock } from "./home-lock.js";
 import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
 import { Readiness } from "./readiness.js";
+import { registerAgentsRoutes } from "./routes/agents-routes.js";
 import { registerAuditRoutes } from "./routes/audit-routes.js";
 import { registerEgressRoutes } from "./routes/egress-routes.js";
 import { registerFilesRoutes } from "./routes/files-routes.js";
@@ -182,6 +184,7 @@ export async function startServer(
   const secretStore = new PostgresSecretStore(database.pool, createSecretKeyring(masterKey), {
     audit: database.audit,
   });
+  const agents = new PostgresAgentStore(database.pool);
   const app = createApp({
     auth: database.auth,
     policies: {
@@ -246,6 +249,7 @@ export async function startServer(
           onChange: (orgId) => egress.invalidatePolicy(orgId),
         }),
       (routes) => registerReadinessRoutes(routes, { readiness }),
+      (routes) => registerAgentsRoutes(routes, { agents }),
     ],
   });
   const notifications = await listenForNotifications(database.url, {

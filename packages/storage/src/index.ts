@@ -1,3 +1,4 @@
+export { PostgresAgentStore } from "./agents/postgres-agent-store.js";
 export {
   type AnchoredAuditReport,
   AuditCheckpoints,
