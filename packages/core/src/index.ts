@@ -132,6 +132,9 @@ export {
 export {
   type AppendOptions,
   type CreateSessionInput,
+  type ListSessionsOptions,
+  type ManagedSessionFields,
+  type ManagedSessionPatch,
   SESSION_EVENTS_CHANNEL,
   type SessionRecord,
   type SessionStore,

@@ -1,32 +1,26 @@
 /** The HTTP API (Hono): routes, auth, validation, SSE. Built from ready adapters; reads no environment. */
 import type { IncomingMessage } from "node:http";
-import { InputError, type SessionRecord, type SessionStore } from "@outrig/core";
-import {
-  ApprovalBody,
-  CreateSessionBody,
-  PostMessageBody,
-  type SessionEvent,
-  type SessionResource,
-  ToolPolicy,
-} from "@outrig/protocol";
+import { InputError, type SessionStore } from "@outrig/core";
+import { ToolPolicy } from "@outrig/protocol";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { streamSSE } from "hono/streaming";
 import { z } from "zod";
-import type { BusEvent, EventBus } from "./event-bus.js";
+import type { EventBus } from "./event-bus.js";
 import { errorBody, toErrorResponse } from "./http-error.js";
 import { parseQuery, readJson } from "./http-input.js";
 import type { RateLimits } from "./middleware/rate-limits.js";
 import { requestRateLimit } from "./middleware/request-rate-limit.js";
 import { streamLimit } from "./middleware/stream-limit.js";
+import {
+  type ManagedSessionRouteDependencies,
+  registerManagedSessionRoutes,
+} from "./routes/managed-session-routes.js";
 import type { Caller, SessionManager } from "./session-manager.js";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** After a 413, how much more of the body is read and dropped before the connection closes. */
 const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
 const DRAIN_TIMEOUT_MS = 5_000;
-const REPLAY_PAGE = 500;
-const KEEPALIVE_MS = 15_000;
 
 export interface AuthenticatedCaller extends Caller {
   readonly keyId: string;
@@ -54,6 +48,8 @@ export interface AppDependencies {
   readonly log: (message: string) => void;
   /** Requests per second and open event streams per key and per org; omitted: unlimited. */
   readonly rateLimits?: RateLimits;
+  /** Agents, environments and resource hooks of the Managed Agents API's sessions. */
+  readonly managed?: Omit<ManagedSessionRouteDependencies, "sessions" | "store" | "bus">;
 }
 
 export type Env = { Variables: { caller: AuthenticatedCaller; requestId: string } };
@@ -110,7 +106,7 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   });
   if (deps.rateLimits) {
     app.use("/v1/*", requestRateLimit(deps.rateLimits));
-    app.use("/v1/sessions/:id/events", streamLimit(deps.rateLimits));
+    app.use("/v1/sessions/:id/events/stream", streamLimit(deps.rateLimits));
   }
   app.use(
     "/v1/*",
@@ -122,52 +118,11 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     }),
   );
 
-  app.post("/v1/sessions", async (c) => {
-    const body = await readJson(c, CreateSessionBody);
-    const session = await deps.sessions.create(c.get("caller"), body);
-    return c.json(toResource(session), 201);
-  });
-
-  app.get("/v1/sessions", async (c) => {
-    const { limit } = parseQuery(
-      c,
-      z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50) }),
-    );
-    const caller = c.get("caller");
-    // Admins see every session of the org; everyone else their own and the ones shared with them.
-    const sessions = await deps.store.listSessions(caller.orgId, {
-      limit,
-      ...(caller.role === "admin" ? {} : { visibleTo: caller.userId }),
-    });
-    return c.json({ sessions: sessions.map(toResource) });
-  });
-
-  app.get("/v1/sessions/:id", async (c) => {
-    const session = await deps.sessions.get(c.get("caller"), c.req.param("id"));
-    return c.json(toResource(session));
-  });
-
-  app.post("/v1/sessions/:id/messages", async (c) => {
-    const body = await readJson(c, PostMessageBody);
-    const session = await deps.sessions.postMessage(c.get("caller"), c.req.param("id"), body.text);
-    return c.json(toResource(session), 202);
-  });
-
-  app.post("/v1/sessions/:id/cancel", async (c) => {
-    const session = await deps.sessions.cancel(c.get("caller"), c.req.param("id"));
-    return c.json(toResource(session));
-  });
-
-  app.post("/v1/sessions/:id/approvals/:toolCallId", async (c) => {
-    const body = await readJson(c, ApprovalBody);
-    await deps.sessions.approve(
-      c.get("caller"),
-      c.req.param("id"),
-      c.req.param("toolCallId"),
-      body.decision,
-      body.inputDigest,
-    );
-    return c.json({ toolCallId: c.req.param("toolCallId"), decision: body.decision }, 202);
+  registerManagedSessionRoutes(app, {
+    ...deps.managed,
+    sessions: deps.sessions,
+    store: deps.store,
+    bus: deps.bus,
   });
 
   app.get("/v1/policy", async (c) => {
@@ -190,80 +145,6 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     const isText = isUtf8(data);
     return c.body(data as Uint8Array<ArrayBuffer>, 200, {
       "content-type": isText ? "text/plain; charset=utf-8" : "application/octet-stream",
-    });
-  });
-
-  app.get("/v1/sessions/:id/events", async (c) => {
-    const session = await deps.sessions.get(c.get("caller"), c.req.param("id"));
-    const { after } = parseQuery(c, z.strictObject({ after: z.coerce.number().int().min(0).optional() }));
-    const lastEventId = c.req.header("last-event-id");
-    let cursor = after ?? 0;
-    if (lastEventId !== undefined) {
-      const parsed = Number(lastEventId);
-      if (!Number.isInteger(parsed) || parsed < 0) {
-        throw new InputError("invalid_request", "Last-Event-ID must be a non-negative integer", 400);
-      }
-      cursor = parsed;
-    }
-    return streamSSE(c, async (stream) => {
-      const queue: BusEvent[] = [];
-      let wake: (() => void) | undefined;
-      let isClosed = false;
-      const unsubscribe = deps.bus.subscribe(session.id, (event) => {
-        queue.push(event);
-        wake?.();
-      });
-      stream.onAbort(() => {
-        isClosed = true;
-        unsubscribe();
-        wake?.();
-      });
-      const writeEvent = (event: SessionEvent) =>
-        stream.writeSSE({ id: String(event.seq), event: event.type, data: JSON.stringify(event) });
-      // Replays persisted events after the cursor; also fills any gap the live feed showed.
-      const replay = async () => {
-        for (;;) {
-          const page = await deps.store.readEvents(session.id, { afterSeq: cursor, limit: REPLAY_PAGE });
-          for (const event of page) {
-            await writeEvent(event);
-            cursor = event.seq;
-          }
-          if (page.length < REPLAY_PAGE) return;
-        }
-      };
-      try {
-        await replay();
-        while (!isClosed) {
-          const event = queue.shift();
-          if (!event) {
-            const timedOut = await new Promise<boolean>((resolve) => {
-              const timer = setTimeout(() => resolve(true), KEEPALIVE_MS);
-              wake = () => {
-                clearTimeout(timer);
-                resolve(false);
-              };
-            });
-            wake = undefined;
-            if (timedOut && !isClosed) await stream.write(": keepalive\n\n");
-            continue;
-          }
-          if (event.type === "poke") {
-            if (event.seq > cursor) await replay();
-          } else if (event.type === "message.delta") {
-            await stream.writeSSE({
-              event: event.type,
-              data: JSON.stringify({ ...event, afterSeq: cursor }),
-            });
-          } else if (event.seq === cursor + 1) {
-            await writeEvent(event);
-            cursor = event.seq;
-          } else if (event.seq > cursor + 1) {
-            await replay();
-          }
-        }
-      } finally {
-        unsubscribe();
-      }
     });
   });
 
@@ -324,20 +205,6 @@ function requirePolicies(deps: AppDependencies): PolicyStore {
   if (!deps.policies)
     throw new InputError("not_found", "Tool policies are not available on this server.", 404);
   return deps.policies;
-}
-
-export function toResource(session: SessionRecord): SessionResource {
-  return {
-    id: session.id,
-    orgId: session.orgId,
-    userId: session.userId,
-    model: session.model,
-    status: session.status,
-    turns: session.turns,
-    lastSeq: session.lastSeq,
-    createdAt: session.createdAt.toISOString(),
-    updatedAt: session.updatedAt.toISOString(),
-  };
 }
 
 function isUtf8(data: Uint8Array): boolean {

@@ -7,7 +7,13 @@ export interface PokeEvent {
   readonly seq: number;
 }
 
-export type BusEvent = SessionEvent | MessageDeltaEvent | PokeEvent;
+/** The session was deleted: open streams send `session.deleted` and end. */
+export interface SessionGoneEvent {
+  readonly type: "session.gone";
+  readonly at: string;
+}
+
+export type BusEvent = SessionEvent | MessageDeltaEvent | PokeEvent | SessionGoneEvent;
 export type BusListener = (event: BusEvent) => void;
 
 export class EventBus {

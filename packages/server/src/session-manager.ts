@@ -14,6 +14,7 @@ import {
   type LoopLimits,
   loadMemoryInstructions,
   loadSkills,
+  type ManagedSessionFields,
   type ModelFactory,
   type MountTable,
   type Sandbox,
@@ -39,7 +40,7 @@ import { notFound } from "./http-error.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import type { SandboxStateView } from "./sandbox-state.js";
 import { checkSessionAccess, type SessionPermission, type ShareLookup } from "./session-access.js";
-import { type SandboxSetup, SessionSandbox } from "./session-sandbox.js";
+import { destroySessionSandboxData, type SandboxSetup, SessionSandbox } from "./session-sandbox.js";
 
 export const WORKSPACE = "/workspace";
 
@@ -181,7 +182,7 @@ export class SessionManager implements TurnHost {
   /** Validates the model spec, creates the session and starts its first turn when a prompt is given. */
   async create(
     caller: Caller,
-    input: { model: string; prompt?: string; system?: string },
+    input: { model: string; prompt?: string; system?: string; managed?: ManagedSessionFields },
   ): Promise<SessionRecord> {
     if (caller.role === "viewer") throw new InputError("read_only", "Viewers have read-only access.", 403);
     this.#model(input.model); // fails early on an unknown provider or a missing key
@@ -191,6 +192,7 @@ export class SessionManager implements TurnHost {
       userId: caller.userId,
       model: input.model,
       system: input.system ?? null,
+      ...(input.managed ? { managed: input.managed } : {}),
     });
     await this.#append(session.id, [{ type: "session.start", model: input.model }]);
     if (input.prompt !== undefined) return this.postMessage(caller, session.id, input.prompt);
@@ -257,6 +259,30 @@ export class SessionManager implements TurnHost {
       this.#options.log(`cancel ${sessionId}: ${error.message}`);
     });
     return this.get(caller, sessionId);
+  }
+
+  /**
+   * Deletes the session: a running turn is stopped first, then its sandbox, snapshots, checkpoints and
+   * workspace go, and the store deletes the session with its events.
+   */
+  async delete(caller: Caller, sessionId: string): Promise<void> {
+    const session = await this.authorize(caller, sessionId, "share");
+    if (session.status === "running") {
+      await this.cancel(caller, sessionId).catch((error: Error) => {
+        if (!(error instanceof InputError && error.code === "no_running_turn")) throw error;
+      });
+    }
+    const live = this.#live.get(sessionId);
+    this.#live.delete(sessionId);
+    await live?.sandbox.destroy().catch((error: Error) => {
+      this.#options.log(`delete ${sessionId}: sandbox: ${error.message}`);
+    });
+    await destroySessionSandboxData(
+      this.#lifecycle.snapshotsFor(sessionId),
+      this.#lifecycle.stateDir(sessionId),
+    );
+    await this.#options.egress?.releaseSession?.(sessionId);
+    if (!(await this.#options.store.deleteSession(caller.orgId, sessionId))) throw notFound("Session");
   }
 
   /** Aborts the step this worker runs for the session, if any (called locally and on a cancel broadcast). */

@@ -3,6 +3,8 @@ import {
   type AppendOptions,
   type CreateSessionInput,
   InputError,
+  type ListSessionsOptions,
+  type ManagedSessionPatch,
   type SessionRecord,
   type SessionStore,
   StorageError,
@@ -20,13 +22,15 @@ export class MemorySessionStore implements SessionStore {
   async createSession(input: CreateSessionInput): Promise<SessionRecord> {
     const now = new Date();
     const record: SessionRecord = {
-      id: `ses_${this.#nextId++}`,
+      id: `sesn_${this.#nextId++}`,
       ...input,
       status: "idle",
       turns: 0,
       lastSeq: 0,
       createdAt: now,
       updatedAt: now,
+      archivedAt: null,
+      usage: { inputTokens: 0, outputTokens: 0 },
     };
     this.#sessions.set(record.id, record);
     this.#events.set(record.id, []);
@@ -39,17 +43,57 @@ export class MemorySessionStore implements SessionStore {
   }
 
   /** Knows no shares: `visibleTo` keeps that user's own sessions. */
-  async listSessions(
-    orgId: string,
-    options: { limit: number; visibleTo?: string },
-  ): Promise<SessionRecord[]> {
-    return [...this.#sessions.values()]
+  async listSessions(orgId: string, options: ListSessionsOptions): Promise<SessionRecord[]> {
+    const sign = options.order === "asc" ? 1 : -1;
+    const compare = (a: { createdAt: Date; id: string }, b: { createdAt: Date; id: string }) =>
+      sign *
+      (a.createdAt.getTime() - b.createdAt.getTime() ||
+        a.id.localeCompare(b.id, "en", { numeric: true }) ||
+        0);
+    const range = options.createdAt ?? {};
+    const rows = [...this.#sessions.values()]
       .filter(
         (record) =>
-          record.orgId === orgId && (options.visibleTo === undefined || record.userId === options.visibleTo),
+          record.orgId === orgId &&
+          (options.visibleTo === undefined || record.userId === options.visibleTo) &&
+          !(options.excludeArchived && record.archivedAt) &&
+          (options.agentId === undefined || record.managed?.agent.id === options.agentId) &&
+          (options.agentVersion === undefined || record.managed?.agent.version === options.agentVersion) &&
+          (!options.statuses?.length || options.statuses.includes(record.status)) &&
+          !(range.gt && record.createdAt <= range.gt) &&
+          !(range.gte && record.createdAt < range.gte) &&
+          !(range.lt && record.createdAt >= range.lt) &&
+          !(range.lte && record.createdAt > range.lte) &&
+          !(options.after && compare(record, options.after) <= 0) &&
+          !(options.before && compare(record, options.before) >= 0),
       )
-      .reverse()
-      .slice(0, options.limit);
+      .sort(compare);
+    return options.before ? rows.slice(-options.limit) : rows.slice(0, options.limit);
+  }
+
+  async updateManagedSession(
+    orgId: string,
+    sessionId: string,
+    patch: ManagedSessionPatch,
+  ): Promise<SessionRecord | null> {
+    const record = await this.getSession(orgId, sessionId);
+    if (!record) return null;
+    const { archivedAt, ...fields } = patch;
+    const updated: SessionRecord = {
+      ...record,
+      ...(record.managed ? { managed: { ...record.managed, ...fields } } : {}),
+      archivedAt: record.archivedAt ?? archivedAt ?? null,
+      updatedAt: new Date(),
+    };
+    this.#sessions.set(sessionId, updated);
+    return updated;
+  }
+
+  async deleteSession(orgId: string, sessionId: string): Promise<boolean> {
+    if (!(await this.getSession(orgId, sessionId))) return false;
+    this.#sessions.delete(sessionId);
+    this.#events.delete(sessionId);
+    return true;
   }
 
   async appendEvents(
@@ -73,8 +117,15 @@ export class MemorySessionStore implements SessionStore {
     );
     const status = terminalSessionStatus(events) ?? record.status;
     log.push(...stored);
+    const usage = { ...(record.usage ?? { inputTokens: 0, outputTokens: 0 }) };
+    for (const event of stored) {
+      if (event.type !== "message.end") continue;
+      usage.inputTokens += event.usage.inputTokens;
+      usage.outputTokens += event.usage.outputTokens;
+    }
     this.#sessions.set(sessionId, {
       ...record,
+      usage,
       status,
       lastSeq: record.lastSeq + stored.length,
       updatedAt: at,
@@ -143,6 +194,8 @@ export function createCrashingStore(inner: SessionStore, crashOnAppend: number):
     createSession: (input) => inner.createSession(input),
     getSession: (orgId, id) => inner.getSession(orgId, id),
     listSessions: (orgId, options) => inner.listSessions(orgId, options),
+    updateManagedSession: (orgId, id, patch) => inner.updateManagedSession(orgId, id, patch),
+    deleteSession: (orgId, id) => inner.deleteSession(orgId, id),
     readEvents: (id, options) => inner.readEvents(id, options),
     updateSession: (id, patch) => inner.updateSession(id, patch),
     listRunningSessions: (options) => inner.listRunningSessions(options),

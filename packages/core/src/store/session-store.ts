@@ -1,5 +1,49 @@
 /** Persistence the loop and the API need for sessions. The event log is the source of truth. */
 import type { NewSessionEvent, SessionEvent, SessionStatus } from "@outrig/protocol";
+import type { AgentConfig } from "../agents/agent-config.js";
+
+/**
+ * What a Managed Agents API session adds to a session: the agent it pinned (as a config and as the
+ * API's Agent object), its environment, and the fields a client sets. Absent on sessions created
+ * before the API.
+ */
+export interface ManagedSessionFields {
+  /** The API's Agent object the session pinned, as `session.agent` shows it. */
+  readonly agent: Record<string, unknown>;
+  readonly agentConfig: AgentConfig;
+  readonly environmentId: string;
+  readonly title: string | null;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly vaultIds: readonly string[];
+  /** The API's session resources (memory_store, file, github_repository), each with its `id`. */
+  readonly resources: readonly Record<string, unknown>[];
+}
+
+/** What an update may change; `archivedAt` is set once, by archiving. */
+export interface ManagedSessionPatch {
+  readonly title?: string | null;
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly vaultIds?: readonly string[];
+  readonly resources?: readonly Record<string, unknown>[];
+  readonly archivedAt?: Date;
+}
+
+/** Filters and cursor of a session list (all optional; without them: the org's newest first). */
+export interface ListSessionsOptions {
+  readonly limit: number;
+  /** Only the sessions this user owns or that are shared with them. */
+  readonly visibleTo?: string;
+  readonly order?: "asc" | "desc";
+  /** Rows strictly after this position in `order`. */
+  readonly after?: { readonly createdAt: Date; readonly id: string };
+  /** Rows strictly before this position in `order` (the page before); they come back in `order`. */
+  readonly before?: { readonly createdAt: Date; readonly id: string };
+  readonly excludeArchived?: boolean;
+  readonly agentId?: string;
+  readonly agentVersion?: number;
+  readonly statuses?: readonly SessionStatus[];
+  readonly createdAt?: { readonly gt?: Date; readonly gte?: Date; readonly lt?: Date; readonly lte?: Date };
+}
 
 export interface SessionRecord {
   readonly id: string;
@@ -15,6 +59,10 @@ export interface SessionRecord {
   readonly lastSeq: number;
   readonly createdAt: Date;
   readonly updatedAt: Date;
+  readonly managed?: ManagedSessionFields;
+  readonly archivedAt?: Date | null;
+  /** Token totals of every model call the session made. */
+  readonly usage?: { readonly inputTokens: number; readonly outputTokens: number };
 }
 
 export interface CreateSessionInput {
@@ -22,6 +70,7 @@ export interface CreateSessionInput {
   readonly userId: string;
   readonly model: string;
   readonly system: string | null;
+  readonly managed?: ManagedSessionFields;
 }
 
 export interface AppendOptions {
@@ -57,7 +106,15 @@ export interface SessionStore {
    * Newest first. With `visibleTo`, only the sessions that user owns or that are shared with them;
    * without it, every session of the org.
    */
-  listSessions(orgId: string, options: { limit: number; visibleTo?: string }): Promise<SessionRecord[]>;
+  listSessions(orgId: string, options: ListSessionsOptions): Promise<SessionRecord[]>;
+  /** Changes a session's API fields; null when `orgId` has no such session. */
+  updateManagedSession(
+    orgId: string,
+    sessionId: string,
+    patch: ManagedSessionPatch,
+  ): Promise<SessionRecord | null>;
+  /** Deletes a session and its events (cascade); false when `orgId` has no such session. */
+  deleteSession(orgId: string, sessionId: string): Promise<boolean>;
   /**
    * Appends events atomically, assigning consecutive seqs after the session's lastSeq (gap-free,
    * first event is seq 1) and `at` timestamps that never go back as seq grows (a clock that steps

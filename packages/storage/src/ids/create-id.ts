@@ -28,6 +28,7 @@ export type IdPrefix =
   | "key"
   | "ses"
   | "sesn"
+  | "sesrsc"
   | "agent"
   | "env"
   | "sevt"

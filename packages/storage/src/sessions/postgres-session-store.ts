@@ -1,5 +1,13 @@
 /** SessionStore on Postgres. The event log is the source of truth; `sessions.last_seq` hands out seqs. */
-import type { AppendOptions, CreateSessionInput, SessionRecord, SessionStore } from "@outrig/core";
+import type {
+  AgentConfig,
+  AppendOptions,
+  CreateSessionInput,
+  ListSessionsOptions,
+  ManagedSessionPatch,
+  SessionRecord,
+  SessionStore,
+} from "@outrig/core";
 import {
   InputError,
   InvariantError,
@@ -50,6 +58,16 @@ interface SessionRow {
   last_seq: string;
   created_at: Date;
   updated_at: Date;
+  agent: Record<string, unknown> | null;
+  agent_config: AgentConfig | null;
+  environment_id: string | null;
+  title: string | null;
+  metadata: Record<string, string>;
+  vault_ids: string[];
+  resources: Record<string, unknown>[];
+  archived_at: Date | null;
+  input_tokens: string;
+  output_tokens: string;
 }
 
 interface EventRow {
@@ -58,7 +76,8 @@ interface EventRow {
   at: Date;
 }
 
-const SESSION_COLUMNS = "id, org_id, user_id, model, system, status, turns, last_seq, created_at, updated_at";
+const SESSION_COLUMNS = `id, org_id, user_id, model, system, status, turns, last_seq, created_at, updated_at,
+  agent, agent_config, environment_id, title, metadata, vault_ids, resources, archived_at, input_tokens, output_tokens`;
 
 export class PostgresSessionStore implements SessionStore {
   readonly #pool: pg.Pool;
@@ -76,9 +95,26 @@ export class PostgresSessionStore implements SessionStore {
     const now = this.#clock();
     try {
       const { rows } = await this.#pool.query<SessionRow>(
-        `INSERT INTO sessions (id, org_id, user_id, model, system, status, turns, last_seq, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, 'idle', 0, 0, $6, $6) RETURNING ${SESSION_COLUMNS}`,
-        [createId("ses"), input.orgId, input.userId, input.model, input.system, now],
+        `INSERT INTO sessions (id, org_id, user_id, model, system, status, turns, last_seq, created_at, updated_at,
+           agent, agent_config, environment_id, title, metadata, vault_ids, resources)
+         VALUES ($1, $2, $3, $4, $5, 'idle', 0, 0, $6, $6, $7, $8, $9, $10, COALESCE($11, '{}'::jsonb),
+           COALESCE($12, '[]'::jsonb), COALESCE($13, '[]'::jsonb))
+         RETURNING ${SESSION_COLUMNS}`,
+        [
+          createId("sesn"),
+          input.orgId,
+          input.userId,
+          input.model,
+          input.system,
+          now,
+          jsonOrNull(input.managed?.agent),
+          jsonOrNull(input.managed?.agentConfig),
+          input.managed?.environmentId ?? null,
+          input.managed?.title ?? null,
+          jsonOrNull(input.managed?.metadata),
+          jsonOrNull(input.managed?.vaultIds),
+          jsonOrNull(input.managed?.resources),
+        ],
       );
       return toSessionRecord(single(rows));
     } catch (error) {
@@ -99,18 +135,86 @@ export class PostgresSessionStore implements SessionStore {
     return rows[0] ? toSessionRecord(rows[0]) : null;
   }
 
-  async listSessions(
-    orgId: string,
-    options: { limit: number; visibleTo?: string },
-  ): Promise<SessionRecord[]> {
+  async listSessions(orgId: string, options: ListSessionsOptions): Promise<SessionRecord[]> {
+    const values: unknown[] = [orgId, options.limit];
+    const where = ["org_id = $1"];
+    const param = (value: unknown) => {
+      values.push(value);
+      return `$${values.length}`;
+    };
+    if (options.visibleTo !== undefined) {
+      const user = param(options.visibleTo);
+      where.push(
+        `(user_id = ${user} OR id IN (SELECT session_id FROM session_shares WHERE org_id = $1 AND user_id = ${user}))`,
+      );
+    }
+    if (options.excludeArchived) where.push("archived_at IS NULL");
+    if (options.agentId !== undefined) where.push(`agent_id = ${param(options.agentId)}`);
+    if (options.agentVersion !== undefined)
+      where.push(`(agent ->> 'version')::int = ${param(options.agentVersion)}`);
+    if (options.statuses && options.statuses.length > 0)
+      where.push(`status = ANY(${param(options.statuses)}::text[])`);
+    const range = options.createdAt ?? {};
+    if (range.gt) where.push(`created_at > ${param(range.gt)}`);
+    if (range.gte) where.push(`created_at >= ${param(range.gte)}`);
+    if (range.lt) where.push(`created_at < ${param(range.lt)}`);
+    if (range.lte) where.push(`created_at <= ${param(range.lte)}`);
+    const isAscending = options.order === "asc";
+    // `before` reads backwards from the position and flips the rows back into `order`.
+    const isBackwards = options.before !== undefined;
+    const position = options.after ?? options.before;
+    if (position) {
+      const isGreater = isAscending !== isBackwards;
+      where.push(
+        `(created_at, id) ${isGreater ? ">" : "<"} (${param(position.createdAt)}::timestamptz, ${param(position.id)})`,
+      );
+    }
+    const direction = isAscending !== isBackwards ? "ASC" : "DESC";
     const { rows } = await this.#pool.query<SessionRow>(
-      `SELECT ${SESSION_COLUMNS} FROM sessions
-       WHERE org_id = $1 AND ($3::text IS NULL OR user_id = $3 OR id IN (
-         SELECT session_id FROM session_shares WHERE org_id = $1 AND user_id = $3))
-       ORDER BY created_at DESC, id DESC LIMIT $2`,
-      [orgId, options.limit, options.visibleTo ?? null],
+      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE ${where.join(" AND ")}
+       ORDER BY created_at ${direction}, id ${direction} LIMIT $2`,
+      values,
     );
-    return rows.map(toSessionRecord);
+    const records = rows.map(toSessionRecord);
+    return isBackwards ? records.reverse() : records;
+  }
+
+  async updateManagedSession(
+    orgId: string,
+    sessionId: string,
+    patch: ManagedSessionPatch,
+  ): Promise<SessionRecord | null> {
+    const { rows } = await this.#pool.query<SessionRow>(
+      `UPDATE sessions SET
+         title = CASE WHEN $3 THEN $4 ELSE title END,
+         metadata = COALESCE($5, metadata),
+         vault_ids = COALESCE($6, vault_ids),
+         resources = COALESCE($7, resources),
+         archived_at = COALESCE(archived_at, $8),
+         updated_at = GREATEST($9::timestamptz, updated_at)
+       WHERE org_id = $1 AND id = $2 RETURNING ${SESSION_COLUMNS}`,
+      [
+        orgId,
+        sessionId,
+        patch.title !== undefined,
+        patch.title ?? null,
+        jsonOrNull(patch.metadata),
+        jsonOrNull(patch.vaultIds),
+        jsonOrNull(patch.resources),
+        patch.archivedAt ?? null,
+        this.#clock(),
+      ],
+    );
+    return rows[0] ? toSessionRecord(rows[0]) : null;
+  }
+
+  /** The session's events and shares go with it (ON DELETE CASCADE). */
+  async deleteSession(orgId: string, sessionId: string): Promise<boolean> {
+    const { rowCount } = await this.#pool.query("DELETE FROM sessions WHERE org_id = $1 AND id = $2", [
+      orgId,
+      sessionId,
+    ]);
+    return (rowCount ?? 0) > 0;
   }
 
   /**
@@ -138,6 +242,7 @@ export class PostgresSessionStore implements SessionStore {
       }
     }
     const status = terminalSessionStatus(events);
+    const usage = usageOf(events);
     const values = [
       sessionId,
       events.length,
@@ -147,6 +252,8 @@ export class PostgresSessionStore implements SessionStore {
       events.map((event) => event.type),
       events.map(toStoredPayload),
       SESSION_EVENTS_CHANNEL,
+      usage.inputTokens,
+      usage.outputTokens,
     ];
     try {
       return await this.#insertAppended(sessionId, events, options, values);
@@ -330,7 +437,7 @@ async function insertEvents(
 // even when this worker's clock steps back or another worker's runs behind.
 const APPEND_EVENTS_CTES = `WITH session AS (
    UPDATE sessions SET last_seq = last_seq + $2, updated_at = GREATEST($3::timestamptz, updated_at),
-     status = COALESCE($5, status)
+     status = COALESCE($5, status), input_tokens = input_tokens + $9, output_tokens = output_tokens + $10
    WHERE id = $1 AND ($4::int IS NULL OR (status = 'running' AND turns = $4))
    RETURNING org_id, user_id, COALESCE(turn_user_id, user_id) AS actor_id, last_seq, updated_at
  ), inserted AS (
@@ -347,9 +454,9 @@ const APPEND_EVENTS_SQL = `${APPEND_EVENTS_CTES}
    (SELECT count(*) FROM notified) AS notified
  FROM session`;
 // The same, and then the org's audit head is locked and read (after the session row, as every writer
-// orders its locks: the audit head last). $9 is GENESIS_HASH.
+// orders its locks: the audit head last). $11 is GENESIS_HASH.
 const APPEND_AUDITED_EVENTS_SQL = `${APPEND_EVENTS_CTES}, head AS (
-   ${lockAuditHeadSql("SELECT org_id FROM session", "$9")}
+   ${lockAuditHeadSql("SELECT org_id FROM session", "$11")}
  )
  SELECT session.org_id, user_id, actor_id, session.last_seq, session.updated_at, head.last_seq AS audit_seq, head.last_hash AS audit_hash,
    (SELECT count(*) FROM inserted) AS inserted, (SELECT count(*) FROM notified) AS notified
@@ -432,7 +539,38 @@ function toSessionRecord(row: SessionRow): SessionRecord {
     lastSeq: Number(row.last_seq),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    archivedAt: row.archived_at,
+    usage: { inputTokens: Number(row.input_tokens), outputTokens: Number(row.output_tokens) },
+    ...(row.agent && row.agent_config && row.environment_id !== null
+      ? {
+          managed: {
+            agent: row.agent,
+            agentConfig: row.agent_config,
+            environmentId: row.environment_id,
+            title: row.title,
+            metadata: row.metadata,
+            vaultIds: row.vault_ids,
+            resources: row.resources,
+          },
+        }
+      : {}),
   };
+}
+
+/** Token totals of the model calls in a batch of events. */
+function usageOf(events: readonly NewSessionEvent[]): { inputTokens: number; outputTokens: number } {
+  let inputTokens = 0;
+  let outputTokens = 0;
+  for (const event of events) {
+    if (event.type !== "message.end") continue;
+    inputTokens += event.usage.inputTokens;
+    outputTokens += event.usage.outputTokens;
+  }
+  return { inputTokens, outputTokens };
+}
+
+function jsonOrNull(value: unknown): string | null {
+  return value === undefined ? null : JSON.stringify(value);
 }
 
 /** The `jsonb` text of an event: version 1, or version 2 when a string had to be escaped. */

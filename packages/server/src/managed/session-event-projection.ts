@@ -1,0 +1,317 @@
+/**
+ * The one projection from Outrig's internal session log (packages/protocol/src/events.ts, gap-free
+ * `seq`) to the Managed Agents API's session events. The log stays the durable truth; the API's events
+ * are derived from it, so the events list, the stream and a resumed stream agree.
+ *
+ * Event ids are `sevt_<session body>_<seq>_<index>`: stable (derived from the session, the internal
+ * event's seq and the position within what that event projects to), unique across sessions, and
+ * ordered, so `Last-Event-ID` names an exact position in the log.
+ *
+ * The projection keeps a little state within a turn: which tool calls were already shown as
+ * `agent.tool_use` (so an approved call that then starts is not shown twice, and `agent.tool_result`
+ * can name the `agent.tool_use` event it answers). `warmUp` rebuilds that state when a reader starts
+ * in the middle of a turn. Unknown internal types project to nothing (other lanes add cases).
+ */
+import type { SessionStore } from "@outrig/core";
+import type { SessionEvent } from "@outrig/protocol";
+
+/** An API session event: `id`, `type` and the type's fields, as the SDK's `BetaManagedAgentsSessionEvent`. */
+export interface ApiSessionEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly [field: string]: unknown;
+}
+
+/** Where an API event sits in the internal log. */
+export interface EventPosition {
+  readonly seq: number;
+  readonly index: number;
+}
+
+const EVENT_ID_PATTERN = /^sevt_([A-Za-z0-9]+)_(\d{1,15})_(\d{1,4})$/;
+
+/** The part of a session id after its prefix (`sesn_abc` → `abc`); ids without a prefix are used whole. */
+function sessionBody(sessionId: string): string {
+  const body = sessionId.slice(sessionId.indexOf("_") + 1);
+  return body.replace(/[^A-Za-z0-9]/g, "");
+}
+
+export function apiEventId(sessionId: string, position: EventPosition): string {
+  return `sevt_${sessionBody(sessionId)}_${position.seq}_${position.index}`;
+}
+
+/** The position an event id of this session names; null for a malformed id or another session's. */
+export function parseApiEventId(sessionId: string, eventId: string): EventPosition | null {
+  const match = EVENT_ID_PATTERN.exec(eventId);
+  if (!match || match[1] !== sessionBody(sessionId)) return null;
+  return { seq: Number(match[2]), index: Number(match[3]) };
+}
+
+/** The API's names for Outrig's sandbox lifecycle (the API has none): `session.sandbox_<past participle>`. */
+export const SANDBOX_EVENT_TYPES = {
+  "sandbox.start": "session.sandbox_started",
+  "sandbox.standby": "session.sandbox_standby",
+  "sandbox.resume": "session.sandbox_resumed",
+  "sandbox.hibernate": "session.sandbox_hibernated",
+  "sandbox.replace": "session.sandbox_replaced",
+  "sandbox.snapshot": "session.sandbox_snapshotted",
+  "sandbox.cold": "session.sandbox_cold",
+  "sandbox.end": "session.sandbox_ended",
+} as const;
+
+type Fields = Record<string, unknown> & { readonly type: string };
+
+export class SessionEventProjector {
+  readonly #sessionId: string;
+  /** Tool calls of the current turn shown as `agent.tool_use`, with that event's id. */
+  readonly #toolUses = new Map<string, string>();
+
+  constructor(sessionId: string) {
+    this.#sessionId = sessionId;
+  }
+
+  /**
+   * Rebuilds the turn state a reader starting at `seq` needs, by reading the log backwards from `seq`
+   * to the start of its turn (bounded by the turn's length, not the session's).
+   */
+  async warmUp(store: SessionStore, seq: number): Promise<void> {
+    const page = 500;
+    const collected: SessionEvent[] = [];
+    let end = seq - 1;
+    while (end > 0) {
+      const start = Math.max(0, end - page);
+      const events = await store.readEvents(this.#sessionId, { afterSeq: start, limit: end - start });
+      const reversed = events.filter((event) => event.seq <= end).reverse();
+      let isTurnStart = false;
+      for (const event of reversed) {
+        collected.push(event);
+        if (event.type === "turn.start") {
+          isTurnStart = true;
+          break;
+        }
+      }
+      if (isTurnStart) break;
+      end = start;
+    }
+    for (const event of collected.reverse()) this.project(event);
+  }
+
+  /** The API events one internal event becomes, in order (often none). */
+  project(event: SessionEvent): ApiSessionEvent[] {
+    const fields = this.#fields(event);
+    return fields.map((item, index) => ({
+      id: apiEventId(this.#sessionId, { seq: event.seq, index }),
+      ...item,
+      processed_at: event.at,
+    }));
+  }
+
+  #id(seq: number, index: number): string {
+    return apiEventId(this.#sessionId, { seq, index });
+  }
+
+  #fields(event: SessionEvent): Fields[] {
+    switch (event.type) {
+      case "turn.start":
+        this.#toolUses.clear();
+        return [
+          { type: "user.message", content: [{ type: "text", text: event.text }] },
+          { type: "session.status_running" },
+        ];
+      case "message.end": {
+        const out: Fields[] = [{ type: "span.model_request_start" }];
+        const text = event.message.content
+          .flatMap((part) => (part.type === "text" && part.text !== "" ? [part.text] : []))
+          .join("");
+        if (text !== "") out.push({ type: "agent.message", content: [{ type: "text", text }] });
+        out.push({
+          type: "span.model_request_end",
+          model_request_start_id: this.#id(event.seq, 0),
+          is_error: false,
+          model_usage: {
+            input_tokens: event.usage.inputTokens,
+            output_tokens: event.usage.outputTokens,
+            cache_creation_input_tokens: 0,
+            cache_read_input_tokens: 0,
+          },
+        });
+        return out;
+      }
+      case "approval.request": {
+        const toolUseId = this.#id(event.seq, 0);
+        this.#toolUses.set(event.toolCallId, toolUseId);
+        return [
+          {
+            type: "agent.tool_use",
+            name: event.name,
+            input: asInput(event.input),
+            evaluated_permission: "ask",
+          },
+          {
+            type: "session.status_idle",
+            stop_reason: { type: "requires_action", event_ids: [toolUseId] },
+            stop_details: null,
+          },
+        ];
+      }
+      case "approval.response": {
+        const out: Fields[] = [];
+        if (event.reason === "user") {
+          out.push({
+            type: "user.tool_confirmation",
+            tool_use_id: this.#toolUses.get(event.toolCallId) ?? event.toolCallId,
+            result: event.decision,
+          });
+        }
+        out.push({ type: "session.status_running" });
+        return out;
+      }
+      case "tool.start":
+        if (this.#toolUses.has(event.toolCallId)) return [];
+        this.#toolUses.set(event.toolCallId, this.#id(event.seq, 0));
+        return [
+          {
+            type: "agent.tool_use",
+            name: event.name,
+            input: asInput(event.input),
+            evaluated_permission: "allow",
+          },
+        ];
+      case "tool.end": {
+        const out: Fields[] = [];
+        let toolUseId = this.#toolUses.get(event.toolCallId);
+        if (toolUseId === undefined) {
+          // A call that never ran (denied by policy, or a reused id): it is shown as a denied use first.
+          toolUseId = this.#id(event.seq, 0);
+          this.#toolUses.set(event.toolCallId, toolUseId);
+          out.push({
+            type: "agent.tool_use",
+            name: event.name,
+            input: asInput(event.denied?.input ?? {}),
+            evaluated_permission: "deny",
+          });
+        }
+        out.push({
+          type: "agent.tool_result",
+          tool_use_id: toolUseId,
+          content: [{ type: "text", text: event.output }],
+          is_error: event.isError,
+        });
+        return out;
+      }
+      case "turn.end":
+        return [
+          {
+            type: "session.status_idle",
+            stop_reason: { type: event.reason === "refusal" ? "refusal" : "end_turn" },
+            stop_details: null,
+          },
+        ];
+      case "turn.error": {
+        if (event.code === "cancelled") {
+          return [
+            { type: "user.interrupt" },
+            { type: "session.status_idle", stop_reason: { type: "end_turn" }, stop_details: null },
+          ];
+        }
+        const isModel = event.code.startsWith("model_");
+        return [
+          {
+            type: "session.error",
+            error: {
+              type: isModel ? modelErrorType(event.code) : "unknown_error",
+              message: event.message,
+              retry_status: { type: isModel ? "exhausted" : "terminal" },
+              code: event.code,
+            },
+          },
+          {
+            type: "session.status_idle",
+            stop_reason: { type: isModel ? "retries_exhausted" : "end_turn" },
+            stop_details: null,
+          },
+        ];
+      }
+      case "model.retry":
+        return [
+          {
+            type: "session.error",
+            error: {
+              type: modelErrorType(event.code),
+              message: event.message,
+              retry_status: { type: "retrying" },
+              code: event.code,
+              attempt: event.attempt,
+              delay_ms: event.delayMs,
+            },
+          },
+        ];
+      case "sandbox.start":
+        return [
+          {
+            type: SANDBOX_EVENT_TYPES[event.type],
+            sandbox_id: event.sandboxId,
+            provider: event.provider,
+            duration_ms: event.durationMs,
+            is_warm: event.isWarm ?? false,
+          },
+        ];
+      case "sandbox.standby":
+      case "sandbox.hibernate":
+        return [{ type: SANDBOX_EVENT_TYPES[event.type], sandbox_id: event.sandboxId }];
+      case "sandbox.resume":
+        return [
+          {
+            type: SANDBOX_EVENT_TYPES[event.type],
+            sandbox_id: event.sandboxId,
+            duration_ms: event.durationMs,
+          },
+        ];
+      case "sandbox.replace":
+        return [
+          {
+            type: SANDBOX_EVENT_TYPES[event.type],
+            sandbox_id: event.sandboxId,
+            reason: event.reason,
+            restored_from_snapshot: event.snapshotKey !== undefined,
+          },
+        ];
+      case "sandbox.snapshot":
+        return [
+          {
+            type: SANDBOX_EVENT_TYPES[event.type],
+            sandbox_id: event.sandboxId,
+            size_bytes: event.sizeBytes,
+            entry_count: event.entryCount,
+            duration_ms: event.durationMs,
+          },
+        ];
+      case "sandbox.cold":
+        return [
+          {
+            type: SANDBOX_EVENT_TYPES[event.type],
+            sandbox_id: event.sandboxId,
+            killed_processes: event.killedProcesses,
+          },
+        ];
+      case "sandbox.end":
+        return [{ type: SANDBOX_EVENT_TYPES[event.type], reason: event.reason }];
+      default:
+        // session.start, and any internal type another part of Outrig adds before it has a projection.
+        return [];
+    }
+  }
+}
+
+function asInput(input: unknown): Record<string, unknown> {
+  return input !== null && typeof input === "object" && !Array.isArray(input)
+    ? (input as Record<string, unknown>)
+    : { value: input };
+}
+
+/** The API's model error types by Outrig's model error code. */
+function modelErrorType(code: string): string {
+  if (code.includes("rate_limit")) return "model_rate_limited_error";
+  if (code.includes("overload")) return "model_overloaded_error";
+  return "model_request_failed_error";
+}

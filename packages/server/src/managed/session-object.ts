@@ -1,0 +1,99 @@
+/**
+ * The API's Session object (`BetaManagedAgentsSession`) and session resources, rendered from a
+ * SessionRecord. Sessions created before the API (no pinned agent) show an agent built from their model.
+ */
+import type { SessionRecord } from "@outrig/core";
+import { createId } from "@outrig/storage";
+import type { ResourceParams } from "./managed-session-bodies.js";
+
+export type ApiSessionStatus = "rescheduling" | "running" | "idle" | "terminated";
+
+/** Outrig's status as the API's: a failed turn leaves the session idle (its `session.error` says why). */
+export function apiStatusOf(record: SessionRecord): ApiSessionStatus {
+  return record.status === "running" ? "running" : "idle";
+}
+
+export function toApiSession(record: SessionRecord): Record<string, unknown> {
+  const managed = record.managed;
+  const usage = record.usage ?? { inputTokens: 0, outputTokens: 0 };
+  return {
+    type: "session",
+    id: record.id,
+    agent: managed?.agent ?? legacyAgent(record),
+    archived_at: record.archivedAt ? record.archivedAt.toISOString() : null,
+    budget: null,
+    created_at: record.createdAt.toISOString(),
+    updated_at: record.updatedAt.toISOString(),
+    environment_id: managed?.environmentId ?? "",
+    metadata: managed?.metadata ?? {},
+    outcome_evaluations: [],
+    resources: managed?.resources ?? [],
+    stats: {
+      duration_seconds: Math.max(0, (record.updatedAt.getTime() - record.createdAt.getTime()) / 1000),
+    },
+    status: apiStatusOf(record),
+    title: managed?.title ?? null,
+    usage: {
+      input_tokens: usage.inputTokens,
+      output_tokens: usage.outputTokens,
+      cache_read_input_tokens: 0,
+      cache_creation: { ephemeral_1h_input_tokens: 0, ephemeral_5m_input_tokens: 0 },
+    },
+    vault_ids: managed?.vaultIds ?? [],
+  };
+}
+
+/** What `session.agent` shows for a session that pinned no agent: its model and system prompt. */
+function legacyAgent(record: SessionRecord): Record<string, unknown> {
+  return {
+    type: "agent",
+    id: "",
+    version: 0,
+    name: "",
+    description: null,
+    model: { id: record.model },
+    system: record.system,
+    tools: [],
+    skills: [],
+    mcp_servers: [],
+    multiagent: null,
+  };
+}
+
+/** The stored resource (the API's session resource object) for what a client attached. */
+export function toStoredResource(params: ResourceParams, now: Date): Record<string, unknown> {
+  const stamps = { id: createId("sesrsc"), created_at: now.toISOString(), updated_at: now.toISOString() };
+  switch (params.type) {
+    case "memory_store":
+      return {
+        ...stamps,
+        type: "memory_store",
+        memory_store_id: params.memory_store_id,
+        access: params.access ?? "read_write",
+        instructions: params.instructions ?? null,
+        mount_path: `/mnt/memory/${params.memory_store_id}/`,
+      };
+    case "file":
+      return {
+        ...stamps,
+        type: "file",
+        file_id: params.file_id,
+        mount_path: params.mount_path ?? `/mnt/session/uploads/${params.file_id}`,
+      };
+    case "github_repository": {
+      const repository =
+        params.url
+          .replace(/\/$/, "")
+          .replace(/\.git$/, "")
+          .split("/")
+          .at(-1) ?? "repository";
+      return {
+        ...stamps,
+        type: "github_repository",
+        url: params.url,
+        checkout: params.checkout ?? null,
+        mount_path: params.mount_path ?? `/workspace/${repository}`,
+      };
+    }
+  }
+}

@@ -1,0 +1,783 @@
+/**
+ * The Managed Agents API's sessions, session resources and session events (`/v1/sessions…`), as the
+ * pinned SDK calls them. The internal event log stays the truth: lists and streams are projections of
+ * it (managed/session-event-projection.ts). Sending events dispatches to the SessionManager and stays
+ * thin, so queueing, deny messages and custom tools live in the manager and the loop.
+ */
+import type {
+  AgentConfig,
+  AgentDirectory,
+  EnvironmentDirectory,
+  ManagedSessionFields,
+  SessionRecord,
+  SessionStore,
+} from "@outrig/core";
+import { InputError } from "@outrig/core";
+import type { SessionEvent, SessionStatus } from "@outrig/protocol";
+import type { Context, Hono } from "hono";
+import { streamSSE } from "hono/streaming";
+import { z } from "zod";
+import type { Env } from "../app.js";
+import type { BusEvent, EventBus } from "../event-bus.js";
+import { notFound } from "../http-error.js";
+import { parseInput, parseQuery, readJson } from "../http-input.js";
+import {
+  CreateSessionParams,
+  ListEventsQuery,
+  ListResourcesQuery,
+  ListSessionsQuery,
+  ResourceParams,
+  type SendEventParams,
+  SendEventsBody,
+  StreamEventsQuery,
+  UpdateResourceParams,
+  UpdateSessionParams,
+  type UserMessage,
+} from "../managed/managed-session-bodies.js";
+import {
+  type ApiSessionEvent,
+  apiEventId,
+  type EventPosition,
+  parseApiEventId,
+  SessionEventProjector,
+} from "../managed/session-event-projection.js";
+import { toApiSession, toStoredResource } from "../managed/session-object.js";
+import { decodeCursor, encodeCursor } from "../page-cursor.js";
+import type { Caller, SessionManager } from "../session-manager.js";
+
+const REPLAY_PAGE = 500;
+const KEEPALIVE_MS = 15_000;
+/** How long a send waits for the log to record the event it caused (to answer with its stable id). */
+const RECORD_WAIT_MS = 5_000;
+const SESSION_STATUSES = ["rescheduling", "running", "idle", "terminated"] as const;
+
+export interface ManagedSessionRouteDependencies {
+  readonly sessions: SessionManager;
+  readonly store: SessionStore;
+  readonly bus: EventBus;
+  /** Resolves `agent` of a new session; without it sessions cannot be created. */
+  readonly agents?: AgentDirectory;
+  /** Checks `environment_id` of a new session; without it sessions cannot be created. */
+  readonly environments?: EnvironmentDirectory;
+  /** Checks that an attached resource names something the org has (a memory store, a file): 4xx if not. */
+  readonly checkResource?: (orgId: string, resource: ResourceParams) => Promise<void>;
+  /**
+   * Keeps a GitHub resource's `authorization_token` out of the session row (a vault, the egress
+   * credentials). Without it a token is refused: it is never stored in the clear.
+   */
+  readonly storeResourceToken?: (
+    orgId: string,
+    sessionId: string,
+    resourceId: string,
+    token: string,
+  ) => Promise<void>;
+}
+
+/** What a SessionManager may add for custom tools (the loop's lane); absent: `user.custom_tool_result` is a 400. */
+interface CustomToolResults {
+  submitCustomToolResult?(
+    caller: Caller,
+    sessionId: string,
+    result: { customToolUseId: string; content: unknown[]; isError: boolean },
+  ): Promise<unknown>;
+}
+
+const SessionCursor = z.strictObject({
+  c: z.iso.datetime(),
+  i: z.string().max(200),
+  d: z.enum(["n", "p"]),
+});
+const EventCursor = z.strictObject({ s: z.number().int().min(0), i: z.number().int().min(-1).max(9999) });
+const ResourceCursor = z.strictObject({ o: z.number().int().min(0).max(10_000) });
+
+export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessionRouteDependencies): void {
+  const { sessions, store, bus } = deps;
+
+  app.post("/v1/sessions", async (c) => {
+    const caller = c.get("caller");
+    const body = await readJson(c, CreateSessionParams);
+    if (body.budget !== undefined)
+      throw new InputError(
+        "unsupported_field",
+        "budget: session budgets are not supported by this server",
+        400,
+      );
+    if ((body.initial_events?.length ?? 0) > 1)
+      throw new InputError(
+        "unsupported_field",
+        "initial_events: send at most one user.message; send later messages with events.send",
+        400,
+      );
+    const initialText = body.initial_events?.[0]
+      ? messageText(body.initial_events[0], "initial_events[0]")
+      : null;
+    const managed = await resolveNewSession(deps, caller, body);
+    const session = await sessions.create(caller, {
+      model: managed.agentConfig.model,
+      ...(managed.agentConfig.system !== null ? { system: managed.agentConfig.system } : {}),
+      managed,
+    });
+    await storeResourceTokens(deps, caller.orgId, session.id, body.resources ?? [], managed.resources);
+    const started =
+      initialText === null ? session : await sessions.postMessage(caller, session.id, initialText);
+    return c.json(toApiSession(started), 200);
+  });
+
+  app.get("/v1/sessions", async (c) => {
+    const caller = c.get("caller");
+    const query = parseQuery(c, ListSessionsQuery);
+    const statuses = c.req.queries("statuses[]") ?? [];
+    for (const status of statuses) parseInput(z.enum(SESSION_STATUSES), status);
+    if (query.memory_store_id !== undefined || query.deployment_id !== undefined) {
+      // Filters Outrig keeps no index for yet: answered honestly as an empty list for deployments, and
+      // by scanning attached resources for memory stores below.
+    }
+    const cursor = query.page ? decodeCursor(query.page, SessionCursor) : undefined;
+    const position = cursor ? { createdAt: new Date(cursor.c), id: cursor.i } : undefined;
+    const internalStatuses = statuses.flatMap((status): SessionStatus[] =>
+      status === "running" ? ["running"] : status === "idle" ? ["idle", "error"] : [],
+    );
+    if (statuses.length > 0 && internalStatuses.length === 0)
+      return c.json({ data: [], next_page: null, prev_page: null });
+    if (query.deployment_id !== undefined) return c.json({ data: [], next_page: null, prev_page: null });
+    const rows = await store.listSessions(caller.orgId, {
+      limit: query.limit + 1,
+      order: query.order,
+      ...(caller.role === "admin" ? {} : { visibleTo: caller.userId }),
+      ...(cursor?.d === "p" ? { before: position } : position ? { after: position } : {}),
+      excludeArchived: query.include_archived !== true,
+      ...(query.agent_id !== undefined ? { agentId: query.agent_id } : {}),
+      ...(query.agent_version !== undefined ? { agentVersion: query.agent_version } : {}),
+      ...(internalStatuses.length > 0 ? { statuses: internalStatuses } : {}),
+      createdAt: {
+        ...(query["created_at[gt]"] ? { gt: query["created_at[gt]"] } : {}),
+        ...(query["created_at[gte]"] ? { gte: query["created_at[gte]"] } : {}),
+        ...(query["created_at[lt]"] ? { lt: query["created_at[lt]"] } : {}),
+        ...(query["created_at[lte]"] ? { lte: query["created_at[lte]"] } : {}),
+      },
+    });
+    const isBackwards = cursor?.d === "p";
+    const hasMore = rows.length > query.limit;
+    const data = isBackwards ? rows.slice(-query.limit) : rows.slice(0, query.limit);
+    const first = data[0];
+    const last = data.at(-1);
+    const at = (row: SessionRecord, d: "n" | "p") =>
+      encodeCursor({ c: row.createdAt.toISOString(), i: row.id, d });
+    const filtered =
+      query.memory_store_id === undefined
+        ? data
+        : data.filter((row) =>
+            row.managed?.resources.some((resource) => resource.memory_store_id === query.memory_store_id),
+          );
+    return c.json({
+      data: filtered.map(toApiSession),
+      next_page: last && (isBackwards || hasMore) ? at(last, "n") : null,
+      prev_page: first && (isBackwards ? hasMore : cursor !== undefined) ? at(first, "p") : null,
+    });
+  });
+
+  app.get("/v1/sessions/:id", async (c) => {
+    const session = await sessions.get(c.get("caller"), c.req.param("id"));
+    return c.json(toApiSession(session));
+  });
+
+  app.post("/v1/sessions/:id", async (c) => {
+    const caller = c.get("caller");
+    const body = await readJson(c, UpdateSessionParams);
+    if (body.agent !== undefined || body.budget !== undefined)
+      throw new InputError(
+        "unsupported_field",
+        `${body.agent !== undefined ? "agent" : "budget"}: changing it on a session is not supported by this server`,
+        400,
+      );
+    const session = await writable(sessions, caller, c.req.param("id"));
+    const metadata = { ...(session.managed?.metadata ?? {}) };
+    for (const [key, value] of Object.entries(body.metadata ?? {})) {
+      if (value === null) delete metadata[key];
+      else metadata[key] = value;
+    }
+    if (Object.keys(metadata).length > 16)
+      throw new InputError("invalid_request", "metadata: at most 16 keys", 400);
+    const updated = await store.updateManagedSession(caller.orgId, session.id, {
+      ...(body.title !== undefined ? { title: body.title } : {}),
+      ...(body.metadata ? { metadata } : {}),
+      ...(body.vault_ids ? { vaultIds: body.vault_ids } : {}),
+    });
+    if (!updated) throw notFound("Session");
+    return c.json(toApiSession(updated));
+  });
+
+  app.post("/v1/sessions/:id/archive", async (c) => {
+    const caller = c.get("caller");
+    const session = await writable(sessions, caller, c.req.param("id"));
+    if (session.status === "running")
+      throw new InputError(
+        "session_running",
+        "A turn is running in this session: interrupt it (user.interrupt) before archiving.",
+        409,
+      );
+    const updated = await store.updateManagedSession(caller.orgId, session.id, { archivedAt: new Date() });
+    if (!updated) throw notFound("Session");
+    return c.json(toApiSession(updated));
+  });
+
+  app.delete("/v1/sessions/:id", async (c) => {
+    const caller = c.get("caller");
+    const id = c.req.param("id");
+    await sessions.delete(caller, id);
+    bus.publish(id, { type: "session.gone", at: new Date().toISOString() });
+    return c.json({ id, type: "session_deleted" });
+  });
+
+  // ---- Resources
+
+  app.get("/v1/sessions/:id/resources", async (c) => {
+    const session = await sessions.get(c.get("caller"), c.req.param("id"));
+    const query = parseQuery(c, ListResourcesQuery);
+    const offset = query.page ? decodeCursor(query.page, ResourceCursor).o : 0;
+    const resources = session.managed?.resources ?? [];
+    const data = resources.slice(offset, offset + query.limit);
+    const end = offset + data.length;
+    return c.json({ data, next_page: end < resources.length ? encodeCursor({ o: end }) : null });
+  });
+
+  app.post("/v1/sessions/:id/resources", async (c) => {
+    const caller = c.get("caller");
+    const body = await readJson(c, ResourceParams);
+    const session = await writable(sessions, caller, c.req.param("id"));
+    const current = session.managed?.resources ?? [];
+    if (current.length >= 100)
+      throw new InputError("too_many_resources", "A session has at most 100 resources.", 400);
+    await deps.checkResource?.(caller.orgId, body);
+    const [resource] = await storedResources(deps, caller.orgId, [body]);
+    if (!resource) throw new InputError("invalid_request", "No resource given", 400);
+    await storeResourceTokens(deps, caller.orgId, session.id, [body], [resource]);
+    const updated = await store.updateManagedSession(caller.orgId, session.id, {
+      resources: [...current, resource],
+    });
+    if (!updated) throw notFound("Session");
+    return c.json(resource);
+  });
+
+  app.get("/v1/sessions/:id/resources/:resourceId", async (c) => {
+    const session = await sessions.get(c.get("caller"), c.req.param("id"));
+    return c.json(findResource(session, c.req.param("resourceId")));
+  });
+
+  app.post("/v1/sessions/:id/resources/:resourceId", async (c) => {
+    const caller = c.get("caller");
+    const body = await readJson(c, UpdateResourceParams);
+    const session = await writable(sessions, caller, c.req.param("id"));
+    const resource = findResource(session, c.req.param("resourceId"));
+    if (resource.type !== "github_repository")
+      throw new InputError(
+        "invalid_request",
+        "Only a github_repository resource has an authorization_token.",
+        400,
+      );
+    if (!deps.storeResourceToken)
+      throw new InputError("unsupported_field", "authorization_token: not supported by this server yet", 400);
+    await deps.storeResourceToken(caller.orgId, session.id, String(resource.id), body.authorization_token);
+    const updated = await store.updateManagedSession(caller.orgId, session.id, {
+      resources: (session.managed?.resources ?? []).map((item) =>
+        item.id === resource.id ? { ...item, updated_at: new Date().toISOString() } : item,
+      ),
+    });
+    if (!updated) throw notFound("Session");
+    return c.json(findResource(updated, String(resource.id)));
+  });
+
+  app.delete("/v1/sessions/:id/resources/:resourceId", async (c) => {
+    const caller = c.get("caller");
+    const session = await writable(sessions, caller, c.req.param("id"));
+    const resource = findResource(session, c.req.param("resourceId"));
+    const updated = await store.updateManagedSession(caller.orgId, session.id, {
+      resources: (session.managed?.resources ?? []).filter((item) => item.id !== resource.id),
+    });
+    if (!updated) throw notFound("Session");
+    return c.json({ id: resource.id, type: "session_resource_deleted" });
+  });
+
+  // ---- Events
+
+  app.get("/v1/sessions/:id/events", async (c) => {
+    const session = await sessions.get(c.get("caller"), c.req.param("id"));
+    const query = parseQuery(c, ListEventsQuery);
+    const types = new Set(c.req.queries("types[]") ?? []);
+    for (const type of types)
+      parseInput(
+        z
+          .string()
+          .regex(/^[a-z_]+\.[a-z_]+$/)
+          .max(100),
+        type,
+      );
+    const cursor = query.page ? decodeCursor(query.page, EventCursor) : undefined;
+    const matches = (event: ApiSessionEvent) => {
+      if (types.size > 0 && !types.has(event.type)) return false;
+      const at = new Date(String(event.processed_at));
+      if (query["created_at[gt]"] && !(at > query["created_at[gt]"])) return false;
+      if (query["created_at[gte]"] && !(at >= query["created_at[gte]"])) return false;
+      if (query["created_at[lt]"] && !(at < query["created_at[lt]"])) return false;
+      if (query["created_at[lte]"] && !(at <= query["created_at[lte]"])) return false;
+      return true;
+    };
+    const want = query.limit + 1;
+    const collected: { event: ApiSessionEvent; position: EventPosition }[] = [];
+    if (query.order === "asc") {
+      await projectForward(
+        store,
+        session.id,
+        cursor ? { seq: cursor.s, index: cursor.i } : { seq: 0, index: -1 },
+        (event, position) => {
+          if (matches(event)) collected.push({ event, position });
+          return collected.length < want;
+        },
+      );
+    } else {
+      await projectBackward(
+        store,
+        session.id,
+        cursor ? { seq: cursor.s, index: cursor.i } : null,
+        session.lastSeq,
+        (event, position) => {
+          if (matches(event)) collected.push({ event, position });
+          return collected.length < want;
+        },
+      );
+    }
+    const page = collected.slice(0, query.limit);
+    const last = page.at(-1);
+    return c.json({
+      data: page.map((item) => item.event),
+      next_page:
+        collected.length > query.limit && last
+          ? encodeCursor({ s: last.position.seq, i: last.position.index })
+          : null,
+    });
+  });
+
+  app.get("/v1/sessions/:id/events/stream", async (c) => {
+    const caller = c.get("caller");
+    const session = await sessions.get(caller, c.req.param("id"));
+    parseQuery(c, StreamEventsQuery);
+    for (const type of c.req.queries("event_deltas[]") ?? [])
+      parseInput(z.enum(["agent.message", "agent.thinking"]), type);
+    const resume = resumePosition(session.id, c.req.header("last-event-id"));
+    return streamEvents(c, deps, session, resume);
+  });
+
+  app.post("/v1/sessions/:id/events", async (c) => {
+    const caller = c.get("caller");
+    const body = await readJson(c, SendEventsBody);
+    // Validate every event before acting on any.
+    const texts = body.events.map((event, index) =>
+      event.type === "user.message" ? messageText(event, `events[${index}]`) : null,
+    );
+    const session = await writable(sessions, caller, c.req.param("id"));
+    const data: ApiSessionEvent[] = [];
+    for (const [index, event] of body.events.entries()) {
+      const created = await dispatch(deps, caller, session, event, texts[index] ?? null);
+      if (created) data.push(created);
+    }
+    return c.json({ data });
+  });
+}
+
+/** The session, when `caller` may change it and it is not archived (archived sessions are read-only: 409). */
+async function writable(sessions: SessionManager, caller: Caller, sessionId: string): Promise<SessionRecord> {
+  const session = await sessions.get(caller, sessionId);
+  if (session.archivedAt)
+    throw new InputError("session_archived", "This session is archived and read-only.", 409);
+  return session;
+}
+
+async function resolveNewSession(
+  deps: ManagedSessionRouteDependencies,
+  caller: Caller,
+  body: CreateSessionParams,
+): Promise<ManagedSessionFields> {
+  if (caller.role === "viewer") throw new InputError("read_only", "Viewers have read-only access.", 403);
+  if (!deps.agents || !deps.environments)
+    throw new InputError("unsupported", "Agents and environments are not available on this server.", 400);
+  const reference = typeof body.agent === "string" ? { id: body.agent } : body.agent;
+  const resolved = await deps.agents.resolve(caller.orgId, {
+    id: reference.id,
+    ...("version" in reference && reference.version !== undefined ? { version: reference.version } : {}),
+  });
+  if (!resolved) throw new InputError("not_found", "agent: no such agent (or version)", 404);
+  if (resolved.archived)
+    throw new InputError("agent_archived", "agent: this agent is archived; new sessions cannot use it", 400);
+  const environment = await deps.environments.get(caller.orgId, body.environment_id);
+  if (!environment) throw new InputError("not_found", "environment_id: no such environment", 404);
+  if (environment.archived)
+    throw new InputError("environment_archived", "environment_id: this environment is archived", 400);
+  let config: AgentConfig = resolved.config;
+  let agent = resolved.resource;
+  if (typeof body.agent !== "string" && body.agent.type === "agent_with_overrides") {
+    const overrides = body.agent;
+    for (const field of ["tools", "skills", "mcp_servers"] as const) {
+      if (overrides[field] !== undefined)
+        throw new InputError("unsupported_field", `agent.${field}: overriding it is not supported yet`, 400);
+    }
+    if (overrides.model !== undefined) {
+      const name = typeof overrides.model === "string" ? overrides.model : overrides.model.id;
+      config = { ...config, model: name.includes(":") ? name : `anthropic:${name}` };
+      agent = { ...agent, model: typeof overrides.model === "string" ? { id: name } : overrides.model };
+    }
+    if (overrides.system !== undefined) {
+      config = { ...config, system: overrides.system };
+      agent = { ...agent, system: overrides.system };
+    }
+  }
+  const params = body.resources ?? [];
+  for (const resource of params) await deps.checkResource?.(caller.orgId, resource);
+  for (const resource of params) {
+    if (
+      resource.type === "github_repository" &&
+      resource.authorization_token !== undefined &&
+      !deps.storeResourceToken
+    )
+      throw new InputError(
+        "unsupported_field",
+        "resources: a github_repository authorization_token is not supported by this server yet",
+        400,
+      );
+  }
+  return {
+    agent,
+    agentConfig: config,
+    environmentId: environment.id,
+    title: body.title ?? null,
+    metadata: body.metadata ?? {},
+    vaultIds: body.vault_ids ?? [],
+    resources: await storedResources(deps, caller.orgId, params),
+  };
+}
+
+async function storedResources(
+  _deps: ManagedSessionRouteDependencies,
+  _orgId: string,
+  params: readonly ResourceParams[],
+): Promise<Record<string, unknown>[]> {
+  const now = new Date();
+  return params.map((resource) => toStoredResource(resource, now));
+}
+
+async function storeResourceTokens(
+  deps: ManagedSessionRouteDependencies,
+  orgId: string,
+  sessionId: string,
+  params: readonly ResourceParams[],
+  stored: readonly Record<string, unknown>[],
+): Promise<void> {
+  for (const [index, resource] of params.entries()) {
+    if (resource.type !== "github_repository" || resource.authorization_token === undefined) continue;
+    await deps.storeResourceToken?.(
+      orgId,
+      sessionId,
+      String(stored[index]?.id),
+      resource.authorization_token,
+    );
+  }
+}
+
+function findResource(session: SessionRecord, resourceId: string): Record<string, unknown> {
+  const resource = session.managed?.resources.find((item) => item.id === resourceId);
+  if (!resource) throw notFound("Session resource");
+  return resource;
+}
+
+/** The text of a `user.message`; other blocks (images, documents) are refused for now. */
+function messageText(event: UserMessage, at: string): string {
+  const parts: string[] = [];
+  for (const [index, block] of event.content.entries()) {
+    if (block.type !== "text")
+      throw new InputError(
+        "unsupported_content",
+        `${at}.content[${index}]: ${block.type} blocks are not supported yet; send text`,
+        400,
+      );
+    parts.push((block as { text: string }).text);
+  }
+  const text = parts.join("\n");
+  if (text.trim() === "") throw new InputError("invalid_request", `${at}.content: the message is empty`, 400);
+  return text;
+}
+
+/** Performs one sent event and answers the API event the log recorded for it (null when it recorded none). */
+async function dispatch(
+  deps: ManagedSessionRouteDependencies,
+  caller: Caller,
+  session: SessionRecord,
+  event: SendEventParams,
+  text: string | null,
+): Promise<ApiSessionEvent | null> {
+  const { sessions, store } = deps;
+  const before = (await store.getSession(session.orgId, session.id))?.lastSeq ?? session.lastSeq;
+  switch (event.type) {
+    case "user.message": {
+      await sessions.postMessage(caller, session.id, text ?? "");
+      return recorded(deps, session.id, before, (logged) => logged.type === "turn.start");
+    }
+    case "user.interrupt": {
+      try {
+        await sessions.cancel(caller, session.id);
+      } catch (error) {
+        // Interrupting an idle session changes nothing.
+        if (error instanceof InputError && error.code === "no_running_turn") return null;
+        throw error;
+      }
+      return recorded(
+        deps,
+        session.id,
+        before,
+        (logged) => logged.type === "turn.error" && logged.code === "cancelled",
+      );
+    }
+    case "user.tool_confirmation": {
+      const request = await approvalRequestOf(store, session.id, event.tool_use_id);
+      await sessions.approve(caller, session.id, request.toolCallId, event.result, request.inputDigest);
+      const answer = await recorded(
+        deps,
+        session.id,
+        before,
+        (logged) => logged.type === "approval.response" && logged.toolCallId === request.toolCallId,
+      );
+      return answer
+        ? {
+            ...answer,
+            tool_use_id: event.tool_use_id,
+            ...(event.deny_message != null ? { deny_message: event.deny_message } : {}),
+          }
+        : null;
+    }
+    case "user.custom_tool_result": {
+      const custom = sessions as SessionManager & CustomToolResults;
+      if (typeof custom.submitCustomToolResult !== "function")
+        throw new InputError(
+          "unsupported",
+          "user.custom_tool_result: custom tools are not supported yet",
+          400,
+        );
+      await custom.submitCustomToolResult(caller, session.id, {
+        customToolUseId: event.custom_tool_use_id,
+        content: event.content ?? [],
+        isError: event.is_error ?? false,
+      });
+      return null;
+    }
+  }
+}
+
+/** The approval request an `agent.tool_use` event id names (404 when it names none of this session). */
+async function approvalRequestOf(
+  store: SessionStore,
+  sessionId: string,
+  toolUseId: string,
+): Promise<{ toolCallId: string; inputDigest?: string }> {
+  const position = parseApiEventId(sessionId, toolUseId);
+  const [event] = position ? await store.readEvents(sessionId, { afterSeq: position.seq - 1, limit: 1 }) : [];
+  if (
+    !position ||
+    !event ||
+    event.seq !== position.seq ||
+    event.type !== "approval.request" ||
+    position.index !== 0
+  )
+    throw new InputError(
+      "not_found",
+      "tool_use_id: no tool use of this session waits for a confirmation",
+      404,
+    );
+  return { toolCallId: event.toolCallId, ...(event.inputDigest ? { inputDigest: event.inputDigest } : {}) };
+}
+
+/**
+ * The first log event after `afterSeq` that `matches`, projected (its first API event), waiting up to
+ * RECORD_WAIT_MS for it to be written (an approval is recorded by the turn's worker).
+ */
+async function recorded(
+  deps: ManagedSessionRouteDependencies,
+  sessionId: string,
+  afterSeq: number,
+  matches: (event: SessionEvent) => boolean,
+): Promise<ApiSessionEvent | null> {
+  const deadline = Date.now() + RECORD_WAIT_MS;
+  let wake: (() => void) | undefined;
+  const unsubscribe = deps.bus.subscribe(sessionId, () => wake?.());
+  try {
+    let cursor = afterSeq;
+    for (;;) {
+      const events = await deps.store.readEvents(sessionId, { afterSeq: cursor, limit: REPLAY_PAGE });
+      const found = events.find(matches);
+      if (found) return new SessionEventProjector(sessionId).project(found)[0] ?? null;
+      cursor = events.at(-1)?.seq ?? cursor;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return null;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(remaining, 100));
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+  } finally {
+    unsubscribe();
+  }
+}
+
+function resumePosition(sessionId: string, header: string | undefined): EventPosition | null {
+  if (header === undefined) return null;
+  const position = parseApiEventId(sessionId, header.trim());
+  if (!position)
+    throw new InputError("invalid_request", "Last-Event-ID: not an event id of this session", 400);
+  return position;
+}
+
+/**
+ * Projects the log forward from just after `from` (an API event position), calling `visit` for every
+ * later API event in order until it answers false.
+ */
+async function projectForward(
+  store: SessionStore,
+  sessionId: string,
+  from: EventPosition,
+  visit: (event: ApiSessionEvent, position: EventPosition) => boolean,
+): Promise<void> {
+  const projector = new SessionEventProjector(sessionId);
+  const firstSeq = Math.max(1, from.seq);
+  await projector.warmUp(store, firstSeq);
+  let after = firstSeq - 1;
+  for (;;) {
+    const events = await store.readEvents(sessionId, { afterSeq: after, limit: REPLAY_PAGE });
+    for (const event of events) {
+      for (const [index, projected] of projector.project(event).entries()) {
+        if (event.seq === from.seq && index <= from.index) continue;
+        if (!visit(projected, { seq: event.seq, index })) return;
+      }
+      after = event.seq;
+    }
+    if (events.length < REPLAY_PAGE) return;
+  }
+}
+
+/** Projects the log backwards from just before `before` (or from the end), newest first. */
+async function projectBackward(
+  store: SessionStore,
+  sessionId: string,
+  before: EventPosition | null,
+  lastSeq: number,
+  visit: (event: ApiSessionEvent, position: EventPosition) => boolean,
+): Promise<void> {
+  let end = before ? before.seq : lastSeq;
+  const chunk = 200;
+  while (end >= 1) {
+    const start = Math.max(1, end - chunk + 1);
+    const projector = new SessionEventProjector(sessionId);
+    await projector.warmUp(store, start);
+    const events = await store.readEvents(sessionId, { afterSeq: start - 1, limit: end - start + 1 });
+    const window: { event: ApiSessionEvent; position: EventPosition }[] = [];
+    for (const event of events) {
+      for (const [index, projected] of projector.project(event).entries()) {
+        if (before && event.seq === before.seq && index >= before.index) continue;
+        window.push({ event: projected, position: { seq: event.seq, index } });
+      }
+    }
+    for (const item of window.reverse()) if (!visit(item.event, item.position)) return;
+    end = start - 1;
+  }
+}
+
+/**
+ * The SSE stream of a session's API events. With `Last-Event-ID` it replays every event after that
+ * one, then goes live; without it, it starts live (at the end of the log when the stream opened). The
+ * bus feeds it; any gap the bus shows (another worker wrote, a poke) is filled from the log, so every
+ * event is sent exactly once and in order.
+ */
+function streamEvents(
+  c: Context<Env>,
+  deps: ManagedSessionRouteDependencies,
+  session: SessionRecord,
+  resume: EventPosition | null,
+): Response {
+  const { store, bus } = deps;
+  return streamSSE(c, async (stream) => {
+    const queue: BusEvent[] = [];
+    let wake: (() => void) | undefined;
+    let isClosed = false;
+    const unsubscribe = bus.subscribe(session.id, (event) => {
+      queue.push(event);
+      wake?.();
+    });
+    stream.onAbort(() => {
+      isClosed = true;
+      unsubscribe();
+      wake?.();
+    });
+    const projector = new SessionEventProjector(session.id);
+    try {
+      let cursor: number;
+      if (resume) {
+        cursor = resume.seq - 1;
+        await projector.warmUp(store, resume.seq);
+      } else {
+        cursor = (await store.getSession(session.orgId, session.id))?.lastSeq ?? session.lastSeq;
+        await projector.warmUp(store, cursor + 1);
+      }
+      const write = async (event: SessionEvent) => {
+        for (const [index, projected] of projector.project(event).entries()) {
+          if (resume && event.seq === resume.seq && index <= resume.index) continue;
+          await stream.writeSSE({ id: projected.id, event: projected.type, data: JSON.stringify(projected) });
+        }
+        cursor = event.seq;
+      };
+      const replay = async () => {
+        for (;;) {
+          const page = await store.readEvents(session.id, { afterSeq: cursor, limit: REPLAY_PAGE });
+          for (const event of page) await write(event);
+          if (page.length < REPLAY_PAGE) return;
+        }
+      };
+      await replay();
+      while (!isClosed) {
+        const event = queue.shift();
+        if (!event) {
+          const timedOut = await new Promise<boolean>((resolve) => {
+            const timer = setTimeout(() => resolve(true), KEEPALIVE_MS);
+            wake = () => {
+              clearTimeout(timer);
+              resolve(false);
+            };
+          });
+          wake = undefined;
+          if (timedOut && !isClosed) await stream.writeSSE({ event: "ping", data: '{"type":"ping"}' });
+          continue;
+        }
+        if (event.type === "session.gone") {
+          const deleted = {
+            id: apiEventId(session.id, { seq: cursor + 1, index: 0 }),
+            type: "session.deleted",
+            processed_at: event.at,
+          };
+          await stream.writeSSE({ id: deleted.id, event: deleted.type, data: JSON.stringify(deleted) });
+          return;
+        }
+        if (event.type === "poke") {
+          if (event.seq > cursor) await replay();
+        } else if (event.type === "message.delta") {
+          // Live text deltas are not sent: `event_delta` must name the agent.message it previews, whose
+          // id is known only once the message is stored. The final agent.message carries the full text.
+        } else if (event.seq === cursor + 1) {
+          await write(event);
+        } else if (event.seq > cursor + 1) {
+          await replay();
+        }
+      }
+    } finally {
+      unsubscribe();
+    }
+  });
+}
