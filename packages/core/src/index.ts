@@ -13,12 +13,26 @@ export {
 } from "./agents/agent-config.js";
 export type { AgentListOptions, AgentRecord, AgentStore } from "./agents/agent-store.js";
 export { agentConfigOf, agentResourceOf, createAgentDirectory } from "./agents/create-agent-directory.js";
+export type {
+  EnvironmentListOptions,
+  EnvironmentRecord,
+  EnvironmentStore,
+} from "./agents/environment-store.js";
 export {
   applyAgentUpdate,
   modelIdProblem,
   providerModelSpec,
   resolveAgentDefinition,
 } from "./agents/resolve-agent-definition.js";
+export {
+  applyEnvironmentUpdate,
+  assertEnvironmentRunnable,
+  createEnvironmentDirectory,
+  DEFAULT_NETWORKING,
+  environmentConfigOf,
+  environmentResourceOf,
+  resolveEnvironmentDefinition,
+} from "./agents/resolve-environment.js";
 export {
   AppError,
   type AppErrorOptions,

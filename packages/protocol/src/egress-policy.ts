@@ -132,5 +132,11 @@ export const MAX_EGRESS_CREDENTIALS = 100;
 export const EgressPolicyBody = z.strictObject({
   allowedHosts: z.array(EgressHostPattern).max(MAX_EGRESS_HOSTS),
   credentials: z.array(EgressCredentialRule).max(MAX_EGRESS_CREDENTIALS).default([]),
+  /**
+   * Whether the org's environments may use `unrestricted` networking, which gives their sessions this
+   * whole allowlist (a `limited` environment gets only the hosts it names that this list covers).
+   * Default false: creating or updating an environment to `unrestricted` is then a 403.
+   */
+  allowUnrestrictedEnvironments: z.boolean().optional(),
 });
 export type EgressPolicyBody = z.infer<typeof EgressPolicyBody>;

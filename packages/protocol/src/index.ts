@@ -57,6 +57,22 @@ export {
   MAX_EGRESS_HOSTS,
 } from "./egress-policy.js";
 export {
+  CloudConfigParam,
+  EnvironmentConfigParam,
+  type EnvironmentConfigResource,
+  EnvironmentCreateBody,
+  type EnvironmentDefinition,
+  type EnvironmentResource,
+  EnvironmentUpdateBody,
+  MAX_PACKAGES_PER_MANAGER,
+  type NetworkingConfig,
+  NetworkingParam,
+  PACKAGE_MANAGERS,
+  type PackageManager,
+  type PackagesConfig,
+  PackagesParam,
+} from "./environments.js";
+export {
   ApprovalRequestEvent,
   ApprovalResponseEvent,
   MessageDeltaEvent,

@@ -27,6 +27,7 @@ import {
   isLivePostmaster,
   loadMasterKey,
   PostgresAgentStore,
+  PostgresEnvironmentStore,
   PostgresFileStore,
   PostgresSandboxPolicyStore,
   PostgresSecretResolver,
@@ -46,6 +47,7 @@ import { Readiness } from "./readiness.js";
 import { registerAgentsRoutes } from "./routes/agents-routes.js";
 import { registerAuditRoutes } from "./routes/audit-routes.js";
 import { registerEgressRoutes } from "./routes/egress-routes.js";
+import { registerEnvironmentsRoutes } from "./routes/environments-routes.js";
 import { registerFilesRoutes } from "./routes/files-routes.js";
 import { registerKeysRoutes } from "./routes/keys-routes.js";
 import { registerReadinessRoutes } from "./routes/readiness-routes.js";
@@ -185,6 +187,7 @@ export async function startServer(
     audit: database.audit,
   });
   const agents = new PostgresAgentStore(database.pool);
+  const environments = new PostgresEnvironmentStore(database.pool);
   const app = createApp({
     auth: database.auth,
     policies: {
@@ -250,6 +253,8 @@ export async function startServer(
         }),
       (routes) => registerReadinessRoutes(routes, { readiness }),
       (routes) => registerAgentsRoutes(routes, { agents }),
+      (routes) =>
+        registerEnvironmentsRoutes(routes, { environments, egressPolicies: database.egressPolicies }),
     ],
   });
   const notifications = await listenForNotifications(database.url, {

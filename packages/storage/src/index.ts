@@ -53,6 +53,7 @@ export {
   type StartEmbeddedPostgresOptions,
   startEmbeddedPostgres,
 } from "./embedded/start-embedded-postgres.js";
+export { PostgresEnvironmentStore } from "./environments/postgres-environment-store.js";
 export { type BlameLine, type BlameVersion, blameVersions } from "./files/blame.js";
 export {
   createDatabaseMounts,

@@ -112,7 +112,7 @@ async function checkCredentialRules(
  * True when every host and port the rule's pattern matches is allowed: an exact host on each of its
  * ports (443 and 80 when it names none), or a wildcard under an allowed wildcard on the same ports.
  */
-function isCoveredByAllowlist(allowedHosts: readonly string[], ruleHost: string): boolean {
+export function isCoveredByAllowlist(allowedHosts: readonly string[], ruleHost: string): boolean {
   const { name, port } = splitHostPattern(ruleHost);
   const ports = port === null ? DEFAULT_ALLOWED_PORTS : [port];
   if (!name.startsWith("*.")) return ports.every((each) => isHostAllowed(allowedHosts, name, each));
