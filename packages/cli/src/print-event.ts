@@ -90,9 +90,10 @@ export function createEventPrinter(out: (text: string) => void): EventPrinter {
           line("— session terminated");
           break;
         default: {
-          // Outrig's own events (the sandbox lifecycle) in the API's naming style: name and figures.
+          // Outrig's own events in the API's naming style: a sandbox started or replaced is worth a line
+          // (standby, resume and snapshots are routine; `--json` shows every event).
           const type = (event as { type: string }).type;
-          if (type.includes("sandbox")) line(`(${type}${describeSandboxEvent(event)})`);
+          if (NOTABLE_SANDBOX_EVENTS.has(type)) line(`(${type}${describeSandboxEvent(event)})`);
           break;
         }
       }
@@ -103,6 +104,12 @@ export function createEventPrinter(out: (text: string) => void): EventPrinter {
     },
   };
 }
+
+const NOTABLE_SANDBOX_EVENTS = new Set([
+  "session.sandbox_started",
+  "session.sandbox_replaced",
+  "session.sandbox_hibernated",
+]);
 
 function describeSandboxEvent(event: object): string {
   const record = event as Record<string, unknown>;

@@ -6,7 +6,9 @@ import path from "node:path";
 import { serve } from "@hono/node-server";
 import {
   ConfigError,
+  createAgentDirectory,
   createDefaultTools,
+  createEnvironmentDirectory,
   createMemoryTool,
   type SandboxProvider,
   type SessionStore,
@@ -202,6 +204,8 @@ export async function startServer(
     bus,
     log,
     rateLimits: config.rateLimits,
+    // The Managed Agents API's sessions resolve their agent and environment here.
+    managed: { agents: createAgentDirectory(agents), environments: createEnvironmentDirectory(environments) },
     extraRoutes: [
       (routes) =>
         registerFilesRoutes(routes, {
