@@ -12,6 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
 import { startFakeLlmServer } from "@outrig/models";
+import { TOOLS } from "./api-client.mjs";
 import { median, percentile, round, spawnServer } from "./stats.mjs";
 
 /** The first event of `stream` that `predicate` accepts (the stream is left open for more). */
@@ -64,7 +65,7 @@ export async function apiFigures({ creates = 30, sends = 30, burst = 200 } = {})
     const iterator = stream[Symbol.asyncIterator]();
     for (let index = 0; index < sends + 3; index++) {
       fakeLlm.setScript({
-        turns: [{ toolCalls: [{ name: "bash", input: { command: `true ${index}` } }] }, { text: "done" }],
+        turns: [{ toolCalls: [{ name: TOOLS.bash, input: { command: `true ${index}` } }] }, { text: "done" }],
       });
       const started = performance.now();
       await client.beta.sessions.events.send(session.id, { events: [message(`round ${index}`)] });
@@ -78,7 +79,7 @@ export async function apiFigures({ creates = 30, sends = 30, burst = 200 } = {})
       turns: [
         {
           toolCalls: Array.from({ length: burst }, (_, index) => ({
-            name: "read",
+            name: TOOLS.read,
             input: { file_path: `/workspace/missing-${index}.txt` },
           })),
         },

@@ -1,6 +1,12 @@
 /** The benches' client of a bench server: the official SDK, one agent and cloud environment, whole turns. */
 import Anthropic from "@anthropic-ai/sdk";
 
+/**
+ * Tool names the fake LLM calls. The server runs the agent toolset by the names its loop registers;
+ * until the toolset's own names (`bash`, `write`, `read`) replace the older ones, the benches use these.
+ */
+export const TOOLS = { bash: "Bash", write: "Write", read: "Read" };
+
 /** An SDK client plus a default agent (the agent toolset) and cloud environment on `server`. */
 export async function benchClient(server, { model = "anthropic:bench" } = {}) {
   const client = new Anthropic({ apiKey: server.apiKey, baseURL: server.url, maxRetries: 0 });

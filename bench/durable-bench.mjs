@@ -6,7 +6,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { startFakeLlmServer } from "@outrig/models";
-import { benchClient } from "./api-client.mjs";
+import { benchClient, TOOLS } from "./api-client.mjs";
 import { median, round, rssMiB, spawnServer } from "./stats.mjs";
 
 /** True once `count` sessions exist, each has called the model, and none is running any more. */
@@ -26,7 +26,7 @@ export async function stepOverhead({ turns = 5, rounds = 20 } = {}) {
   const script = {
     turns: [
       ...Array.from({ length: rounds }, (_, index) => ({
-        toolCalls: [{ name: "bash", input: { command: `true ${index}` } }],
+        toolCalls: [{ name: TOOLS.bash, input: { command: `true ${index}` } }],
       })),
       { text: "done" },
     ],

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { startFakeLlmServer } from "@outrig/models";
 import { createBubblewrapSandboxProvider } from "@outrig/sandboxes";
-import { benchClient } from "./api-client.mjs";
+import { benchClient, TOOLS } from "./api-client.mjs";
 import { median, percentile, processesMatching, round, rssMiB, spawnServer, time } from "./stats.mjs";
 
 export async function sandboxFigures({ starts = 30, execs = 200 } = {}) {
@@ -76,7 +76,7 @@ export async function serverFigures({ rounds = 20, turns = 5, sessions = 100 } =
   const roundTurn = [
     ...Array.from({ length: rounds }, (_, index) => ({
       toolCalls: [
-        { name: "write", input: { file_path: `/workspace/f${index}.txt`, content: `round ${index}\n` } },
+        { name: TOOLS.write, input: { file_path: `/workspace/f${index}.txt`, content: `round ${index}\n` } },
       ],
     })),
     { text: "done" },
@@ -106,7 +106,7 @@ export async function serverFigures({ rounds = 20, turns = 5, sessions = 100 } =
     const script = { turns: [] };
     for (let index = 0; index < sessions; index++) {
       script.turns.push({
-        toolCalls: [{ name: "write", input: { file_path: "/workspace/a.txt", content: "x\n" } }],
+        toolCalls: [{ name: TOOLS.write, input: { file_path: "/workspace/a.txt", content: "x\n" } }],
       });
       script.turns.push({ text: "ok" });
     }
