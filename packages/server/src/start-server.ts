@@ -204,7 +204,6 @@ export async function startServer(
     bus,
     log,
     rateLimits: config.rateLimits,
-    // The Managed Agents API's sessions resolve their agent and environment here.
     managed: { agents: createAgentDirectory(agents), environments: createEnvironmentDirectory(environments) },
     extraRoutes: [
       (routes) =>

@@ -427,3 +427,233 @@ describe("agents through the SDK", () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });
 });
+
+describe("environments through the SDK", () => {
+  it("creates a cloud environment with every default filled in, retrieves, updates and lists it", async () => {
+    const environment = await client.beta.environments.create({
+      name: "python-dev",
+      description: "data work",
+      metadata: { team: "data" },
+      config: {
+        type: "cloud",
+        networking: {
+          type: "limited",
+          allowed_hosts: ["PyPI.org", "api.github.com"],
+          allow_package_managers: true,
+        },
+        packages: { pip: ["pandas==2.2.0", "numpy"], npm: ["express@4"] },
+      },
+    });
+    expect(environment).toMatchObject({
+      type: "environment",
+      name: "python-dev",
+      description: "data work",
+      metadata: { team: "data" },
+      scope: "organization",
+      archived_at: null,
+      config: {
+        type: "cloud",
+        networking: {
+          type: "limited",
+          allowed_hosts: ["pypi.org", "api.github.com"],
+          allow_package_managers: true,
+          allow_mcp_servers: false,
+        },
+        packages: {
+          type: "packages",
+          apt: [],
+          cargo: [],
+          gem: [],
+          go: [],
+          npm: ["express@4"],
+          pip: ["pandas==2.2.0", "numpy"],
+        },
+      },
+    });
+    expect(environment.id).toMatch(/^env_[A-Za-z0-9]{20}$/);
+    expect(await client.beta.environments.retrieve(environment.id)).toEqual(environment);
+
+    const bare = await client.beta.environments.create({ name: "bare" });
+    expect(bare.config).toEqual({
+      type: "cloud",
+      networking: {
+        type: "limited",
+        allowed_hosts: [],
+        allow_package_managers: false,
+        allow_mcp_servers: false,
+      },
+      packages: { type: "packages", apt: [], cargo: [], gem: [], go: [], npm: [], pip: [] },
+    });
+
+    // networking replaces, packages carry over, metadata is a patch.
+    const updated = await client.beta.environments.update(environment.id, {
+      name: "python-dev-2",
+      metadata: { team: null, owner: "ana" },
+      config: { type: "cloud", networking: { type: "limited", allowed_hosts: ["api.github.com"] } },
+    });
+    expect(updated).toMatchObject({
+      id: environment.id,
+      name: "python-dev-2",
+      metadata: { owner: "ana" },
+      created_at: environment.created_at,
+      config: {
+        networking: { type: "limited", allowed_hosts: ["api.github.com"], allow_package_managers: false },
+        packages: { pip: ["pandas==2.2.0", "numpy"] },
+      },
+    });
+    await expect(
+      client.beta.environments.update(environment.id, { config: { type: "self_hosted" } }),
+    ).rejects.toBeInstanceOf(Anthropic.BadRequestError);
+    const typeChange = await call("POST", `/v1/environments/${environment.id}`, {
+      body: { config: { type: "self_hosted" } },
+    });
+    expect(expectApiError(typeChange, 400, "invalid_request_error")).toMatch(/cannot change/);
+    expect((typeChange.body.error as { code: string }).code).toBe("invalid_config_type_change");
+
+    const seen: string[] = [];
+    for await (const each of client.beta.environments.list({ limit: 1 })) seen.push(each.id);
+    expect(seen).toEqual(expect.arrayContaining([environment.id, bare.id]));
+    expect(new Set(seen).size).toBe(seen.length);
+  });
+
+  it("accepts a self_hosted environment in shape", async () => {
+    const environment = await client.beta.environments.create({
+      name: "on-prem",
+      config: { type: "self_hosted" },
+    });
+    expect(environment.config).toEqual({ type: "self_hosted" });
+  });
+
+  it("allows unrestricted networking only where the org's egress policy allows it (403 otherwise)", async () => {
+    const open = {
+      name: "open",
+      config: { type: "cloud" as const, networking: { type: "unrestricted" as const } },
+    };
+    await expect(client.beta.environments.create(open)).rejects.toBeInstanceOf(
+      Anthropic.PermissionDeniedError,
+    );
+    const refused = await call("POST", "/v1/environments", { body: open });
+    expect(expectApiError(refused, 403, "permission_error")).toMatch(/allowUnrestrictedEnvironments/);
+    const limited = await client.beta.environments.create({ name: "narrow" });
+    await expect(
+      client.beta.environments.update(limited.id, {
+        config: { type: "cloud", networking: { type: "unrestricted" } },
+      }),
+    ).rejects.toBeInstanceOf(Anthropic.PermissionDeniedError);
+    // A member cannot change the org's policy; an admin can.
+    const memberPut = await call("PUT", "/v1/egress-policy", {
+      key: keys.member,
+      body: { allowedHosts: [], allowUnrestrictedEnvironments: true },
+    });
+    expectApiError(memberPut, 403, "permission_error");
+    const put = await call("PUT", "/v1/egress-policy", {
+      body: { allowedHosts: ["api.github.com"], allowUnrestrictedEnvironments: true },
+    });
+    expect(put.status).toBe(200);
+    try {
+      const created = await memberClient.beta.environments.create(open);
+      expect(created.config).toMatchObject({ type: "cloud", networking: { type: "unrestricted" } });
+      const widened = await client.beta.environments.update(limited.id, {
+        config: { type: "cloud", networking: { type: "unrestricted" } },
+      });
+      expect(widened.config).toMatchObject({ networking: { type: "unrestricted" } });
+    } finally {
+      await call("DELETE", "/v1/egress-policy");
+    }
+  });
+
+  it("archives and deletes environments, scoped by org", async () => {
+    const environment = await client.beta.environments.create({ name: "short-lived" });
+    await expect(otherClient.beta.environments.retrieve(environment.id)).rejects.toBeInstanceOf(
+      Anthropic.NotFoundError,
+    );
+    await expect(otherClient.beta.environments.update(environment.id, { name: "x" })).rejects.toBeInstanceOf(
+      Anthropic.NotFoundError,
+    );
+    await expect(otherClient.beta.environments.archive(environment.id)).rejects.toBeInstanceOf(
+      Anthropic.NotFoundError,
+    );
+    await expect(otherClient.beta.environments.delete(environment.id)).rejects.toBeInstanceOf(
+      Anthropic.NotFoundError,
+    );
+    const theirs = await otherClient.beta.environments.list({ include_archived: true });
+    expect(theirs.data.map((each) => each.id)).not.toContain(environment.id);
+
+    const archived = await client.beta.environments.archive(environment.id);
+    expect(archived.archived_at).not.toBeNull();
+    const listed = await client.beta.environments.list({ limit: 1000 });
+    expect(listed.data.map((each) => each.id)).not.toContain(environment.id);
+    const withArchived = await client.beta.environments.list({ include_archived: true, limit: 1000 });
+    expect(withArchived.data.map((each) => each.id)).toContain(environment.id);
+    await expect(client.beta.environments.update(environment.id, { name: "again" })).rejects.toBeInstanceOf(
+      Anthropic.BadRequestError,
+    );
+
+    const deleted = await client.beta.environments.delete(environment.id);
+    expect(deleted).toEqual({ id: environment.id, type: "environment_deleted" });
+    await expect(client.beta.environments.retrieve(environment.id)).rejects.toBeInstanceOf(
+      Anthropic.NotFoundError,
+    );
+    await expect(client.beta.environments.delete(environment.id)).rejects.toBeInstanceOf(
+      Anthropic.NotFoundError,
+    );
+  });
+
+  it("refuses bad environment input with a 4xx in the API's error shape", async () => {
+    const cases: { body?: unknown; raw?: string; status: number; type: string; message?: RegExp }[] = [
+      { body: { name: "x", colour: "blue" }, status: 400, type: "invalid_request_error", message: /colour/ },
+      { body: { name: 7 }, status: 400, type: "invalid_request_error" },
+      { body: {}, status: 400, type: "invalid_request_error", message: /name/ },
+      { body: { name: "x", config: { type: "moon" } }, status: 400, type: "invalid_request_error" },
+      {
+        body: {
+          name: "x",
+          config: { type: "cloud", networking: { type: "limited", allowed_hosts: ["https://x.com/path"] } },
+        },
+        status: 400,
+        type: "invalid_request_error",
+        message: /host name/,
+      },
+      {
+        body: {
+          name: "x",
+          config: { type: "cloud", networking: { type: "limited", allowed_hosts: ["10.0.0.1"] } },
+        },
+        status: 400,
+        type: "invalid_request_error",
+      },
+      {
+        body: { name: "x", config: { type: "cloud", packages: { pip: ["pandas; rm -rf /"] } } },
+        status: 400,
+        type: "invalid_request_error",
+      },
+      {
+        body: { name: "x", config: { type: "cloud", packages: { brew: ["wget"] } } },
+        status: 400,
+        type: "invalid_request_error",
+      },
+      {
+        body: { name: "x", config: { type: "self_hosted", networking: { type: "unrestricted" } } },
+        status: 400,
+        type: "invalid_request_error",
+      },
+      { body: { name: "x", scope: "galaxy" }, status: 400, type: "invalid_request_error" },
+      {
+        raw: JSON.stringify({ name: "x", description: "y".repeat(2 * 1024 * 1024) }),
+        status: 413,
+        type: "request_too_large",
+      },
+    ];
+    for (const entry of cases) {
+      const response = await call("POST", "/v1/environments", {
+        ...(entry.raw === undefined ? { body: entry.body } : { raw: entry.raw }),
+      });
+      const message = expectApiError(response, entry.status, entry.type);
+      if (entry.message) expect(message).toMatch(entry.message);
+    }
+    expectApiError(await call("GET", "/v1/environments?page=garbage"), 400, "invalid_request_error");
+    expectApiError(await call("GET", "/v1/environments/env_doesnotexist"), 404, "not_found_error");
+    expectApiError(await call("DELETE", "/v1/environments/nope"), 404, "not_found_error");
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+});

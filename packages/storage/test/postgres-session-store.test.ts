@@ -41,7 +41,7 @@ describe("PostgresSessionStore", () => {
       turns: 0,
       lastSeq: 0,
     });
-    expect(created.id).toMatch(/^ses_[0-9A-Za-z]{20}$/);
+    expect(created.id).toMatch(/^sesn_[0-9A-Za-z]{20}$/);
     await expect(database.sessions.getSession(orgId, created.id)).resolves.toEqual(created);
     await expect(database.sessions.getSession(otherOrgId, created.id)).resolves.toBeNull();
 

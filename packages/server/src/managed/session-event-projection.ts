@@ -28,7 +28,8 @@ export interface EventPosition {
   readonly index: number;
 }
 
-const EVENT_ID_PATTERN = /^sevt_([A-Za-z0-9]+)_(\d{1,15})_(\d{1,4})$/;
+/** Canonical numbers only (no leading zeros), so one position has exactly one id. */
+const EVENT_ID_PATTERN = /^sevt_([A-Za-z0-9]+)_(0|[1-9]\d{0,14})_(0|[1-9]\d{0,3})$/;
 
 /** The part of a session id after its prefix (`sesn_abc` → `abc`); ids without a prefix are used whole. */
 function sessionBody(sessionId: string): string {

@@ -12,7 +12,7 @@ import type {
   SessionRecord,
   SessionStore,
 } from "@outrig/core";
-import { InputError } from "@outrig/core";
+import { assertEnvironmentRunnable, InputError, providerModelSpec } from "@outrig/core";
 import type { SessionEvent, SessionStatus } from "@outrig/protocol";
 import type { Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
@@ -364,7 +364,25 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     for (const type of c.req.queries("event_deltas[]") ?? [])
       parseInput(z.enum(["agent.message", "agent.thinking"]), type);
     const resume = resumePosition(session.id, c.req.header("last-event-id"));
-    return streamEvents(c, deps, session, resume);
+    // Subscribe before reading where the log ends: an event written in between is in the log or the queue.
+    const queue: BusEvent[] = [];
+    const feed = { queue, wake: undefined as (() => void) | undefined };
+    const unsubscribe = deps.bus.subscribe(session.id, (event) => {
+      queue.push(event);
+      feed.wake?.();
+    });
+    try {
+      const start = resume
+        ? { seq: resume.seq, skipThrough: resume.index }
+        : {
+            seq: ((await deps.store.getSession(session.orgId, session.id))?.lastSeq ?? session.lastSeq) + 1,
+            skipThrough: -1,
+          };
+      return streamEvents(c, deps, session, start, feed, unsubscribe);
+    } catch (error) {
+      unsubscribe();
+      throw error;
+    }
   });
 
   app.post("/v1/sessions/:id/events", async (c) => {
@@ -410,8 +428,7 @@ async function resolveNewSession(
     throw new InputError("agent_archived", "agent: this agent is archived; new sessions cannot use it", 400);
   const environment = await deps.environments.get(caller.orgId, body.environment_id);
   if (!environment) throw new InputError("not_found", "environment_id: no such environment", 404);
-  if (environment.archived)
-    throw new InputError("environment_archived", "environment_id: this environment is archived", 400);
+  assertEnvironmentRunnable(environment);
   let config: AgentConfig = resolved.config;
   let agent = resolved.resource;
   if (typeof body.agent !== "string" && body.agent.type === "agent_with_overrides") {
@@ -422,7 +439,7 @@ async function resolveNewSession(
     }
     if (overrides.model !== undefined) {
       const name = typeof overrides.model === "string" ? overrides.model : overrides.model.id;
-      config = { ...config, model: name.includes(":") ? name : `anthropic:${name}` };
+      config = { ...config, model: providerModelSpec(name) };
       agent = { ...agent, model: typeof overrides.model === "string" ? { id: name } : overrides.model };
     }
     if (overrides.system !== undefined) {
@@ -701,35 +718,26 @@ function streamEvents(
   c: Context<Env>,
   deps: ManagedSessionRouteDependencies,
   session: SessionRecord,
-  resume: EventPosition | null,
+  start: { readonly seq: number; readonly skipThrough: number },
+  feed: { readonly queue: BusEvent[]; wake: (() => void) | undefined },
+  unsubscribe: () => void,
 ): Response {
-  const { store, bus } = deps;
+  const { store } = deps;
+  const { queue } = feed;
   return streamSSE(c, async (stream) => {
-    const queue: BusEvent[] = [];
-    let wake: (() => void) | undefined;
     let isClosed = false;
-    const unsubscribe = bus.subscribe(session.id, (event) => {
-      queue.push(event);
-      wake?.();
-    });
     stream.onAbort(() => {
       isClosed = true;
       unsubscribe();
-      wake?.();
+      feed.wake?.();
     });
     const projector = new SessionEventProjector(session.id);
     try {
-      let cursor: number;
-      if (resume) {
-        cursor = resume.seq - 1;
-        await projector.warmUp(store, resume.seq);
-      } else {
-        cursor = (await store.getSession(session.orgId, session.id))?.lastSeq ?? session.lastSeq;
-        await projector.warmUp(store, cursor + 1);
-      }
+      let cursor = start.seq - 1;
+      await projector.warmUp(store, start.seq);
       const write = async (event: SessionEvent) => {
         for (const [index, projected] of projector.project(event).entries()) {
-          if (resume && event.seq === resume.seq && index <= resume.index) continue;
+          if (event.seq === start.seq && index <= start.skipThrough) continue;
           await stream.writeSSE({ id: projected.id, event: projected.type, data: JSON.stringify(projected) });
         }
         cursor = event.seq;
@@ -747,12 +755,12 @@ function streamEvents(
         if (!event) {
           const timedOut = await new Promise<boolean>((resolve) => {
             const timer = setTimeout(() => resolve(true), KEEPALIVE_MS);
-            wake = () => {
+            feed.wake = () => {
               clearTimeout(timer);
               resolve(false);
             };
           });
-          wake = undefined;
+          feed.wake = undefined;
           if (timedOut && !isClosed) await stream.writeSSE({ event: "ping", data: '{"type":"ping"}' });
           continue;
         }

@@ -4,6 +4,7 @@ import { createDatabase, type Database, PostgresSandboxPolicyStore } from "@outr
 import { createTestDatabase, type TestDatabase } from "@outrig/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AuthenticatedCaller, createApp } from "../app.js";
+import { SessionEventProjector } from "../managed/session-event-projection.js";
 import { foldSandboxState } from "../sandbox-state.js";
 import { registerSandboxRoutes } from "./sandbox-routes.js";
 
@@ -52,7 +53,7 @@ describe("sandbox routes", () => {
       defaults: { pids: 1024, coldAfterMs: 900_000, destroyAfterMs: 604_800_000, standbyAfterMs: 100 },
       sessions: {
         sandboxState: async (caller, sessionId) => {
-          if (caller.orgId !== org.id || sessionId !== "ses_known")
+          if (caller.orgId !== org.id || sessionId !== "sesn_known")
             throw new InputError("not_found", "Session not found", 404);
           return { ...foldSandboxState(LOG), policy: { pids: 1024 } };
         },
@@ -67,7 +68,7 @@ describe("sandbox routes", () => {
   const call = (key: string, method: string, url: string, body?: string) =>
     app.request(url, {
       method,
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      headers: { "x-api-key": key, "content-type": "application/json" },
       ...(body === undefined ? {} : { body }),
     });
 
@@ -97,6 +98,7 @@ describe("sandbox routes", () => {
   it("lets only admins change the policy", async () => {
     const response = await call("member", "PUT", "/v1/sandbox-policy", JSON.stringify({ pids: 100 }));
     expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ type: "error", error: { type: "permission_error" } });
   });
 
   it.each([
@@ -112,10 +114,27 @@ describe("sandbox routes", () => {
   ])("answers 400 for %s", async (_name, body) => {
     const response = await call("admin", "PUT", "/v1/sandbox-policy", body);
     expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ type: "error", error: { type: "invalid_request_error" } });
+  });
+
+  it("shows the same sandbox lifecycle as API events in the session's event stream", () => {
+    const projector = new SessionEventProjector("sesn_known");
+    expect(LOG.flatMap((event) => projector.project(event))).toEqual([
+      {
+        id: "sevt_known_2_0",
+        type: "session.sandbox_started",
+        sandbox_id: "bwrap-1",
+        provider: "bubblewrap",
+        duration_ms: 80,
+        is_warm: false,
+        processed_at: at(1),
+      },
+      { id: "sevt_known_3_0", type: "session.sandbox_standby", sandbox_id: "bwrap-1", processed_at: at(2) },
+    ]);
   });
 
   it("answers a session's sandbox state, 404 for another org's or a bad id", async () => {
-    const response = await call("member", "GET", "/v1/sessions/ses_known/sandbox");
+    const response = await call("member", "GET", "/v1/sessions/sesn_known/sandbox");
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({
       state: "standby",
@@ -124,7 +143,9 @@ describe("sandbox routes", () => {
       limits: { pids: 64 },
       latestSnapshot: null,
     });
-    expect((await call("outsider", "GET", "/v1/sessions/ses_known/sandbox")).status).toBe(404);
-    expect((await call("member", "GET", "/v1/sessions/ses%00x/sandbox")).status).toBe(404);
+    const outsider = await call("outsider", "GET", "/v1/sessions/sesn_known/sandbox");
+    expect(outsider.status).toBe(404);
+    expect(await outsider.json()).toMatchObject({ type: "error", error: { type: "not_found_error" } });
+    expect((await call("member", "GET", "/v1/sessions/sesn%00x/sandbox")).status).toBe(404);
   });
 });

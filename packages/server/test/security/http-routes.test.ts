@@ -82,11 +82,43 @@ beforeAll(async () => {
   }
 
   // Org A's data: a session (the member's) with a workspace file, a memory, a secret and a policy, all marked.
-  const created = await call("POST", "/v1/sessions", keys.member, {
-    body: { model: "anthropic:claude-sonnet-4-5", prompt: `remember ${ORG_A_MARKER}` },
+  const createdId = async (url: string, key: string, body: unknown) => {
+    const response = await call("POST", url, key, { body });
+    const text = await response.text();
+    expect(response.status, `${url}: ${text}`).toBe(200);
+    return (JSON.parse(text) as { id: string }).id;
+  };
+  const agentBody = (name: string) => ({ name, model: "claude-sonnet-4-5", system: `agent ${ORG_A_MARKER}` });
+  const agentId = await createdId("/v1/agents", keys.admin, agentBody("orga agent"));
+  const updatableAgentId = await createdId("/v1/agents", keys.admin, agentBody("orga updatable"));
+  const archivableAgentId = await createdId("/v1/agents", keys.admin, agentBody("orga archivable"));
+  const environmentId = await createdId("/v1/environments", keys.admin, { name: `orga env ${ORG_A_MARKER}` });
+  const archivableEnvironmentId = await createdId("/v1/environments", keys.admin, {
+    name: "orga archivable",
   });
-  expect(created.status).toBe(201);
-  const sessionId = ((await created.json()) as { id: string }).id;
+  const deletableEnvironmentId = await createdId("/v1/environments", keys.admin, { name: "orga deletable" });
+  const sessionBody = (extra: Record<string, unknown> = {}) => ({
+    agent: agentId,
+    environment_id: environmentId,
+    title: `orga ${ORG_A_MARKER}`,
+    ...extra,
+  });
+  const created = await call("POST", "/v1/sessions", keys.member, {
+    body: sessionBody({
+      initial_events: [
+        { type: "user.message", content: [{ type: "text", text: `remember ${ORG_A_MARKER}` }] },
+      ],
+      resources: [
+        { type: "memory_store", memory_store_id: "memstore_orgakept" },
+        { type: "memory_store", memory_store_id: "memstore_orgadeletable" },
+      ],
+    }),
+  });
+  expect(created.status).toBe(200);
+  const session = (await created.json()) as { id: string; resources: { id: string }[] };
+  const sessionId = session.id;
+  const archivableSessionId = await createdId("/v1/sessions", keys.member, sessionBody());
+  const deletableSessionId = await createdId("/v1/sessions", keys.member, sessionBody());
   const memoryPath = "/memories/org/orga-notes.md";
   const memory = await call("PUT", "/v1/files/content", keys.admin, {
     body: { path: memoryPath, content: `notes ${ORG_A_MARKER}` },
@@ -113,6 +145,16 @@ beforeAll(async () => {
   expect(policy.status).toBe(200);
   fixture = {
     sessionId,
+    archivableSessionId,
+    deletableSessionId,
+    resourceId: session.resources[0]?.id ?? "",
+    deletableResourceId: session.resources[1]?.id ?? "",
+    agentId,
+    updatableAgentId,
+    archivableAgentId,
+    environmentId,
+    archivableEnvironmentId,
+    deletableEnvironmentId,
     memoryPath,
     scratchPath,
     secretName,
@@ -486,7 +528,7 @@ describe("malformed raw HTTP", () => {
       { name: "header without colon", payload: `GET /healthz HTTP/1.1\r\n${host}NoColonHere\r\n\r\n` },
       {
         name: "a client that goes away mid-stream of the events",
-        payload: `GET /v1/sessions/${fixture?.sessionId ?? "x"}/events HTTP/1.1\r\n${host}${auth}\r\n`,
+        payload: `GET /v1/sessions/${fixture?.sessionId ?? "x"}/events/stream HTTP/1.1\r\n${host}${auth}\r\n`,
         endAfterMs: 500,
       },
       { name: "nothing at all", payload: "", endAfterMs: 200 },
@@ -496,7 +538,7 @@ describe("malformed raw HTTP", () => {
       counts.raw += 1;
       const payload =
         testCase.name === "a client that goes away mid-stream of the events"
-          ? `GET /v1/sessions/${fixture.sessionId}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n${auth}\r\n`
+          ? `GET /v1/sessions/${fixture.sessionId}/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n${auth}\r\n`
           : testCase.payload;
       const status = await rawRequest(
         payload,

@@ -24,6 +24,19 @@ export type CrossOrgExpectation = "not_found" | "own";
 /** Ids and names of the first org's data, created by the suite before the specs run. */
 export interface SpecFixture {
   readonly sessionId: string;
+  /** Sessions of the member that the archive and delete examples act on (not the one above). */
+  readonly archivableSessionId: string;
+  readonly deletableSessionId: string;
+  /** A resource of `sessionId` that stays, and one the DELETE example removes. */
+  readonly resourceId: string;
+  readonly deletableResourceId: string;
+  /** The agent and environment the sessions run with; others the update, archive and delete examples change. */
+  readonly agentId: string;
+  readonly updatableAgentId: string;
+  readonly archivableAgentId: string;
+  readonly environmentId: string;
+  readonly archivableEnvironmentId: string;
+  readonly deletableEnvironmentId: string;
   readonly memoryPath: string;
   /** A second memory of the first org, which the DELETE example removes. */
   readonly scratchPath: string;
@@ -86,8 +99,9 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
     method: "POST",
     path: "/v1/sessions",
     auth: "member",
-    crossOrg: "own",
-    example: (f) => ({ body: { model: f.model, prompt: "hello" } }),
+    // Another org's key names an agent and environment it does not have: 404.
+    crossOrg: "not_found",
+    example: (f) => ({ body: { agent: f.agentId, environment_id: f.environmentId, title: "spec" } }),
     fuzz: { body: true },
   },
   {
@@ -95,9 +109,9 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
     path: "/v1/sessions",
     auth: "member",
     crossOrg: "own",
-    example: () => ({ query: { limit: "10" } }),
+    example: () => ({ query: { limit: "10", order: "asc" } }),
     fuzz: { query: true },
-    queryKeys: ["limit"],
+    queryKeys: ["limit", "page", "order", "agent_id", "include_archived", "statuses[]", "created_at[gt]"],
   },
   {
     method: "GET",
@@ -109,30 +123,203 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
   },
   {
     method: "POST",
-    path: "/v1/sessions/:id/messages",
+    path: "/v1/sessions/:id",
     auth: "member",
     crossOrg: "not_found",
-    example: (f) => ({ params: { id: f.sessionId }, body: { text: "again" } }),
+    example: (f) => ({ params: { id: f.sessionId }, body: { title: "renamed", metadata: { k: "v" } } }),
     fuzz: { params: ["id"], body: true },
   },
   {
     method: "POST",
-    path: "/v1/sessions/:id/cancel",
+    path: "/v1/sessions/:id/archive",
     auth: "member",
     crossOrg: "not_found",
-    example: (f) => ({ params: { id: f.sessionId } }),
-    exampleStatus: 409,
+    example: (f) => ({ params: { id: f.archivableSessionId } }),
+    fuzz: { params: ["id"] },
+  },
+  {
+    method: "DELETE",
+    path: "/v1/sessions/:id",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.deletableSessionId } }),
     fuzz: { params: ["id"] },
   },
   {
     method: "POST",
-    path: "/v1/sessions/:id/approvals/:toolCallId",
+    path: "/v1/sessions/:id/events",
     auth: "member",
     crossOrg: "not_found",
-    // No approval is pending: the owner gets a 4xx, another org must get the same 404 as for no session.
-    example: (f) => ({ params: { id: f.sessionId, toolCallId: "toolu_none" }, body: { decision: "allow" } }),
-    exampleStatus: 404,
-    fuzz: { params: ["id", "toolCallId"], body: true },
+    example: (f) => ({
+      params: { id: f.sessionId },
+      body: { events: [{ type: "user.message", content: [{ type: "text", text: "again" }] }] },
+    }),
+    fuzz: { params: ["id"], body: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/sessions/:id/events",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.sessionId }, query: { limit: "5", order: "desc" } }),
+    fuzz: { params: ["id"], query: true },
+    queryKeys: ["limit", "page", "order", "types[]", "created_at[gte]"],
+  },
+  {
+    method: "GET",
+    path: "/v1/sessions/:id/events/stream",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.sessionId } }),
+    fuzz: { params: ["id"], query: true },
+    queryKeys: ["event_deltas[]"],
+    isStream: true,
+  },
+  {
+    method: "GET",
+    path: "/v1/sessions/:id/resources",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.sessionId }, query: { limit: "2" } }),
+    fuzz: { params: ["id"], query: true },
+    queryKeys: ["limit", "page"],
+  },
+  {
+    method: "POST",
+    path: "/v1/sessions/:id/resources",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.sessionId }, body: { type: "file", file_id: "file_spec" } }),
+    fuzz: { params: ["id"], body: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/sessions/:id/resources/:resourceId",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.sessionId, resourceId: f.resourceId } }),
+    fuzz: { params: ["id", "resourceId"] },
+  },
+  {
+    method: "POST",
+    path: "/v1/sessions/:id/resources/:resourceId",
+    auth: "member",
+    crossOrg: "not_found",
+    // The resource is a memory store: it has no token to set (the owner gets a 400).
+    example: (f) => ({
+      params: { id: f.sessionId, resourceId: f.resourceId },
+      body: { authorization_token: "ghp_spec" },
+    }),
+    exampleStatus: 400,
+    fuzz: { params: ["id", "resourceId"], body: true },
+  },
+  {
+    method: "DELETE",
+    path: "/v1/sessions/:id/resources/:resourceId",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.sessionId, resourceId: f.deletableResourceId } }),
+    fuzz: { params: ["id", "resourceId"] },
+  },
+  {
+    method: "POST",
+    path: "/v1/agents",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({ body: { name: "spec agent", model: "claude-sonnet-4-5" } }),
+    fuzz: { body: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/agents",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({ query: { limit: "5" } }),
+    fuzz: { query: true },
+    queryKeys: ["limit", "page", "include_archived"],
+  },
+  {
+    method: "GET",
+    path: "/v1/agents/:id",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.agentId } }),
+    fuzz: { params: ["id"], query: true },
+    queryKeys: ["version"],
+  },
+  {
+    method: "POST",
+    path: "/v1/agents/:id",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.updatableAgentId }, body: { version: 1, description: "updated" } }),
+    fuzz: { params: ["id"], body: true },
+  },
+  {
+    method: "POST",
+    path: "/v1/agents/:id/archive",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.archivableAgentId } }),
+    fuzz: { params: ["id"] },
+  },
+  {
+    method: "GET",
+    path: "/v1/agents/:id/versions",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.agentId } }),
+    fuzz: { params: ["id"], query: true },
+    queryKeys: ["limit", "page"],
+  },
+  {
+    method: "POST",
+    path: "/v1/environments",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({ body: { name: "spec environment" } }),
+    fuzz: { body: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/environments",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({ query: { limit: "5" } }),
+    fuzz: { query: true },
+    queryKeys: ["limit", "page", "include_archived"],
+  },
+  {
+    method: "GET",
+    path: "/v1/environments/:id",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.environmentId } }),
+    fuzz: { params: ["id"] },
+  },
+  {
+    method: "POST",
+    path: "/v1/environments/:id",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.environmentId }, body: { description: "updated" } }),
+    fuzz: { params: ["id"], body: true },
+  },
+  {
+    method: "POST",
+    path: "/v1/environments/:id/archive",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.archivableEnvironmentId } }),
+    fuzz: { params: ["id"] },
+  },
+  {
+    method: "DELETE",
+    path: "/v1/environments/:id",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.deletableEnvironmentId } }),
+    fuzz: { params: ["id"] },
   },
   {
     method: "GET",
@@ -158,16 +345,6 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
     example: (f) => ({ params: { id: f.sessionId }, query: { path: "/workspace/owned.txt" } }),
     fuzz: { params: ["id"], query: true },
     queryKeys: ["path"],
-  },
-  {
-    method: "GET",
-    path: "/v1/sessions/:id/events",
-    auth: "member",
-    crossOrg: "not_found",
-    example: (f) => ({ params: { id: f.sessionId }, query: { after: "0" } }),
-    fuzz: { params: ["id"], query: true },
-    queryKeys: ["after"],
-    isStream: true,
   },
   {
     method: "GET",
