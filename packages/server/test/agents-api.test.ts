@@ -220,6 +220,31 @@ describe("agents through the SDK", () => {
     );
   });
 
+  it("lets exactly one of several concurrent updates from the same version win; version rows never change", async () => {
+    const agent = await client.beta.agents.create({ name: "Raced", model: "claude-sonnet-4-5" });
+    const results = await Promise.allSettled(
+      Array.from({ length: 6 }, (_, index) =>
+        client.beta.agents.update(agent.id, { version: 1, system: `writer ${index}` }),
+      ),
+    );
+    const won = results.filter((result) => result.status === "fulfilled");
+    const lost = results.filter((result) => result.status === "rejected");
+    expect(won).toHaveLength(1);
+    for (const result of lost) expect(result.reason).toBeInstanceOf(Anthropic.ConflictError);
+    const current = await client.beta.agents.retrieve(agent.id);
+    expect(current.version).toBe(2);
+    expect(current.system).toBe((won[0] as PromiseFulfilledResult<{ system: string | null }>).value.system);
+    const database = await createDatabase({ url: testDatabase.url });
+    try {
+      await expect(
+        database.pool.query("UPDATE agent_versions SET definition = '{}' WHERE agent_id = $1", [agent.id]),
+      ).rejects.toThrow(/immutable/);
+    } finally {
+      await database.close();
+    }
+    expect((await client.beta.agents.retrieve(agent.id, { version: 1 })).system).toBeNull();
+  });
+
   it("pages the versions list newest first over more than one page", async () => {
     const agent = await client.beta.agents.create({ name: "Many", model: "claude-sonnet-4-5" });
     for (let version = 1; version < 7; version += 1)

@@ -50,8 +50,9 @@ export function providerModelSpec(id: string): string {
 export function resolveAgentDefinition(body: AgentCreateBody): AgentDefinition {
   const definition: AgentDefinition = {
     name: body.name,
-    description: body.description ?? null,
-    system: body.system ?? null,
+    // An empty string means "none", as an update's empty string clears the field.
+    description: body.description || null,
+    system: body.system || null,
     model: resolveModel(body.model),
     tools: (body.tools ?? []).map(resolveTool),
     skills: (body.skills ?? []).map(resolveSkill),

@@ -143,7 +143,23 @@ beforeAll(async () => {
     body: { rules: [{ tool: "Bash", match: `*${ORG_A_MARKER}*`, action: "deny" }] },
   });
   expect(policy.status).toBe(200);
+  const agent = await call("POST", "/v1/agents", keys.admin, {
+    body: { name: `agent ${ORG_A_MARKER}`, model: "claude-sonnet-4-5", system: ORG_A_MARKER },
+  });
+  expect(agent.status).toBe(200);
+  const agentId = ((await agent.json()) as { id: string }).id;
+  const environmentIds: string[] = [];
+  for (const name of ["env", "scratch-env"]) {
+    const environment = await call("POST", "/v1/environments", keys.admin, {
+      body: { name: `${name} ${ORG_A_MARKER}`, metadata: { marker: ORG_A_MARKER } },
+    });
+    expect(environment.status).toBe(200);
+    environmentIds.push(((await environment.json()) as { id: string }).id);
+  }
   fixture = {
+    agentId,
+    environmentId: environmentIds[0] ?? "",
+    scratchEnvironmentId: environmentIds[1] ?? "",
     sessionId,
     archivableSessionId,
     deletableSessionId,

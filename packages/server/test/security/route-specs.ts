@@ -48,6 +48,11 @@ export interface SpecFixture {
   readonly adminUserId: string;
   /** A key of the member's that the DELETE /v1/keys/:id example revokes. */
   readonly revocableKeyId: string;
+  /** An agent of the first org (its archive example runs after the others). */
+  readonly agentId: string;
+  /** An environment of the first org, and a second one that the DELETE example removes. */
+  readonly environmentId: string;
+  readonly scratchEnvironmentId: string;
 }
 
 export interface ExampleRequest {
@@ -581,6 +586,107 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
     auth: "member",
     crossOrg: "not_found",
     example: (f) => ({ params: { id: f.revocableKeyId } }),
+    fuzz: { params: ["id"] },
+  },
+  // Managed Agents API: agents and environments (archive and delete last: later examples need the resource).
+  {
+    method: "POST",
+    path: "/v1/agents",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({ body: { name: "probe", model: "claude-sonnet-4-5" } }),
+    fuzz: { body: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/agents",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({ query: { include_archived: "true" } }),
+    fuzz: { query: true },
+    queryKeys: ["limit", "page", "include_archived", "created_at[gte]", "created_at[lte]"],
+  },
+  {
+    method: "GET",
+    path: "/v1/agents/:id",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.agentId }, query: { version: "1" } }),
+    fuzz: { params: ["id"], query: true },
+    queryKeys: ["version"],
+  },
+  {
+    method: "POST",
+    path: "/v1/agents/:id",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.agentId }, body: { description: "probed" } }),
+    fuzz: { params: ["id"], body: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/agents/:id/versions",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.agentId } }),
+    fuzz: { params: ["id"], query: true },
+    queryKeys: ["limit", "page"],
+  },
+  {
+    method: "POST",
+    path: "/v1/agents/:id/archive",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.agentId } }),
+    fuzz: { params: ["id"] },
+  },
+  {
+    method: "POST",
+    path: "/v1/environments",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({ body: { name: "probe" } }),
+    fuzz: { body: true },
+  },
+  {
+    method: "GET",
+    path: "/v1/environments",
+    auth: "member",
+    crossOrg: "own",
+    example: () => ({ query: { include_archived: "true" } }),
+    fuzz: { query: true },
+    queryKeys: ["limit", "page", "include_archived"],
+  },
+  {
+    method: "GET",
+    path: "/v1/environments/:id",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.environmentId } }),
+    fuzz: { params: ["id"] },
+  },
+  {
+    method: "POST",
+    path: "/v1/environments/:id",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.environmentId }, body: { description: "probed" } }),
+    fuzz: { params: ["id"], body: true },
+  },
+  {
+    method: "POST",
+    path: "/v1/environments/:id/archive",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.environmentId } }),
+    fuzz: { params: ["id"] },
+  },
+  {
+    method: "DELETE",
+    path: "/v1/environments/:id",
+    auth: "member",
+    crossOrg: "not_found",
+    example: (f) => ({ params: { id: f.scratchEnvironmentId } }),
     fuzz: { params: ["id"] },
   },
 ];
