@@ -109,9 +109,9 @@ export function waitForEvent(
   return waitForEvents(client, sessionId, (events) => events.some(predicate), timeoutMs);
 }
 
-/** True when the session went idle (or ended) after its last user.message. */
+/** True when the session went idle (or ended) after the last event a user sent (message, confirmation, …). */
 export function isSettled(events: readonly SessionEvent[]): boolean {
-  const lastMessage = events.findLastIndex((event) => event.type === "user.message");
+  const lastMessage = events.findLastIndex((event) => event.type.startsWith("user."));
   return events.some(
     (event, index) =>
       index > lastMessage &&
@@ -119,7 +119,7 @@ export function isSettled(events: readonly SessionEvent[]): boolean {
   );
 }
 
-/** Waits until the session is idle after its last message; returns the log. */
+/** Waits until the session is idle after the last event a user sent; returns the log. */
 export function waitForIdle(
   client: Anthropic,
   sessionId: string,
