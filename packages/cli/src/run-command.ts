@@ -5,7 +5,7 @@
  * and exits 0 on `end_turn`, 2 when the session waits for an action, 1 on an error.
  */
 import { createHash } from "node:crypto";
-import type Anthropic from "@anthropic-ai/sdk";
+import Anthropic from "@anthropic-ai/sdk";
 import { describeApiError } from "./api-client.js";
 import { followSession, type StreamEvent } from "./follow-session.js";
 import { createEventPrinter } from "./print-event.js";
@@ -35,7 +35,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
     if (options.sessionId) session = await client.beta.sessions.retrieve(options.sessionId);
     else {
       const agent = await findOrCreateRunAgent(client, options.model, options.system);
-      const environment = await findOrCreateRunEnvironment(client);
+      const environment = await findOrCreateRunEnvironment(client, options.err);
       session = await client.beta.sessions.create({
         agent: { type: "agent", id: agent.id, version: agent.version },
         environment_id: environment.id,
@@ -132,16 +132,33 @@ export async function findOrCreateRunAgent(
   });
 }
 
-/** The cloud environment `outrig run` made, or a new one (the org's default sandbox and egress policy). */
+/**
+ * The cloud environment `outrig run` made, or a new one. It asks for `unrestricted` networking, which
+ * Outrig bounds by the org's egress allowlist (what a session reached before environments existed);
+ * an org that has not allowed unrestricted environments gets `limited` with no hosts, and a note.
+ */
 export async function findOrCreateRunEnvironment(
   client: Anthropic,
+  note: (text: string) => void = () => undefined,
 ): Promise<Anthropic.Beta.Environments.BetaEnvironment> {
   for await (const environment of client.beta.environments.list()) {
     if (environment.metadata[RUN_METADATA_KEY] === "default" && !environment.archived_at) return environment;
   }
-  return client.beta.environments.create({
-    name: RUN_ENVIRONMENT_NAME,
-    config: { type: "cloud" },
-    metadata: { [RUN_METADATA_KEY]: "default" },
-  });
+  const create = (networking: Anthropic.Beta.Environments.BetaCloudConfigParams["networking"]) =>
+    client.beta.environments.create({
+      name: RUN_ENVIRONMENT_NAME,
+      config: { type: "cloud", networking },
+      metadata: { [RUN_METADATA_KEY]: "default" },
+    });
+  try {
+    return await create({ type: "unrestricted" });
+  } catch (error) {
+    if (!(error instanceof Anthropic.PermissionDeniedError)) throw error;
+    note(
+      "(this org does not allow unrestricted environments, so outrig run's environment reaches no host; " +
+        "an admin can allow them (allowUnrestrictedEnvironments in the egress policy), or pass --session " +
+        "of a session in an environment with allowed_hosts)",
+    );
+    return create({ type: "limited", allowed_hosts: [] });
+  }
 }
