@@ -147,6 +147,7 @@ export {
   type AppendOptions,
   type CreateSessionInput,
   type ListSessionsOptions,
+  MAX_SESSION_RESOURCES,
   type ManagedSessionFields,
   type ManagedSessionPatch,
   SESSION_EVENTS_CHANNEL,

@@ -343,6 +343,8 @@ describe("sessions and events through the SDK", () => {
     const idle = before.at(-1);
     expect(idle?.stop_reason).toEqual({ type: "requires_action", event_ids: [ask?.id] });
     expect(await fs.readFile(path.join(home, "workspaces", id, "a.txt")).catch(() => null)).toBeNull();
+    // The Session object says the same: idle until someone acts.
+    expect((await client.beta.sessions.retrieve(id)).status).toBe("idle");
 
     // While nobody listens, the call is allowed and the turn ends.
     const confirmed = await client.beta.sessions.events.send(id, {
@@ -478,6 +480,10 @@ describe("sessions and events through the SDK", () => {
     for await (const session of client.beta.sessions.list({ agent_id: "agent_other" }))
       byAgent.push(session.id);
     expect(byAgent).toEqual([]);
+    const byStore: string[] = [];
+    for await (const session of client.beta.sessions.list({ memory_store_id: "memstore_none" }))
+      byStore.push(session.id);
+    expect(byStore).toEqual([]);
     const idle: string[] = [];
     for await (const session of client.beta.sessions.list({ statuses: ["idle"] })) idle.push(session.id);
     expect(idle).toHaveLength(5);
@@ -648,6 +654,15 @@ describe("sessions and events through the SDK", () => {
       file_id: "file_xyz",
       mount_path: "/mnt/session/uploads/file_xyz",
     });
+    // Concurrent adds all land (each is appended atomically).
+    const concurrent = await Promise.all(
+      Array.from({ length: 8 }, (_, index) =>
+        client.beta.sessions.resources.add(session.id, { type: "file", file_id: `file_many${index}` }),
+      ),
+    );
+    expect((await client.beta.sessions.retrieve(session.id)).resources).toHaveLength(11);
+    for (const resource of concurrent)
+      await client.beta.sessions.resources.delete(resource.id, { session_id: session.id });
     const listed = [];
     for await (const resource of client.beta.sessions.resources.list(session.id, { limit: 2 }))
       listed.push(resource);

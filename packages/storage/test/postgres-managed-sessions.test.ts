@@ -141,6 +141,25 @@ describe("PostgresSessionStore: sessions of the Managed Agents API", () => {
     expect(await list({ limit: 10, agentId: "agent_x" })).toEqual([ids[3], ids[2], ids[0]]);
     expect(await list({ limit: 10, agentId: "agent_x", agentVersion: 2 })).toEqual([ids[3]]);
     expect(await list({ limit: 10, statuses: ["running"] })).toEqual([]);
+    await store.updateManagedSession(org, ids[3] ?? "", {
+      resources: [{ id: "sesrsc_m", type: "memory_store", memory_store_id: "memstore_find" }],
+    });
+    expect(await list({ limit: 10, memoryStoreId: "memstore_find" })).toEqual([ids[3]]);
+    expect(await list({ limit: 10, memoryStoreId: "memstore_other" })).toEqual([]);
+    // Concurrent appends all land; a removal takes out exactly one.
+    const target = ids[4] ?? "";
+    await Promise.all(
+      Array.from({ length: 20 }, (_, index) =>
+        store.updateManagedSession(org, target, { addResource: { id: `sesrsc_${index}`, type: "file" } }),
+      ),
+    );
+    await store.updateManagedSession(org, target, { removeResourceId: "sesrsc_7" });
+    const resources = (await store.getSession(org, target))?.managed?.resources ?? [];
+    expect(resources.map((resource) => resource.id).sort()).toEqual(
+      Array.from({ length: 20 }, (_, index) => `sesrsc_${index}`)
+        .filter((id) => id !== "sesrsc_7")
+        .sort(),
+    );
     const third = (await store.getSession(org, ids[2] ?? ""))?.createdAt ?? new Date();
     expect(await list({ limit: 10, order: "asc", createdAt: { gte: third } })).toEqual(ids.slice(2));
     expect(await list({ limit: 10, order: "asc", createdAt: { gt: third } })).toEqual(ids.slice(3));

@@ -4,6 +4,7 @@ import {
   type CreateSessionInput,
   InputError,
   type ListSessionsOptions,
+  MAX_SESSION_RESOURCES,
   type ManagedSessionPatch,
   type SessionRecord,
   type SessionStore,
@@ -60,6 +61,10 @@ export class MemorySessionStore implements SessionStore {
           (options.agentId === undefined || record.managed?.agent.id === options.agentId) &&
           (options.agentVersion === undefined || record.managed?.agent.version === options.agentVersion) &&
           (!options.statuses?.length || options.statuses.includes(record.status)) &&
+          (options.memoryStoreId === undefined ||
+            record.managed?.resources.some(
+              (resource) => resource.memory_store_id === options.memoryStoreId,
+            ) === true) &&
           !(range.gt && record.createdAt <= range.gt) &&
           !(range.gte && record.createdAt < range.gte) &&
           !(range.lt && record.createdAt >= range.lt) &&
@@ -78,10 +83,16 @@ export class MemorySessionStore implements SessionStore {
   ): Promise<SessionRecord | null> {
     const record = await this.getSession(orgId, sessionId);
     if (!record) return null;
-    const { archivedAt, ...fields } = patch;
+    const { archivedAt, addResource, removeResourceId, ...fields } = patch;
+    let resources = fields.resources ?? record.managed?.resources ?? [];
+    if (addResource) {
+      if (resources.length >= MAX_SESSION_RESOURCES) return null;
+      resources = [...resources, addResource];
+    }
+    if (removeResourceId !== undefined) resources = resources.filter((item) => item.id !== removeResourceId);
     const updated: SessionRecord = {
       ...record,
-      ...(record.managed ? { managed: { ...record.managed, ...fields } } : {}),
+      ...(record.managed ? { managed: { ...record.managed, ...fields, resources } } : {}),
       archivedAt: record.archivedAt ?? archivedAt ?? null,
       updatedAt: new Date(),
     };

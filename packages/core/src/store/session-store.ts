@@ -25,8 +25,15 @@ export interface ManagedSessionPatch {
   readonly metadata?: Readonly<Record<string, string>>;
   readonly vaultIds?: readonly string[];
   readonly resources?: readonly Record<string, unknown>[];
+  /** Appends one resource atomically (nothing changes when the session has `MAX_SESSION_RESOURCES`). */
+  readonly addResource?: Record<string, unknown>;
+  /** Removes the resource with this `id` atomically. */
+  readonly removeResourceId?: string;
   readonly archivedAt?: Date;
 }
+
+/** How many resources a session may have. */
+export const MAX_SESSION_RESOURCES = 100;
 
 /** Filters and cursor of a session list (all optional; without them: the org's newest first). */
 export interface ListSessionsOptions {
@@ -41,6 +48,8 @@ export interface ListSessionsOptions {
   readonly excludeArchived?: boolean;
   readonly agentId?: string;
   readonly agentVersion?: number;
+  /** Only sessions with this memory store among their resources. */
+  readonly memoryStoreId?: string;
   readonly statuses?: readonly SessionStatus[];
   readonly createdAt?: { readonly gt?: Date; readonly gte?: Date; readonly lt?: Date; readonly lte?: Date };
 }

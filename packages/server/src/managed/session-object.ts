@@ -2,18 +2,43 @@
  * The API's Session object (`BetaManagedAgentsSession`) and session resources, rendered from a
  * SessionRecord. Sessions created before the API (no pinned agent) show an agent built from their model.
  */
-import type { SessionRecord } from "@outrig/core";
+import type { SessionRecord, SessionStore } from "@outrig/core";
 import { createId } from "@outrig/storage";
 import type { ResourceParams } from "./managed-session-bodies.js";
 
 export type ApiSessionStatus = "rescheduling" | "running" | "idle" | "terminated";
 
-/** Outrig's status as the API's: a failed turn leaves the session idle (its `session.error` says why). */
-export function apiStatusOf(record: SessionRecord): ApiSessionStatus {
-  return record.status === "running" ? "running" : "idle";
+/**
+ * Outrig's status as the API's: a failed turn leaves the session idle (its `session.error` says why),
+ * and a running turn that waits for a confirmation is idle too (`requires_action`).
+ */
+export function apiStatusOf(record: SessionRecord, isAwaitingAction = false): ApiSessionStatus {
+  return record.status === "running" && !isAwaitingAction ? "running" : "idle";
 }
 
-export function toApiSession(record: SessionRecord): Record<string, unknown> {
+/** How far back from the end of the log a pending confirmation is looked for (sandbox events may follow it). */
+const RECENT_EVENTS = 20;
+
+/** Whether the running turn waits for a person: its latest non-sandbox entry is an `approval.request`. */
+export async function isAwaitingAction(store: SessionStore, record: SessionRecord): Promise<boolean> {
+  if (record.status !== "running") return false;
+  const recent = await store.readEvents(record.id, {
+    afterSeq: Math.max(0, record.lastSeq - RECENT_EVENTS),
+    limit: RECENT_EVENTS,
+  });
+  const latest = recent.reverse().find((event) => !event.type.startsWith("sandbox."));
+  return latest?.type === "approval.request";
+}
+
+/** The API's Session object, with the status read from the end of its log. */
+export async function renderSession(
+  store: SessionStore,
+  record: SessionRecord,
+): Promise<Record<string, unknown>> {
+  return toApiSession(record, await isAwaitingAction(store, record));
+}
+
+export function toApiSession(record: SessionRecord, isAwaiting = false): Record<string, unknown> {
   const managed = record.managed;
   const usage = record.usage ?? { inputTokens: 0, outputTokens: 0 };
   return {
@@ -31,7 +56,7 @@ export function toApiSession(record: SessionRecord): Record<string, unknown> {
     stats: {
       duration_seconds: Math.max(0, (record.updatedAt.getTime() - record.createdAt.getTime()) / 1000),
     },
-    status: apiStatusOf(record),
+    status: apiStatusOf(record, isAwaiting),
     title: managed?.title ?? null,
     usage: {
       input_tokens: usage.inputTokens,

@@ -30,7 +30,11 @@ function createLimitedApp(limits: Partial<RateLimits>) {
   const app = createApp({
     auth: { authenticate: async (key) => callers[key] ?? null },
     sessions: { get: async (caller: AuthenticatedCaller, id: string) => session(caller, id) } as never,
-    store: { readEvents: async () => [], listSessions: async () => [] } as never,
+    store: {
+      readEvents: async () => [],
+      listSessions: async () => [],
+      getSession: async () => null,
+    } as never,
     bus,
     log: () => undefined,
     rateLimits: {
@@ -68,25 +72,29 @@ describe("stream limits", () => {
     const { request, bus } = createLimitedApp({ keyStreams: 3, orgStreams: 5 });
     const open: Response[] = [];
     for (let index = 0; index < 3; index++) {
-      const response = await request("a1", `/v1/sessions/ses_${index}/events`);
+      const response = await request("a1", `/v1/sessions/sesn_${index}/events/stream`);
       expect(response.status).toBe(200);
       open.push(response);
     }
-    expect(await expectRateLimited(await request("a1", "/v1/sessions/ses_9/events"))).toContain("API key");
+    expect(await expectRateLimited(await request("a1", "/v1/sessions/sesn_9/events/stream"))).toContain(
+      "API key",
+    );
     // Another key of the same org, and another org, are not affected by this key's streams.
-    const second = await request("a2", "/v1/sessions/ses_1/events");
+    const second = await request("a2", "/v1/sessions/sesn_1/events/stream");
     expect(second.status).toBe(200);
-    expect((await request("b", "/v1/sessions/ses_1/events")).status).toBe(200);
+    expect((await request("b", "/v1/sessions/sesn_1/events/stream")).status).toBe(200);
     // Other routes of the same key still answer.
     expect((await request("a1", "/v1/sessions")).status).toBe(200);
     // The org holds 4 of its 5: one more, then the org limit.
-    expect((await request("a3", "/v1/sessions/ses_1/events")).status).toBe(200);
-    expect(await expectRateLimited(await request("a3", "/v1/sessions/ses_2/events"))).toContain("org");
+    expect((await request("a3", "/v1/sessions/sesn_1/events/stream")).status).toBe(200);
+    expect(await expectRateLimited(await request("a3", "/v1/sessions/sesn_2/events/stream"))).toContain(
+      "org",
+    );
     // A client closing its stream frees the slot at once.
     await open[0]?.body?.cancel();
     await second.body?.cancel();
     expect(bus.subscriberCount("ses_0")).toBe(0);
-    expect((await request("a1", "/v1/sessions/ses_0/events")).status).toBe(200);
+    expect((await request("a1", "/v1/sessions/sesn_0/events/stream")).status).toBe(200);
   });
 });
 

@@ -12,7 +12,12 @@ import type {
   SessionRecord,
   SessionStore,
 } from "@outrig/core";
-import { assertEnvironmentRunnable, InputError, providerModelSpec } from "@outrig/core";
+import {
+  assertEnvironmentRunnable,
+  InputError,
+  MAX_SESSION_RESOURCES,
+  providerModelSpec,
+} from "@outrig/core";
 import type { SessionEvent, SessionStatus } from "@outrig/protocol";
 import type { Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
@@ -41,7 +46,7 @@ import {
   parseApiEventId,
   SessionEventProjector,
 } from "../managed/session-event-projection.js";
-import { toApiSession, toStoredResource } from "../managed/session-object.js";
+import { renderSession, toStoredResource } from "../managed/session-object.js";
 import { decodeCursor, encodeCursor } from "../page-cursor.js";
 import type { Caller, SessionManager } from "../session-manager.js";
 
@@ -120,7 +125,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     await storeResourceTokens(deps, caller.orgId, session.id, body.resources ?? [], managed.resources);
     const started =
       initialText === null ? session : await sessions.postMessage(caller, session.id, initialText);
-    return c.json(toApiSession(started), 200);
+    return c.json(await renderSession(store, started), 200);
   });
 
   app.get("/v1/sessions", async (c) => {
@@ -128,10 +133,6 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     const query = parseQuery(c, ListSessionsQuery);
     const statuses = c.req.queries("statuses[]") ?? [];
     for (const status of statuses) parseInput(z.enum(SESSION_STATUSES), status);
-    if (query.memory_store_id !== undefined || query.deployment_id !== undefined) {
-      // Filters Outrig keeps no index for yet: answered honestly as an empty list for deployments, and
-      // by scanning attached resources for memory stores below.
-    }
     const cursor = query.page ? decodeCursor(query.page, SessionCursor) : undefined;
     const position = cursor ? { createdAt: new Date(cursor.c), id: cursor.i } : undefined;
     const internalStatuses = statuses.flatMap((status): SessionStatus[] =>
@@ -139,6 +140,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     );
     if (statuses.length > 0 && internalStatuses.length === 0)
       return c.json({ data: [], next_page: null, prev_page: null });
+    // Outrig has no deployments: no session belongs to one.
     if (query.deployment_id !== undefined) return c.json({ data: [], next_page: null, prev_page: null });
     const rows = await store.listSessions(caller.orgId, {
       limit: query.limit + 1,
@@ -148,6 +150,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
       excludeArchived: query.include_archived !== true,
       ...(query.agent_id !== undefined ? { agentId: query.agent_id } : {}),
       ...(query.agent_version !== undefined ? { agentVersion: query.agent_version } : {}),
+      ...(query.memory_store_id !== undefined ? { memoryStoreId: query.memory_store_id } : {}),
       ...(internalStatuses.length > 0 ? { statuses: internalStatuses } : {}),
       createdAt: {
         ...(query["created_at[gt]"] ? { gt: query["created_at[gt]"] } : {}),
@@ -163,14 +166,8 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     const last = data.at(-1);
     const at = (row: SessionRecord, d: "n" | "p") =>
       encodeCursor({ c: row.createdAt.toISOString(), i: row.id, d });
-    const filtered =
-      query.memory_store_id === undefined
-        ? data
-        : data.filter((row) =>
-            row.managed?.resources.some((resource) => resource.memory_store_id === query.memory_store_id),
-          );
     return c.json({
-      data: filtered.map(toApiSession),
+      data: await Promise.all(data.map((row) => renderSession(store, row))),
       next_page: last && (isBackwards || hasMore) ? at(last, "n") : null,
       prev_page: first && (isBackwards ? hasMore : cursor !== undefined) ? at(first, "p") : null,
     });
@@ -178,7 +175,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
 
   app.get("/v1/sessions/:id", async (c) => {
     const session = await sessions.get(c.get("caller"), c.req.param("id"));
-    return c.json(toApiSession(session));
+    return c.json(await renderSession(store, session));
   });
 
   app.post("/v1/sessions/:id", async (c) => {
@@ -204,7 +201,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
       ...(body.vault_ids ? { vaultIds: body.vault_ids } : {}),
     });
     if (!updated) throw notFound("Session");
-    return c.json(toApiSession(updated));
+    return c.json(await renderSession(store, updated));
   });
 
   app.post("/v1/sessions/:id/archive", async (c) => {
@@ -218,7 +215,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
       );
     const updated = await store.updateManagedSession(caller.orgId, session.id, { archivedAt: new Date() });
     if (!updated) throw notFound("Session");
-    return c.json(toApiSession(updated));
+    return c.json(await renderSession(store, updated));
   });
 
   app.delete("/v1/sessions/:id", async (c) => {
@@ -245,17 +242,16 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     const caller = c.get("caller");
     const body = await readJson(c, ResourceParams);
     const session = await writable(sessions, caller, c.req.param("id"));
-    const current = session.managed?.resources ?? [];
-    if (current.length >= 100)
-      throw new InputError("too_many_resources", "A session has at most 100 resources.", 400);
+    const tooMany = () =>
+      new InputError("too_many_resources", `A session has at most ${MAX_SESSION_RESOURCES} resources.`, 400);
+    if ((session.managed?.resources.length ?? 0) >= MAX_SESSION_RESOURCES) throw tooMany();
     await deps.checkResource?.(caller.orgId, body);
     const [resource] = await storedResources(deps, caller.orgId, [body]);
     if (!resource) throw new InputError("invalid_request", "No resource given", 400);
     await storeResourceTokens(deps, caller.orgId, session.id, [body], [resource]);
-    const updated = await store.updateManagedSession(caller.orgId, session.id, {
-      resources: [...current, resource],
-    });
-    if (!updated) throw notFound("Session");
+    // Appended atomically: concurrent adds all land.
+    const updated = await store.updateManagedSession(caller.orgId, session.id, { addResource: resource });
+    if (!updated) throw (await store.getSession(caller.orgId, session.id)) ? tooMany() : notFound("Session");
     return c.json(resource);
   });
 
@@ -292,7 +288,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     const session = await writable(sessions, caller, c.req.param("id"));
     const resource = findResource(session, c.req.param("resourceId"));
     const updated = await store.updateManagedSession(caller.orgId, session.id, {
-      resources: (session.managed?.resources ?? []).filter((item) => item.id !== resource.id),
+      removeResourceId: String(resource.id),
     });
     if (!updated) throw notFound("Session");
     return c.json({ id: resource.id, type: "session_resource_deleted" });
@@ -561,13 +557,8 @@ async function dispatch(
         before,
         (logged) => logged.type === "approval.response" && logged.toolCallId === request.toolCallId,
       );
-      return answer
-        ? {
-            ...answer,
-            tool_use_id: event.tool_use_id,
-            ...(event.deny_message != null ? { deny_message: event.deny_message } : {}),
-          }
-        : null;
+      // As the list shows it: `deny_message` is not recorded until the loop delivers it to the model.
+      return answer ? { ...answer, tool_use_id: event.tool_use_id } : null;
     }
     case "user.custom_tool_result": {
       const custom = sessions as SessionManager & CustomToolResults;

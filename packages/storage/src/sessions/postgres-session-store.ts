@@ -11,6 +11,7 @@ import type {
 import {
   InputError,
   InvariantError,
+  MAX_SESSION_RESOURCES,
   SESSION_EVENTS_CHANNEL,
   StorageError,
   terminalSessionStatus,
@@ -152,6 +153,10 @@ export class PostgresSessionStore implements SessionStore {
     if (options.agentId !== undefined) where.push(`agent_id = ${param(options.agentId)}`);
     if (options.agentVersion !== undefined)
       where.push(`(agent ->> 'version')::int = ${param(options.agentVersion)}`);
+    if (options.memoryStoreId !== undefined)
+      where.push(
+        `resources @> jsonb_build_array(jsonb_build_object('memory_store_id', ${param(options.memoryStoreId)}::text))`,
+      );
     if (options.statuses && options.statuses.length > 0)
       where.push(`status = ANY(${param(options.statuses)}::text[])`);
     const range = options.createdAt ?? {};
@@ -189,10 +194,17 @@ export class PostgresSessionStore implements SessionStore {
          title = CASE WHEN $3 THEN $4 ELSE title END,
          metadata = COALESCE($5, metadata),
          vault_ids = COALESCE($6, vault_ids),
-         resources = COALESCE($7, resources),
+         resources = CASE
+           WHEN $10::jsonb IS NOT NULL THEN resources || jsonb_build_array($10::jsonb)
+           WHEN $11::text IS NOT NULL THEN (
+             SELECT COALESCE(jsonb_agg(resource ORDER BY position), '[]'::jsonb)
+             FROM jsonb_array_elements(resources) WITH ORDINALITY AS item(resource, position)
+             WHERE resource ->> 'id' IS DISTINCT FROM $11)
+           ELSE COALESCE($7, resources) END,
          archived_at = COALESCE(archived_at, $8),
          updated_at = GREATEST($9::timestamptz, updated_at)
-       WHERE org_id = $1 AND id = $2 RETURNING ${SESSION_COLUMNS}`,
+       WHERE org_id = $1 AND id = $2 AND ($10::jsonb IS NULL OR jsonb_array_length(resources) < $12)
+       RETURNING ${SESSION_COLUMNS}`,
       [
         orgId,
         sessionId,
@@ -203,6 +215,9 @@ export class PostgresSessionStore implements SessionStore {
         jsonOrNull(patch.resources),
         patch.archivedAt ?? null,
         this.#clock(),
+        jsonOrNull(patch.addResource),
+        patch.removeResourceId ?? null,
+        MAX_SESSION_RESOURCES,
       ],
     );
     return rows[0] ? toSessionRecord(rows[0]) : null;
