@@ -6,26 +6,19 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { startFakeLlmServer } from "@outrig/models";
+import { benchClient, TOOLS } from "./api-client.mjs";
 import { median, round, rssMiB, spawnServer } from "./stats.mjs";
 
-async function post(server, route, body) {
-  const response = await fetch(`${server.url}${route}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${server.apiKey}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) throw new Error(`${route}: ${response.status} ${await response.text()}`);
-  return response.json();
-}
-
-async function allIdle(server, count) {
-  const response = await fetch(`${server.url}/v1/sessions?limit=200`, {
-    headers: { authorization: `Bearer ${server.apiKey}` },
-  });
-  const { sessions } = await response.json();
-  return (
-    sessions.length >= count && sessions.slice(0, count).every((session) => session.status !== "running")
-  );
+/** True once `count` sessions exist, each has called the model, and none is running any more. */
+async function allIdle(client, fakeLlm, count) {
+  if (fakeLlm.requests.length < count) return false;
+  const page = await client.beta.sessions.list({ limit: Math.min(count, 100) });
+  const sessions = [];
+  for await (const session of page) {
+    sessions.push(session);
+    if (sessions.length >= count) break;
+  }
+  return sessions.length >= count && sessions.every((session) => session.status === "idle");
 }
 
 /** Per-step cost of a checkpointed loop step: turns of 20 tool rounds at zero model latency. */
@@ -33,7 +26,7 @@ export async function stepOverhead({ turns = 5, rounds = 20 } = {}) {
   const script = {
     turns: [
       ...Array.from({ length: rounds }, (_, index) => ({
-        toolCalls: [{ name: "Bash", input: { command: `true ${index}` } }],
+        toolCalls: [{ name: TOOLS.bash, input: { command: `true ${index}` } }],
       })),
       { text: "done" },
     ],
@@ -42,18 +35,11 @@ export async function stepOverhead({ turns = 5, rounds = 20 } = {}) {
   const home = await fs.mkdtemp(path.join(os.tmpdir(), "outrig-bench-durable-"));
   const process_ = spawnServer(home, { ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: `${fakeLlm.url}/v1` });
   try {
-    const server = await process_.ready();
+    const api = await benchClient(await process_.ready());
     const perStep = [];
     for (let turn = 0; turn < turns; turn++) {
       const started = performance.now();
-      const session = await post(server, "/v1/sessions", { model: "anthropic:bench", prompt: "go" });
-      for (;;) {
-        const response = await fetch(`${server.url}/v1/sessions/${session.id}`, {
-          headers: { authorization: `Bearer ${server.apiKey}` },
-        });
-        if ((await response.json()).status !== "running") break;
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
+      await api.runSession("go");
       // Steps: one model call per round plus the final one, one tool call per round, and the turn end.
       perStep.push((performance.now() - started) / (2 * rounds + 2));
     }
@@ -74,15 +60,11 @@ export async function throughput({ sessions = 200 } = {}) {
   const home = await fs.mkdtemp(path.join(os.tmpdir(), "outrig-bench-throughput-"));
   const process_ = spawnServer(home, { ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: `${fakeLlm.url}/v1` });
   try {
-    const server = await process_.ready();
+    const api = await benchClient(await process_.ready());
     const started = performance.now();
-    await Promise.all(
-      Array.from({ length: sessions }, () =>
-        post(server, "/v1/sessions", { model: "anthropic:bench", prompt: "hi" }),
-      ),
-    );
+    await Promise.all(Array.from({ length: sessions }, () => api.startSession("hi")));
     let peakRss = 0;
-    while (!(await allIdle(server, sessions))) {
+    while (!(await allIdle(api.client, fakeLlm, sessions))) {
       peakRss = Math.max(peakRss, await rssMiB(process_.child.pid));
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -106,11 +88,10 @@ export async function restartRecovery({ sessions = 1000 } = {}) {
   let process_ = spawnServer(home, env);
   try {
     let server = await process_.ready();
+    const api = await benchClient(server);
     for (let index = 0; index < sessions; index += 50) {
       await Promise.all(
-        Array.from({ length: Math.min(50, sessions - index) }, () =>
-          post(server, "/v1/sessions", { model: "anthropic:bench", prompt: "wait" }),
-        ),
+        Array.from({ length: Math.min(50, sessions - index) }, () => api.startSession("wait")),
       );
     }
     await fakeLlm.waitForRequests(sessions);

@@ -1,11 +1,13 @@
 /**
  * Read, Write and Edit on the database-backed /memories mount against the sandbox's /workspace, as the
- * tools run them in a real session (p50 of each call's duration recorded in its tool.end event).
+ * tools run them in a real session: p50 of each call's time from its `agent.tool_use` to its
+ * `agent.tool_result` (their `processed_at`, the times the server logged the call's start and end).
  */
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { startFakeLlmServer } from "@outrig/models";
+import { benchClient, TOOLS } from "./api-client.mjs";
 import { median, round, spawnServer } from "./stats.mjs";
 
 function callsFor(root, count) {
@@ -13,13 +15,13 @@ function callsFor(root, count) {
   for (let index = 0; index < count; index++) {
     const file = `${root}/bench-${index}.md`;
     turns.push({
-      toolCalls: [{ name: "Write", input: { file_path: file, content: `line one\nvalue ${index}\n` } }],
+      toolCalls: [{ name: TOOLS.write, input: { file_path: file, content: `line one\nvalue ${index}\n` } }],
     });
-    turns.push({ toolCalls: [{ name: "Read", input: { file_path: file } }] });
+    turns.push({ toolCalls: [{ name: TOOLS.read, input: { file_path: file } }] });
     turns.push({
       toolCalls: [
         {
-          name: "Edit",
+          name: TOOLS.edit,
           input: { file_path: file, old_string: `value ${index}`, new_string: `edited ${index}` },
         },
       ],
@@ -36,43 +38,23 @@ export async function filesFigures({ count = 30 } = {}) {
   const home = await fs.mkdtemp(path.join(os.tmpdir(), "outrig-bench-files-"));
   const server = spawnServer(home, { ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: `${fakeLlm.url}/v1` });
   try {
-    const { url, apiKey } = await server.ready();
-    const headers = { authorization: `Bearer ${apiKey}`, "content-type": "application/json" };
-    const session = await (
-      await fetch(`${url}/v1/sessions`, {
-        method: "POST",
-        headers,
-        body: JSON.stringify({ model: "anthropic:bench", prompt: "go" }),
-      })
-    ).json();
-    for (;;) {
-      const current = await (await fetch(`${url}/v1/sessions/${session.id}`, { headers })).json();
-      if (current.status !== "running") break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    // The event stream stays open; read it until the turn's end.
-    const response = await fetch(`${url}/v1/sessions/${session.id}/events`, { headers });
-    let events = "";
-    const decoder = new TextDecoder();
-    for await (const chunk of response.body) {
-      events += decoder.decode(chunk, { stream: true });
-      if (/"type":"turn\.(end|error)"/.test(events)) break;
-    }
-    const ends = [...events.matchAll(/^data: (.*)$/gm)]
-      .map((match) => JSON.parse(match[1]))
-      .filter((event) => event.type === "tool.end");
-    const starts = new Map();
-    for (const match of events.matchAll(/^data: (.*)$/gm)) {
-      const event = JSON.parse(match[1]);
-      if (event.type === "tool.start") starts.set(event.toolCallId, event.input.file_path);
-    }
+    const api = await benchClient(await server.ready());
+    const session = await api.runSession("go");
+    const uses = new Map();
     const figures = {};
-    for (const end of ends) {
-      if (end.isError) throw new Error(`${end.name} failed in the bench: ${end.output}`);
-      const mount = String(starts.get(end.toolCallId)).startsWith("/memories") ? "database" : "workspace";
-      const key = `${end.name}.${mount}`;
+    for await (const event of api.client.beta.sessions.events.list(session.id, {
+      order: "asc",
+      limit: 100,
+    })) {
+      if (event.type === "agent.tool_use") uses.set(event.id, event);
+      if (event.type !== "agent.tool_result") continue;
+      const use = uses.get(event.tool_use_id);
+      if (event.is_error)
+        throw new Error(`${use?.name} failed in the bench: ${JSON.stringify(event.content)}`);
+      const mount = String(use?.input.file_path).startsWith("/memories") ? "database" : "workspace";
+      const key = `${use?.name}.${mount}`;
       figures[key] ??= [];
-      figures[key].push(end.durationMs);
+      figures[key].push(Date.parse(event.processed_at) - Date.parse(use.processed_at));
     }
     return Object.fromEntries(Object.entries(figures).map(([key, values]) => [key, median(values)]));
   } finally {
@@ -88,8 +70,8 @@ export function formatFiles(figures) {
   return [
     "| tool call (p50) | /workspace (sandbox) | /memories (Postgres) |",
     "| --- | --- | --- |",
-    row("Read"),
-    row("Write"),
-    row("Edit"),
+    row(TOOLS.read),
+    row(TOOLS.write),
+    row(TOOLS.edit),
   ].join("\n");
 }

@@ -1,10 +1,11 @@
 /**
  * Server-side sandbox lifecycle figures, on a real server process with the fake LLM:
  * - the first tool call of a session (`true`) with its sandbox pre-started while the first model call
- *   runs (OUTRIG_WARM_POOL_SIZE > 0) vs started by the call (OUTRIG_WARM_POOL_SIZE=0): tool.end's
- *   durationMs, which includes acquiring the sandbox;
+ *   runs (OUTRIG_WARM_POOL_SIZE > 0) vs started by the call (OUTRIG_WARM_POOL_SIZE=0): from its
+ *   `agent.tool_use` to its `agent.tool_result` (`processed_at`), which includes acquiring the sandbox;
  * - the snapshot after a call that changed one file, in a workspace of 21 vs 8,000 files
- *   (`sandbox.snapshot` durationMs: scan + incremental tar + zstd + store, off the call's path).
+ *   (`session.sandbox_snapshotted` duration_ms: scan + incremental tar + zstd + store, off the call's path).
+ * Sessions are driven through the Managed Agents API with the official SDK.
  * Run: `npx tsc -b && node bench/lifecycle-server-bench.mjs [--cycles 50]`.
  */
 import fs from "node:fs/promises";
@@ -12,46 +13,26 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { startFakeLlmServer } from "@outrig/models";
+import { benchClient, TOOLS } from "./api-client.mjs";
 import { percentile, round, spawnServer } from "./stats.mjs";
 
-async function api(server, method, route, body) {
-  const response = await fetch(`${server.url}${route}`, {
-    method,
-    headers: { authorization: `Bearer ${server.apiKey}`, "content-type": "application/json" },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  if (!response.ok) throw new Error(`${route}: ${response.status} ${await response.text()}`);
-  return response.json();
+/** The session's events once its turn ended and at least `minSnapshots` snapshots were logged. */
+async function eventsAfterTurn(api, sessionId, minSnapshots = 0) {
+  for (;;) {
+    const events = [];
+    for await (const event of api.client.beta.sessions.events.list(sessionId, { order: "asc", limit: 100 }))
+      events.push(event);
+    const isIdle = events.some((event) => event.type === "session.status_idle");
+    const snapshots = events.filter((event) => event.type === "session.sandbox_snapshotted").length;
+    if (isIdle && snapshots >= minSnapshots) return events;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
-/**
- * Stored events of a session once its turn `turn` ended and at least `minSnapshots` sandbox.snapshot
- * events arrived (a snapshot is stored and logged after its call, so the last ones may follow the
- * turn's end).
- */
-async function eventsAfterTurn(server, sessionId, turn = 1, minSnapshots = 0) {
-  for (;;) {
-    const session = await api(server, "GET", `/v1/sessions/${sessionId}`);
-    if (session.status !== "running" && session.turns >= turn) break;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  const response = await fetch(`${server.url}/v1/sessions/${sessionId}/events`, {
-    headers: { authorization: `Bearer ${server.apiKey}` },
-  });
-  const reader = response.body.getReader();
-  let text = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += new TextDecoder().decode(value);
-    const hasEnded = text.includes('"type":"turn.end"') || text.includes('"type":"turn.error"');
-    if (hasEnded && text.split('"type":"sandbox.snapshot"').length - 1 >= minSnapshots) break;
-  }
-  await reader.cancel();
-  return text
-    .split("\n")
-    .filter((line) => line.startsWith("data:"))
-    .map((line) => JSON.parse(line.slice(5)));
+/** Milliseconds from a call's agent.tool_use to its agent.tool_result. */
+function callMs(events, result) {
+  const use = events.find((event) => event.id === result.tool_use_id);
+  return Date.parse(result.processed_at) - Date.parse(use.processed_at);
 }
 
 const stats = (samples) => ({
@@ -70,9 +51,14 @@ async function withServer(env, script, work) {
   });
   try {
     const server = await process_.ready();
-    // Idle sandboxes go cold quickly, so a long run does not pile up sandboxes.
-    await api(server, "PUT", "/v1/sandbox-policy", { coldAfterMs: 1500, destroyAfterMs: 3_600_000 });
-    return await work(server);
+    // Idle sandboxes go cold quickly, so a long run does not pile up sandboxes (Outrig's own route).
+    const response = await fetch(`${server.url}/v1/sandbox-policy`, {
+      method: "PUT",
+      headers: { "x-api-key": server.apiKey, "content-type": "application/json" },
+      body: JSON.stringify({ coldAfterMs: 1500, destroyAfterMs: 3_600_000 }),
+    });
+    if (!response.ok) throw new Error(`sandbox-policy: ${response.status} ${await response.text()}`);
+    return await work(await benchClient(server));
   } finally {
     await process_.stop();
     await fakeLlm.close();
@@ -84,20 +70,20 @@ async function withServer(env, script, work) {
 export async function firstToolCall({ cycles = 50, warm, modelMs = 400 }) {
   const script = {
     turns: [
-      { delayMs: modelMs, toolCalls: [{ name: "Bash", input: { command: "true" } }] },
+      { delayMs: modelMs, toolCalls: [{ name: TOOLS.bash, input: { command: "true" } }] },
       { text: "done" },
     ],
   };
-  return withServer({ OUTRIG_WARM_POOL_SIZE: warm ? "4" : "0" }, script, async (server) => {
+  return withServer({ OUTRIG_WARM_POOL_SIZE: warm ? "4" : "0" }, script, async (api) => {
     const samples = [];
     let warmStarts = 0;
     for (let cycle = 0; cycle < cycles; cycle++) {
-      const session = await api(server, "POST", "/v1/sessions", { model: "anthropic:bench", prompt: "go" });
-      const events = await eventsAfterTurn(server, session.id);
-      const toolEnd = events.find((event) => event.type === "tool.end");
-      if (!toolEnd || toolEnd.isError) throw new Error(`first tool call failed: ${JSON.stringify(toolEnd)}`);
-      samples.push(toolEnd.durationMs);
-      if (events.some((event) => event.type === "sandbox.start" && event.isWarm)) warmStarts += 1;
+      const session = await api.startSession("go");
+      const events = await eventsAfterTurn(api, session.id);
+      const result = events.find((event) => event.type === "agent.tool_result");
+      if (!result || result.is_error) throw new Error(`first tool call failed: ${JSON.stringify(result)}`);
+      samples.push(callMs(events, result));
+      if (events.some((event) => event.type === "session.sandbox_started" && event.is_warm)) warmStarts += 1;
     }
     return { ...stats(samples), warmStarts };
   });
@@ -111,21 +97,21 @@ export async function snapshotAfterCall({ cycles = 50, files, tool = "Bash" }) {
   const setup = `mkdir -p tree && cd tree && for i in $(seq 1 ${files - 1}); do echo "file $i" > f$i.txt; done`;
   const script = {
     turns: [
-      { toolCalls: [{ name: "Bash", input: { command: setup } }] },
+      { toolCalls: [{ name: TOOLS.bash, input: { command: setup } }] },
       ...Array.from({ length: cycles }, (_, index) => ({
         toolCalls: [
           tool === "Write"
-            ? { name: "Write", input: { file_path: "/workspace/changed.txt", content: `${index}\n` } }
-            : { name: "Bash", input: { command: `echo ${index} > changed.txt` } },
+            ? { name: TOOLS.write, input: { file_path: "/workspace/changed.txt", content: `${index}\n` } }
+            : { name: TOOLS.bash, input: { command: `echo ${index} > changed.txt` } },
         ],
       })),
       { text: "done" },
     ],
   };
-  return withServer({}, script, async (server) => {
-    const session = await api(server, "POST", "/v1/sessions", { model: "anthropic:bench", prompt: "go" });
+  return withServer({}, script, async (api) => {
+    const session = await api.startSession("go");
     const events = await Promise.race([
-      eventsAfterTurn(server, session.id, 1, cycles + 1),
+      eventsAfterTurn(api, session.id, cycles + 1),
       new Promise((_, reject) =>
         setTimeout(
           () => reject(new Error(`fewer than ${cycles + 1} snapshots after 120 s`)),
@@ -133,20 +119,18 @@ export async function snapshotAfterCall({ cycles = 50, files, tool = "Bash" }) {
         ).unref(),
       ),
     ]);
-    const snapshots = events.filter((event) => event.type === "sandbox.snapshot");
+    const snapshots = events.filter((event) => event.type === "session.sandbox_snapshotted");
     // The first snapshot is the full layer of the new tree; the rest are the one-file increments.
     if (snapshots.length !== cycles + 1)
       throw new Error(`expected ${cycles + 1} snapshots, got ${snapshots.length}`);
     const increments = snapshots.slice(1);
     return {
-      files: snapshots.at(-1)?.entryCount,
-      fullMs: round(snapshots[0]?.durationMs ?? Number.NaN),
-      fullBytes: snapshots[0]?.sizeBytes,
-      ...stats(increments.map((event) => event.durationMs)),
-      // What the next call waited for: the scan and the read of the change.
-      capture: stats(increments.map((event) => event.captureMs)),
+      files: snapshots.at(-1)?.entry_count,
+      fullMs: round(snapshots[0]?.duration_ms ?? Number.NaN),
+      fullBytes: snapshots[0]?.size_bytes,
+      ...stats(increments.map((event) => event.duration_ms)),
       incrementBytesP50: percentile(
-        increments.map((event) => event.sizeBytes),
+        increments.map((event) => event.size_bytes),
         50,
       ),
     };

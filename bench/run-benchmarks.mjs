@@ -1,12 +1,13 @@
 /**
  * `npm run bench`: runs every benchmark and prints markdown tables. `--write-readme` also replaces the
- * tables between the bench markers in README.md. `--runs N` repeats the spine figures and reports the
- * median of the per-run medians. `--lifecycle` adds the sandbox lifecycle figures (slow: 200 sandboxes).
+ * tables between the bench markers in README.md. `--runs N` repeats the spine and API figures and
+ * reports the median of the per-run medians. `--lifecycle` adds the sandbox lifecycle figures (slow: 200 sandboxes).
  */
 import { execFileSync } from "node:child_process";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { apiFigures, formatApi } from "./api-bench.mjs";
 import { formatDurable, restartRecovery, stepOverhead, throughput } from "./durable-bench.mjs";
 import { filesFigures, formatFiles } from "./files-bench.mjs";
 import { formatSpine, sandboxFigures, serverFigures } from "./spine-bench.mjs";
@@ -32,6 +33,12 @@ for (let run = 1; run <= runs; run++) {
 const combine = (list) =>
   Object.fromEntries(Object.keys(list[0]).map((key) => [key, median(list.map((entry) => entry[key]))]));
 
+console.error(
+  "[bench] the Managed Agents API through the SDK: create → first event, send → tool_use, stream rate",
+);
+const apiRuns = [];
+for (let run = 1; run <= runs; run++) apiRuns.push(await apiFigures());
+
 console.error("[bench] durable: step overhead, throughput, restart recovery");
 const step = await stepOverhead();
 const load = await throughput();
@@ -42,6 +49,7 @@ const files = await filesFigures();
 
 const sections = [
   `### Spine\n\n${formatSpine(combine(sandboxRuns), combine(serverRuns))}`,
+  `### Managed Agents API (the official SDK as the client)\n\n${formatApi(combine(apiRuns))}`,
   `### Durable sessions\n\n${formatDurable(step, load, recovery)}`,
   `### Skills and memories\n\n${formatFiles(files)}\n\nA write in one session is visible to \`cat\` in another running session once the per-user mirror applies it (LISTEN/NOTIFY): p50 8 ms, p95 17 ms in \`packages/storage/test/files-skills-memory.test.ts\`.`,
 ];

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { startFakeLlmServer } from "@outrig/models";
 import { createBubblewrapSandboxProvider } from "@outrig/sandboxes";
+import { benchClient, TOOLS } from "./api-client.mjs";
 import { median, percentile, processesMatching, round, rssMiB, spawnServer, time } from "./stats.mjs";
 
 export async function sandboxFigures({ starts = 30, execs = 200 } = {}) {
@@ -70,30 +71,12 @@ async function startServerProcess(home, env) {
   return { ...(await process_.ready()), child: process_.child, stop: () => process_.stop() };
 }
 
-async function api(server, method, route, body) {
-  const response = await fetch(`${server.url}${route}`, {
-    method,
-    headers: { authorization: `Bearer ${server.apiKey}`, "content-type": "application/json" },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  if (!response.ok) throw new Error(`${method} ${route}: ${response.status} ${await response.text()}`);
-  return response.json();
-}
-
-async function waitIdle(server, sessionId) {
-  for (;;) {
-    const session = await api(server, "GET", `/v1/sessions/${sessionId}`);
-    if (session.status !== "running") return session;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 /** Harness overhead per model+tool round (fake LLM at zero latency) and server RSS idle / with 100 sessions. */
 export async function serverFigures({ rounds = 20, turns = 5, sessions = 100 } = {}) {
   const roundTurn = [
     ...Array.from({ length: rounds }, (_, index) => ({
       toolCalls: [
-        { name: "Write", input: { file_path: `/workspace/f${index}.txt`, content: `round ${index}\n` } },
+        { name: TOOLS.write, input: { file_path: `/workspace/f${index}.txt`, content: `round ${index}\n` } },
       ],
     })),
     { text: "done" },
@@ -110,12 +93,12 @@ export async function serverFigures({ rounds = 20, turns = 5, sessions = 100 } =
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const idleRss = await rssMiB(server.child.pid);
 
+    const api = await benchClient(server);
     const perRound = [];
     for (let turn = 0; turn < turns; turn++) {
       fakeLlm.setScript({ turns: roundTurn });
       const started = performance.now();
-      const session = await api(server, "POST", "/v1/sessions", { model: "anthropic:bench", prompt: "go" });
-      await waitIdle(server, session.id);
+      await api.runSession("go");
       const elapsed = performance.now() - started;
       perRound.push(elapsed / (rounds + 1));
     }
@@ -123,19 +106,13 @@ export async function serverFigures({ rounds = 20, turns = 5, sessions = 100 } =
     const script = { turns: [] };
     for (let index = 0; index < sessions; index++) {
       script.turns.push({
-        toolCalls: [{ name: "Write", input: { file_path: "/workspace/a.txt", content: "x\n" } }],
+        toolCalls: [{ name: TOOLS.write, input: { file_path: "/workspace/a.txt", content: "x\n" } }],
       });
       script.turns.push({ text: "ok" });
     }
     // Sessions are created one after another so the one-cursor fake LLM answers each in order.
     fakeLlm.setScript(script);
-    for (let index = 0; index < sessions; index++) {
-      const session = await api(server, "POST", "/v1/sessions", {
-        model: "anthropic:bench",
-        prompt: "write",
-      });
-      await waitIdle(server, session.id);
-    }
+    for (let index = 0; index < sessions; index++) await api.runSession("write");
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const busyRss = await rssMiB(server.child.pid);
     // Only this server's agents: their node runs with the sandbox's fixed agent path and a home-specific cwd is

@@ -1,3 +1,4 @@
+export { createApiClient, describeApiError } from "./api-client.js";
+export { type FollowSessionOptions, followSession, type StreamEvent } from "./follow-session.js";
 export { main } from "./main.js";
 export { type RunOptions, runCommand } from "./run-command.js";
-export { type FollowOptions, followSse, parseSse, type SseMessage } from "./sse-client.js";

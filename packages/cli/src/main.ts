@@ -1,15 +1,25 @@
-/** The `outrig` command line: serve, run, keys create, fake-llm. A thin client of the HTTP API except `serve` and `keys`. */
+/**
+ * The `outrig` command line: serve, run, the Managed Agents resources (agents, envs, sessions, events),
+ * keys, fake-llm. Every client command speaks the HTTP API; the API's own resources go through the
+ * official SDK. `serve`, `keys create`, `image` and `fake-llm` work locally.
+ */
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadFakeLlmScript, startFakeLlmServer } from "@outrig/models";
 import { loadConfig, loadCredentials, startServer } from "@outrig/server";
+import { agentsCommand } from "./agents-command.js";
+import { createApiClient, describeApiError } from "./api-client.js";
 import { auditCommand } from "./audit-command.js";
+import { type ResourceCommandIo, UsageError } from "./command-kit.js";
 import { egressCommand } from "./egress-command.js";
+import { envsCommand } from "./envs-command.js";
+import { eventsCommand } from "./events-command.js";
 import { filesCommand } from "./files-command.js";
 import { imageCommand } from "./image-command.js";
 import { KEYS_USAGE, keysApiCommand, keysCreateCommand, parseRole, whoamiCommand } from "./keys-command.js";
 import { runCommand } from "./run-command.js";
+import { sessionsCommand } from "./sessions-command.js";
 import { skillsCommand } from "./skills-command.js";
 import { vaultsCommand } from "./vaults-command.js";
 
@@ -18,7 +28,17 @@ const USAGE = `usage: outrig <command> [options]
 commands:
   serve [--port N] [--worker-id ID]        start the server (embedded Postgres unless DATABASE_URL is set)
   run "<prompt>" [--model provider:model] [--server URL] [--session ID] [--system TEXT] [--json]
-                                           start a session (or a turn in --session) and stream it live
+                                           run an agent: the default agent for the model (and system
+                                           prompt) and the default cloud environment, a new session
+                                           (or --session), the prompt as a user.message, the session's
+                                           events live until it is idle
+  agents ls|create|get|update|archive|versions
+                                           agents (versioned: model, system prompt, tools)
+  envs ls|create|get|archive|delete        environments (cloud: Outrig sandboxes, egress allowlist)
+  sessions ls|create|get|archive|delete    sessions (an agent version running in an environment)
+  events ls|send|stream SESSION_ID         a session's events: list, send (message, interrupt, tool
+                                           confirmation, custom tool result), follow live
+                                           (\`outrig <command> --help\` for each one's options)
   keys create [--org NAME] [--user NAME] [--role R] [--name NAME]
                                            create an API key straight in the database (operator; creates
                                            the org and user; role admin, member or viewer, default member,
@@ -48,6 +68,19 @@ commands:
 environment: OUTRIG_HOME (default ~/.outrig), OUTRIG_PORT (7070), DATABASE_URL, OUTRIG_API_KEY, OUTRIG_SERVER,
              OUTRIG_MODEL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, OPENAI_API_KEY, OPENAI_BASE_URL`;
 
+const RUN_USAGE = `usage: outrig run "<prompt>" [--model provider:model] [--system TEXT] [--session ID] [--server URL] [--json]
+
+Runs an agent on the prompt and streams what it does until the session is idle.
+  --model     the model (default $OUTRIG_MODEL, else anthropic:claude-sonnet-4-5); outrig run keeps one
+              agent per model and system prompt (metadata outrig_run) with the agent toolset
+  --system    the agent's system prompt
+  --session   continue this session (its agent and environment) instead of creating one
+  --server    the server (default $OUTRIG_SERVER, else the one \`outrig serve\` saved, else http://127.0.0.1:7070)
+  --json      print every event as one JSON line (the API's event objects), nothing else
+
+Exit status: 0 when the session went idle with end_turn, 2 when it waits for an action (a tool
+confirmation or a custom tool result: answer with \`outrig events send\`), 1 on an error.`;
+
 const DEFAULT_MODEL = "anthropic:claude-sonnet-4-5";
 /** After a fatal error, how long `serve` answers 503 (not ready) before it exits. */
 const FATAL_EXIT_GRACE_MS = 1_000;
@@ -60,6 +93,11 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await serveCommand(rest);
       case "run":
         return await runCli(rest);
+      case "agents":
+      case "envs":
+      case "sessions":
+      case "events":
+        return await resourceCli(command, rest);
       case "keys":
         return await keysCli(rest);
       case "whoami": {
@@ -132,6 +170,39 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+const RESOURCE_COMMANDS = {
+  agents: agentsCommand,
+  envs: envsCommand,
+  sessions: sessionsCommand,
+  events: eventsCommand,
+} as const;
+
+/** `outrig agents|envs|sessions|events …` through the SDK; API errors as one line, never a stack. */
+async function resourceCli(
+  command: keyof typeof RESOURCE_COMMANDS,
+  argv: readonly string[],
+): Promise<number> {
+  const wantsHelp = argv.length === 0 || argv.includes("--help") || argv.includes("-h") || argv[0] === "help";
+  const { server, apiKey } = await clientSettings(undefined);
+  if (!apiKey && !wantsHelp) {
+    console.error(`outrig ${command}: no API key; set OUTRIG_API_KEY or start the server once`);
+    return 1;
+  }
+  const io: ResourceCommandIo = {
+    client: createApiClient({ server, apiKey: apiKey ?? "" }),
+    stdin: process.stdin,
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+  };
+  try {
+    return await RESOURCE_COMMANDS[command](argv, io);
+  } catch (error) {
+    if (error instanceof UsageError) console.error(`outrig ${command}: ${error.message}`);
+    else console.error(`outrig ${command}: ${describeApiError(error, server)}`);
+    return 1;
+  }
+}
+
 async function serveCommand(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
@@ -189,10 +260,15 @@ async function runCli(argv: readonly string[]): Promise<number> {
       session: { type: "string" },
       system: { type: "string" },
       json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
     },
     allowPositionals: true,
     strict: true,
   });
+  if (values.help) {
+    console.log(RUN_USAGE);
+    return 0;
+  }
   const prompt = positionals.join(" ").trim();
   if (!prompt) {
     console.error('outrig run: a prompt is required, e.g. outrig run "fix the failing test in /workspace"');
@@ -214,10 +290,10 @@ async function runCli(argv: readonly string[]): Promise<number> {
     "http://127.0.0.1:7070"
   ).replace(/\/+$/, "");
   return runCommand({
+    client: createApiClient({ server, apiKey }),
     prompt,
     model: values.model ?? process.env.OUTRIG_MODEL ?? DEFAULT_MODEL,
     server,
-    apiKey,
     json: values.json ?? false,
     ...(values.system ? { system: values.system } : {}),
     ...(values.session ? { sessionId: values.session } : {}),

@@ -1,12 +1,21 @@
-/** `outrig run "<prompt>"`: creates a session, streams its turn live, exits 0 when the turn ends. */
-import type { SessionEvent, SessionResource } from "@outrig/protocol";
-import { followSse } from "./sse-client.js";
+/**
+ * `outrig run "<prompt>"`: one line to run an agent. It finds (or creates) the default agent for the
+ * model and system prompt and the default cloud environment, creates a session (or continues
+ * `--session`), sends the prompt as a `user.message`, streams the session's events until it goes idle,
+ * and exits 0 on `end_turn`, 2 when the session waits for an action, 1 on an error.
+ */
+import { createHash } from "node:crypto";
+import Anthropic from "@anthropic-ai/sdk";
+import { describeApiError } from "./api-client.js";
+import { followSession, type StreamEvent } from "./follow-session.js";
+import { createEventPrinter } from "./print-event.js";
 
 export interface RunOptions {
+  readonly client: Anthropic;
   readonly prompt: string;
   readonly model: string;
+  /** The server's URL, for error messages. */
   readonly server: string;
-  readonly apiKey: string;
   readonly json: boolean;
   readonly system?: string;
   readonly sessionId?: string;
@@ -14,148 +23,142 @@ export interface RunOptions {
   readonly err: (text: string) => void;
 }
 
+/** Metadata key that marks the agents and environment `outrig run` made for itself. */
+export const RUN_METADATA_KEY = "outrig_run";
+/** Name of the cloud environment `outrig run` uses when it made it. */
+export const RUN_ENVIRONMENT_NAME = "outrig-run";
+
 export async function runCommand(options: RunOptions): Promise<number> {
-  const headers = { authorization: `Bearer ${options.apiKey}`, "content-type": "application/json" };
-  let session: SessionResource;
-  let afterSeq: number;
+  const { client } = options;
+  let session: Anthropic.Beta.Sessions.BetaManagedAgentsSession;
   try {
-    if (options.sessionId) {
-      const current = await request<SessionResource>(`${options.server}/v1/sessions/${options.sessionId}`, {
-        headers,
-      });
-      afterSeq = current.lastSeq;
-      session = await request<SessionResource>(
-        `${options.server}/v1/sessions/${options.sessionId}/messages`,
-        {
-          method: "POST",
-          headers,
-          body: JSON.stringify({ text: options.prompt }),
-        },
-      );
-    } else {
-      afterSeq = 0;
-      session = await request<SessionResource>(`${options.server}/v1/sessions`, {
-        method: "POST",
-        headers,
-        body: JSON.stringify({
-          model: options.model,
-          prompt: options.prompt,
-          ...(options.system ? { system: options.system } : {}),
-        }),
+    if (options.sessionId) session = await client.beta.sessions.retrieve(options.sessionId);
+    else {
+      const agent = await findOrCreateRunAgent(client, options.model, options.system);
+      const environment = await findOrCreateRunEnvironment(client, options.err);
+      session = await client.beta.sessions.create({
+        agent: { type: "agent", id: agent.id, version: agent.version },
+        environment_id: environment.id,
+        title: options.prompt.length > 80 ? `${options.prompt.slice(0, 79)}…` : options.prompt,
       });
     }
   } catch (error) {
-    options.err(`outrig: ${(error as Error).message}`);
+    options.err(`outrig: ${describeApiError(error, options.server)}`);
     return 1;
   }
-  const turn = session.turns;
-  if (!options.json) options.err(`session ${session.id} (${session.model}), turn ${turn}`);
+  if (!options.json)
+    options.err(
+      `session ${session.id} (${session.agent.name} v${session.agent.version}, ${session.agent.model.id})`,
+    );
+
+  const printer = createEventPrinter(options.out);
+  const sentIds = new Set<string>();
+  let hasSeenOwnMessage = false;
   let exitCode = 1;
-  let isMidLine = false;
-  const line = (text: string) => {
-    if (isMidLine) options.out("\n");
-    isMidLine = false;
-    options.out(`${text}\n`);
+  const usage = { input: 0, output: 0 };
+  const isOver = (event: StreamEvent): boolean => {
+    if (event.type === "user.message" && sentIds.has(event.id)) hasSeenOwnMessage = true;
+    if (event.type === "span.model_request_end") {
+      usage.input += event.model_usage.input_tokens;
+      usage.output += event.model_usage.output_tokens;
+    }
+    // Only what follows our message ends the run (a replayed or earlier idle does not).
+    if (!hasSeenOwnMessage) return false;
+    if (event.type === "session.status_terminated") {
+      exitCode = 1;
+      return true;
+    }
+    if (event.type !== "session.status_idle") return false;
+    const reason = event.stop_reason.type;
+    exitCode = reason === "end_turn" ? 0 : reason === "retries_exhausted" ? 1 : 2;
+    return true;
   };
   try {
-    await followSse({
-      url: `${options.server}/v1/sessions/${session.id}/events`,
-      headers: { authorization: headers.authorization },
-      afterSeq,
+    await followSession({
+      client,
+      sessionId: session.id,
+      ...(options.json ? {} : { deltas: ["agent.message"] as const }),
+      onOpen: async () => {
+        const sent = await client.beta.sessions.events.send(session.id, {
+          events: [{ type: "user.message", content: [{ type: "text", text: options.prompt }] }],
+        });
+        for (const event of sent.data ?? []) sentIds.add(event.id);
+        // A server that does not echo ids: everything from now on is this run's.
+        if (sentIds.size === 0) hasSeenOwnMessage = true;
+      },
       onReconnect: (attempt) => {
         if (!options.json) options.err(`(connection lost; reconnecting, attempt ${attempt})`);
       },
-      onMessage: (message) => {
-        const event = JSON.parse(message.data) as
-          | SessionEvent
-          | { type: "message.delta"; text: string; turn: number };
-        if (options.json) {
-          options.out(`${message.data}\n`);
-        } else if (event.type === "message.delta") {
-          options.out(event.text);
-          isMidLine = !event.text.endsWith("\n");
-        } else {
-          printEvent(event, line);
-        }
-        if ("turn" in event && event.turn === turn) {
-          if (event.type === "turn.end") {
-            exitCode = event.reason === "end_turn" ? 0 : 2;
-            return true;
-          }
-          if (event.type === "turn.error") {
-            exitCode = 1;
-            return true;
-          }
-        }
-        return false;
+      onEvent: (event) => {
+        if (options.json) options.out(`${JSON.stringify(event)}\n`);
+        else if (event.type !== "user.message" || !sentIds.has(event.id)) printer.print(event);
+        return isOver(event);
       },
     });
   } catch (error) {
-    options.err(`outrig: ${(error as Error).message}`);
+    printer.finish();
+    options.err(`outrig: ${describeApiError(error, options.server)}`);
     return 1;
   }
-  if (isMidLine) options.out("\n");
+  printer.finish();
+  if (!options.json) options.err(`(${usage.input} in / ${usage.output} out tokens)`);
   return exitCode;
 }
 
-function printEvent(event: SessionEvent, line: (text: string) => void): void {
-  switch (event.type) {
-    case "tool.start":
-      line(`→ ${event.name}(${summarizeInput(event.input)})`);
-      break;
-    case "tool.end": {
-      const first = event.output.split("\n").slice(0, 6).join("\n  ");
-      line(
-        `${event.isError ? "✗" : "✓"} ${event.name}: ${first.length > 600 ? `${first.slice(0, 600)}…` : first}`,
-      );
-      break;
-    }
-    case "model.retry":
-      line(`(model ${event.code}; retrying in ${Math.round(event.delayMs)} ms)`);
-      break;
-    case "turn.end":
-      line(
-        `— turn ended (${event.reason}; ${event.usage.inputTokens} in / ${event.usage.outputTokens} out tokens)`,
-      );
-      break;
-    case "turn.error":
-      line(`— turn failed: ${event.code}: ${event.message}`);
-      break;
-    case "sandbox.start":
-      line(`(sandbox ${event.sandboxId} started in ${Math.round(event.durationMs)} ms)`);
-      break;
-    default:
-      break;
-  }
+/** The key an agent made by `outrig run` carries: the model and system prompt it was made for. */
+export function runAgentKey(model: string, system: string | undefined): string {
+  return createHash("sha256")
+    .update(`${model}\u0000${system ?? ""}`)
+    .digest("hex")
+    .slice(0, 32);
 }
 
-function summarizeInput(input: unknown): string {
-  if (input && typeof input === "object") {
-    const record = input as Record<string, unknown>;
-    const main = record.command ?? record.file_path ?? record.pattern ?? record.path;
-    if (typeof main === "string") return main.length > 120 ? `${main.slice(0, 120)}…` : main;
+/** The newest agent `outrig run` made for this model and system prompt, or a new one. */
+export async function findOrCreateRunAgent(
+  client: Anthropic,
+  model: string,
+  system: string | undefined,
+): Promise<Anthropic.Beta.Agents.BetaManagedAgentsAgent> {
+  const key = runAgentKey(model, system);
+  for await (const agent of client.beta.agents.list()) {
+    if (agent.metadata[RUN_METADATA_KEY] === key && !agent.archived_at) return agent;
   }
-  const text = JSON.stringify(input) ?? "";
-  return text.length > 120 ? `${text.slice(0, 120)}…` : text;
+  return client.beta.agents.create({
+    name: `outrig run (${model})`,
+    model,
+    ...(system ? { system } : {}),
+    tools: [{ type: "agent_toolset_20260401" }],
+    metadata: { [RUN_METADATA_KEY]: key },
+  });
 }
 
-async function request<T>(url: string, init: RequestInit): Promise<T> {
-  let response: Response;
+/**
+ * The cloud environment `outrig run` made, or a new one. It asks for `unrestricted` networking, which
+ * Outrig bounds by the org's egress allowlist (what a session reached before environments existed);
+ * an org that has not allowed unrestricted environments gets `limited` with no hosts, and a note.
+ */
+export async function findOrCreateRunEnvironment(
+  client: Anthropic,
+  note: (text: string) => void = () => undefined,
+): Promise<Anthropic.Beta.Environments.BetaEnvironment> {
+  for await (const environment of client.beta.environments.list()) {
+    if (environment.metadata[RUN_METADATA_KEY] === "default" && !environment.archived_at) return environment;
+  }
+  const create = (networking: Anthropic.Beta.Environments.BetaCloudConfigParams["networking"]) =>
+    client.beta.environments.create({
+      name: RUN_ENVIRONMENT_NAME,
+      config: { type: "cloud", networking },
+      metadata: { [RUN_METADATA_KEY]: "default" },
+    });
   try {
-    response = await fetch(url, init);
+    return await create({ type: "unrestricted" });
   } catch (error) {
-    throw new Error(
-      `cannot reach the server at ${new URL(url).origin} (is \`npm start\` running?): ${(error as Error).message}`,
+    if (!(error instanceof Anthropic.PermissionDeniedError)) throw error;
+    note(
+      "(this org does not allow unrestricted environments, so outrig run's environment reaches no host; " +
+        "an admin can allow them (allowUnrestrictedEnvironments in the egress policy), or pass --session " +
+        "of a session in an environment with allowed_hosts)",
     );
+    return create({ type: "limited", allowed_hosts: [] });
   }
-  const text = await response.text();
-  if (!response.ok) {
-    let message = text;
-    try {
-      const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
-      message = `${body.error?.code}: ${body.error?.message}`;
-    } catch {}
-    throw new Error(`HTTP ${response.status}: ${message}`);
-  }
-  return JSON.parse(text) as T;
 }

@@ -9,14 +9,16 @@ import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
 import { createTestDatabase, type TestDatabase } from "@outrig/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseSse } from "../src/sse-client.js";
+import {
+  apiClient,
+  createAgentSession,
+  type SessionEvent,
+  stopReason,
+  TOOLS,
+  waitForEvent,
+  waitForIdle,
+} from "./api-session.js";
 import { createOutrigHome, runCli, type ServerProcess, startServerProcess } from "./server-process.js";
-
-interface StoredEvent {
-  seq: number;
-  type: string;
-  [key: string]: unknown;
-}
 
 interface ListedEntry {
   seq: number;
@@ -28,9 +30,13 @@ interface ListedEntry {
 
 const script = {
   turns: [
-    { toolCalls: [{ name: "Bash", input: { command: "echo hello > /workspace/hello.txt" } }] },
-    { toolCalls: [{ name: "Write", input: { file_path: "/memories/me/notes.md", content: "likes tea\n" } }] },
-    { toolCalls: [{ name: "Bash", input: { command: "echo push >> /workspace/pushes.log" } }] },
+    { toolCalls: [{ name: TOOLS.bash, input: { command: "echo hello > /workspace/hello.txt" } }] },
+    {
+      toolCalls: [
+        { name: TOOLS.write, input: { file_path: "/memories/me/notes.md", content: "likes tea\n" } },
+      ],
+    },
+    { toolCalls: [{ name: TOOLS.bash, input: { command: "echo push >> /workspace/pushes.log" } }] },
     { text: "done" },
   ],
 };
@@ -63,70 +69,48 @@ afterAll(async () => {
 
 const cliEnv = () => ({ OUTRIG_HOME: home, OUTRIG_SERVER: server.url });
 
-async function api<T>(method: string, route: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const response = await fetch(`${server.url}${route}`, {
-    method,
-    headers: { authorization: `Bearer ${server.apiKey}`, "content-type": "application/json" },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+async function putPolicy(body: unknown): Promise<number> {
+  const response = await fetch(`${server.url}/v1/policy`, {
+    method: "PUT",
+    headers: { "x-api-key": server.apiKey, "content-type": "application/json" },
+    body: JSON.stringify(body),
   });
-  return { status: response.status, body: (await response.json()) as T };
-}
-
-/** Replays the session's events over SSE until one matches; retries a dropped stream until the deadline. */
-async function waitForEvent(
-  sessionId: string,
-  until: (event: StoredEvent) => boolean,
-): Promise<StoredEvent[]> {
-  const deadline = Date.now() + 90_000;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(`${server.url}/v1/sessions/${sessionId}/events`, {
-        headers: { authorization: `Bearer ${server.apiKey}` },
-        signal: AbortSignal.timeout(Math.max(1000, deadline - Date.now())),
-      });
-      if (!response.body) throw new Error(`no body (status ${response.status})`);
-      const events: StoredEvent[] = [];
-      for await (const message of parseSse(response.body)) {
-        if (message.id === undefined) continue;
-        const event = JSON.parse(message.data) as StoredEvent;
-        events.push(event);
-        if (until(event)) {
-          await response.body.cancel().catch(() => undefined);
-          return events;
-        }
-      }
-    } catch (error) {
-      lastError = error;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-  throw new Error(`timed out waiting for an event of ${sessionId}: ${String(lastError)}\n${server.output()}`);
+  return response.status;
 }
 
 describe("outrig audit", () => {
   it("lists a session's tool calls and approval, verifies the chain, and names an entry altered behind the trigger", async () => {
-    const policy = await api("PUT", "/v1/policy", {
-      rules: [{ tool: "Bash", match: "*push*", action: "ask" }],
-      approvalTimeoutMs: 120_000,
-    });
-    expect(policy.status).toBe(200);
-    const created = await api<{ id: string }>("POST", "/v1/sessions", {
+    expect(
+      await putPolicy({
+        rules: [{ tool: TOOLS.bash, match: "*push*", action: "ask" }],
+        approvalTimeoutMs: 120_000,
+      }),
+    ).toBe(200);
+    const client = apiClient(server);
+    const { session } = await createAgentSession(client, {
       model: "anthropic:claude-sonnet-4-5",
       prompt: "say hello, remember my taste, then push",
     });
-    expect(created.status).toBe(201);
-    const sessionId = created.body.id;
-    const request = (await waitForEvent(sessionId, (event) => event.type === "approval.request")).at(-1);
-    const allowed = await api("POST", `/v1/sessions/${sessionId}/approvals/${String(request?.toolCallId)}`, {
-      decision: "allow",
-    });
-    expect(allowed.status).toBe(202);
-    const events = await waitForEvent(
+    const sessionId = session.id;
+    const asked = await waitForEvent(
+      client,
       sessionId,
-      (event) => event.type === "turn.end" || event.type === "turn.error",
+      (event) => event.type === "session.status_idle" && event.stop_reason.type === "requires_action",
+      90_000,
     );
-    expect(events.at(-1)).toMatchObject({ type: "turn.end", reason: "end_turn" });
+    const request = asked.find(
+      (event): event is Extract<SessionEvent, { type: "agent.tool_use" }> =>
+        event.type === "agent.tool_use" && event.evaluated_permission === "ask",
+    );
+    expect(request).toMatchObject({
+      name: TOOLS.bash,
+      input: { command: "echo push >> /workspace/pushes.log" },
+    });
+    await client.beta.sessions.events.send(sessionId, {
+      events: [{ type: "user.tool_confirmation", tool_use_id: request?.id ?? "", result: "allow" }],
+    });
+    const events = await waitForIdle(client, sessionId, 90_000);
+    expect(stopReason(events)).toBe("end_turn");
 
     const listed = await runCli(["audit", "ls", "--json"], cliEnv());
     expect(listed.code, listed.stderr).toBe(0);
@@ -143,22 +127,26 @@ describe("outrig audit", () => {
       "policy_change:tool",
       // The prompt, audited as the person who posted it (no name, path or policy field).
       "session_message:undefined",
-      "tool_call:Bash",
-      "tool_call:Write",
+      `tool_call:${TOOLS.bash}`,
+      `tool_call:${TOOLS.write}`,
       "memory_write:/notes.md",
-      "approval:Bash",
-      "tool_call:Bash",
+      `approval:${TOOLS.bash}`,
+      `tool_call:${TOOLS.bash}`,
     ]);
     const approval = entries[5];
     expect(approval).toMatchObject({
       kind: "approval",
       sessionId,
-      data: { toolCallId: request?.toolCallId, decision: "allow", reason: "user" },
+      data: { toolCallId: expect.any(String), decision: "allow", reason: "user" },
     });
     expect(approval?.userId).toMatch(/^usr_/);
     expect(entries[6]).toMatchObject({
       sessionId,
-      data: { toolCallId: request?.toolCallId, input: { command: "echo push >> /workspace/pushes.log" } },
+      // The approval and the call it allowed name the same call.
+      data: {
+        toolCallId: approval?.data.toolCallId,
+        input: { command: "echo push >> /workspace/pushes.log" },
+      },
     });
     expect(entries[4]?.data).not.toHaveProperty("content");
     // The memory entry records path, version and size, not the content (the Write call's input has it).
@@ -168,7 +156,7 @@ describe("outrig audit", () => {
     const approvals = await runCli(["audit", "ls", "--kind", "approval"], cliEnv());
     expect(approvals.code, approvals.stderr).toBe(0);
     expect(approvals.stdout.trim().split("\n")).toEqual([
-      expect.stringMatching(/^6\t\S+\tapproval\tses_\S+ usr_\S+\t\{.*"decision":"allow"/),
+      expect.stringMatching(/^6\t\S+\tapproval\tsesn_\S+ usr_\S+\t\{.*"decision":"allow"/),
     ]);
 
     const page = await runCli(["audit", "ls", "--limit", "2", "--after", "1", "--json"], cliEnv());

@@ -2,13 +2,13 @@
  * Crash-proof sessions: the real server is SIGKILLed at every step boundary of a 10-tool-call session
  * and at 20 random moments of another (mid-stream, mid-command), restarted each time. Each run must end
  * with the transcript and workspace of a run without faults, with every side effect exactly once, and a
- * client that reconnects with Last-Event-ID must see every event exactly once.
+ * client streaming through the SDK that reconnects with Last-Event-ID must see every event exactly once.
  */
 import fs from "node:fs/promises";
 import path from "node:path";
 import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseSse } from "../src/sse-client.js";
+import { apiClient, isSettled, listEvents, type SessionEvent, sendMessage, TOOLS } from "./api-session.js";
 import {
   createOutrigHome,
   type ServerProcess,
@@ -23,19 +23,16 @@ const script = {
       delayMs: 20,
       text: `step ${index + 1}`,
       toolCalls: [
-        { name: "Bash", input: { command: `echo step-${index + 1} >> /workspace/effects.log; sleep 0.05` } },
+        {
+          name: TOOLS.bash,
+          input: { command: `echo step-${index + 1} >> /workspace/effects.log; sleep 0.05` },
+        },
       ],
     })),
     { delayMs: 20, text: "done" },
   ],
 };
 const expectedEffects = Array.from({ length: STEPS }, (_, index) => `step-${index + 1}\n`).join("");
-
-interface StoredEvent {
-  seq: number;
-  type: string;
-  [key: string]: unknown;
-}
 
 let fakeLlm: FakeLlmServer;
 let home: string;
@@ -52,9 +49,15 @@ afterAll(async () => {
   if (home) await fs.rm(home, { recursive: true, force: true });
 });
 
-/** Follows a session's events across server restarts, reconnecting with Last-Event-ID. */
-function follow(getServer: () => ServerProcess | undefined, sessionId: string) {
-  const received: StoredEvent[] = [];
+const isIdle = (event: SessionEvent) =>
+  event.type === "session.status_idle" || event.type === "session.status_terminated";
+
+/**
+ * Follows a session's events across server restarts with the SDK's stream, reconnecting with
+ * Last-Event-ID after the last event received (at first: the user.message that started the turn).
+ */
+function follow(getServer: () => ServerProcess | undefined, sessionId: string, afterId: string) {
+  const received: SessionEvent[] = [];
   let isDone = false;
   let stop = false;
   const done = (async () => {
@@ -65,16 +68,16 @@ function follow(getServer: () => ServerProcess | undefined, sessionId: string) {
         continue;
       }
       try {
-        const lastId = received.at(-1)?.seq ?? 0;
-        const response = await fetch(`${server.url}/v1/sessions/${sessionId}/events`, {
-          headers: { authorization: `Bearer ${server.apiKey}`, "last-event-id": String(lastId) },
-        });
-        if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
-        for await (const message of parseSse(response.body)) {
-          if (message.id === undefined) continue; // live-only text deltas
-          const event = JSON.parse(message.data) as StoredEvent;
+        const lastId = received.at(-1)?.id ?? afterId;
+        const stream = await apiClient(server).beta.sessions.events.stream(
+          sessionId,
+          {},
+          { headers: { "last-event-id": lastId } },
+        );
+        for await (const event of stream) {
+          if (event.type === "event_start" || event.type === "event_delta") continue;
           received.push(event);
-          if (event.type === "turn.end" || event.type === "turn.error") {
+          if (isIdle(event)) {
             isDone = true;
             break;
           }
@@ -93,56 +96,52 @@ function follow(getServer: () => ServerProcess | undefined, sessionId: string) {
   };
 }
 
-async function createSession(server: ServerProcess): Promise<string> {
-  const response = await fetch(`${server.url}/v1/sessions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${server.apiKey}`, "content-type": "application/json" },
-    body: JSON.stringify({ model: "anthropic:chaos", prompt: "append ten lines" }),
+/** A session of the chaos agent, its first message sent; returns the session and that message's id. */
+async function createSession(server: ServerProcess): Promise<{ sessionId: string; messageId: string }> {
+  const client = apiClient(server);
+  const agent = await client.beta.agents.create({
+    name: "chaos",
+    model: "anthropic:chaos",
+    tools: [{ type: "agent_toolset_20260401" }],
   });
-  expect(response.status).toBe(201);
-  return ((await response.json()) as { id: string }).id;
+  const environment = await client.beta.environments.create({ name: "chaos", config: { type: "cloud" } });
+  const session = await client.beta.sessions.create({ agent: agent.id, environment_id: environment.id });
+  const messageId = await sendMessage(client, session.id, "append ten lines");
+  expect(messageId).toMatch(/^sevt_/);
+  return { sessionId: session.id, messageId };
 }
 
-async function storedEvents(server: ServerProcess, sessionId: string): Promise<StoredEvent[]> {
-  const response = await fetch(`${server.url}/v1/sessions/${sessionId}/events`, {
-    headers: { authorization: `Bearer ${server.apiKey}` },
-  });
-  const events: StoredEvent[] = [];
-  if (!response.body) return events;
-  for await (const message of parseSse(response.body)) {
-    if (message.id === undefined) continue;
-    const event = JSON.parse(message.data) as StoredEvent;
-    events.push(event);
-    if (event.type === "turn.end" || event.type === "turn.error") break;
-  }
-  return events;
+/** The stored events from the user.message on, up to the idle that ends the turn. */
+async function storedEvents(server: ServerProcess, sessionId: string): Promise<SessionEvent[]> {
+  const events = await listEvents(apiClient(server), sessionId);
+  expect(isSettled(events)).toBe(true);
+  const first = events.findIndex((event) => event.type === "user.message");
+  const last = events.findIndex(isIdle);
+  return events.slice(first, last + 1);
 }
 
-/** The transcript without what legitimately differs between runs: times, sandbox lifecycle, vendor ids. */
-function transcript(events: StoredEvent[]): unknown[] {
-  const ids = new Map<string, string>();
-  const id = (value: unknown) => {
+/** The transcript without what legitimately differs between runs: ids, times, sandbox lifecycle, retries. */
+function transcript(events: SessionEvent[]): unknown[] {
+  const labels = new Map<string, string>();
+  const label = (value: unknown) => {
     const key = String(value);
-    if (!ids.has(key)) ids.set(key, `call_${ids.size + 1}`);
-    return ids.get(key);
+    if (!labels.has(key)) labels.set(key, `event_${labels.size + 1}`);
+    return labels.get(key);
   };
   return (
     events
       // Sandbox lifecycle events and retries depend on timing (a restart starts a new sandbox, a
       // sandbox idle long enough is frozen), not on what the session did.
-      .filter((event) => !event.type.startsWith("sandbox.") && event.type !== "model.retry")
-      .map(({ seq: _seq, at: _at, durationMs: _duration, ...event }) => {
-        const normalized: Record<string, unknown> = { ...event };
-        if ("toolCallId" in normalized) normalized.toolCallId = id(normalized.toolCallId);
-        if (event.type === "message.end") {
-          const message = event.message as { content: { type: string; toolCallId?: string }[] };
-          normalized.message = {
-            ...message,
-            content: message.content.map((part) =>
-              part.toolCallId ? { ...part, toolCallId: id(part.toolCallId) } : part,
-            ),
-          };
-        }
+      .filter(
+        (event) =>
+          !event.type.startsWith("session.sandbox_") &&
+          !(event.type === "session.error" && event.error.retry_status.type === "retrying"),
+      )
+      .map((event) => {
+        const { id, processed_at: _at, ...fields } = event as SessionEvent & { processed_at?: string };
+        const normalized: Record<string, unknown> = { ...fields, id: label(id) };
+        for (const key of ["tool_use_id", "model_request_start_id"])
+          if (key in normalized) normalized[key] = label(normalized[key]);
         return normalized;
       })
   );
@@ -153,17 +152,20 @@ async function effectsOf(sessionId: string): Promise<string> {
 }
 
 describe("chaos: SIGKILL the server and restart it", () => {
-  let baseline: StoredEvent[];
+  let baseline: SessionEvent[];
 
   it("runs the scripted session without faults (baseline)", async () => {
     const server = await startServerProcess({ home, env });
     try {
-      const sessionId = await createSession(server);
-      const follower = follow(() => server, sessionId);
+      const { sessionId, messageId } = await createSession(server);
+      const follower = follow(() => server, sessionId, messageId);
       await follower.done;
       baseline = await storedEvents(server, sessionId);
-      expect(baseline.at(-1)).toMatchObject({ type: "turn.end", reason: "end_turn" });
-      expect(baseline.filter((event) => event.type === "tool.end")).toHaveLength(STEPS);
+      expect(baseline.at(-1)).toMatchObject({
+        type: "session.status_idle",
+        stop_reason: { type: "end_turn" },
+      });
+      expect(baseline.filter((event) => event.type === "agent.tool_result")).toHaveLength(STEPS);
       expect(await effectsOf(sessionId)).toBe(expectedEffects);
     } finally {
       await server.stop();
@@ -172,8 +174,8 @@ describe("chaos: SIGKILL the server and restart it", () => {
 
   it("survives a SIGKILL at every step boundary", async () => {
     let current: ServerProcess | undefined = await startServerProcess({ home, env });
-    const sessionId = await createSession(current);
-    const follower = follow(() => current, sessionId);
+    const { sessionId, messageId } = await createSession(current);
+    const follower = follow(() => current, sessionId, messageId);
     await current.stop("SIGKILL");
     current = undefined;
     let crashes = 1;
@@ -208,13 +210,13 @@ describe("chaos: SIGKILL the server and restart it", () => {
     const server = await startServerProcess({ home, env });
     try {
       const events = await storedEvents(server, sessionId);
-      // One crash per persisted step after the turn started (message.end, tool.start, tool.end, turn.end).
+      // One crash per persisted step after the turn started (a model response, a call's start and end, the turn's end).
       expect(crashes).toBeGreaterThanOrEqual(STEPS * 3);
       expect(transcript(events)).toEqual(transcript(baseline));
       expect(await effectsOf(sessionId)).toBe(expectedEffects);
-      // What the reconnecting client saw: every stored event, once, in order.
-      expect(follower.received.map((event) => event.seq)).toEqual(events.map((event) => event.seq));
-      expect(events.map((event) => event.seq)).toEqual(events.map((_, index) => index + 1));
+      // What the reconnecting client saw: every stored event after the message, once, in order.
+      expect(follower.received.map((event) => event.id)).toEqual(events.slice(1).map((event) => event.id));
+      expect(new Set(events.map((event) => event.id)).size).toBe(events.length);
     } finally {
       follower.cancel();
       await server.stop();
@@ -223,8 +225,8 @@ describe("chaos: SIGKILL the server and restart it", () => {
 
   it("survives 20 SIGKILLs at random moments (mid-stream, mid-command)", async () => {
     let current: ServerProcess | undefined = await startServerProcess({ home, env });
-    const sessionId = await createSession(current);
-    const follower = follow(() => current, sessionId);
+    const { sessionId, messageId } = await createSession(current);
+    const follower = follow(() => current, sessionId, messageId);
     for (let kill = 0; kill < 20; kill++) {
       await new Promise((resolve) => setTimeout(resolve, 30 + Math.random() * 400));
       await current?.stop("SIGKILL");
@@ -236,8 +238,8 @@ describe("chaos: SIGKILL the server and restart it", () => {
       const events = await storedEvents(server, sessionId);
       expect(transcript(events)).toEqual(transcript(baseline));
       expect(await effectsOf(sessionId)).toBe(expectedEffects);
-      expect(follower.received.map((event) => event.seq)).toEqual(events.map((event) => event.seq));
-      expect(events.map((event) => event.seq)).toEqual(events.map((_, index) => index + 1));
+      expect(follower.received.map((event) => event.id)).toEqual(events.slice(1).map((event) => event.id));
+      expect(new Set(events.map((event) => event.id)).size).toBe(events.length);
     } finally {
       follower.cancel();
       await server.stop();

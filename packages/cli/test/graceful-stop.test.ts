@@ -8,14 +8,8 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { parseSse } from "../src/sse-client.js";
+import { apiClient, createAgentSession, resultText, stopReason, TOOLS, waitForIdle } from "./api-session.js";
 import { createOutrigHome, type ServerProcess, startServerProcess } from "./server-process.js";
-
-interface StoredEvent {
-  seq: number;
-  type: string;
-  [key: string]: unknown;
-}
 
 let fakeLlm: FakeLlmServer;
 const homes: string[] = [];
@@ -48,38 +42,8 @@ async function start(home: string, drainMs: number): Promise<ServerProcess> {
 }
 
 async function createSession(server: ServerProcess, prompt: string): Promise<string> {
-  const response = await fetch(`${server.url}/v1/sessions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${server.apiKey}`, "content-type": "application/json" },
-    body: JSON.stringify({ model: "anthropic:x", prompt }),
-  });
-  expect(response.status).toBe(201);
-  return ((await response.json()) as { id: string }).id;
+  return (await createAgentSession(apiClient(server), { model: "anthropic:x", prompt })).session.id;
 }
-
-async function waitForEvent(
-  server: ServerProcess,
-  sessionId: string,
-  until: (event: StoredEvent) => boolean,
-): Promise<StoredEvent[]> {
-  const response = await fetch(`${server.url}/v1/sessions/${sessionId}/events`, {
-    headers: { authorization: `Bearer ${server.apiKey}` },
-  });
-  if (!response.body) throw new Error("no event stream");
-  const events: StoredEvent[] = [];
-  for await (const message of parseSse(response.body)) {
-    if (message.id === undefined) continue;
-    const event = JSON.parse(message.data) as StoredEvent;
-    events.push(event);
-    if (until(event)) {
-      await response.body.cancel().catch(() => undefined);
-      return events;
-    }
-  }
-  throw new Error(`the event stream ended before the awaited event: ${JSON.stringify(events.at(-1))}`);
-}
-
-const isTurnOver = (event: StoredEvent) => event.type === "turn.end" || event.type === "turn.error";
 
 /** Sends `signal` and resolves the exit code and how long the process took to exit. */
 async function stopAndTime(
@@ -115,7 +79,7 @@ describe("graceful stop", () => {
         {
           toolCalls: [
             {
-              name: "Bash",
+              name: TOOLS.bash,
               input: {
                 command:
                   "echo started >> /workspace/started; sleep 3; echo done >> /workspace/x; echo finished",
@@ -135,11 +99,11 @@ describe("graceful stop", () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     const refused = await fetch(`${server.url}/v1/sessions`, {
       method: "POST",
-      headers: { authorization: `Bearer ${server.apiKey}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "anthropic:x", prompt: "more work" }),
+      headers: { "x-api-key": server.apiKey, "content-type": "application/json" },
+      body: JSON.stringify({ agent: "agent_x", environment_id: "env_x" }),
     });
     expect(refused.status).toBe(503);
-    expect(await refused.json()).toMatchObject({ error: { code: "server_stopping" } });
+    expect(await refused.json()).toMatchObject({ type: "error", error: { code: "server_stopping" } });
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     const readiness = await fetch(`${server.url}/readyz`);
     expect(readiness.status).toBe(503);
@@ -152,11 +116,12 @@ describe("graceful stop", () => {
     expect(await readWorkspace(home, sessionId, "x")).toBe("done\n");
 
     const restarted = await start(home, drainMs);
-    const events = await waitForEvent(restarted, sessionId, isTurnOver);
-    expect(events.at(-1)).toMatchObject({ type: "turn.end", reason: "end_turn" });
-    const ends = events.filter((event) => event.type === "tool.end");
-    expect(ends).toHaveLength(1);
-    expect(ends[0]).toMatchObject({ isError: false, output: "finished" });
+    const events = await waitForIdle(apiClient(restarted), sessionId);
+    expect(stopReason(events)).toBe("end_turn");
+    const results = events.filter((event) => event.type === "agent.tool_result");
+    expect(results).toHaveLength(1);
+    expect(results[0]).toMatchObject({ is_error: false });
+    expect(resultText(results[0])).toBe("finished");
     expect(await readWorkspace(home, sessionId, "x")).toBe("done\n");
     expect(await readWorkspace(home, sessionId, "started")).toBe("started\n");
   }, 180_000);
@@ -171,7 +136,7 @@ describe("graceful stop", () => {
         {
           toolCalls: [
             {
-              name: "Bash",
+              name: TOOLS.bash,
               input: {
                 command: `echo started >> /workspace/started; sleep ${commandMs / 1000}; echo done >> /workspace/x; echo finished`,
               },
@@ -192,11 +157,12 @@ describe("graceful stop", () => {
     expect(await readWorkspace(home, sessionId, "x")).toBeNull();
 
     const restarted = await start(home, drainMs);
-    const events = await waitForEvent(restarted, sessionId, isTurnOver);
-    expect(events.at(-1)).toMatchObject({ type: "turn.end", reason: "end_turn" });
-    const ends = events.filter((event) => event.type === "tool.end");
-    expect(ends).toHaveLength(1);
-    expect(ends[0]).toMatchObject({ isError: false, output: "finished" });
+    const events = await waitForIdle(apiClient(restarted), sessionId);
+    expect(stopReason(events)).toBe("end_turn");
+    const results = events.filter((event) => event.type === "agent.tool_result");
+    expect(results).toHaveLength(1);
+    expect(results[0]).toMatchObject({ is_error: false });
+    expect(resultText(results[0])).toBe("finished");
     expect(await readWorkspace(home, sessionId, "x")).toBe("done\n");
     expect(await readWorkspace(home, sessionId, "started")).toBe("started\n");
     expect(server.output()).toContain("1 step(s) still running after 1000 ms");

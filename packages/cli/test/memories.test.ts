@@ -7,13 +7,14 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseSse } from "../src/sse-client.js";
+import { apiClient, createAgentSession, resultText, stopReason, waitForIdle } from "./api-session.js";
 import { createOutrigHome, runCli, type ServerProcess, startServerProcess } from "./server-process.js";
 
-interface StoredEvent {
-  seq: number;
-  type: string;
-  [key: string]: unknown;
+/** A tool call's result as the API's events show it: the call's name, its text, whether it failed. */
+interface ToolResult {
+  name: string;
+  output: string;
+  isError: boolean;
 }
 
 let fakeLlm: FakeLlmServer;
@@ -53,33 +54,29 @@ async function keyFor(org: string, user: string): Promise<string> {
   return result.stdout.trim();
 }
 
-/** Runs one session with `key` through `turns` and returns its tool results by call order. */
+/** Runs one session with `key` through `turns` (the SDK with that key) and returns its tool results by call order. */
 async function runSession(
   key: string,
   turns: unknown[],
   model = "anthropic:memories",
-): Promise<StoredEvent[]> {
+): Promise<ToolResult[]> {
   fakeLlm.setScript({ turns: turns as never });
-  const response = await fetch(`${server.url}/v1/sessions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: JSON.stringify({ model, prompt: "go" }),
-  });
-  expect(response.status).toBe(201);
-  const { id } = (await response.json()) as { id: string };
-  const events = await fetch(`${server.url}/v1/sessions/${id}/events`, {
-    headers: { authorization: `Bearer ${key}` },
-  });
-  const stored: StoredEvent[] = [];
-  if (!events.body) throw new Error("no event stream");
-  for await (const message of parseSse(events.body)) {
-    if (message.id === undefined) continue;
-    const event = JSON.parse(message.data) as StoredEvent;
-    stored.push(event);
-    if (event.type === "turn.end" || event.type === "turn.error") break;
+  const client = apiClient({ url: server.url, apiKey: key });
+  const { session } = await createAgentSession(client, { model, prompt: "go" });
+  const events = await waitForIdle(client, session.id, 120_000);
+  expect(stopReason(events)).toBe("end_turn");
+  const names = new Map<string, string>();
+  const results: ToolResult[] = [];
+  for (const event of events) {
+    if (event.type === "agent.tool_use") names.set(event.id, event.name);
+    if (event.type === "agent.tool_result")
+      results.push({
+        name: names.get(event.tool_use_id) ?? "",
+        output: resultText(event),
+        isError: event.is_error === true,
+      });
   }
-  expect(stored.at(-1)).toMatchObject({ type: "turn.end" });
-  return stored.filter((event) => event.type === "tool.end");
+  return results;
 }
 
 describe("memories shared through the database", () => {
@@ -239,7 +236,7 @@ describe("skills and bash on database mounts", () => {
     const read = await fetch(
       `${server.url}/v1/file_store/content?path=/skills/run-report/scripts/report.sh`,
       {
-        headers: { authorization: `Bearer ${server.apiKey}` },
+        headers: { "x-api-key": server.apiKey },
       },
     );
     expect(read.headers.get("x-file-executable")).toBe("true");

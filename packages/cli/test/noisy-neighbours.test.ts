@@ -6,6 +6,16 @@
 import fs from "node:fs/promises";
 import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  apiClient,
+  createAgentSession,
+  listEvents,
+  resultText,
+  type SessionEvent,
+  stopReason,
+  TOOLS,
+  waitForIdle,
+} from "./api-session.js";
 import { createOutrigHome, runCli, type ServerProcess, startServerProcess } from "./server-process.js";
 
 const KEY_STREAMS = 20;
@@ -38,86 +48,74 @@ function api(path: string, init: RequestInit & { key?: string } = {}): Promise<R
   return fetch(`${server.url}${path}`, {
     ...rest,
     headers: {
-      authorization: `Bearer ${key ?? server.apiKey}`,
+      "x-api-key": key ?? server.apiKey,
       "content-type": "application/json",
       ...(rest.headers as Record<string, string> | undefined),
     },
   });
 }
 
-/** Reads a session's SSE stream from the start until `turn.end`/`turn.error`, or throws after `timeoutMs`. */
-async function readTurn(sessionId: string, timeoutMs: number): Promise<Record<string, unknown>[]> {
-  const response = await api(`/v1/sessions/${sessionId}/events?after=0`, {
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  expect(response.status).toBe(200);
-  const reader = response.body?.getReader();
-  if (!reader) throw new Error("no body");
-  const decoder = new TextDecoder();
-  const events: Record<string, unknown>[] = [];
-  let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return events;
-    buffer += decoder.decode(value, { stream: true });
-    for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
-      const data = buffer
-        .slice(0, end)
-        .split("\n")
-        .find((line) => line.startsWith("data:"));
-      buffer = buffer.slice(end + 2);
-      if (!data) continue;
-      const event = JSON.parse(data.slice(5)) as Record<string, unknown>;
-      if (event.type === "message.delta") continue;
-      events.push(event);
-      if (event.type === "turn.end" || event.type === "turn.error") {
-        await reader.cancel();
-        return events;
-      }
-    }
-  }
+/** The session's events once its turn is over (the API's event log, through the SDK). */
+async function readTurn(sessionId: string, timeoutMs: number): Promise<SessionEvent[]> {
+  return waitForIdle(apiClient(server), sessionId, timeoutMs);
 }
 
 async function startSession(text: string): Promise<string> {
-  const created = await api("/v1/sessions", {
-    method: "POST",
-    body: JSON.stringify({ model: "anthropic:claude-sonnet-4-5" }),
+  const client = apiClient(server);
+  const { session } = await createAgentSession(client, { model: "anthropic:claude-sonnet-4-5" });
+  const sent = await client.beta.sessions.events.send(session.id, {
+    events: [{ type: "user.message", content: [{ type: "text", text }] }],
   });
-  expect(created.status).toBe(201);
-  const { id } = (await created.json()) as { id: string };
-  const posted = await api(`/v1/sessions/${id}/messages`, { method: "POST", body: JSON.stringify({ text }) });
-  expect(posted.status).toBe(202);
-  return id;
+  expect(sent.data?.[0]?.type).toBe("user.message");
+  return session.id;
 }
 
 describe("one session cannot stall the others", () => {
   it("stores a tool's NUL bytes faithfully and ends the turn", async () => {
     fakeLlm.setScript({
-      turns: [{ toolCalls: [{ name: "Bash", input: { command: "printf 'a\\0b'" } }] }, { text: "done" }],
+      turns: [{ toolCalls: [{ name: TOOLS.bash, input: { command: "printf 'a\\0b'" } }] }, { text: "done" }],
     });
     const before = fakeLlm.requests.length;
     const sessionId = await startSession("print a NUL byte");
     const events = await readTurn(sessionId, 60_000);
-    const loopEvents = events.filter((event) => /^(turn|message|tool)\./.test(String(event.type)));
+    const loopEvents = events.filter((event) => !event.type.startsWith("session.sandbox_"));
     expect(loopEvents.map((event) => event.type)).toEqual([
-      "turn.start",
-      "message.end",
-      "tool.start",
-      "tool.end",
-      "message.end",
-      "turn.end",
+      "user.message",
+      "session.status_running",
+      "span.model_request_start",
+      "span.model_request_end",
+      "agent.tool_use",
+      "agent.tool_result",
+      "span.model_request_start",
+      "agent.message",
+      "span.model_request_end",
+      "session.status_idle",
     ]);
-    const toolEnd = events.find((event) => event.type === "tool.end");
-    expect(toolEnd).toMatchObject({ name: "Bash", isError: false });
-    expect(toolEnd?.output).toContain("a\u0000b");
+    expect(events.find((event) => event.type === "agent.tool_use")).toMatchObject({ name: TOOLS.bash });
+    const toolEnd = events.find((event) => event.type === "agent.tool_result");
+    expect(toolEnd).toMatchObject({ is_error: false });
+    expect(resultText(toolEnd)).toContain("a\u0000b");
     // The model was sent the bytes as they were printed.
     const followUp = JSON.stringify(fakeLlm.requests[before + 1]?.body);
     expect(followUp).toContain("a\\u0000b");
-    // Read back from the log again (a fresh replay), and the session is idle.
-    const replayed = await readTurn(sessionId, 10_000);
-    expect(replayed.find((event) => event.type === "tool.end")?.output).toBe(toolEnd?.output);
-    const session = (await (await api(`/v1/sessions/${sessionId}`)).json()) as { status: string };
-    expect(session.status).toBe("idle");
+    // Read back from the log again (a fresh read), and from a stream resumed at the start; the session is idle.
+    const replayed = await listEvents(apiClient(server), sessionId);
+    expect(resultText(replayed.find((event) => event.type === "agent.tool_result"))).toBe(
+      resultText(toolEnd),
+    );
+    const resumed = await apiClient(server).beta.sessions.events.stream(
+      sessionId,
+      {},
+      { headers: { "last-event-id": events[0]?.id ?? "" } },
+    );
+    for await (const event of resumed) {
+      if (event.type === "agent.tool_result") {
+        expect(resultText(event)).toBe(resultText(toolEnd));
+        break;
+      }
+    }
+    expect(stopReason(replayed)).toBe("end_turn");
+    expect((await apiClient(server).beta.sessions.retrieve(sessionId)).status).toBe("idle");
   });
 
   it("refuses a flood of event streams from one key with 429 while another key is served quickly", async () => {
@@ -135,7 +133,7 @@ describe("one session cannot stall the others", () => {
     try {
       const flood = await Promise.all(
         Array.from({ length: KEY_STREAMS * 3 }, () =>
-          api(`/v1/sessions/${sessionId}/events?after=0`, { signal: controller.signal }),
+          api(`/v1/sessions/${sessionId}/events/stream`, { signal: controller.signal }),
         ),
       );
       const statuses = flood.map((response) => response.status);
@@ -144,7 +142,10 @@ describe("one session cannot stall the others", () => {
       const refused = flood.find((response) => response.status === 429);
       if (!refused) throw new Error("no stream was refused");
       expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
-      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("rate_limited");
+      expect(await refused.json()).toMatchObject({
+        type: "error",
+        error: { type: "rate_limit_error", code: "rate_limited" },
+      });
 
       // While the flood holds its streams open, another key's request is answered at once.
       const startedAt = performance.now();
@@ -158,7 +159,7 @@ describe("one session cannot stall the others", () => {
     await expect
       .poll(
         async () => {
-          const response = await api(`/v1/sessions/${sessionId}/events?after=0`, {
+          const response = await api(`/v1/sessions/${sessionId}/events/stream`, {
             signal: AbortSignal.timeout(2000),
           });
           void response.body?.cancel();

@@ -7,7 +7,7 @@ import fs from "node:fs/promises";
 import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
 import { createTestDatabase, type TestDatabase } from "@outrig/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseSse } from "../src/sse-client.js";
+import { apiClient, createAgentSession, resultText, stopReason, TOOLS, waitForIdle } from "./api-session.js";
 import { createOutrigHome, type ServerProcess, startServerProcess } from "./server-process.js";
 
 const GIB = 1024 * 1024 * 1024;
@@ -16,18 +16,12 @@ const script = {
   turns: [
     // dd fills one 1.5 GiB buffer (its block size): over the 1 GiB default, with the least CPU.
     {
-      toolCalls: [{ name: "Bash", input: { command: "dd if=/dev/zero of=/dev/null bs=1536M count=1" } }],
+      toolCalls: [{ name: TOOLS.bash, input: { command: "dd if=/dev/zero of=/dev/null bs=1536M count=1" } }],
     },
-    { toolCalls: [{ name: "Bash", input: { command: "echo still-here > alive.txt && cat alive.txt" } }] },
+    { toolCalls: [{ name: TOOLS.bash, input: { command: "echo still-here > alive.txt && cat alive.txt" } }] },
     { text: "done" },
   ],
 };
-
-interface StoredEvent {
-  seq: number;
-  type: string;
-  [key: string]: unknown;
-}
 
 let fakeLlm: FakeLlmServer;
 let database: TestDatabase;
@@ -76,7 +70,7 @@ async function api(
   const response = await fetch(`${server.url}${route}`, {
     method,
     headers: {
-      authorization: `Bearer ${server.apiKey}`,
+      "x-api-key": server.apiKey,
       ...(body === undefined ? {} : { "content-type": "application/json" }),
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -84,34 +78,22 @@ async function api(
   return { status: response.status, json: (await response.json()) as ApiJson };
 }
 
-async function eventsUntilTurnEnd(sessionId: string): Promise<StoredEvent[]> {
-  const response = await fetch(`${server.url}/v1/sessions/${sessionId}/events`, {
-    headers: { authorization: `Bearer ${server.apiKey}` },
-  });
-  const events: StoredEvent[] = [];
-  if (!response.body) return events;
-  for await (const message of parseSse(response.body)) {
-    if (message.id === undefined) continue;
-    const event = JSON.parse(message.data) as StoredEvent;
-    events.push(event);
-    if (event.type === "turn.end" || event.type === "turn.error") break;
-  }
-  return events;
-}
-
 describe("default sandbox limits", () => {
   it("limits memory and CPU by default, and a memory hog gets a tool error while the session goes on", async () => {
-    const created = await api("POST", "/v1/sessions", {
+    const client = apiClient(server);
+    const { session } = await createAgentSession(client, {
       model: "anthropic:claude-sonnet-4-5",
       prompt: "use a lot of memory, then check you are still here",
     });
-    expect(created.status).toBe(201);
-    const sessionId = created.json.id as string;
-    const events = await eventsUntilTurnEnd(sessionId);
-    expect(events.at(-1)).toMatchObject({ type: "turn.end", reason: "end_turn" });
+    const sessionId = session.id;
+    const events = await waitForIdle(client, sessionId, 120_000);
+    expect(stopReason(events)).toBe("end_turn");
     const outputs = events
-      .filter((event) => event.type === "tool.end")
-      .map((event) => ({ isError: event.isError, output: String(event.output) }));
+      .filter((event) => event.type === "agent.tool_result")
+      .map((event) => ({
+        isError: event.type === "agent.tool_result" && event.is_error,
+        output: resultText(event),
+      }));
     expect(outputs).toHaveLength(2);
     expect(outputs[0]?.isError).toBe(true);
     expect(outputs[0]?.output).toMatch(/memory limit/);

@@ -8,15 +8,16 @@ import fs from "node:fs/promises";
 import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
 import { checkRuncHibernate } from "@outrig/sandboxes";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseSse } from "../src/sse-client.js";
+import {
+  apiClient,
+  createAgentSession,
+  resultText,
+  sendMessage,
+  stopReason,
+  TOOLS,
+  waitForIdle,
+} from "./api-session.js";
 import { createOutrigHome, type ServerProcess, startServerProcess } from "./server-process.js";
-
-interface StoredEvent {
-  seq: number;
-  type: string;
-  turn?: number;
-  [key: string]: unknown;
-}
 
 const support = await checkRuncHibernate();
 if (!support.isSupported) console.log(`[hibernate e2e] skipped: ${support.reason}`);
@@ -26,7 +27,7 @@ const script = {
     {
       toolCalls: [
         {
-          name: "Bash",
+          name: TOOLS.bash,
           // A background process, and a value that exists only in a running process's memory.
           input: {
             command:
@@ -42,7 +43,7 @@ const script = {
     {
       toolCalls: [
         {
-          name: "Bash",
+          name: TOOLS.bash,
           input: {
             command:
               'kill -0 "$(cat /workspace/sleeper.pid)" && echo "sleeper alive $(cat /workspace/sleeper.pid)"; ' +
@@ -89,7 +90,7 @@ describe.skipIf(!support.isSupported)("hibernate through a real session (runc + 
     const response = await fetch(`${server.url}${route}`, {
       method,
       headers: {
-        authorization: `Bearer ${server.apiKey}`,
+        "x-api-key": server.apiKey,
         ...(body === undefined ? {} : { "content-type": "application/json" }),
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -97,28 +98,13 @@ describe.skipIf(!support.isSupported)("hibernate through a real session (runc + 
     return { status: response.status, json: (await response.json()) as Record<string, unknown> };
   }
 
-  async function eventsUntilTurnEnd(sessionId: string, turn: number): Promise<StoredEvent[]> {
-    const response = await fetch(`${server.url}/v1/sessions/${sessionId}/events`, {
-      headers: { authorization: `Bearer ${server.apiKey}` },
-    });
-    const events: StoredEvent[] = [];
-    if (!response.body) return events;
-    for await (const message of parseSse(response.body)) {
-      if (message.id === undefined) continue;
-      const event = JSON.parse(message.data) as StoredEvent;
-      events.push(event);
-      if ((event.type === "turn.end" || event.type === "turn.error") && event.turn === turn) break;
-    }
-    return events;
-  }
-
   it("keeps a background process and in-memory state across hibernate → resume", async () => {
-    const created = await api("POST", "/v1/sessions", { model: "anthropic:hibernate", prompt: "start" });
-    expect(created.status).toBe(201);
-    const sessionId = created.json.id as string;
-    const first = await eventsUntilTurnEnd(sessionId, 1);
-    expect(first.at(-1)).toMatchObject({ type: "turn.end" });
-    expect(first.find((event) => event.type === "tool.end")).toMatchObject({ isError: false });
+    const client = apiClient(server);
+    const { session } = await createAgentSession(client, { model: "anthropic:hibernate", prompt: "start" });
+    const sessionId = session.id;
+    const first = await waitForIdle(client, sessionId, 120_000);
+    expect(stopReason(first)).toBe("end_turn");
+    expect(first.find((event) => event.type === "agent.tool_result")).toMatchObject({ is_error: false });
 
     // Idle while "waiting for the user": standby after 100 ms, hibernated after 1 s.
     const deadline = Date.now() + 90_000;
@@ -131,22 +117,18 @@ describe.skipIf(!support.isSupported)("hibernate through a real session (runc + 
     if (state !== "hibernated") console.log(server.output());
     expect(state).toBe("hibernated");
 
-    expect((await api("POST", `/v1/sessions/${sessionId}/messages`, { text: "check" })).status).toBe(202);
-    const all = await eventsUntilTurnEnd(sessionId, 2);
-    const types = all.map((event) => event.type);
-    expect(types).toContain("sandbox.hibernate");
-    const resumedAt = types.lastIndexOf("sandbox.resume");
-    expect(resumedAt).toBeGreaterThan(types.indexOf("sandbox.hibernate"));
-    const result = all.filter((event) => event.type === "tool.end").at(-1) as StoredEvent & {
-      output?: unknown;
-      isError?: boolean;
-    };
-    const text = JSON.stringify(result.output);
+    await sendMessage(client, sessionId, "check");
+    const all = await waitForIdle(client, sessionId, 120_000);
+    const types = all.map((event) => event.type as string);
+    expect(types).toContain("session.sandbox_hibernated");
+    const resumedAt = types.lastIndexOf("session.sandbox_resumed");
+    expect(resumedAt).toBeGreaterThan(types.indexOf("session.sandbox_hibernated"));
+    const text = resultText(all.filter((event) => event.type === "agent.tool_result").at(-1));
     expect(text).toMatch(/sleeper alive \d+/);
     expect(text).toMatch(/token kept \d+/);
     expect(text).toContain("proxy answered 403");
     expect(text).not.toMatch(/background process/i); // nothing reported lost
-    expect(all.some((event) => event.type === "sandbox.replace")).toBe(false);
-    expect(all.at(-1)).toMatchObject({ type: "turn.end" });
+    expect(types).not.toContain("session.sandbox_replaced");
+    expect(stopReason(all)).toBe("end_turn");
   }, 240_000);
 });

@@ -14,13 +14,24 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseSse } from "../src/sse-client.js";
+import {
+  apiClient,
+  createAgentSession,
+  resultText,
+  type SessionEvent,
+  sendMessage,
+  stopReason,
+  waitForIdle,
+} from "./api-session.js";
 import { createOutrigHome, type ServerProcess, startServerProcess } from "./server-process.js";
 
-interface StoredEvent {
-  seq: number;
-  type: string;
-  [key: string]: unknown;
+/** A tool call's result in the API's events: its text and whether it failed. */
+function toolResults(events: readonly SessionEvent[]): { isError: boolean; output: string }[] {
+  return events.flatMap((event) =>
+    event.type === "agent.tool_result"
+      ? [{ isError: event.is_error === true, output: resultText(event) }]
+      : [],
+  );
 }
 
 const STEPS = 8;
@@ -155,7 +166,7 @@ async function api(
   const response = await fetch(`${server.url}${route}`, {
     method,
     headers: {
-      authorization: `Bearer ${server.apiKey}`,
+      "x-api-key": server.apiKey,
       ...(body === undefined ? {} : { "content-type": "application/json" }),
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -164,25 +175,12 @@ async function api(
 }
 
 async function createSession(model: string, prompt: string): Promise<string> {
-  const { status, json } = await api("POST", "/v1/sessions", { model, prompt });
-  expect(status).toBe(201);
-  return json.id as string;
+  return (await createAgentSession(apiClient(server), { model, prompt })).session.id;
 }
 
-/** Every stored event up to the end of turn `turn`. */
-async function eventsUntilTurnEnd(sessionId: string, turn = 1): Promise<StoredEvent[]> {
-  const response = await fetch(`${server.url}/v1/sessions/${sessionId}/events`, {
-    headers: { authorization: `Bearer ${server.apiKey}` },
-  });
-  const events: StoredEvent[] = [];
-  if (!response.body) return events;
-  for await (const message of parseSse(response.body)) {
-    if (message.id === undefined) continue;
-    const event = JSON.parse(message.data) as StoredEvent;
-    events.push(event);
-    if ((event.type === "turn.end" || event.type === "turn.error") && event.turn === turn) break;
-  }
-  return events;
+/** The session's API events once it is idle after its last message. */
+async function eventsUntilTurnEnd(sessionId: string): Promise<SessionEvent[]> {
+  return waitForIdle(apiClient(server), sessionId, 120_000);
 }
 
 /** The workspace as relative path → content hash (directories as "dir"). */
@@ -252,8 +250,10 @@ describe("cattle: sandboxes killed at random points", () => {
   it("finish every session with the workspace of a run without faults", async () => {
     const baselineId = await createSession("anthropic:cattle", "build the files");
     const baselineEvents = await eventsUntilTurnEnd(baselineId);
-    expect(baselineEvents.at(-1)).toMatchObject({ type: "turn.end", reason: "end_turn" });
-    expect(baselineEvents.filter((event) => event.type === "sandbox.snapshot").length).toBeGreaterThan(0);
+    expect(stopReason(baselineEvents)).toBe("end_turn");
+    expect(
+      baselineEvents.filter((event) => (event.type as string) === "session.sandbox_snapshotted").length,
+    ).toBeGreaterThan(0);
     const expected = await workspaceOf(baselineId);
     expect(expected["out/log.txt"]).toBeDefined();
     expect(expected["notes/written.txt"]).toBeDefined();
@@ -305,18 +305,25 @@ describe("cattle: sandboxes killed at random points", () => {
         console.log(
           await fs.readFile(path.join(home, "workspaces", sessionId, "out/log.txt"), "utf8").catch(() => "-"),
           JSON.stringify(
-            events.filter((event) => event.type === "tool.end" && event.isError).map((event) => event.output),
+            toolResults(events)
+              .filter((result) => result.isError)
+              .map((result) => result.output),
           ),
         );
       if (process.env.DEBUG_LIFECYCLE)
-        console.log(sessionId, events.map((event) => `${event.type}${event.isError ? "!" : ""}`).join(" "));
-      expect(events.at(-1), report).toMatchObject({ type: "turn.end", reason: "end_turn" });
+        console.log(
+          sessionId,
+          events
+            .map((event) => `${event.type}${event.type === "agent.tool_result" && event.is_error ? "!" : ""}`)
+            .join(" "),
+        );
+      expect(stopReason(events), report).toBe("end_turn");
       expect(await workspaceOf(sessionId), report).toEqual(expected);
-      const replaced = events.filter((event) => event.type === "sandbox.replace");
+      const replaced = events.filter((event) => (event.type as string) === "session.sandbox_replaced");
       replacements += replaced.length;
       // The call in flight heard what happened, and which call the restored snapshot reflects.
-      const failed = events.filter(
-        (event) => event.type === "tool.end" && event.isError && /was replaced/.test(String(event.output)),
+      const failed = toolResults(events).filter(
+        (event) => event.isError && /was replaced/.test(event.output),
       );
       for (const event of failed) expect(String(event.output), report).toMatch(/tool call|no snapshot/);
     }
@@ -347,10 +354,8 @@ describe("limits from the org's sandbox policy", () => {
     expect(put.status).toBe(200);
     const sessionId = await createSession("openai-compatible:limits", "try the limits");
     const events = await eventsUntilTurnEnd(sessionId);
-    expect(events.at(-1)).toMatchObject({ type: "turn.end", reason: "end_turn" });
-    const outputs = events
-      .filter((event) => event.type === "tool.end")
-      .map((event) => ({ isError: event.isError, output: String(event.output) }));
+    expect(stopReason(events)).toBe("end_turn");
+    const outputs = toolResults(events);
     expect(outputs).toHaveLength(7);
     const [memory, forkBomb, afterBomb, disk, freed, timeout, final] = outputs;
     expect(memory?.isError).toBe(true);
@@ -372,7 +377,7 @@ describe("limits from the org's sandbox policy", () => {
 
 describe("idle states on GET /v1/sessions/:id/sandbox", () => {
   it("walks running → standby → cold → destroyed, and restores after cold", async () => {
-    expect((await api("GET", "/v1/sessions/ses_nope/sandbox")).status).toBe(404);
+    expect((await api("GET", "/v1/sessions/sesn_nope/sandbox")).status).toBe(404);
     expect(
       (
         await api("PUT", "/v1/sandbox-policy", {
@@ -413,11 +418,9 @@ describe("idle states on GET /v1/sessions/:id/sandbox", () => {
         })
       ).status,
     ).toBe(200);
-    expect((await api("POST", `/v1/sessions/${sessionId}/messages`, { text: "again" })).status).toBeLessThan(
-      300,
-    );
-    const events = await eventsUntilTurnEnd(sessionId, 2);
-    const second = events.filter((event) => event.type === "tool.end").at(-1);
+    await sendMessage(apiClient(server), sessionId, "again");
+    const events = await eventsUntilTurnEnd(sessionId);
+    const second = toolResults(events).at(-1);
     expect(second?.output).toMatch(/kept/);
     expect(second?.output).toMatch(/1 background process was stopped and lost/);
     const destroyed = await observe("destroyed");

@@ -7,14 +7,8 @@
 import fs from "node:fs/promises";
 import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseSse } from "../src/sse-client.js";
+import { apiClient, createAgentSession, resultText, TOOLS, waitForIdle } from "./api-session.js";
 import { createOutrigHome, type ServerProcess, startServerProcess } from "./server-process.js";
-
-interface StoredEvent {
-  seq: number;
-  type: string;
-  [key: string]: unknown;
-}
 
 let fakeLlm: FakeLlmServer;
 let home: string;
@@ -27,7 +21,7 @@ beforeAll(async () => {
         {
           toolCalls: [
             {
-              name: "Bash",
+              name: TOOLS.bash,
               input: {
                 command: "cat /proc/self/mountinfo; echo ---; cat /proc/1/mountinfo; ls -A /memories",
               },
@@ -54,38 +48,24 @@ afterAll(async () => {
 describe("the sandbox's mount table", () => {
   it("names no org or user id and mounts only the journal of the state directory", async () => {
     const key = server.apiKey;
-    const response = await fetch(`${server.url}/v1/sessions`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "anthropic:mountinfo", prompt: "go" }),
-    });
-    expect(response.status).toBe(201);
-    const { id } = (await response.json()) as { id: string };
-    const events = await fetch(`${server.url}/v1/sessions/${id}/events`, {
-      headers: { authorization: `Bearer ${key}` },
-    });
-    if (!events.body) throw new Error("no event stream");
-    const stored: StoredEvent[] = [];
-    for await (const message of parseSse(events.body)) {
-      if (message.id === undefined) continue;
-      const event = JSON.parse(message.data) as StoredEvent;
-      stored.push(event);
-      if (event.type === "turn.end" || event.type === "turn.error") break;
-    }
-    // The ids the host uses: the session's org, and the user its audit entries name.
-    const session = (await (
-      await fetch(`${server.url}/v1/sessions/${id}`, { headers: { authorization: `Bearer ${key}` } })
-    ).json()) as { orgId: string };
+    const client = apiClient(server);
+    const { session } = await createAgentSession(client, { model: "anthropic:mountinfo", prompt: "go" });
+    const id = session.id;
+    const stored = await waitForIdle(client, id);
+    // The ids the host uses: the caller's org (whose session it is), and the user its audit entries name.
+    const me = (await (await fetch(`${server.url}/v1/me`, { headers: { "x-api-key": key } })).json()) as {
+      orgId: string;
+    };
     const audit = (await (
-      await fetch(`${server.url}/v1/audit?sessionId=${id}`, { headers: { authorization: `Bearer ${key}` } })
+      await fetch(`${server.url}/v1/audit?sessionId=${id}`, { headers: { "x-api-key": key } })
     ).json()) as { entries: { userId: string | null }[] };
-    const orgId = session.orgId;
+    const orgId = me.orgId;
     const userId = audit.entries.find((entry) => entry.userId)?.userId;
     expect(orgId).toMatch(/\w{6,}/);
     expect(userId).toMatch(/\w{6,}/);
-    const result = stored.find((event) => event.type === "tool.end");
-    expect(result).toMatchObject({ isError: false });
-    const output = String(result?.output);
+    const result = stored.find((event) => event.type === "agent.tool_result");
+    expect(result).toMatchObject({ is_error: false });
+    const output = resultText(result);
     // The mounts are there (the read worked) …
     expect(output).toContain(" /workspace ");
     expect(output).toContain(" /memories ");

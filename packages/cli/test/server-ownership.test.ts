@@ -9,6 +9,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { apiClient, createAgentSession, stopReason, waitForIdle } from "./api-session.js";
 import { createOutrigHome, OUTRIG_BIN, type ServerProcess, startServerProcess } from "./server-process.js";
 
 let fakeLlm: FakeLlmServer;
@@ -68,27 +69,13 @@ async function serveUntilExit(
   return { code, output, elapsedMs: Date.now() - started };
 }
 
-async function api(server: ServerProcess, method: string, route: string, body?: unknown): Promise<Response> {
-  return fetch(`${server.url}${route}`, {
-    method,
-    headers: { authorization: `Bearer ${server.apiKey}`, "content-type": "application/json" },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-}
-
 /** A session with one model turn goes from created to idle: the database and the workflows work. */
 async function expectWorking(server: ServerProcess): Promise<void> {
-  const created = await api(server, "POST", "/v1/sessions", { model: "anthropic:x", prompt: "hi" });
-  expect(created.status).toBe(201);
-  const { id } = (await created.json()) as { id: string };
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const response = await api(server, "GET", `/v1/sessions/${id}`);
-    expect(response.status).toBe(200);
-    if (((await response.json()) as { status: string }).status === "idle") return;
-    expect(Date.now()).toBeLessThan(deadline);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const client = apiClient(server);
+  const { session } = await createAgentSession(client, { model: "anthropic:x", prompt: "hi" });
+  expect(session.type).toBe("session");
+  const events = await waitForIdle(client, session.id);
+  expect(stopReason(events)).toBe("end_turn");
 }
 
 describe("one server per OUTRIG_HOME", () => {

@@ -3,16 +3,26 @@
  * fake LLM driving Bash, and an HTTPS upstream (pinned with OUTRIG_EGRESS_HOSTS) that records which
  * credential each request carried. A teammate cannot start a turn in someone else's session, so the
  * owner's user-scoped secret and private memory are never used on their behalf; a reused tool call id
- * cannot ride on an earlier approval.
+ * cannot ride on an earlier confirmation. Sessions and events go through the SDK (each user's own key).
  */
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import Anthropic from "@anthropic-ai/sdk";
 import { createCertificateAuthority } from "@outrig/egress";
 import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
 import { type Database, resolveDatabase } from "@outrig/storage";
 import { startUpstream, type Upstream } from "@outrig/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  apiClient,
+  createAgentSession,
+  type SessionEvent,
+  sendMessage,
+  TOOLS,
+  waitForEvent,
+  waitForIdle,
+} from "./api-session.js";
 import { createOutrigHome, runCli, type ServerProcess, startServerProcess } from "./server-process.js";
 
 const API_HOST = "api.test";
@@ -105,20 +115,13 @@ afterAll(async () => {
 function api(key: string, method: string, route: string, body?: unknown): Promise<Response> {
   return fetch(`${server.url}${route}`, {
     method,
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    headers: { "x-api-key": key, "content-type": "application/json" },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
 }
 
-async function waitForIdle(key: string, sessionId: string): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    const session = (await (await api(key, "GET", `/v1/sessions/${sessionId}`)).json()) as { status: string };
-    if (session.status !== "running") return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`session ${sessionId} is still running`);
-}
+/** An SDK client with a user's own key. */
+const as = (key: string) => apiClient({ url: server.url, apiKey: key });
 
 async function events(sessionId: string): Promise<{ type: string; [key: string]: unknown }[]> {
   const { rows } = await database.pool.query<{ payload: { type: string; [key: string]: unknown } }>(
@@ -134,7 +137,7 @@ function probeTurn(id: string) {
     toolCalls: [
       {
         id,
-        name: "Bash",
+        name: TOOLS.bash,
         input: {
           command: `curl -sS https://${API_HOST}:${upstream.port}/whoami; echo; cat /memories/me/private.md 2>&1 || true`,
         },
@@ -146,42 +149,56 @@ function probeTurn(id: string) {
 async function approvalRequest(sessionId: string): Promise<{ toolCallId?: unknown; inputDigest?: unknown }> {
   for (let attempt = 0; attempt < 600; attempt += 1) {
     const request = (await events(sessionId)).find((event) => event.type === "approval.request");
-    if (request) return request;
+    if (request) return request as { toolCallId?: unknown; inputDigest?: unknown };
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`no approval request in session ${sessionId}`);
+}
+
+/** The id of the agent.tool_use waiting for a confirmation, once the session asks. */
+async function askedToolUse(client: Anthropic, sessionId: string): Promise<string> {
+  const log = await waitForEvent(
+    client,
+    sessionId,
+    (event: SessionEvent) => event.type === "agent.tool_use" && event.evaluated_permission === "ask",
+    60_000,
+  );
+  return (
+    log.find((event) => event.type === "agent.tool_use" && event.evaluated_permission === "ask")?.id ?? ""
+  );
 }
 
 const bearers = () => upstream.requests.map((request) => String(request.headers.authorization ?? ""));
 
 describe("a session's turns run only for its owner and the people it is shared with", () => {
   it("never sends the owner's personal token or memory on a teammate's request", async () => {
-    const created = await api(keys.alice, "POST", "/v1/sessions", { model: MODEL });
-    expect(created.status).toBe(201);
-    const { id: aliceSession } = (await created.json()) as { id: string };
+    const { session: created } = await createAgentSession(as(keys.alice), { model: MODEL });
+    const aliceSession = created.id;
 
     // Bob tries to drive Alice's session: it does not exist for him, and nothing runs.
     fakeLlm.setScript({ turns: [probeTurn("toolu_bob_in_alice"), { text: "done" }] });
-    const hijack = await api(keys.bob, "POST", `/v1/sessions/${aliceSession}/messages`, {
-      text: "call the API and show me your memories",
-    });
-    expect(hijack.status).toBe(404);
-    expect((await api(keys.bob, "GET", `/v1/sessions/${aliceSession}`)).status).toBe(404);
+    await expect(
+      sendMessage(as(keys.bob), aliceSession, "call the API and show me your memories"),
+    ).rejects.toBeInstanceOf(Anthropic.NotFoundError);
+    await expect(as(keys.bob).beta.sessions.retrieve(aliceSession)).rejects.toBeInstanceOf(
+      Anthropic.NotFoundError,
+    );
     const bobList = await (await api(keys.bob, "GET", "/v1/sessions")).text();
     expect(bobList).not.toContain(aliceSession);
     // The admin sees it but cannot start a turn in it without an explicit share.
-    expect((await api(keys.admin, "GET", `/v1/sessions/${aliceSession}`)).status).toBe(200);
-    const adminTurn = await api(keys.admin, "POST", `/v1/sessions/${aliceSession}/messages`, { text: "x" });
-    expect(adminTurn.status).toBe(403);
-    await waitForIdle(keys.alice, aliceSession);
+    expect((await as(keys.admin).beta.sessions.retrieve(aliceSession)).id).toBe(aliceSession);
+    await expect(sendMessage(as(keys.admin), aliceSession, "x")).rejects.toBeInstanceOf(
+      Anthropic.PermissionDeniedError,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await as(keys.alice).beta.sessions.retrieve(aliceSession)).status).toBe("idle");
     expect((await events(aliceSession)).filter((event) => event.type === "turn.start")).toEqual([]);
 
     // Bob's own session uses Bob's token and Bob's memories, never Alice's.
     fakeLlm.setScript({ turns: [probeTurn("toolu_bob_own"), { text: "done" }] });
-    const own = await api(keys.bob, "POST", "/v1/sessions", { model: MODEL, prompt: "call the API" });
-    expect(own.status).toBe(201);
-    const { id: bobSession } = (await own.json()) as { id: string };
-    await waitForIdle(keys.bob, bobSession);
+    const { session: own } = await createAgentSession(as(keys.bob), { model: MODEL, prompt: "call the API" });
+    const bobSession = own.id;
+    await waitForIdle(as(keys.bob), bobSession, 120_000);
     const ownOutput = (await events(bobSession)).find((event) => event.type === "tool.end")?.output;
     expect(String(ownOutput)).not.toContain(ALICE_MEMORY);
     expect(bearers()).toEqual([`Bearer ${BOB_TOKEN}`]);
@@ -193,9 +210,8 @@ describe("a session's turns run only for its owner and the people it is shared w
     });
     expect(share.status).toBe(200);
     fakeLlm.setScript({ turns: [probeTurn("toolu_bob_shared"), { text: "done" }] });
-    const steered = await api(keys.bob, "POST", `/v1/sessions/${aliceSession}/messages`, { text: "go" });
-    expect(steered.status).toBe(202);
-    await waitForIdle(keys.bob, aliceSession);
+    await sendMessage(as(keys.bob), aliceSession, "go");
+    await waitForIdle(as(keys.bob), aliceSession, 120_000);
     expect(bearers()).toEqual([`Bearer ${BOB_TOKEN}`, `Bearer ${ALICE_TOKEN}`]);
     const { rows } = await database.pool.query<{
       kind: string;
@@ -221,26 +237,34 @@ describe("approvals end to end", () => {
     expect(policy.status).toBe(200);
     fakeLlm.setScript({
       turns: [
-        { toolCalls: [{ id: "toolu_same", name: "Bash", input: { command: "echo harmless" } }] },
+        { toolCalls: [{ id: "toolu_same", name: TOOLS.bash, input: { command: "echo harmless" } }] },
         {
           // A Write, not a command: the sandbox's per-key journal would replay a command's first result.
           toolCalls: [
-            { id: "toolu_same", name: "Write", input: { file_path: "/workspace/pwned", content: "pwned\n" } },
+            {
+              id: "toolu_same",
+              name: TOOLS.write,
+              input: { file_path: "/workspace/pwned", content: "pwned\n" },
+            },
           ],
         },
         { text: "done" },
       ],
     });
-    const created = await api(keys.alice, "POST", "/v1/sessions", { model: MODEL, prompt: "go" });
-    const { id } = (await created.json()) as { id: string };
+    const alice = as(keys.alice);
+    const { id } = (await createAgentSession(alice, { model: MODEL, prompt: "go" })).session;
     const request = await approvalRequest(id);
     expect(request).toMatchObject({ toolCallId: "toolu_same" });
-    const allowed = await api(keys.alice, "POST", `/v1/sessions/${id}/approvals/toolu_same`, {
-      decision: "allow",
-      ...(request.inputDigest === undefined ? {} : { inputDigest: request.inputDigest }),
+    const asked = await askedToolUse(alice, id);
+    await alice.beta.sessions.events.send(id, {
+      events: [{ type: "user.tool_confirmation", tool_use_id: asked, result: "allow" }],
     });
-    expect(allowed.status).toBe(202);
-    await waitForIdle(keys.alice, id);
+    await waitForEvent(
+      alice,
+      id,
+      (event) => event.type === "session.status_idle" && event.stop_reason.type === "end_turn",
+      120_000,
+    );
 
     // The reused id never ran: no file, no tool.start, and an error result the model can read.
     await expect(fs.stat(path.join(home, "workspaces", id, "pwned"))).rejects.toMatchObject({
@@ -257,22 +281,34 @@ describe("approvals end to end", () => {
     // A decision naming another input than the pending request's is refused.
     fakeLlm.setScript({
       turns: [
-        { toolCalls: [{ id: "toolu_other", name: "Bash", input: { command: "echo hi" } }] },
+        { toolCalls: [{ id: "toolu_other", name: TOOLS.bash, input: { command: "echo hi" } }] },
         { text: "ok" },
       ],
     });
-    const second = (await (
-      await api(keys.alice, "POST", "/v1/sessions", { model: MODEL, prompt: "go" })
-    ).json()) as {
-      id: string;
-    };
+    const second = (await createAgentSession(alice, { model: MODEL, prompt: "go" })).session;
     const pending = await approvalRequest(second.id);
+    // The pending call is bound to its input (the digest the confirmation allows).
     expect(pending.inputDigest).toMatch(/^[0-9a-f]{64}$/);
-    const route = `/v1/sessions/${second.id}/approvals/toolu_other`;
-    const mismatch = await api(keys.alice, "POST", route, { decision: "allow", inputDigest: "0".repeat(64) });
-    expect(mismatch.status).toBe(409);
-    expect((await api(keys.alice, "POST", route, { decision: "deny" })).status).toBe(202);
-    await waitForIdle(keys.alice, second.id);
+    const secondAsked = await askedToolUse(alice, second.id);
+    // A confirmation naming a call that does not wait here (the first session's, already decided) is refused.
+    await expect(
+      alice.beta.sessions.events.send(second.id, {
+        events: [{ type: "user.tool_confirmation", tool_use_id: asked, result: "allow" }],
+      }),
+    ).rejects.toBeInstanceOf(Anthropic.APIError);
+    // Bob cannot answer Alice's pending call.
+    await expect(
+      as(keys.bob).beta.sessions.events.send(second.id, {
+        events: [{ type: "user.tool_confirmation", tool_use_id: secondAsked, result: "allow" }],
+      }),
+    ).rejects.toBeInstanceOf(Anthropic.NotFoundError);
+    await alice.beta.sessions.events.send(second.id, {
+      events: [{ type: "user.tool_confirmation", tool_use_id: secondAsked, result: "deny" }],
+    });
+    const denied = await waitForIdle(alice, second.id, 120_000);
+    expect(denied.filter((event) => event.type === "user.tool_confirmation")).toEqual([
+      expect.objectContaining({ tool_use_id: secondAsked, result: "deny" }),
+    ]);
   }, 240_000);
 });
 
@@ -286,7 +322,9 @@ describe("roles and keys from the command line", () => {
     expect(carolKey).toMatch(/^outrig_/);
     const whoami = await cli(["whoami"], carolKey);
     expect(whoami.stdout).toMatch(/^carol \(usr_\w+\), viewer in org org_\w+, key key_\w+$/m);
-    expect((await api(carolKey, "POST", "/v1/sessions", { model: MODEL, prompt: "x" })).status).toBe(403);
+    expect(
+      (await api(carolKey, "POST", "/v1/sessions", { agent: "agent_x", environment_id: "env_x" })).status,
+    ).toBe(403);
     expect((await api(carolKey, "GET", "/v1/sessions")).status).toBe(200);
     // A member cannot change the org's tool policy or see other users' keys.
     expect((await api(keys.bob, "PUT", "/v1/policy", { rules: [] })).status).toBe(403);

@@ -11,6 +11,7 @@ import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
 import { createTestDatabase, type TestDatabase } from "@outrig/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { apiClient, stopReason, TOOLS, waitForIdle } from "./api-session.js";
 import {
   createOutrigHome,
   type ServerProcess,
@@ -24,7 +25,9 @@ const script = {
   turns: [
     ...Array.from({ length: STEPS }, (_, index) => ({
       delayMs: 400,
-      toolCalls: [{ name: "Bash", input: { command: `echo step-${index + 1} >> /workspace/effects.log` } }],
+      toolCalls: [
+        { name: TOOLS.bash, input: { command: `echo step-${index + 1} >> /workspace/effects.log` } },
+      ],
     })),
     { text: "done" },
   ],
@@ -82,16 +85,21 @@ describe("two workers on one Postgres", () => {
     const second = await ready;
     if (!second) throw new Error("worker-b did not start");
     workers.push(second);
-    const headers = { authorization: `Bearer ${first.apiKey}`, "content-type": "application/json" };
-
+    const api = apiClient(first);
+    const agent = await api.beta.agents.create({
+      name: "scale",
+      model: "anthropic:scale",
+      tools: [{ type: "agent_toolset_20260401" }],
+    });
+    const environment = await api.beta.environments.create({ name: "scale", config: { type: "cloud" } });
     const ids: string[] = [];
     for (let index = 0; index < SESSIONS; index++) {
-      const response = await fetch(`${first.url}/v1/sessions`, {
-        method: "POST",
-        headers,
-        body: JSON.stringify({ model: "anthropic:scale", prompt: "append" }),
+      const session = await api.beta.sessions.create({
+        agent: agent.id,
+        environment_id: environment.id,
+        initial_events: [{ type: "user.message", content: [{ type: "text", text: "append" }] }],
       });
-      ids.push(((await response.json()) as { id: string }).id);
+      ids.push(session.id);
     }
 
     // Wait until both workers run turns, then kill worker-a in the middle of them.
@@ -112,16 +120,14 @@ describe("two workers on one Postgres", () => {
       await first.stop("SIGKILL");
 
       // worker-b takes over within seconds and finishes everything.
-      const started = Date.now();
-      for (;;) {
-        const response = await fetch(`${second.url}/v1/sessions?limit=${SESSIONS}`, {
-          headers: { authorization: headers.authorization },
-        });
-        const { sessions } = (await response.json()) as { sessions: { id: string; status: string }[] };
-        if (sessions.length === SESSIONS && sessions.every((session) => session.status === "idle")) break;
-        expect(Date.now() - started).toBeLessThan(60_000);
-        await new Promise((resolve) => setTimeout(resolve, 100));
+      const survivor = apiClient(second);
+      const takeoverDeadline = Date.now() + 60_000;
+      for (const id of ids) {
+        const events = await waitForIdle(survivor, id, Math.max(1, takeoverDeadline - Date.now()));
+        expect(stopReason(events), id).toBe("end_turn");
       }
+      const listed = await survivor.beta.sessions.list({ agent_id: agent.id, limit: SESSIONS });
+      expect(listed.data.map((session) => session.status)).toEqual(Array(SESSIONS).fill("idle"));
       const { rows } = await client.query<{ executor_id: string; count: string }>(
         "SELECT executor_id, count(*) FROM dbos.workflow_status WHERE status = 'SUCCESS' GROUP BY executor_id",
       );

@@ -3,6 +3,7 @@
  * sandbox provider, egress proxy) is probed on every call, and a stopping server is not ready. While
  * stopping, every request but `/healthz` and `/readyz` is answered 503 before it reaches the API.
  */
+import { errorBody } from "./http-error.js";
 
 /** Resolves when the dependency is usable; rejects (or times out) when it is not. */
 export type DependencyProbe = () => Promise<void>;
@@ -84,12 +85,11 @@ export class Readiness {
       const { pathname } = new URL(request.url);
       if (pathname === "/healthz" || pathname === "/readyz") return fetch(request, ...rest);
       return Response.json(
-        {
-          error: {
-            code: "server_stopping",
-            message: "The server is shutting down and takes no new requests; retry shortly.",
-          },
-        },
+        errorBody(
+          503,
+          "server_stopping",
+          "The server is shutting down and takes no new requests; retry shortly.",
+        ),
         { status: 503, headers: { "retry-after": RETRY_AFTER_SECONDS, connection: "close" } },
       );
     };

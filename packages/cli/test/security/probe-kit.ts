@@ -140,7 +140,10 @@ export function useProbeSuite(label: string, options: { env?: Record<string, str
       if (run.raw.includes(running.marker))
         leaks.push(`session ${run.sessionId}: the marker appeared in its events`);
       expect(run.raw).not.toContain(running.marker);
-      expect(run.events.at(-1)).toMatchObject({ type: "turn.end" });
+      expect(run.events.at(-1)).toMatchObject({
+        type: "session.status_idle",
+        stop_reason: { type: "end_turn" },
+      });
       expect(run.results).toHaveLength(probes.length);
       const failures: string[] = [];
       probes.forEach((probe, index) => {

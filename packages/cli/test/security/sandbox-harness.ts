@@ -9,7 +9,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
-import { parseSse } from "../../src/sse-client.js";
+import { apiClient, resultText } from "../api-session.js";
 import { createOutrigHome, type ServerProcess, startServerProcess } from "../server-process.js";
 
 export type ToolName = "Bash" | "Read" | "Write" | "Edit";
@@ -24,8 +24,9 @@ export interface ToolResult {
   readonly isError: boolean;
 }
 
+/** An event of the Managed Agents API as the session's stream delivered it. */
 export interface SessionEvent {
-  readonly seq?: number;
+  readonly id?: string;
   readonly type: string;
   readonly [key: string]: unknown;
 }
@@ -34,7 +35,7 @@ export interface SessionRun {
   readonly sessionId: string;
   readonly results: ToolResult[];
   readonly events: SessionEvent[];
-  /** The raw SSE text, deltas included: everything a client of the session could see. */
+  /** Every streamed event as JSON, deltas included: everything a client of the session could see. */
   readonly raw: string;
 }
 
@@ -91,7 +92,7 @@ export async function startSecurityHarness(
     fetch(`${running.url}${route}`, {
       method,
       headers: {
-        authorization: `Bearer ${running.apiKey}`,
+        "x-api-key": running.apiKey,
         ...(body === undefined ? {} : { "content-type": "application/json" }),
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -123,15 +124,25 @@ export async function startSecurityHarness(
       fakeLlm.setScript({
         turns: [...calls.map((call) => ({ toolCalls: [call] })), { text: "probes done" }],
       });
-      const created = await api("POST", "/v1/sessions", { model: MODEL, prompt: "run the probes" });
-      if (created.status !== 201)
-        throw new Error(`create session: HTTP ${created.status} ${await created.text()}`);
-      const sessionId = ((await created.json()) as { id: string }).id;
-      const { events, raw } = await readUntilTurnEnd(running, sessionId, runOptions.timeoutMs ?? 120_000);
+      const client = apiClient(running);
+      const agent = await client.beta.agents.create({
+        name: "probes",
+        model: MODEL,
+        tools: [{ type: "agent_toolset_20260401" }],
+      });
+      const environment = await client.beta.environments.create({
+        name: "probes",
+        config: { type: "cloud" },
+      });
+      const session = await client.beta.sessions.create({ agent: agent.id, environment_id: environment.id });
+      const { events, raw } = await readUntilIdle(running, session.id, runOptions.timeoutMs ?? 120_000);
       const results = events
-        .filter((event) => event.type === "tool.end")
-        .map((event) => ({ output: String(event.output ?? ""), isError: event.isError === true }));
-      return { sessionId, results, events, raw };
+        .filter((event) => event.type === "agent.tool_result")
+        .map((event) => ({
+          output: resultText(event as never),
+          isError: event.is_error === true,
+        }));
+      return { sessionId: session.id, results, events, raw };
     },
     async close() {
       await running.stop();
@@ -142,39 +153,50 @@ export async function startSecurityHarness(
   };
 }
 
-async function readUntilTurnEnd(
+/** Streams the session (text deltas included), sends the prompt, and reads until the session is idle. */
+async function readUntilIdle(
   server: ServerProcess,
   sessionId: string,
   timeoutMs: number,
 ): Promise<{ events: SessionEvent[]; raw: string }> {
+  const client = apiClient(server);
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   const events: SessionEvent[] = [];
   let raw = "";
+  let isIdle = false;
   try {
-    const response = await fetch(`${server.url}/v1/sessions/${sessionId}/events`, {
-      headers: { authorization: `Bearer ${server.apiKey}` },
-      signal: controller.signal,
+    const stream = await client.beta.sessions.events.stream(
+      sessionId,
+      { event_deltas: ["agent.message"] },
+      { signal: controller.signal },
+    );
+    await client.beta.sessions.events.send(sessionId, {
+      events: [{ type: "user.message", content: [{ type: "text", text: "run the probes" }] }],
     });
-    if (!response.ok || !response.body) throw new Error(`events: HTTP ${response.status}`);
-    for await (const message of parseSse(response.body)) {
-      raw += `${message.data}\n`;
-      if (message.id === undefined) continue;
-      const event = JSON.parse(message.data) as SessionEvent;
-      events.push(event);
-      if (event.type === "turn.end" || event.type === "turn.error") break;
+    for await (const event of stream) {
+      raw += `${JSON.stringify(event)}\n`;
+      if (event.type === "event_start" || event.type === "event_delta") continue;
+      events.push(event as SessionEvent);
+      if (event.type === "session.status_idle" || event.type === "session.status_terminated") {
+        isIdle = true;
+        break;
+      }
     }
-    controller.abort();
   } catch (error) {
-    if (!controller.signal.aborted || events.at(-1)?.type !== "turn.end") {
+    if (!isIdle)
       throw new Error(
-        `session ${sessionId} did not end within ${timeoutMs} ms; last events: ${JSON.stringify(events.slice(-3))}`,
+        `session ${sessionId} did not go idle within ${timeoutMs} ms; last events: ${JSON.stringify(events.slice(-3))}`,
         { cause: error },
       );
-    }
   } finally {
     clearTimeout(timer);
+    controller.abort();
   }
+  if (!isIdle)
+    throw new Error(
+      `session ${sessionId} stream ended before idle; last events: ${JSON.stringify(events.slice(-3))}`,
+    );
   return { events, raw };
 }
 
