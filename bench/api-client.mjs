@@ -5,7 +5,7 @@ import Anthropic from "@anthropic-ai/sdk";
  * Tool names the fake LLM calls. The server runs the agent toolset by the names its loop registers;
  * until the toolset's own names (`bash`, `write`, `read`) replace the older ones, the benches use these.
  */
-export const TOOLS = { bash: "Bash", write: "Write", read: "Read", edit: "Edit" };
+export const TOOLS = { bash: "bash", write: "write", read: "read", edit: "edit" };
 
 /** An SDK client plus a default agent (the agent toolset) and cloud environment on `server`. */
 export async function benchClient(server, { model = "anthropic:bench" } = {}) {

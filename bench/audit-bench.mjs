@@ -47,7 +47,7 @@ export async function auditFigures({ iterations: count = 500, databaseUrl = proc
             ["audited", audited],
             ["plain", plain],
           ]) {
-        const event = { type: "tool.start", turn, toolCallId: `call_${name}_${index}`, name: "Bash", input };
+        const event = { type: "tool.start", turn, toolCallId: `call_${name}_${index}`, name: "bash", input };
         const started = performance.now();
         await store.appendEvents(session.id, [event], { turn });
         const elapsed = performance.now() - started;

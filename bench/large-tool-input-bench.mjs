@@ -19,7 +19,7 @@ const { createModelFactory, startFakeLlmServer } = await import("../packages/mod
 
 if (values.serve) {
   const content = `${"x".repeat(Number(values.kb) * 1024 - 40)}\n`;
-  const turn = { toolCalls: [{ name: "Write", input: { file_path: "/workspace/big.txt", content } }] };
+  const turn = { toolCalls: [{ name: "write", input: { file_path: "/workspace/big.txt", content } }] };
   const fake = await startFakeLlmServer({ script: { turns: Array.from({ length: 100 }, () => turn) } });
   process.send?.(fake.url);
 } else {
@@ -37,7 +37,7 @@ if (values.serve) {
   const request = {
     system: "",
     messages: [{ role: "user", content: [{ type: "text", text: "go" }] }],
-    tools: [{ name: "Write", description: "Writes a file", inputSchema: { type: "object" } }],
+    tools: [{ name: "write", description: "Writes a file", inputSchema: { type: "object" } }],
     maxOutputTokens: 10,
   };
   for (let round = 1; round <= Number(values.rounds); round++) {

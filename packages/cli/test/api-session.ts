@@ -9,7 +9,7 @@ import Anthropic from "@anthropic-ai/sdk";
  * Tool names the fake LLM calls. The server runs the agent toolset by the names its loop registers;
  * until the toolset's own names (`bash`, `write`, …) replace the older ones, tests call these.
  */
-export const TOOLS = { bash: "Bash", write: "Write", edit: "Edit", read: "Read" } as const;
+export const TOOLS = { bash: "bash", write: "write", edit: "edit", read: "read" } as const;
 
 export type SessionEvent = Anthropic.Beta.Sessions.BetaManagedAgentsSessionEvent;
 export type StreamEvent = Anthropic.Beta.Sessions.BetaManagedAgentsStreamSessionEvents;

@@ -89,14 +89,14 @@ describe("memories shared through the database", () => {
       {
         toolCalls: [
           {
-            name: "Write",
+            name: "write",
             input: { file_path: "/memories/org/notes.md", content: "deploys need a ticket\n" },
           },
         ],
       },
       {
         toolCalls: [
-          { name: "Write", input: { file_path: "/memories/me/private.md", content: "alice only\n" } },
+          { name: "write", input: { file_path: "/memories/me/private.md", content: "alice only\n" } },
         ],
       },
       { text: "noted" },
@@ -104,10 +104,10 @@ describe("memories shared through the database", () => {
     expect(written.map((event) => event.isError)).toEqual([false, false]);
 
     const read = await runSession(bob, [
-      { toolCalls: [{ name: "Read", input: { file_path: "/memories/org/notes.md" } }] },
-      { toolCalls: [{ name: "Bash", input: { command: "cat /memories/org/notes.md; ls -A /memories/me" } }] },
-      { toolCalls: [{ name: "Read", input: { file_path: "/memories/me/private.md" } }] },
-      { toolCalls: [{ name: "Bash", input: { command: "echo overwritten > /memories/org/notes.md" } }] },
+      { toolCalls: [{ name: "read", input: { file_path: "/memories/org/notes.md" } }] },
+      { toolCalls: [{ name: "bash", input: { command: "cat /memories/org/notes.md; ls -A /memories/me" } }] },
+      { toolCalls: [{ name: "read", input: { file_path: "/memories/me/private.md" } }] },
+      { toolCalls: [{ name: "bash", input: { command: "echo overwritten > /memories/org/notes.md" } }] },
       { text: "read" },
     ]);
     expect(read[0]).toMatchObject({
@@ -123,10 +123,10 @@ describe("memories shared through the database", () => {
     });
 
     const foreign = await runSession(mallory, [
-      { toolCalls: [{ name: "Read", input: { file_path: "/memories/org/notes.md" } }] },
+      { toolCalls: [{ name: "read", input: { file_path: "/memories/org/notes.md" } }] },
       {
         toolCalls: [
-          { name: "Bash", input: { command: "cat /memories/org/notes.md; find /memories /skills -type f" } },
+          { name: "bash", input: { command: "cat /memories/org/notes.md; find /memories /skills -type f" } },
         ],
       },
       { text: "nothing" },
@@ -171,10 +171,10 @@ describe("skills and bash on database mounts", () => {
     ];
     const before = fakeLlm.requests.length;
     const results = await runSession(server.apiKey, [
-      { toolCalls: [{ name: "Write", input: { file_path: "/memories/me/corpus.md", content: noteText } }] },
-      { toolCalls: [{ name: "Read", input: { file_path: "/skills/brand-guidelines/SKILL.md" } }] },
-      ...corpus.map((command) => ({ toolCalls: [{ name: "Bash", input: { command } }] })),
-      { toolCalls: [{ name: "Read", input: { file_path: "/memories/me/corpus.md" } }] },
+      { toolCalls: [{ name: "write", input: { file_path: "/memories/me/corpus.md", content: noteText } }] },
+      { toolCalls: [{ name: "read", input: { file_path: "/skills/brand-guidelines/SKILL.md" } }] },
+      ...corpus.map((command) => ({ toolCalls: [{ name: "bash", input: { command } }] })),
+      { toolCalls: [{ name: "read", input: { file_path: "/memories/me/corpus.md" } }] },
       { text: "done" },
     ]);
     const system = JSON.stringify(fakeLlm.requests[before]?.body);
@@ -255,7 +255,7 @@ describe("skills and bash on database mounts", () => {
       {
         toolCalls: [
           {
-            name: "Bash",
+            name: "bash",
             input: {
               command:
                 "stat -c '%a %n' /skills/run-report/SKILL.md /skills/run-report/scripts/report.sh && /skills/run-report/scripts/report.sh",
@@ -288,7 +288,7 @@ describe("Anthropic's memory tool", () => {
           },
         ],
       },
-      { toolCalls: [{ name: "Read", input: { file_path: "/memories/me/tool-note.md" } }] },
+      { toolCalls: [{ name: "read", input: { file_path: "/memories/me/tool-note.md" } }] },
       { text: "done" },
     ]);
     const tools = (requestBody(before) as { tools: { name: string; type?: string }[] }).tools;
@@ -304,6 +304,6 @@ describe("Anthropic's memory tool", () => {
     await runSession(server.apiKey, [{ text: "hi" }], "openai-chat:gpt-4.1");
     const openAiTools = (requestBody(openAiBefore) as { tools: { function: { name: string } }[] }).tools;
     expect(openAiTools.map((tool) => tool.function.name)).not.toContain("memory");
-    expect(openAiTools.map((tool) => tool.function.name)).toContain("Read");
+    expect(openAiTools.map((tool) => tool.function.name)).toContain("read");
   }, 120_000);
 });

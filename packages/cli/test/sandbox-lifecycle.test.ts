@@ -43,11 +43,11 @@ const cattleScript = {
       toolCalls: [
         index === 3
           ? {
-              name: "Write",
+              name: "write",
               input: { file_path: "/workspace/notes/written.txt", content: "written by the Write tool\n" },
             }
           : {
-              name: "Bash",
+              name: "bash",
               input: {
                 command: `mkdir -p out && echo step-${index + 1} >> out/log.txt && printf %s ${index + 1} > out/f${index + 1}.txt && sleep 0.3`,
               },
@@ -64,14 +64,14 @@ const limitsScript = {
     // A pipeline that buffers 300 MB in `tail` against a 64 MiB memory limit.
     {
       toolCalls: [
-        { name: "Bash", input: { command: "head -c 300000000 /dev/zero | tail -n 1 > /dev/null" } },
+        { name: "bash", input: { command: "head -c 300000000 /dev/zero | tail -n 1 > /dev/null" } },
       ],
     },
     // A bounded fork bomb: far more processes than the pids limit allows.
     {
       toolCalls: [
         {
-          name: "Bash",
+          name: "bash",
           // python3 rather than a shell loop: bash retries a failed fork for about 15 s.
           input: {
             command: [
@@ -92,11 +92,11 @@ const limitsScript = {
         },
       ],
     },
-    { toolCalls: [{ name: "Bash", input: { command: "echo after-fork-bomb > alive.txt" } }] },
-    { toolCalls: [{ name: "Bash", input: { command: "dd if=/dev/zero of=/workspace/big bs=1M count=64" } }] },
-    { toolCalls: [{ name: "Bash", input: { command: "rm -f /workspace/big; echo freed > freed.txt" } }] },
-    { toolCalls: [{ name: "Bash", input: { command: "sleep 30" } }] },
-    { toolCalls: [{ name: "Bash", input: { command: "cat alive.txt freed.txt" } }] },
+    { toolCalls: [{ name: "bash", input: { command: "echo after-fork-bomb > alive.txt" } }] },
+    { toolCalls: [{ name: "bash", input: { command: "dd if=/dev/zero of=/workspace/big bs=1M count=64" } }] },
+    { toolCalls: [{ name: "bash", input: { command: "rm -f /workspace/big; echo freed > freed.txt" } }] },
+    { toolCalls: [{ name: "bash", input: { command: "sleep 30" } }] },
+    { toolCalls: [{ name: "bash", input: { command: "cat alive.txt freed.txt" } }] },
     { text: "limits done" },
   ],
 };
@@ -106,13 +106,13 @@ const idleScript = {
     {
       toolCalls: [
         {
-          name: "Bash",
+          name: "bash",
           input: { command: "echo kept > kept.txt; nohup sleep 1000 >/dev/null 2>&1 & echo started" },
         },
       ],
     },
     { text: "first turn done" },
-    { toolCalls: [{ name: "Bash", input: { command: "cat kept.txt" } }] },
+    { toolCalls: [{ name: "bash", input: { command: "cat kept.txt" } }] },
     { text: "second turn done" },
   ],
 };

@@ -32,6 +32,7 @@ import {
   type StepOutcome,
   type SubmittedMessage,
   type Tool,
+  type ToolsetTools,
   toolPermissionsOf,
 } from "@outrig/core";
 import { CustomToolContentBlock, type NewSessionEvent, type ToolPolicy } from "@outrig/protocol";
@@ -101,6 +102,12 @@ export interface SessionManagerOptions {
   readonly log: (message: string) => void;
   readonly files?: SessionFilesOptions;
   readonly memoryStores?: SessionMemoryStoresOptions;
+  /**
+   * The agent toolset's tools (`bash`, `read`, … by the toolset's own names) for sessions that pinned an
+   * agent, built once per session on the worker that runs it (the `bash` tool keeps the session's shell
+   * state). Absent: agent sessions get the enabled ones of `tools` (tests with their own tool set).
+   */
+  readonly toolset?: (session: SessionRecord, agent: AgentConfig) => ToolsetTools;
   /** Tells other workers to abort a cancelled session's running step. */
   readonly broadcastCancel?: (sessionId: string) => Promise<void>;
   /** The sandbox's only way out (a proxy socket per session); without it sandboxes have no network. */
@@ -734,10 +741,13 @@ export class SessionManager implements TurnHost {
     const network = (await options.egress?.networkAccess?.(session.orgId)) ?? null;
     // A vendor-defined tool (Anthropic's memory tool) is offered only to that vendor's models.
     const provider = modelSpec.slice(0, modelSpec.indexOf(":"));
-    const tools = enabledTools(
-      agent,
-      options.tools.filter((tool) => !tool.providerTools || provider in tool.providerTools),
-    );
+    const tools =
+      agent && options.toolset
+        ? options.toolset(session, agent).tools
+        : enabledTools(
+            agent,
+            options.tools.filter((tool) => !tool.providerTools || provider in tool.providerTools),
+          );
     const fs = live.fs;
     return new SessionRunner(
       {

@@ -10,6 +10,7 @@ import {
   createDefaultTools,
   createEnvironmentDirectory,
   createMemoryTool,
+  createToolsetTools,
   type SandboxProvider,
   type SessionStore,
 } from "@outrig/core";
@@ -67,6 +68,7 @@ import { registerVaultsRoutes } from "./routes/vaults-routes.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import { checkFileResources } from "./session-files.js";
 import { SessionManager } from "./session-manager.js";
+import { createSearxngWebSearcher } from "./web-search/searxng-web-searcher.js";
 
 /** How often the server checks that its embedded Postgres still runs. */
 const POSTMASTER_CHECK_MS = 1_000;
@@ -167,7 +169,16 @@ export async function startServer(
     database.pool,
     new PostgresFileStore(database.pool, { audit: database.audit }),
   );
+  const webSearcher = config.webSearchUrl
+    ? createSearxngWebSearcher({ url: config.webSearchUrl })
+    : undefined;
   const sessions = new SessionManager({
+    // Agent sessions run the toolset's own tools; web_fetch goes out through the session's egress.
+    toolset: (session, agent) =>
+      createToolsetTools(agent.toolset, {
+        webFetcher: egress.webFetcher({ id: session.id, orgId: session.orgId, userId: session.userId }),
+        ...(webSearcher ? { webSearcher } : {}),
+      }),
     memoryStores: {
       stores: memoryStores,
       resourcesOf: async (session) =>

@@ -33,7 +33,7 @@ beforeAll(async () => {
         {
           toolCalls: [
             {
-              name: "Bash",
+              name: "bash",
               input: { command: "echo from-the-sandbox > /workspace/out.txt; cat /workspace/out.txt" },
             },
           ],

@@ -38,7 +38,7 @@ export const isX64 = process.arch === "x64";
 export const isRoot = process.getuid?.() === 0;
 
 export const bash = (command: string, timeout?: number): ToolCall => ({
-  name: "Bash",
+  name: "bash",
   input: { command, ...(timeout === undefined ? {} : { timeout }) },
 });
 /** A perl one-liner that makes a raw syscall and prints `rc=<return> errno=<name>`. */

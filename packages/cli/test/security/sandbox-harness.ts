@@ -12,7 +12,7 @@ import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
 import { apiClient, resultText } from "../api-session.js";
 import { createOutrigHome, type ServerProcess, startServerProcess } from "../server-process.js";
 
-export type ToolName = "Bash" | "Read" | "Write" | "Edit";
+export type ToolName = "bash" | "read" | "write" | "edit";
 
 export interface ToolCall {
   readonly name: ToolName;

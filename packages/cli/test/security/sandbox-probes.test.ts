@@ -85,7 +85,7 @@ const isolationProbes: Probe[] = [
   },
   {
     name: "the planted secret file in the home is not reachable (Read tool)",
-    call: (context) => ({ name: "Read", input: { file_path: `${context.home}/planted-secret.txt` } }),
+    call: (context) => ({ name: "read", input: { file_path: `${context.home}/planted-secret.txt` } }),
     check: (result) => {
       expect(result.isError).toBe(true);
       notFound(result);
@@ -306,7 +306,7 @@ const isolationProbes: Probe[] = [
   },
   {
     name: "the Write tool cannot create a file in a system directory",
-    call: () => ({ name: "Write", input: { file_path: "/usr/bin/pwned", content: "#!/bin/sh\n" } }),
+    call: () => ({ name: "write", input: { file_path: "/usr/bin/pwned", content: "#!/bin/sh\n" } }),
     check: (result) => {
       expect(result.isError).toBe(true);
       expect(result.output).toMatch(/read-only|permission|denied/i);
@@ -315,14 +315,14 @@ const isolationProbes: Probe[] = [
   {
     name: "the Write tool cannot write /proc/sys",
     call: () => ({
-      name: "Write",
+      name: "write",
       input: { file_path: "/proc/sys/kernel/printk_ratelimit", content: "5\n" },
     }),
     check: (result) => expect(result.isError).toBe(true),
   },
   {
     name: "the Read tool on /proc/self/environ shows only the sandbox environment",
-    call: () => ({ name: "Read", input: { file_path: "/proc/self/environ" } }),
+    call: () => ({ name: "read", input: { file_path: "/proc/self/environ" } }),
     check: (result) => expect(result.output).not.toMatch(/OUTRIG_HOME|ANTHROPIC|sk-ant-/),
   },
   {
@@ -441,7 +441,7 @@ const linkProbes: Probe[] = [
   },
   {
     name: "Read through a symlink to /etc/shadow finds nothing",
-    call: () => ({ name: "Read", input: { file_path: "/workspace/l-shadow" } }),
+    call: () => ({ name: "read", input: { file_path: "/workspace/l-shadow" } }),
     check: (result) => {
       expect(result.isError).toBe(true);
       notFound(result);
@@ -449,7 +449,7 @@ const linkProbes: Probe[] = [
   },
   {
     name: "Read through a symlink to the server's master.key finds nothing",
-    call: () => ({ name: "Read", input: { file_path: "/workspace/l-master" } }),
+    call: () => ({ name: "read", input: { file_path: "/workspace/l-master" } }),
     check: (result) => {
       expect(result.isError).toBe(true);
       notFound(result);
@@ -457,7 +457,7 @@ const linkProbes: Probe[] = [
   },
   {
     name: "Read through a symlink to the data dir finds nothing",
-    call: () => ({ name: "Read", input: { file_path: "/workspace/l-home/credentials.json" } }),
+    call: () => ({ name: "read", input: { file_path: "/workspace/l-home/credentials.json" } }),
     check: (result) => {
       expect(result.isError).toBe(true);
       notFound(result);
@@ -465,7 +465,7 @@ const linkProbes: Probe[] = [
   },
   {
     name: "Read through a symlink to another session's workspace finds nothing",
-    call: () => ({ name: "Read", input: { file_path: "/workspace/l-other" } }),
+    call: () => ({ name: "read", input: { file_path: "/workspace/l-other" } }),
     check: (result) => {
       expect(result.isError).toBe(true);
       expect(result.output).not.toContain(OTHER_SECRET);
@@ -473,7 +473,7 @@ const linkProbes: Probe[] = [
   },
   {
     name: "Read of another session's workspace by its host path finds nothing",
-    call: (context) => ({ name: "Read", input: { file_path: `${context.otherWorkspace}/secret.txt` } }),
+    call: (context) => ({ name: "read", input: { file_path: `${context.otherWorkspace}/secret.txt` } }),
     check: (result) => {
       expect(result.isError).toBe(true);
       expect(result.output).not.toContain(OTHER_SECRET);
@@ -481,18 +481,18 @@ const linkProbes: Probe[] = [
   },
   {
     name: "Write through a symlink to master.key does not reach the host file",
-    call: () => ({ name: "Write", input: { file_path: "/workspace/l-master", content: "pwned-master\n" } }),
+    call: () => ({ name: "write", input: { file_path: "/workspace/l-master", content: "pwned-master\n" } }),
     // Either refused or written inside the sandbox's own /tmp; the host side is checked after the session.
     check: () => undefined,
   },
   {
     name: "Write through a symlinked data dir does not create a host file",
-    call: () => ({ name: "Write", input: { file_path: "/workspace/l-home/pwned.txt", content: "pwned\n" } }),
+    call: () => ({ name: "write", input: { file_path: "/workspace/l-home/pwned.txt", content: "pwned\n" } }),
     check: () => undefined,
   },
   {
     name: "Write through a symlink to / cannot write system files",
-    call: () => ({ name: "Write", input: { file_path: "/workspace/l-root/usr/pwned", content: "pwned\n" } }),
+    call: () => ({ name: "write", input: { file_path: "/workspace/l-root/usr/pwned", content: "pwned\n" } }),
     check: (result) => {
       expect(result.isError).toBe(true);
       expect(result.output).toMatch(/read-only|permission|denied/i);
@@ -501,7 +501,7 @@ const linkProbes: Probe[] = [
   {
     name: "Edit through a symlink to /etc/shadow finds nothing",
     call: () => ({
-      name: "Edit",
+      name: "edit",
       input: { file_path: "/workspace/l-shadow", old_string: "root", new_string: "x" },
     }),
     check: (result) => expect(result.isError).toBe(true),

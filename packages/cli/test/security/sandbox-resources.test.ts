@@ -94,7 +94,7 @@ const resourceProbes: Probe[] = [
   ...(canQuota ? [fillWorkspace] : []),
   {
     name: "the workspace is writable (again, after it was full)",
-    call: () => ({ name: "Write", input: { file_path: "/workspace/after-full.txt", content: "ok\n" } }),
+    call: () => ({ name: "write", input: { file_path: "/workspace/after-full.txt", content: "ok\n" } }),
     check: (result) => expect(result.isError).toBe(false),
   },
   {

@@ -67,3 +67,20 @@ describe("evaluateToolPolicy", () => {
     expect(wildcardMatch("?x", "yx")).toBe(true);
   });
 });
+
+describe("rules by either name of a tool", () => {
+  it("applies a rule naming Claude Code's tool to the agent toolset's tool of the same name, and back", () => {
+    const policy = {
+      rules: [
+        { tool: "Bash", match: "rm -rf *", action: "deny" as const },
+        { tool: "write", match: "/etc/*", action: "ask" as const },
+      ],
+      approvalTimeoutMs: 1000,
+    };
+    expect(evaluateToolPolicy(policy, "bash", { command: "rm -rf /" }).action).toBe("deny");
+    expect(evaluateToolPolicy(policy, "Bash", { command: "rm -rf /" }).action).toBe("deny");
+    expect(evaluateToolPolicy(policy, "Write", { file_path: "/etc/passwd", content: "" }).action).toBe("ask");
+    expect(evaluateToolPolicy(policy, "read", { file_path: "/etc/passwd" }).action).toBe("allow");
+    expect(evaluateToolPolicy(policy, "bash", { command: "ls" }).action).toBe("allow");
+  });
+});

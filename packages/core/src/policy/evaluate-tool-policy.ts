@@ -1,6 +1,7 @@
 /** Pure: decides allow / deny / ask for a tool call from an org's ordered rules (first match wins). */
 import { posix } from "node:path";
 import type { ToolPolicy, ToolPolicyRule } from "@outrig/protocol";
+import { toolsetNameOf } from "../agents/agent-tool-permissions.js";
 
 /** Where relative paths in tool inputs lead (the tools' working directory). */
 const WORKSPACE = "/workspace";
@@ -28,10 +29,20 @@ export function policySubject(name: string, input: unknown): string | undefined 
   return typeof value === "string" ? value : undefined;
 }
 
+/**
+ * A rule names a tool by Claude Code's name (`Bash`) or the agent toolset's (`bash`): both name the same
+ * tool, so a rule written before agents existed still governs the toolset's calls.
+ */
+function isSameTool(ruleTool: string, name: string): boolean {
+  if (ruleTool === name) return true;
+  const toolsetName = toolsetNameOf(name);
+  return toolsetName !== undefined && toolsetNameOf(ruleTool) === toolsetName;
+}
+
 export function evaluateToolPolicy(policy: ToolPolicy, name: string, input: unknown): PolicyDecision {
   const subject = policySubject(name, input);
   for (const rule of policy.rules) {
-    if (rule.tool !== "*" && rule.tool !== name) continue;
+    if (rule.tool !== "*" && !isSameTool(rule.tool, name)) continue;
     if (rule.match !== undefined && (subject === undefined || !wildcardMatch(rule.match, subject.trim())))
       continue;
     return { action: rule.action, rule: describeRule(rule) };
