@@ -738,7 +738,7 @@ export class SessionManager implements TurnHost {
     const modelSpec = agent?.model ?? session.model;
     const extra = [system, ...sections].filter((part): part is string => Boolean(part)).join("\n\n");
     // What the sandbox can reach, as the org's egress policy says when the session's runner starts.
-    const network = (await options.egress?.networkAccess?.(session.orgId)) ?? null;
+    const network = (await options.egress?.networkAccess?.(session.orgId, session.id)) ?? null;
     // A vendor-defined tool (Anthropic's memory tool) is offered only to that vendor's models.
     const provider = modelSpec.slice(0, modelSpec.indexOf(":"));
     const tools =

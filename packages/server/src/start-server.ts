@@ -134,8 +134,15 @@ export async function startServer(
   const vaultStore = new PostgresVaultStore(database.pool, createSecretKeyring(masterKey), {
     audit: database.audit,
   });
+  const environments = new PostgresEnvironmentStore(database.pool);
+  const environmentDirectory = createEnvironmentDirectory(environments);
   const egress = await SessionEgress.create({
     home: config.home,
+    // A session's environment narrows the org's allowlist; sessions made before environments keep it.
+    environmentOf: async (orgId, sessionId) => {
+      const environmentId = (await database.sessions.getSession(orgId, sessionId))?.managed?.environmentId;
+      return environmentId ? await environmentDirectory.get(orgId, environmentId) : null;
+    },
     masterKey: masterKey.key,
     policies: database.egressPolicies,
     secrets: egressSecrets,
@@ -228,7 +235,6 @@ export async function startServer(
     audit: database.audit,
   });
   const agents = new PostgresAgentStore(database.pool);
-  const environments = new PostgresEnvironmentStore(database.pool);
   // The Files API's bytes; like snapshots, in the server's home (an object store is a BlobStore away).
   const apiFiles = new PostgresApiFileStore(
     database.pool,
@@ -254,7 +260,7 @@ export async function startServer(
     rateLimits: config.rateLimits,
     managed: {
       agents: createAgentDirectory(agents),
-      environments: createEnvironmentDirectory(environments),
+      environments: environmentDirectory,
       // An attached memory store or file must be the org's (another org's is a 404, as if absent).
       checkResource: async (orgId, resource) => {
         if (resource.type === "memory_store")
@@ -325,7 +331,18 @@ export async function startServer(
       (routes) => registerReadinessRoutes(routes, { readiness }),
       (routes) => registerAgentsRoutes(routes, { agents }),
       (routes) =>
-        registerEnvironmentsRoutes(routes, { environments, egressPolicies: database.egressPolicies }),
+        registerEnvironmentsRoutes(routes, {
+          environments,
+          egressPolicies: database.egressPolicies,
+          // An environment a live (not archived) session runs in cannot be deleted (409).
+          isInUse: async (orgId, environmentId) => {
+            const result = await database.pool.query(
+              "SELECT 1 FROM sessions WHERE org_id = $1 AND environment_id = $2 AND archived_at IS NULL LIMIT 1",
+              [orgId, environmentId],
+            );
+            return (result.rowCount ?? 0) > 0;
+          },
+        }),
     ],
   });
   const notifications = await listenForNotifications(database.url, {

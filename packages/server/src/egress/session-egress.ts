@@ -8,7 +8,7 @@
  */
 import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
-import type { ExecResult, NetworkAccess, ReadOnlyMount, WebFetcher } from "@outrig/core";
+import type { EnvironmentConfig, ExecResult, NetworkAccess, ReadOnlyMount, WebFetcher } from "@outrig/core";
 import {
   type CertificateAuthority,
   createEgressProxy,
@@ -28,6 +28,7 @@ import type { EgressPolicyBody } from "@outrig/protocol";
 import type { AuditEntryInput, SessionVaultCredentials } from "@outrig/storage";
 import { canariesFor } from "./canaries.js";
 import { createEgressWebFetcher } from "./egress-web-fetcher.js";
+import { environmentEgressPolicy } from "./environment-egress-policy.js";
 import { NO_VAULT_EGRESS, toVaultEgress, type VaultEgress } from "./vault-egress.js";
 
 /** Where the sandbox's TLS roots live (Debian layout; curl, git and OpenSSL read it by default). */
@@ -83,11 +84,16 @@ export interface SandboxEgressHook {
   /** The session's sandbox is gone (cold or destroyed): closes its socket until the next sandbox. */
   releaseSession?(sessionId: string): Promise<void>;
   /** What the org's sandboxes can reach, for the system prompt. */
-  networkAccess?(orgId: string): Promise<NetworkAccess>;
+  networkAccess?(orgId: string, sessionId?: string): Promise<NetworkAccess>;
 }
 
 export interface SessionEgressOptions {
   readonly home: string;
+  /**
+   * The environment a session runs in: its networking narrows the org's allowlist (see
+   * environmentEgressPolicy). Absent, or null for a session: the org's policy as it is.
+   */
+  readonly environmentOf?: (orgId: string, sessionId: string) => Promise<EnvironmentConfig | null>;
   /** The vault's master key: canaries are HMAC(master key, session id), so every worker knows them. */
   readonly masterKey: Buffer;
   readonly policies: { get(orgId: string): Promise<EgressPolicyBody | null> };
@@ -125,6 +131,11 @@ export class SessionEgress implements SandboxEgressHook {
   readonly #caCertificatePem: string;
   readonly #listeners = new Map<string, Promise<EgressListener>>();
   readonly #policies = new Map<string, { policy: EgressPolicyBody | null; expiresAt: number }>();
+  /** Each session's environment, at most POLICY_CACHE_MS old. */
+  readonly #environments = new Map<
+    string,
+    { environment: Promise<EnvironmentConfig | null | "unreadable">; expiresAt: number }
+  >();
   readonly #refusals: Refusal[] = [];
   /** Sessions with vaults, and their credentials' rules (re-read at most once a second). */
   readonly #sessionVaults = new Map<string, EgressSession>();
@@ -164,7 +175,7 @@ export class SessionEgress implements SandboxEgressHook {
     const vaults = await this.#vaultEgressFor(session.id);
     const listener = await this.#listen(session);
     const canaries = canariesFor(this.#options.masterKey, session.id);
-    const policy = await this.#policyFor({ orgId: session.orgId });
+    const policy = await this.#policyFor({ orgId: session.orgId, sessionId: session.id });
     const placeholders: Record<string, string> = {};
     for (const rule of policy.credentials) {
       if (!RESERVED_ENV.has(rule.secretName))
@@ -233,6 +244,7 @@ export class SessionEgress implements SandboxEgressHook {
   async releaseSession(sessionId: string): Promise<void> {
     this.#sessionVaults.delete(sessionId);
     this.#vaultEgress.delete(sessionId);
+    this.#environments.delete(sessionId);
     const listener = this.#listeners.get(sessionId);
     if (!listener) return;
     this.#listeners.delete(sessionId);
@@ -270,8 +282,8 @@ export class SessionEgress implements SandboxEgressHook {
   }
 
   /** The allowed hosts and the hosts that get a credential, from the org's policy (at most a second old). */
-  async networkAccess(orgId: string): Promise<NetworkAccess> {
-    const policy = await this.#orgPolicy(orgId);
+  async networkAccess(orgId: string, sessionId?: string): Promise<NetworkAccess> {
+    const policy = sessionId ? await this.#sessionPolicy(orgId, sessionId) : await this.#orgPolicy(orgId);
     return {
       allowedHosts: policy?.allowedHosts ?? [],
       credentialHosts: [...new Set((policy?.credentials ?? []).map((rule) => rule.host))],
@@ -288,9 +300,33 @@ export class SessionEgress implements SandboxEgressHook {
     return cached.policy;
   }
 
+  /**
+   * The org's policy as the session's environment narrows it (at most a second old). A session with no
+   * environment gets the org's policy; an environment that cannot be read gets nothing (fails closed).
+   */
+  async #sessionPolicy(orgId: string, sessionId: string): Promise<EgressPolicyBody | null> {
+    const orgPolicy = await this.#orgPolicy(orgId);
+    const environmentOf = this.#options.environmentOf;
+    if (!environmentOf) return orgPolicy;
+    let cached = this.#environments.get(sessionId);
+    if (!cached || cached.expiresAt <= Date.now()) {
+      cached = {
+        environment: environmentOf(orgId, sessionId).catch(() => "unreadable" as const),
+        expiresAt: Date.now() + POLICY_CACHE_MS,
+      };
+      this.#environments.set(sessionId, cached);
+    }
+    const environment = await cached.environment;
+    if (environment === "unreadable") return { allowedHosts: [], credentials: [] };
+    const narrowed = environmentEgressPolicy(orgPolicy, environment);
+    return { ...(orgPolicy ?? {}), allowedHosts: narrowed.allowedHosts, credentials: narrowed.credentials };
+  }
+
   /** The org's policy (at most a second old) plus the session's canaries; no policy: refuse all. */
   async #policyFor(context: EgressContext): Promise<EgressPolicy> {
-    const policy = await this.#orgPolicy(context.orgId);
+    const policy = context.sessionId
+      ? await this.#sessionPolicy(context.orgId, context.sessionId)
+      : await this.#orgPolicy(context.orgId);
     const canaries = context.sessionId ? canariesFor(this.#options.masterKey, context.sessionId) : undefined;
     const vaults = context.sessionId ? await this.#vaultEgressFor(context.sessionId) : NO_VAULT_EGRESS;
     return {
