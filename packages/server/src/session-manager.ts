@@ -3,6 +3,7 @@
  * scheduler asks for. Holds each session's lazy sandbox. Turn state lives in the event log only, so
  * any worker can perform any step.
  */
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import {
   type AgentConfig,
@@ -62,6 +63,7 @@ import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import type { SandboxStateView } from "./sandbox-state.js";
 import { checkSessionAccess, type SessionPermission, type ShareLookup } from "./session-access.js";
 import { loadAgentConfig, toPinnedAgentConfig } from "./session-agent.js";
+import type { SessionFiles } from "./session-files.js";
 import { destroySessionSandboxData, type SandboxSetup, SessionSandbox } from "./session-sandbox.js";
 
 export const WORKSPACE = "/workspace";
@@ -102,6 +104,11 @@ export interface SessionManagerOptions {
   readonly log: (message: string) => void;
   readonly files?: SessionFilesOptions;
   readonly memoryStores?: SessionMemoryStoresOptions;
+  /**
+   * A session's Files API side (sessions of the API only): its `file` resources put into the sandbox, and
+   * what it writes under /mnt/session/outputs/ collected as files after each step.
+   */
+  readonly sessionFiles?: (session: SessionRecord) => SessionFiles;
   /**
    * The agent toolset's tools (`bash`, `read`, … by the toolset's own names) for sessions that pinned an
    * agent, built once per session on the worker that runs it (the `bash` tool keeps the session's shell
@@ -155,6 +162,8 @@ interface LiveSession {
   controller: AbortController;
   /** Aborts a model call in flight (never a command) when the turn is interrupted. */
   interruptController: AbortController;
+  /** The `file` resources last put into the sandbox (their ids and paths), to notice new ones. */
+  mountedFilesKey?: string;
 }
 
 export class SessionManager implements TurnHost {
@@ -454,6 +463,10 @@ export class SessionManager implements TurnHost {
       this.#lifecycle.stateDir(sessionId),
     );
     await this.#options.egress?.releaseSession?.(sessionId);
+    // The host copies of its uploads, outputs and memory stores go; output files stay in the Files API.
+    await this.#options.sessionFiles?.(session).destroy();
+    if (SESSION_ID_PATTERN.test(sessionId))
+      await rm(path.join(this.#options.home, "memory-mounts", sessionId), { recursive: true, force: true });
     if (!(await this.#options.store.deleteSession(caller.orgId, sessionId))) throw notFound("Session");
   }
 
@@ -538,8 +551,15 @@ export class SessionManager implements TurnHost {
     if (state.turn !== turn || state.turnStatus !== "running") return { type: "idle", seq: state.lastSeq };
     live.turn = turn;
     runner.setPolicy(await this.#policy(session.orgId));
+    const files = session.managed ? this.#options.sessionFiles?.(session) : undefined;
+    if (files) await this.#mountSessionFiles(session, live, files);
     this.#prestartSandbox(live);
     const outcome = await runner.runStep(live.controller.signal, live.interruptController.signal);
+    // What the step wrote under /mnt/session/outputs/ becomes downloadable through the Files API.
+    if (files && live.sandbox.isStarted)
+      await files.collectOutputs(live.proxy).catch((error: Error) => {
+        this.#options.log(`session ${sessionId}: collecting outputs: ${error.message}`);
+      });
     // Waiting for a person or a client: the sandbox is frozen rather than left running.
     if (outcome.type === "await_approval" || outcome.type === "await_custom_tool") live.sandbox.standbyNow();
     return outcome;
@@ -884,11 +904,14 @@ export class SessionManager implements TurnHost {
 
   /** Per-sandbox mounts, env and limits merged into each sandbox creation. */
   async #sandboxSetup(session: SessionRecord): Promise<SandboxSetup> {
-    const [mirror, egress, memoryStores] = await Promise.all([
+    const files = session.managed ? this.#options.sessionFiles?.(session) : undefined;
+    const [mirror, egress, memoryStores, fileMounts] = await Promise.all([
       this.#liveSession(session).mirror,
       this.#options.egress?.sandboxOptions({ ...session, vaultIds: session.managed?.vaultIds ?? [] }),
       this.#liveSession(session).memory,
+      files?.sandboxMounts(),
     ]);
+    const writableMounts = [...(memoryStores?.writableMounts ?? []), ...(fileMounts?.writableMounts ?? [])];
     const mirrorMounts = mirror
       ? [
           { hostPath: mirror.memoriesDir, sandboxPath: "/memories" },
@@ -900,11 +923,30 @@ export class SessionManager implements TurnHost {
         ...mirrorMounts,
         ...(egress?.readOnlyMounts ?? []),
         ...(memoryStores?.readOnlyMounts ?? []),
+        ...(fileMounts?.readOnlyMounts ?? []),
       ],
-      ...(memoryStores?.writableMounts.length ? { writableMounts: memoryStores.writableMounts } : {}),
+      ...(writableMounts.length > 0 ? { writableMounts } : {}),
       ...(egress?.env ? { env: egress.env } : {}),
       ...(egress?.egressSocketPath ? { egressSocketPath: egress.egressSocketPath } : {}),
     };
+  }
+
+  /** Puts the session's `file` resources into its sandbox when they changed since the last time. */
+  async #mountSessionFiles(session: SessionRecord, live: LiveSession, files: SessionFiles): Promise<void> {
+    const resources = (session.managed?.resources ?? []).flatMap((resource) =>
+      resource.type === "file" && typeof resource.file_id === "string"
+        ? [
+            {
+              file_id: resource.file_id,
+              mount_path: typeof resource.mount_path === "string" ? resource.mount_path : null,
+            },
+          ]
+        : [],
+    );
+    const key = JSON.stringify(resources);
+    if (resources.length === 0 || key === live.mountedFilesKey) return;
+    await files.mountFiles(resources, live.proxy);
+    live.mountedFilesKey = key;
   }
 
   /** Starts the session's sandbox while its first model call runs, within OUTRIG_WARM_POOL_SIZE. */

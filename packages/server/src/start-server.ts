@@ -66,7 +66,7 @@ import { registerSessionShareRoutes } from "./routes/session-share-routes.js";
 import { registerSkillsApiRoutes } from "./routes/skills-api-routes.js";
 import { registerVaultsRoutes } from "./routes/vaults-routes.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
-import { checkFileResources } from "./session-files.js";
+import { checkFileResources, SessionFiles } from "./session-files.js";
 import { SessionManager } from "./session-manager.js";
 import { createSearxngWebSearcher } from "./web-search/searxng-web-searcher.js";
 
@@ -171,6 +171,11 @@ export async function startServer(
     store: database.sessions,
     log,
   });
+  // The Files API's bytes; like snapshots, in the server's home (an object store is a BlobStore away).
+  const apiFiles = new PostgresApiFileStore(
+    database.pool,
+    createLocalDirectoryBlobStore(path.join(config.home, "files")),
+  );
   // Memory stores: one registry for the routes and the sessions that mount them.
   const memoryStores = new PostgresMemoryStores(
     database.pool,
@@ -185,6 +190,14 @@ export async function startServer(
       createToolsetTools(agent.toolset, {
         webFetcher: egress.webFetcher({ id: session.id, orgId: session.orgId, userId: session.userId }),
         ...(webSearcher ? { webSearcher } : {}),
+      }),
+    sessionFiles: (session) =>
+      new SessionFiles({
+        files: apiFiles,
+        orgId: session.orgId,
+        sessionId: session.id,
+        directory: path.join(config.home, "session-files", session.id),
+        log,
       }),
     memoryStores: {
       stores: memoryStores,
@@ -235,11 +248,6 @@ export async function startServer(
     audit: database.audit,
   });
   const agents = new PostgresAgentStore(database.pool);
-  // The Files API's bytes; like snapshots, in the server's home (an object store is a BlobStore away).
-  const apiFiles = new PostgresApiFileStore(
-    database.pool,
-    createLocalDirectoryBlobStore(path.join(config.home, "files")),
-  );
   const apiSkills = new PostgresSkillStore(
     database.pool,
     new PostgresFileStore(database.pool, { audit: database.audit }),
