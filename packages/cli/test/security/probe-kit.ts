@@ -39,7 +39,7 @@ export const isRoot = process.getuid?.() === 0;
 
 export const bash = (command: string, timeout?: number): ToolCall => ({
   name: "bash",
-  input: { command, ...(timeout === undefined ? {} : { timeout }) },
+  input: { command, ...(timeout === undefined ? {} : { timeout_ms: timeout }) },
 });
 /** A perl one-liner that makes a raw syscall and prints `rc=<return> errno=<name>`. */
 export const syscall = (numberAndArgs: string) =>
