@@ -172,11 +172,11 @@ describe("durable confirmations", () => {
 });
 
 describe("interrupt", () => {
-  it("aborts the running command and ends the turn; the session takes the next message", async () => {
+  it("lets the command in flight finish, runs nothing after it and ends the turn; the session takes the next message", async () => {
     fakeLlm.setScript({
       turns: [
         {
-          toolCalls: [{ name: TOOLS.bash, input: { command: "sleep 30; echo late >> /workspace/late.log" } }],
+          toolCalls: [{ name: TOOLS.bash, input: { command: "sleep 3; echo late >> /workspace/late.log" } }],
         },
         { text: "should not happen" },
       ],
@@ -186,11 +186,11 @@ describe("interrupt", () => {
     const started = Date.now();
     await client.beta.sessions.events.send(sessionId, { events: [{ type: "user.interrupt" }] });
     const events = await waitForIdle(client, sessionId);
-    expect(events.slice(-2)).toMatchObject([
-      { type: "user.interrupt" },
-      { type: "session.status_idle", stop_reason: { type: "end_turn" } },
-    ]);
-    expect(Date.now() - started).toBeLessThan(10_000);
+    // A polite stop: the command is never killed mid-write; the model is not called again.
+    expect(events.map((event) => event.type)).toContain("user.interrupt");
+    expect(events.at(-1)).toMatchObject({ type: "session.status_idle", stop_reason: { type: "end_turn" } });
+    expect(JSON.stringify(events)).not.toContain("should not happen");
+    expect(Date.now() - started).toBeLessThan(20_000);
     // Nothing of the interrupted turn is written after its end.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const after = (await listEvents(client, sessionId)).filter(
@@ -199,7 +199,7 @@ describe("interrupt", () => {
     expect(after.map((event) => event.id)).toEqual(
       events.filter((event) => !event.type.startsWith("session.sandbox_")).map((event) => event.id),
     );
-    expect(await readWorkspaceFile(sessionId, "late.log")).toBeNull();
+    expect(await readWorkspaceFile(sessionId, "late.log")).toBe("late\n");
     // An interrupt is no failure: the session is idle again; interrupting an idle session changes nothing.
     expect((await client.beta.sessions.retrieve(sessionId)).status).toBe("idle");
     await client.beta.sessions.events.send(sessionId, { events: [{ type: "user.interrupt" }] });
