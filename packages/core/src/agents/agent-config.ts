@@ -5,18 +5,11 @@
  * running session.
  */
 
-/** The tools of the API's `agent_toolset_20260401`, by the toolset's own names. */
-export const TOOLSET_TOOL_NAMES = [
-  "bash",
-  "read",
-  "write",
-  "edit",
-  "glob",
-  "grep",
-  "web_fetch",
-  "web_search",
-] as const;
-export type ToolsetToolName = (typeof TOOLSET_TOOL_NAMES)[number];
+import { AGENT_TOOLSET_TOOL_NAMES, type AgentToolsetToolName } from "@outrig/protocol";
+
+/** The tools of the API's `agent_toolset_20260401`, by the toolset's own names (the protocol's list). */
+export const TOOLSET_TOOL_NAMES = AGENT_TOOLSET_TOOL_NAMES;
+export type ToolsetToolName = AgentToolsetToolName;
 
 /** `always_allow`: run without asking. `always_ask`: wait for a `user.tool_confirmation` first. */
 export type PermissionPolicy = "always_allow" | "always_ask";
