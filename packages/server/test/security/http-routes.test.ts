@@ -109,14 +109,19 @@ beforeAll(async () => {
     title: `orga ${ORG_A_MARKER}`,
     ...extra,
   });
+  // The memory stores the session attaches (a resource must name a store of the org).
+  const attachedStoreIds: string[] = [];
+  for (const name of ["orga kept", "orga deletable"]) {
+    attachedStoreIds.push(await createdId("/v1/memory_stores", keys.member, { name }));
+  }
   const created = await call("POST", "/v1/sessions", keys.member, {
     body: sessionBody({
       initial_events: [
         { type: "user.message", content: [{ type: "text", text: `remember ${ORG_A_MARKER}` }] },
       ],
       resources: [
-        { type: "memory_store", memory_store_id: "memstore_orgakept" },
-        { type: "memory_store", memory_store_id: "memstore_orgadeletable" },
+        { type: "memory_store", memory_store_id: attachedStoreIds[0] },
+        { type: "memory_store", memory_store_id: attachedStoreIds[1] },
       ],
     }),
   });

@@ -227,7 +227,7 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
     path: "/v1/sessions/:id/resources",
     auth: "member",
     crossOrg: "not_found",
-    example: (f) => ({ params: { id: f.sessionId }, body: { type: "file", file_id: "file_spec" } }),
+    example: (f) => ({ params: { id: f.sessionId }, body: { type: "file", file_id: f.fileId } }),
     fuzz: { params: ["id"], body: true },
   },
   {
