@@ -181,9 +181,13 @@ const isolationProbes: Probe[] = [
     check: notFound,
   },
   {
-    name: "host /var and /srv are absent",
-    call: () => bash("ls /var /srv /work /mnt 2>&1"),
-    check: (result) => expect(result.output.match(/No such file or directory/g)).toHaveLength(4),
+    name: "host /var and /srv are absent; /mnt holds only the session's own mounts",
+    call: () => bash("ls /var /srv /work 2>&1; echo ---; ls -A /mnt /mnt/session"),
+    check: (result) => {
+      expect(result.output.match(/No such file or directory/g)).toHaveLength(3);
+      // The API's /mnt/session/{uploads,outputs}: this session's files, nothing of the host's /mnt.
+      expect(result.output.split("---\n")[1]?.trim()).toBe("/mnt:\nsession\n\n/mnt/session:\noutputs\nuploads");
+    },
   },
   {
     name: "the host temp directory holding OUTRIG_HOME is not visible through /tmp",
