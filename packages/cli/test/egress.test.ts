@@ -135,6 +135,8 @@ describe("git push through egress from a real sandbox", () => {
       JSON.stringify({
         allowedHosts: [`${GIT_HOST}:${upstream.port}`],
         credentials: [{ host: `${GIT_HOST}:${upstream.port}`, secretName: "GIT_TOKEN", scheme: "basic" }],
+        // `outrig run`'s environment asks for unrestricted networking: the org's whole allowlist.
+        allowUnrestrictedEnvironments: true,
       }),
     );
     const setPolicy = await runCli(["egress", "set", policyFile], cliEnv());
@@ -143,6 +145,7 @@ describe("git push through egress from a real sandbox", () => {
     expect(JSON.parse(shown.stdout)).toEqual({
       allowedHosts: [`${GIT_HOST}:${upstream.port}`],
       credentials: [{ host: `${GIT_HOST}:${upstream.port}`, secretName: "GIT_TOKEN", scheme: "basic" }],
+      allowUnrestrictedEnvironments: true,
     });
 
     // 2. The model's Bash: push, push elsewhere, post a canary, dump everything it can see.
@@ -334,7 +337,11 @@ describe("git push through egress from a real sandbox", () => {
 
   it("never reaches the server's own API, even through an allowed name pinned to its address", async () => {
     const apiPort = Number(new URL(server.url).port);
-    const policy = { allowedHosts: [`${GIT_HOST}:${apiPort}`], credentials: [] };
+    const policy = {
+      allowedHosts: [`${GIT_HOST}:${apiPort}`],
+      credentials: [],
+      allowUnrestrictedEnvironments: true,
+    };
     expect((await api("PUT", "/v1/egress-policy", policy)).status).toBe(200);
     fakeLlm.setScript({
       turns: [

@@ -16,6 +16,7 @@ import {
   createFileStateTracker,
   createMountTable,
   createToolsetTools,
+  type EnvironmentConfig,
   type Tool,
   type ToolContext,
 } from "@outrig/core";
@@ -34,6 +35,8 @@ describe("web_fetch through the session's egress", () => {
   let plainPort: number;
   let securePort: number;
   let policy: EgressPolicyBody | null = null;
+  /** Sessions' environments by session id (none: the org's policy as it is). */
+  const environments = new Map<string, EnvironmentConfig>();
   const seenAuthorization: (string | undefined)[] = [];
   const audit: AuditEntryInput[] = [];
   const session = { id: "ses_fetch", orgId: "org_1", userId: "usr_1" };
@@ -77,6 +80,7 @@ describe("web_fetch through the session's egress", () => {
       home,
       masterKey: randomBytes(32),
       policies: { get: async () => policy },
+      environmentOf: async (_orgId, sessionId) => environments.get(sessionId) ?? null,
       secrets: {
         resolveSecret: async (_context, name) => (name === "DOCS_TOKEN" ? "docs-secret-value-123456" : null),
         resolveAllSecrets: async () => new Map([["DOCS_TOKEN", "docs-secret-value-123456"]]),
@@ -108,10 +112,13 @@ describe("web_fetch through the session's egress", () => {
     egress.invalidatePolicy(session.orgId);
   }
 
-  function webFetch(settings: Record<string, unknown> = {}): (url: unknown) => ReturnType<Tool["execute"]> {
+  function webFetch(
+    settings: Record<string, unknown> = {},
+    fetchingSession: { id: string; orgId: string; userId: string } = session,
+  ): (url: unknown) => ReturnType<Tool["execute"]> {
     const { tools } = createToolsetTools(
       { web_fetch: { enabled: true, permission: "always_allow", ...settings } },
-      { webFetcher: egress.webFetcher(session) },
+      { webFetcher: egress.webFetcher(fetchingSession) },
     );
     const tool = tools.find((candidate) => candidate.name === "web_fetch");
     if (!tool) throw new Error("web_fetch not offered");
@@ -127,6 +134,41 @@ describe("web_fetch through the session's egress", () => {
     };
     return (url) => tool.execute({ url }, context);
   }
+
+  it("narrows the org's allowlist to the session's environment", async () => {
+    setPolicy({ allowedHosts: [`plain.test:${plainPort}`, `secure.test:${securePort}`], credentials: [] });
+    const cloud = { kind: "cloud" as const, packages: {}, archived: false };
+    const limited = { ...session, id: "ses_limited" };
+    environments.set(limited.id, {
+      ...cloud,
+      id: "env_limited",
+      networking: {
+        type: "limited",
+        allowedHosts: [`plain.test:${plainPort}`],
+        allowPackageManagers: false,
+        allowMcpServers: false,
+      },
+    });
+    const fetchLimited = webFetch({}, limited);
+    expect((await fetchLimited(`http://plain.test:${plainPort}/page`)).isError).toBe(false);
+    const refused = await fetchLimited(`https://secure.test:${securePort}/page`);
+    expect(refused.isError).toBe(true);
+    expect(refused.output).toContain("secure.test");
+    // Unrestricted is the org's whole allowlist, and only where an admin allowed such environments.
+    const open = { ...session, id: "ses_unrestricted" };
+    environments.set(open.id, { ...cloud, id: "env_open", networking: { type: "unrestricted" } });
+    expect((await webFetch({}, open)(`http://plain.test:${plainPort}/page`)).isError).toBe(true);
+    setPolicy({
+      allowedHosts: [`plain.test:${plainPort}`, `secure.test:${securePort}`],
+      credentials: [],
+      allowUnrestrictedEnvironments: true,
+    });
+    const allowed = { ...session, id: "ses_unrestricted_allowed" };
+    environments.set(allowed.id, { ...cloud, id: "env_open", networking: { type: "unrestricted" } });
+    const fetchOpen = webFetch({}, allowed);
+    expect((await fetchOpen(`http://plain.test:${plainPort}/page`)).isError).toBe(false);
+    expect((await fetchOpen(`https://secure.test:${securePort}/page`)).isError).toBe(false);
+  });
 
   it("fetches an allowed host over http and https, as text, following a redirect", async () => {
     setPolicy({ allowedHosts: [`plain.test:${plainPort}`, `secure.test:${securePort}`], credentials: [] });
