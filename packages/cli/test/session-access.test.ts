@@ -93,6 +93,8 @@ beforeAll(async () => {
         credentials: [
           { host: `${API_HOST}:${upstream.port}`, secretName: "PERSONAL_TOKEN", scheme: "bearer" },
         ],
+        // The sessions' environment (outrig run's) asks for the org's whole allowlist.
+        allowUnrestrictedEnvironments: true,
       })
     ).status,
   ).toBe(200);

@@ -761,9 +761,11 @@ export class SessionManager implements TurnHost {
     const network = (await options.egress?.networkAccess?.(session.orgId, session.id)) ?? null;
     // A vendor-defined tool (Anthropic's memory tool) is offered only to that vendor's models.
     const provider = modelSpec.slice(0, modelSpec.indexOf(":"));
+    // A vendor's own tool (Anthropic's memory tool) comes with the toolset for that vendor's models.
+    const vendorTools = options.tools.filter((tool) => tool.providerTools && provider in tool.providerTools);
     const tools =
       agent && options.toolset
-        ? options.toolset(session, agent).tools
+        ? [...options.toolset(session, agent).tools, ...vendorTools]
         : enabledTools(
             agent,
             options.tools.filter((tool) => !tool.providerTools || provider in tool.providerTools),
