@@ -54,7 +54,13 @@ beforeAll(async () => {
   });
   server = await startServer(config, { log: () => undefined });
   client = new Anthropic({ apiKey: server.bootstrapKey ?? "", baseURL: server.url, maxRetries: 0 });
-  agentId = (await client.beta.agents.create({ name: "e2e", model: "claude-sonnet-4-5" })).id;
+  agentId = (
+    await client.beta.agents.create({
+      name: "e2e",
+      model: "claude-sonnet-4-5",
+      tools: [{ type: "agent_toolset_20260401" }],
+    })
+  ).id;
   environmentId = (await client.beta.environments.create({ name: "e2e" })).id;
 }, 180_000);
 
