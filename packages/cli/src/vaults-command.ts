@@ -178,11 +178,12 @@ function promptHidden(
   stdin: NodeJS.ReadStream,
   err: (text: string) => void,
 ): Promise<string> {
-  err(prompt);
   return new Promise((resolve, reject) => {
     let value = "";
+    // Echo goes off before the prompt shows: what is typed (or pasted) at once is never echoed.
     stdin.setRawMode(true);
     stdin.setEncoding("utf8");
+    err(prompt);
     const finish = (error?: Error) => {
       stdin.setRawMode(false);
       stdin.off("data", onData);

@@ -29,6 +29,8 @@ const API_HOST = "api.test";
 const ALICE_TOKEN = "alice_personal_token_8f2c41";
 const BOB_TOKEN = "bob_personal_token_5e90d3";
 const ALICE_MEMORY = "alice-private-memory-3b7a";
+/** The org's whole egress allowlist (the org allows unrestricted environments): the sessions call the API host. */
+const ORG_ALLOWLIST = { config: { type: "cloud" as const, networking: { type: "unrestricted" as const } } };
 const MODEL = "anthropic:claude-sonnet-4-5";
 
 let directory: string;
@@ -174,7 +176,10 @@ const bearers = () => upstream.requests.map((request) => String(request.headers.
 
 describe("a session's turns run only for its owner and the people it is shared with", () => {
   it("never sends the owner's personal token or memory on a teammate's request", async () => {
-    const { session: created } = await createAgentSession(as(keys.alice), { model: MODEL });
+    const { session: created } = await createAgentSession(as(keys.alice), {
+      model: MODEL,
+      environment: ORG_ALLOWLIST,
+    });
     const aliceSession = created.id;
 
     // Bob tries to drive Alice's session: it does not exist for him, and nothing runs.
@@ -198,7 +203,11 @@ describe("a session's turns run only for its owner and the people it is shared w
 
     // Bob's own session uses Bob's token and Bob's memories, never Alice's.
     fakeLlm.setScript({ turns: [probeTurn("toolu_bob_own"), { text: "done" }] });
-    const { session: own } = await createAgentSession(as(keys.bob), { model: MODEL, prompt: "call the API" });
+    const { session: own } = await createAgentSession(as(keys.bob), {
+      model: MODEL,
+      prompt: "call the API",
+      environment: ORG_ALLOWLIST,
+    });
     const bobSession = own.id;
     await waitForIdle(as(keys.bob), bobSession, 120_000);
     const ownOutput = (await events(bobSession)).find((event) => event.type === "tool.end")?.output;

@@ -48,7 +48,7 @@ beforeAll(async () => {
   fakeLlm = await startFakeLlmServer({
     script: {
       turns: [
-        { toolCalls: [{ name: "Write", input: { file_path: "/workspace/owned.txt", content: "own" } }] },
+        { toolCalls: [{ name: "write", input: { file_path: "/workspace/owned.txt", content: "own" } }] },
         ...Array.from({ length: 3000 }, () => ({ text: "hello" })),
       ],
     },
@@ -94,7 +94,12 @@ beforeAll(async () => {
     expect(response.status, `${url}: ${text}`).toBe(200);
     return (JSON.parse(text) as { id: string }).id;
   };
-  const agentBody = (name: string) => ({ name, model: "claude-sonnet-4-5", system: `agent ${ORG_A_MARKER}` });
+  const agentBody = (name: string) => ({
+    name,
+    model: "claude-sonnet-4-5",
+    system: `agent ${ORG_A_MARKER}`,
+    tools: [{ type: "agent_toolset_20260401" }],
+  });
   const agentId = await createdId("/v1/agents", keys.admin, agentBody("orga agent"));
   const updatableAgentId = await createdId("/v1/agents", keys.admin, agentBody("orga updatable"));
   const archivableAgentId = await createdId("/v1/agents", keys.admin, agentBody("orga archivable"));
