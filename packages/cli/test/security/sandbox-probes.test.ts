@@ -186,7 +186,9 @@ const isolationProbes: Probe[] = [
     check: (result) => {
       expect(result.output.match(/No such file or directory/g)).toHaveLength(3);
       // The API's /mnt/session/{uploads,outputs}: this session's files, nothing of the host's /mnt.
-      expect(result.output.split("---\n")[1]?.trim()).toBe("/mnt:\nsession\n\n/mnt/session:\noutputs\nuploads");
+      expect(result.output.split("---\n")[1]?.trim()).toBe(
+        "/mnt:\nsession\n\n/mnt/session:\noutputs\nuploads",
+      );
     },
   },
   {
