@@ -271,14 +271,18 @@ export async function startServer(
       environments: environmentDirectory,
       // An attached memory store or file must be the org's (another org's is a 404, as if absent).
       checkResource: async (orgId, resource) => {
-        if (resource.type === "memory_store")
-          await resolveMemoryStoreResources({
+        if (resource.type === "memory_store") {
+          const [mounted] = await resolveMemoryStoreResources({
             memoryStores,
             orgId,
             resources: [resource],
             isNewSession: true,
           });
-        else if (resource.type === "file") await checkFileResources(apiFiles, orgId, [resource]);
+          // Where the session sees it: under the store's name, as the mount puts it.
+          return mounted ? { mount_path: `${mounted.mountPath}/` } : undefined;
+        }
+        if (resource.type === "file") await checkFileResources(apiFiles, orgId, [resource]);
+        return undefined;
       },
       checkVaults: async (caller, vaultIds) => {
         await vaultStore.credentialsForSession(caller.orgId, caller.userId, vaultIds);

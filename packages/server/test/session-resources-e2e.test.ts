@@ -137,6 +137,13 @@ describe("a session's resources on a real server", () => {
     // The session shows its resources; deleting it keeps the output file.
     const retrieved = await client.beta.sessions.retrieve(session.id);
     expect(retrieved.resources.map((resource) => resource.type).sort()).toEqual(["file", "memory_store"]);
+    // Each resource says where the session sees it.
+    expect(retrieved.resources.find((resource) => resource.type === "memory_store")).toMatchObject({
+      mount_path: "/mnt/memory/team-notes/",
+    });
+    expect(retrieved.resources.find((resource) => resource.type === "file")).toMatchObject({
+      mount_path: "/mnt/session/uploads/input.txt",
+    });
     await client.beta.sessions.delete(session.id);
     expect(await fs.stat(path.join(home, "session-files", session.id)).catch(() => null)).toBeNull();
     expect((await client.beta.files.retrieveMetadata(copy?.id ?? "")).id).toBe(copy?.id);

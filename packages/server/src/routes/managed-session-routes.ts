@@ -65,7 +65,10 @@ export interface ManagedSessionRouteDependencies {
   /** Checks `environment_id` of a new session; without it sessions cannot be created. */
   readonly environments?: EnvironmentDirectory;
   /** Checks that an attached resource names something the org has (a memory store, a file): 4xx if not. */
-  readonly checkResource?: (orgId: string, resource: ResourceParams) => Promise<void>;
+  readonly checkResource?: (
+    orgId: string,
+    resource: ResourceParams,
+  ) => Promise<ResourceOverrides | undefined>;
   /** Checks that `caller` may use these vaults (404 for another org's or user's, 409 for an archived one). */
   readonly checkVaults?: (caller: Caller, vaultIds: readonly string[]) => Promise<void>;
   /**
@@ -79,6 +82,9 @@ export interface ManagedSessionRouteDependencies {
     token: string,
   ) => Promise<void>;
 }
+
+/** Fields a resource check sets on the stored resource (e.g. `mount_path`). */
+export type ResourceOverrides = Readonly<Record<string, unknown>>;
 
 const SessionCursor = z.strictObject({
   c: z.iso.datetime(),
@@ -239,7 +245,6 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     const tooMany = () =>
       new InputError("too_many_resources", `A session has at most ${MAX_SESSION_RESOURCES} resources.`, 400);
     if ((session.managed?.resources.length ?? 0) >= MAX_SESSION_RESOURCES) throw tooMany();
-    await deps.checkResource?.(caller.orgId, body);
     const [resource] = await storedResources(deps, caller.orgId, [body]);
     if (!resource) throw new InputError("invalid_request", "No resource given", 400);
     await storeResourceTokens(deps, caller.orgId, session.id, [body], [resource]);
@@ -438,7 +443,7 @@ async function resolveNewSession(
     }
   }
   const params = body.resources ?? [];
-  for (const resource of params) await deps.checkResource?.(caller.orgId, resource);
+
   for (const resource of params) {
     if (
       resource.type === "github_repository" &&
@@ -463,13 +468,19 @@ async function resolveNewSession(
   };
 }
 
+/**
+ * The resources as the session stores them, each checked first (4xx when it names nothing the org
+ * has); what the check learns (a memory store's mount path, from its name) overrides the defaults.
+ */
 async function storedResources(
-  _deps: ManagedSessionRouteDependencies,
-  _orgId: string,
+  deps: ManagedSessionRouteDependencies,
+  orgId: string,
   params: readonly ResourceParams[],
 ): Promise<Record<string, unknown>[]> {
+  const overrides: (ResourceOverrides | undefined)[] = [];
+  for (const resource of params) overrides.push(await deps.checkResource?.(orgId, resource));
   const now = new Date();
-  return params.map((resource) => toStoredResource(resource, now));
+  return params.map((resource, index) => ({ ...toStoredResource(resource, now), ...overrides[index] }));
 }
 
 async function storeResourceTokens(
