@@ -70,7 +70,7 @@ export function spawnServer(home, env) {
   const ready = new Promise((resolve, reject) => {
     const onData = (chunk) => {
       output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
+      const match = /listening on (http:\/\/[^\s"]+)/.exec(output);
       if (match) resolve(match[1]);
     };
     child.stdout.on("data", onData);

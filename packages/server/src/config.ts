@@ -6,6 +6,7 @@ import { ConfigError } from "@outrig/core";
 import { z } from "zod";
 import { parseEgressHosts } from "./egress/parse-egress-hosts.js";
 import { loadRateLimits, type RateLimits } from "./middleware/rate-limits.js";
+import { loadOperationsConfig, type OperationsConfig } from "./ops/operations-config.js";
 import { loadSandboxDefaults, type SandboxDefaults } from "./sandbox-policy.js";
 
 const optionalString = z
@@ -97,6 +98,8 @@ export interface ServerConfig {
   readonly rateLimits: RateLimits;
   /** OUTRIG_WEB_SEARCH_URL: the search backend of the toolset's web_search, if any. */
   readonly webSearchUrl?: string;
+  /** Logs, metrics and traces (OUTRIG_LOG_*, OUTRIG_METRICS_LISTEN, OTEL_*); omitted: the defaults. */
+  readonly operations?: OperationsConfig;
 }
 
 /** Parses the environment. Throws ConfigError naming the exact key on bad input. */
@@ -116,6 +119,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
   }
   const sandbox = loadSandboxDefaults(env);
   const rateLimits = loadRateLimits(env);
+  const operations = loadOperationsConfig(env);
   const definedOnly = <T extends Record<string, string | undefined>>(record: T) =>
     Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as {
       [K in keyof T]?: string;
@@ -155,6 +159,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     auditCheckpointMs: values.OUTRIG_AUDIT_CHECKPOINT_MS,
     sandbox,
     rateLimits,
+    operations,
     ...(values.OUTRIG_WEB_SEARCH_URL ? { webSearchUrl: values.OUTRIG_WEB_SEARCH_URL } : {}),
   };
 }

@@ -59,6 +59,7 @@ import {
   type MemoryStoreResource,
   type SessionMemoryMounts,
 } from "./memory-store-mounts.js";
+import { stepScope } from "./ops/step-scope.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import type { SandboxStateView } from "./sandbox-state.js";
 import { checkSessionAccess, type SessionPermission, type ShareLookup } from "./session-access.js";
@@ -538,7 +539,10 @@ export class SessionManager implements TurnHost {
   // ---- TurnHost: called by the scheduler, possibly on another worker than the one that started the turn.
 
   step(sessionId: string, turn: number): Promise<StepOutcome> {
-    return this.#track(sessionId, () => this.#step(sessionId, turn));
+    // The model wrapper of ops/ reads which session and turn a model call is for from this scope.
+    return stepScope.run({ sessionId, turn }, () =>
+      this.#track(sessionId, () => this.#step(sessionId, turn)),
+    );
   }
 
   async #step(sessionId: string, turn: number): Promise<StepOutcome> {

@@ -50,6 +50,9 @@ import { SessionEgress } from "./egress/session-egress.js";
 import { EventBus } from "./event-bus.js";
 import { acquireHomeLock } from "./home-lock.js";
 import { type MemoryStoreResource, resolveMemoryStoreResources } from "./memory-store-mounts.js";
+import { createOperations } from "./ops/create-operations.js";
+import type { Logger } from "./ops/logger.js";
+import { loadOperationsConfig } from "./ops/operations-config.js";
 import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
 import { Readiness } from "./readiness.js";
 import { registerAgentsRoutes } from "./routes/agents-routes.js";
@@ -78,6 +81,10 @@ export interface RunningServer {
   readonly sessions: SessionManager;
   /** The plaintext bootstrap key when this start created it (first start only). */
   readonly bootstrapKey: string | null;
+  /** The Prometheus scrape URL when OUTRIG_METRICS_LISTEN is set, else null. */
+  readonly metricsUrl: string | null;
+  /** Sends the trace spans ended so far to the OTLP endpoint (no-op when tracing is off). */
+  flushTraces(): Promise<void>;
   /** Every HTTP route the server registered (method and path pattern), for the security suite. */
   readonly routes: readonly RouteInfo[];
   /**
@@ -89,6 +96,8 @@ export interface RunningServer {
 
 export interface StartServerOptions {
   readonly log?: (message: string) => void;
+  /** The structured log (requests, session events); default: built from OUTRIG_LOG_LEVEL/FORMAT. */
+  readonly logger?: Logger;
   /** Told when the server cannot go on (its embedded Postgres died); `outrig serve` exits non-zero. */
   readonly onFatal?: (message: string) => void;
 }
@@ -97,7 +106,11 @@ export async function startServer(
   config: ServerConfig,
   options: StartServerOptions = {},
 ): Promise<RunningServer> {
-  const log = options.log ?? ((message: string) => console.error(`[outrig] ${message}`));
+  const operations = createOperations(config.operations ?? loadOperationsConfig({}), {
+    serviceInstanceId: config.workerId,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  const log = options.log ?? ((message: string) => operations.logger.info(message));
   // The AI SDK logs a warning per call for model ids it does not know (every fake or new model): noise in a server log.
   (globalThis as { AI_SDK_LOG_WARNINGS?: boolean }).AI_SDK_LOG_WARNINGS = false;
   await fs.mkdir(config.home, { recursive: true, mode: 0o700 });
@@ -107,8 +120,16 @@ export async function startServer(
 
   // Fail at startup, in one line, when the sandbox tool is missing.
   const sandboxProvider = await createSandboxProvider(config, log);
-  const modelFactory = createModelFactory(config.models);
-  const database = await resolveDatabase({ databaseUrl: config.databaseUrl, outrigHome: config.home, log });
+  const modelFactory = operations.observeModelFactory(createModelFactory(config.models));
+  const resolved = await resolveDatabase({ databaseUrl: config.databaseUrl, outrigHome: config.home, log });
+  // Every session event this process stores is logged, counted and (with tracing) turned into spans.
+  const database = { ...resolved, sessions: operations.observeSessionStore(resolved.sessions) };
+  operations.countSessionsWith(async () => {
+    const result = await database.pool.query<{ status: string; count: string }>(
+      "SELECT status, count(*) AS count FROM sessions WHERE archived_at IS NULL GROUP BY status",
+    );
+    return result.rows.map((row) => ({ status: row.status, count: Number(row.count) }));
+  });
   const bus = new EventBus();
   const scheduler = new DbosTurnScheduler({
     databaseUrl: database.url,
@@ -148,7 +169,7 @@ export async function startServer(
     secrets: egressSecrets,
     vaultCredentials: (orgId, userId, vaultIds, options) =>
       vaultStore.credentialsForSession(orgId, userId, vaultIds, options),
-    audit: database.audit,
+    audit: operations.observeEgressAudit(database.audit),
     pinnedHosts: config.egressHosts,
     ownEndpoints: () => apiEndpoints,
     log,
@@ -265,6 +286,7 @@ export async function startServer(
     store: database.sessions,
     bus,
     log,
+    requestObserver: operations.requestObserver,
     rateLimits: config.rateLimits,
     managed: {
       agents: createAgentDirectory(agents),
@@ -389,6 +411,7 @@ export async function startServer(
     console.log(bootstrapKey);
   }
   await homeLock.setUrl(url);
+  const metricsUrl = await operations.listen();
   const stopWatching = database.embedded
     ? watchEmbeddedPostgres(database.embedded, () => {
         const message = `the embedded Postgres (pid ${database.embedded?.pid}) exited; this server cannot go on without it (its next start restarts it)`;
@@ -405,6 +428,8 @@ export async function startServer(
     url,
     sessions,
     bootstrapKey,
+    metricsUrl,
+    flushTraces: () => operations.flush(),
     routes: listRoutes(app),
     close() {
       closing ??= (async () => {
@@ -426,6 +451,7 @@ export async function startServer(
         // A sandbox with a call in flight must outlive this process (like after a crash).
         if (running === 0) await sandboxProvider.close();
         await auditCheckpoints.close();
+        await operations.close();
         await database.close();
         if (running === 0) await homeLock.release();
       })();
