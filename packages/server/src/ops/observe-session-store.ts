@@ -12,6 +12,8 @@ import type { OpsTracing } from "./ops-tracing.js";
 
 /** How far back a worker looks for the start of a turn another worker started. */
 const TURN_START_LOOKBACK = 500;
+/** Start times of running turns kept in memory; a turn older than that is looked up in its log. */
+const MAX_TURN_STARTS = 10_000;
 
 export interface SessionEventObserverOptions {
   readonly logger: Logger;
@@ -96,6 +98,11 @@ class SessionEventObserver {
     const endTime = Date.parse(event.at);
     switch (event.type) {
       case "turn.start":
+        // Turns another worker ends are never dropped here: keep the map bounded (oldest first).
+        if (this.#turnStarts.size >= MAX_TURN_STARTS) {
+          const oldest = this.#turnStarts.keys().next().value;
+          if (oldest !== undefined) this.#turnStarts.delete(oldest);
+        }
         this.#turnStarts.set(`${sessionId} ${event.turn}`, endTime);
         break;
       case "tool.end":

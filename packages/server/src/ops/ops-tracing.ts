@@ -23,12 +23,15 @@ import {
   BatchSpanProcessor,
   type IdGenerator,
   RandomIdGenerator,
+  type SpanExporter,
 } from "@opentelemetry/sdk-trace-base";
 
 export interface OpsTracingOptions {
   /** The OTLP/HTTP traces URL (e.g. `http://collector:4318/v1/traces`); spans go there as OTLP JSON. */
   readonly url: string;
   readonly headers?: Readonly<Record<string, string>>;
+  /** Replaces the OTLP exporter (tests keep spans in memory with it). */
+  readonly exporter?: SpanExporter;
   readonly serviceName: string;
   readonly serviceInstanceId: string;
 }
@@ -87,7 +90,9 @@ export class OpsTracing {
       }),
       idGenerator: this.#ids,
       spanProcessors: [
-        new BatchSpanProcessor(new OTLPTraceExporter({ url: options.url, headers: { ...options.headers } })),
+        new BatchSpanProcessor(
+          options.exporter ?? new OTLPTraceExporter({ url: options.url, headers: { ...options.headers } }),
+        ),
       ],
     });
     this.#tracer = this.#provider.getTracer("outrig");
