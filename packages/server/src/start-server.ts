@@ -3,6 +3,7 @@ import { constants } from "node:fs";
 import fs from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import { Writable } from "node:stream";
 import { serve } from "@hono/node-server";
 import {
   ConfigError,
@@ -51,7 +52,7 @@ import { EventBus } from "./event-bus.js";
 import { acquireHomeLock } from "./home-lock.js";
 import { type MemoryStoreResource, resolveMemoryStoreResources } from "./memory-store-mounts.js";
 import { createOperations } from "./ops/create-operations.js";
-import type { Logger } from "./ops/logger.js";
+import { createLogger, type Logger } from "./ops/logger.js";
 import { loadOperationsConfig } from "./ops/operations-config.js";
 import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
 import { Readiness } from "./readiness.js";
@@ -96,7 +97,10 @@ export interface RunningServer {
 
 export interface StartServerOptions {
   readonly log?: (message: string) => void;
-  /** The structured log (requests, session events); default: built from OUTRIG_LOG_LEVEL/FORMAT. */
+  /**
+   * The structured log (requests, session events); default: built from OUTRIG_LOG_LEVEL/FORMAT, or text
+   * lines handed to `log` when only that is given.
+   */
   readonly logger?: Logger;
   /** Told when the server cannot go on (its embedded Postgres died); `outrig serve` exits non-zero. */
   readonly onFatal?: (message: string) => void;
@@ -108,7 +112,18 @@ export async function startServer(
 ): Promise<RunningServer> {
   const operations = createOperations(config.operations ?? loadOperationsConfig({}), {
     serviceInstanceId: config.workerId,
-    ...(options.logger ? { logger: options.logger } : {}),
+    // A caller that takes the messages (tests, embedders) takes the request and event lines too.
+    ...(options.logger || options.log
+      ? {
+          logger:
+            options.logger ??
+            createLogger({
+              destination: lineWriter(options.log),
+              format: "text",
+              ...(config.operations ? { level: config.operations.logLevel } : {}),
+            }),
+        }
+      : {}),
   });
   const log = options.log ?? ((message: string) => operations.logger.info(message));
   // The AI SDK logs a warning per call for model ids it does not know (every fake or new model): noise in a server log.
@@ -458,6 +473,16 @@ export async function startServer(
       return closing;
     },
   };
+}
+
+/** A stream that hands each line written to it to `log`, without its newline. */
+function lineWriter(log: ((message: string) => void) | undefined): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString("utf8").split("\n")) if (line) log?.(line);
+      callback();
+    },
+  });
 }
 
 /** Polls the embedded postmaster; calls `onExit` once when it is gone. Returns a stop function. */
