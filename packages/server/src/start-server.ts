@@ -402,6 +402,13 @@ export async function startServer(
     log,
   });
   await sessions.start();
+  // The Prometheus listener (OUTRIG_METRICS_LISTEN) before the API's: a taken port fails the start.
+  const metricsUrl = await operations.listen().catch(async (error: Error) => {
+    await auditCheckpoints.close();
+    await database.close();
+    await homeLock.release();
+    throw new Error(`cannot listen on OUTRIG_METRICS_LISTEN: ${error.message}`, { cause: error });
+  });
 
   const server = serve({ fetch: readiness.gate(app.fetch), port: config.port, hostname: config.host });
   await new Promise<void>((resolve, reject) => {
@@ -426,7 +433,6 @@ export async function startServer(
     console.log(bootstrapKey);
   }
   await homeLock.setUrl(url);
-  const metricsUrl = await operations.listen();
   const stopWatching = database.embedded
     ? watchEmbeddedPostgres(database.embedded, () => {
         const message = `the embedded Postgres (pid ${database.embedded?.pid}) exited; this server cannot go on without it (its next start restarts it)`;
