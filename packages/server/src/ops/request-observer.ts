@@ -18,9 +18,11 @@ export function createRequestObserver(logger: Logger, metrics: OpsMetrics): Midd
       const route = routePatternOf(matchedRoutes(c));
       const status = c.res.status;
       metrics.recordRequest(c.req.method, route, status, seconds);
-      if (logger.isEnabled("info")) {
+      // Health probes come every few seconds from orchestrators: logged at debug, counted as any request.
+      const level = PROBE_ROUTES.has(route) ? "debug" : "info";
+      if (logger.isEnabled(level)) {
         const caller = c.get("caller");
-        logger.info("request", {
+        logger[level]("request", {
           method: c.req.method,
           route,
           status,
@@ -33,6 +35,8 @@ export function createRequestObserver(logger: Logger, metrics: OpsMetrics): Midd
     }
   };
 }
+
+const PROBE_ROUTES = new Set(["/healthz", "/readyz"]);
 
 /** The pattern of the handler that answered: the last matched route that is not middleware. */
 function routePatternOf(routes: readonly { method: string; path: string }[]): string {
