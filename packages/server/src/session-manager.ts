@@ -63,6 +63,7 @@ import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import type { SandboxStateView } from "./sandbox-state.js";
 import { checkSessionAccess, type SessionPermission, type ShareLookup } from "./session-access.js";
 import { loadAgentConfig, toPinnedAgentConfig } from "./session-agent.js";
+import { readBudgetSpent } from "./session-budget.js";
 import type { SessionFiles } from "./session-files.js";
 import { destroySessionSandboxData, type SandboxSetup, SessionSandbox } from "./session-sandbox.js";
 
@@ -793,6 +794,10 @@ export class SessionManager implements TurnHost {
         },
         systemPrompt: buildSystemPrompt({ cwd: WORKSPACE, extra, network }),
         cwd: WORKSPACE,
+        // A budget can only be set at create: a session made without one never pays for this read.
+        ...(session.managed?.budget
+          ? { isBudgetSpent: () => readBudgetSpent(options.store, session.orgId, session.id) }
+          : {}),
         ...(agent
           ? {
               permissions: toolPermissionsOf(
