@@ -140,11 +140,9 @@ export const AgentRefParams = z.union([
 export const BudgetParams = z.strictObject({
   type: z.literal("limit"),
   max_list_cost: z.strictObject({
-    amount: z
-      .string()
-      .regex(/^[1-9][0-9]{0,14}$/, {
-        message: 'a positive whole number of cents without leading zeros, e.g. "2500" for $25.00',
-      }),
+    amount: z.string().regex(/^[1-9][0-9]{0,14}$/, {
+      message: 'a positive whole number of cents without leading zeros, e.g. "2500" for $25.00',
+    }),
     currency: z.literal("USD", { message: "USD is the only currency a budget takes" }),
   }),
 });
