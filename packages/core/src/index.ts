@@ -236,4 +236,5 @@ export {
 } from "./vfs/create-mount-table.js";
 export type { FileSystem } from "./vfs/file-system.js";
 export { MountParentFileSystem } from "./vfs/mount-parent-file-system.js";
+export { type FileTreeEntry, ReadOnlyFileTree } from "./vfs/read-only-file-tree.js";
 export { SandboxFileSystem } from "./vfs/sandbox-file-system.js";

@@ -7,6 +7,7 @@ import { rm } from "node:fs/promises";
 import path from "node:path";
 import {
   type AgentConfig,
+  type AgentSkillRef,
   buildSkillsPrompt,
   buildSystemPrompt,
   type CustomToolResult,
@@ -59,6 +60,7 @@ import {
   type MemoryStoreResource,
   type SessionMemoryMounts,
 } from "./memory-store-mounts.js";
+import { mountPinnedSkills, type PinnedSkill, type PinnedSkillsMount } from "./pinned-skills.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import type { SandboxStateView } from "./sandbox-state.js";
 import { checkSessionAccess, type SessionPermission, type ShareLookup } from "./session-access.js";
@@ -116,6 +118,11 @@ export interface SessionManagerOptions {
    * state). Absent: agent sessions get the enabled ones of `tools` (tests with their own tool set).
    */
   readonly toolset?: (session: SessionRecord, agent: AgentConfig) => ToolsetTools;
+  /**
+   * The files of the skill versions an agent session pinned. With it, such a session's `/skills` holds
+   * exactly those (read-only) instead of the org's skill folders; without it, the org's folders.
+   */
+  readonly pinnedSkills?: (orgId: string, skills: readonly AgentSkillRef[]) => Promise<PinnedSkill[]>;
   /** Tells other workers to abort a cancelled session's running step. */
   readonly broadcastCancel?: (sessionId: string) => Promise<void>;
   /** The sandbox's only way out (a proxy socket per session); without it sandboxes have no network. */
@@ -158,6 +165,8 @@ interface LiveSession {
   mirror: Promise<MountMirror> | undefined;
   /** The session's memory store mounts, once set up (before its sandbox starts). */
   memory: Promise<SessionMemoryMounts | undefined> | undefined;
+  /** The agent's pinned skills at /skills, once set up (before its sandbox starts); undefined: none pinned. */
+  skills?: Promise<PinnedSkillsMount | undefined>;
   runner: Promise<SessionRunner> | undefined;
   /** Aborts the step in flight (model stream, sandbox command) when the turn is cancelled. */
   controller: AbortController;
@@ -464,10 +473,11 @@ export class SessionManager implements TurnHost {
       this.#lifecycle.stateDir(sessionId),
     );
     await this.#options.egress?.releaseSession?.(sessionId);
-    // The host copies of its uploads, outputs and memory stores go; output files stay in the Files API.
+    // The host copies of its uploads, outputs, memory stores and skills go; output files stay in the Files API.
     await this.#options.sessionFiles?.(session).destroy();
     if (SESSION_ID_PATTERN.test(sessionId))
-      await rm(path.join(this.#options.home, "memory-mounts", sessionId), { recursive: true, force: true });
+      for (const directory of ["memory-mounts", "session-skills"])
+        await rm(path.join(this.#options.home, directory, sessionId), { recursive: true, force: true });
     if (!(await this.#options.store.deleteSession(caller.orgId, sessionId))) throw notFound("Session");
   }
 
@@ -742,11 +752,19 @@ export class SessionManager implements TurnHost {
       });
     }
     const memoryStores = await live.memory;
-    if (options.files || memoryStores) {
-      const mounts = options.files ? await this.#databaseMounts(session) : [];
+    const pinned = await this.#pinnedSkillsOf(session, live);
+    if (options.files || memoryStores || pinned) {
+      const database = options.files ? await this.#databaseMounts(session) : [];
+      // A session with pinned skills sees those at /skills, not the org's skill folders.
+      const mounts = pinned
+        ? [
+            ...database.filter((mount) => mount.prefix !== "/skills"),
+            { prefix: "/skills", fileSystem: pinned.fileSystem },
+          ]
+        : database;
       live.fs = createMountTable([...baseMounts(live.proxy), ...mounts, ...(memoryStores?.mounts ?? [])]);
     }
-    if (options.files) {
+    if (options.files || pinned) {
       const skills = await loadSkills(live.fs);
       const memory = await loadMemoryInstructions(live.fs);
       for (const section of [memory.prompt, buildSkillsPrompt(skills.skills)])
@@ -809,6 +827,23 @@ export class SessionManager implements TurnHost {
           : {}),
       },
     );
+  }
+
+  /** The agent session's pinned skills (set up once per worker); undefined for a session without an agent. */
+  #pinnedSkillsOf(session: SessionRecord, live: LiveSession): Promise<PinnedSkillsMount | undefined> {
+    if (!live.skills) {
+      live.skills = (async () => {
+        const load = this.#options.pinnedSkills;
+        const agent = load ? await loadAgentConfig(this.#options.store, session) : undefined;
+        if (!load || !agent) return undefined;
+        const hostDir = path.join(this.#options.home, "session-skills", session.id);
+        return mountPinnedSkills(await load(session.orgId, agent.skills), hostDir);
+      })();
+      live.skills.catch(() => {
+        live.skills = undefined; // retried by the next step (e.g. the database blinked)
+      });
+    }
+    return live.skills;
   }
 
   /** /memories and /skills for this session's user, and their read-only mirror for bash in the sandbox. */
@@ -912,19 +947,19 @@ export class SessionManager implements TurnHost {
   /** Per-sandbox mounts, env and limits merged into each sandbox creation. */
   async #sandboxSetup(session: SessionRecord): Promise<SandboxSetup> {
     const files = session.managed ? this.#options.sessionFiles?.(session) : undefined;
-    const [mirror, egress, memoryStores, fileMounts] = await Promise.all([
+    const [mirror, egress, memoryStores, fileMounts, pinned] = await Promise.all([
       this.#liveSession(session).mirror,
       this.#options.egress?.sandboxOptions({ ...session, vaultIds: session.managed?.vaultIds ?? [] }),
       this.#liveSession(session).memory,
       files?.sandboxMounts(),
+      this.#pinnedSkillsOf(session, this.#liveSession(session)),
     ]);
     const writableMounts = [...(memoryStores?.writableMounts ?? []), ...(fileMounts?.writableMounts ?? [])];
-    const mirrorMounts = mirror
-      ? [
-          { hostPath: mirror.memoriesDir, sandboxPath: "/memories" },
-          { hostPath: mirror.skillsDir, sandboxPath: "/skills" },
-        ]
-      : [];
+    const skillsDir = pinned?.hostDir ?? mirror?.skillsDir;
+    const mirrorMounts = [
+      ...(mirror ? [{ hostPath: mirror.memoriesDir, sandboxPath: "/memories" }] : []),
+      ...(skillsDir ? [{ hostPath: skillsDir, sandboxPath: "/skills" }] : []),
+    ];
     return {
       readOnlyMounts: [
         ...mirrorMounts,

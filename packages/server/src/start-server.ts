@@ -51,6 +51,7 @@ import { EventBus } from "./event-bus.js";
 import { acquireHomeLock } from "./home-lock.js";
 import { type MemoryStoreResource, resolveMemoryStoreResources } from "./memory-store-mounts.js";
 import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
+import { loadPinnedSkills, pinSkillVersions } from "./pinned-skills.js";
 import { Readiness } from "./readiness.js";
 import { registerAgentsRoutes } from "./routes/agents-routes.js";
 import { registerAuditRoutes } from "./routes/audit-routes.js";
@@ -199,6 +200,8 @@ export async function startServer(
         directory: path.join(config.home, "session-files", session.id),
         log,
       }),
+    // An agent session's /skills: the skill versions it pinned at create (apiSkills is built below).
+    pinnedSkills: (orgId, skills) => loadPinnedSkills(apiSkills, orgId, skills),
     memoryStores: {
       stores: memoryStores,
       resourcesOf: async (session) =>
@@ -284,6 +287,7 @@ export async function startServer(
         if (resource.type === "file") await checkFileResources(apiFiles, orgId, [resource]);
         return undefined;
       },
+      pinSkills: (orgId, skills) => pinSkillVersions(apiSkills, orgId, skills),
       checkVaults: async (caller, vaultIds) => {
         await vaultStore.credentialsForSession(caller.orgId, caller.userId, vaultIds);
       },
