@@ -12,6 +12,7 @@ import {
   modelListPrice,
   type SessionRecord,
   type SessionStore,
+  toMonetaryAmount,
 } from "@outrig/core";
 
 /** The session's list cost in nano-dollars, or null when its model has no list price. */
@@ -63,8 +64,10 @@ export function updatedBudget(record: SessionRecord, budget: BudgetLimit | null)
       400,
     );
   assertBudgetable(record.model);
-  const spent = sessionListCostNanos(record) ?? 0n;
-  if (amountNanos(budget.max_list_cost) <= spent)
+  // Held against the cost as the session shows it (whole cents, rounded up): a budget equal to the
+  // shown usage.list_cost is not a raise.
+  const spent = toMonetaryAmount(sessionListCostNanos(record) ?? 0n);
+  if (BigInt(budget.max_list_cost.amount) <= BigInt(spent.amount))
     throw new InputError(
       "budget_not_raised",
       "budget: max_list_cost must be above the list cost this session has already spent (usage.list_cost)",

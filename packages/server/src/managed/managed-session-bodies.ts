@@ -120,8 +120,7 @@ export const ResourceParams = z.discriminatedUnion("type", [
 ]);
 export type ResourceParams = z.infer<typeof ResourceParams>;
 
-export const AgentRefParams = z.union([
-  Id,
+const AgentObjectRefParams = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("agent"), id: Id, version: z.number().int().min(1).optional() }),
   z.strictObject({
     type: z.literal("agent_with_overrides"),
@@ -135,6 +134,18 @@ export const AgentRefParams = z.union([
     mcp_servers: z.array(McpServerParam).max(MAX_MCP_SERVERS).optional(),
   }),
 ]);
+
+/**
+ * An agent id, or an object by its `type`. Chosen by the value's JSON type first, so a bad object is
+ * refused naming its own bad fields rather than "matches neither a string nor an object".
+ */
+export const AgentRefParams = z.unknown().transform((value, context) => {
+  const parsed = (typeof value === "string" ? Id : AgentObjectRefParams).safeParse(value);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues)
+    context.addIssue({ code: "custom", message: issue.message, path: issue.path });
+  return z.NEVER;
+});
 
 /** `{type: "limit", max_list_cost: {amount, currency}}`: a positive whole number of cents, in USD. */
 export const BudgetParams = z.strictObject({
