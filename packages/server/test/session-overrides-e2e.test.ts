@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import Anthropic, { toFile } from "@anthropic-ai/sdk";
 import { type FakeLlmServer, startFakeLlmServer } from "@outrig/models";
+import { createDatabase } from "@outrig/storage";
 import { createTestDatabase, type TestDatabase } from "@outrig/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
@@ -24,6 +25,8 @@ let server: RunningServer;
 let home: string;
 let client: Anthropic;
 let environmentId: string;
+/** A client of another org. */
+let otherClient: Anthropic;
 
 beforeAll(async () => {
   testDatabase = await createTestDatabase();
@@ -40,6 +43,15 @@ beforeAll(async () => {
   server = await startServer(config, { log: () => undefined });
   client = new Anthropic({ apiKey: server.bootstrapKey ?? "", baseURL: server.url, maxRetries: 0 });
   environmentId = (await client.beta.environments.create({ name: "overrides" })).id;
+  const database = await createDatabase({ url: testDatabase.url });
+  try {
+    const other = await database.auth.createOrg("other-org");
+    const mallory = await database.auth.createUser(other.id, { name: "mallory", role: "admin" });
+    const key = (await database.auth.createApiKey(other.id, mallory.id, "mallory")).key;
+    otherClient = new Anthropic({ apiKey: key, baseURL: server.url, maxRetries: 0 });
+  } finally {
+    await database.close();
+  }
 }, 180_000);
 
 afterAll(async () => {
@@ -317,6 +329,10 @@ describe("budgets", () => {
     await expect(client.beta.sessions.update(session.id, { budget: budget("5000") })).rejects.toBeInstanceOf(
       Anthropic.BadRequestError,
     );
+    // Another org's key cannot see or change it.
+    await expect(otherClient.beta.sessions.update(session.id, { budget: null })).rejects.toBeInstanceOf(
+      Anthropic.NotFoundError,
+    );
   }, 180_000);
 
   it("is set only at create, only for priced models, and only in the API's shape", async () => {
@@ -467,5 +483,15 @@ describe("pinned skills", () => {
       expect(answer.body.error).toMatchObject({ type: "not_found_error" });
       expect(answer.body.error.message).toMatch(/agent\.skills\[0\]/);
     }
+    // Another org's skill is as absent as a missing one.
+    const foreign = await otherClient.beta.agents.create({
+      name: "foreign",
+      model: "claude-sonnet-4-5",
+      skills: [{ type: "custom", skill_id: skill.id }],
+    });
+    const environment = await otherClient.beta.environments.create({ name: "foreign" });
+    await expect(
+      otherClient.beta.sessions.create({ agent: foreign.id, environment_id: environment.id }),
+    ).rejects.toBeInstanceOf(Anthropic.NotFoundError);
   }, 60_000);
 });
