@@ -5,7 +5,8 @@
  * bytes from a per-session host copy bound read-only at `/skills`. A new version of a skill, or another
  * skill of the org, never shows up in a session that did not pin it.
  */
-import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import {
   type AgentSkillRef,
@@ -77,8 +78,9 @@ export async function loadPinnedSkills(
 }
 
 /**
- * Writes the pinned skills to `hostDir` (replacing what was there: executable files 0755, others 0644)
- * and answers the mount for the file tools over the same files.
+ * Writes the pinned skills to `hostDir` (executable files 0755, others 0644) and answers the mount for
+ * the file tools over the same files. A copy that already holds exactly these files (a digest kept
+ * beside it, `<hostDir>.digest`) is left alone, so a sandbox that has it bound never sees it replaced.
  */
 export async function mountPinnedSkills(
   skills: readonly PinnedSkill[],
@@ -87,6 +89,15 @@ export async function mountPinnedSkills(
   const entries = skills.flatMap((skill) =>
     skill.files.map((file) => ({ ...file, path: `${skill.name}/${file.path}` })),
   );
+  const fileSystem = new ReadOnlyFileTree(entries, PINNED_SKILLS_READ_ONLY);
+  const hash = createHash("sha256");
+  for (const entry of entries)
+    hash
+      .update(`${entry.path}\0${entry.isExecutable ? 1 : 0}\0${entry.content.byteLength}\0`)
+      .update(entry.content);
+  const digest = hash.digest("hex");
+  const digestFile = `${hostDir}.digest`;
+  if ((await readFile(digestFile, "utf8").catch(() => "")) === digest) return { fileSystem, hostDir };
   await rm(hostDir, { recursive: true, force: true });
   await mkdir(hostDir, { recursive: true, mode: 0o755 });
   for (const entry of entries) {
@@ -97,5 +108,6 @@ export async function mountPinnedSkills(
     await writeFile(target, entry.content);
     await chmod(target, entry.isExecutable ? 0o755 : 0o644);
   }
-  return { fileSystem: new ReadOnlyFileTree(entries, PINNED_SKILLS_READ_ONLY), hostDir };
+  await writeFile(digestFile, digest);
+  return { fileSystem, hostDir };
 }

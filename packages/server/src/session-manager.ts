@@ -475,9 +475,15 @@ export class SessionManager implements TurnHost {
     await this.#options.egress?.releaseSession?.(sessionId);
     // The host copies of its uploads, outputs, memory stores and skills go; output files stay in the Files API.
     await this.#options.sessionFiles?.(session).destroy();
-    if (SESSION_ID_PATTERN.test(sessionId))
-      for (const directory of ["memory-mounts", "session-skills"])
-        await rm(path.join(this.#options.home, directory, sessionId), { recursive: true, force: true });
+    if (SESSION_ID_PATTERN.test(sessionId)) {
+      const home = this.#options.home;
+      for (const target of [
+        path.join(home, "memory-mounts", sessionId),
+        path.join(home, "session-skills", sessionId),
+        path.join(home, "session-skills", `${sessionId}.digest`),
+      ])
+        await rm(target, { recursive: true, force: true });
+    }
     if (!(await this.#options.store.deleteSession(caller.orgId, sessionId))) throw notFound("Session");
   }
 
@@ -766,7 +772,8 @@ export class SessionManager implements TurnHost {
     }
     if (options.files || pinned) {
       const skills = await loadSkills(live.fs);
-      const memory = await loadMemoryInstructions(live.fs);
+      // Without database files there is no /memories to read (it would start the sandbox to look).
+      const memory = options.files ? await loadMemoryInstructions(live.fs) : { prompt: "" };
       for (const section of [memory.prompt, buildSkillsPrompt(skills.skills)])
         if (section) sections.push(section);
     }

@@ -469,6 +469,12 @@ describe("pinned skills", () => {
       expect(system).toContain("/skills/pinned-demo/SKILL.md");
       expect(system).not.toContain("unlisted-demo");
     }
+    // The session's host copy of its skills goes with it.
+    const copy = path.join(home, "session-skills", pinned.id);
+    expect((await fs.stat(copy)).isDirectory()).toBe(true);
+    await client.beta.sessions.delete(pinned.id);
+    expect(await fs.stat(copy).catch(() => null)).toBeNull();
+    expect(await fs.stat(`${copy}.digest`).catch(() => null)).toBeNull();
   }, 240_000);
 
   it("refuses a session whose agent lists a skill or version the org lacks (404, as another org's is)", async () => {
