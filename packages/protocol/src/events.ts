@@ -117,8 +117,11 @@ export const TurnEndEvent = z.object({
   ...base,
   type: z.literal("turn.end"),
   turn: z.number().int(),
-  /** `interrupted`: an `interrupt.request` stopped the turn. */
-  reason: z.enum(["end_turn", "max_steps", "max_tokens", "refusal", "interrupted"]),
+  /**
+   * `interrupted`: an `interrupt.request` stopped the turn. `budget_reached`: the session's list cost
+   * reached its budget, so no further model request was made.
+   */
+  reason: z.enum(["end_turn", "max_steps", "max_tokens", "refusal", "interrupted", "budget_reached"]),
   usage: Usage,
 });
 export const TurnErrorEvent = z.object({

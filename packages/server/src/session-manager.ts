@@ -7,6 +7,7 @@ import { rm } from "node:fs/promises";
 import path from "node:path";
 import {
   type AgentConfig,
+  type AgentSkillRef,
   buildSkillsPrompt,
   buildSystemPrompt,
   type CustomToolResult,
@@ -60,10 +61,12 @@ import {
   type SessionMemoryMounts,
 } from "./memory-store-mounts.js";
 import { stepScope } from "./ops/step-scope.js";
+import { mountPinnedSkills, type PinnedSkill, type PinnedSkillsMount } from "./pinned-skills.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import type { SandboxStateView } from "./sandbox-state.js";
 import { checkSessionAccess, type SessionPermission, type ShareLookup } from "./session-access.js";
 import { loadAgentConfig, toPinnedAgentConfig } from "./session-agent.js";
+import { readBudgetSpent } from "./session-budget.js";
 import type { SessionFiles } from "./session-files.js";
 import { destroySessionSandboxData, type SandboxSetup, SessionSandbox } from "./session-sandbox.js";
 
@@ -116,6 +119,11 @@ export interface SessionManagerOptions {
    * state). Absent: agent sessions get the enabled ones of `tools` (tests with their own tool set).
    */
   readonly toolset?: (session: SessionRecord, agent: AgentConfig) => ToolsetTools;
+  /**
+   * The files of the skill versions an agent session pinned. With it, such a session's `/skills` holds
+   * exactly those (read-only) instead of the org's skill folders; without it, the org's folders.
+   */
+  readonly pinnedSkills?: (orgId: string, skills: readonly AgentSkillRef[]) => Promise<PinnedSkill[]>;
   /** Tells other workers to abort a cancelled session's running step. */
   readonly broadcastCancel?: (sessionId: string) => Promise<void>;
   /** The sandbox's only way out (a proxy socket per session); without it sandboxes have no network. */
@@ -158,6 +166,8 @@ interface LiveSession {
   mirror: Promise<MountMirror> | undefined;
   /** The session's memory store mounts, once set up (before its sandbox starts). */
   memory: Promise<SessionMemoryMounts | undefined> | undefined;
+  /** The agent's pinned skills at /skills, once set up (before its sandbox starts); undefined: none pinned. */
+  skills?: Promise<PinnedSkillsMount | undefined>;
   runner: Promise<SessionRunner> | undefined;
   /** Aborts the step in flight (model stream, sandbox command) when the turn is cancelled. */
   controller: AbortController;
@@ -464,10 +474,17 @@ export class SessionManager implements TurnHost {
       this.#lifecycle.stateDir(sessionId),
     );
     await this.#options.egress?.releaseSession?.(sessionId);
-    // The host copies of its uploads, outputs and memory stores go; output files stay in the Files API.
+    // The host copies of its uploads, outputs, memory stores and skills go; output files stay in the Files API.
     await this.#options.sessionFiles?.(session).destroy();
-    if (SESSION_ID_PATTERN.test(sessionId))
-      await rm(path.join(this.#options.home, "memory-mounts", sessionId), { recursive: true, force: true });
+    if (SESSION_ID_PATTERN.test(sessionId)) {
+      const home = this.#options.home;
+      for (const target of [
+        path.join(home, "memory-mounts", sessionId),
+        path.join(home, "session-skills", sessionId),
+        path.join(home, "session-skills", `${sessionId}.digest`),
+      ])
+        await rm(target, { recursive: true, force: true });
+    }
     if (!(await this.#options.store.deleteSession(caller.orgId, sessionId))) throw notFound("Session");
   }
 
@@ -745,13 +762,22 @@ export class SessionManager implements TurnHost {
       });
     }
     const memoryStores = await live.memory;
-    if (options.files || memoryStores) {
-      const mounts = options.files ? await this.#databaseMounts(session) : [];
+    const pinned = await this.#pinnedSkillsOf(session, live);
+    if (options.files || memoryStores || pinned) {
+      const database = options.files ? await this.#databaseMounts(session) : [];
+      // A session with pinned skills sees those at /skills, not the org's skill folders.
+      const mounts = pinned
+        ? [
+            ...database.filter((mount) => mount.prefix !== "/skills"),
+            { prefix: "/skills", fileSystem: pinned.fileSystem },
+          ]
+        : database;
       live.fs = createMountTable([...baseMounts(live.proxy), ...mounts, ...(memoryStores?.mounts ?? [])]);
     }
-    if (options.files) {
+    if (options.files || pinned) {
       const skills = await loadSkills(live.fs);
-      const memory = await loadMemoryInstructions(live.fs);
+      // Without database files there is no /memories to read (it would start the sandbox to look).
+      const memory = options.files ? await loadMemoryInstructions(live.fs) : { prompt: "" };
       for (const section of [memory.prompt, buildSkillsPrompt(skills.skills)])
         if (section) sections.push(section);
     }
@@ -797,6 +823,10 @@ export class SessionManager implements TurnHost {
         },
         systemPrompt: buildSystemPrompt({ cwd: WORKSPACE, extra, network }),
         cwd: WORKSPACE,
+        // A budget can only be set at create: a session made without one never pays for this read.
+        ...(session.managed?.budget
+          ? { isBudgetSpent: () => readBudgetSpent(options.store, session.orgId, session.id) }
+          : {}),
         ...(agent
           ? {
               permissions: toolPermissionsOf(
@@ -808,6 +838,23 @@ export class SessionManager implements TurnHost {
           : {}),
       },
     );
+  }
+
+  /** The agent session's pinned skills (set up once per worker); undefined for a session without an agent. */
+  #pinnedSkillsOf(session: SessionRecord, live: LiveSession): Promise<PinnedSkillsMount | undefined> {
+    if (!live.skills) {
+      live.skills = (async () => {
+        const load = this.#options.pinnedSkills;
+        const agent = load ? await loadAgentConfig(this.#options.store, session) : undefined;
+        if (!load || !agent) return undefined;
+        const hostDir = path.join(this.#options.home, "session-skills", session.id);
+        return mountPinnedSkills(await load(session.orgId, agent.skills), hostDir);
+      })();
+      live.skills.catch(() => {
+        live.skills = undefined; // retried by the next step (e.g. the database blinked)
+      });
+    }
+    return live.skills;
   }
 
   /** /memories and /skills for this session's user, and their read-only mirror for bash in the sandbox. */
@@ -911,19 +958,19 @@ export class SessionManager implements TurnHost {
   /** Per-sandbox mounts, env and limits merged into each sandbox creation. */
   async #sandboxSetup(session: SessionRecord): Promise<SandboxSetup> {
     const files = session.managed ? this.#options.sessionFiles?.(session) : undefined;
-    const [mirror, egress, memoryStores, fileMounts] = await Promise.all([
+    const [mirror, egress, memoryStores, fileMounts, pinned] = await Promise.all([
       this.#liveSession(session).mirror,
       this.#options.egress?.sandboxOptions({ ...session, vaultIds: session.managed?.vaultIds ?? [] }),
       this.#liveSession(session).memory,
       files?.sandboxMounts(),
+      this.#pinnedSkillsOf(session, this.#liveSession(session)),
     ]);
     const writableMounts = [...(memoryStores?.writableMounts ?? []), ...(fileMounts?.writableMounts ?? [])];
-    const mirrorMounts = mirror
-      ? [
-          { hostPath: mirror.memoriesDir, sandboxPath: "/memories" },
-          { hostPath: mirror.skillsDir, sandboxPath: "/skills" },
-        ]
-      : [];
+    const skillsDir = pinned?.hostDir ?? mirror?.skillsDir;
+    const mirrorMounts = [
+      ...(mirror ? [{ hostPath: mirror.memoriesDir, sandboxPath: "/memories" }] : []),
+      ...(skillsDir ? [{ hostPath: skillsDir, sandboxPath: "/skills" }] : []),
+    ];
     return {
       readOnlyMounts: [
         ...mirrorMounts,

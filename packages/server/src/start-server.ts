@@ -55,6 +55,7 @@ import { createOperations } from "./ops/create-operations.js";
 import { createLogger, type Logger } from "./ops/logger.js";
 import { loadOperationsConfig } from "./ops/operations-config.js";
 import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
+import { loadPinnedSkills, pinSkillVersions } from "./pinned-skills.js";
 import { Readiness } from "./readiness.js";
 import { registerAgentsRoutes } from "./routes/agents-routes.js";
 import { registerAuditRoutes } from "./routes/audit-routes.js";
@@ -235,6 +236,8 @@ export async function startServer(
         directory: path.join(config.home, "session-files", session.id),
         log,
       }),
+    // An agent session's /skills: the skill versions it pinned at create (apiSkills is built below).
+    pinnedSkills: (orgId, skills) => loadPinnedSkills(apiSkills, orgId, skills),
     memoryStores: {
       stores: memoryStores,
       resourcesOf: async (session) =>
@@ -321,6 +324,7 @@ export async function startServer(
         if (resource.type === "file") await checkFileResources(apiFiles, orgId, [resource]);
         return undefined;
       },
+      pinSkills: (orgId, skills) => pinSkillVersions(apiSkills, orgId, skills),
       checkVaults: async (caller, vaultIds) => {
         await vaultStore.credentialsForSession(caller.orgId, caller.userId, vaultIds);
       },

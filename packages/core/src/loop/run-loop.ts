@@ -62,6 +62,11 @@ export interface SessionRunContext {
    * running the call.
    */
   readonly runTool?: (options: ToolRunOptions, run: () => Promise<ToolResult>) => Promise<ToolResult>;
+  /**
+   * Asked before every model request of a session with a budget: true when its tracked list cost has
+   * reached the budget, and the turn then ends with `budget_reached` instead of calling the model.
+   */
+  readonly isBudgetSpent?: () => Promise<boolean>;
 }
 
 /** What one step did; small and serializable, so a durable engine can checkpoint it. */
@@ -195,6 +200,12 @@ export class SessionRunner {
         ]);
         break;
       case "call_model":
+        if (await this.#context.isBudgetSpent?.()) {
+          await this.#appendOrClosed([
+            { type: "turn.end", turn: state.turn, reason: "budget_reached", usage: state.turnUsage },
+          ]);
+          break;
+        }
         await this.#callModel(state, action.step, signal, interruptSignal);
         break;
       case "deny_tool":

@@ -235,7 +235,10 @@ export class SessionEventProjector {
         return [
           {
             type: "session.status_idle",
-            stop_reason: { type: event.reason === "refusal" ? "refusal" : "end_turn" },
+            stop_reason: {
+              type:
+                event.reason === "refusal" || event.reason === "budget_reached" ? event.reason : "end_turn",
+            },
             stop_details: null,
           },
         ];

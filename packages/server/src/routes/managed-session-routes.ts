@@ -7,18 +7,19 @@
 import type {
   AgentConfig,
   AgentDirectory,
+  AgentOverrides,
   EnvironmentDirectory,
   ManagedSessionFields,
   SessionRecord,
   SessionStore,
 } from "@outrig/core";
 import {
+  applyAgentOverrides,
   assertEnvironmentRunnable,
   InputError,
   MAX_SESSION_RESOURCES,
-  providerModelSpec,
 } from "@outrig/core";
-import type { SessionEvent, SessionStatus } from "@outrig/protocol";
+import type { AgentResource, AgentSkill, SessionEvent, SessionStatus } from "@outrig/protocol";
 import type { Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
@@ -48,6 +49,7 @@ import {
 } from "../managed/session-event-projection.js";
 import { renderSession, toStoredResource } from "../managed/session-object.js";
 import { decodeCursor, encodeCursor } from "../page-cursor.js";
+import { assertBudgetable, updatedBudget } from "../session-budget.js";
 import type { Caller, SessionManager } from "../session-manager.js";
 
 const REPLAY_PAGE = 500;
@@ -69,6 +71,12 @@ export interface ManagedSessionRouteDependencies {
     orgId: string,
     resource: ResourceParams,
   ) => Promise<ResourceOverrides | undefined>;
+  /**
+   * Pins a new session's custom skills: each entry with its `version` (`latest` included) resolved to
+   * the version id the session keeps for its life; 404 for a skill or version the org does not have.
+   * Without it skills are pinned as the agent names them.
+   */
+  readonly pinSkills?: (orgId: string, skills: readonly AgentSkill[]) => Promise<AgentSkill[]>;
   /** Checks that `caller` may use these vaults (404 for another org's or user's, 409 for an archived one). */
   readonly checkVaults?: (caller: Caller, vaultIds: readonly string[]) => Promise<void>;
   /**
@@ -100,12 +108,6 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
   app.post("/v1/sessions", async (c) => {
     const caller = c.get("caller");
     const body = await readJson(c, CreateSessionParams);
-    if (body.budget !== undefined)
-      throw new InputError(
-        "unsupported_field",
-        "budget: session budgets are not supported by this server",
-        400,
-      );
     if ((body.initial_events?.length ?? 0) > 1)
       throw new InputError(
         "unsupported_field",
@@ -180,13 +182,14 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
   app.post("/v1/sessions/:id", async (c) => {
     const caller = c.get("caller");
     const body = await readJson(c, UpdateSessionParams);
-    if (body.agent !== undefined || body.budget !== undefined)
+    if (body.agent !== undefined)
       throw new InputError(
         "unsupported_field",
-        `${body.agent !== undefined ? "agent" : "budget"}: changing it on a session is not supported by this server`,
+        "agent: changing it on a session is not supported by this server",
         400,
       );
     const session = await writable(sessions, caller, c.req.param("id"));
+    const budget = body.budget === undefined ? undefined : updatedBudget(session, body.budget);
     const metadata = { ...(session.managed?.metadata ?? {}) };
     for (const [key, value] of Object.entries(body.metadata ?? {})) {
       if (value === null) delete metadata[key];
@@ -199,6 +202,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
       ...(body.title !== undefined ? { title: body.title } : {}),
       ...(body.metadata ? { metadata } : {}),
       ...(body.vault_ids ? { vaultIds: body.vault_ids } : {}),
+      ...(budget !== undefined ? { budget } : {}),
     });
     if (!updated) throw notFound("Session");
     return c.json(await renderSession(store, updated));
@@ -424,24 +428,8 @@ async function resolveNewSession(
   const environment = await deps.environments.get(caller.orgId, body.environment_id);
   if (!environment) throw new InputError("not_found", "environment_id: no such environment", 404);
   assertEnvironmentRunnable(environment);
-  let config: AgentConfig = resolved.config;
-  let agent = resolved.resource;
-  if (typeof body.agent !== "string" && body.agent.type === "agent_with_overrides") {
-    const overrides = body.agent;
-    for (const field of ["tools", "skills", "mcp_servers"] as const) {
-      if (overrides[field] !== undefined)
-        throw new InputError("unsupported_field", `agent.${field}: overriding it is not supported yet`, 400);
-    }
-    if (overrides.model !== undefined) {
-      const name = typeof overrides.model === "string" ? overrides.model : overrides.model.id;
-      config = { ...config, model: providerModelSpec(name) };
-      agent = { ...agent, model: typeof overrides.model === "string" ? { id: name } : overrides.model };
-    }
-    if (overrides.system !== undefined) {
-      config = { ...config, system: overrides.system };
-      agent = { ...agent, system: overrides.system };
-    }
-  }
+  const { config, agent } = await pinnedAgent(deps, caller.orgId, resolved, body.agent);
+  if (body.budget !== undefined) assertBudgetable(config.model);
   const params = body.resources ?? [];
 
   for (const resource of params) {
@@ -465,7 +453,33 @@ async function resolveNewSession(
     metadata: body.metadata ?? {},
     vaultIds: body.vault_ids ?? [],
     resources: await storedResources(deps, caller.orgId, params),
+    ...(body.budget !== undefined ? { budget: body.budget } : {}),
   };
+}
+
+/**
+ * The agent a new session pins: the resolved version with the session's overrides applied (each one
+ * checked as an agent update of that field would be), its custom skills' versions pinned (`latest`
+ * becomes the newest version now), as the loop's config and as `session.agent` shows it.
+ */
+async function pinnedAgent(
+  deps: ManagedSessionRouteDependencies,
+  orgId: string,
+  resolved: { readonly config: AgentConfig; readonly resource: Record<string, unknown> },
+  reference: CreateSessionParams["agent"],
+): Promise<{ config: AgentConfig; agent: Record<string, unknown> }> {
+  let config = resolved.config;
+  // Invariant: the AgentDirectory answers the API's Agent object as `resource`.
+  let agent = resolved.resource as unknown as AgentResource;
+  if (typeof reference !== "string" && reference.type === "agent_with_overrides") {
+    const { type: _type, id: _id, version: _version, ...fields } = reference;
+    ({ config, resource: agent } = applyAgentOverrides(agent, fields satisfies AgentOverrides));
+  }
+  if (deps.pinSkills && agent.skills.some((skill) => skill.type === "custom")) {
+    const skills = await deps.pinSkills(orgId, agent.skills);
+    ({ config, resource: agent } = applyAgentOverrides(agent, { skills }));
+  }
+  return { config, agent: agent as unknown as Record<string, unknown> };
 }
 
 /**
