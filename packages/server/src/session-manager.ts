@@ -59,6 +59,11 @@ import {
   type MemoryStoreResource,
   type SessionMemoryMounts,
 } from "./memory-store-mounts.js";
+import {
+  type PackageLayerSetup,
+  prepareSessionPackageLayer,
+  type SessionPackageLayers,
+} from "./package-layers/session-package-layer.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import type { SandboxStateView } from "./sandbox-state.js";
 import { checkSessionAccess, type SessionPermission, type ShareLookup } from "./session-access.js";
@@ -119,6 +124,8 @@ export interface SessionManagerOptions {
   readonly broadcastCancel?: (sessionId: string) => Promise<void>;
   /** The sandbox's only way out (a proxy socket per session); without it sandboxes have no network. */
   readonly egress?: SandboxEgressHook;
+  /** An environment's `packages`: the cached layer its sessions' sandboxes start from. */
+  readonly packageLayers?: SessionPackageLayers;
   /** Sandbox policies, snapshots and warm starts; default: the idle times above, no snapshots. */
   readonly sandboxLifecycle?: SandboxLifecycle;
   /** How often the sweep destroys sandbox data of sessions no worker holds. Default 1 hour. */
@@ -164,6 +171,8 @@ interface LiveSession {
   interruptController: AbortController;
   /** The `file` resources last put into the sandbox (their ids and paths), to notice new ones. */
   mountedFilesKey?: string;
+  /** The environment's package layer, once found or built (undefined setup: no packages). */
+  packageLayer?: Promise<PackageLayerSetup | undefined>;
 }
 
 export class SessionManager implements TurnHost {
@@ -550,6 +559,8 @@ export class SessionManager implements TurnHost {
     const state = await runner.state();
     if (state.turn !== turn || state.turnStatus !== "running") return { type: "idle", seq: state.lastSeq };
     live.turn = turn;
+    if (!(await this.#preparePackageLayer(session, live, turn)))
+      return { type: "idle", seq: (await runner.state()).lastSeq };
     runner.setPolicy(await this.#policy(session.orgId));
     const files = session.managed ? this.#options.sessionFiles?.(session) : undefined;
     if (files) await this.#mountSessionFiles(session, live, files);
@@ -904,14 +915,42 @@ export class SessionManager implements TurnHost {
     });
   }
 
+  /**
+   * Before a step may start the sandbox: the environment's package layer, found or built once. False
+   * when its build failed (the turn has ended with the installer's error); tried again next turn.
+   */
+  async #preparePackageLayer(session: SessionRecord, live: LiveSession, turn: number): Promise<boolean> {
+    const packageLayers = this.#options.packageLayers;
+    if (!packageLayers || !session.managed) return true;
+    if (live.packageLayer) return true;
+    const prepared = prepareSessionPackageLayer(packageLayers, session, turn, (events) =>
+      this.#append(session.id, events, turn),
+    );
+    // A sandbox setup meanwhile waits for the layer; a failed build gives it none (and is retried).
+    live.packageLayer = prepared.then(
+      (outcome) => (outcome.type === "ready" ? outcome.setup : undefined),
+      () => undefined,
+    );
+    const outcome = await prepared.catch((error: unknown) => {
+      live.packageLayer = undefined;
+      throw error;
+    });
+    if (outcome.type === "failed") {
+      live.packageLayer = undefined;
+      return false;
+    }
+    return true;
+  }
+
   /** Per-sandbox mounts, env and limits merged into each sandbox creation. */
   async #sandboxSetup(session: SessionRecord): Promise<SandboxSetup> {
     const files = session.managed ? this.#options.sessionFiles?.(session) : undefined;
-    const [mirror, egress, memoryStores, fileMounts] = await Promise.all([
+    const [mirror, egress, memoryStores, fileMounts, packageLayer] = await Promise.all([
       this.#liveSession(session).mirror,
       this.#options.egress?.sandboxOptions({ ...session, vaultIds: session.managed?.vaultIds ?? [] }),
       this.#liveSession(session).memory,
       files?.sandboxMounts(),
+      this.#liveSession(session).packageLayer,
     ]);
     const writableMounts = [...(memoryStores?.writableMounts ?? []), ...(fileMounts?.writableMounts ?? [])];
     const mirrorMounts = mirror
@@ -926,9 +965,10 @@ export class SessionManager implements TurnHost {
         ...(egress?.readOnlyMounts ?? []),
         ...(memoryStores?.readOnlyMounts ?? []),
         ...(fileMounts?.readOnlyMounts ?? []),
+        ...(packageLayer?.readOnlyMounts ?? []),
       ],
       ...(writableMounts.length > 0 ? { writableMounts } : {}),
-      ...(egress?.env ? { env: egress.env } : {}),
+      ...(egress?.env || packageLayer ? { env: { ...egress?.env, ...packageLayer?.env } } : {}),
       ...(egress?.egressSocketPath ? { egressSocketPath: egress.egressSocketPath } : {}),
     };
   }

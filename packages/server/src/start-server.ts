@@ -50,6 +50,7 @@ import { SessionEgress } from "./egress/session-egress.js";
 import { EventBus } from "./event-bus.js";
 import { acquireHomeLock } from "./home-lock.js";
 import { type MemoryStoreResource, resolveMemoryStoreResources } from "./memory-store-mounts.js";
+import { PackageLayers } from "./package-layers/package-layers.js";
 import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
 import { Readiness } from "./readiness.js";
 import { registerAgentsRoutes } from "./routes/agents-routes.js";
@@ -66,6 +67,7 @@ import { registerSessionShareRoutes } from "./routes/session-share-routes.js";
 import { registerSkillsApiRoutes } from "./routes/skills-api-routes.js";
 import { registerVaultsRoutes } from "./routes/vaults-routes.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
+import { sandboxLimitsOf } from "./sandbox-policy.js";
 import { checkFileResources, SessionFiles } from "./session-files.js";
 import { SessionManager } from "./session-manager.js";
 import { createSearxngWebSearcher } from "./web-search/searxng-web-searcher.js";
@@ -184,7 +186,31 @@ export async function startServer(
   const webSearcher = config.webSearchUrl
     ? createSearxngWebSearcher({ url: config.webSearchUrl })
     : undefined;
+  // An environment's packages: one layer per (org, base image, packages) on this host, built through egress.
+  const packageLayers = new PackageLayers({
+    home: config.home,
+    provider: sandboxProvider,
+    baseImageId: findDefaultImage(config.home)?.manifest.contentHash ?? `host-node-${process.version}`,
+    npmRegistry: config.packages.npmRegistry,
+    npmCliDir:
+      config.packages.npmCliDir ??
+      path.resolve(path.dirname(process.execPath), "..", "lib", "node_modules", "npm"),
+    egress,
+    timeoutMs: config.packages.buildTimeoutMs,
+    limits: sandboxLimitsOf(config.sandbox.policy),
+    log,
+  });
   const sessions = new SessionManager({
+    packageLayers: {
+      layers: packageLayers,
+      packagesOf: async (session) => {
+        const environmentId = session.managed?.environmentId;
+        const environment = environmentId
+          ? await environmentDirectory.get(session.orgId, environmentId)
+          : null;
+        return environment?.kind === "cloud" ? environment.packages : null;
+      },
+    },
     // Agent sessions run the toolset's own tools; web_fetch goes out through the session's egress.
     toolset: (session, agent) =>
       createToolsetTools(agent.toolset, {
