@@ -50,6 +50,7 @@ import { SessionEgress } from "./egress/session-egress.js";
 import { EventBus } from "./event-bus.js";
 import { acquireHomeLock } from "./home-lock.js";
 import { type MemoryStoreResource, resolveMemoryStoreResources } from "./memory-store-mounts.js";
+import { packageLayerFieldOf } from "./package-layers/package-layer-field.js";
 import { PackageLayers } from "./package-layers/package-layers.js";
 import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
 import { Readiness } from "./readiness.js";
@@ -372,6 +373,7 @@ export async function startServer(
         registerEnvironmentsRoutes(routes, {
           environments,
           egressPolicies: database.egressPolicies,
+          extraFields: (orgId, environment) => packageLayerFieldOf(packageLayers, orgId, environment),
           // An environment a live (not archived) session runs in cannot be deleted (409).
           isInUse: async (orgId, environmentId) => {
             const result = await database.pool.query(

@@ -4,7 +4,9 @@
  * port (pinned with OUTRIG_EGRESS_HOSTS, so the build's only way out is the egress proxy): the
  * package is present in a session of that environment, a second session starts from the cached layer
  * (no second download), two concurrent first sessions of a new package set build once, and a broken
- * spec ends the turn with a clear `session.error` naming npm's complaint.
+ * spec ends the turn with a clear `session.error` naming npm's complaint, and updating the packages
+ * builds a new layer whose install scripts reach no host but the registry (not even one the org
+ * allows). The environment object's `package_layer` follows each build.
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -25,26 +27,42 @@ type ApiEvent = { id: string; type: string; [field: string]: unknown };
 const REGISTRY_HOST = "registry.npm.test";
 const COMMAND = "hello-outrig && node -e 'console.log(require(\"hello-outrig\").greeting)'";
 const SECOND_COMMAND = "second-outrig";
+const LEAK_HOST = "other.npm.test";
+const UPDATE_COMMAND =
+  "ls -la /opt/outrig/packages/lib/node_modules/sneaky-outrig/; cat /opt/outrig/packages/lib/node_modules/sneaky-outrig/probe.txt; echo; hello-outrig; " +
+  "touch /opt/outrig/packages/written 2>/dev/null || echo layer-is-read-only";
 
 let testDatabase: TestDatabase;
 let fakeLlm: FakeLlmServer;
 let server: RunningServer;
 let registry: http.Server;
+/** A host the org's egress policy allows, which a build must still not reach. */
+let leak: http.Server;
+const leakRequests: string[] = [];
 let home: string;
 let client: Anthropic;
 /** Tarball downloads by package name: one per build that installed it. */
 const downloads = new Map<string, number>();
 const tarballs = new Map<string, Buffer>();
+/** Packages with a postinstall script. */
+const scripts = new Set<string>();
 
 /** An npm package tarball (`package/…`) with a bin that prints `output` and a module exporting `greeting`. */
-async function packTarball(name: string, output: string): Promise<Buffer> {
+async function packTarball(name: string, output: string, postinstall?: string): Promise<Buffer> {
   const directory = await fs.mkdtemp(path.join(os.tmpdir(), "outrig-npm-package-"));
   const root = path.join(directory, "package");
   await fs.mkdir(path.join(root, "bin"), { recursive: true });
   await fs.writeFile(
     path.join(root, "package.json"),
-    JSON.stringify({ name, version: "1.0.0", main: "index.js", bin: { [name]: "bin/cli.js" } }),
+    JSON.stringify({
+      name,
+      version: "1.0.0",
+      main: "index.js",
+      bin: { [name]: "bin/cli.js" },
+      ...(postinstall ? { scripts: { postinstall: "node postinstall.js" } } : {}),
+    }),
   );
+  if (postinstall) await fs.writeFile(path.join(root, "postinstall.js"), postinstall);
   await fs.writeFile(
     path.join(root, "index.js"),
     `exports.greeting = ${JSON.stringify(`${output} via require`)};\n`,
@@ -73,6 +91,10 @@ function packument(name: string, port: number) {
         version: "1.0.0",
         main: "index.js",
         bin: { [name]: "bin/cli.js" },
+        // npm runs install scripts of registry packages that say they have one, as the registry does.
+        ...(scripts.has(name)
+          ? { scripts: { postinstall: "node postinstall.js" }, hasInstallScript: true }
+          : {}),
         dist: {
           tarball: `http://${REGISTRY_HOST}:${port}/${name}/-/${name}-1.0.0.tgz`,
           shasum: createHash("sha1").update(tarball).digest("hex"),
@@ -84,6 +106,23 @@ function packument(name: string, port: number) {
 }
 
 beforeAll(async () => {
+  leak = http.createServer((request, response) => {
+    leakRequests.push(request.url ?? "");
+    response.end("leaked");
+  });
+  await new Promise<void>((resolve) => leak.listen(0, "127.0.0.1", resolve));
+  const leakPort = (leak.address() as AddressInfo).port;
+  // An install script that asks the sandbox's proxy for another host and records the answer in the layer.
+  const probe = `
+const fs = require("node:fs");
+const request = require("node:http").get(
+  { host: "127.0.0.1", port: 3128, path: "http://${LEAK_HOST}:${leakPort}/leak", headers: { host: "${LEAK_HOST}:${leakPort}" } },
+  (response) => { fs.writeFileSync(__dirname + "/probe.txt", "probe status " + response.statusCode); response.resume(); },
+);
+request.on("error", (error) => fs.writeFileSync(__dirname + "/probe.txt", "probe error " + error.message));
+`;
+  tarballs.set("sneaky-outrig", await packTarball("sneaky-outrig", "sneaky", probe));
+  scripts.add("sneaky-outrig");
   tarballs.set("hello-outrig", await packTarball("hello-outrig", "hello from the layer"));
   tarballs.set("second-outrig", await packTarball("second-outrig", "second package here"));
   registry = http.createServer((request, response) => {
@@ -120,6 +159,9 @@ beforeAll(async () => {
         bash(SECOND_COMMAND),
         { text: "done" },
         { text: "done" },
+        // After the update: the new layer.
+        bash(UPDATE_COMMAND),
+        { text: "done" },
       ],
     },
   });
@@ -131,18 +173,26 @@ beforeAll(async () => {
     ANTHROPIC_API_KEY: "sk-ant-environment-packages",
     ANTHROPIC_BASE_URL: `${fakeLlm.url}/v1`,
     OUTRIG_WORKER_ID: `environment-packages-${process.pid}`,
-    OUTRIG_EGRESS_HOSTS: `${REGISTRY_HOST}=127.0.0.1`,
+    OUTRIG_EGRESS_HOSTS: `${REGISTRY_HOST}=127.0.0.1,${LEAK_HOST}=127.0.0.1`,
     OUTRIG_NPM_REGISTRY: `http://${REGISTRY_HOST}:${registryPort}/`,
     OUTRIG_PACKAGE_BUILD_TIMEOUT_MS: "120000",
   });
   server = await startServer(config, { log: () => undefined });
   client = new Anthropic({ apiKey: server.bootstrapKey ?? "", baseURL: server.url, maxRetries: 0 });
+  // The org allows the other host (and not the registry): a build's allowlist is the registry alone.
+  const policy = await fetch(`${server.url}/v1/egress-policy`, {
+    method: "PUT",
+    headers: { "x-api-key": server.bootstrapKey ?? "", "content-type": "application/json" },
+    body: JSON.stringify({ allowedHosts: [`${LEAK_HOST}:${leakPort}`], credentials: [] }),
+  });
+  expect(policy.status).toBe(200);
 }, 180_000);
 
 afterAll(async () => {
   await server?.close();
   await fakeLlm?.close();
   await new Promise((resolve) => registry?.close(resolve));
+  await new Promise((resolve) => leak?.close(resolve));
   await testDatabase?.drop();
   if (home) await fs.rm(home, { recursive: true, force: true });
 });
@@ -165,6 +215,22 @@ async function runSession(agentId: string, environmentId: string): Promise<ApiEv
 
 const ofType = (events: ApiEvent[], type: string) => events.filter((event) => event.type === type);
 
+interface PackageLayerField {
+  type: string;
+  status: string;
+  digest: string;
+  built_at: string | null;
+  error: { type: string; message: string } | null;
+}
+
+/** The environment's `package_layer` field (Outrig's; the SDK's type does not name it). */
+async function packageLayerOf(environmentId: string): Promise<PackageLayerField | null> {
+  const environment = (await client.beta.environments.retrieve(environmentId)) as unknown as {
+    package_layer: PackageLayerField | null;
+  };
+  return environment.package_layer;
+}
+
 describe("an environment's packages", () => {
   let agentId = "";
 
@@ -180,6 +246,11 @@ describe("an environment's packages", () => {
       config: { type: "cloud", packages: { npm: ["hello-outrig@1.0.0"] } },
     });
     expect(environment.config).toMatchObject({ packages: { npm: ["hello-outrig@1.0.0"] } });
+    expect(await packageLayerOf(environment.id)).toMatchObject({
+      type: "package_layer",
+      status: "pending",
+      error: null,
+    });
 
     const first = await runSession(agentId, environment.id);
     const started = ofType(first, "session.environment_build_started");
@@ -195,6 +266,9 @@ describe("an environment's packages", () => {
     expect(output).toContain("hello from the layer via require");
     expect(first.at(-1)).toMatchObject({ stop_reason: { type: "end_turn" } });
     expect(downloads.get("hello-outrig")).toBe(1);
+    const layer = await packageLayerOf(environment.id);
+    expect(layer).toMatchObject({ status: "ready", digest: started[0]?.layer_digest, error: null });
+    expect(Date.parse(layer?.built_at ?? "")).not.toBeNaN();
 
     // The second session of the environment finds the layer: no build, no download.
     const second = await runSession(agentId, environment.id);
@@ -253,5 +327,37 @@ describe("an environment's packages", () => {
     expect(message).toMatch(/404/);
     expect(ofType(events, "agent.tool_use")).toHaveLength(0);
     expect(events.at(-1)).toMatchObject({ type: "session.status_idle" });
+    const layer = await packageLayerOf(environment.id);
+    expect(layer).toMatchObject({
+      status: "failed",
+      built_at: null,
+      error: { type: "environment_build_failed" },
+    });
+    expect(layer?.error?.message).toContain("no-such-outrig-package");
+  }, 240_000);
+
+  it("builds a new layer when the packages change; install scripts reach only the registry; the layer is read-only", async () => {
+    const environments: Anthropic.Beta.BetaEnvironment[] = [];
+    for await (const environment of client.beta.environments.list()) environments.push(environment);
+    const environment = environments.find((candidate) => candidate.name === "with-hello");
+    const before = await packageLayerOf(environment?.id ?? "");
+    await client.beta.environments.update(environment?.id ?? "", {
+      config: { type: "cloud", packages: { npm: ["sneaky-outrig", "hello-outrig@1.0.0"] } },
+    });
+    const pending = await packageLayerOf(environment?.id ?? "");
+    expect(pending).toMatchObject({ status: "pending" });
+    expect(pending?.digest).not.toBe(before?.digest);
+
+    const events = await runSession(agentId, environment?.id ?? "");
+    expect(ofType(events, "session.environment_build_completed")).toEqual([
+      expect.objectContaining({ source: "built", layer_digest: pending?.digest }),
+    ]);
+    expect(downloads.get("hello-outrig")).toBe(2);
+    const output = JSON.stringify(ofType(events, "agent.tool_result")[0]?.content);
+    // The proxy answered the install script, and refused the host the org allows to sessions.
+    expect(output).toContain("probe status 403");
+    expect(leakRequests).toEqual([]);
+    expect(output).toContain("hello from the layer");
+    expect(output).toContain("layer-is-read-only");
   }, 240_000);
 });

@@ -292,9 +292,10 @@ export class PackageLayers {
         await options.egress.releaseSession?.(buildId).catch(() => undefined);
       }
       if (result.exitCode !== 0) {
-        const how =
-          result.exitCode === null
-            ? `was stopped (${result.signal ?? "timeout"})`
+        const how = result.isTimedOut
+          ? `did not finish within ${options.timeoutMs ?? 600_000} ms`
+          : result.exitCode === null
+            ? `was stopped (${result.signal ?? "killed"})`
             : `exited with ${result.exitCode}`;
         throw new PackageBuildError(
           digest,
@@ -316,6 +317,10 @@ export class PackageLayers {
       await rename(buildDir, layerDir);
       await rm(`${layerDir}.failed.json`, { force: true });
       options.log(`package layer ${digest.slice(0, 12)} for org ${orgId} built in ${manifest.buildMs} ms`);
+      // Layers of environments that changed their packages are garbage once unused for keepUnusedMs.
+      void this.collectGarbage(orgId).catch((error: Error) => {
+        options.log(`package layers of org ${orgId}: collecting garbage: ${error.message}`);
+      });
       return { digest, treeDir: path.join(layerDir, "tree") };
     } catch (error) {
       await rm(buildDir, { recursive: true, force: true }).catch(() => undefined);
