@@ -29,7 +29,7 @@ const COMMAND = "hello-outrig && node -e 'console.log(require(\"hello-outrig\").
 const SECOND_COMMAND = "second-outrig";
 const LEAK_HOST = "other.npm.test";
 const UPDATE_COMMAND =
-  "ls -la /opt/outrig/packages/lib/node_modules/sneaky-outrig/; cat /opt/outrig/packages/lib/node_modules/sneaky-outrig/probe.txt; echo; hello-outrig; " +
+  "cat /opt/outrig/packages/lib/node_modules/sneaky-outrig/probe.txt; echo; hello-outrig; " +
   "touch /opt/outrig/packages/written 2>/dev/null || echo layer-is-read-only";
 
 let testDatabase: TestDatabase;
