@@ -917,29 +917,31 @@ export class SessionManager implements TurnHost {
 
   /**
    * Before a step may start the sandbox: the environment's package layer, found or built once. False
-   * when its build failed (the turn has ended with the installer's error); tried again next turn.
+   * when the turn is over: its build failed (the turn ended with the installer's error; the next turn
+   * tries again) or the turn was closed meanwhile. A cancel or an interrupt stops the wait, not the
+   * build: the step goes on to end the turn, and a later sandbox setup waits for the layer.
    */
   async #preparePackageLayer(session: SessionRecord, live: LiveSession, turn: number): Promise<boolean> {
     const packageLayers = this.#options.packageLayers;
-    if (!packageLayers || !session.managed) return true;
-    if (live.packageLayer) return true;
+    if (!packageLayers || !session.managed || live.packageLayer) return true;
     const prepared = prepareSessionPackageLayer(packageLayers, session, turn, (events) =>
       this.#append(session.id, events, turn),
     );
-    // A sandbox setup meanwhile waits for the layer; a failed build gives it none (and is retried).
-    live.packageLayer = prepared.then(
+    const layer = prepared.then(
       (outcome) => (outcome.type === "ready" ? outcome.setup : undefined),
       () => undefined,
     );
-    const outcome = await prepared.catch((error: unknown) => {
-      live.packageLayer = undefined;
+    live.packageLayer = layer;
+    const forget = () => {
+      if (live.packageLayer === layer) live.packageLayer = undefined;
+    };
+    prepared.then((outcome) => outcome.type === "failed" && forget(), forget);
+    const stopped = [live.controller.signal, live.interruptController.signal];
+    const outcome = await Promise.race([prepared, whenAborted(stopped)]).catch((error: unknown) => {
+      if (isTurnClosedError(error)) return { type: "failed" as const };
       throw error;
     });
-    if (outcome.type === "failed") {
-      live.packageLayer = undefined;
-      return false;
-    }
-    return true;
+    return outcome === "aborted" || outcome.type === "ready";
   }
 
   /** Per-sandbox mounts, env and limits merged into each sandbox creation. */
@@ -1016,6 +1018,16 @@ export class SessionManager implements TurnHost {
     );
     for (const event of stored) this.#options.bus.publish(sessionId, event);
   }
+}
+
+/** Resolves "aborted" once any of the signals is; never otherwise. */
+function whenAborted(signals: readonly AbortSignal[]): Promise<"aborted"> {
+  return new Promise((resolve) => {
+    for (const signal of signals) {
+      if (signal.aborted) return resolve("aborted");
+      signal.addEventListener("abort", () => resolve("aborted"), { once: true });
+    }
+  });
 }
 
 function isTurnClosedError(error: unknown): boolean {

@@ -44,6 +44,11 @@ let client: Anthropic;
 /** Tarball downloads by package name: one per build that installed it. */
 const downloads = new Map<string, number>();
 const tarballs = new Map<string, Buffer>();
+/** Tarball requests of `slow-outrig` wait for this to be called (a registry that hangs). */
+let releaseSlow: () => void = () => undefined;
+const slowReleased = new Promise<void>((resolve) => {
+  releaseSlow = resolve;
+});
 /** Packages with a postinstall script. */
 const scripts = new Set<string>();
 
@@ -124,6 +129,7 @@ request.on("error", (error) => fs.writeFileSync(__dirname + "/probe.txt", "probe
   tarballs.set("sneaky-outrig", await packTarball("sneaky-outrig", "sneaky", probe));
   scripts.add("sneaky-outrig");
   tarballs.set("hello-outrig", await packTarball("hello-outrig", "hello from the layer"));
+  tarballs.set("slow-outrig", await packTarball("slow-outrig", "slow"));
   tarballs.set("second-outrig", await packTarball("second-outrig", "second package here"));
   registry = http.createServer((request, response) => {
     const port = (registry.address() as AddressInfo).port;
@@ -131,8 +137,12 @@ request.on("error", (error) => fs.writeFileSync(__dirname + "/probe.txt", "probe
     const [name, dash, file] = url.pathname.slice(1).split("/");
     if (name && tarballs.has(name) && dash === "-" && file === `${name}-1.0.0.tgz`) {
       downloads.set(name, (downloads.get(name) ?? 0) + 1);
-      response.writeHead(200, { "content-type": "application/octet-stream" });
-      return response.end(tarballs.get(name));
+      const send = () => {
+        response.writeHead(200, { "content-type": "application/octet-stream" });
+        response.end(tarballs.get(name));
+      };
+      if (name === "slow-outrig") return void slowReleased.then(send);
+      return send();
     }
     if (name && tarballs.has(name) && dash === undefined) {
       response.writeHead(200, { "content-type": "application/json" });
@@ -189,6 +199,7 @@ request.on("error", (error) => fs.writeFileSync(__dirname + "/probe.txt", "probe
 }, 180_000);
 
 afterAll(async () => {
+  releaseSlow();
   await server?.close();
   await fakeLlm?.close();
   await new Promise((resolve) => registry?.close(resolve));
@@ -198,7 +209,11 @@ afterAll(async () => {
 });
 
 /** Starts a session of the environment, sends one message and reads its events until it is idle. */
-async function runSession(agentId: string, environmentId: string): Promise<ApiEvent[]> {
+async function runSession(
+  agentId: string,
+  environmentId: string,
+  onEvent?: (event: ApiEvent, sessionId: string) => Promise<void>,
+): Promise<ApiEvent[]> {
   const session = await client.beta.sessions.create({ agent: agentId, environment_id: environmentId });
   const stream = await client.beta.sessions.events.stream(session.id);
   await client.beta.sessions.events.send(session.id, {
@@ -208,6 +223,7 @@ async function runSession(agentId: string, environmentId: string): Promise<ApiEv
   for await (const item of stream) {
     const event = item as unknown as ApiEvent;
     events.push(event);
+    await onEvent?.(event, session.id);
     if (event.type === "session.status_idle") break;
   }
   return events;
@@ -359,5 +375,22 @@ describe("an environment's packages", () => {
     expect(leakRequests).toEqual([]);
     expect(output).toContain("hello from the layer");
     expect(output).toContain("layer-is-read-only");
+  }, 240_000);
+
+  it("lets an interrupt end a turn that waits for a build that hangs", async () => {
+    const environment = await client.beta.environments.create({
+      name: "slow",
+      config: { type: "cloud", packages: { npm: ["slow-outrig"] } },
+    });
+    const events = await runSession(agentId, environment.id, async (event, sessionId) => {
+      if (event.type === "session.environment_build_started")
+        await client.beta.sessions.events.send(sessionId, { events: [{ type: "user.interrupt" }] });
+    });
+    expect(events.map((event) => event.type)).toContain("user.interrupt");
+    expect(events.at(-1)).toMatchObject({ type: "session.status_idle" });
+    expect(ofType(events, "agent.tool_use")).toHaveLength(0);
+    // The build still waits for the registry: it was left to finish for the environment's next session.
+    expect(await packageLayerOf(environment.id)).toMatchObject({ status: "building" });
+    releaseSlow();
   }, 240_000);
 });
