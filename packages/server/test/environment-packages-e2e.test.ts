@@ -176,6 +176,12 @@ request.on("error", (error) => fs.writeFileSync(__dirname + "/probe.txt", "probe
     },
   });
   home = await fs.mkdtemp(path.join(os.tmpdir(), "outrig-environment-packages-"));
+  // On the debootstrap image when there is one (no node or npm in its /usr), as production runs.
+  const imageDir = process.env.OUTRIG_TEST_IMAGE_DIR?.trim();
+  if (imageDir) {
+    await fs.mkdir(path.join(home, "images"), { recursive: true });
+    await fs.symlink(path.resolve(imageDir), path.join(home, "images", "default"));
+  }
   const config = loadConfig({
     OUTRIG_HOME: home,
     OUTRIG_PORT: "0",
