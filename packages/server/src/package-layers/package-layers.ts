@@ -156,6 +156,8 @@ export class PackageLayers {
         this.#inFlight.delete(key),
       );
       this.#inFlight.set(key, build);
+      // Its callers may stop waiting (a closed turn); the failure is theirs to report, never unhandled.
+      build.catch(() => undefined);
     }
     await onBuildStart?.(digest);
     const layer = await build;
