@@ -362,6 +362,10 @@ describe("an environment's packages", () => {
     const environments: Anthropic.Beta.BetaEnvironment[] = [];
     for await (const environment of client.beta.environments.list()) environments.push(environment);
     const environment = environments.find((candidate) => candidate.name === "with-hello");
+    // The list shows each environment's layer too.
+    expect((environment as unknown as { package_layer: PackageLayerField }).package_layer).toMatchObject({
+      status: "ready",
+    });
     const before = await packageLayerOf(environment?.id ?? "");
     await client.beta.environments.update(environment?.id ?? "", {
       config: { type: "cloud", packages: { npm: ["sneaky-outrig", "hello-outrig@1.0.0"] } },
