@@ -198,7 +198,7 @@ export async function startServer(
       path.resolve(path.dirname(process.execPath), "..", "lib", "node_modules", "npm"),
     egress,
     timeoutMs: config.packages.buildTimeoutMs,
-    limits: sandboxLimitsOf(config.sandbox.policy),
+    limitsFor: async (orgId) => sandboxLimitsOf(await sandboxLifecycle.policyFor(orgId)),
     log,
   });
   const sessions = new SessionManager({

@@ -103,6 +103,7 @@ beforeEach(async () => {
       },
     },
     keepUnusedMs: 60_000,
+    limitsFor: async (orgId) => ({ memoryBytes: orgId === "org_a" ? 256 * 1024 * 1024 : 1024 }),
     log: () => undefined,
   });
 });
@@ -146,6 +147,7 @@ describe("PackageLayers", () => {
     expect(await fs.readFile(path.join(layer?.treeDir ?? "", "bin", "tool"), "utf8")).toContain(
       "'left-pad@<2'",
     );
+    expect(provider.created[0]?.limits).toEqual({ memoryBytes: 256 * 1024 * 1024 });
     expect(provider.created[0]?.readOnlyMounts).toContainEqual({
       hostPath: npmCliDir,
       sandboxPath: "/opt/outrig/npm",

@@ -64,7 +64,8 @@ export interface PackageLayersOptions {
   readonly egress?: PackageBuildEgress;
   /** A build longer than this fails (default 10 minutes). */
   readonly timeoutMs?: number;
-  readonly limits?: SandboxLimits;
+  /** The org's sandbox limits, applied to its builds as to its sessions. */
+  readonly limitsFor?: (orgId: string) => Promise<SandboxLimits>;
   /** A layer no session started from for this long is removed by collectGarbage (default 7 days). */
   readonly keepUnusedMs?: number;
   readonly log: (message: string) => void;
@@ -268,6 +269,7 @@ export class PackageLayers {
       const registryHost = registry.port ? `${registry.hostname}:${registry.port}` : registry.hostname;
       await mkdir(path.join(buildDir, "tree"), { recursive: true, mode: 0o700 });
       await mkdir(path.join(buildDir, "workspace"), { recursive: true, mode: 0o700 });
+      const limits = await options.limitsFor?.(orgId);
       const egress = await options.egress.packageBuildOptions({ id: buildId, orgId, userId }, [registryHost]);
       const handle = await options.provider.create({
         sessionId: buildId,
@@ -277,7 +279,7 @@ export class PackageLayers {
         writableMounts: [{ hostPath: path.join(buildDir, "tree"), sandboxPath: SANDBOX_PACKAGES_DIR }],
         env: { ...egress.env, PATH: PACKAGES_PATH },
         egressSocketPath: egress.egressSocketPath,
-        ...(options.limits ? { limits: options.limits } : {}),
+        ...(limits ? { limits } : {}),
       });
       let result: Awaited<ReturnType<typeof handle.sandbox.exec>>;
       try {
