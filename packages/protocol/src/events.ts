@@ -277,7 +277,37 @@ export const SandboxEndEvent = z.object({
   reason: z.string(),
 });
 
+/**
+ * The session waits for its environment's package layer: a build started (by this session or another
+ * of the same packages on this host). Not written when the layer was already built.
+ */
+export const PackageLayerBuildStartEvent = z.object({
+  ...base,
+  type: z.literal("package_layer.build_start"),
+  /** The layer's digest (base image and normalized packages). */
+  digest: z.string(),
+});
+/** The session's sandboxes start from this layer: built now, awaited (`joined`) or found (`cached`). */
+export const PackageLayerReadyEvent = z.object({
+  ...base,
+  type: z.literal("package_layer.ready"),
+  digest: z.string(),
+  source: z.enum(["built", "joined", "cached"]),
+  durationMs: z.number(),
+});
+/** The layer's build failed; the turn ends with `turn.error environment_build_failed`. */
+export const PackageLayerErrorEvent = z.object({
+  ...base,
+  type: z.literal("package_layer.error"),
+  digest: z.string(),
+  /** Names the installer and ends with the tail of its output. */
+  message: z.string(),
+});
+
 export const SessionEvent = z.discriminatedUnion("type", [
+  PackageLayerBuildStartEvent,
+  PackageLayerReadyEvent,
+  PackageLayerErrorEvent,
   SandboxStandbyEvent,
   SandboxSnapshotEvent,
   SandboxHibernateEvent,

@@ -60,6 +60,15 @@ const EnvSchema = z.object({
     (value) => value === undefined || /^https?:\/\/[^\s]+$/.test(value),
     { message: "use an http(s) URL of a SearXNG-compatible search endpoint" },
   ),
+  /** The npm registry environments' `packages.npm` are installed from (its host is the build's only way out). */
+  OUTRIG_NPM_REGISTRY: z
+    .string()
+    .regex(/^https?:\/\/[^\s'"]+$/, { message: "use an http(s) URL of an npm registry" })
+    .default("https://registry.npmjs.org/"),
+  /** The host's npm package directory (holding bin/npm-cli.js), bound into package build sandboxes. */
+  OUTRIG_NPM_CLI_DIR: optionalString,
+  /** A package layer build longer than this fails (ms). */
+  OUTRIG_PACKAGE_BUILD_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(600_000),
   /** Fault injection for crash tests: SIGKILL this process right after its Nth session-event append. */
   OUTRIG_FAULT_KILL_AFTER_APPEND: z.coerce.number().int().min(1).optional(),
 });
@@ -100,6 +109,12 @@ export interface ServerConfig {
   readonly webSearchUrl?: string;
   /** Logs, metrics and traces (OUTRIG_LOG_*, OUTRIG_METRICS_LISTEN, OTEL_*); omitted: the defaults. */
   readonly operations?: OperationsConfig;
+  /** Environment packages: the npm registry, the host's npm, and the build time limit. */
+  readonly packages: {
+    readonly npmRegistry: string;
+    readonly npmCliDir?: string;
+    readonly buildTimeoutMs: number;
+  };
 }
 
 /** Parses the environment. Throws ConfigError naming the exact key on bad input. */
@@ -161,5 +176,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     rateLimits,
     operations,
     ...(values.OUTRIG_WEB_SEARCH_URL ? { webSearchUrl: values.OUTRIG_WEB_SEARCH_URL } : {}),
+    packages: {
+      npmRegistry: values.OUTRIG_NPM_REGISTRY,
+      ...(values.OUTRIG_NPM_CLI_DIR ? { npmCliDir: values.OUTRIG_NPM_CLI_DIR } : {}),
+      buildTimeoutMs: values.OUTRIG_PACKAGE_BUILD_TIMEOUT_MS,
+    },
   };
 }

@@ -61,6 +61,11 @@ import {
   type SessionMemoryMounts,
 } from "./memory-store-mounts.js";
 import { stepScope } from "./ops/step-scope.js";
+import {
+  type PackageLayerSetup,
+  prepareSessionPackageLayer,
+  type SessionPackageLayers,
+} from "./package-layers/session-package-layer.js";
 import { mountPinnedSkills, type PinnedSkill, type PinnedSkillsMount } from "./pinned-skills.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import type { SandboxStateView } from "./sandbox-state.js";
@@ -128,6 +133,8 @@ export interface SessionManagerOptions {
   readonly broadcastCancel?: (sessionId: string) => Promise<void>;
   /** The sandbox's only way out (a proxy socket per session); without it sandboxes have no network. */
   readonly egress?: SandboxEgressHook;
+  /** An environment's `packages`: the cached layer its sessions' sandboxes start from. */
+  readonly packageLayers?: SessionPackageLayers;
   /** Sandbox policies, snapshots and warm starts; default: the idle times above, no snapshots. */
   readonly sandboxLifecycle?: SandboxLifecycle;
   /** How often the sweep destroys sandbox data of sessions no worker holds. Default 1 hour. */
@@ -175,6 +182,8 @@ interface LiveSession {
   interruptController: AbortController;
   /** The `file` resources last put into the sandbox (their ids and paths), to notice new ones. */
   mountedFilesKey?: string;
+  /** The environment's package layer, once found or built (undefined setup: no packages). */
+  packageLayer?: Promise<PackageLayerSetup | undefined>;
 }
 
 export class SessionManager implements TurnHost {
@@ -571,6 +580,8 @@ export class SessionManager implements TurnHost {
     const state = await runner.state();
     if (state.turn !== turn || state.turnStatus !== "running") return { type: "idle", seq: state.lastSeq };
     live.turn = turn;
+    if (!(await this.#preparePackageLayer(session, live, turn)))
+      return { type: "idle", seq: (await runner.state()).lastSeq };
     runner.setPolicy(await this.#policy(session.orgId));
     const files = session.managed ? this.#options.sessionFiles?.(session) : undefined;
     if (files) await this.#mountSessionFiles(session, live, files);
@@ -955,15 +966,45 @@ export class SessionManager implements TurnHost {
     });
   }
 
+  /**
+   * Before a step may start the sandbox: the environment's package layer, found or built once. False
+   * when the turn is over: its build failed (the turn ended with the installer's error; the next turn
+   * tries again) or the turn was closed meanwhile. A cancel or an interrupt stops the wait, not the
+   * build: the step goes on to end the turn, and a later sandbox setup waits for the layer.
+   */
+  async #preparePackageLayer(session: SessionRecord, live: LiveSession, turn: number): Promise<boolean> {
+    const packageLayers = this.#options.packageLayers;
+    if (!packageLayers || !session.managed || live.packageLayer) return true;
+    const prepared = prepareSessionPackageLayer(packageLayers, session, turn, (events) =>
+      this.#append(session.id, events, turn),
+    );
+    const layer = prepared.then(
+      (outcome) => (outcome.type === "ready" ? outcome.setup : undefined),
+      () => undefined,
+    );
+    live.packageLayer = layer;
+    const forget = () => {
+      if (live.packageLayer === layer) live.packageLayer = undefined;
+    };
+    prepared.then((outcome) => outcome.type === "failed" && forget(), forget);
+    const stopped = [live.controller.signal, live.interruptController.signal];
+    const outcome = await Promise.race([prepared, whenAborted(stopped)]).catch((error: unknown) => {
+      if (isTurnClosedError(error)) return { type: "failed" as const };
+      throw error;
+    });
+    return outcome === "aborted" || outcome.type === "ready";
+  }
+
   /** Per-sandbox mounts, env and limits merged into each sandbox creation. */
   async #sandboxSetup(session: SessionRecord): Promise<SandboxSetup> {
     const files = session.managed ? this.#options.sessionFiles?.(session) : undefined;
-    const [mirror, egress, memoryStores, fileMounts, pinned] = await Promise.all([
+    const [mirror, egress, memoryStores, fileMounts, pinned, packageLayer] = await Promise.all([
       this.#liveSession(session).mirror,
       this.#options.egress?.sandboxOptions({ ...session, vaultIds: session.managed?.vaultIds ?? [] }),
       this.#liveSession(session).memory,
       files?.sandboxMounts(),
       this.#pinnedSkillsOf(session, this.#liveSession(session)),
+      this.#liveSession(session).packageLayer,
     ]);
     const writableMounts = [...(memoryStores?.writableMounts ?? []), ...(fileMounts?.writableMounts ?? [])];
     const skillsDir = pinned?.hostDir ?? mirror?.skillsDir;
@@ -977,9 +1018,10 @@ export class SessionManager implements TurnHost {
         ...(egress?.readOnlyMounts ?? []),
         ...(memoryStores?.readOnlyMounts ?? []),
         ...(fileMounts?.readOnlyMounts ?? []),
+        ...(packageLayer?.readOnlyMounts ?? []),
       ],
       ...(writableMounts.length > 0 ? { writableMounts } : {}),
-      ...(egress?.env ? { env: egress.env } : {}),
+      ...(egress?.env || packageLayer ? { env: { ...egress?.env, ...packageLayer?.env } } : {}),
       ...(egress?.egressSocketPath ? { egressSocketPath: egress.egressSocketPath } : {}),
     };
   }
@@ -1027,6 +1069,16 @@ export class SessionManager implements TurnHost {
     );
     for (const event of stored) this.#options.bus.publish(sessionId, event);
   }
+}
+
+/** Resolves "aborted" once any of the signals is; never otherwise. */
+function whenAborted(signals: readonly AbortSignal[]): Promise<"aborted"> {
+  return new Promise((resolve) => {
+    for (const signal of signals) {
+      if (signal.aborted) return resolve("aborted");
+      signal.addEventListener("abort", () => resolve("aborted"), { once: true });
+    }
+  });
 }
 
 function isTurnClosedError(error: unknown): boolean {

@@ -54,6 +54,8 @@ import { type MemoryStoreResource, resolveMemoryStoreResources } from "./memory-
 import { createOperations } from "./ops/create-operations.js";
 import { createLogger, type Logger } from "./ops/logger.js";
 import { loadOperationsConfig } from "./ops/operations-config.js";
+import { packageLayerFieldOf } from "./package-layers/package-layer-field.js";
+import { PackageLayers } from "./package-layers/package-layers.js";
 import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
 import { loadPinnedSkills, pinSkillVersions } from "./pinned-skills.js";
 import { Readiness } from "./readiness.js";
@@ -71,6 +73,7 @@ import { registerSessionShareRoutes } from "./routes/session-share-routes.js";
 import { registerSkillsApiRoutes } from "./routes/skills-api-routes.js";
 import { registerVaultsRoutes } from "./routes/vaults-routes.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
+import { sandboxLimitsOf } from "./sandbox-policy.js";
 import { checkFileResources, SessionFiles } from "./session-files.js";
 import { SessionManager } from "./session-manager.js";
 import { createSearxngWebSearcher } from "./web-search/searxng-web-searcher.js";
@@ -221,7 +224,31 @@ export async function startServer(
   const webSearcher = config.webSearchUrl
     ? createSearxngWebSearcher({ url: config.webSearchUrl })
     : undefined;
+  // An environment's packages: one layer per (org, base image, packages) on this host, built through egress.
+  const packageLayers = new PackageLayers({
+    home: config.home,
+    provider: sandboxProvider,
+    baseImageId: findDefaultImage(config.home)?.manifest.contentHash ?? `host-node-${process.version}`,
+    npmRegistry: config.packages.npmRegistry,
+    npmCliDir:
+      config.packages.npmCliDir ??
+      path.resolve(path.dirname(process.execPath), "..", "lib", "node_modules", "npm"),
+    egress,
+    timeoutMs: config.packages.buildTimeoutMs,
+    limitsFor: async (orgId) => sandboxLimitsOf(await sandboxLifecycle.policyFor(orgId)),
+    log,
+  });
   const sessions = new SessionManager({
+    packageLayers: {
+      layers: packageLayers,
+      packagesOf: async (session) => {
+        const environmentId = session.managed?.environmentId;
+        const environment = environmentId
+          ? await environmentDirectory.get(session.orgId, environmentId)
+          : null;
+        return environment?.kind === "cloud" ? environment.packages : null;
+      },
+    },
     // Agent sessions run the toolset's own tools; web_fetch goes out through the session's egress.
     toolset: (session, agent) =>
       createToolsetTools(agent.toolset, {
@@ -387,6 +414,7 @@ export async function startServer(
         registerEnvironmentsRoutes(routes, {
           environments,
           egressPolicies: database.egressPolicies,
+          extraFields: (orgId, environment) => packageLayerFieldOf(packageLayers, orgId, environment),
           // An environment a live (not archived) session runs in cannot be deleted (409).
           isInUse: async (orgId, environmentId) => {
             const result = await database.pool.query(

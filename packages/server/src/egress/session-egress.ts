@@ -139,6 +139,8 @@ export class SessionEgress implements SandboxEgressHook {
   readonly #refusals: Refusal[] = [];
   /** Sessions with vaults, and their credentials' rules (re-read at most once a second). */
   readonly #sessionVaults = new Map<string, EgressSession>();
+  /** Package builds (by their build id): exactly these hosts, whatever the org's allowlist says. */
+  readonly #buildHosts = new Map<string, readonly string[]>();
   readonly #vaultEgress = new Map<string, { egress: Promise<VaultEgress>; expiresAt: number }>();
   #refusalSeq = 0;
 
@@ -204,6 +206,18 @@ export class SessionEgress implements SandboxEgressHook {
     };
   }
 
+  /**
+   * A package build sandbox's egress: its own socket, allowed only `allowedHosts` (the package
+   * registries the operator configured), with the org's credentials for those hosts injected as usual.
+   */
+  async packageBuildOptions(
+    build: { readonly id: string; readonly orgId: string; readonly userId: string },
+    allowedHosts: readonly string[],
+  ): Promise<SandboxEgressOptions> {
+    this.#buildHosts.set(build.id, allowedHosts);
+    return this.sandboxOptions(build);
+  }
+
   async explainRefusals(sessionId: string, run: () => Promise<ExecResult>): Promise<ExecResult> {
     const after = this.#refusalSeq;
     const result = await run();
@@ -245,6 +259,7 @@ export class SessionEgress implements SandboxEgressHook {
     this.#sessionVaults.delete(sessionId);
     this.#vaultEgress.delete(sessionId);
     this.#environments.delete(sessionId);
+    this.#buildHosts.delete(sessionId);
     const listener = this.#listeners.get(sessionId);
     if (!listener) return;
     this.#listeners.delete(sessionId);
@@ -306,6 +321,14 @@ export class SessionEgress implements SandboxEgressHook {
    */
   async #sessionPolicy(orgId: string, sessionId: string): Promise<EgressPolicyBody | null> {
     const orgPolicy = await this.#orgPolicy(orgId);
+    const buildHosts = this.#buildHosts.get(sessionId);
+    if (buildHosts) {
+      const names = new Set(buildHosts.map((host) => host.replace(/:\d+$/, "")));
+      const credentials = (orgPolicy?.credentials ?? []).filter((rule) =>
+        names.has(rule.host.replace(/:\d+$/, "")),
+      );
+      return { ...(orgPolicy ?? {}), allowedHosts: [...buildHosts], credentials };
+    }
     const environmentOf = this.#options.environmentOf;
     if (!environmentOf) return orgPolicy;
     let cached = this.#environments.get(sessionId);

@@ -331,6 +331,21 @@ export class SessionEventProjector {
         ];
       case "sandbox.end":
         return [{ type: SANDBOX_EVENT_TYPES[event.type], reason: event.reason }];
+      case "package_layer.build_start":
+        return [{ type: "session.environment_build_started", layer_digest: event.digest }];
+      case "package_layer.ready":
+        return [
+          {
+            type: "session.environment_build_completed",
+            layer_digest: event.digest,
+            source: event.source,
+            duration_ms: event.durationMs,
+          },
+        ];
+      case "package_layer.error":
+        return [
+          { type: "session.environment_build_failed", layer_digest: event.digest, message: event.message },
+        ];
       default:
         // session.start, and any internal type another part of Outrig adds before it has a projection.
         return [];
