@@ -114,6 +114,7 @@ export function applyEvent(state: RunState, event: SessionEvent): RunState {
     case "sandbox.replace":
     case "sandbox.cold":
     case "sandbox.end":
+    case "repository.clone":
       return next;
     case "turn.start": {
       const messages = closeInterruptedToolCalls(state);
