@@ -37,6 +37,17 @@ export function repositoryLocation(url: string): { host: string; path: string } 
   return { host: parsed.hostname.toLowerCase(), path };
 }
 
+/** The github_repository resources among a session's stored resources. */
+export function repositoryResourcesOf(resources: readonly Record<string, unknown>[]): RepositoryResource[] {
+  return resources.flatMap((resource) =>
+    resource.type === "github_repository" &&
+    typeof resource.id === "string" &&
+    typeof resource.url === "string"
+      ? [{ id: resource.id, url: resource.url }]
+      : [],
+  );
+}
+
 /** The rules and values for the session's repository resources that have a token in `tokens`. */
 export function toRepositoryEgress(
   resources: readonly RepositoryResource[],
