@@ -25,6 +25,16 @@ export type RepositoryErrorType =
   | "repository_checkout_error"
   | "repository_clone_error";
 
+/** What each error means for the client, ahead of git's own words. */
+const REASONS: Record<RepositoryErrorType, string> = {
+  repository_authentication_error:
+    "the host did not accept the credentials; set a valid authorization_token (sessions.resources.update)",
+  repository_forbidden_error: "the host refused access to the repository with this authorization_token",
+  repository_not_found_error: "the host has no such repository, or hides it from this authorization_token",
+  repository_checkout_error: "the branch or commit to check out is not in the repository",
+  repository_clone_error: "the repository could not be cloned",
+};
+
 export interface RepositoryResource {
   readonly id: string;
   readonly url: string;
@@ -86,7 +96,7 @@ export function classifyCloneFailure(exitCode: number | null, stderr: string): R
   if (/Authentication failed|could not read (Username|Password)|returned error: 401/.test(stderr))
     return "repository_authentication_error";
   if (/returned error: 403/.test(stderr)) return "repository_forbidden_error";
-  if (/returned error: 404|[Rr]epository not found|does not appear to be a git repository/.test(stderr))
+  if (/returned error: 404|[Rr]epository (.* )?not found|does not appear to be a git repository/.test(stderr))
     return "repository_not_found_error";
   return "repository_clone_error";
 }
@@ -109,7 +119,7 @@ export async function cloneRepositories(options: CloneRepositoriesOptions): Prom
       cwd: "/",
       timeoutMs: CLONE_TIMEOUT_MS,
       // Never prompt for a password: a missing or wrong token must fail, not wait.
-      env: { GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "/bin/false" },
+      env: { GIT_TERMINAL_PROMPT: "0" },
       maxOutputBytes: 64 * 1024,
     });
     options.attempted.add(resource.version);
@@ -133,7 +143,10 @@ export async function cloneRepositories(options: CloneRepositoriesOptions): Prom
       : classifyCloneFailure(result.exitCode, result.stderr);
     await options.emit({
       ...base,
-      error: { type, message: `Cloning ${resource.url} into ${resource.mountPath} failed: ${detail}` },
+      error: {
+        type,
+        message: `Cloning ${resource.url} into ${resource.mountPath} failed: ${REASONS[type]} (${detail})`,
+      },
     });
   }
 }

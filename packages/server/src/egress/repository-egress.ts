@@ -48,19 +48,26 @@ export function repositoryResourcesOf(resources: readonly Record<string, unknown
   );
 }
 
-/** The rules and values for the session's repository resources that have a token in `tokens`. */
+/**
+ * The rules and values for the session's repository resources that have a token in `tokens`. One
+ * rule per repository: egress cannot tell which resource a request is for, so when two resources of
+ * the same repository hold different tokens, the one set last (last in `tokens`) is the one sent.
+ */
 export function toRepositoryEgress(
   resources: readonly RepositoryResource[],
   tokens: ReadonlyMap<string, string>,
 ): RepositoryEgress {
-  const rules: CredentialRule[] = [];
+  const byId = new Map(resources.map((resource) => [resource.id, resource]));
+  const rules = new Map<string, CredentialRule>();
   const values = new Map<string, string>();
-  for (const resource of resources) {
-    const token = tokens.get(resource.id);
-    const location = repositoryLocation(resource.url);
-    if (token === undefined || !location) continue;
-    const secretName = `${REPOSITORY_SECRET_PREFIX}${resource.id}`;
-    rules.push({
+  for (const [resourceId, token] of tokens) {
+    const resource = byId.get(resourceId);
+    const location = resource ? repositoryLocation(resource.url) : null;
+    if (!location) continue;
+    const secretName = `${REPOSITORY_SECRET_PREFIX}${resourceId}`;
+    const key = `${location.host}${location.path}`;
+    rules.delete(key);
+    rules.set(key, {
       host: location.host,
       secretName,
       scheme: "basic",
@@ -69,5 +76,5 @@ export function toRepositoryEgress(
     });
     values.set(secretName, token);
   }
-  return { rules, values };
+  return { rules: [...rules.values()], values };
 }

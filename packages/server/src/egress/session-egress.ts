@@ -190,6 +190,8 @@ export class SessionEgress implements SandboxEgressHook {
     const policy = await this.#policyFor({ orgId: session.orgId, sessionId: session.id });
     const placeholders: Record<string, string> = {};
     for (const rule of policy.credentials) {
+      // A repository's token needs no variable: git sends nothing, egress adds it.
+      if (rule.secretName.startsWith(REPOSITORY_SECRET_PREFIX)) continue;
       if (!RESERVED_ENV.has(rule.secretName))
         placeholders[rule.secretName] = secretPlaceholder(rule.secretName);
     }

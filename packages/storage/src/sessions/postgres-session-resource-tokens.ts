@@ -51,13 +51,13 @@ export class PostgresSessionResourceTokens {
   }
 
   /**
-   * Resource id → plaintext token of every resource of the session that has one. For the egress proxy
-   * only. Throws StorageError `secret_key_unknown` / `secret_undecryptable` (fails closed).
+   * Resource id → plaintext token of every resource of the session that has one, the least recently
+   * set first. For the egress proxy only. Throws StorageError `secret_key_unknown` / `secret_undecryptable` (fails closed).
    */
   async tokensOf(orgId: string, sessionId: string): Promise<Map<string, string>> {
     const { rows } = await this.#pool.query<TokenRow>(
       `SELECT resource_id, ciphertext, nonce, auth_tag, key_id FROM session_resource_tokens
-       WHERE org_id = $1 AND session_id = $2`,
+       WHERE org_id = $1 AND session_id = $2 ORDER BY updated_at, resource_id`,
       [orgId, sessionId],
     );
     const tokens = new Map<string, string>();
