@@ -64,7 +64,7 @@ import type { SandboxStateView } from "./sandbox-state.js";
 import { checkSessionAccess, type SessionPermission, type ShareLookup } from "./session-access.js";
 import { loadAgentConfig, toPinnedAgentConfig } from "./session-agent.js";
 import type { SessionFiles } from "./session-files.js";
-import { cloneRepositories, repositoryResourcesOf } from "./session-repositories.js";
+import { cloneRepositories, repositoriesPrompt, repositoryResourcesOf } from "./session-repositories.js";
 import { destroySessionSandboxData, type SandboxSetup, SessionSandbox } from "./session-sandbox.js";
 
 export const WORKSPACE = "/workspace";
@@ -762,6 +762,8 @@ export class SessionManager implements TurnHost {
         if (section) sections.push(section);
     }
     if (memoryStores?.prompt) sections.push(memoryStores.prompt);
+    const repositories = repositoriesPrompt(repositoryResourcesOf(session.managed?.resources ?? []));
+    if (repositories) sections.push(repositories);
     // The pinned agent decides the model, the system prompt and the tools; without one, the defaults.
     const agent = await loadAgentConfig(options.store, session);
     const system = agent ? agent.system : session.system;

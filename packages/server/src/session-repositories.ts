@@ -58,6 +58,28 @@ export function repositoryResourcesOf(resources: readonly Record<string, unknown
   });
 }
 
+/**
+ * What the model is told about the session's repositories (null when it has none): where each is,
+ * and that git needs no credentials for it.
+ */
+export function repositoriesPrompt(resources: readonly RepositoryResource[]): string | null {
+  if (resources.length === 0) return null;
+  const lines = resources.map((resource) => {
+    const at = resource.checkout
+      ? resource.checkout.type === "branch"
+        ? ` (branch ${resource.checkout.name})`
+        : ` (commit ${resource.checkout.sha})`
+      : "";
+    return `- ${resource.mountPath}: a clone of ${resource.url}${at}`;
+  });
+  return [
+    "# Repositories",
+    "These git repositories are cloned for this session:",
+    ...lines,
+    "`git fetch`, `git pull` and `git push` to them work as they are: the session's network access adds the credentials. Do not look for or set a token.",
+  ].join("\n");
+}
+
 /** Single-quoted for sh. */
 function quote(value: string): string {
   return `'${value.replaceAll("'", "'\\''")}'`;

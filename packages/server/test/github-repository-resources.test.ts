@@ -288,6 +288,12 @@ describe.skipIf(!isRoot)(
       expect(JSON.stringify(listed)).not.toContain(TOKEN);
       expect(await filesContaining(home, TOKEN)).toEqual([]);
       expect(logLines.join("\n")).not.toContain(TOKEN);
+      // The model is told where the clones are, and its context never holds the token.
+      const modelRequests = JSON.stringify(fakeLlm.requests.map((request) => request.body));
+      expect(modelRequests).toContain(
+        "/workspace/widgets: a clone of https://github.com/acme/widgets (branch feature)",
+      );
+      expect(modelRequests).not.toContain(TOKEN);
       // Sealed at rest: the stored bytes do not hold it either.
       const pool = new pg.Pool({ connectionString: testDatabase.url, max: 1 });
       try {
@@ -297,6 +303,14 @@ describe.skipIf(!isRoot)(
         );
         expect(rows).toHaveLength(2);
         for (const row of rows) expect(row.ciphertext.includes(TOKEN)).toBe(false);
+        // Every use is audited by a resource's secret name (of the two resources of this repository,
+        // the one whose token was set last), never by its value.
+        const audit = await pool.query<{ data: string }>(
+          "SELECT data::text AS data FROM audit_entries WHERE session_id = $1 AND kind = 'egress'",
+          [session.id],
+        );
+        expect(audit.rows.some((row) => row.data.includes(`session_resource:${repositories[1]?.id}`))).toBe(true);
+        expect(audit.rows.map((row) => row.data).join("\n")).not.toContain(TOKEN);
         const sessionRow = await pool.query<{ row: string }>(
           "SELECT row_to_json(s)::text AS row FROM sessions s WHERE id = $1",
           [session.id],
@@ -389,6 +403,12 @@ describe.skipIf(!isRoot)(
           [session.id],
         );
         expect(rows.map((row) => row.resource_id).sort()).toEqual([wrong?.id, branchless?.id].sort());
+        // And every token goes with its session.
+        await client.beta.sessions.delete(session.id);
+        const after = await pool.query("SELECT 1 FROM session_resource_tokens WHERE session_id = $1", [
+          session.id,
+        ]);
+        expect(after.rowCount).toBe(0);
       } finally {
         await pool.end();
       }
