@@ -309,7 +309,9 @@ describe.skipIf(!isRoot)(
           "SELECT data::text AS data FROM audit_entries WHERE session_id = $1 AND kind = 'egress'",
           [session.id],
         );
-        expect(audit.rows.some((row) => row.data.includes(`session_resource:${repositories[1]?.id}`))).toBe(true);
+        expect(audit.rows.some((row) => row.data.includes(`session_resource:${repositories[1]?.id}`))).toBe(
+          true,
+        );
         expect(audit.rows.map((row) => row.data).join("\n")).not.toContain(TOKEN);
         const sessionRow = await pool.query<{ row: string }>(
           "SELECT row_to_json(s)::text AS row FROM sessions s WHERE id = $1",
