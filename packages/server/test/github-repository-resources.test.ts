@@ -6,7 +6,8 @@
  * session's egress; the token in no sandbox file, variable, event or log line (and sealed in the
  * database); a push from the agent's bash through the same injection; a wrong token, a missing
  * repository or an unknown branch as the API's repository errors while the session goes on; a rotated
- * token cloning at the next turn; another org seeing none of it and its sessions never getting the token.
+ * token cloning at the next turn; another org seeing none of it and its sessions never getting the token;
+ * an environment without github.com getting a clone error (a repository never widens the allowlist).
  */
 import fs from "node:fs/promises";
 import os from "node:os";
@@ -163,6 +164,8 @@ beforeAll(async () => {
         { text: "now it is there" },
         // The other org's session.
         { text: "nothing here" },
+        // A session whose environment does not allow github.com.
+        { text: "blocked" },
       ],
     },
   });
@@ -469,6 +472,32 @@ describe.skipIf(!isRoot)(
       const seen = gitServer.requests.slice(before);
       expect(seen.length).toBeGreaterThan(0);
       expect(seen.every((request) => !request.isAuthorized)).toBe(true);
+    }, 240_000);
+
+    it("never widens the allowlist: an environment without github.com gets a clone error naming egress's reason", async () => {
+      const agent = await client.beta.agents.create({
+        name: "walled",
+        model: "claude-sonnet-4-5",
+        tools: [{ type: "agent_toolset_20260401" }],
+      });
+      const environment = await client.beta.environments.create({
+        name: "walled",
+        config: { type: "cloud", networking: { type: "limited", allowed_hosts: ["pypi.org"] } },
+      });
+      const before = gitServer.requests.length;
+      const session = await client.beta.sessions.create({
+        agent: agent.id,
+        environment_id: environment.id,
+        resources: [{ type: "github_repository", url: REPOSITORY, authorization_token: TOKEN }],
+      });
+      const events = await converse(client, session.id, "try");
+      const errors = events.filter((event) => event.type === "session.error").map((event) => event.error);
+      expect(errors).toEqual([
+        expect.objectContaining({ type: "repository_clone_error", repository_url: REPOSITORY }),
+      ]);
+      expect(String((errors[0] as { message: string }).message)).toContain("egress allowlist");
+      expect(gitServer.requests.length).toBe(before);
+      expect(events.at(-1)).toMatchObject({ stop_reason: { type: "end_turn" } });
     }, 240_000);
   },
 );
