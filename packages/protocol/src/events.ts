@@ -303,11 +303,36 @@ export const PackageLayerErrorEvent = z.object({
   /** Names the installer and ends with the tail of its output. */
   message: z.string(),
 });
+/**
+ * A github_repository resource was cloned into the sandbox (`commit` is what was checked out), or
+ * could not be (`error` is the API's repository error type). The session goes on either way.
+ */
+export const RepositoryCloneEvent = z.object({
+  ...base,
+  type: z.literal("repository.clone"),
+  resourceId: z.string(),
+  url: z.string(),
+  mountPath: z.string(),
+  commit: z.string().optional(),
+  error: z
+    .object({
+      type: z.enum([
+        "repository_authentication_error",
+        "repository_forbidden_error",
+        "repository_not_found_error",
+        "repository_checkout_error",
+        "repository_clone_error",
+      ]),
+      message: z.string(),
+    })
+    .optional(),
+});
 
 export const SessionEvent = z.discriminatedUnion("type", [
   PackageLayerBuildStartEvent,
   PackageLayerReadyEvent,
   PackageLayerErrorEvent,
+  RepositoryCloneEvent,
   SandboxStandbyEvent,
   SandboxSnapshotEvent,
   SandboxHibernateEvent,

@@ -73,6 +73,7 @@ import { checkSessionAccess, type SessionPermission, type ShareLookup } from "./
 import { loadAgentConfig, toPinnedAgentConfig } from "./session-agent.js";
 import { readBudgetSpent } from "./session-budget.js";
 import type { SessionFiles } from "./session-files.js";
+import { cloneRepositories, repositoriesPrompt, repositoryResourcesOf } from "./session-repositories.js";
 import { destroySessionSandboxData, type SandboxSetup, SessionSandbox } from "./session-sandbox.js";
 
 export const WORKSPACE = "/workspace";
@@ -184,6 +185,10 @@ interface LiveSession {
   mountedFilesKey?: string;
   /** The environment's package layer, once found or built (undefined setup: no packages). */
   packageLayer?: Promise<PackageLayerSetup | undefined>;
+  /** The github_repository resource versions this worker tried to clone (session-repositories.ts). */
+  readonly clonedRepositories: Set<string>;
+  /** The turn whose first step last looked for repositories to clone. */
+  repositoriesCheckedTurn?: number;
 }
 
 export class SessionManager implements TurnHost {
@@ -585,6 +590,11 @@ export class SessionManager implements TurnHost {
     runner.setPolicy(await this.#policy(session.orgId));
     const files = session.managed ? this.#options.sessionFiles?.(session) : undefined;
     if (files) await this.#mountSessionFiles(session, live, files);
+    if (session.managed)
+      await this.#cloneRepositories(session, live, turn).catch((error: Error) => {
+        // The turn goes on without them (a sandbox that cannot start fails the step's tool calls anyway).
+        this.#options.log(`session ${sessionId}: cloning repositories: ${error.message}`);
+      });
     this.#prestartSandbox(live);
     const outcome = await runner.runStep(live.controller.signal, live.interruptController.signal);
     // What the step wrote under /mnt/session/outputs/ becomes downloadable through the Files API.
@@ -793,6 +803,8 @@ export class SessionManager implements TurnHost {
         if (section) sections.push(section);
     }
     if (memoryStores?.prompt) sections.push(memoryStores.prompt);
+    const repositories = repositoriesPrompt(repositoryResourcesOf(session.managed?.resources ?? []));
+    if (repositories) sections.push(repositories);
     // The pinned agent decides the model, the system prompt and the tools; without one, the defaults.
     const agent = await loadAgentConfig(options.store, session);
     const system = agent ? agent.system : session.system;
@@ -940,6 +952,7 @@ export class SessionManager implements TurnHost {
         runner: undefined,
         controller: new AbortController(),
         interruptController: new AbortController(),
+        clonedRepositories: new Set(),
       };
       this.#live.set(session.id, live);
     }
@@ -1042,6 +1055,30 @@ export class SessionManager implements TurnHost {
     if (resources.length === 0 || key === live.mountedFilesKey) return;
     await files.mountFiles(resources, live.proxy);
     live.mountedFilesKey = key;
+  }
+
+  /**
+   * Clones the session's github_repository resources not tried yet on this worker (read fresh: one
+   * may have been added or its token rotated since the session was cached), through its egress,
+   * before the turn's first model call, so the model finds them in place.
+   */
+  async #cloneRepositories(session: SessionRecord, live: LiveSession, turn: number): Promise<void> {
+    // Once per turn: a resource added or a token rotated meanwhile is seen at the next turn's first step.
+    if (live.repositoriesCheckedTurn === turn) return;
+    live.repositoriesCheckedTurn = turn;
+    const current = await this.#options.store.getSession(session.orgId, session.id);
+    const resources = repositoryResourcesOf(current?.managed?.resources ?? []);
+    if (resources.every((resource) => live.clonedRepositories.has(resource.version))) return;
+    const egress = this.#options.egress;
+    await cloneRepositories({
+      resources,
+      attempted: live.clonedRepositories,
+      exec: (request) => {
+        const run = () => live.proxy.exec(request, live.controller.signal);
+        return egress ? egress.explainRefusals(session.id, run) : run();
+      },
+      emit: (event) => this.#append(session.id, [event], turn),
+    });
   }
 
   /** Starts the session's sandbox while its first model call runs, within OUTRIG_WARM_POOL_SIZE. */

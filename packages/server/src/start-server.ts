@@ -38,6 +38,7 @@ import {
   PostgresSandboxPolicyStore,
   PostgresSecretResolver,
   PostgresSecretStore,
+  PostgresSessionResourceTokens,
   PostgresSkillStore,
   PostgresVaultStore,
   resolveDatabase,
@@ -47,6 +48,7 @@ import type { ServerConfig } from "./config.js";
 import { saveCredentials } from "./credentials.js";
 import { DbosTurnScheduler } from "./durable/dbos-turn-scheduler.js";
 import { CachedEgressSecrets } from "./egress/cached-egress-secrets.js";
+import { repositoryResourcesOf, toRepositoryEgress } from "./egress/repository-egress.js";
 import { SessionEgress } from "./egress/session-egress.js";
 import { EventBus } from "./event-bus.js";
 import { acquireHomeLock } from "./home-lock.js";
@@ -108,6 +110,12 @@ export interface StartServerOptions {
   readonly logger?: Logger;
   /** Told when the server cannot go on (its embedded Postgres died); `outrig serve` exits non-zero. */
   readonly onFatal?: (message: string) => void;
+  /**
+   * Tests only: CA certificates egress trusts for upstream TLS instead of the system's roots, for a
+   * local upstream standing in for a public host (pinned with OUTRIG_EGRESS_HOSTS), e.g. a git server
+   * as github.com. Not a setting: production egress always verifies against the system's roots.
+   */
+  readonly egressUpstreamCa?: string;
 }
 
 export async function startServer(
@@ -174,6 +182,8 @@ export async function startServer(
   const vaultStore = new PostgresVaultStore(database.pool, createSecretKeyring(masterKey), {
     audit: database.audit,
   });
+  // github_repository tokens: sealed like vault values, read back only by egress.
+  const resourceTokens = new PostgresSessionResourceTokens(database.pool, createSecretKeyring(masterKey));
   const environments = new PostgresEnvironmentStore(database.pool);
   const environmentDirectory = createEnvironmentDirectory(environments);
   const egress = await SessionEgress.create({
@@ -189,8 +199,15 @@ export async function startServer(
     vaultCredentials: (orgId, userId, vaultIds, options) =>
       vaultStore.credentialsForSession(orgId, userId, vaultIds, options),
     audit: operations.observeEgressAudit(database.audit),
+    repositoryTokens: async (orgId, sessionId) => {
+      const tokens = await resourceTokens.tokensOf(orgId, sessionId);
+      if (tokens.size === 0) return toRepositoryEgress([], tokens);
+      const resources = (await database.sessions.getSession(orgId, sessionId))?.managed?.resources ?? [];
+      return toRepositoryEgress(repositoryResourcesOf(resources), tokens);
+    },
     pinnedHosts: config.egressHosts,
     ownEndpoints: () => apiEndpoints,
+    ...(options.egressUpstreamCa ? { upstreamCa: options.egressUpstreamCa } : {}),
     log,
   });
   // Signed heads of every org's audit chain, outside the database (see docs/security.md).
@@ -354,6 +371,14 @@ export async function startServer(
       pinSkills: (orgId, skills) => pinSkillVersions(apiSkills, orgId, skills),
       checkVaults: async (caller, vaultIds) => {
         await vaultStore.credentialsForSession(caller.orgId, caller.userId, vaultIds);
+      },
+      storeResourceToken: async (orgId, sessionId, resourceId, token) => {
+        await resourceTokens.set(orgId, sessionId, resourceId, token);
+        egress.invalidateRepositoryTokens(sessionId);
+      },
+      deleteResourceToken: async (orgId, sessionId, resourceId) => {
+        await resourceTokens.delete(orgId, sessionId, resourceId);
+        egress.invalidateRepositoryTokens(sessionId);
       },
     },
     extraRoutes: [

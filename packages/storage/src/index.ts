@@ -167,6 +167,7 @@ export {
   type SecretBinding,
   type SecretKeyring,
 } from "./secrets/secret-cipher.js";
+export { PostgresSessionResourceTokens } from "./sessions/postgres-session-resource-tokens.js";
 export {
   PostgresSessionShareStore,
   type SessionShare,

@@ -117,6 +117,7 @@ export function applyEvent(state: RunState, event: SessionEvent): RunState {
     case "package_layer.build_start":
     case "package_layer.ready":
     case "package_layer.error":
+    case "repository.clone":
       return next;
     case "turn.start": {
       const messages = closeInterruptedToolCalls(state);

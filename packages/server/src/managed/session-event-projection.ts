@@ -346,6 +346,30 @@ export class SessionEventProjector {
         return [
           { type: "session.environment_build_failed", layer_digest: event.digest, message: event.message },
         ];
+      case "repository.clone":
+        // The API's repository errors keep the session running without the repository; a clone that
+        // worked is Outrig's own event, in the API's style.
+        return event.error
+          ? [
+              {
+                type: "session.error",
+                error: {
+                  type: event.error.type,
+                  message: event.error.message,
+                  repository_url: event.url,
+                  retry_status: { type: "retrying" },
+                },
+              },
+            ]
+          : [
+              {
+                type: "session.repository_cloned",
+                resource_id: event.resourceId,
+                repository_url: event.url,
+                mount_path: event.mountPath,
+                commit: event.commit ?? null,
+              },
+            ];
       default:
         // session.start, and any internal type another part of Outrig adds before it has a projection.
         return [];

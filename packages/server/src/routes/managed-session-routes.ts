@@ -89,6 +89,8 @@ export interface ManagedSessionRouteDependencies {
     resourceId: string,
     token: string,
   ) => Promise<void>;
+  /** Forgets a removed resource's token. */
+  readonly deleteResourceToken?: (orgId: string, sessionId: string, resourceId: string) => Promise<void>;
 }
 
 /** Fields a resource check sets on the stored resource (e.g. `mount_path`). */
@@ -294,6 +296,8 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
       removeResourceId: String(resource.id),
     });
     if (!updated) throw notFound("Session");
+    if (resource.type === "github_repository")
+      await deps.deleteResourceToken?.(caller.orgId, session.id, String(resource.id));
     return c.json({ id: resource.id, type: "session_resource_deleted" });
   });
 
