@@ -46,6 +46,7 @@ import type { ServerConfig } from "./config.js";
 import { saveCredentials } from "./credentials.js";
 import { DbosTurnScheduler } from "./durable/dbos-turn-scheduler.js";
 import { CachedEgressSecrets } from "./egress/cached-egress-secrets.js";
+import { loadEgressTrustedCa } from "./egress/egress-trusted-ca.js";
 import { SessionEgress } from "./egress/session-egress.js";
 import { EventBus } from "./event-bus.js";
 import { acquireHomeLock } from "./home-lock.js";
@@ -150,6 +151,7 @@ export async function startServer(
       vaultStore.credentialsForSession(orgId, userId, vaultIds, options),
     audit: database.audit,
     pinnedHosts: config.egressHosts,
+    ...(config.egressCaFile ? { upstreamCa: await loadEgressTrustedCa(config.egressCaFile) } : {}),
     ownEndpoints: () => apiEndpoints,
     log,
   });
