@@ -480,7 +480,11 @@ async function createSandboxProvider(
   );
   const common = { tmpSizeBytes: config.sandboxTmpBytes, ...(image ? { rootfsDir: image.rootfsDir } : {}) };
   if (config.sandboxProvider === "bubblewrap") {
-    const provider = createBubblewrapSandboxProvider(common);
+    // The agent's node copy lives in the home too: nothing of a home accumulates outside it.
+    const provider = createBubblewrapSandboxProvider({
+      ...common,
+      agentNodeDirectory: path.join(config.home, "agent-node"),
+    });
     // Frozen sandboxes a crashed server left are killed now, not at this server's first sandbox.
     void provider.sweepOrphans();
     return provider;

@@ -171,7 +171,9 @@ async function initCluster(binaries: PostgresBinaries, config: EmbeddedConfig, r
   if (runAs) await chown(clusterDir, runAs.uid, runAs.gid);
   const dataArgument = await dataDirArgument(clusterDir, runAs);
   // initdb reads the superuser password from a file; keep it in a private temp dir only for the call.
-  const passwordDir = await mkdtemp(path.join(os.tmpdir(), "outrig-initdb-"));
+  // In a temp dir the postgres user can reach ($TMPDIR may be a private one; /tmp is 1777).
+  const tmpDir = !runAs || (await canUserTraverse(os.tmpdir(), runAs)) ? os.tmpdir() : "/tmp";
+  const passwordDir = await mkdtemp(path.join(tmpDir, "outrig-initdb-"));
   const passwordFile = path.join(passwordDir, "password");
   try {
     await writeFile(passwordFile, `${config.password}\n`, { mode: 0o600 });
