@@ -51,6 +51,8 @@ const EnvSchema = z.object({
   OUTRIG_MASTER_KEY: optionalString,
   /** Internal hosts egress may reach at fixed addresses: `git.corp=10.0.0.5,other=127.0.0.1`. */
   OUTRIG_EGRESS_HOSTS: optionalString,
+  /** PEM file of extra CAs egress trusts for upstream TLS (a private CA), beside Node's roots. */
+  OUTRIG_EGRESS_CA_FILE: optionalString,
   /** How long a stopping server lets running tool calls and model calls finish (ms). */
   OUTRIG_DRAIN_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   /** How often each org's audit head is checkpointed outside the database (ms). */
@@ -99,6 +101,8 @@ export interface ServerConfig {
   readonly sandboxProvider: "bubblewrap" | "runc";
   /** Host names egress connects to at operator-given addresses (no DNS, no address policy). */
   readonly egressHosts: ReadonlyMap<string, readonly string[]>;
+  /** OUTRIG_EGRESS_CA_FILE: extra CAs (PEM) egress trusts for upstream TLS, beside Node's roots. */
+  readonly egressCaFile?: string;
   /** Interval of the audit checkpoints in OUTRIG_HOME/audit-checkpoints. */
   readonly auditCheckpointMs: number;
   /** Sandbox limits and idle times (OUTRIG_SANDBOX_*), overridable per org; warm start bound. */
@@ -171,6 +175,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     sandboxTmpBytes: values.OUTRIG_SANDBOX_TMP_MB * 1024 * 1024,
     sandboxProvider: values.OUTRIG_SANDBOX_PROVIDER,
     egressHosts,
+    ...(values.OUTRIG_EGRESS_CA_FILE ? { egressCaFile: path.resolve(values.OUTRIG_EGRESS_CA_FILE) } : {}),
     auditCheckpointMs: values.OUTRIG_AUDIT_CHECKPOINT_MS,
     sandbox,
     rateLimits,

@@ -48,6 +48,7 @@ import type { ServerConfig } from "./config.js";
 import { saveCredentials } from "./credentials.js";
 import { DbosTurnScheduler } from "./durable/dbos-turn-scheduler.js";
 import { CachedEgressSecrets } from "./egress/cached-egress-secrets.js";
+import { loadEgressTrustedCa } from "./egress/egress-trusted-ca.js";
 import { repositoryResourcesOf, toRepositoryEgress } from "./egress/repository-egress.js";
 import { SessionEgress } from "./egress/session-egress.js";
 import { EventBus } from "./event-bus.js";
@@ -206,6 +207,7 @@ export async function startServer(
       return toRepositoryEgress(repositoryResourcesOf(resources), tokens);
     },
     pinnedHosts: config.egressHosts,
+    ...(config.egressCaFile ? { upstreamCa: await loadEgressTrustedCa(config.egressCaFile) } : {}),
     ownEndpoints: () => apiEndpoints,
     ...(options.egressUpstreamCa ? { upstreamCa: options.egressUpstreamCa } : {}),
     log,
@@ -592,7 +594,11 @@ async function createSandboxProvider(
   );
   const common = { tmpSizeBytes: config.sandboxTmpBytes, ...(image ? { rootfsDir: image.rootfsDir } : {}) };
   if (config.sandboxProvider === "bubblewrap") {
-    const provider = createBubblewrapSandboxProvider(common);
+    // The agent's node copy lives in the home too: nothing of a home accumulates outside it.
+    const provider = createBubblewrapSandboxProvider({
+      ...common,
+      agentNodeDirectory: path.join(config.home, "agent-node"),
+    });
     // Frozen sandboxes a crashed server left are killed now, not at this server's first sandbox.
     void provider.sweepOrphans();
     return provider;

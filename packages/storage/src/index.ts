@@ -52,7 +52,12 @@ export {
 } from "./auth/postgres-auth-store.js";
 export { type CreateDatabaseOptions, createDatabase, type Database } from "./create-database.js";
 export { PostgresEgressPolicyStore } from "./egress/postgres-egress-policy-store.js";
-export { isLivePostmaster } from "./embedded/postmaster-pid.js";
+export {
+  type PostgresBinaries,
+  ROOT_SHARED_DIR,
+  resolvePostgresBinaries,
+} from "./embedded/postgres-binaries.js";
+export { isLivePostmaster, readPostmasterPid } from "./embedded/postmaster-pid.js";
 export {
   DEFAULT_EMBEDDED_PORT,
   type EmbeddedPostgres,

@@ -124,7 +124,7 @@ export interface SessionEgressOptions {
   /** The host's roots, copied into the sandbox bundle ahead of our CA. */
   readonly hostCaBundle?: string;
   /** CA certificates trusted for upstream TLS instead of Node's roots (benchmarks, tests). */
-  readonly upstreamCa?: string;
+  readonly upstreamCa?: string | readonly string[];
   readonly log: (message: string) => void;
 }
 
