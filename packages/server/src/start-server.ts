@@ -50,7 +50,7 @@ import { SessionEgress } from "./egress/session-egress.js";
 import { EventBus } from "./event-bus.js";
 import { acquireHomeLock } from "./home-lock.js";
 import { type MemoryStoreResource, resolveMemoryStoreResources } from "./memory-store-mounts.js";
-import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
+import { broadcastCancel, broadcastDeleted, listenForNotifications } from "./pg-notifications.js";
 import { Readiness } from "./readiness.js";
 import { registerAgentsRoutes } from "./routes/agents-routes.js";
 import { registerAuditRoutes } from "./routes/audit-routes.js";
@@ -267,6 +267,7 @@ export async function startServer(
     log,
     rateLimits: config.rateLimits,
     managed: {
+      announceDeleted: (sessionId) => broadcastDeleted(database.pool, sessionId),
       agents: createAgentDirectory(agents),
       environments: environmentDirectory,
       // An attached memory store or file must be the org's (another org's is a 404, as if absent).
@@ -362,6 +363,10 @@ export async function startServer(
       if (bus.subscriberCount(sessionId) > 0) bus.publish(sessionId, { type: "poke", seq: lastSeq });
     },
     onCancel: (sessionId) => sessions.abortLocal(sessionId),
+    onDeleted: (sessionId) => {
+      if (bus.subscriberCount(sessionId) > 0)
+        bus.publish(sessionId, { type: "session.gone", at: new Date().toISOString() });
+    },
     log,
   });
   await sessions.start();

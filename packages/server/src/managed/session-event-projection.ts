@@ -62,10 +62,25 @@ export const SANDBOX_EVENT_TYPES = {
 
 type Fields = Record<string, unknown> & { readonly type: string };
 
+/**
+ * Model error codes after which the session cannot go on: its pinned model does not exist, so every
+ * later turn would fail the same way. The API's `retry_status: terminal`, then `session.status_terminated`.
+ */
+export const TERMINAL_ERROR_CODES: ReadonlySet<string> = new Set(["model_not_found"]);
+
+const ZERO_USAGE = {
+  input_tokens: 0,
+  output_tokens: 0,
+  cache_creation_input_tokens: 0,
+  cache_read_input_tokens: 0,
+} as const;
+
 export class SessionEventProjector {
   readonly #sessionId: string;
   /** Tool calls of the current turn shown as `agent.tool_use`, with that event's id. */
   readonly #toolUses = new Map<string, string>();
+  /** A model call failed and is retried (`session.status_rescheduled` shown): the next answer shows `running`. */
+  #isRescheduled = false;
 
   constructor(sessionId: string) {
     this.#sessionId = sessionId;
@@ -107,14 +122,36 @@ export class SessionEventProjector {
     }));
   }
 
+  /**
+   * Where the `agent.message` of a `message.end` appended next would sit: the id a preview
+   * (`event_start`) names before the message is stored (see streamEvents).
+   */
+  nextMessageIndex(): number {
+    return this.#isRescheduled ? 2 : 1;
+  }
+
   #id(seq: number, index: number): string {
     return apiEventId(this.#sessionId, { seq, index });
+  }
+
+  /** A model request that ended in an error: its span (start, end with `is_error`) at the head of `seq`. */
+  #failedModelRequest(seq: number): Fields[] {
+    return [
+      { type: "span.model_request_start" },
+      {
+        type: "span.model_request_end",
+        model_request_start_id: this.#id(seq, 0),
+        is_error: true,
+        model_usage: ZERO_USAGE,
+      },
+    ];
   }
 
   #fields(event: SessionEvent): Fields[] {
     switch (event.type) {
       case "turn.start":
         this.#toolUses.clear();
+        this.#isRescheduled = false;
         // A queued message was shown as `user.message` when it was sent (`message.queue`).
         if (event.queuedSeq !== undefined) return [{ type: "session.status_running" }];
         return [
@@ -148,14 +185,18 @@ export class SessionEventProjector {
           { type: "session.status_running" },
         ];
       case "message.end": {
-        const out: Fields[] = [{ type: "span.model_request_start" }];
+        const out: Fields[] = [];
+        if (this.#isRescheduled) out.push({ type: "session.status_running" });
+        this.#isRescheduled = false;
+        const startId = this.#id(event.seq, out.length);
+        out.push({ type: "span.model_request_start" });
         const text = event.message.content
           .flatMap((part) => (part.type === "text" && part.text !== "" ? [part.text] : []))
           .join("");
         if (text !== "") out.push({ type: "agent.message", content: [{ type: "text", text }] });
         out.push({
           type: "span.model_request_end",
-          model_request_start_id: this.#id(event.seq, 0),
+          model_request_start_id: startId,
           is_error: false,
           model_usage: {
             input_tokens: event.usage.inputTokens,
@@ -246,26 +287,35 @@ export class SessionEventProjector {
             { type: "session.status_idle", stop_reason: { type: "end_turn" }, stop_details: null },
           ];
         }
+        this.#isRescheduled = false;
         const isModel = event.code.startsWith("model_");
+        const isTerminal = TERMINAL_ERROR_CODES.has(event.code);
+        const error = {
+          type: "session.error",
+          error: {
+            type: isModel ? modelErrorType(event.code) : "unknown_error",
+            message: event.message,
+            retry_status: { type: isTerminal ? "terminal" : "exhausted" },
+            code: event.code,
+          },
+        };
         return [
-          {
-            type: "session.error",
-            error: {
-              type: isModel ? modelErrorType(event.code) : "unknown_error",
-              message: event.message,
-              retry_status: { type: isModel ? "exhausted" : "terminal" },
-              code: event.code,
-            },
-          },
-          {
-            type: "session.status_idle",
-            stop_reason: { type: isModel ? "retries_exhausted" : "end_turn" },
-            stop_details: null,
-          },
+          // The model request that failed last: its span closes any preview of its answer.
+          ...(isModel ? this.#failedModelRequest(event.seq) : []),
+          error,
+          isTerminal
+            ? { type: "session.status_terminated" }
+            : {
+                type: "session.status_idle",
+                stop_reason: { type: isModel ? "retries_exhausted" : "end_turn" },
+                stop_details: null,
+              },
         ];
       }
       case "model.retry":
+        this.#isRescheduled = true;
         return [
+          ...this.#failedModelRequest(event.seq),
           {
             type: "session.error",
             error: {
@@ -277,6 +327,7 @@ export class SessionEventProjector {
               delay_ms: event.delayMs,
             },
           },
+          { type: "session.status_rescheduled" },
         ];
       case "sandbox.start":
         return [
