@@ -81,6 +81,8 @@ export class SessionEventProjector {
   readonly #toolUses = new Map<string, string>();
   /** A model call failed and is retried (`session.status_rescheduled` shown): the next answer shows `running`. */
   #isRescheduled = false;
+  /** Ids of the `agent.tool_use` / `agent.custom_tool_use` events of this turn that wait for the client. */
+  readonly #waiting = new Set<string>();
 
   constructor(sessionId: string) {
     this.#sessionId = sessionId;
@@ -134,6 +136,20 @@ export class SessionEventProjector {
     return apiEventId(this.#sessionId, { seq, index });
   }
 
+  /** The session waits for the client: every event of this turn still waiting, in order. */
+  #requiresAction(): Fields {
+    return {
+      type: "session.status_idle",
+      stop_reason: { type: "requires_action", event_ids: [...this.#waiting] },
+      stop_details: null,
+    };
+  }
+
+  /** After one answer: still idle while other requests of the answer wait, else running again. */
+  #stillWaitingOrRunning(): Fields {
+    return this.#waiting.size > 0 ? this.#requiresAction() : { type: "session.status_running" };
+  }
+
   /** A model request that ended in an error: its span (start, end with `is_error`) at the head of `seq`. */
   #failedModelRequest(seq: number): Fields[] {
     return [
@@ -151,6 +167,7 @@ export class SessionEventProjector {
     switch (event.type) {
       case "turn.start":
         this.#toolUses.clear();
+        this.#waiting.clear();
         this.#isRescheduled = false;
         // A queued message was shown as `user.message` when it was sent (`message.queue`).
         if (event.queuedSeq !== undefined) return [{ type: "session.status_running" }];
@@ -165,25 +182,25 @@ export class SessionEventProjector {
       case "custom_tool.request": {
         const customToolUseId = this.#id(event.seq, 0);
         this.#toolUses.set(event.toolCallId, customToolUseId);
+        this.#waiting.add(customToolUseId);
         return [
           { type: "agent.custom_tool_use", name: event.name, input: asInput(event.input) },
-          {
-            type: "session.status_idle",
-            stop_reason: { type: "requires_action", event_ids: [customToolUseId] },
-            stop_details: null,
-          },
+          ...(event.moreFollow ? [] : [this.#requiresAction()]),
         ];
       }
-      case "custom_tool.result":
+      case "custom_tool.result": {
+        const customToolUseId = this.#toolUses.get(event.toolCallId);
+        if (customToolUseId !== undefined) this.#waiting.delete(customToolUseId);
         return [
           {
             type: "user.custom_tool_result",
-            custom_tool_use_id: this.#toolUses.get(event.toolCallId) ?? event.toolCallId,
+            custom_tool_use_id: customToolUseId ?? event.toolCallId,
             content: event.content,
             is_error: event.isError,
           },
-          { type: "session.status_running" },
+          this.#stillWaitingOrRunning(),
         ];
+      }
       case "message.end": {
         const out: Fields[] = [];
         if (this.#isRescheduled) out.push({ type: "session.status_running" });
@@ -210,6 +227,7 @@ export class SessionEventProjector {
       case "approval.request": {
         const toolUseId = this.#id(event.seq, 0);
         this.#toolUses.set(event.toolCallId, toolUseId);
+        this.#waiting.add(toolUseId);
         return [
           {
             type: "agent.tool_use",
@@ -218,24 +236,22 @@ export class SessionEventProjector {
             evaluated_permission: "ask",
             evaluation: { type: event.permissionPolicy ?? "always_ask" },
           },
-          {
-            type: "session.status_idle",
-            stop_reason: { type: "requires_action", event_ids: [toolUseId] },
-            stop_details: null,
-          },
+          ...(event.moreFollow ? [] : [this.#requiresAction()]),
         ];
       }
       case "approval.response": {
         const out: Fields[] = [];
+        const toolUseId = this.#toolUses.get(event.toolCallId);
+        if (toolUseId !== undefined) this.#waiting.delete(toolUseId);
         if (event.reason === "user") {
           out.push({
             type: "user.tool_confirmation",
-            tool_use_id: this.#toolUses.get(event.toolCallId) ?? event.toolCallId,
+            tool_use_id: toolUseId ?? event.toolCallId,
             result: event.decision,
             ...(event.denyMessage ? { deny_message: event.denyMessage } : {}),
           });
         }
-        out.push({ type: "session.status_running" });
+        out.push(this.#stillWaitingOrRunning());
         return out;
       }
       case "tool.start":

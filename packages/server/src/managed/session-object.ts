@@ -24,8 +24,11 @@ export function apiStatusOf(record: SessionRecord, recent: RecentState | boolean
   return state === "rescheduling" ? "rescheduling" : "running";
 }
 
-/** How far back from the end of the log a pending confirmation is looked for (sandbox events may follow it). */
-const RECENT_EVENTS = 20;
+/**
+ * How far back from the end of the log a pending request is looked for (sandbox events may follow it,
+ * and one model answer may ask for many confirmations).
+ */
+const RECENT_EVENTS = 100;
 
 /**
  * Reads the end of the log of a running session (a pending confirmation, a model retry) or of one whose
@@ -37,13 +40,26 @@ export async function recentStateOf(store: SessionStore, record: SessionRecord):
     afterSeq: Math.max(0, record.lastSeq - RECENT_EVENTS),
     limit: RECENT_EVENTS,
   });
-  const latest = recent
+  const meaningful = recent
     .reverse()
-    .find((event) => !event.type.startsWith("sandbox.") && event.type !== "message.queue");
+    .filter((event) => !event.type.startsWith("sandbox.") && event.type !== "message.queue");
+  const latest = meaningful[0];
   if (record.status === "error")
     return latest?.type === "turn.error" && TERMINAL_ERROR_CODES.has(latest.code) ? "terminated" : "none";
-  if (latest?.type === "approval.request" || latest?.type === "custom_tool.request") return "awaiting_action";
-  return latest?.type === "model.retry" ? "rescheduling" : "none";
+  if (latest?.type === "model.retry") return "rescheduling";
+  // Waiting: a request of the latest model answer (they follow its message.end) has no answer yet.
+  const answered = new Set<string>();
+  for (const event of meaningful) {
+    if (event.type === "message.end" || event.type === "turn.start") break;
+    if (event.type === "approval.response" || event.type === "custom_tool.result")
+      answered.add(event.toolCallId);
+    if (
+      (event.type === "approval.request" || event.type === "custom_tool.request") &&
+      !answered.has(event.toolCallId)
+    )
+      return "awaiting_action";
+  }
+  return "none";
 }
 
 /** Whether the running turn waits for a person: its latest non-sandbox entry is an `approval.request`. */
