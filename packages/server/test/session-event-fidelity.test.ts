@@ -58,11 +58,23 @@ async function readUntil(
   const events: ApiEvent[] = [];
   for await (const item of stream) {
     const event = item as ApiEvent;
+    if (process.env.DEBUG_EVENTS) console.log(JSON.stringify(event).slice(0, 300));
     events.push(event);
     await onEvent?.(event);
     if (stopAt(event)) break;
   }
   return events;
+}
+
+/** A stream that several `readUntil` calls read in turn (breaking out of one does not close it). */
+function resumable(stream: AsyncIterable<unknown>): AsyncIterable<unknown> {
+  const iterator = stream[Symbol.asyncIterator]();
+  return { [Symbol.asyncIterator]: () => ({ next: () => iterator.next() }) };
+}
+
+/** The event ids a `requires_action` idle event names. */
+function waitingIds(event: ApiEvent | undefined): string[] {
+  return (event?.stop_reason as { event_ids?: string[] } | undefined)?.event_ids ?? [];
 }
 
 const isIdleOrTerminated = (event: ApiEvent) =>
@@ -205,6 +217,107 @@ describe("event fidelity on a real server", () => {
     // Nothing was recorded for the refused events.
     expect((await listAll(id)).filter((event) => event.type === "user.message")).toHaveLength(1);
   }, 60_000);
+
+  it("names every waiting event of one answer in requires_action, and resumes once all are answered in any order", async () => {
+    fakeLlm.setScript({
+      turns: [
+        {
+          toolCalls: [
+            { name: "bash", input: { command: "echo first-call" } },
+            { name: "lookup", input: { id: "42" } },
+            { name: "bash", input: { command: "echo third-call" } },
+          ],
+        },
+        { text: "all answered" },
+      ],
+    });
+    const agent = await client.beta.agents.create({
+      name: "asks",
+      model: "claude-sonnet-4-5",
+      tools: [
+        {
+          type: "agent_toolset_20260401",
+          configs: [{ name: "bash", permission_policy: { type: "always_ask" } }],
+        },
+        {
+          type: "custom",
+          name: "lookup",
+          description: "Looks something up",
+          input_schema: { type: "object", properties: { id: { type: "string" } } },
+        },
+      ],
+    });
+    const id = (await client.beta.sessions.create({ agent: agent.id, environment_id: environmentId })).id;
+    const stream = resumable(await client.beta.sessions.events.stream(id));
+    await client.beta.sessions.events.send(id, message("do three things"));
+    const isRequiresAction = (event: ApiEvent) =>
+      event.type === "session.status_idle" &&
+      (event.stop_reason as { type: string }).type === "requires_action";
+    const asked = await readUntil(stream, isRequiresAction);
+    const waiting = asked.filter(
+      (event) => event.type === "agent.tool_use" || event.type === "agent.custom_tool_use",
+    );
+    expect(waiting.map((event) => event.type)).toEqual([
+      "agent.tool_use",
+      "agent.custom_tool_use",
+      "agent.tool_use",
+    ]);
+    // One requires_action, naming all three.
+    expect(asked.filter(isRequiresAction)).toHaveLength(1);
+    expect(waitingIds(asked.at(-1))).toEqual(waiting.map((event) => event.id));
+    expect((await client.beta.sessions.retrieve(id)).status).toBe("idle");
+    const [first, custom, third] = waiting.map((event) => String(event.id));
+
+    // Answered last-first: the session stays idle, naming what is left, until the last answer.
+    await client.beta.sessions.events.send(id, {
+      events: [{ type: "user.tool_confirmation", tool_use_id: third ?? "", result: "allow" }],
+    });
+    const afterThird = await readUntil(stream, isRequiresAction);
+    expect(waitingIds(afterThird.at(-1))).toEqual([first, custom]);
+    expect((await client.beta.sessions.retrieve(id)).status).toBe("idle");
+    await client.beta.sessions.events.send(id, {
+      events: [
+        {
+          type: "user.custom_tool_result",
+          custom_tool_use_id: custom ?? "",
+          content: [{ type: "text", text: "found 42" }],
+        },
+      ],
+    });
+    const afterCustom = await readUntil(stream, isRequiresAction);
+    expect(waitingIds(afterCustom.at(-1))).toEqual([first]);
+    await client.beta.sessions.events.send(id, {
+      events: [
+        {
+          type: "user.tool_confirmation",
+          tool_use_id: first ?? "",
+          result: "deny",
+          deny_message: "not that one",
+        },
+      ],
+    });
+    const rest = await readUntil(
+      stream,
+      (event) =>
+        event.type === "session.status_idle" && (event.stop_reason as { type: string }).type === "end_turn",
+    );
+    // Nothing ran before every request was answered; then the calls ran in order.
+    expect([...afterThird, ...afterCustom].some((event) => event.type === "agent.tool_result")).toBe(false);
+    const running = rest.findIndex((event) => event.type === "session.status_running");
+    const results = rest.filter((event) => event.type === "agent.tool_result");
+    expect(rest.findIndex((event) => event.type === "agent.tool_result")).toBeGreaterThan(running);
+    expect(results.map((event) => event.tool_use_id)).toEqual([first, third]);
+    expect(results[0]).toMatchObject({ is_error: true });
+    expect(JSON.stringify(results[0]?.content)).toContain("not that one");
+    expect(JSON.stringify(results[1]?.content)).toContain("third-call");
+    expect(rest.find((event) => event.type === "agent.message")?.content).toEqual([
+      { type: "text", text: "all answered" },
+    ]);
+    // The model got all three results, the custom one as the client sent it.
+    const lastRequest = JSON.stringify(fakeLlm.requests.at(-1)?.body);
+    expect(lastRequest).toContain("found 42");
+    expect(lastRequest).toContain("not that one");
+  }, 30_000);
 
   it("announces a deletion to every worker, and ends a stream when another worker deleted the session", async () => {
     const listener = new pg.Client({ connectionString: testDatabase.url });

@@ -83,6 +83,8 @@ export class SessionEventProjector {
   #isRescheduled = false;
   /** Ids of the `agent.tool_use` / `agent.custom_tool_use` events of this turn that wait for the client. */
   readonly #waiting = new Set<string>();
+  /** Ids of every request event of this turn (answered or not). */
+  readonly #asked = new Set<string>();
 
   constructor(sessionId: string) {
     this.#sessionId = sessionId;
@@ -136,6 +138,11 @@ export class SessionEventProjector {
     return apiEventId(this.#sessionId, { seq, index });
   }
 
+  /** A request of this turn that was asked and has its answer already. */
+  #isAnswered(requestId: string): boolean {
+    return this.#asked.has(requestId) && !this.#waiting.has(requestId);
+  }
+
   /** The session waits for the client: every event of this turn still waiting, in order. */
   #requiresAction(): Fields {
     return {
@@ -168,6 +175,7 @@ export class SessionEventProjector {
       case "turn.start":
         this.#toolUses.clear();
         this.#waiting.clear();
+        this.#asked.clear();
         this.#isRescheduled = false;
         // A queued message was shown as `user.message` when it was sent (`message.queue`).
         if (event.queuedSeq !== undefined) return [{ type: "session.status_running" }];
@@ -183,6 +191,7 @@ export class SessionEventProjector {
         const customToolUseId = this.#id(event.seq, 0);
         this.#toolUses.set(event.toolCallId, customToolUseId);
         this.#waiting.add(customToolUseId);
+        this.#asked.add(customToolUseId);
         return [
           { type: "agent.custom_tool_use", name: event.name, input: asInput(event.input) },
           ...(event.moreFollow ? [] : [this.#requiresAction()]),
@@ -190,6 +199,7 @@ export class SessionEventProjector {
       }
       case "custom_tool.result": {
         const customToolUseId = this.#toolUses.get(event.toolCallId);
+        if (customToolUseId !== undefined && this.#isAnswered(customToolUseId)) return [];
         if (customToolUseId !== undefined) this.#waiting.delete(customToolUseId);
         return [
           {
@@ -228,6 +238,7 @@ export class SessionEventProjector {
         const toolUseId = this.#id(event.seq, 0);
         this.#toolUses.set(event.toolCallId, toolUseId);
         this.#waiting.add(toolUseId);
+        this.#asked.add(toolUseId);
         return [
           {
             type: "agent.tool_use",
@@ -242,6 +253,8 @@ export class SessionEventProjector {
       case "approval.response": {
         const out: Fields[] = [];
         const toolUseId = this.#toolUses.get(event.toolCallId);
+        // A second answer to one request (two writers raced) decided nothing: the first one did.
+        if (toolUseId !== undefined && this.#isAnswered(toolUseId)) return [];
         if (toolUseId !== undefined) this.#waiting.delete(toolUseId);
         if (event.reason === "user") {
           out.push({
