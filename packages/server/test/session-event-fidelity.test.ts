@@ -58,7 +58,6 @@ async function readUntil(
   const events: ApiEvent[] = [];
   for await (const item of stream) {
     const event = item as ApiEvent;
-    if (process.env.DEBUG_EVENTS) console.log(JSON.stringify(event).slice(0, 300));
     events.push(event);
     await onEvent?.(event);
     if (stopAt(event)) break;
@@ -131,6 +130,34 @@ describe("event fidelity on a real server", () => {
     expect(listed.some(isPreview)).toBe(false);
     const first = listed.findIndex((event) => event.id === without[0]?.id);
     expect(listed.slice(first, first + without.length)).toEqual(without);
+  }, 60_000);
+
+  it("sends previews without an SSE id, so Last-Event-ID only ever names stored events (raw SSE)", async () => {
+    fakeLlm.setScript({ turns: [{ text: "raw previews carry no id, the stored events do" }] });
+    const id = await newSession();
+    const response = await fetch(
+      `${server.url}/v1/sessions/${id}/events/stream?event_deltas[]=agent.message`,
+      {
+        headers: { "x-api-key": server.bootstrapKey ?? "" },
+      },
+    );
+    expect(response.status).toBe(200);
+    await client.beta.sessions.events.send(id, message("raw"));
+    const reader = response.body?.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    while (reader && !text.includes("event: session.status_idle")) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      text += decoder.decode(chunk.value, { stream: true });
+    }
+    await reader?.cancel();
+    const blocks = text.split("\n\n").filter((block) => block.includes("event: "));
+    const previews = blocks.filter((block) => /event: event_(start|delta)/.test(block));
+    expect(previews.length).toBeGreaterThan(1);
+    for (const block of previews) expect(block).not.toMatch(/^id:/m);
+    const stored = blocks.filter((block) => !/event: (event_start|event_delta|ping)/.test(block));
+    for (const block of stored) expect(block).toMatch(/^id: sevt_/m);
   }, 60_000);
 
   it("refuses an unknown event_deltas type with the API's error", async () => {
