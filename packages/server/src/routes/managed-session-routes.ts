@@ -57,6 +57,8 @@ import { decodeCursor, encodeCursor } from "../page-cursor.js";
 import type { Caller, SessionManager } from "../session-manager.js";
 
 const REPLAY_PAGE = 500;
+/** Sessions of a list page whose status is read from their log at once. */
+const RENDER_CONCURRENCY = 8;
 const KEEPALIVE_MS = 15_000;
 /** How long a send waits for the log to record the event it caused (to answer with its stable id). */
 const RECORD_WAIT_MS = 5_000;
@@ -181,12 +183,19 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     const at = (row: SessionRecord, d: "n" | "p") =>
       encodeCursor({ c: row.createdAt.toISOString(), i: row.id, d });
     // The page's cursors follow the rows read; the API status (read from each log's end) filters them.
-    const rendered = await Promise.all(
-      data.map(async (row) => {
-        const recent = await recentStateOf(store, row);
-        return { status: apiStatusOf(row, recent), session: toApiSession(row, recent) };
-      }),
-    );
+    // A few at a time: a page of up to 1,000 sessions must not take every pooled connection at once.
+    const rendered: { status: string; session: Record<string, unknown> }[] = [];
+    for (let index = 0; index < data.length; index += RENDER_CONCURRENCY) {
+      const batch = data.slice(index, index + RENDER_CONCURRENCY);
+      rendered.push(
+        ...(await Promise.all(
+          batch.map(async (row) => {
+            const recent = await recentStateOf(store, row);
+            return { status: apiStatusOf(row, recent), session: toApiSession(row, recent) };
+          }),
+        )),
+      );
+    }
     return c.json({
       data: rendered
         .filter((item) => statuses.length === 0 || statuses.includes(item.status))
