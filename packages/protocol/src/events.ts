@@ -173,6 +173,8 @@ export const ApprovalRequestEvent = z.object({
   evaluatedPermission: EvaluatedPermission.optional(),
   /** `always_ask` when the agent's policy asked; absent when only the org's tool policy did. */
   permissionPolicy: PermissionPolicy.optional(),
+  /** More requests of the same model answer follow in this batch (as on `custom_tool.request`). */
+  moreFollow: z.boolean().optional(),
 });
 export const ApprovalResponseEvent = z.object({
   ...base,
@@ -203,6 +205,11 @@ export const CustomToolRequestEvent = z.object({
   toolCallId: z.string(),
   name: z.string(),
   input: z.unknown(),
+  /**
+   * More requests (confirmations, custom tool calls) of the same model answer follow in this batch:
+   * the turn waits for all of them, and the session shows `requires_action` once, after the last.
+   */
+  moreFollow: z.boolean().optional(),
 });
 /** The client's result for a custom tool call (the API's `user.custom_tool_result`); the model reads it next. */
 export const CustomToolResultEvent = z.object({

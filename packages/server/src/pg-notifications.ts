@@ -1,6 +1,7 @@
 /**
  * Cross-worker signals over Postgres LISTEN/NOTIFY: new session events (so SSE served by any worker
- * sees events written by another) and cancel requests (so the worker running a step aborts it).
+ * sees events written by another), cancel requests (so the worker running a step aborts it) and
+ * deletions (so streams open on every worker end with `session.deleted`).
  */
 import { SESSION_EVENTS_CHANNEL } from "@outrig/core";
 import pg from "pg";
@@ -10,6 +11,8 @@ export const CONTROL_CHANNEL = "outrig_control";
 export interface NotificationHandlers {
   onSessionEvents(sessionId: string, lastSeq: number): void;
   onCancel(sessionId: string): void;
+  /** A session was deleted (on any worker, this one included). */
+  onDeleted?(sessionId: string): void;
   log(message: string): void;
 }
 
@@ -37,6 +40,8 @@ export async function listenForNotifications(
           handlers.onSessionEvents(payload.slice(0, separator), seq);
       } else if (message.channel === CONTROL_CHANNEL && payload.startsWith("cancel:")) {
         handlers.onCancel(payload.slice("cancel:".length));
+      } else if (message.channel === CONTROL_CHANNEL && payload.startsWith("deleted:")) {
+        handlers.onDeleted?.(payload.slice("deleted:".length));
       }
     });
     next.on("error", (error) => {
@@ -75,4 +80,9 @@ export async function listenForNotifications(
 
 export async function broadcastCancel(pool: pg.Pool, sessionId: string): Promise<void> {
   await pool.query("SELECT pg_notify($1, $2)", [CONTROL_CHANNEL, `cancel:${sessionId}`]);
+}
+
+/** Tells every worker (this one too) that a session is gone, so their open streams end. */
+export async function broadcastDeleted(pool: pg.Pool, sessionId: string): Promise<void> {
+  await pool.query("SELECT pg_notify($1, $2)", [CONTROL_CHANNEL, `deleted:${sessionId}`]);
 }

@@ -389,7 +389,8 @@ export class SessionManager implements TurnHost {
         400,
       );
     }
-    const state = await (await this.#runner(session)).state();
+    const runner = await this.#runner(session);
+    const state = await runner.state();
     const request = state.turnStatus === "running" ? state.customRequests.get(toolCallId) : undefined;
     if (!request) throw new InputError("not_found", "No custom tool call waits for this result.", 404);
     if (request.isAnswered) {
@@ -398,6 +399,12 @@ export class SessionManager implements TurnHost {
     if (state.isInterruptRequested) {
       throw new InputError("turn_interrupted", "The turn was interrupted; it takes no more results.", 409);
     }
+    // Recorded now (see approve), then the turn is woken if it waits on this call.
+    await runner.recordCustomToolResult(toolCallId, {
+      content: result.content,
+      isError: result.isError,
+      userId: caller.userId,
+    });
     await this.#options.scheduler.sendCustomToolResult(sessionId, state.turn, toolCallId, {
       content: result.content,
       isError: result.isError,
@@ -525,7 +532,8 @@ export class SessionManager implements TurnHost {
     options: { denyMessage?: string } = {},
   ): Promise<void> {
     const session = await this.authorize(caller, sessionId, "approve");
-    const state = await (await this.#runner(session)).state();
+    const runner = await this.#runner(session);
+    const state = await runner.state();
     const approval = state.turnStatus === "running" ? state.approvals.get(toolCallId) : undefined;
     if (!approval) throw new InputError("not_found", "No approval is pending for this tool call.", 404);
     if (approval.decision !== undefined) {
@@ -542,6 +550,16 @@ export class SessionManager implements TurnHost {
         409,
       );
     }
+    // Recorded now, so the log (and the API) shows the answer even while the turn still waits on an
+    // earlier request of the same model answer; the message then wakes the turn if it waits on this one.
+    await runner.recordApproval(
+      toolCallId,
+      decision,
+      "user",
+      caller.userId,
+      approval.inputDigest,
+      decision === "deny" ? options.denyMessage : undefined,
+    );
     await this.#options.scheduler.sendApproval(sessionId, session.turns, toolCallId, {
       decision,
       userId: caller.userId,

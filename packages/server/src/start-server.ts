@@ -59,7 +59,7 @@ import { createLogger, type Logger } from "./ops/logger.js";
 import { loadOperationsConfig } from "./ops/operations-config.js";
 import { packageLayerFieldOf } from "./package-layers/package-layer-field.js";
 import { PackageLayers } from "./package-layers/package-layers.js";
-import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
+import { broadcastCancel, broadcastDeleted, listenForNotifications } from "./pg-notifications.js";
 import { loadPinnedSkills, pinSkillVersions } from "./pinned-skills.js";
 import { Readiness } from "./readiness.js";
 import { registerAgentsRoutes } from "./routes/agents-routes.js";
@@ -353,6 +353,7 @@ export async function startServer(
     requestObserver: operations.requestObserver,
     rateLimits: config.rateLimits,
     managed: {
+      announceDeleted: (sessionId) => broadcastDeleted(database.pool, sessionId),
       agents: createAgentDirectory(agents),
       environments: environmentDirectory,
       // An attached memory store or file must be the org's (another org's is a 404, as if absent).
@@ -458,6 +459,10 @@ export async function startServer(
       if (bus.subscriberCount(sessionId) > 0) bus.publish(sessionId, { type: "poke", seq: lastSeq });
     },
     onCancel: (sessionId) => sessions.abortLocal(sessionId),
+    onDeleted: (sessionId) => {
+      if (bus.subscriberCount(sessionId) > 0)
+        bus.publish(sessionId, { type: "session.gone", at: new Date().toISOString() });
+    },
     log,
   });
   await sessions.start();

@@ -593,6 +593,11 @@ describe("sessions and events through the SDK", () => {
       errors.map((event) => (event.error as { retry_status: { type: string } }).retry_status.type),
     ).toEqual(["retrying", "exhausted"]);
     expect(errors[0]?.error).toMatchObject({ type: "model_overloaded_error" });
+    // While the retry waits the session is rescheduling; the retry runs, fails, and retries run out.
+    const statuses = failed
+      .filter((event) => event.type.startsWith("session.status_"))
+      .map((event) => event.type);
+    expect(statuses).toEqual(["session.status_running", "session.status_rescheduled", "session.status_idle"]);
     expect(failed.at(-1)?.stop_reason).toEqual({ type: "retries_exhausted" });
   });
 

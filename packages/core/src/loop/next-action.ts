@@ -31,8 +31,14 @@ export type NextAction =
       readonly evaluatedPermission?: EvaluatedPermission;
       readonly permissionPolicy?: PermissionPolicy;
     }
-  /** Hand these custom tool calls (the pending one and the message's other unrequested ones) to the client. */
-  | { readonly type: "request_custom_tool"; readonly toolCallIds: readonly string[] }
+  /**
+   * Ask the client for everything the model's answer waits on at once: confirmations of the calls that
+   * need one and the custom tool calls it runs, in call order. The turn resumes once all are answered.
+   */
+  | {
+      readonly type: "request_actions";
+      readonly requests: readonly ActionRequest[];
+    }
   /** A custom tool call was handed to the client and has no result yet: the turn waits (durably). */
   | { readonly type: "await_custom_tool"; readonly toolCallId: string }
   /** The model reused a tool call id, or called a tool the agent does not offer: answered with an error, never run. */
@@ -46,20 +52,63 @@ export type NextAction =
       /** The policy rule that denied it. */
       readonly rule?: string;
     }
-  | {
-      readonly type: "request_approval";
-      readonly toolCallId: string;
-      readonly rule: string;
-      readonly timeoutMs: number;
-      /** `always_ask` when the agent's policy asked (the org's may have too). */
-      readonly permissionPolicy?: PermissionPolicy;
-    }
   /** An approval was requested and is not answered yet: the turn waits (durably). */
   | { readonly type: "await_approval"; readonly toolCallId: string }
   | {
       readonly type: "end_turn";
       readonly reason: "end_turn" | "max_steps" | "max_tokens" | "refusal" | "interrupted";
     };
+
+/** One call the client must act on: confirm it (`approval`) or run it (`custom`). */
+export type ActionRequest =
+  | {
+      readonly type: "approval";
+      readonly toolCallId: string;
+      readonly rule: string;
+      readonly timeoutMs: number;
+      /** `always_ask` when the agent's policy asked (the org's may have too). */
+      readonly permissionPolicy?: PermissionPolicy;
+    }
+  | { readonly type: "custom"; readonly toolCallId: string };
+
+type ToolCallState = RunState["toolCalls"][number];
+
+/**
+ * What the client must do before this call can go on, when anything: run it (a custom tool), or
+ * confirm it (the org's policy says `ask`, or the agent's `always_ask`). Undefined for a call that runs,
+ * is refused, or has started.
+ */
+function actionFor(
+  call: ToolCallState,
+  policy: ToolPolicy | undefined,
+  permissions: ToolPermissions | undefined,
+): ActionRequest | undefined {
+  if (call.result !== undefined || call.hasStarted || call.duplicateOf !== undefined) return undefined;
+  if (permissions && !permissions.isOffered(call.name)) return undefined;
+  const decision = policy
+    ? evaluateToolPolicy(policy, call.name, call.input)
+    : { action: "allow" as const, rule: "default" };
+  if (decision.action === "deny") return undefined;
+  if (permissions?.isCustom(call.name)) return { type: "custom", toolCallId: call.toolCallId };
+  const permissionPolicy = permissions?.policyOf(call.name);
+  if (decision.action !== "ask" && permissionPolicy !== "always_ask") return undefined;
+  return {
+    type: "approval",
+    toolCallId: call.toolCallId,
+    rule: decision.action === "ask" ? decision.rule : "always_ask",
+    timeoutMs: (policy ?? DEFAULT_TOOL_POLICY).approvalTimeoutMs,
+    ...(permissionPolicy === "always_ask" ? { permissionPolicy } : {}),
+  };
+}
+
+/** Whether the client was asked about this call and has not answered yet. */
+function isAwaited(state: RunState, call: ToolCallState): boolean {
+  if (call.result !== undefined) return false;
+  const request = state.customRequests.get(call.toolCallId);
+  if (request) return !request.isAnswered;
+  const approval = state.approvals.get(call.toolCallId);
+  return approval !== undefined && approval.decision === undefined;
+}
 
 /**
  * The org's tool policy applies first and its deny wins; then the agent's permission policy: a custom
@@ -108,19 +157,24 @@ export function nextAction(
         rule: decision.rule,
       };
     }
+    if (actionFor(pending, policy, permissions)) {
+      // Everything this answer waits on is asked at once, and nothing runs until all is answered.
+      const requests = state.toolCalls.flatMap((call) => {
+        if (state.approvals.has(call.toolCallId) || state.customRequests.has(call.toolCallId)) return [];
+        const request = actionFor(call, policy, permissions);
+        return request ? [request] : [];
+      });
+      if (requests.length > 0) return { type: "request_actions", requests };
+      const awaited = state.toolCalls.find((call) => isAwaited(state, call));
+      if (awaited) {
+        return state.customRequests.has(awaited.toolCallId)
+          ? { type: "await_custom_tool", toolCallId: awaited.toolCallId }
+          : { type: "await_approval", toolCallId: awaited.toolCallId };
+      }
+    }
     if (permissions?.isCustom(pending.name)) {
-      const request = state.customRequests.get(pending.toolCallId);
-      if (request) return { type: "await_custom_tool", toolCallId: pending.toolCallId };
-      const toolCallIds = state.toolCalls
-        .filter(
-          (call) =>
-            call.result === undefined &&
-            call.duplicateOf === undefined &&
-            !state.customRequests.has(call.toolCallId) &&
-            permissions.isCustom(call.name),
-        )
-        .map((call) => call.toolCallId);
-      return { type: "request_custom_tool", toolCallIds };
+      // Requested and answered: its result is the call's (unreachable while it has none).
+      return { type: "await_custom_tool", toolCallId: pending.toolCallId };
     }
     const permissionPolicy = permissions?.policyOf(pending.name);
     const approval = state.approvals.get(pending.toolCallId);
@@ -155,15 +209,6 @@ export function nextAction(
       return { type: "deny_tool", toolCallId: pending.toolCallId, message, deniedBy: "person" };
     }
     if (approval) return { type: "await_approval", toolCallId: pending.toolCallId };
-    if (decision.action === "ask" || permissionPolicy === "always_ask") {
-      return {
-        type: "request_approval",
-        toolCallId: pending.toolCallId,
-        rule: decision.action === "ask" ? decision.rule : "always_ask",
-        timeoutMs: (policy ?? DEFAULT_TOOL_POLICY).approvalTimeoutMs,
-        ...(permissionPolicy === "always_ask" ? { permissionPolicy } : {}),
-      };
-    }
     return {
       type: "run_tool",
       toolCallId: pending.toolCallId,

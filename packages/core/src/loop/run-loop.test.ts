@@ -313,11 +313,19 @@ describe("tool policy and approvals", () => {
     const policy: ToolPolicy = { approvalTimeoutMs: 5000, rules: [{ tool: "Append", action: "ask" }] };
     await harness.run(new ScriptedModel(script), { policy });
     const events = await allEvents(harness.store, harness.sessionId);
-    expect(events.filter((event) => event.type.startsWith("approval")).map((event) => event.type)).toEqual([
+    // Both calls of the answer are asked at once (the first naming that more follow), then time out.
+    const approvals = events.filter((event) => event.type.startsWith("approval"));
+    expect(approvals.map((event) => event.type)).toEqual([
+      "approval.request",
       "approval.request",
       "approval.response",
-      "approval.request",
       "approval.response",
+    ]);
+    expect(approvals.map((event) => event.type === "approval.request" && event.moreFollow === true)).toEqual([
+      true,
+      false,
+      false,
+      false,
     ]);
     const responses = events.filter((event) => event.type === "approval.response");
     expect(responses.every((event) => event.decision === "deny" && event.reason === "timeout")).toBe(true);

@@ -219,40 +219,44 @@ export class SessionRunner {
       case "reject_tool":
         await this.#endUnrunCall(state, action.toolCallId, action.message);
         break;
-      case "request_approval": {
-        const call = state.toolCalls.find((candidate) => candidate.toolCallId === action.toolCallId);
-        if (!call) break;
-        await this.#appendOrClosed([
-          {
-            type: "approval.request",
-            turn: state.turn,
-            toolCallId: call.toolCallId,
-            name: call.name,
-            input: call.input,
-            inputDigest: toolInputDigest(call.input),
-            rule: action.rule,
-            timeoutMs: action.timeoutMs,
-            evaluatedPermission: "ask",
-            ...(action.permissionPolicy ? { permissionPolicy: action.permissionPolicy } : {}),
-          },
-        ]);
-        if (this.#isClosed) break;
-        return { type: "await_approval", toolCallId: action.toolCallId, timeoutMs: action.timeoutMs };
-      }
-      case "request_custom_tool": {
-        const calls = state.toolCalls.filter((call) => action.toolCallIds.includes(call.toolCallId));
+      case "request_actions": {
+        const requests = action.requests.flatMap((request) => {
+          const call = state.toolCalls.find((candidate) => candidate.toolCallId === request.toolCallId);
+          return call ? [{ request, call }] : [];
+        });
+        // One batch: the session shows requires_action once, naming every request (`moreFollow`).
         await this.#appendOrClosed(
-          calls.map((call) => ({
-            type: "custom_tool.request",
-            turn: state.turn,
-            toolCallId: call.toolCallId,
-            name: call.name,
-            input: call.input,
-          })),
+          requests.map(({ request, call }, index): NewSessionEvent => {
+            const moreFollow = index < requests.length - 1 ? { moreFollow: true } : {};
+            if (request.type === "custom")
+              return {
+                type: "custom_tool.request",
+                turn: state.turn,
+                toolCallId: call.toolCallId,
+                name: call.name,
+                input: call.input,
+                ...moreFollow,
+              };
+            return {
+              type: "approval.request",
+              turn: state.turn,
+              toolCallId: call.toolCallId,
+              name: call.name,
+              input: call.input,
+              inputDigest: toolInputDigest(call.input),
+              rule: request.rule,
+              timeoutMs: request.timeoutMs,
+              evaluatedPermission: "ask",
+              ...(request.permissionPolicy ? { permissionPolicy: request.permissionPolicy } : {}),
+              ...moreFollow,
+            };
+          }),
         );
-        const first = calls[0];
+        const first = requests[0]?.request;
         if (this.#isClosed || !first) break;
-        return { type: "await_custom_tool", toolCallId: first.toolCallId };
+        return first.type === "custom"
+          ? { type: "await_custom_tool", toolCallId: first.toolCallId }
+          : { type: "await_approval", toolCallId: first.toolCallId, timeoutMs: first.timeoutMs };
       }
       case "await_custom_tool":
         return { type: "await_custom_tool", toolCallId: action.toolCallId };

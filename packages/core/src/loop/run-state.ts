@@ -232,8 +232,10 @@ export function applyEvent(state: RunState, event: SessionEvent): RunState {
       return { ...next, approvals };
     }
     case "approval.response": {
-      const approvals = new Map(state.approvals);
       const requested = state.approvals.get(event.toolCallId);
+      // The first answer decides; a second one (two writers raced) changes nothing.
+      if (requested?.decision !== undefined) return next;
+      const approvals = new Map(state.approvals);
       approvals.set(event.toolCallId, {
         seq: requested?.seq ?? 0,
         // A response without a request (a damaged log) matches no call: the digest of nothing.

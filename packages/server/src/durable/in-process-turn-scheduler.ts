@@ -8,6 +8,7 @@ export class InProcessTurnScheduler implements TurnScheduler {
   readonly #customTools = new Map<string, (message: CustomToolMessage | null) => void>();
   /** Custom tool results sent before the turn waited for them, by wait key. */
   readonly #earlyResults = new Map<string, CustomToolMessage>();
+  readonly #earlyApprovals = new Map<string, ApprovalMessage>();
   #isClosed = false;
   /** Settles when close() is called: a step the host holds back while stopping never settles itself. */
   readonly #closed: Promise<void>;
@@ -37,7 +38,11 @@ export class InProcessTurnScheduler implements TurnScheduler {
     toolCallId: string,
     message: ApprovalMessage,
   ): Promise<void> {
-    this.#approvals.get(`${sessionId}:${turn}:${toolCallId}`)?.(message);
+    const key = `${sessionId}:${turn}:${toolCallId}`;
+    const resolve = this.#approvals.get(key);
+    // A confirmation of a request the turn is not waiting on yet (one answer asks for several) is kept.
+    if (resolve) resolve(message);
+    else if (!this.#earlyApprovals.has(key)) this.#earlyApprovals.set(key, message);
   }
 
   async sendCustomToolResult(
@@ -54,6 +59,9 @@ export class InProcessTurnScheduler implements TurnScheduler {
 
   async cancel(sessionId: string, turn: number): Promise<void> {
     // The host aborts the running step; a pending approval wait ends as a timeout.
+    for (const key of this.#earlyApprovals.keys()) {
+      if (key.startsWith(`${sessionId}:${turn}:`)) this.#earlyApprovals.delete(key);
+    }
     for (const [key, resolve] of this.#approvals) {
       if (key.startsWith(`${sessionId}:${turn}:`)) resolve({ decision: "deny", userId: "" });
     }
@@ -102,13 +110,17 @@ export class InProcessTurnScheduler implements TurnScheduler {
       }
       if (outcome.type === "await_approval") {
         const key = `${sessionId}:${turn}:${outcome.toolCallId}`;
-        const message = await new Promise<ApprovalMessage | null>((resolve) => {
-          const timer = setTimeout(() => resolve(null), outcome.timeoutMs);
-          this.#approvals.set(key, (value) => {
-            clearTimeout(timer);
-            resolve(value);
-          });
-        });
+        const early = this.#earlyApprovals.get(key);
+        this.#earlyApprovals.delete(key);
+        const message =
+          early ??
+          (await new Promise<ApprovalMessage | null>((resolve) => {
+            const timer = setTimeout(() => resolve(null), outcome.timeoutMs);
+            this.#approvals.set(key, (value) => {
+              clearTimeout(timer);
+              resolve(value);
+            });
+          }));
         this.#approvals.delete(key);
         await host.recordApproval(sessionId, turn, outcome.toolCallId, message);
       }

@@ -133,6 +133,8 @@ describe("session event projection", () => {
         message: "slow",
       }),
     ).toMatchObject([
+      { type: "span.model_request_start", id: "sevt_x_5_0" },
+      { type: "span.model_request_end", model_request_start_id: "sevt_x_5_0", is_error: true },
       {
         type: "session.error",
         error: { type: "model_rate_limited_error", retry_status: { type: "exhausted" } },
@@ -153,6 +155,64 @@ describe("session event projection", () => {
     expect(projector.project({ seq: 7, at, type: "some.future_event" } as unknown as SessionEvent)).toEqual(
       [],
     );
+  });
+
+  it("shows a retried model call as rescheduled, then running, and a missing model as terminated", () => {
+    const projector = new SessionEventProjector("sesn_x");
+    projector.project({ seq: 1, at, type: "turn.start", turn: 1, text: "hi" });
+    expect(projector.nextMessageIndex()).toBe(1);
+    const retry = projector.project({
+      seq: 2,
+      at,
+      type: "model.retry",
+      turn: 1,
+      step: 1,
+      attempt: 1,
+      code: "model_overloaded",
+      message: "Overloaded",
+      delayMs: 10,
+    });
+    expect(retry.map((event) => event.type)).toEqual([
+      "span.model_request_start",
+      "span.model_request_end",
+      "session.error",
+      "session.status_rescheduled",
+    ]);
+    expect(retry[2]).toMatchObject({ error: { retry_status: { type: "retrying" }, attempt: 1 } });
+    expect(projector.nextMessageIndex()).toBe(2);
+    const answer = projector.project({
+      seq: 3,
+      at,
+      type: "message.end",
+      turn: 1,
+      step: 1,
+      message: { role: "assistant", content: [{ type: "text", text: "hello" }] },
+      stopReason: "end_turn",
+      usage: { inputTokens: 1, outputTokens: 1 },
+    } as SessionEvent);
+    expect(answer.map((event) => [event.id, event.type])).toEqual([
+      ["sevt_x_3_0", "session.status_running"],
+      ["sevt_x_3_1", "span.model_request_start"],
+      ["sevt_x_3_2", "agent.message"],
+      ["sevt_x_3_3", "span.model_request_end"],
+    ]);
+    expect(answer[3]).toMatchObject({ model_request_start_id: "sevt_x_3_1" });
+    expect(projector.nextMessageIndex()).toBe(1);
+    const failed = projector.project({
+      seq: 4,
+      at,
+      type: "turn.error",
+      turn: 1,
+      code: "model_not_found",
+      message: "no such model",
+    });
+    expect(failed.slice(2)).toMatchObject([
+      {
+        type: "session.error",
+        error: { type: "model_request_failed_error", retry_status: { type: "terminal" } },
+      },
+      { type: "session.status_terminated" },
+    ]);
   });
 
   it("makes ids unique across sessions and parses only this session's canonical ids", () => {

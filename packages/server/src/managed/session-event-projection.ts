@@ -62,10 +62,29 @@ export const SANDBOX_EVENT_TYPES = {
 
 type Fields = Record<string, unknown> & { readonly type: string };
 
+/**
+ * Model error codes after which the session cannot go on: its pinned model does not exist, so every
+ * later turn would fail the same way. The API's `retry_status: terminal`, then `session.status_terminated`.
+ */
+export const TERMINAL_ERROR_CODES: ReadonlySet<string> = new Set(["model_not_found"]);
+
+const ZERO_USAGE = {
+  input_tokens: 0,
+  output_tokens: 0,
+  cache_creation_input_tokens: 0,
+  cache_read_input_tokens: 0,
+} as const;
+
 export class SessionEventProjector {
   readonly #sessionId: string;
   /** Tool calls of the current turn shown as `agent.tool_use`, with that event's id. */
   readonly #toolUses = new Map<string, string>();
+  /** A model call failed and is retried (`session.status_rescheduled` shown): the next answer shows `running`. */
+  #isRescheduled = false;
+  /** Ids of the `agent.tool_use` / `agent.custom_tool_use` events of this turn that wait for the client. */
+  readonly #waiting = new Set<string>();
+  /** Ids of every request event of this turn (answered or not). */
+  readonly #asked = new Set<string>();
 
   constructor(sessionId: string) {
     this.#sessionId = sessionId;
@@ -107,14 +126,57 @@ export class SessionEventProjector {
     }));
   }
 
+  /**
+   * Where the `agent.message` of a `message.end` appended next would sit: the id a preview
+   * (`event_start`) names before the message is stored (see streamEvents).
+   */
+  nextMessageIndex(): number {
+    return this.#isRescheduled ? 2 : 1;
+  }
+
   #id(seq: number, index: number): string {
     return apiEventId(this.#sessionId, { seq, index });
+  }
+
+  /** A request of this turn that was asked and has its answer already. */
+  #isAnswered(requestId: string): boolean {
+    return this.#asked.has(requestId) && !this.#waiting.has(requestId);
+  }
+
+  /** The session waits for the client: every event of this turn still waiting, in order. */
+  #requiresAction(): Fields {
+    return {
+      type: "session.status_idle",
+      stop_reason: { type: "requires_action", event_ids: [...this.#waiting] },
+      stop_details: null,
+    };
+  }
+
+  /** After one answer: still idle while other requests of the answer wait, else running again. */
+  #stillWaitingOrRunning(): Fields {
+    return this.#waiting.size > 0 ? this.#requiresAction() : { type: "session.status_running" };
+  }
+
+  /** A model request that ended in an error: its span (start, end with `is_error`) at the head of `seq`. */
+  #failedModelRequest(seq: number): Fields[] {
+    return [
+      { type: "span.model_request_start" },
+      {
+        type: "span.model_request_end",
+        model_request_start_id: this.#id(seq, 0),
+        is_error: true,
+        model_usage: ZERO_USAGE,
+      },
+    ];
   }
 
   #fields(event: SessionEvent): Fields[] {
     switch (event.type) {
       case "turn.start":
         this.#toolUses.clear();
+        this.#waiting.clear();
+        this.#asked.clear();
+        this.#isRescheduled = false;
         // A queued message was shown as `user.message` when it was sent (`message.queue`).
         if (event.queuedSeq !== undefined) return [{ type: "session.status_running" }];
         return [
@@ -128,34 +190,40 @@ export class SessionEventProjector {
       case "custom_tool.request": {
         const customToolUseId = this.#id(event.seq, 0);
         this.#toolUses.set(event.toolCallId, customToolUseId);
+        this.#waiting.add(customToolUseId);
+        this.#asked.add(customToolUseId);
         return [
           { type: "agent.custom_tool_use", name: event.name, input: asInput(event.input) },
-          {
-            type: "session.status_idle",
-            stop_reason: { type: "requires_action", event_ids: [customToolUseId] },
-            stop_details: null,
-          },
+          ...(event.moreFollow ? [] : [this.#requiresAction()]),
         ];
       }
-      case "custom_tool.result":
+      case "custom_tool.result": {
+        const customToolUseId = this.#toolUses.get(event.toolCallId);
+        if (customToolUseId !== undefined && this.#isAnswered(customToolUseId)) return [];
+        if (customToolUseId !== undefined) this.#waiting.delete(customToolUseId);
         return [
           {
             type: "user.custom_tool_result",
-            custom_tool_use_id: this.#toolUses.get(event.toolCallId) ?? event.toolCallId,
+            custom_tool_use_id: customToolUseId ?? event.toolCallId,
             content: event.content,
             is_error: event.isError,
           },
-          { type: "session.status_running" },
+          this.#stillWaitingOrRunning(),
         ];
+      }
       case "message.end": {
-        const out: Fields[] = [{ type: "span.model_request_start" }];
+        const out: Fields[] = [];
+        if (this.#isRescheduled) out.push({ type: "session.status_running" });
+        this.#isRescheduled = false;
+        const startId = this.#id(event.seq, out.length);
+        out.push({ type: "span.model_request_start" });
         const text = event.message.content
           .flatMap((part) => (part.type === "text" && part.text !== "" ? [part.text] : []))
           .join("");
         if (text !== "") out.push({ type: "agent.message", content: [{ type: "text", text }] });
         out.push({
           type: "span.model_request_end",
-          model_request_start_id: this.#id(event.seq, 0),
+          model_request_start_id: startId,
           is_error: false,
           model_usage: {
             input_tokens: event.usage.inputTokens,
@@ -169,6 +237,8 @@ export class SessionEventProjector {
       case "approval.request": {
         const toolUseId = this.#id(event.seq, 0);
         this.#toolUses.set(event.toolCallId, toolUseId);
+        this.#waiting.add(toolUseId);
+        this.#asked.add(toolUseId);
         return [
           {
             type: "agent.tool_use",
@@ -177,24 +247,24 @@ export class SessionEventProjector {
             evaluated_permission: "ask",
             evaluation: { type: event.permissionPolicy ?? "always_ask" },
           },
-          {
-            type: "session.status_idle",
-            stop_reason: { type: "requires_action", event_ids: [toolUseId] },
-            stop_details: null,
-          },
+          ...(event.moreFollow ? [] : [this.#requiresAction()]),
         ];
       }
       case "approval.response": {
         const out: Fields[] = [];
+        const toolUseId = this.#toolUses.get(event.toolCallId);
+        // A second answer to one request (two writers raced) decided nothing: the first one did.
+        if (toolUseId !== undefined && this.#isAnswered(toolUseId)) return [];
+        if (toolUseId !== undefined) this.#waiting.delete(toolUseId);
         if (event.reason === "user") {
           out.push({
             type: "user.tool_confirmation",
-            tool_use_id: this.#toolUses.get(event.toolCallId) ?? event.toolCallId,
+            tool_use_id: toolUseId ?? event.toolCallId,
             result: event.decision,
             ...(event.denyMessage ? { deny_message: event.denyMessage } : {}),
           });
         }
-        out.push({ type: "session.status_running" });
+        out.push(this.#stillWaitingOrRunning());
         return out;
       }
       case "tool.start":
@@ -249,26 +319,35 @@ export class SessionEventProjector {
             { type: "session.status_idle", stop_reason: { type: "end_turn" }, stop_details: null },
           ];
         }
+        this.#isRescheduled = false;
         const isModel = event.code.startsWith("model_");
+        const isTerminal = TERMINAL_ERROR_CODES.has(event.code);
+        const error = {
+          type: "session.error",
+          error: {
+            type: isModel ? modelErrorType(event.code) : "unknown_error",
+            message: event.message,
+            retry_status: { type: isTerminal ? "terminal" : "exhausted" },
+            code: event.code,
+          },
+        };
         return [
-          {
-            type: "session.error",
-            error: {
-              type: isModel ? modelErrorType(event.code) : "unknown_error",
-              message: event.message,
-              retry_status: { type: isModel ? "exhausted" : "terminal" },
-              code: event.code,
-            },
-          },
-          {
-            type: "session.status_idle",
-            stop_reason: { type: isModel ? "retries_exhausted" : "end_turn" },
-            stop_details: null,
-          },
+          // The model request that failed last: its span closes any preview of its answer.
+          ...(isModel ? this.#failedModelRequest(event.seq) : []),
+          error,
+          isTerminal
+            ? { type: "session.status_terminated" }
+            : {
+                type: "session.status_idle",
+                stop_reason: { type: isModel ? "retries_exhausted" : "end_turn" },
+                stop_details: null,
+              },
         ];
       }
       case "model.retry":
+        this.#isRescheduled = true;
         return [
+          ...this.#failedModelRequest(event.seq),
           {
             type: "session.error",
             error: {
@@ -280,6 +359,7 @@ export class SessionEventProjector {
               delay_ms: event.delayMs,
             },
           },
+          { type: "session.status_rescheduled" },
         ];
       case "sandbox.start":
         return [

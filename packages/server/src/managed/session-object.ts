@@ -6,29 +6,66 @@ import { type SessionRecord, type SessionStore, toMonetaryAmount } from "@outrig
 import { createId } from "@outrig/storage";
 import { sessionListCostNanos } from "../session-budget.js";
 import type { ResourceParams } from "./managed-session-bodies.js";
+import { TERMINAL_ERROR_CODES } from "./session-event-projection.js";
 
 export type ApiSessionStatus = "rescheduling" | "running" | "idle" | "terminated";
 
+/** What the end of a session's log says about its status beyond the record's own. */
+export type RecentState = "none" | "awaiting_action" | "rescheduling" | "terminated";
+
 /**
  * Outrig's status as the API's: a failed turn leaves the session idle (its `session.error` says why),
- * and a running turn that waits for a confirmation is idle too (`requires_action`).
+ * unless the error was terminal (`terminated`); a running turn that waits for a confirmation is idle
+ * too (`requires_action`), and one whose model call failed and is retried is `rescheduling`.
  */
-export function apiStatusOf(record: SessionRecord, isAwaitingAction = false): ApiSessionStatus {
-  return record.status === "running" && !isAwaitingAction ? "running" : "idle";
+export function apiStatusOf(record: SessionRecord, recent: RecentState | boolean = "none"): ApiSessionStatus {
+  const state = recent === true ? "awaiting_action" : recent === false ? "none" : recent;
+  if (state === "terminated") return "terminated";
+  if (record.status !== "running" || state === "awaiting_action") return "idle";
+  return state === "rescheduling" ? "rescheduling" : "running";
 }
 
-/** How far back from the end of the log a pending confirmation is looked for (sandbox events may follow it). */
-const RECENT_EVENTS = 20;
+/**
+ * How far back from the end of the log a pending request is looked for (sandbox events may follow it,
+ * and one model answer may ask for many confirmations).
+ */
+const RECENT_EVENTS = 100;
 
-/** Whether the running turn waits for a person: its latest non-sandbox entry is an `approval.request`. */
-export async function isAwaitingAction(store: SessionStore, record: SessionRecord): Promise<boolean> {
-  if (record.status !== "running") return false;
+/**
+ * Reads the end of the log of a running session (a pending confirmation, a model retry) or of one whose
+ * last turn failed (a terminal error); other sessions need no read.
+ */
+export async function recentStateOf(store: SessionStore, record: SessionRecord): Promise<RecentState> {
+  if (record.status !== "running" && record.status !== "error") return "none";
   const recent = await store.readEvents(record.id, {
     afterSeq: Math.max(0, record.lastSeq - RECENT_EVENTS),
     limit: RECENT_EVENTS,
   });
-  const latest = recent.reverse().find((event) => !event.type.startsWith("sandbox."));
-  return latest?.type === "approval.request";
+  const meaningful = recent
+    .reverse()
+    .filter((event) => !event.type.startsWith("sandbox.") && event.type !== "message.queue");
+  const latest = meaningful[0];
+  if (record.status === "error")
+    return latest?.type === "turn.error" && TERMINAL_ERROR_CODES.has(latest.code) ? "terminated" : "none";
+  if (latest?.type === "model.retry") return "rescheduling";
+  // Waiting: a request of the latest model answer (they follow its message.end) has no answer yet.
+  const answered = new Set<string>();
+  for (const event of meaningful) {
+    if (event.type === "message.end" || event.type === "turn.start") break;
+    if (event.type === "approval.response" || event.type === "custom_tool.result")
+      answered.add(event.toolCallId);
+    if (
+      (event.type === "approval.request" || event.type === "custom_tool.request") &&
+      !answered.has(event.toolCallId)
+    )
+      return "awaiting_action";
+  }
+  return "none";
+}
+
+/** Whether the running turn waits for a person: its latest non-sandbox entry is an `approval.request`. */
+export async function isAwaitingAction(store: SessionStore, record: SessionRecord): Promise<boolean> {
+  return (await recentStateOf(store, record)) === "awaiting_action";
 }
 
 /** The API's Session object, with the status read from the end of its log. */
@@ -36,10 +73,13 @@ export async function renderSession(
   store: SessionStore,
   record: SessionRecord,
 ): Promise<Record<string, unknown>> {
-  return toApiSession(record, await isAwaitingAction(store, record));
+  return toApiSession(record, await recentStateOf(store, record));
 }
 
-export function toApiSession(record: SessionRecord, isAwaiting = false): Record<string, unknown> {
+export function toApiSession(
+  record: SessionRecord,
+  recent: RecentState | boolean = "none",
+): Record<string, unknown> {
   const managed = record.managed;
   const usage = record.usage ?? { inputTokens: 0, outputTokens: 0 };
   const listCost = sessionListCostNanos(record);
@@ -58,7 +98,7 @@ export function toApiSession(record: SessionRecord, isAwaiting = false): Record<
     stats: {
       duration_seconds: Math.max(0, (record.updatedAt.getTime() - record.createdAt.getTime()) / 1000),
     },
-    status: apiStatusOf(record, isAwaiting),
+    status: apiStatusOf(record, recent),
     title: managed?.title ?? null,
     usage: {
       input_tokens: usage.inputTokens,

@@ -19,7 +19,13 @@ import {
   InputError,
   MAX_SESSION_RESOURCES,
 } from "@outrig/core";
-import type { AgentResource, AgentSkill, SessionEvent, SessionStatus } from "@outrig/protocol";
+import type {
+  AgentResource,
+  AgentSkill,
+  MessageDeltaEvent,
+  SessionEvent,
+  SessionStatus,
+} from "@outrig/protocol";
 import type { Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
@@ -47,12 +53,20 @@ import {
   parseApiEventId,
   SessionEventProjector,
 } from "../managed/session-event-projection.js";
-import { renderSession, toStoredResource } from "../managed/session-object.js";
+import {
+  apiStatusOf,
+  recentStateOf,
+  renderSession,
+  toApiSession,
+  toStoredResource,
+} from "../managed/session-object.js";
 import { decodeCursor, encodeCursor } from "../page-cursor.js";
 import { assertBudgetable, updatedBudget } from "../session-budget.js";
 import type { Caller, SessionManager } from "../session-manager.js";
 
 const REPLAY_PAGE = 500;
+/** Sessions of a list page whose status is read from their log at once. */
+const RENDER_CONCURRENCY = 8;
 const KEEPALIVE_MS = 15_000;
 /** How long a send waits for the log to record the event it caused (to answer with its stable id). */
 const RECORD_WAIT_MS = 5_000;
@@ -62,6 +76,8 @@ export interface ManagedSessionRouteDependencies {
   readonly sessions: SessionManager;
   readonly store: SessionStore;
   readonly bus: EventBus;
+  /** Tells the other workers a session was deleted, so streams open there end with `session.deleted`. */
+  readonly announceDeleted?: (sessionId: string) => Promise<void>;
   /** Resolves `agent` of a new session; without it sessions cannot be created. */
   readonly agents?: AgentDirectory;
   /** Checks `environment_id` of a new session; without it sessions cannot be created. */
@@ -138,8 +154,15 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     for (const status of statuses) parseInput(z.enum(SESSION_STATUSES), status);
     const cursor = query.page ? decodeCursor(query.page, SessionCursor) : undefined;
     const position = cursor ? { createdAt: new Date(cursor.c), id: cursor.i } : undefined;
+    // Rescheduling and awaiting sessions are running inside; a terminated one failed its last turn.
     const internalStatuses = statuses.flatMap((status): SessionStatus[] =>
-      status === "running" ? ["running"] : status === "idle" ? ["idle", "error"] : [],
+      status === "running" || status === "rescheduling"
+        ? ["running"]
+        : status === "idle"
+          ? ["idle", "error", "running"]
+          : status === "terminated"
+            ? ["error"]
+            : [],
     );
     if (statuses.length > 0 && internalStatuses.length === 0)
       return c.json({ data: [], next_page: null, prev_page: null });
@@ -169,8 +192,24 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     const last = data.at(-1);
     const at = (row: SessionRecord, d: "n" | "p") =>
       encodeCursor({ c: row.createdAt.toISOString(), i: row.id, d });
+    // The page's cursors follow the rows read; the API status (read from each log's end) filters them.
+    // A few at a time: a page of up to 1,000 sessions must not take every pooled connection at once.
+    const rendered: { status: string; session: Record<string, unknown> }[] = [];
+    for (let index = 0; index < data.length; index += RENDER_CONCURRENCY) {
+      const batch = data.slice(index, index + RENDER_CONCURRENCY);
+      rendered.push(
+        ...(await Promise.all(
+          batch.map(async (row) => {
+            const recent = await recentStateOf(store, row);
+            return { status: apiStatusOf(row, recent), session: toApiSession(row, recent) };
+          }),
+        )),
+      );
+    }
     return c.json({
-      data: await Promise.all(data.map((row) => renderSession(store, row))),
+      data: rendered
+        .filter((item) => statuses.length === 0 || statuses.includes(item.status))
+        .map((item) => item.session),
       next_page: last && (isBackwards || hasMore) ? at(last, "n") : null,
       prev_page: first && (isBackwards ? hasMore : cursor !== undefined) ? at(first, "p") : null,
     });
@@ -229,6 +268,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     const id = c.req.param("id");
     await sessions.delete(caller, id);
     bus.publish(id, { type: "session.gone", at: new Date().toISOString() });
+    await deps.announceDeleted?.(id).catch(() => undefined);
     return c.json({ id, type: "session_deleted" });
   });
 
@@ -364,8 +404,11 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     const caller = c.get("caller");
     const session = await sessions.get(caller, c.req.param("id"));
     parseQuery(c, StreamEventsQuery);
-    for (const type of c.req.queries("event_deltas[]") ?? [])
-      parseInput(z.enum(["agent.message", "agent.thinking"]), type);
+    const previews = new Set(
+      (c.req.queries("event_deltas[]") ?? []).map((type) =>
+        parseInput(z.enum(["agent.message", "agent.thinking"]), type),
+      ),
+    );
     const resume = resumePosition(session.id, c.req.header("last-event-id"));
     // Subscribe before reading where the log ends: an event written in between is in the log or the queue.
     const queue: BusEvent[] = [];
@@ -381,7 +424,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
             seq: ((await deps.store.getSession(session.orgId, session.id))?.lastSeq ?? session.lastSeq) + 1,
             skipThrough: -1,
           };
-      return streamEvents(c, deps, session, start, feed, unsubscribe);
+      return streamEvents(c, deps, session, { ...start, previews }, feed, unsubscribe);
     } catch (error) {
       unsubscribe();
       throw error;
@@ -396,6 +439,12 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
       event.type === "user.message" ? messageText(event, `events[${index}]`) : null,
     );
     const session = await writable(sessions, caller, c.req.param("id"));
+    if ((await recentStateOf(store, session)) === "terminated")
+      throw new InputError(
+        "session_terminated",
+        "This session is terminated (its last turn failed with an error no later turn can avoid, see its session.error event) and accepts no new events; start a new session.",
+        409,
+      );
     const data: ApiSessionEvent[] = [];
     for (const [index, event] of body.events.entries()) {
       const created = await dispatch(deps, caller, session, event, texts[index] ?? null);
@@ -747,7 +796,7 @@ function streamEvents(
   c: Context<Env>,
   deps: ManagedSessionRouteDependencies,
   session: SessionRecord,
-  start: { readonly seq: number; readonly skipThrough: number },
+  start: { readonly seq: number; readonly skipThrough: number; readonly previews: ReadonlySet<string> },
   feed: { readonly queue: BusEvent[]; wake: (() => void) | undefined },
   unsubscribe: () => void,
 ): Response {
@@ -761,6 +810,7 @@ function streamEvents(
       feed.wake?.();
     });
     const projector = new SessionEventProjector(session.id);
+    const preview = new MessagePreview(session.id, projector, start.previews.has("agent.message"));
     try {
       let cursor = start.seq - 1;
       await projector.warmUp(store, start.seq);
@@ -770,6 +820,8 @@ function streamEvents(
           await stream.writeSSE({ id: projected.id, event: projected.type, data: JSON.stringify(projected) });
         }
         cursor = event.seq;
+        for (const item of preview.after(event))
+          await stream.writeSSE({ event: item.type, data: JSON.stringify(item) });
       };
       const replay = async () => {
         for (;;) {
@@ -805,8 +857,8 @@ function streamEvents(
         if (event.type === "poke") {
           if (event.seq > cursor) await replay();
         } else if (event.type === "message.delta") {
-          // Live text deltas are not sent: `event_delta` must name the agent.message it previews, whose
-          // id is known only once the message is stored. The final agent.message carries the full text.
+          for (const item of preview.delta(event, cursor))
+            await stream.writeSSE({ event: item.type, data: JSON.stringify(item) });
         } else if (event.seq === cursor + 1) {
           await write(event);
         } else if (event.seq > cursor + 1) {
@@ -817,4 +869,79 @@ function streamEvents(
       unsubscribe();
     }
   });
+}
+
+/**
+ * The `agent.message` preview of one stream that opted in (`event_deltas`): `event_start`, then one
+ * `event_delta` per text fragment the model streams. Previews carry no SSE id, so they never move a
+ * client's `Last-Event-ID`, and they are never stored or listed.
+ *
+ * The preview names the id the stored `agent.message` will carry: the position after the last log
+ * event this stream has written (the `message.end` the model call appends next). When another event is
+ * appended while the model streams (a queued message, a sandbox event), the stream writes it first and
+ * the preview reopens under the new guess with the text so far; the old one is closed as the API
+ * closes any preview no stored event reconciled, by the call's `span.model_request_end`. Only an event
+ * another worker appends in the last moment before the answer can still leave a preview unreconciled.
+ */
+class MessagePreview {
+  readonly #sessionId: string;
+  readonly #projector: SessionEventProjector;
+  readonly #isWanted: boolean;
+  #open: { id: string; turn: number; step: number; text: string } | undefined;
+
+  constructor(sessionId: string, projector: SessionEventProjector, isWanted: boolean) {
+    this.#sessionId = sessionId;
+    this.#projector = projector;
+    this.#isWanted = isWanted;
+  }
+
+  /** The preview events for one streamed fragment, given the last log seq the stream has written. */
+  delta(event: MessageDeltaEvent, cursor: number): PreviewEvent[] {
+    if (!this.#isWanted || event.text === "") return [];
+    const id = apiEventId(this.#sessionId, { seq: cursor + 1, index: this.#projector.nextMessageIndex() });
+    const out: PreviewEvent[] = [];
+    const open = this.#open;
+    const isSameCall = open !== undefined && open.turn === event.turn && open.step === event.step;
+    const sofar = isSameCall ? open.text : "";
+    if (!isSameCall || open.id !== id) {
+      out.push({ type: "event_start", event: { type: "agent.message", id } });
+      if (sofar !== "") out.push(contentDelta(id, sofar));
+    }
+    out.push(contentDelta(id, event.text));
+    this.#open = { id, turn: event.turn, step: event.step, text: sofar + event.text };
+    return out;
+  }
+
+  /**
+   * After a stored event was written: the model call's answer, a retry or the end of the turn closes
+   * the preview; any other event (appended while the model streams) moves the guessed id, so the
+   * preview reopens under the new one with the text so far.
+   */
+  after(event: SessionEvent): PreviewEvent[] {
+    const open = this.#open;
+    if (open === undefined) return [];
+    if (
+      event.type === "message.end" ||
+      event.type === "model.retry" ||
+      event.type === "turn.error" ||
+      event.type === "turn.end"
+    ) {
+      this.#open = undefined;
+      return [];
+    }
+    const id = apiEventId(this.#sessionId, { seq: event.seq + 1, index: this.#projector.nextMessageIndex() });
+    if (id === open.id) return [];
+    this.#open = { ...open, id };
+    return [{ type: "event_start", event: { type: "agent.message", id } }, contentDelta(id, open.text)];
+  }
+}
+
+type PreviewEvent = Record<string, unknown> & { readonly type: "event_start" | "event_delta" };
+
+function contentDelta(eventId: string, text: string): PreviewEvent {
+  return {
+    type: "event_delta",
+    event_id: eventId,
+    delta: { type: "content_delta", content: { type: "text", text }, index: 0 },
+  };
 }
