@@ -21,6 +21,7 @@ import { KEYS_USAGE, keysApiCommand, keysCreateCommand, parseRole, whoamiCommand
 import { runCommand } from "./run-command.js";
 import { sessionsCommand } from "./sessions-command.js";
 import { skillsCommand } from "./skills-command.js";
+import { watchStepTimings } from "./step-timings-dump.js";
 import { vaultsCommand } from "./vaults-command.js";
 
 const USAGE = `usage: outrig <command> [options]
@@ -215,6 +216,7 @@ async function serveCommand(argv: readonly string[]): Promise<number> {
     ...(values["worker-id"] ? { OUTRIG_WORKER_ID: values["worker-id"] } : {}),
   };
   const config = loadConfig(env);
+  watchStepTimings(env, (message) => console.error(`outrig: ${message}`));
   let fatal: (message: string) => void = () => undefined;
   const stopped = new Promise<"signal" | "fatal">((resolve) => {
     const stop = () => resolve("signal");

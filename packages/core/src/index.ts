@@ -87,6 +87,7 @@ export {
   type ModelCallOutcome,
   unknownToolResult,
 } from "./loop/step-executors.js";
+export { type PhaseTotal, StepTimings, stepTimings } from "./loop/step-timings.js";
 export { buildSystemPrompt, type NetworkAccess, type SystemPromptOptions } from "./loop/system-prompt.js";
 export { toolInputDigest } from "./loop/tool-input-digest.js";
 export {

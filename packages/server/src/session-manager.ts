@@ -32,6 +32,7 @@ import {
   type SessionStore,
   type StepOutcome,
   type SubmittedMessage,
+  stepTimings,
   type Tool,
   type ToolsetTools,
   toolPermissionsOf,
@@ -169,6 +170,8 @@ interface LiveSession {
 export class SessionManager implements TurnHost {
   readonly #options: SessionManagerOptions;
   readonly #live = new Map<string, LiveSession>();
+  /** When each session's last step ended on this worker (kept only while step timings are on). */
+  readonly #stepEnds = new Map<string, number>();
   readonly #models = new Map<string, LanguageModel>();
   readonly #policies = new Map<string, { policy: ToolPolicy; expiresAt: number }>();
   readonly #mirrors = new Map<string, Promise<MountMirror>>();
@@ -538,10 +541,26 @@ export class SessionManager implements TurnHost {
   // ---- TurnHost: called by the scheduler, possibly on another worker than the one that started the turn.
 
   step(sessionId: string, turn: number): Promise<StepOutcome> {
-    return this.#track(sessionId, () => this.#step(sessionId, turn));
+    return this.#track(sessionId, () => this.#timedStep(sessionId, turn));
+  }
+
+  /** The step, and (with step timings on) the time since the session's previous step ended: the checkpoint. */
+  async #timedStep(sessionId: string, turn: number): Promise<StepOutcome> {
+    if (!stepTimings.isEnabled) return this.#step(sessionId, turn);
+    const startedAt = performance.now();
+    const previousEnd = this.#stepEnds.get(sessionId);
+    if (previousEnd !== undefined) stepTimings.add("step.between", startedAt - previousEnd);
+    try {
+      return await this.#step(sessionId, turn);
+    } finally {
+      const endedAt = performance.now();
+      stepTimings.add("step", endedAt - startedAt);
+      this.#stepEnds.set(sessionId, endedAt);
+    }
   }
 
   async #step(sessionId: string, turn: number): Promise<StepOutcome> {
+    const preparedAt = performance.now();
     const session = await this.#lookup(sessionId);
     if (!session) return { type: "idle", seq: 0 };
     const live = this.#liveSession(session);
@@ -554,12 +573,15 @@ export class SessionManager implements TurnHost {
     const files = session.managed ? this.#options.sessionFiles?.(session) : undefined;
     if (files) await this.#mountSessionFiles(session, live, files);
     this.#prestartSandbox(live);
+    stepTimings.add("step.prepare", performance.now() - preparedAt);
     const outcome = await runner.runStep(live.controller.signal, live.interruptController.signal);
     // What the step wrote under /mnt/session/outputs/ becomes downloadable through the Files API.
     if (files && live.sandbox.isStarted)
-      await files.collectOutputs(live.proxy).catch((error: Error) => {
-        this.#options.log(`session ${sessionId}: collecting outputs: ${error.message}`);
-      });
+      await stepTimings.time("step.outputs", () =>
+        files.collectOutputs(live.proxy).catch((error: Error) => {
+          this.#options.log(`session ${sessionId}: collecting outputs: ${error.message}`);
+        }),
+      );
     // Waiting for a person or a client: the sandbox is frozen rather than left running.
     if (outcome.type === "await_approval" || outcome.type === "await_custom_tool") live.sandbox.standbyNow();
     return outcome;

@@ -19,6 +19,7 @@ import {
   type SandboxHandle,
   type SandboxProvider,
   type SnapshotRef,
+  stepTimings,
 } from "@outrig/core";
 import type { NewSessionEvent } from "@outrig/protocol";
 import { type EffectiveSandboxPolicy, sandboxLimitsOf } from "./sandbox-policy.js";
@@ -157,10 +158,12 @@ export class SessionSandbox {
     this.#inUse += 1;
     this.#clearTimers();
     try {
+      const waitedAt = performance.now();
       await this.#transition;
       await this.#pendingCapture;
       const handle = await this.#acquire();
       await this.#pendingCapture; // the base snapshot of a first sandbox
+      stepTimings.add("sandbox.wait", performance.now() - waitedAt);
       if (this.#isWarm) {
         this.#isWarm = false;
         this.#options.onWarmUsed?.();
@@ -174,7 +177,7 @@ export class SessionSandbox {
       if (call.takesNotice) this.#notice = undefined;
       let isDead = false;
       try {
-        const result = await work(handle.sandbox, notice);
+        const result = await stepTimings.time("sandbox.call", () => work(handle.sandbox, notice));
         // A result that arrives from a sandbox that died meanwhile may be a command killed with it
         // (half run): it is rolled back like a call whose answer never came.
         if (this.#handle === handle && !handle.isAlive() && !this.#isClosed) {
@@ -440,6 +443,7 @@ export class SessionSandbox {
           ...(changedPaths ? { changedPaths } : {}),
           onCaptured: () => {
             captureMs = performance.now() - startedAt;
+            stepTimings.add("snapshot.capture", captureMs);
             markCaptured();
           },
         });
@@ -472,6 +476,7 @@ export class SessionSandbox {
         // Only once the log names it: a crash in between leaves an older marker, and the next start
         // restores the (same) logged snapshot instead of trusting a workspace the log does not know.
         await snapshots.writeMarker(ref.key);
+        stepTimings.add("snapshot.stored", performance.now() - startedAt);
       } catch (error) {
         snapshots.reset(this.#lastSnapshotKey);
         this.#options.log?.(

@@ -23,6 +23,7 @@ import type { FileSystem } from "../vfs/file-system.js";
 import { type LoopLimits, nextAction, retryDelayMs, type ToolPermissions } from "./next-action.js";
 import { applyEvent, foldEvents, type RunState } from "./run-state.js";
 import { executeModelCall, executeToolCall } from "./step-executors.js";
+import { stepTimings } from "./step-timings.js";
 import { toolInputDigest } from "./tool-input-digest.js";
 
 export interface SessionRunnerDeps {
@@ -143,7 +144,9 @@ export class SessionRunner {
   }
 
   async state(): Promise<RunState> {
-    this.#state = await loadRunState(this.#deps.store, this.#context.sessionId, this.#state);
+    this.#state = await stepTimings.time("loop.state", () =>
+      loadRunState(this.#deps.store, this.#context.sessionId, this.#state),
+    );
     return this.#state;
   }
 
@@ -325,12 +328,14 @@ export class SessionRunner {
     interruptSignal?: AbortSignal,
   ): Promise<void> {
     const deps = this.#deps;
-    const outcome = await executeModelCall(
-      this.#context.model,
-      { system: this.#context.systemPrompt, messages: state.messages, tools: this.#definitions },
-      interruptSignal ? AbortSignal.any([signal, interruptSignal]) : signal,
-      (text) =>
-        deps.publish(this.#context.sessionId, { type: "message.delta", turn: state.turn, step, text }),
+    const outcome = await stepTimings.time("loop.model", () =>
+      executeModelCall(
+        this.#context.model,
+        { system: this.#context.systemPrompt, messages: state.messages, tools: this.#definitions },
+        interruptSignal ? AbortSignal.any([signal, interruptSignal]) : signal,
+        (text) =>
+          deps.publish(this.#context.sessionId, { type: "message.delta", turn: state.turn, step, text }),
+      ),
     );
     if (outcome.type === "ok") {
       await this.#appendOrClosed([
@@ -410,9 +415,9 @@ export class SessionRunner {
         toolCallId: call.toolCallId,
         cwd: this.#context.cwd,
       });
-    const result = this.#context.runTool
-      ? await this.#context.runTool({ idempotencyKey, isRerun }, run)
-      : await run();
+    const result = await stepTimings.time("loop.tool", () =>
+      this.#context.runTool ? this.#context.runTool({ idempotencyKey, isRerun }, run) : run(),
+    );
     const changes = tracker.changes();
     await this.#appendOrClosed([
       {
@@ -458,7 +463,10 @@ export class SessionRunner {
     const state = this.#state;
     const options: AppendOptions = state && state.turnStatus === "running" ? { turn: state.turn } : {};
     try {
-      const stored = await this.#deps.store.appendEvents(this.#context.sessionId, events, options);
+      const stored = await stepTimings.time("loop.append", () =>
+        this.#deps.store.appendEvents(this.#context.sessionId, events, options),
+      );
+      const publishedAt = performance.now();
       let next = this.#state ?? foldEvents([]);
       for (const event of stored) {
         // Another writer may have appended in between: catch up on the next state() call instead.
@@ -466,6 +474,7 @@ export class SessionRunner {
         this.#deps.publish(this.#context.sessionId, event);
       }
       this.#state = next;
+      stepTimings.add("loop.publish", performance.now() - publishedAt);
     } catch (error) {
       if (!isTurnClosed(error)) throw error;
       this.#isClosed = true;

@@ -17,6 +17,7 @@ import {
   InputError,
   MAX_SESSION_RESOURCES,
   providerModelSpec,
+  stepTimings,
 } from "@outrig/core";
 import type { SessionEvent, SessionStatus } from "@outrig/protocol";
 import type { Context, Hono } from "hono";
@@ -747,11 +748,13 @@ function streamEvents(
       let cursor = start.seq - 1;
       await projector.warmUp(store, start.seq);
       const write = async (event: SessionEvent) => {
+        const startedAt = performance.now();
         for (const [index, projected] of projector.project(event).entries()) {
           if (event.seq === start.seq && index <= start.skipThrough) continue;
           await stream.writeSSE({ id: projected.id, event: projected.type, data: JSON.stringify(projected) });
         }
         cursor = event.seq;
+        stepTimings.add("stream.write", performance.now() - startedAt);
       };
       const replay = async () => {
         for (;;) {
