@@ -63,6 +63,7 @@ export {
   type SessionRunContext,
   SessionRunner,
   type SessionRunnerDeps,
+  type StepOptions,
   type StepOutcome,
   type ToolRunOptions,
 } from "./loop/run-loop.js";

@@ -574,7 +574,9 @@ export class SessionManager implements TurnHost {
     if (files) await this.#mountSessionFiles(session, live, files);
     this.#prestartSandbox(live);
     stepTimings.add("step.prepare", performance.now() - preparedAt);
-    const outcome = await runner.runStep(live.controller.signal, live.interruptController.signal);
+    const outcome = await runner.runStep(live.controller.signal, live.interruptController.signal, {
+      caughtUp: state,
+    });
     // What the step wrote under /mnt/session/outputs/ becomes downloadable through the Files API.
     if (files && live.sandbox.isStarted)
       await stepTimings.time("step.outputs", () =>

@@ -74,6 +74,14 @@ export type StepOutcome =
   | { readonly type: "await_custom_tool"; readonly toolCallId: string }
   | { readonly type: "idle"; readonly seq: number };
 
+export interface StepOptions {
+  /**
+   * What `state()` returned just before this call (the caller checked the turn on it): the step then
+   * starts from it instead of reading the log again. Ignored once the runner has appended since.
+   */
+  readonly caughtUp?: RunState;
+}
+
 /** A client's result for a custom tool call (the API's `user.custom_tool_result`). */
 export interface CustomToolResult {
   readonly content: readonly CustomToolContentBlock[];
@@ -155,9 +163,13 @@ export class SessionRunner {
    * A permanent failure (`isPermanentStepError`, e.g. the store refusing an event) ends the turn with
    * `turn.error` instead of throwing, so a durable engine does not retry a step that can never succeed.
    */
-  async runStep(signal: AbortSignal, interruptSignal?: AbortSignal): Promise<StepOutcome> {
+  async runStep(
+    signal: AbortSignal,
+    interruptSignal?: AbortSignal,
+    options: StepOptions = {},
+  ): Promise<StepOutcome> {
     try {
-      return await this.#performStep(signal, interruptSignal);
+      return await this.#performStep(signal, interruptSignal, options);
     } catch (error) {
       if (!isPermanentStepError(error)) throw error;
       const state = await this.state();
@@ -179,9 +191,17 @@ export class SessionRunner {
    * `interruptSignal` aborts a model call in flight when the turn is interrupted (the model's answer is
    * not needed and nothing of it ran); a tool call in flight is never aborted by it.
    */
-  async #performStep(signal: AbortSignal, interruptSignal?: AbortSignal): Promise<StepOutcome> {
+  async #performStep(
+    signal: AbortSignal,
+    interruptSignal: AbortSignal | undefined,
+    options: StepOptions,
+  ): Promise<StepOutcome> {
     const { limits } = this.#deps;
-    let state = await this.state();
+    // The caller's fresh read stands in for a second one, unless this runner appended since.
+    let state =
+      options.caughtUp !== undefined && options.caughtUp === this.#state
+        ? options.caughtUp
+        : await this.state();
     if (signal.aborted && state.turnStatus === "running") {
       await this.#appendOrClosed([
         { type: "turn.error", turn: state.turn, code: "cancelled", message: "The turn was cancelled." },
