@@ -1,8 +1,8 @@
 /**
  * A session's sandbox and its lifecycle on this worker. Created lazily (or pre-started while the
  * first model call runs), with the org's limits. After every call that may have changed the
- * workspace, an incremental snapshot is taken off the call's path (the next call waits only until it
- * has read the workspace). A sandbox found dead is replaced from the latest snapshot; idle, it goes
+ * workspace, an incremental snapshot is taken off the call's path (the next call that may change the
+ * workspace waits only until it has read the workspace; reads do not wait). A sandbox found dead is replaced from the latest snapshot; idle, it goes
  * to standby, hibernated (when the provider can), cold (snapshot kept, processes and local workspace
  * dropped) and finally destroyed (snapshots deleted). Every transition is an event in the session's
  * log.
@@ -160,9 +160,11 @@ export class SessionSandbox {
     try {
       const waitedAt = performance.now();
       await this.#transition;
-      await this.#pendingCapture;
+      // Only a call that may change the workspace waits until the last snapshot has read it; a read
+      // (stat, readFile, list) runs beside the capture, which it cannot make inconsistent.
+      if (call.mutates) await this.#pendingCapture;
       const handle = await this.#acquire();
-      await this.#pendingCapture; // the base snapshot of a first sandbox
+      if (call.mutates) await this.#pendingCapture; // the base snapshot of a first sandbox
       stepTimings.add("sandbox.wait", performance.now() - waitedAt);
       if (this.#isWarm) {
         this.#isWarm = false;
