@@ -130,6 +130,8 @@ export class SessionRunner {
   #policy: ToolPolicy | undefined;
   /** Set when the store refused a write because the turn was closed elsewhere: the turn is over for us. */
   #isClosed = false;
+  /** Set when an append's seqs showed events of another writer that `#state` has not read yet. */
+  #isBehind = false;
 
   constructor(deps: SessionRunnerDeps, context: SessionRunContext) {
     this.#deps = deps;
@@ -155,6 +157,7 @@ export class SessionRunner {
     this.#state = await stepTimings.time("loop.state", () =>
       loadRunState(this.#deps.store, this.#context.sessionId, this.#state),
     );
+    this.#isBehind = false;
     return this.#state;
   }
 
@@ -280,7 +283,9 @@ export class SessionRunner {
       default:
         assertNever(action);
     }
-    state = await this.state();
+    // This runner's own appends keep its state current; when another writer's events came in between,
+    // the log is read (the next step reads it anyway, so a turn closed elsewhere is seen then).
+    state = this.#isBehind || !this.#state ? await this.state() : this.#state;
     if (this.#isClosed) {
       // The store refused our write: the turn ended elsewhere, whatever our copy of the log says.
       this.#isClosed = false;
@@ -491,6 +496,7 @@ export class SessionRunner {
       for (const event of stored) {
         // Another writer may have appended in between: catch up on the next state() call instead.
         if (event.seq === next.lastSeq + 1) next = applyEvent(next, event);
+        else this.#isBehind = true;
         this.#deps.publish(this.#context.sessionId, event);
       }
       this.#state = next;
