@@ -24,6 +24,7 @@ import { runCommand } from "./run-command.js";
 import { cancelCommand, confirmCommand } from "./session-actions-command.js";
 import { sessionsCommand } from "./sessions-command.js";
 import { skillsCommand } from "./skills-command.js";
+import { watchStepTimings } from "./step-timings-dump.js";
 import { vaultsCommand } from "./vaults-command.js";
 import { waitCommand } from "./wait-command.js";
 
@@ -256,6 +257,7 @@ async function serveCommand(argv: readonly string[]): Promise<number> {
     ...(values["worker-id"] ? { OUTRIG_WORKER_ID: values["worker-id"] } : {}),
   };
   const config = loadConfig(env);
+  watchStepTimings(env, (message) => console.error(`outrig: ${message}`));
   let fatal: (message: string) => void = () => undefined;
   const stopped = new Promise<"signal" | "fatal">((resolve) => {
     const stop = () => resolve("signal");

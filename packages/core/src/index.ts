@@ -74,6 +74,7 @@ export {
   type SessionRunContext,
   SessionRunner,
   type SessionRunnerDeps,
+  type StepOptions,
   type StepOutcome,
   type ToolRunOptions,
 } from "./loop/run-loop.js";
@@ -98,6 +99,7 @@ export {
   type ModelCallOutcome,
   unknownToolResult,
 } from "./loop/step-executors.js";
+export { type PhaseTotal, StepTimings, stepTimings } from "./loop/step-timings.js";
 export { buildSystemPrompt, type NetworkAccess, type SystemPromptOptions } from "./loop/system-prompt.js";
 export { toolInputDigest } from "./loop/tool-input-digest.js";
 export {

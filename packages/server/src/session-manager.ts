@@ -33,6 +33,7 @@ import {
   type SessionStore,
   type StepOutcome,
   type SubmittedMessage,
+  stepTimings,
   type Tool,
   type ToolsetTools,
   toolPermissionsOf,
@@ -194,6 +195,8 @@ interface LiveSession {
 export class SessionManager implements TurnHost {
   readonly #options: SessionManagerOptions;
   readonly #live = new Map<string, LiveSession>();
+  /** When each session's last step ended on this worker (kept only while step timings are on). */
+  readonly #stepEnds = new Map<string, number>();
   readonly #models = new Map<string, LanguageModel>();
   readonly #policies = new Map<string, { policy: ToolPolicy; expiresAt: number }>();
   readonly #mirrors = new Map<string, Promise<MountMirror>>();
@@ -590,11 +593,27 @@ export class SessionManager implements TurnHost {
   step(sessionId: string, turn: number): Promise<StepOutcome> {
     // The model wrapper of ops/ reads which session and turn a model call is for from this scope.
     return stepScope.run({ sessionId, turn }, () =>
-      this.#track(sessionId, () => this.#step(sessionId, turn)),
+      this.#track(sessionId, () => this.#timedStep(sessionId, turn)),
     );
   }
 
+  /** The step, and (with step timings on) the time since the session's previous step ended: the checkpoint. */
+  async #timedStep(sessionId: string, turn: number): Promise<StepOutcome> {
+    if (!stepTimings.isEnabled) return this.#step(sessionId, turn);
+    const startedAt = performance.now();
+    const previousEnd = this.#stepEnds.get(sessionId);
+    if (previousEnd !== undefined) stepTimings.add("step.between", startedAt - previousEnd);
+    try {
+      return await this.#step(sessionId, turn);
+    } finally {
+      const endedAt = performance.now();
+      stepTimings.add("step", endedAt - startedAt);
+      this.#stepEnds.set(sessionId, endedAt);
+    }
+  }
+
   async #step(sessionId: string, turn: number): Promise<StepOutcome> {
+    const preparedAt = performance.now();
     const session = await this.#lookup(sessionId);
     if (!session) return { type: "idle", seq: 0 };
     const live = this.#liveSession(session);
@@ -614,12 +633,17 @@ export class SessionManager implements TurnHost {
         this.#options.log(`session ${sessionId}: cloning repositories: ${error.message}`);
       });
     this.#prestartSandbox(live);
-    const outcome = await runner.runStep(live.controller.signal, live.interruptController.signal);
+    stepTimings.add("step.prepare", performance.now() - preparedAt);
+    const outcome = await runner.runStep(live.controller.signal, live.interruptController.signal, {
+      caughtUp: state,
+    });
     // What the step wrote under /mnt/session/outputs/ becomes downloadable through the Files API.
     if (files && live.sandbox.isStarted)
-      await files.collectOutputs(live.proxy).catch((error: Error) => {
-        this.#options.log(`session ${sessionId}: collecting outputs: ${error.message}`);
-      });
+      await stepTimings.time("step.outputs", () =>
+        files.collectOutputs(live.proxy).catch((error: Error) => {
+          this.#options.log(`session ${sessionId}: collecting outputs: ${error.message}`);
+        }),
+      );
     // Waiting for a person or a client: the sandbox is frozen rather than left running.
     if (outcome.type === "await_approval" || outcome.type === "await_custom_tool") live.sandbox.standbyNow();
     return outcome;

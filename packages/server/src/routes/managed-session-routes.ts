@@ -18,6 +18,7 @@ import {
   assertEnvironmentRunnable,
   InputError,
   MAX_SESSION_RESOURCES,
+  stepTimings,
 } from "@outrig/core";
 import type {
   AgentResource,
@@ -815,6 +816,7 @@ function streamEvents(
       let cursor = start.seq - 1;
       await projector.warmUp(store, start.seq);
       const write = async (event: SessionEvent) => {
+        const startedAt = performance.now();
         for (const [index, projected] of projector.project(event).entries()) {
           if (event.seq === start.seq && index <= start.skipThrough) continue;
           await stream.writeSSE({ id: projected.id, event: projected.type, data: JSON.stringify(projected) });
@@ -822,6 +824,7 @@ function streamEvents(
         cursor = event.seq;
         for (const item of preview.after(event))
           await stream.writeSSE({ event: item.type, data: JSON.stringify(item) });
+        stepTimings.add("stream.write", performance.now() - startedAt);
       };
       const replay = async () => {
         for (;;) {
