@@ -87,14 +87,16 @@ class ChunkReader {
 
   /** The bytes up to `marker` (consumed with it), at most `max` of them; 400 otherwise. */
   async readUntil(marker: Buffer, max: number, what: string): Promise<Buffer> {
-    for (;;) {
-      const index = this.#buffer.indexOf(marker);
+    // Each pass searches only where the marker could newly end, so slow clients cost linear time.
+    for (let searched = 0; ; ) {
+      const index = this.#buffer.indexOf(marker, Math.max(0, searched - (marker.length - 1)));
       if (index >= 0) {
         const found = this.#buffer.subarray(0, index);
         this.consume(index + marker.length);
         return found;
       }
       if (this.#buffer.length > max + marker.length) throw malformed(`${what} are longer than ${max} bytes`);
+      searched = this.#buffer.length;
       if (!(await this.#more())) throw malformed(`the body ends inside ${what}`);
     }
   }
@@ -203,10 +205,9 @@ export async function* readMultipartParts(request: Request): AsyncGenerator<Mult
     if (!(await reader.peek(2)).equals(CRLF)) throw malformed("a boundary is not followed by a line break");
     reader.consume(2);
     if (count >= MAX_PARTS) throw malformed(`more than ${MAX_PARTS} parts`);
-    // A part with no headers at all starts right with the blank line.
-    const headerBlock = (await reader.peek(2)).equals(CRLF)
-      ? (reader.consume(2), Buffer.alloc(0))
-      : await reader.readUntil(HEADERS_END, MAX_HEADER_BYTES, "the part headers");
+    // A part with no headers at all (a blank line right away) has no Content-Disposition.
+    if ((await reader.peek(2)).equals(CRLF)) throw malformed("a part has no headers");
+    const headerBlock = await reader.readUntil(HEADERS_END, MAX_HEADER_BYTES, "the part headers");
     const headers = parsePartHeaders(headerBlock);
     let finished = false;
     const body: AsyncIterable<Uint8Array> = {

@@ -40,7 +40,8 @@ export function uploadBodyLimit(maxBytes: number, what: string): MiddlewareHandl
 
 /**
  * The body as a stream that fails with `tooLarge()` once more than `maxBytes` went through. It never
- * cancels the source: cancelling the request body would drop the connection before the 413 is sent.
+ * cancels the source (that would drop the connection before the 413 is sent): it reads and drops the
+ * rest instead, so the edge's bounded drain before the 413 is not stalled by a paused web stream.
  */
 function countedBody(
   source: ReadableStream<Uint8Array>,
@@ -58,8 +59,8 @@ function countedBody(
       }
       size += value.byteLength;
       if (size > maxBytes) {
-        reader.releaseLock();
         controller.error(tooLarge());
+        void discardRest(reader);
         return;
       }
       controller.enqueue(value);
@@ -90,4 +91,13 @@ export async function readMultipart(
     fields.set(part.name, [...(fields.get(part.name) ?? []), value]);
   }
   return fields;
+}
+
+/** Reads the rest of a body and drops it; ends when the body ends or the connection closes. */
+async function discardRest(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  try {
+    while (!(await reader.read()).done);
+  } catch {
+    // The connection closed: nothing is left to drop.
+  }
 }
