@@ -4,6 +4,7 @@ export {
   type CreateApiFileInput,
   type ListApiFilesOptions,
   PostgresApiFileStore,
+  type StagedApiFileContent,
 } from "./api-files/postgres-api-file-store.js";
 export {
   type AnchoredAuditReport,
