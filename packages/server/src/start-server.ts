@@ -50,6 +50,7 @@ import { SessionEgress } from "./egress/session-egress.js";
 import { EventBus } from "./event-bus.js";
 import { acquireHomeLock } from "./home-lock.js";
 import { type MemoryStoreResource, resolveMemoryStoreResources } from "./memory-store-mounts.js";
+import { readAptSources } from "./package-layers/apt-layer.js";
 import { packageLayerFieldOf } from "./package-layers/package-layer-field.js";
 import { PackageLayers } from "./package-layers/package-layers.js";
 import { broadcastCancel, listenForNotifications } from "./pg-notifications.js";
@@ -188,10 +189,13 @@ export async function startServer(
     ? createSearxngWebSearcher({ url: config.webSearchUrl })
     : undefined;
   // An environment's packages: one layer per (org, base image, packages) on this host, built through egress.
+  const baseImage = findDefaultImage(config.home);
+  const aptSources = baseImage ? readAptSources(baseImage.rootfsDir) : undefined;
   const packageLayers = new PackageLayers({
     home: config.home,
     provider: sandboxProvider,
-    baseImageId: findDefaultImage(config.home)?.manifest.contentHash ?? `host-node-${process.version}`,
+    baseImageId: baseImage?.manifest.contentHash ?? `host-node-${process.version}`,
+    ...(aptSources ? { apt: aptSources } : {}),
     npmRegistry: config.packages.npmRegistry,
     npmCliDir:
       config.packages.npmCliDir ??
