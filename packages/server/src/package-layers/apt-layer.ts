@@ -14,6 +14,9 @@ import path from "node:path";
 /** Where the unpacked packages appear in sandboxes (inside the layer's tree). */
 export const SANDBOX_APT_ROOT = "/opt/outrig/packages/apt";
 const SANDBOX_APT_STATE = "/opt/outrig/packages/.apt";
+/** The image's /etc/apt and /var/lib/dpkg, bound read-only into a build (sandboxes have neither). */
+const SANDBOX_IMAGE_APT_ETC = "/opt/outrig/image-apt/etc";
+const SANDBOX_IMAGE_DPKG = "/opt/outrig/image-apt/dpkg";
 const SANDBOX_PROXY = "http://127.0.0.1:3128";
 
 /** The unpacked packages' executables, for the front of a sandbox's PATH. */
@@ -37,6 +40,16 @@ export const APT_LIBRARY_PATH = [
 export interface AptSources {
   /** `host` or `host:port` of every http(s) source: the build's allowlist. */
   readonly hosts: readonly string[];
+  /** The image's root: its /etc/apt and /var/lib/dpkg are bound into builds. */
+  readonly rootfsDir: string;
+}
+
+/** The read-only mounts a build needs for apt: the image's sources and its dpkg database. */
+export function aptBuildMounts(sources: AptSources): { hostPath: string; sandboxPath: string }[] {
+  return [
+    { hostPath: path.join(sources.rootfsDir, "etc", "apt"), sandboxPath: SANDBOX_IMAGE_APT_ETC },
+    { hostPath: path.join(sources.rootfsDir, "var", "lib", "dpkg"), sandboxPath: SANDBOX_IMAGE_DPKG },
+  ];
 }
 
 /**
@@ -45,6 +58,7 @@ export interface AptSources {
  */
 export function readAptSources(rootfsDir: string): AptSources | undefined {
   if (!existsSync(path.join(rootfsDir, "usr", "bin", "apt-get"))) return undefined;
+  if (!existsSync(path.join(rootfsDir, "var", "lib", "dpkg", "status"))) return undefined;
   const files = [path.join(rootfsDir, "etc", "apt", "sources.list")];
   const listDir = path.join(rootfsDir, "etc", "apt", "sources.list.d");
   try {
@@ -66,7 +80,7 @@ export function readAptSources(rootfsDir: string): AptSources | undefined {
       if (host) hosts.add(host.toLowerCase());
     }
   }
-  return hosts.size > 0 ? { hosts: [...hosts].sort() } : undefined;
+  return hosts.size > 0 ? { hosts: [...hosts].sort(), rootfsDir } : undefined;
 }
 
 /**
@@ -75,6 +89,10 @@ export function readAptSources(rootfsDir: string): AptSources | undefined {
  */
 export function aptInstallCommand(specs: readonly string[]): string {
   const options = [
+    // The image's sources, and its dpkg database so that only what the image lacks is fetched.
+    `Dir::Etc=${SANDBOX_IMAGE_APT_ETC}`,
+    `Dir::State::status=${SANDBOX_IMAGE_DPKG}/status`,
+    `DPkg::Options::=--admindir=${SANDBOX_IMAGE_DPKG}`,
     `Dir::State::Lists=${SANDBOX_APT_STATE}/lists`,
     `Dir::Cache=${SANDBOX_APT_STATE}/cache`,
     `Dir::Log=${SANDBOX_APT_STATE}/log`,

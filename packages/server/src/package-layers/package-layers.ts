@@ -17,7 +17,13 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { AppError, type ReadOnlyMount, type SandboxLimits, type SandboxProvider } from "@outrig/core";
-import { APT_LIBRARY_PATH, APT_PATH, type AptSources, aptInstallCommand } from "./apt-layer.js";
+import {
+  APT_LIBRARY_PATH,
+  APT_PATH,
+  type AptSources,
+  aptBuildMounts,
+  aptInstallCommand,
+} from "./apt-layer.js";
 import {
   hasPackages,
   type NormalizedPackages,
@@ -271,6 +277,7 @@ export class PackageLayers {
             "apt packages need the debootstrap base image (outrig image build), whose apt installs them; this server runs sessions without one, or its image has no apt sources.",
           );
         for (const host of options.apt.hosts) allowedHosts.add(host);
+        readOnlyMounts.push(...aptBuildMounts(options.apt));
         commands.push({ installer: "apt-get", command: aptInstallCommand(packages.apt) });
       }
       if (packages.npm) {
