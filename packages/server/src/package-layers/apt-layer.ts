@@ -75,7 +75,12 @@ export function readAptSources(rootfsDir: string): AptSources | undefined {
     } catch {
       continue;
     }
-    for (const match of text.matchAll(/\bhttps?:\/\/([^\s/'"]+)/g)) {
+    // Comment lines name no source apt uses.
+    const active = text
+      .split("\n")
+      .filter((line) => !line.trimStart().startsWith("#"))
+      .join("\n");
+    for (const match of active.matchAll(/\bhttps?:\/\/([^\s/'"]+)/g)) {
       const host = match[1];
       if (host) hosts.add(host.toLowerCase());
     }
