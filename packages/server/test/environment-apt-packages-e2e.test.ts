@@ -2,8 +2,8 @@
  * An environment's `packages.apt` on a real server (startServer on Postgres, the fake LLM, bubblewrap
  * on the debootstrap image named by OUTRIG_TEST_IMAGE_DIR) with the pinned SDK as the client: the
  * build fetches `bc` (which the image lacks) from the image's Debian mirror through the egress proxy,
- * the binary runs in a session of that environment, and a second session starts from the cached
- * layer. Skipped without the image (apt needs it) or when the mirror is unreachable from here.
+ * the binary runs in a session of that environment, a second session starts from the cached
+ * layer, and a package the mirror lacks ends the turn with apt's complaint. Skipped without the image (apt needs it) or when the mirror is unreachable from here.
  */
 import { lookup } from "node:dns/promises";
 import fs from "node:fs/promises";
@@ -132,5 +132,24 @@ describe.skipIf(skip)(`an environment's apt packages${skip ? ` (skipped: ${skip}
     const again = ofType(second, "agent.tool_result");
     expect(again.map((event) => event.is_error)).toEqual([false]);
     expect(JSON.stringify(again[0]?.content)).toContain("42");
+  }, 360_000);
+
+  it("end the turn with apt's own complaint when a package does not exist, and call no model", async () => {
+    const agent = await client.beta.agents.create({
+      name: "apt-missing",
+      model: "claude-sonnet-4-5",
+      tools: [{ type: "agent_toolset_20260401" }],
+    });
+    const environment = await client.beta.environments.create({
+      name: "with-missing",
+      config: { type: "cloud", packages: { apt: ["outrig-no-such-package"] } },
+    });
+    const calls = fakeLlm.requests.length;
+    const events = await runSession(agent.id, environment.id);
+    const errors = ofType(events, "session.error");
+    expect(errors).toHaveLength(1);
+    expect(JSON.stringify(errors[0])).toContain("environment_build_failed");
+    expect(JSON.stringify(errors[0])).toContain("Unable to locate package outrig-no-such-package");
+    expect(fakeLlm.requests.length).toBe(calls);
   }, 360_000);
 });
