@@ -119,6 +119,14 @@ export function aptInstallCommand(specs: readonly string[]): string {
     `mkdir -p ${SANDBOX_APT_STATE}/lists/partial ${SANDBOX_APT_STATE}/cache/archives/partial ${SANDBOX_APT_STATE}/log ${SANDBOX_APT_ROOT}`,
     `apt-get ${options} -q update`,
     `apt-get ${options} -q -y --no-install-recommends --download-only install ${quoted}`,
+    // A newer version of a package the image has would shadow the image's copy for every program
+    // (LD_LIBRARY_PATH) under the image's own loader: refused, with the package named.
+    `for deb in ${SANDBOX_APT_STATE}/cache/archives/*.deb; do`,
+    `  name=$(dpkg-deb -f "$deb" Package)`,
+    `  if dpkg-query --admindir=${SANDBOX_IMAGE_DPKG} -W -f='\${Status}' "$name" 2>/dev/null | grep -q ' installed$'; then`,
+    `    echo "outrig: these packages need a newer $name than the base image has; rebuild the image (outrig image build) to upgrade it" >&2; exit 1`,
+    "  fi",
+    "done",
     `for deb in ${SANDBOX_APT_STATE}/cache/archives/*.deb; do dpkg-deb -x "$deb" ${SANDBOX_APT_ROOT}; done`,
     `rm -rf ${SANDBOX_APT_STATE}`,
   ].join("\n");
