@@ -57,6 +57,7 @@ import { type MemoryStoreResource, resolveMemoryStoreResources } from "./memory-
 import { createOperations } from "./ops/create-operations.js";
 import { createLogger, type Logger } from "./ops/logger.js";
 import { loadOperationsConfig } from "./ops/operations-config.js";
+import { readAptSources } from "./package-layers/apt-layer.js";
 import { packageLayerFieldOf } from "./package-layers/package-layer-field.js";
 import { PackageLayers } from "./package-layers/package-layers.js";
 import { broadcastCancel, broadcastDeleted, listenForNotifications } from "./pg-notifications.js";
@@ -244,10 +245,13 @@ export async function startServer(
     ? createSearxngWebSearcher({ url: config.webSearchUrl })
     : undefined;
   // An environment's packages: one layer per (org, base image, packages) on this host, built through egress.
+  const baseImage = findDefaultImage(config.home);
+  const aptSources = baseImage ? readAptSources(baseImage.rootfsDir) : undefined;
   const packageLayers = new PackageLayers({
     home: config.home,
     provider: sandboxProvider,
-    baseImageId: findDefaultImage(config.home)?.manifest.contentHash ?? `host-node-${process.version}`,
+    baseImageId: baseImage?.manifest.contentHash ?? `host-node-${process.version}`,
+    ...(aptSources ? { apt: aptSources } : {}),
     npmRegistry: config.packages.npmRegistry,
     npmCliDir:
       config.packages.npmCliDir ??

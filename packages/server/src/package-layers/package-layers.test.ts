@@ -198,7 +198,11 @@ describe("PackageLayers", () => {
   it("says what it cannot install, and a command stopped by the time limit", async () => {
     await expect(
       layers.ensure({ orgId: "org_a", userId: "user_a", packages: { pip: ["pandas"] } }),
-    ).rejects.toThrow("This server installs npm packages only; pip packages are not supported yet.");
+    ).rejects.toThrow("This server installs npm and apt packages only; pip packages are not supported yet.");
+    // This server has no debootstrap image (no apt sources): apt specs fail before any sandbox.
+    await expect(
+      layers.ensure({ orgId: "org_a", userId: "user_a", packages: { apt: ["bc"] } }),
+    ).rejects.toThrow(/^apt packages need the debootstrap base image/);
     expect(provider.created).toHaveLength(0);
     provider.installer = async () => ({
       ...ok("fetching…"),

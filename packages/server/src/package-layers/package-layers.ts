@@ -18,6 +18,13 @@ import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "n
 import path from "node:path";
 import { AppError, type ReadOnlyMount, type SandboxLimits, type SandboxProvider } from "@outrig/core";
 import {
+  APT_LIBRARY_PATH,
+  APT_PATH,
+  type AptSources,
+  aptBuildMounts,
+  aptInstallCommand,
+} from "./apt-layer.js";
+import {
   hasPackages,
   type NormalizedPackages,
   normalizePackages,
@@ -31,12 +38,12 @@ export const SANDBOX_NPM_DIR = "/opt/outrig/npm";
 const SANDBOX_NODE = "/opt/outrig/bin/node";
 const SANDBOX_PROXY = "http://127.0.0.1:3128";
 /** The sandbox's PATH with the layer's bin first and the bound node last (an image has no node of its own). */
-export const PACKAGES_PATH = `${SANDBOX_PACKAGES_DIR}/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin:/opt/outrig/bin`;
+export const PACKAGES_PATH = `${SANDBOX_PACKAGES_DIR}/bin:${APT_PATH}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin:/opt/outrig/bin`;
 const LAYER_MANIFEST = "layer.json";
 const LAST_USED = "last-used";
 const TAIL_CHARS = 4000;
 /** Managers this server installs; the others are refused with a clear build error. */
-const SUPPORTED_MANAGERS = new Set(["npm"]);
+const SUPPORTED_MANAGERS = new Set(["npm", "apt"]);
 
 /** The egress a build sandbox gets: the proxy with exactly these hosts allowed. */
 export interface PackageBuildEgress {
@@ -60,6 +67,8 @@ export interface PackageLayersOptions {
   readonly npmRegistry: string;
   /** The host's npm package directory (holding bin/npm-cli.js), bound into build sandboxes. */
   readonly npmCliDir?: string;
+  /** The base image's apt sources; without them (no image, or no apt in it) apt specs fail clearly. */
+  readonly apt?: AptSources;
   /** Without it a build has no network and fails clearly. */
   readonly egress?: PackageBuildEgress;
   /** A build longer than this fails (default 10 minutes). */
@@ -188,7 +197,11 @@ export class PackageLayers {
   } {
     return {
       readOnlyMounts: [{ hostPath: layer.treeDir, sandboxPath: SANDBOX_PACKAGES_DIR }],
-      env: { PATH: PACKAGES_PATH, NODE_PATH: `${SANDBOX_PACKAGES_DIR}/lib/node_modules` },
+      env: {
+        PATH: PACKAGES_PATH,
+        NODE_PATH: `${SANDBOX_PACKAGES_DIR}/lib/node_modules`,
+        LD_LIBRARY_PATH: APT_LIBRARY_PATH,
+      },
     };
   }
 
@@ -252,59 +265,81 @@ export class PackageLayers {
       if (unsupported.length > 0)
         throw new PackageBuildError(
           digest,
-          `This server installs npm packages only; ${unsupported.join(", ")} packages are not supported yet.`,
+          `This server installs npm and apt packages only; ${unsupported.join(", ")} packages are not supported yet.`,
         );
-      const npmCliDir = options.npmCliDir;
-      if (!npmCliDir || !existsSync(path.join(npmCliDir, "bin", "npm-cli.js")))
-        throw new PackageBuildError(
-          digest,
-          "npm is not available to build sandboxes on this server (OUTRIG_NPM_CLI_DIR).",
-        );
+      const commands: { installer: string; command: string }[] = [];
+      const allowedHosts = new Set<string>();
+      const readOnlyMounts: ReadOnlyMount[] = [];
+      if (packages.apt) {
+        if (!options.apt)
+          throw new PackageBuildError(
+            digest,
+            "apt packages need the debootstrap base image (outrig image build), whose apt installs them; this server runs sessions without one, or its image has no apt sources.",
+          );
+        for (const host of options.apt.hosts) allowedHosts.add(host);
+        readOnlyMounts.push(...aptBuildMounts(options.apt));
+        commands.push({ installer: "apt-get", command: aptInstallCommand(packages.apt) });
+      }
+      if (packages.npm) {
+        const npmCliDir = options.npmCliDir;
+        if (!npmCliDir || !existsSync(path.join(npmCliDir, "bin", "npm-cli.js")))
+          throw new PackageBuildError(
+            digest,
+            "npm is not available to build sandboxes on this server (OUTRIG_NPM_CLI_DIR).",
+          );
+        const registry = new URL(options.npmRegistry);
+        allowedHosts.add(registry.port ? `${registry.hostname}:${registry.port}` : registry.hostname);
+        readOnlyMounts.push({ hostPath: npmCliDir, sandboxPath: SANDBOX_NPM_DIR });
+        commands.push({
+          installer: "npm install",
+          command: npmInstallCommand(options.npmRegistry, packages.npm),
+        });
+      }
       if (!options.egress)
         throw new PackageBuildError(
           digest,
           "Packages are installed through the egress proxy, which this server has not configured.",
         );
-      const registry = new URL(options.npmRegistry);
-      const registryHost = registry.port ? `${registry.hostname}:${registry.port}` : registry.hostname;
       await mkdir(path.join(buildDir, "tree"), { recursive: true, mode: 0o700 });
       await mkdir(path.join(buildDir, "workspace"), { recursive: true, mode: 0o700 });
       const limits = await options.limitsFor?.(orgId);
-      const egress = await options.egress.packageBuildOptions({ id: buildId, orgId, userId }, [registryHost]);
+      const egress = await options.egress.packageBuildOptions({ id: buildId, orgId, userId }, [
+        ...allowedHosts,
+      ]);
       const handle = await options.provider.create({
         sessionId: buildId,
         orgId,
         workspaceDir: path.join(buildDir, "workspace"),
-        readOnlyMounts: [...egress.readOnlyMounts, { hostPath: npmCliDir, sandboxPath: SANDBOX_NPM_DIR }],
+        readOnlyMounts: [...egress.readOnlyMounts, ...readOnlyMounts],
         writableMounts: [{ hostPath: path.join(buildDir, "tree"), sandboxPath: SANDBOX_PACKAGES_DIR }],
         env: { ...egress.env, PATH: PACKAGES_PATH },
         egressSocketPath: egress.egressSocketPath,
         ...(limits ? { limits } : {}),
       });
-      let result: Awaited<ReturnType<typeof handle.sandbox.exec>>;
+      const timeoutMs = options.timeoutMs ?? 600_000;
+      const deadline = Date.now() + timeoutMs;
       try {
-        result = await handle.sandbox.exec(
-          {
-            command: npmInstallCommand(options.npmRegistry, packages.npm ?? []),
-            timeoutMs: options.timeoutMs ?? 600_000,
-            maxOutputBytes: 256 * 1024,
-          },
-          AbortSignal.timeout((options.timeoutMs ?? 600_000) + 30_000),
-        );
+        // One installer after another in the one sandbox, within one time limit for the build.
+        for (const { installer, command } of commands) {
+          const left = Math.max(1000, deadline - Date.now());
+          const result = await handle.sandbox.exec(
+            { command, timeoutMs: left, maxOutputBytes: 256 * 1024 },
+            AbortSignal.timeout(left + 30_000),
+          );
+          if (result.exitCode === 0) continue;
+          const how = result.isTimedOut
+            ? `did not finish within ${timeoutMs} ms`
+            : result.exitCode === null
+              ? `was stopped (${result.signal ?? "killed"})`
+              : `exited with ${result.exitCode}`;
+          throw new PackageBuildError(
+            digest,
+            `${installer} ${how}:\n${tailOf(`${result.stdout}\n${result.stderr}`)}`,
+          );
+        }
       } finally {
         await handle.destroy().catch(() => undefined);
         await options.egress.releaseSession?.(buildId).catch(() => undefined);
-      }
-      if (result.exitCode !== 0) {
-        const how = result.isTimedOut
-          ? `did not finish within ${options.timeoutMs ?? 600_000} ms`
-          : result.exitCode === null
-            ? `was stopped (${result.signal ?? "killed"})`
-            : `exited with ${result.exitCode}`;
-        throw new PackageBuildError(
-          digest,
-          `npm install ${how}:\n${tailOf(`${result.stdout}\n${result.stderr}`)}`,
-        );
       }
       await rm(path.join(buildDir, "workspace"), { recursive: true, force: true });
       const manifest: LayerManifest = {
