@@ -339,7 +339,7 @@ describe("an environment's packages", () => {
       expect.objectContaining({
         error: expect.objectContaining({
           code: "environment_build_failed",
-          retry_status: { type: "terminal" },
+          retry_status: { type: "exhausted" },
         }),
       }),
     ]);
