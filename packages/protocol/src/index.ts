@@ -123,6 +123,9 @@ export {
 } from "./http.js";
 export {
   AssistantMessage,
+  DocumentPart,
+  ImagePart,
+  MediaSource,
   Message,
   StopReason,
   TextPart,
@@ -130,5 +133,6 @@ export {
   ToolMessage,
   ToolResultPart,
   Usage,
+  UserContentPart,
   UserMessage,
 } from "./messages.js";

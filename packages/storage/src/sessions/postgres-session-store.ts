@@ -5,6 +5,7 @@ import type {
   CreateSessionInput,
   ListSessionsOptions,
   ManagedSessionPatch,
+  MessageOptions,
   SessionRecord,
   SessionStore,
   SubmittedMessage,
@@ -320,7 +321,7 @@ export class PostgresSessionStore implements SessionStore {
     orgId: string,
     sessionId: string,
     text: string,
-    options: { userId?: string } = {},
+    options: MessageOptions = {},
   ): Promise<{ turn: number; event: SessionEvent }> {
     const at = this.#clock().toISOString();
     return withTransaction(this.#pool, async (client) => {
@@ -348,7 +349,7 @@ export class PostgresSessionStore implements SessionStore {
     orgId: string,
     sessionId: string,
     text: string,
-    options: { userId?: string },
+    options: MessageOptions,
     at: string,
     requireEmptyQueue: boolean,
   ): Promise<{ turn: number; event: SessionEvent } | null> {
@@ -377,6 +378,7 @@ export class PostgresSessionStore implements SessionStore {
           type: "turn.start",
           turn: row.turns,
           text,
+          ...(options.content ? { content: options.content } : {}),
           ...(options.userId ? { userId: options.userId } : {}),
         },
       ],
@@ -421,7 +423,7 @@ export class PostgresSessionStore implements SessionStore {
     orgId: string,
     sessionId: string,
     text: string,
-    options: { userId?: string } = {},
+    options: MessageOptions = {},
   ): Promise<SubmittedMessage> {
     const at = this.#clock().toISOString();
     return withTransaction(this.#pool, async (client) => {
@@ -445,7 +447,14 @@ export class PostgresSessionStore implements SessionStore {
         orgId,
         sessionId,
         Number(row.last_seq),
-        [{ type: "message.queue", text, ...(options.userId ? { userId: options.userId } : {}) }],
+        [
+          {
+            type: "message.queue",
+            text,
+            ...(options.content ? { content: options.content } : {}),
+            ...(options.userId ? { userId: options.userId } : {}),
+          },
+        ],
         row.updated_at.toISOString(),
       );
       if (!event) throw new InvariantError("message.queue was not stored");
@@ -492,6 +501,7 @@ export class PostgresSessionStore implements SessionStore {
             type: "turn.start",
             turn: turnRow.turns,
             text: message.text,
+            ...(message.content ? { content: message.content } : {}),
             queuedSeq: head,
             ...(message.userId ? { userId: message.userId } : {}),
           },
