@@ -1,6 +1,6 @@
 /** Converts our provider-neutral transcript into the provider prompt (LanguageModelV3Prompt). Pure. */
 import { assertNever } from "@outrig/core";
-import type { MediaSource, Message, UserContentPart } from "@outrig/protocol";
+import type { DocumentPart, MediaSource, Message, UserContentPart } from "@outrig/protocol";
 import type { LanguageModel as SdkLanguageModel } from "ai";
 
 /** The provider-level model (LanguageModelV3), typed without importing the undeclared @ai-sdk/provider. */
@@ -17,12 +17,12 @@ type ProviderUserPart = Extract<ProviderMessage, { role: "user" }>["content"][nu
  * block), empty text parts are dropped, consecutive tool messages are merged. Tool results become `text`
  * outputs, or `error-text` when `isError` (Anthropic sends `is_error: true` for those).
  */
-export function toModelMessages(system: string, messages: readonly Message[]): ProviderPrompt {
+export function toModelMessages(system: string, messages: readonly Message[], provider = ""): ProviderPrompt {
   const prompt: ProviderMessage[] = system === "" ? [] : [{ role: "system", content: system }];
   for (const message of messages) {
     switch (message.role) {
       case "user":
-        prompt.push({ role: "user", content: message.content.flatMap(toUserPart) });
+        prompt.push({ role: "user", content: message.content.flatMap((part) => toUserPart(part, provider)) });
         break;
       case "assistant": {
         const content: ProviderAssistantContent = [];
@@ -67,14 +67,17 @@ export function toModelMessages(system: string, messages: readonly Message[]): P
  * wire shape (Anthropic: `image` / `document` blocks; OpenAI: `image_url` / `file`). Bytes go as base64
  * (a plain-text document too: the providers decode it); a `url` source goes as a URL the provider fetches
  * (the backend never does). A document's title and context reach Anthropic through its provider options.
+ * Only Anthropic takes plain-text documents; other providers get one as a text part that names it.
  */
-function toUserPart(part: UserContentPart): ProviderUserPart[] {
+function toUserPart(part: UserContentPart, provider: string): ProviderUserPart[] {
   switch (part.type) {
     case "text":
       return part.text === "" ? [] : [{ type: "text", text: part.text }];
     case "image":
       return [{ type: "file", mediaType: part.mediaType || "image/*", data: sourceData(part.source) }];
     case "document": {
+      if (provider !== "anthropic" && part.source.type === "text")
+        return [{ type: "text", text: documentText(part, part.source.data) }];
       const metadata = {
         ...(part.title ? { title: part.title } : {}),
         ...(part.context ? { context: part.context } : {}),
@@ -92,6 +95,12 @@ function toUserPart(part: UserContentPart): ProviderUserPart[] {
     default:
       return assertNever(part);
   }
+}
+
+function documentText(part: DocumentPart, text: string): string {
+  const title = part.title ? ` title=${JSON.stringify(part.title)}` : "";
+  const context = part.context ? ` context=${JSON.stringify(part.context)}` : "";
+  return `<document${title}${context}>\n${text}\n</document>`;
 }
 
 function sourceData(source: MediaSource): string | URL {
