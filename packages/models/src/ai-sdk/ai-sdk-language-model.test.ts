@@ -139,6 +139,11 @@ describe.each(KINDS)("$spec over the fake LLM server", (kind) => {
             source: { type: "text", data: "plain notes" },
             title: "notes",
           },
+          {
+            type: "document",
+            mediaType: "text/plain",
+            source: { type: "file", fileId: "file_2", data: Buffer.from("filed notes").toString("base64") },
+          },
         ],
       },
     ]);
@@ -149,8 +154,10 @@ describe.each(KINDS)("$spec over the fake LLM server", (kind) => {
     expect(body).toContain(pdf);
     if (kind.spec.startsWith("anthropic")) {
       expect(body).toContain('"source":{"type":"text","media_type":"text/plain","data":"plain notes"}');
+      expect(body).toContain('"source":{"type":"text","media_type":"text/plain","data":"filed notes"}');
     } else {
       expect(body).toContain('<document title=\\"notes\\">\\nplain notes\\n</document>');
+      expect(body).toContain("<document>\\nfiled notes\\n</document>");
       expect(body).toContain(`data:image/png;base64,${png}`);
     }
   });

@@ -76,8 +76,13 @@ function toUserPart(part: UserContentPart, provider: string): ProviderUserPart[]
     case "image":
       return [{ type: "file", mediaType: part.mediaType || "image/*", data: sourceData(part.source) }];
     case "document": {
-      if (provider !== "anthropic" && part.source.type === "text")
-        return [{ type: "text", text: documentText(part, part.source.data) }];
+      if (provider !== "anthropic" && part.mediaType === "text/plain" && part.source.type !== "url") {
+        const text =
+          part.source.type === "text"
+            ? part.source.data
+            : Buffer.from(part.source.data, "base64").toString("utf8");
+        return [{ type: "text", text: documentText(part, text) }];
+      }
       const metadata = {
         ...(part.title ? { title: part.title } : {}),
         ...(part.context ? { context: part.context } : {}),
