@@ -148,6 +148,25 @@ describe("images and documents in user.message", () => {
     expect(listed?.content).toEqual(content);
   });
 
+  it("takes an image in a new session's initial_events", async () => {
+    const session = await client.beta.sessions.create({
+      agent: (await client.beta.agents.create({ name: "media-initial", model: "claude-sonnet-4-5" })).id,
+      environment_id: (await client.beta.environments.create({ name: "media-initial" })).id,
+      initial_events: [
+        {
+          type: "user.message",
+          content: [{ type: "image", source: { type: "base64", media_type: "image/png", data: PNG } }],
+        },
+      ],
+    });
+    const first: ApiEvent[] = [];
+    for await (const event of client.beta.sessions.events.list(session.id)) first.push(event as ApiEvent);
+    expect(first[0]).toMatchObject({
+      type: "user.message",
+      content: [{ type: "image", source: { type: "base64", media_type: "image/png", data: PNG } }],
+    });
+  });
+
   it("refuses bad blocks with the API's errors and records nothing", async () => {
     const userMessages = async () => (await listEvents()).filter((event) => event.type === "user.message");
     const before = await userMessages();
