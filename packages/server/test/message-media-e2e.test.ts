@@ -203,6 +203,18 @@ describe("images and documents in user.message", () => {
     expect(oversize.status).toBe(400);
     expect(((await oversize.json()) as { error: { code: string } }).error.code).toBe("content_too_large");
 
+    // Each image under its cap, but the message's media together over the total.
+    const large = await client.beta.files.upload({
+      file: await toFile(Buffer.alloc(MAX_IMAGE_BYTES - 1024), "large.png", { type: "image/png" }),
+    });
+    const together = await send(key, [
+      ...image({ type: "file", file_id: large.id }),
+      ...image({ type: "file", file_id: large.id }),
+      ...image({ type: "file", file_id: large.id }),
+    ]);
+    expect(together.status).toBe(413);
+    expect(((await together.json()) as { error: { code: string } }).error.code).toBe("content_too_large");
+
     // Another org's file is a 404, as if it did not exist.
     const outsiderClient = new Anthropic({ apiKey: outsiderKey, baseURL: server.url, maxRetries: 0 });
     const theirs = await outsiderClient.beta.files.upload({
