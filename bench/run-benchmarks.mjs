@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { apiFigures, formatApi } from "./api-bench.mjs";
 import { formatDurable, restartRecovery, stepOverhead, throughput } from "./durable-bench.mjs";
 import { filesFigures, formatFiles } from "./files-bench.mjs";
-import { formatSpine, sandboxFigures, serverFigures } from "./spine-bench.mjs";
+import { formatRoundPhases, formatSpine, sandboxFigures, serverFigures } from "./spine-bench.mjs";
 import { median } from "./stats.mjs";
 
 const { values } = parseArgs({
@@ -31,7 +31,22 @@ for (let run = 1; run <= runs; run++) {
   serverRuns.push(await serverFigures());
 }
 const combine = (list) =>
-  Object.fromEntries(Object.keys(list[0]).map((key) => [key, median(list.map((entry) => entry[key]))]));
+  Object.fromEntries(
+    Object.keys(list[0])
+      .filter((key) => typeof list[0][key] === "number")
+      .map((key) => [key, median(list.map((entry) => entry[key]))]),
+  );
+/** Each phase's median over the runs (of its ms and its count per round). */
+const combinePhases = (list) =>
+  Object.fromEntries(
+    [...new Set(list.flatMap((entry) => Object.keys(entry)))].map((phase) => [
+      phase,
+      {
+        ms: median(list.map((entry) => entry[phase]?.ms ?? 0)),
+        count: median(list.map((entry) => entry[phase]?.count ?? 0)),
+      },
+    ]),
+  );
 
 console.error(
   "[bench] the Managed Agents API through the SDK: create → first event, send → tool_use, stream rate",
@@ -49,6 +64,7 @@ const files = await filesFigures();
 
 const sections = [
   `### Spine\n\n${formatSpine(combine(sandboxRuns), combine(serverRuns))}`,
+  `### Where a model+tool round goes\n\n${formatRoundPhases(combinePhases(serverRuns.map((run) => run.roundPhases)))}`,
   `### Managed Agents API (the official SDK as the client)\n\n${formatApi(combine(apiRuns))}`,
   `### Durable sessions\n\n${formatDurable(step, load, recovery)}`,
   `### Skills and memories\n\n${formatFiles(files)}\n\nA write in one session is visible to \`cat\` in another running session once the per-user mirror applies it (LISTEN/NOTIFY): p50 8 ms, p95 17 ms in \`packages/storage/test/files-skills-memory.test.ts\`.`,

@@ -9,7 +9,16 @@ import path from "node:path";
 import { startFakeLlmServer } from "@outrig/models";
 import { createBubblewrapSandboxProvider } from "@outrig/sandboxes";
 import { benchClient, TOOLS } from "./api-client.mjs";
-import { median, percentile, processesMatching, round, rssMiB, spawnServer, time } from "./stats.mjs";
+import {
+  median,
+  percentile,
+  processesMatching,
+  round,
+  rssMiB,
+  spawnServer,
+  takeStepTimings,
+  time,
+} from "./stats.mjs";
 
 export async function sandboxFigures({ starts = 30, execs = 200 } = {}) {
   const provider = createBubblewrapSandboxProvider();
@@ -83,9 +92,11 @@ export async function serverFigures({ rounds = 20, turns = 5, sessions = 100 } =
   ];
   const fakeLlm = await startFakeLlmServer({ script: { turns: [] } });
   const home = await fs.mkdtemp(path.join(os.tmpdir(), "outrig-bench-home-"));
+  const timingsFile = path.join(home, "step-timings.json");
   const server = await startServerProcess(home, {
     ANTHROPIC_API_KEY: "bench",
     ANTHROPIC_BASE_URL: `${fakeLlm.url}/v1`,
+    OUTRIG_STEP_TIMINGS_FILE: timingsFile,
   });
   try {
     // Baseline: the fake LLM round trip alone, as the adapter sees it, is measured by the server's own
@@ -94,6 +105,7 @@ export async function serverFigures({ rounds = 20, turns = 5, sessions = 100 } =
     const idleRss = await rssMiB(server.child.pid);
 
     const api = await benchClient(server);
+    await takeStepTimings(server.child, timingsFile); // only the rounds below count
     const perRound = [];
     for (let turn = 0; turn < turns; turn++) {
       fakeLlm.setScript({ turns: roundTurn });
@@ -102,6 +114,15 @@ export async function serverFigures({ rounds = 20, turns = 5, sessions = 100 } =
       const elapsed = performance.now() - started;
       perRound.push(elapsed / (rounds + 1));
     }
+    // Where a round's time goes: each phase's wall-clock time per round, summed over the turns above.
+    const roundCount = turns * (rounds + 1);
+    const phases = await takeStepTimings(server.child, timingsFile);
+    const roundPhases = Object.fromEntries(
+      Object.entries(phases).map(([phase, { totalMs, count }]) => [
+        phase,
+        { ms: totalMs / roundCount, count: count / roundCount },
+      ]),
+    );
 
     const script = { turns: [] };
     for (let index = 0; index < sessions; index++) {
@@ -120,6 +141,7 @@ export async function serverFigures({ rounds = 20, turns = 5, sessions = 100 } =
     const agents = await processesMatching("sandbox-agent.mjs", "bwrap");
     return {
       perRoundP50: median(perRound),
+      roundPhases,
       idleRss,
       busyRss,
       sandboxes: agents.length,
@@ -130,6 +152,38 @@ export async function serverFigures({ rounds = 20, turns = 5, sessions = 100 } =
     await fakeLlm.close();
     await fs.rm(home, { recursive: true, force: true });
   }
+}
+
+/** What each phase of a model+tool round is, for the breakdown table (phases nest; see step-timings.ts). */
+const PHASES = {
+  step: "a loop step on the worker (a round is a model step and a tool step)",
+  "step.between": "between two steps of a turn: the durable checkpoint of the step and the start of the next",
+  "step.prepare": "before a step acts: the session, the log caught up, policy, file resources",
+  "loop.state": "log catch-up reads (SessionRunner.state)",
+  "loop.model": "model request out → stream parsed (HTTP to the fake LLM, AI SDK)",
+  "loop.append": "events appended to the log (tool.start, tool.end, message.end; one transaction each)",
+  "loop.publish": "events published to the bus (and to the open streams)",
+  "loop.tool": "the tool call, input validation to result",
+  "sandbox.wait": "a sandbox call waiting for the previous snapshot's capture (and a start or resume)",
+  "sandbox.call": "the sandbox call itself (exec, write)",
+  "snapshot.capture": "snapshot scan and tar until it has read the workspace (off the step's path)",
+  "snapshot.stored": "snapshot capture through stored and logged (off the step's path)",
+  "step.outputs": "/mnt/session/outputs collected after the step",
+  "stream.write": "events projected to the API's and written to the SSE stream",
+};
+
+/** The per-round breakdown: each phase's wall-clock ms and occurrences per model+tool round. */
+export function formatRoundPhases(roundPhases) {
+  const known = Object.keys(PHASES).filter((phase) => roundPhases[phase]);
+  const other = Object.keys(roundPhases).filter((phase) => !(phase in PHASES));
+  return [
+    "| phase | ms per round | times per round | what |",
+    "| --- | --- | --- | --- |",
+    ...[...known, ...other].map(
+      (phase) =>
+        `| ${phase} | ${round(roundPhases[phase].ms, 2)} | ${round(roundPhases[phase].count, 2)} | ${PHASES[phase] ?? ""} |`,
+    ),
+  ].join("\n");
 }
 
 export function formatSpine(sandbox, server) {

@@ -70,7 +70,7 @@ export function spawnServer(home, env) {
   const ready = new Promise((resolve, reject) => {
     const onData = (chunk) => {
       output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
+      const match = /listening on (http:\/\/[^\s"]+)/.exec(output);
       if (match) resolve(match[1]);
     };
     child.stdout.on("data", onData);
@@ -92,4 +92,22 @@ export function spawnServer(home, env) {
       await exited;
     },
   };
+}
+
+/**
+ * The step timings a server (started with OUTRIG_STEP_TIMINGS_FILE=`file`) gathered since the last
+ * call: SIGUSR2 makes it write them to `file` and start over. `{ phase: { totalMs, count } }`.
+ */
+export async function takeStepTimings(child, file) {
+  await fs.rm(file, { force: true });
+  child.kill("SIGUSR2");
+  const deadline = performance.now() + 10_000;
+  for (;;) {
+    try {
+      return JSON.parse(await fs.readFile(file, "utf8"));
+    } catch (error) {
+      if (error.code !== "ENOENT" || performance.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
 }

@@ -10,12 +10,13 @@ export interface FilesCommandOptions {
   readonly out: (text: string | Uint8Array) => void;
 }
 
-const USAGE = "usage: outrig files ls|cat|history|rm <path> | outrig files put <path> <local file or ->";
+export const FILES_USAGE =
+  "usage: outrig files ls|cat|history|rm <path> | outrig files put <path> <local file or ->";
 
 /** Runs one files subcommand; throws with the server's error code and message on failure. */
 export async function filesCommand(argv: readonly string[], options: FilesCommandOptions): Promise<void> {
   const [subcommand, target, source] = argv;
-  if (!subcommand || !target) throw new Error(USAGE);
+  if (!subcommand || !target) throw new Error(FILES_USAGE);
   const query = (path: string) => `path=${encodeURIComponent(path)}`;
   const call = async (method: string, route: string, body?: unknown) => {
     const response = await fetch(`${options.server}${route}`, {
@@ -60,7 +61,7 @@ export async function filesCommand(argv: readonly string[], options: FilesComman
       await call("DELETE", `/v1/file_store/content?${query(target)}`);
       return;
     case "put": {
-      if (!source) throw new Error(USAGE);
+      if (!source) throw new Error(FILES_USAGE);
       const content = source === "-" ? await readStdin() : await fs.readFile(source);
       await call("PUT", "/v1/file_store/content", {
         path: target,
@@ -70,7 +71,7 @@ export async function filesCommand(argv: readonly string[], options: FilesComman
       return;
     }
     default:
-      throw new Error(USAGE);
+      throw new Error(FILES_USAGE);
   }
 }
 

@@ -11,17 +11,22 @@ import { loadConfig, loadCredentials, startServer } from "@outrig/server";
 import { agentsCommand } from "./agents-command.js";
 import { createApiClient, describeApiError } from "./api-client.js";
 import { auditCommand } from "./audit-command.js";
+import { COMMAND_HELP, cliVersion, wantsHelp } from "./command-help.js";
 import { type ResourceCommandIo, UsageError } from "./command-kit.js";
 import { egressCommand } from "./egress-command.js";
 import { envsCommand } from "./envs-command.js";
 import { eventsCommand } from "./events-command.js";
 import { filesCommand } from "./files-command.js";
+import { gcCommand } from "./gc-command.js";
 import { imageCommand } from "./image-command.js";
 import { KEYS_USAGE, keysApiCommand, keysCreateCommand, parseRole, whoamiCommand } from "./keys-command.js";
 import { runCommand } from "./run-command.js";
+import { cancelCommand, confirmCommand } from "./session-actions-command.js";
 import { sessionsCommand } from "./sessions-command.js";
 import { skillsCommand } from "./skills-command.js";
+import { watchStepTimings } from "./step-timings-dump.js";
 import { vaultsCommand } from "./vaults-command.js";
+import { waitCommand } from "./wait-command.js";
 
 const USAGE = `usage: outrig <command> [options]
 
@@ -31,11 +36,19 @@ commands:
                                            run an agent: the default agent for the model (and system
                                            prompt) and the default cloud environment, a new session
                                            (or --session), the prompt as a user.message, the session's
-                                           events live until it is idle
+                                           events live until it is idle; --session without a prompt
+                                           reattaches to its running turn
+  wait [--server URL] [--timeout SECONDS]  wait until the server is ready (for scripts: npm start & …)
+  gc [--dry-run] [--legacy-clusters]       remove what older versions and killed runs left outside
+                                           OUTRIG_HOME (temp dirs, old Postgres binaries)
   agents ls|create|get|update|archive|versions
                                            agents (versioned: model, system prompt, tools)
   envs ls|create|get|archive|delete        environments (cloud: Outrig sandboxes, egress allowlist)
-  sessions ls|create|get|archive|delete    sessions (an agent version running in an environment)
+  sessions ls|create|get|show|logs|archive|delete
+                                           sessions (an agent version running in an environment);
+                                           show: what it waits for, logs [--follow]: what happened
+  approve|deny SESSION_ID [TOOL_USE_ID]    answer the tool call waiting for a confirmation
+  cancel SESSION_ID                        interrupt the running turn
   events ls|send|stream SESSION_ID         a session's events: list, send (message, interrupt, tool
                                            confirmation, custom tool result), follow live
                                            (\`outrig <command> --help\` for each one's options)
@@ -64,11 +77,15 @@ commands:
                                            serve scripted Anthropic / OpenAI responses for tests
                                            (--by-history: answer by conversation position, for
                                            concurrent sessions and retried calls)
+  --version                                the CLI's version
+
+Every command answers --help with its options.
 
 environment: OUTRIG_HOME (default ~/.outrig), OUTRIG_PORT (7070), DATABASE_URL, OUTRIG_API_KEY, OUTRIG_SERVER,
              OUTRIG_MODEL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, OPENAI_API_KEY, OPENAI_BASE_URL`;
 
 const RUN_USAGE = `usage: outrig run "<prompt>" [--model provider:model] [--system TEXT] [--session ID] [--server URL] [--json]
+       outrig run --session ID [--json]       reattach: the session's current turn so far, then live
 
 Runs an agent on the prompt and streams what it does until the session is idle.
   --model     the model (default $OUTRIG_MODEL, else anthropic:claude-sonnet-4-5); outrig run keeps one
@@ -79,7 +96,7 @@ Runs an agent on the prompt and streams what it does until the session is idle.
   --json      print every event as one JSON line (the API's event objects), nothing else
 
 Exit status: 0 when the session went idle with end_turn, 2 when it waits for an action (a tool
-confirmation or a custom tool result: answer with \`outrig events send\`), 1 on an error.`;
+confirmation: it prints the \`outrig approve|deny\` that answers it; or a custom tool result), 1 on an error.`;
 
 const DEFAULT_MODEL = "anthropic:claude-sonnet-4-5";
 /** After a fatal error, how long `serve` answers 503 (not ready) before it exits. */
@@ -87,6 +104,14 @@ const FATAL_EXIT_GRACE_MS = 1_000;
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === "--version" || command === "-V" || command === "version") {
+    console.log(cliVersion());
+    return 0;
+  }
+  if (command !== undefined && Object.hasOwn(COMMAND_HELP, command) && wantsHelp(rest)) {
+    console.log(COMMAND_HELP[command]);
+    return 0;
+  }
   try {
     switch (command) {
       case "serve":
@@ -97,7 +122,21 @@ export async function main(argv: readonly string[]): Promise<number> {
       case "envs":
       case "sessions":
       case "events":
+      case "approve":
+      case "deny":
+      case "cancel":
         return await resourceCli(command, rest);
+      case "wait":
+        return await waitCommand(rest, {
+          defaultServer: async () => (await clientSettings(undefined)).server,
+          err: (line) => console.error(line),
+        });
+      case "gc":
+        return await gcCommand(rest, {
+          home: outrigHome(),
+          out: (line) => console.log(line),
+          err: (line) => console.error(line),
+        });
       case "keys":
         return await keysCli(rest);
       case "whoami": {
@@ -175,6 +214,9 @@ const RESOURCE_COMMANDS = {
   envs: envsCommand,
   sessions: sessionsCommand,
   events: eventsCommand,
+  approve: confirmCommand("allow"),
+  deny: confirmCommand("deny"),
+  cancel: cancelCommand,
 } as const;
 
 /** `outrig agents|envs|sessions|events …` through the SDK; API errors as one line, never a stack. */
@@ -215,6 +257,7 @@ async function serveCommand(argv: readonly string[]): Promise<number> {
     ...(values["worker-id"] ? { OUTRIG_WORKER_ID: values["worker-id"] } : {}),
   };
   const config = loadConfig(env);
+  watchStepTimings(env, (message) => console.error(`outrig: ${message}`));
   let fatal: (message: string) => void = () => undefined;
   const stopped = new Promise<"signal" | "fatal">((resolve) => {
     const stop = () => resolve("signal");
@@ -270,7 +313,7 @@ async function runCli(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const prompt = positionals.join(" ").trim();
-  if (!prompt) {
+  if (!prompt && !values.session) {
     console.error('outrig run: a prompt is required, e.g. outrig run "fix the failing test in /workspace"');
     return 1;
   }

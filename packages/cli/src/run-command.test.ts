@@ -66,6 +66,8 @@ async function startStub(options: { idleReason?: string; replayOldIdle?: boolean
         error: { type: "not_found_error", message: "agent not found" },
         request_id: "req_stub",
       });
+    if (request.method === "GET" && path === "/v1/egress-policy")
+      return json(200, { allowedHosts: [], credentials: [] });
     if (request.method === "GET" && path === "/v1/environments")
       return json(200, { data: environments, next_page: null });
     if (request.method === "POST" && path === "/v1/environments") {

@@ -2,16 +2,19 @@
  * `outrig run "<prompt>"`: one line to run an agent. It finds (or creates) the default agent for the
  * model and system prompt and the default cloud environment, creates a session (or continues
  * `--session`), sends the prompt as a `user.message`, streams the session's events until it goes idle,
- * and exits 0 on `end_turn`, 2 when the session waits for an action, 1 on an error.
+ * and exits 0 on `end_turn`, 2 when the session waits for an action (saying what waits and how to
+ * answer it), 1 on an error. `--session` without a prompt reattaches: the current turn so far, then live.
  */
 import { createHash } from "node:crypto";
-import Anthropic from "@anthropic-ai/sdk";
+import type Anthropic from "@anthropic-ai/sdk";
 import { describeApiError } from "./api-client.js";
 import { followSession, type StreamEvent } from "./follow-session.js";
 import { createEventPrinter } from "./print-event.js";
+import { describePendingActions, pendingActions } from "./session-actions-command.js";
 
 export interface RunOptions {
   readonly client: Anthropic;
+  /** Empty with `sessionId`: reattach to the session's current turn instead of sending a message. */
   readonly prompt: string;
   readonly model: string;
   /** The server's URL, for error messages. */
@@ -54,6 +57,33 @@ export async function runCommand(options: RunOptions): Promise<number> {
   const printer = createEventPrinter(options.out);
   const sentIds = new Set<string>();
   let hasSeenOwnMessage = false;
+  const isReattach = options.prompt === "";
+  // Reattached: idles already in the log end the run only when it is the last and the session is idle
+  // (an idle waiting for a confirmation that was given since must not end it).
+  const listedIdles = new Set<string>();
+  let finalIdleId: string | undefined;
+  if (isReattach) {
+    // The turn to follow starts at the session's last user.message (none yet: all of it).
+    try {
+      let lastMessageId: string | undefined;
+      let lastIdleId: string | undefined;
+      for await (const event of client.beta.sessions.events.list(session.id, { order: "asc" })) {
+        if (event.type === "user.message") lastMessageId = event.id;
+        if (event.type === "session.status_idle") {
+          listedIdles.add(event.id);
+          lastIdleId = event.id;
+        }
+      }
+      if (lastMessageId) sentIds.add(lastMessageId);
+      else hasSeenOwnMessage = true;
+      session = await client.beta.sessions.retrieve(session.id);
+      if (session.status === "idle") finalIdleId = lastIdleId;
+    } catch (error) {
+      options.err(`outrig: ${describeApiError(error, options.server)}`);
+      return 1;
+    }
+    if (!options.json) options.err(`(reattached; ${session.status})`);
+  }
   let exitCode = 1;
   const usage = { input: 0, output: 0 };
   const isOver = (event: StreamEvent): boolean => {
@@ -69,6 +99,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
       return true;
     }
     if (event.type !== "session.status_idle") return false;
+    if (listedIdles.has(event.id) && event.id !== finalIdleId) return false;
     const reason = event.stop_reason.type;
     exitCode = reason === "end_turn" ? 0 : reason === "retries_exhausted" ? 1 : 2;
     return true;
@@ -78,21 +109,18 @@ export async function runCommand(options: RunOptions): Promise<number> {
       client,
       sessionId: session.id,
       ...(options.json ? {} : { deltas: ["agent.message"] as const }),
-      onOpen: async () => {
-        const sent = await client.beta.sessions.events.send(session.id, {
-          events: [{ type: "user.message", content: [{ type: "text", text: options.prompt }] }],
-        });
-        for (const event of sent.data ?? []) sentIds.add(event.id);
-        // A server that does not echo ids: everything from now on is this run's.
-        if (sentIds.size === 0) hasSeenOwnMessage = true;
-      },
+      // Reattaching lists the log first (followSession does without onOpen) and prints from the turn on.
+      ...(isReattach ? {} : { onOpen: sendPrompt }),
       onReconnect: (attempt) => {
         if (!options.json) options.err(`(connection lost; reconnecting, attempt ${attempt})`);
       },
       onEvent: (event) => {
+        const isDone = isOver(event);
+        // Reattached: earlier turns are not shown; the turn's own message is (it gives the context).
+        if (isReattach && !hasSeenOwnMessage) return isDone;
         if (options.json) options.out(`${JSON.stringify(event)}\n`);
-        else if (event.type !== "user.message" || !sentIds.has(event.id)) printer.print(event);
-        return isOver(event);
+        else if (isReattach || event.type !== "user.message" || !sentIds.has(event.id)) printer.print(event);
+        return isDone;
       },
     });
   } catch (error) {
@@ -101,8 +129,25 @@ export async function runCommand(options: RunOptions): Promise<number> {
     return 1;
   }
   printer.finish();
+  if (!options.json && exitCode === 2) {
+    try {
+      for (const line of describePendingActions(session.id, await pendingActions(client, session.id)))
+        options.err(line);
+    } catch (error) {
+      options.err(`outrig: ${describeApiError(error, options.server)}`);
+    }
+  }
   if (!options.json) options.err(`(${usage.input} in / ${usage.output} out tokens)`);
   return exitCode;
+
+  async function sendPrompt(): Promise<void> {
+    const sent = await client.beta.sessions.events.send(session.id, {
+      events: [{ type: "user.message", content: [{ type: "text", text: options.prompt }] }],
+    });
+    for (const event of sent.data ?? []) sentIds.add(event.id);
+    // A server that does not echo ids: everything from now on is this run's.
+    if (sentIds.size === 0) hasSeenOwnMessage = true;
+  }
 }
 
 /** The key an agent made by `outrig run` carries: the model and system prompt it was made for. */
@@ -133,32 +178,34 @@ export async function findOrCreateRunAgent(
 }
 
 /**
- * The cloud environment `outrig run` made, or a new one. It asks for `unrestricted` networking, which
- * Outrig bounds by the org's egress allowlist (what a session reached before environments existed);
- * an org that has not allowed unrestricted environments gets `limited` with no hosts, and a note.
+ * The cloud environment `outrig run` uses: `limited` networking with the org's egress allowlist as its
+ * hosts, so a session reaches what the org allows without asking an admin for unrestricted
+ * environments (a limited environment can only narrow the allowlist, never widen it). Each run brings
+ * the hosts up to date with the allowlist; an environment of `outrig run` someone set to another
+ * networking (e.g. `unrestricted`) is left as it is. An empty allowlist gets a note saying how to fill it.
  */
 export async function findOrCreateRunEnvironment(
   client: Anthropic,
   note: (text: string) => void = () => undefined,
 ): Promise<Anthropic.Beta.Environments.BetaEnvironment> {
-  for await (const environment of client.beta.environments.list()) {
-    if (environment.metadata[RUN_METADATA_KEY] === "default" && !environment.archived_at) return environment;
-  }
-  const create = (networking: Anthropic.Beta.Environments.BetaCloudConfigParams["networking"]) =>
-    client.beta.environments.create({
-      name: RUN_ENVIRONMENT_NAME,
-      config: { type: "cloud", networking },
-      metadata: { [RUN_METADATA_KEY]: "default" },
-    });
-  try {
-    return await create({ type: "unrestricted" });
-  } catch (error) {
-    if (!(error instanceof Anthropic.PermissionDeniedError)) throw error;
+  const policy = await client.get<{ allowedHosts?: string[] }>("/v1/egress-policy");
+  const hosts = [...new Set(policy.allowedHosts ?? [])].sort();
+  if (hosts.length === 0)
     note(
-      "(this org does not allow unrestricted environments, so outrig run's environment reaches no host; " +
-        "an admin can allow them (allowUnrestrictedEnvironments in the egress policy), or pass --session " +
-        "of a session in an environment with allowed_hosts)",
+      "(the org's egress allowlist is empty, so sessions reach no host; an admin adds hosts with " +
+        "`outrig egress set` and the next run uses them)",
     );
-    return create({ type: "limited", allowed_hosts: [] });
+  const networking = { type: "limited" as const, allowed_hosts: hosts };
+  for await (const environment of client.beta.environments.list()) {
+    if (environment.metadata[RUN_METADATA_KEY] !== "default" || environment.archived_at) continue;
+    const current = environment.config.type === "cloud" ? environment.config.networking : undefined;
+    if (current?.type !== "limited") return environment;
+    if (JSON.stringify([...current.allowed_hosts].sort()) === JSON.stringify(hosts)) return environment;
+    return client.beta.environments.update(environment.id, { config: { type: "cloud", networking } });
   }
+  return client.beta.environments.create({
+    name: RUN_ENVIRONMENT_NAME,
+    config: { type: "cloud", networking },
+    metadata: { [RUN_METADATA_KEY]: "default" },
+  });
 }

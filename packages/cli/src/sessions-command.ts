@@ -1,4 +1,4 @@
-/** `outrig sessions ls|create|get|archive|delete`: the Sessions API through the SDK. */
+/** `outrig sessions ls|create|get|show|logs|archive|delete`: the Sessions API through the SDK. */
 import type Anthropic from "@anthropic-ai/sdk";
 import {
   collect,
@@ -13,6 +13,9 @@ import {
   type Subcommand,
   UsageError,
 } from "./command-kit.js";
+import { followSession } from "./follow-session.js";
+import { createEventPrinter } from "./print-event.js";
+import { describePendingActions, notePending, type PendingAction } from "./session-actions-command.js";
 
 type Session = Anthropic.Beta.Sessions.BetaManagedAgentsSession;
 
@@ -24,7 +27,9 @@ export const SESSIONS_USAGE = `usage: outrig sessions <subcommand> [options]
          [--message TEXT] [--metadata key=value]... [--body FILE|-] [--json]
                                                a session pinned to the agent's latest version (or
                                                VERSION); --message starts it with a user.message
-  get SESSION_ID [--json]                      one session: status, agent, usage
+  get|show SESSION_ID [--json]                 one session: status, agent, usage (and what it waits for)
+  logs SESSION_ID [--follow] [--json]          what happened in it, as \`outrig run\` prints it;
+                                               --follow keeps going live until it is idle
   archive SESSION_ID                           archive it (read-only afterwards)
   delete SESSION_ID                            delete it with its events, sandbox and snapshots
 
@@ -126,6 +131,58 @@ const subcommands: Record<string, Subcommand> = {
       );
       printResource(io, session, flags.boolean("json"));
       return 0;
+    },
+  },
+  show: {
+    usage: "usage: outrig sessions show SESSION_ID [--json]   (the session, then what it waits for)",
+    options: { json: { type: "boolean" } },
+    async run(flags, positionals, io) {
+      const sessionId = requireId(positionals, "session id", this.usage);
+      const session = await io.client.beta.sessions.retrieve(sessionId);
+      printResource(io, session, flags.boolean("json"));
+      if (!flags.boolean("json") && session.status === "idle") {
+        const waiting = new Map<string, PendingAction>();
+        for await (const event of io.client.beta.sessions.events.list(sessionId, { order: "asc" }))
+          notePending(waiting, event);
+        for (const line of describePendingActions(sessionId, [...waiting.values()])) io.out(`${line}\n`);
+      }
+      return 0;
+    },
+  },
+  logs: {
+    usage: "usage: outrig sessions logs SESSION_ID [--follow] [--json]",
+    options: { follow: { type: "boolean", short: "f" }, json: { type: "boolean" } },
+    async run(flags, positionals, io) {
+      const sessionId = requireId(positionals, "session id", this.usage);
+      const json = flags.boolean("json");
+      const printer = createEventPrinter(io.out);
+      const print = (event: { type: string }) => {
+        if (json) io.out(`${JSON.stringify(event)}\n`);
+        else printer.print(event as Parameters<typeof printer.print>[0]);
+      };
+      const printed = new Set<string>();
+      for await (const event of io.client.beta.sessions.events.list(sessionId, { order: "asc" })) {
+        print(event);
+        printed.add(event.id);
+      }
+      if (!flags.boolean("follow")) {
+        printer.finish();
+        return 0;
+      }
+      // Then live, until the first idle that was not in the log above (the running turn's, or the next).
+      let code = 0;
+      await followSession({
+        client: io.client,
+        sessionId,
+        onEvent: (event) => {
+          if ("id" in event && printed.has(event.id)) return false;
+          print(event);
+          if (event.type === "session.status_terminated") code = 1;
+          return event.type === "session.status_idle" || event.type === "session.status_terminated";
+        },
+      });
+      printer.finish();
+      return code;
     },
   },
   archive: {

@@ -27,6 +27,8 @@ export interface AgentSessionOptions {
   readonly system?: string;
   /** The agent's tools; default the whole agent toolset, always allowed. */
   readonly tools?: Anthropic.Beta.Agents.AgentCreateParams["tools"];
+  /** The agent's skills: the only ones its sessions see at /skills. */
+  readonly skills?: Anthropic.Beta.Agents.AgentCreateParams["skills"];
   /** An environment to use; default a new cloud environment with the server's default networking. */
   readonly environmentId?: string;
   readonly environment?: Omit<Anthropic.Beta.Environments.EnvironmentCreateParams, "name">;
@@ -43,6 +45,7 @@ export async function createAgentSession(
     model: options.model,
     ...(options.system ? { system: options.system } : {}),
     tools: options.tools ?? [{ type: "agent_toolset_20260401" }],
+    ...(options.skills ? { skills: options.skills } : {}),
   });
   const environmentId =
     options.environmentId ??

@@ -59,10 +59,15 @@ async function runSession(
   key: string,
   turns: unknown[],
   model = "anthropic:memories",
+  skillIds: readonly string[] = [],
 ): Promise<ToolResult[]> {
   fakeLlm.setScript({ turns: turns as never });
   const client = apiClient({ url: server.url, apiKey: key });
-  const { session } = await createAgentSession(client, { model, prompt: "go" });
+  const { session } = await createAgentSession(client, {
+    model,
+    prompt: "go",
+    skills: skillIds.map((skillId) => ({ type: "custom" as const, skill_id: skillId })),
+  });
   const events = await waitForIdle(client, session.id, 120_000);
   expect(stopReason(events)).toBe("end_turn");
   const names = new Map<string, string>();
@@ -146,6 +151,7 @@ describe("skills and bash on database mounts", () => {
     });
     expect(imported.code, imported.stderr).toBe(0);
     expect(imported.stdout).toContain("imported skill brand-guidelines");
+    const skillId = /\((skill_[A-Za-z0-9]+),/.exec(imported.stdout)?.[1] ?? "";
     const invalid = await fs.mkdtemp(path.join(home, "bad-skill-"));
     await fs.writeFile(path.join(invalid, "SKILL.md"), "---\nname: Not A Valid Name\n---\nbody\n");
     const rejected = await runCli(["skills", "add", invalid], {
@@ -170,13 +176,18 @@ describe("skills and bash on database mounts", () => {
       "rm /memories/me/corpus.md",
     ];
     const before = fakeLlm.requests.length;
-    const results = await runSession(server.apiKey, [
-      { toolCalls: [{ name: "write", input: { file_path: "/memories/me/corpus.md", content: noteText } }] },
-      { toolCalls: [{ name: "read", input: { file_path: "/skills/brand-guidelines/SKILL.md" } }] },
-      ...corpus.map((command) => ({ toolCalls: [{ name: "bash", input: { command } }] })),
-      { toolCalls: [{ name: "read", input: { file_path: "/memories/me/corpus.md" } }] },
-      { text: "done" },
-    ]);
+    const results = await runSession(
+      server.apiKey,
+      [
+        { toolCalls: [{ name: "write", input: { file_path: "/memories/me/corpus.md", content: noteText } }] },
+        { toolCalls: [{ name: "read", input: { file_path: "/skills/brand-guidelines/SKILL.md" } }] },
+        ...corpus.map((command) => ({ toolCalls: [{ name: "bash", input: { command } }] })),
+        { toolCalls: [{ name: "read", input: { file_path: "/memories/me/corpus.md" } }] },
+        { text: "done" },
+      ],
+      "anthropic:memories",
+      [skillId],
+    );
     const system = JSON.stringify(fakeLlm.requests[before]?.body);
     expect(system).toContain("brand-guidelines");
     expect(system).toContain("/skills/brand-guidelines/SKILL.md");
@@ -251,20 +262,26 @@ describe("skills and bash on database mounts", () => {
     const versioned = await runCli(["skills", "add", skill], env);
     expect(versioned.code, versioned.stderr).toBe(0);
     expect(versioned.stdout).toContain("added a version to skill run-report");
-    const results = await runSession(server.apiKey, [
-      {
-        toolCalls: [
-          {
-            name: "bash",
-            input: {
-              command:
-                "stat -c '%a %n' /skills/run-report/SKILL.md /skills/run-report/scripts/report.sh && /skills/run-report/scripts/report.sh",
+    const skillId = /\((skill_[A-Za-z0-9]+),/.exec(imported.stdout)?.[1] ?? "";
+    const results = await runSession(
+      server.apiKey,
+      [
+        {
+          toolCalls: [
+            {
+              name: "bash",
+              input: {
+                command:
+                  "stat -c '%a %n' /skills/run-report/SKILL.md /skills/run-report/scripts/report.sh && /skills/run-report/scripts/report.sh",
+              },
             },
-          },
-        ],
-      },
-      { text: "done" },
-    ]);
+          ],
+        },
+        { text: "done" },
+      ],
+      "anthropic:memories",
+      [skillId],
+    );
     expect(results[0]).toMatchObject({
       isError: false,
       output: "644 /skills/run-report/SKILL.md\n755 /skills/run-report/scripts/report.sh\nreport v2 ran",

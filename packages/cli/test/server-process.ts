@@ -36,7 +36,7 @@ export function spawnServerProcess(options: { home: string; env?: Record<string,
     let isReady = false;
     const onData = async (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
+      const match = /listening on (http:\/\/[^\s"]+)/.exec(output);
       if (!match?.[1] || isReady) return;
       isReady = true;
       const credentials = JSON.parse(
@@ -88,7 +88,7 @@ export async function startServerProcess(options: {
   const url = await new Promise<string>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
+      const match = /listening on (http:\/\/[^\s"]+)/.exec(output);
       if (match?.[1]) resolve(match[1]);
     };
     child.stdout?.on("data", onData);

@@ -13,6 +13,7 @@ export {
 } from "./agents/agent-config.js";
 export type { AgentListOptions, AgentRecord, AgentStore } from "./agents/agent-store.js";
 export { enabledTools, toolPermissionsOf, toolsetNameOf } from "./agents/agent-tool-permissions.js";
+export { type AgentOverrides, applyAgentOverrides } from "./agents/apply-agent-overrides.js";
 export { agentConfigOf, agentResourceOf, createAgentDirectory } from "./agents/create-agent-directory.js";
 export type {
   EnvironmentListOptions,
@@ -34,6 +35,16 @@ export {
   environmentResourceOf,
   resolveEnvironmentDefinition,
 } from "./agents/resolve-environment.js";
+export {
+  amountNanos,
+  type BudgetLimit,
+  listCostNanos,
+  type ModelListPrice,
+  type MonetaryAmount,
+  modelListPrice,
+  NANOS_PER_CENT,
+  toMonetaryAmount,
+} from "./budget/model-list-price.js";
 export {
   AppError,
   type AppErrorOptions,
@@ -63,6 +74,7 @@ export {
   type SessionRunContext,
   SessionRunner,
   type SessionRunnerDeps,
+  type StepOptions,
   type StepOutcome,
   type ToolRunOptions,
 } from "./loop/run-loop.js";
@@ -87,6 +99,7 @@ export {
   type ModelCallOutcome,
   unknownToolResult,
 } from "./loop/step-executors.js";
+export { type PhaseTotal, StepTimings, stepTimings } from "./loop/step-timings.js";
 export { buildSystemPrompt, type NetworkAccess, type SystemPromptOptions } from "./loop/system-prompt.js";
 export { toolInputDigest } from "./loop/tool-input-digest.js";
 export {
@@ -226,4 +239,5 @@ export {
 } from "./vfs/create-mount-table.js";
 export type { FileSystem } from "./vfs/file-system.js";
 export { MountParentFileSystem } from "./vfs/mount-parent-file-system.js";
+export { type FileTreeEntry, ReadOnlyFileTree } from "./vfs/read-only-file-tree.js";
 export { SandboxFileSystem } from "./vfs/sandbox-file-system.js";

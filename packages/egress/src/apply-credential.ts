@@ -31,14 +31,17 @@ export function applyCredential(
 
 /**
  * Whether `rule` applies to a request to `host`:`port` with these headers: by host pattern, and for a
- * `placeholder` rule by host name (any port) and only when a header carries its placeholder.
+ * `placeholder` rule by host name (any port) and only when a header carries its placeholder; a rule
+ * with a `pathPrefix` only to a request `path` (normalized, as forwarded) under it.
  */
 export function credentialApplies(
   rule: CredentialRule,
   host: string,
   port: number,
   headers: http.IncomingHttpHeaders,
+  path = "/",
 ): boolean {
+  if (rule.pathPrefix !== undefined && !isUnderRepositoryPath(rule.pathPrefix, path)) return false;
   if (rule.scheme !== "placeholder") return matchesHostPattern(rule.host, host, port);
   const placeholder = `${SECRET_PLACEHOLDER_PREFIX}${rule.secretName}`;
   const isCarried = Object.values(headers).some((value) =>
@@ -49,4 +52,10 @@ export function credentialApplies(
     rule.host === "*" ||
     matchesHostPattern(splitHostPattern(rule.host).name, host, DEFAULT_ALLOWED_PORTS[0] ?? 443)
   );
+}
+
+/** `path` is `prefix`, `prefix.git`, or lies under either (`/o/r` covers `/o/r.git/info/refs`, not `/o/rx`). */
+function isUnderRepositoryPath(prefix: string, path: string): boolean {
+  const base = prefix.replace(/\/+$/, "");
+  return [base, `${base}.git`].some((root) => path === root || path.startsWith(`${root}/`));
 }

@@ -30,6 +30,11 @@ export interface CredentialRule {
    * withdrawn from the session (its later requests are refused). Default false.
    */
   readonly isHeaderOnly?: boolean;
+  /**
+   * Only for requests whose (normalized) path is this path or lies under it, e.g. `/owner/repo` for
+   * one GitHub repository: `/owner/repo`, `/owner/repo.git` and everything under either. Default: any path.
+   */
+  readonly pathPrefix?: string;
 }
 
 export interface EgressPolicy {

@@ -371,7 +371,9 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
         );
       }
 
-      const rules = policy.credentials.filter((rule) => credentialApplies(rule, host, port, request.headers));
+      const rules = policy.credentials.filter((rule) =>
+        credentialApplies(rule, host, port, request.headers, path),
+      );
       if (rules.length > 0 && scheme !== "https") {
         throw new Refusal(
           "credential_requires_tls",

@@ -321,3 +321,28 @@ describe("placeholder credential rules (vault environment_variable credentials)"
     expect(headers).toEqual({ authorization: "Bearer s3cr3t", "x-other": "keep" });
   });
 });
+
+describe("a credential rule with a pathPrefix (one repository's token)", () => {
+  const rule = {
+    host: "github.com",
+    secretName: "session_resource:sesrsc_a",
+    scheme: "basic" as const,
+    pathPrefix: "/acme/widgets",
+  };
+
+  it("applies to the repository and below, with or without .git, and nowhere else", () => {
+    for (const path of ["/acme/widgets", "/acme/widgets/info/refs", "/acme/widgets.git/git-upload-pack"])
+      expect(credentialApplies(rule, "github.com", 443, {}, path)).toBe(true);
+    for (const path of [
+      "/acme/widgetsx/info/refs",
+      "/acme/other.git/info/refs",
+      "/acme",
+      "/",
+      "/ACME/widgets",
+    ])
+      expect(credentialApplies(rule, "github.com", 443, {}, path)).toBe(false);
+    expect(credentialApplies(rule, "api.github.com", 443, {}, "/acme/widgets")).toBe(false);
+    // Without a path it is the root, which is not under the repository.
+    expect(credentialApplies(rule, "github.com", 443, {})).toBe(false);
+  });
+});

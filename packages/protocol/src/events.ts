@@ -121,8 +121,11 @@ export const TurnEndEvent = z.object({
   ...base,
   type: z.literal("turn.end"),
   turn: z.number().int(),
-  /** `interrupted`: an `interrupt.request` stopped the turn. */
-  reason: z.enum(["end_turn", "max_steps", "max_tokens", "refusal", "interrupted"]),
+  /**
+   * `interrupted`: an `interrupt.request` stopped the turn. `budget_reached`: the session's list cost
+   * reached its budget, so no further model request was made.
+   */
+  reason: z.enum(["end_turn", "max_steps", "max_tokens", "refusal", "interrupted", "budget_reached"]),
   usage: Usage,
 });
 export const TurnErrorEvent = z.object({
@@ -285,7 +288,62 @@ export const SandboxEndEvent = z.object({
   reason: z.string(),
 });
 
+/**
+ * The session waits for its environment's package layer: a build started (by this session or another
+ * of the same packages on this host). Not written when the layer was already built.
+ */
+export const PackageLayerBuildStartEvent = z.object({
+  ...base,
+  type: z.literal("package_layer.build_start"),
+  /** The layer's digest (base image and normalized packages). */
+  digest: z.string(),
+});
+/** The session's sandboxes start from this layer: built now, awaited (`joined`) or found (`cached`). */
+export const PackageLayerReadyEvent = z.object({
+  ...base,
+  type: z.literal("package_layer.ready"),
+  digest: z.string(),
+  source: z.enum(["built", "joined", "cached"]),
+  durationMs: z.number(),
+});
+/** The layer's build failed; the turn ends with `turn.error environment_build_failed`. */
+export const PackageLayerErrorEvent = z.object({
+  ...base,
+  type: z.literal("package_layer.error"),
+  digest: z.string(),
+  /** Names the installer and ends with the tail of its output. */
+  message: z.string(),
+});
+/**
+ * A github_repository resource was cloned into the sandbox (`commit` is what was checked out), or
+ * could not be (`error` is the API's repository error type). The session goes on either way.
+ */
+export const RepositoryCloneEvent = z.object({
+  ...base,
+  type: z.literal("repository.clone"),
+  resourceId: z.string(),
+  url: z.string(),
+  mountPath: z.string(),
+  commit: z.string().optional(),
+  error: z
+    .object({
+      type: z.enum([
+        "repository_authentication_error",
+        "repository_forbidden_error",
+        "repository_not_found_error",
+        "repository_checkout_error",
+        "repository_clone_error",
+      ]),
+      message: z.string(),
+    })
+    .optional(),
+});
+
 export const SessionEvent = z.discriminatedUnion("type", [
+  PackageLayerBuildStartEvent,
+  PackageLayerReadyEvent,
+  PackageLayerErrorEvent,
+  RepositoryCloneEvent,
   SandboxStandbyEvent,
   SandboxSnapshotEvent,
   SandboxHibernateEvent,

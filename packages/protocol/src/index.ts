@@ -28,6 +28,7 @@ export {
   MAX_METADATA_KEY_LENGTH,
   MAX_METADATA_KEYS,
   MAX_METADATA_VALUE_LENGTH,
+  McpServerParam,
   type McpToolset,
   McpToolsetParam,
   MetadataParam,

@@ -2,7 +2,7 @@
 import type { IncomingMessage } from "node:http";
 import { InputError, type SessionStore } from "@outrig/core";
 import { ToolPolicy } from "@outrig/protocol";
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import type { EventBus } from "./event-bus.js";
@@ -49,6 +49,8 @@ export interface AppDependencies {
   readonly log: (message: string) => void;
   /** Requests per second and open event streams per key and per org; omitted: unlimited. */
   readonly rateLimits?: RateLimits;
+  /** Runs around every request (after its request id is set): the request log line and HTTP metrics. */
+  readonly requestObserver?: MiddlewareHandler<Env>;
   /** Agents, environments and resource hooks of the Managed Agents API's sessions. */
   readonly managed?: Omit<ManagedSessionRouteDependencies, "sessions" | "store" | "bus">;
 }
@@ -89,6 +91,7 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     c.header("request-id", requestId);
     await next();
   });
+  if (deps.requestObserver) app.use("*", deps.requestObserver);
   app.get("/healthz", (c) => c.json({ ok: true }));
 
   app.use("/v1/*", async (c, next) => {

@@ -6,6 +6,7 @@ import { ConfigError } from "@outrig/core";
 import { z } from "zod";
 import { parseEgressHosts } from "./egress/parse-egress-hosts.js";
 import { loadRateLimits, type RateLimits } from "./middleware/rate-limits.js";
+import { loadOperationsConfig, type OperationsConfig } from "./ops/operations-config.js";
 import { loadSandboxDefaults, type SandboxDefaults } from "./sandbox-policy.js";
 
 const optionalString = z
@@ -50,6 +51,8 @@ const EnvSchema = z.object({
   OUTRIG_MASTER_KEY: optionalString,
   /** Internal hosts egress may reach at fixed addresses: `git.corp=10.0.0.5,other=127.0.0.1`. */
   OUTRIG_EGRESS_HOSTS: optionalString,
+  /** PEM file of extra CAs egress trusts for upstream TLS (a private CA), beside Node's roots. */
+  OUTRIG_EGRESS_CA_FILE: optionalString,
   /** How long a stopping server lets running tool calls and model calls finish (ms). */
   OUTRIG_DRAIN_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   /** How often each org's audit head is checkpointed outside the database (ms). */
@@ -59,6 +62,15 @@ const EnvSchema = z.object({
     (value) => value === undefined || /^https?:\/\/[^\s]+$/.test(value),
     { message: "use an http(s) URL of a SearXNG-compatible search endpoint" },
   ),
+  /** The npm registry environments' `packages.npm` are installed from (its host is the build's only way out). */
+  OUTRIG_NPM_REGISTRY: z
+    .string()
+    .regex(/^https?:\/\/[^\s'"]+$/, { message: "use an http(s) URL of an npm registry" })
+    .default("https://registry.npmjs.org/"),
+  /** The host's npm package directory (holding bin/npm-cli.js), bound into package build sandboxes. */
+  OUTRIG_NPM_CLI_DIR: optionalString,
+  /** A package layer build longer than this fails (ms). */
+  OUTRIG_PACKAGE_BUILD_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(600_000),
   /** Fault injection for crash tests: SIGKILL this process right after its Nth session-event append. */
   OUTRIG_FAULT_KILL_AFTER_APPEND: z.coerce.number().int().min(1).optional(),
 });
@@ -89,6 +101,8 @@ export interface ServerConfig {
   readonly sandboxProvider: "bubblewrap" | "runc";
   /** Host names egress connects to at operator-given addresses (no DNS, no address policy). */
   readonly egressHosts: ReadonlyMap<string, readonly string[]>;
+  /** OUTRIG_EGRESS_CA_FILE: extra CAs (PEM) egress trusts for upstream TLS, beside Node's roots. */
+  readonly egressCaFile?: string;
   /** Interval of the audit checkpoints in OUTRIG_HOME/audit-checkpoints. */
   readonly auditCheckpointMs: number;
   /** Sandbox limits and idle times (OUTRIG_SANDBOX_*), overridable per org; warm start bound. */
@@ -97,6 +111,14 @@ export interface ServerConfig {
   readonly rateLimits: RateLimits;
   /** OUTRIG_WEB_SEARCH_URL: the search backend of the toolset's web_search, if any. */
   readonly webSearchUrl?: string;
+  /** Logs, metrics and traces (OUTRIG_LOG_*, OUTRIG_METRICS_LISTEN, OTEL_*); omitted: the defaults. */
+  readonly operations?: OperationsConfig;
+  /** Environment packages: the npm registry, the host's npm, and the build time limit. */
+  readonly packages: {
+    readonly npmRegistry: string;
+    readonly npmCliDir?: string;
+    readonly buildTimeoutMs: number;
+  };
 }
 
 /** Parses the environment. Throws ConfigError naming the exact key on bad input. */
@@ -116,6 +138,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
   }
   const sandbox = loadSandboxDefaults(env);
   const rateLimits = loadRateLimits(env);
+  const operations = loadOperationsConfig(env);
   const definedOnly = <T extends Record<string, string | undefined>>(record: T) =>
     Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as {
       [K in keyof T]?: string;
@@ -152,9 +175,16 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): S
     sandboxTmpBytes: values.OUTRIG_SANDBOX_TMP_MB * 1024 * 1024,
     sandboxProvider: values.OUTRIG_SANDBOX_PROVIDER,
     egressHosts,
+    ...(values.OUTRIG_EGRESS_CA_FILE ? { egressCaFile: path.resolve(values.OUTRIG_EGRESS_CA_FILE) } : {}),
     auditCheckpointMs: values.OUTRIG_AUDIT_CHECKPOINT_MS,
     sandbox,
     rateLimits,
+    operations,
     ...(values.OUTRIG_WEB_SEARCH_URL ? { webSearchUrl: values.OUTRIG_WEB_SEARCH_URL } : {}),
+    packages: {
+      npmRegistry: values.OUTRIG_NPM_REGISTRY,
+      ...(values.OUTRIG_NPM_CLI_DIR ? { npmCliDir: values.OUTRIG_NPM_CLI_DIR } : {}),
+      buildTimeoutMs: values.OUTRIG_PACKAGE_BUILD_TIMEOUT_MS,
+    },
   };
 }

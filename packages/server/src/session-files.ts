@@ -6,6 +6,7 @@
  * sandbox itself, so nothing the agent plants there (symlinks, FIFOs) is ever followed on the host.
  */
 import { createHash } from "node:crypto";
+import { type Dir, opendirSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { FileError, InputError, type ReadOnlyMount, type Sandbox } from "@outrig/core";
@@ -165,6 +166,9 @@ export class SessionFiles {
   async collectOutputs(sandbox: Sandbox): Promise<ApiFileRecord[]> {
     const { files, orgId, sessionId } = this.#options;
     const maxBytes = this.#options.maxOutputFileBytes ?? DEFAULT_MAX_OUTPUT_FILE_BYTES;
+    // Nothing written there (most steps): no sandbox call and no query, so the step does not wait for
+    // the snapshot of the call before it. Only our own directory is listed; nothing in it is followed.
+    if (isEmptyDirectory(this.#outputsDir)) return [];
     let entries: Awaited<ReturnType<Sandbox["list"]>>;
     try {
       entries = await sandbox.list(SESSION_OUTPUTS_DIR, {
@@ -214,5 +218,25 @@ export class SessionFiles {
   /** Removes the session's host directory (when the session is deleted). The Files API files stay. */
   async destroy(): Promise<void> {
     await fs.rm(this.#options.directory, { recursive: true, force: true });
+  }
+}
+
+/**
+ * True when `directory` has no entries or does not exist (its entries are named, never opened). Reads
+ * one entry synchronously: a few microseconds, where the async version queues behind the thread pool's
+ * file work (snapshots) on a busy worker.
+ */
+function isEmptyDirectory(directory: string): boolean {
+  let handle: Dir;
+  try {
+    handle = opendirSync(directory);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return true;
+    throw error;
+  }
+  try {
+    return handle.readSync() === null;
+  } finally {
+    handle.closeSync();
   }
 }

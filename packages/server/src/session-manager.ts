@@ -7,6 +7,7 @@ import { rm } from "node:fs/promises";
 import path from "node:path";
 import {
   type AgentConfig,
+  type AgentSkillRef,
   buildSkillsPrompt,
   buildSystemPrompt,
   type CustomToolResult,
@@ -32,6 +33,7 @@ import {
   type SessionStore,
   type StepOutcome,
   type SubmittedMessage,
+  stepTimings,
   type Tool,
   type ToolsetTools,
   toolPermissionsOf,
@@ -64,11 +66,20 @@ import {
   type MemoryStoreResource,
   type SessionMemoryMounts,
 } from "./memory-store-mounts.js";
+import { stepScope } from "./ops/step-scope.js";
+import {
+  type PackageLayerSetup,
+  prepareSessionPackageLayer,
+  type SessionPackageLayers,
+} from "./package-layers/session-package-layer.js";
+import { mountPinnedSkills, type PinnedSkill, type PinnedSkillsMount } from "./pinned-skills.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
 import type { SandboxStateView } from "./sandbox-state.js";
 import { checkSessionAccess, type SessionPermission, type ShareLookup } from "./session-access.js";
 import { loadAgentConfig, toPinnedAgentConfig } from "./session-agent.js";
+import { readBudgetSpent } from "./session-budget.js";
 import type { SessionFiles } from "./session-files.js";
+import { cloneRepositories, repositoriesPrompt, repositoryResourcesOf } from "./session-repositories.js";
 import { destroySessionSandboxData, type SandboxSetup, SessionSandbox } from "./session-sandbox.js";
 
 export const WORKSPACE = "/workspace";
@@ -120,10 +131,17 @@ export interface SessionManagerOptions {
    * state). Absent: agent sessions get the enabled ones of `tools` (tests with their own tool set).
    */
   readonly toolset?: (session: SessionRecord, agent: AgentConfig) => ToolsetTools;
+  /**
+   * The files of the skill versions an agent session pinned. With it, such a session's `/skills` holds
+   * exactly those (read-only) instead of the org's skill folders; without it, the org's folders.
+   */
+  readonly pinnedSkills?: (orgId: string, skills: readonly AgentSkillRef[]) => Promise<PinnedSkill[]>;
   /** Tells other workers to abort a cancelled session's running step. */
   readonly broadcastCancel?: (sessionId: string) => Promise<void>;
   /** The sandbox's only way out (a proxy socket per session); without it sandboxes have no network. */
   readonly egress?: SandboxEgressHook;
+  /** An environment's `packages`: the cached layer its sessions' sandboxes start from. */
+  readonly packageLayers?: SessionPackageLayers;
   /** Sandbox policies, snapshots and warm starts; default: the idle times above, no snapshots. */
   readonly sandboxLifecycle?: SandboxLifecycle;
   /** How often the sweep destroys sandbox data of sessions no worker holds. Default 1 hour. */
@@ -162,6 +180,8 @@ interface LiveSession {
   mirror: Promise<MountMirror> | undefined;
   /** The session's memory store mounts, once set up (before its sandbox starts). */
   memory: Promise<SessionMemoryMounts | undefined> | undefined;
+  /** The agent's pinned skills at /skills, once set up (before its sandbox starts); undefined: none pinned. */
+  skills?: Promise<PinnedSkillsMount | undefined>;
   runner: Promise<SessionRunner> | undefined;
   /** Aborts the step in flight (model stream, sandbox command) when the turn is cancelled. */
   controller: AbortController;
@@ -169,11 +189,19 @@ interface LiveSession {
   interruptController: AbortController;
   /** The `file` resources last put into the sandbox (their ids and paths), to notice new ones. */
   mountedFilesKey?: string;
+  /** The environment's package layer, once found or built (undefined setup: no packages). */
+  packageLayer?: Promise<PackageLayerSetup | undefined>;
+  /** The github_repository resource versions this worker tried to clone (session-repositories.ts). */
+  readonly clonedRepositories: Set<string>;
+  /** The turn whose first step last looked for repositories to clone. */
+  repositoriesCheckedTurn?: number;
 }
 
 export class SessionManager implements TurnHost {
   readonly #options: SessionManagerOptions;
   readonly #live = new Map<string, LiveSession>();
+  /** When each session's last step ended on this worker (kept only while step timings are on). */
+  readonly #stepEnds = new Map<string, number>();
   readonly #models = new Map<string, LanguageModel>();
   readonly #policies = new Map<string, { policy: ToolPolicy; expiresAt: number }>();
   readonly #mirrors = new Map<string, Promise<MountMirror>>();
@@ -483,10 +511,17 @@ export class SessionManager implements TurnHost {
       this.#lifecycle.stateDir(sessionId),
     );
     await this.#options.egress?.releaseSession?.(sessionId);
-    // The host copies of its uploads, outputs and memory stores go; output files stay in the Files API.
+    // The host copies of its uploads, outputs, memory stores and skills go; output files stay in the Files API.
     await this.#options.sessionFiles?.(session).destroy();
-    if (SESSION_ID_PATTERN.test(sessionId))
-      await rm(path.join(this.#options.home, "memory-mounts", sessionId), { recursive: true, force: true });
+    if (SESSION_ID_PATTERN.test(sessionId)) {
+      const home = this.#options.home;
+      for (const target of [
+        path.join(home, "memory-mounts", sessionId),
+        path.join(home, "session-skills", sessionId),
+        path.join(home, "session-skills", `${sessionId}.digest`),
+      ])
+        await rm(target, { recursive: true, force: true });
+    }
     if (!(await this.#options.store.deleteSession(caller.orgId, sessionId))) throw notFound("Session");
   }
 
@@ -569,10 +604,29 @@ export class SessionManager implements TurnHost {
   // ---- TurnHost: called by the scheduler, possibly on another worker than the one that started the turn.
 
   step(sessionId: string, turn: number): Promise<StepOutcome> {
-    return this.#track(sessionId, () => this.#step(sessionId, turn));
+    // The model wrapper of ops/ reads which session and turn a model call is for from this scope.
+    return stepScope.run({ sessionId, turn }, () =>
+      this.#track(sessionId, () => this.#timedStep(sessionId, turn)),
+    );
+  }
+
+  /** The step, and (with step timings on) the time since the session's previous step ended: the checkpoint. */
+  async #timedStep(sessionId: string, turn: number): Promise<StepOutcome> {
+    if (!stepTimings.isEnabled) return this.#step(sessionId, turn);
+    const startedAt = performance.now();
+    const previousEnd = this.#stepEnds.get(sessionId);
+    if (previousEnd !== undefined) stepTimings.add("step.between", startedAt - previousEnd);
+    try {
+      return await this.#step(sessionId, turn);
+    } finally {
+      const endedAt = performance.now();
+      stepTimings.add("step", endedAt - startedAt);
+      this.#stepEnds.set(sessionId, endedAt);
+    }
   }
 
   async #step(sessionId: string, turn: number): Promise<StepOutcome> {
+    const preparedAt = performance.now();
     const session = await this.#lookup(sessionId);
     if (!session) return { type: "idle", seq: 0 };
     const live = this.#liveSession(session);
@@ -581,16 +635,28 @@ export class SessionManager implements TurnHost {
     const state = await runner.state();
     if (state.turn !== turn || state.turnStatus !== "running") return { type: "idle", seq: state.lastSeq };
     live.turn = turn;
+    if (!(await this.#preparePackageLayer(session, live, turn)))
+      return { type: "idle", seq: (await runner.state()).lastSeq };
     runner.setPolicy(await this.#policy(session.orgId));
     const files = session.managed ? this.#options.sessionFiles?.(session) : undefined;
     if (files) await this.#mountSessionFiles(session, live, files);
+    if (session.managed)
+      await this.#cloneRepositories(session, live, turn).catch((error: Error) => {
+        // The turn goes on without them (a sandbox that cannot start fails the step's tool calls anyway).
+        this.#options.log(`session ${sessionId}: cloning repositories: ${error.message}`);
+      });
     this.#prestartSandbox(live);
-    const outcome = await runner.runStep(live.controller.signal, live.interruptController.signal);
+    stepTimings.add("step.prepare", performance.now() - preparedAt);
+    const outcome = await runner.runStep(live.controller.signal, live.interruptController.signal, {
+      caughtUp: state,
+    });
     // What the step wrote under /mnt/session/outputs/ becomes downloadable through the Files API.
     if (files && live.sandbox.isStarted)
-      await files.collectOutputs(live.proxy).catch((error: Error) => {
-        this.#options.log(`session ${sessionId}: collecting outputs: ${error.message}`);
-      });
+      await stepTimings.time("step.outputs", () =>
+        files.collectOutputs(live.proxy).catch((error: Error) => {
+          this.#options.log(`session ${sessionId}: collecting outputs: ${error.message}`);
+        }),
+      );
     // Waiting for a person or a client: the sandbox is frozen rather than left running.
     if (outcome.type === "await_approval" || outcome.type === "await_custom_tool") live.sandbox.standbyNow();
     return outcome;
@@ -772,17 +838,28 @@ export class SessionManager implements TurnHost {
       });
     }
     const memoryStores = await live.memory;
-    if (options.files || memoryStores) {
-      const mounts = options.files ? await this.#databaseMounts(session) : [];
+    const pinned = await this.#pinnedSkillsOf(session, live);
+    if (options.files || memoryStores || pinned) {
+      const database = options.files ? await this.#databaseMounts(session) : [];
+      // A session with pinned skills sees those at /skills, not the org's skill folders.
+      const mounts = pinned
+        ? [
+            ...database.filter((mount) => mount.prefix !== "/skills"),
+            { prefix: "/skills", fileSystem: pinned.fileSystem },
+          ]
+        : database;
       live.fs = createMountTable([...baseMounts(live.proxy), ...mounts, ...(memoryStores?.mounts ?? [])]);
     }
-    if (options.files) {
+    if (options.files || pinned) {
       const skills = await loadSkills(live.fs);
-      const memory = await loadMemoryInstructions(live.fs);
+      // Without database files there is no /memories to read (it would start the sandbox to look).
+      const memory = options.files ? await loadMemoryInstructions(live.fs) : { prompt: "" };
       for (const section of [memory.prompt, buildSkillsPrompt(skills.skills)])
         if (section) sections.push(section);
     }
     if (memoryStores?.prompt) sections.push(memoryStores.prompt);
+    const repositories = repositoriesPrompt(repositoryResourcesOf(session.managed?.resources ?? []));
+    if (repositories) sections.push(repositories);
     // The pinned agent decides the model, the system prompt and the tools; without one, the defaults.
     const agent = await loadAgentConfig(options.store, session);
     const system = agent ? agent.system : session.system;
@@ -824,6 +901,10 @@ export class SessionManager implements TurnHost {
         },
         systemPrompt: buildSystemPrompt({ cwd: WORKSPACE, extra, network }),
         cwd: WORKSPACE,
+        // A budget can only be set at create: a session made without one never pays for this read.
+        ...(session.managed?.budget
+          ? { isBudgetSpent: () => readBudgetSpent(options.store, session.orgId, session.id) }
+          : {}),
         ...(agent
           ? {
               permissions: toolPermissionsOf(
@@ -835,6 +916,23 @@ export class SessionManager implements TurnHost {
           : {}),
       },
     );
+  }
+
+  /** The agent session's pinned skills (set up once per worker); undefined for a session without an agent. */
+  #pinnedSkillsOf(session: SessionRecord, live: LiveSession): Promise<PinnedSkillsMount | undefined> {
+    if (!live.skills) {
+      live.skills = (async () => {
+        const load = this.#options.pinnedSkills;
+        const agent = load ? await loadAgentConfig(this.#options.store, session) : undefined;
+        if (!load || !agent) return undefined;
+        const hostDir = path.join(this.#options.home, "session-skills", session.id);
+        return mountPinnedSkills(await load(session.orgId, agent.skills), hostDir);
+      })();
+      live.skills.catch(() => {
+        live.skills = undefined; // retried by the next step (e.g. the database blinked)
+      });
+    }
+    return live.skills;
   }
 
   /** /memories and /skills for this session's user, and their read-only mirror for bash in the sandbox. */
@@ -909,6 +1007,7 @@ export class SessionManager implements TurnHost {
         runner: undefined,
         controller: new AbortController(),
         interruptController: new AbortController(),
+        clonedRepositories: new Set(),
       };
       this.#live.set(session.id, live);
     }
@@ -935,31 +1034,62 @@ export class SessionManager implements TurnHost {
     });
   }
 
+  /**
+   * Before a step may start the sandbox: the environment's package layer, found or built once. False
+   * when the turn is over: its build failed (the turn ended with the installer's error; the next turn
+   * tries again) or the turn was closed meanwhile. A cancel or an interrupt stops the wait, not the
+   * build: the step goes on to end the turn, and a later sandbox setup waits for the layer.
+   */
+  async #preparePackageLayer(session: SessionRecord, live: LiveSession, turn: number): Promise<boolean> {
+    const packageLayers = this.#options.packageLayers;
+    if (!packageLayers || !session.managed || live.packageLayer) return true;
+    const prepared = prepareSessionPackageLayer(packageLayers, session, turn, (events) =>
+      this.#append(session.id, events, turn),
+    );
+    const layer = prepared.then(
+      (outcome) => (outcome.type === "ready" ? outcome.setup : undefined),
+      () => undefined,
+    );
+    live.packageLayer = layer;
+    const forget = () => {
+      if (live.packageLayer === layer) live.packageLayer = undefined;
+    };
+    prepared.then((outcome) => outcome.type === "failed" && forget(), forget);
+    const stopped = [live.controller.signal, live.interruptController.signal];
+    const outcome = await Promise.race([prepared, whenAborted(stopped)]).catch((error: unknown) => {
+      if (isTurnClosedError(error)) return { type: "failed" as const };
+      throw error;
+    });
+    return outcome === "aborted" || outcome.type === "ready";
+  }
+
   /** Per-sandbox mounts, env and limits merged into each sandbox creation. */
   async #sandboxSetup(session: SessionRecord): Promise<SandboxSetup> {
     const files = session.managed ? this.#options.sessionFiles?.(session) : undefined;
-    const [mirror, egress, memoryStores, fileMounts] = await Promise.all([
+    const [mirror, egress, memoryStores, fileMounts, pinned, packageLayer] = await Promise.all([
       this.#liveSession(session).mirror,
       this.#options.egress?.sandboxOptions({ ...session, vaultIds: session.managed?.vaultIds ?? [] }),
       this.#liveSession(session).memory,
       files?.sandboxMounts(),
+      this.#pinnedSkillsOf(session, this.#liveSession(session)),
+      this.#liveSession(session).packageLayer,
     ]);
     const writableMounts = [...(memoryStores?.writableMounts ?? []), ...(fileMounts?.writableMounts ?? [])];
-    const mirrorMounts = mirror
-      ? [
-          { hostPath: mirror.memoriesDir, sandboxPath: "/memories" },
-          { hostPath: mirror.skillsDir, sandboxPath: "/skills" },
-        ]
-      : [];
+    const skillsDir = pinned?.hostDir ?? mirror?.skillsDir;
+    const mirrorMounts = [
+      ...(mirror ? [{ hostPath: mirror.memoriesDir, sandboxPath: "/memories" }] : []),
+      ...(skillsDir ? [{ hostPath: skillsDir, sandboxPath: "/skills" }] : []),
+    ];
     return {
       readOnlyMounts: [
         ...mirrorMounts,
         ...(egress?.readOnlyMounts ?? []),
         ...(memoryStores?.readOnlyMounts ?? []),
         ...(fileMounts?.readOnlyMounts ?? []),
+        ...(packageLayer?.readOnlyMounts ?? []),
       ],
       ...(writableMounts.length > 0 ? { writableMounts } : {}),
-      ...(egress?.env ? { env: egress.env } : {}),
+      ...(egress?.env || packageLayer ? { env: { ...egress?.env, ...packageLayer?.env } } : {}),
       ...(egress?.egressSocketPath ? { egressSocketPath: egress.egressSocketPath } : {}),
     };
   }
@@ -980,6 +1110,30 @@ export class SessionManager implements TurnHost {
     if (resources.length === 0 || key === live.mountedFilesKey) return;
     await files.mountFiles(resources, live.proxy);
     live.mountedFilesKey = key;
+  }
+
+  /**
+   * Clones the session's github_repository resources not tried yet on this worker (read fresh: one
+   * may have been added or its token rotated since the session was cached), through its egress,
+   * before the turn's first model call, so the model finds them in place.
+   */
+  async #cloneRepositories(session: SessionRecord, live: LiveSession, turn: number): Promise<void> {
+    // Once per turn: a resource added or a token rotated meanwhile is seen at the next turn's first step.
+    if (live.repositoriesCheckedTurn === turn) return;
+    live.repositoriesCheckedTurn = turn;
+    const current = await this.#options.store.getSession(session.orgId, session.id);
+    const resources = repositoryResourcesOf(current?.managed?.resources ?? []);
+    if (resources.every((resource) => live.clonedRepositories.has(resource.version))) return;
+    const egress = this.#options.egress;
+    await cloneRepositories({
+      resources,
+      attempted: live.clonedRepositories,
+      exec: (request) => {
+        const run = () => live.proxy.exec(request, live.controller.signal);
+        return egress ? egress.explainRefusals(session.id, run) : run();
+      },
+      emit: (event) => this.#append(session.id, [event], turn),
+    });
   }
 
   /** Starts the session's sandbox while its first model call runs, within OUTRIG_WARM_POOL_SIZE. */
@@ -1007,6 +1161,16 @@ export class SessionManager implements TurnHost {
     );
     for (const event of stored) this.#options.bus.publish(sessionId, event);
   }
+}
+
+/** Resolves "aborted" once any of the signals is; never otherwise. */
+function whenAborted(signals: readonly AbortSignal[]): Promise<"aborted"> {
+  return new Promise((resolve) => {
+    for (const signal of signals) {
+      if (signal.aborted) return resolve("aborted");
+      signal.addEventListener("abort", () => resolve("aborted"), { once: true });
+    }
+  });
 }
 
 function isTurnClosedError(error: unknown): boolean {

@@ -1,8 +1,8 @@
 /**
  * A session's sandbox and its lifecycle on this worker. Created lazily (or pre-started while the
  * first model call runs), with the org's limits. After every call that may have changed the
- * workspace, an incremental snapshot is taken off the call's path (the next call waits only until it
- * has read the workspace). A sandbox found dead is replaced from the latest snapshot; idle, it goes
+ * workspace, an incremental snapshot is taken off the call's path (the next call that may change the
+ * workspace waits only until it has read the workspace; reads do not wait). A sandbox found dead is replaced from the latest snapshot; idle, it goes
  * to standby, hibernated (when the provider can), cold (snapshot kept, processes and local workspace
  * dropped) and finally destroyed (snapshots deleted). Every transition is an event in the session's
  * log.
@@ -19,6 +19,7 @@ import {
   type SandboxHandle,
   type SandboxProvider,
   type SnapshotRef,
+  stepTimings,
 } from "@outrig/core";
 import type { NewSessionEvent } from "@outrig/protocol";
 import { type EffectiveSandboxPolicy, sandboxLimitsOf } from "./sandbox-policy.js";
@@ -157,10 +158,14 @@ export class SessionSandbox {
     this.#inUse += 1;
     this.#clearTimers();
     try {
+      const waitedAt = performance.now();
       await this.#transition;
-      await this.#pendingCapture;
+      // Only a call that may change the workspace waits until the last snapshot has read it; a read
+      // (stat, readFile, list) runs beside the capture, which it cannot make inconsistent.
+      if (call.mutates) await this.#pendingCapture;
       const handle = await this.#acquire();
-      await this.#pendingCapture; // the base snapshot of a first sandbox
+      if (call.mutates) await this.#pendingCapture; // the base snapshot of a first sandbox
+      stepTimings.add("sandbox.wait", performance.now() - waitedAt);
       if (this.#isWarm) {
         this.#isWarm = false;
         this.#options.onWarmUsed?.();
@@ -174,7 +179,7 @@ export class SessionSandbox {
       if (call.takesNotice) this.#notice = undefined;
       let isDead = false;
       try {
-        const result = await work(handle.sandbox, notice);
+        const result = await stepTimings.time("sandbox.call", () => work(handle.sandbox, notice));
         // A result that arrives from a sandbox that died meanwhile may be a command killed with it
         // (half run): it is rolled back like a call whose answer never came.
         if (this.#handle === handle && !handle.isAlive() && !this.#isClosed) {
@@ -440,6 +445,7 @@ export class SessionSandbox {
           ...(changedPaths ? { changedPaths } : {}),
           onCaptured: () => {
             captureMs = performance.now() - startedAt;
+            stepTimings.add("snapshot.capture", captureMs);
             markCaptured();
           },
         });
@@ -472,6 +478,7 @@ export class SessionSandbox {
         // Only once the log names it: a crash in between leaves an older marker, and the next start
         // restores the (same) logged snapshot instead of trusting a workspace the log does not know.
         await snapshots.writeMarker(ref.key);
+        stepTimings.add("snapshot.stored", performance.now() - startedAt);
       } catch (error) {
         snapshots.reset(this.#lastSnapshotKey);
         this.#options.log?.(

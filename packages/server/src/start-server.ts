@@ -3,6 +3,7 @@ import { constants } from "node:fs";
 import fs from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import { Writable } from "node:stream";
 import { serve } from "@hono/node-server";
 import {
   ConfigError,
@@ -37,6 +38,7 @@ import {
   PostgresSandboxPolicyStore,
   PostgresSecretResolver,
   PostgresSecretStore,
+  PostgresSessionResourceTokens,
   PostgresSkillStore,
   PostgresVaultStore,
   resolveDatabase,
@@ -46,11 +48,20 @@ import type { ServerConfig } from "./config.js";
 import { saveCredentials } from "./credentials.js";
 import { DbosTurnScheduler } from "./durable/dbos-turn-scheduler.js";
 import { CachedEgressSecrets } from "./egress/cached-egress-secrets.js";
+import { loadEgressTrustedCa } from "./egress/egress-trusted-ca.js";
+import { repositoryResourcesOf, toRepositoryEgress } from "./egress/repository-egress.js";
 import { SessionEgress } from "./egress/session-egress.js";
 import { EventBus } from "./event-bus.js";
 import { acquireHomeLock } from "./home-lock.js";
 import { type MemoryStoreResource, resolveMemoryStoreResources } from "./memory-store-mounts.js";
+import { createOperations } from "./ops/create-operations.js";
+import { createLogger, type Logger } from "./ops/logger.js";
+import { loadOperationsConfig } from "./ops/operations-config.js";
+import { readAptSources } from "./package-layers/apt-layer.js";
+import { packageLayerFieldOf } from "./package-layers/package-layer-field.js";
+import { PackageLayers } from "./package-layers/package-layers.js";
 import { broadcastCancel, broadcastDeleted, listenForNotifications } from "./pg-notifications.js";
+import { loadPinnedSkills, pinSkillVersions } from "./pinned-skills.js";
 import { Readiness } from "./readiness.js";
 import { registerAgentsRoutes } from "./routes/agents-routes.js";
 import { registerAuditRoutes } from "./routes/audit-routes.js";
@@ -66,6 +77,7 @@ import { registerSessionShareRoutes } from "./routes/session-share-routes.js";
 import { registerSkillsApiRoutes } from "./routes/skills-api-routes.js";
 import { registerVaultsRoutes } from "./routes/vaults-routes.js";
 import { SandboxLifecycle } from "./sandbox-lifecycle.js";
+import { sandboxLimitsOf } from "./sandbox-policy.js";
 import { checkFileResources, SessionFiles } from "./session-files.js";
 import { SessionManager } from "./session-manager.js";
 import { createSearxngWebSearcher } from "./web-search/searxng-web-searcher.js";
@@ -78,6 +90,10 @@ export interface RunningServer {
   readonly sessions: SessionManager;
   /** The plaintext bootstrap key when this start created it (first start only). */
   readonly bootstrapKey: string | null;
+  /** The Prometheus scrape URL when OUTRIG_METRICS_LISTEN is set, else null. */
+  readonly metricsUrl: string | null;
+  /** Sends the trace spans ended so far to the OTLP endpoint (no-op when tracing is off). */
+  flushTraces(): Promise<void>;
   /** Every HTTP route the server registered (method and path pattern), for the security suite. */
   readonly routes: readonly RouteInfo[];
   /**
@@ -89,15 +105,41 @@ export interface RunningServer {
 
 export interface StartServerOptions {
   readonly log?: (message: string) => void;
+  /**
+   * The structured log (requests, session events); default: built from OUTRIG_LOG_LEVEL/FORMAT, or text
+   * lines handed to `log` when only that is given.
+   */
+  readonly logger?: Logger;
   /** Told when the server cannot go on (its embedded Postgres died); `outrig serve` exits non-zero. */
   readonly onFatal?: (message: string) => void;
+  /**
+   * Tests only: CA certificates egress trusts for upstream TLS instead of the system's roots, for a
+   * local upstream standing in for a public host (pinned with OUTRIG_EGRESS_HOSTS), e.g. a git server
+   * as github.com. Not a setting: production egress always verifies against the system's roots.
+   */
+  readonly egressUpstreamCa?: string;
 }
 
 export async function startServer(
   config: ServerConfig,
   options: StartServerOptions = {},
 ): Promise<RunningServer> {
-  const log = options.log ?? ((message: string) => console.error(`[outrig] ${message}`));
+  const operations = createOperations(config.operations ?? loadOperationsConfig({}), {
+    serviceInstanceId: config.workerId,
+    // A caller that takes the messages (tests, embedders) takes the request and event lines too.
+    ...(options.logger || options.log
+      ? {
+          logger:
+            options.logger ??
+            createLogger({
+              destination: lineWriter(options.log),
+              format: "text",
+              ...(config.operations ? { level: config.operations.logLevel } : {}),
+            }),
+        }
+      : {}),
+  });
+  const log = options.log ?? ((message: string) => operations.logger.info(message));
   // The AI SDK logs a warning per call for model ids it does not know (every fake or new model): noise in a server log.
   (globalThis as { AI_SDK_LOG_WARNINGS?: boolean }).AI_SDK_LOG_WARNINGS = false;
   await fs.mkdir(config.home, { recursive: true, mode: 0o700 });
@@ -107,8 +149,16 @@ export async function startServer(
 
   // Fail at startup, in one line, when the sandbox tool is missing.
   const sandboxProvider = await createSandboxProvider(config, log);
-  const modelFactory = createModelFactory(config.models);
-  const database = await resolveDatabase({ databaseUrl: config.databaseUrl, outrigHome: config.home, log });
+  const modelFactory = operations.observeModelFactory(createModelFactory(config.models));
+  const resolved = await resolveDatabase({ databaseUrl: config.databaseUrl, outrigHome: config.home, log });
+  // Every session event this process stores is logged, counted and (with tracing) turned into spans.
+  const database = { ...resolved, sessions: operations.observeSessionStore(resolved.sessions) };
+  operations.countSessionsWith(async () => {
+    const result = await database.pool.query<{ status: string; count: string }>(
+      "SELECT status, count(*) AS count FROM sessions WHERE archived_at IS NULL GROUP BY status",
+    );
+    return result.rows.map((row) => ({ status: row.status, count: Number(row.count) }));
+  });
   const bus = new EventBus();
   const scheduler = new DbosTurnScheduler({
     databaseUrl: database.url,
@@ -134,6 +184,8 @@ export async function startServer(
   const vaultStore = new PostgresVaultStore(database.pool, createSecretKeyring(masterKey), {
     audit: database.audit,
   });
+  // github_repository tokens: sealed like vault values, read back only by egress.
+  const resourceTokens = new PostgresSessionResourceTokens(database.pool, createSecretKeyring(masterKey));
   const environments = new PostgresEnvironmentStore(database.pool);
   const environmentDirectory = createEnvironmentDirectory(environments);
   const egress = await SessionEgress.create({
@@ -148,9 +200,17 @@ export async function startServer(
     secrets: egressSecrets,
     vaultCredentials: (orgId, userId, vaultIds, options) =>
       vaultStore.credentialsForSession(orgId, userId, vaultIds, options),
-    audit: database.audit,
+    audit: operations.observeEgressAudit(database.audit),
+    repositoryTokens: async (orgId, sessionId) => {
+      const tokens = await resourceTokens.tokensOf(orgId, sessionId);
+      if (tokens.size === 0) return toRepositoryEgress([], tokens);
+      const resources = (await database.sessions.getSession(orgId, sessionId))?.managed?.resources ?? [];
+      return toRepositoryEgress(repositoryResourcesOf(resources), tokens);
+    },
     pinnedHosts: config.egressHosts,
+    ...(config.egressCaFile ? { upstreamCa: await loadEgressTrustedCa(config.egressCaFile) } : {}),
     ownEndpoints: () => apiEndpoints,
+    ...(options.egressUpstreamCa ? { upstreamCa: options.egressUpstreamCa } : {}),
     log,
   });
   // Signed heads of every org's audit chain, outside the database (see docs/security.md).
@@ -184,7 +244,34 @@ export async function startServer(
   const webSearcher = config.webSearchUrl
     ? createSearxngWebSearcher({ url: config.webSearchUrl })
     : undefined;
+  // An environment's packages: one layer per (org, base image, packages) on this host, built through egress.
+  const baseImage = findDefaultImage(config.home);
+  const aptSources = baseImage ? readAptSources(baseImage.rootfsDir) : undefined;
+  const packageLayers = new PackageLayers({
+    home: config.home,
+    provider: sandboxProvider,
+    baseImageId: baseImage?.manifest.contentHash ?? `host-node-${process.version}`,
+    ...(aptSources ? { apt: aptSources } : {}),
+    npmRegistry: config.packages.npmRegistry,
+    npmCliDir:
+      config.packages.npmCliDir ??
+      path.resolve(path.dirname(process.execPath), "..", "lib", "node_modules", "npm"),
+    egress,
+    timeoutMs: config.packages.buildTimeoutMs,
+    limitsFor: async (orgId) => sandboxLimitsOf(await sandboxLifecycle.policyFor(orgId)),
+    log,
+  });
   const sessions = new SessionManager({
+    packageLayers: {
+      layers: packageLayers,
+      packagesOf: async (session) => {
+        const environmentId = session.managed?.environmentId;
+        const environment = environmentId
+          ? await environmentDirectory.get(session.orgId, environmentId)
+          : null;
+        return environment?.kind === "cloud" ? environment.packages : null;
+      },
+    },
     // Agent sessions run the toolset's own tools; web_fetch goes out through the session's egress.
     toolset: (session, agent) =>
       createToolsetTools(agent.toolset, {
@@ -199,6 +286,8 @@ export async function startServer(
         directory: path.join(config.home, "session-files", session.id),
         log,
       }),
+    // An agent session's /skills: the skill versions it pinned at create (apiSkills is built below).
+    pinnedSkills: (orgId, skills) => loadPinnedSkills(apiSkills, orgId, skills),
     memoryStores: {
       stores: memoryStores,
       resourcesOf: async (session) =>
@@ -265,6 +354,7 @@ export async function startServer(
     store: database.sessions,
     bus,
     log,
+    requestObserver: operations.requestObserver,
     rateLimits: config.rateLimits,
     managed: {
       announceDeleted: (sessionId) => broadcastDeleted(database.pool, sessionId),
@@ -289,8 +379,17 @@ export async function startServer(
         const found = await apiFiles.read(orgId, fileId);
         return found && { mimeType: found.record.mimeType, content: found.content };
       },
+      pinSkills: (orgId, skills) => pinSkillVersions(apiSkills, orgId, skills),
       checkVaults: async (caller, vaultIds) => {
         await vaultStore.credentialsForSession(caller.orgId, caller.userId, vaultIds);
+      },
+      storeResourceToken: async (orgId, sessionId, resourceId, token) => {
+        await resourceTokens.set(orgId, sessionId, resourceId, token);
+        egress.invalidateRepositoryTokens(sessionId);
+      },
+      deleteResourceToken: async (orgId, sessionId, resourceId) => {
+        await resourceTokens.delete(orgId, sessionId, resourceId);
+        egress.invalidateRepositoryTokens(sessionId);
       },
     },
     extraRoutes: [
@@ -351,6 +450,7 @@ export async function startServer(
         registerEnvironmentsRoutes(routes, {
           environments,
           egressPolicies: database.egressPolicies,
+          extraFields: (orgId, environment) => packageLayerFieldOf(packageLayers, orgId, environment),
           // An environment a live (not archived) session runs in cannot be deleted (409).
           isInUse: async (orgId, environmentId) => {
             const result = await database.pool.query(
@@ -374,6 +474,13 @@ export async function startServer(
     log,
   });
   await sessions.start();
+  // The Prometheus listener (OUTRIG_METRICS_LISTEN) before the API's: a taken port fails the start.
+  const metricsUrl = await operations.listen().catch(async (error: Error) => {
+    await auditCheckpoints.close();
+    await database.close();
+    await homeLock.release();
+    throw new Error(`cannot listen on OUTRIG_METRICS_LISTEN: ${error.message}`, { cause: error });
+  });
 
   const server = serve({ fetch: readiness.gate(app.fetch), port: config.port, hostname: config.host });
   await new Promise<void>((resolve, reject) => {
@@ -414,6 +521,8 @@ export async function startServer(
     url,
     sessions,
     bootstrapKey,
+    metricsUrl,
+    flushTraces: () => operations.flush(),
     routes: listRoutes(app),
     close() {
       closing ??= (async () => {
@@ -435,12 +544,23 @@ export async function startServer(
         // A sandbox with a call in flight must outlive this process (like after a crash).
         if (running === 0) await sandboxProvider.close();
         await auditCheckpoints.close();
+        await operations.close();
         await database.close();
         if (running === 0) await homeLock.release();
       })();
       return closing;
     },
   };
+}
+
+/** A stream that hands each line written to it to `log`, without its newline. */
+function lineWriter(log: ((message: string) => void) | undefined): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString("utf8").split("\n")) if (line) log?.(line);
+      callback();
+    },
+  });
 }
 
 /** Polls the embedded postmaster; calls `onExit` once when it is gone. Returns a stop function. */
@@ -487,7 +607,11 @@ async function createSandboxProvider(
   );
   const common = { tmpSizeBytes: config.sandboxTmpBytes, ...(image ? { rootfsDir: image.rootfsDir } : {}) };
   if (config.sandboxProvider === "bubblewrap") {
-    const provider = createBubblewrapSandboxProvider(common);
+    // The agent's node copy lives in the home too: nothing of a home accumulates outside it.
+    const provider = createBubblewrapSandboxProvider({
+      ...common,
+      agentNodeDirectory: path.join(config.home, "agent-node"),
+    });
     // Frozen sandboxes a crashed server left are killed now, not at this server's first sandbox.
     void provider.sweepOrphans();
     return provider;

@@ -4,6 +4,7 @@ export {
   type CreateApiFileInput,
   type ListApiFilesOptions,
   PostgresApiFileStore,
+  type StagedApiFileContent,
 } from "./api-files/postgres-api-file-store.js";
 export {
   type AnchoredAuditReport,
@@ -52,7 +53,12 @@ export {
 } from "./auth/postgres-auth-store.js";
 export { type CreateDatabaseOptions, createDatabase, type Database } from "./create-database.js";
 export { PostgresEgressPolicyStore } from "./egress/postgres-egress-policy-store.js";
-export { isLivePostmaster } from "./embedded/postmaster-pid.js";
+export {
+  type PostgresBinaries,
+  ROOT_SHARED_DIR,
+  resolvePostgresBinaries,
+} from "./embedded/postgres-binaries.js";
+export { isLivePostmaster, readPostmasterPid } from "./embedded/postmaster-pid.js";
 export {
   DEFAULT_EMBEDDED_PORT,
   type EmbeddedPostgres,
@@ -167,6 +173,7 @@ export {
   type SecretBinding,
   type SecretKeyring,
 } from "./secrets/secret-cipher.js";
+export { PostgresSessionResourceTokens } from "./sessions/postgres-session-resource-tokens.js";
 export {
   PostgresSessionShareStore,
   type SessionShare,

@@ -1,7 +1,7 @@
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -181,19 +181,68 @@ describe("startEmbeddedPostgres", () => {
     });
   });
 
-  it.skipIf(!isRoot)("as root, keeps the cluster outside a home the postgres user cannot reach", async () => {
+  it.skipIf(!isRoot)(
+    "as root, keeps the cluster in a home the postgres user cannot reach, loosening nothing",
+    async () => {
+      const privateHome = path.join(await home(0o700), "home");
+      await mkdir(privateHome, { mode: 0o700 });
+      const dataDir = path.join(privateHome, "postgres");
+
+      const postgres = track(await startEmbeddedPostgres({ dataDir }));
+
+      expect(postgres.clusterDir).toBe(dataDir);
+      const config = JSON.parse(await readFile(`${dataDir}.json`, "utf8")) as { clusterDir: string };
+      expect(config.clusterDir).toBe(dataDir);
+      // The home stays private; the cluster is the postgres user's own, as Postgres requires.
+      expect((await stat(privateHome)).mode & 0o777).toBe(0o700);
+      const cluster = await stat(dataDir);
+      expect(cluster.mode & 0o777).toBe(0o700);
+      expect(cluster.uid).not.toBe(0);
+      expect((await stat(path.join(dataDir, "PG_VERSION"))).uid).toBe(cluster.uid);
+      await query(postgres.url, "CREATE TABLE kept (n int); INSERT INTO kept VALUES (42)");
+      const serverUser = await query(postgres.url, "SELECT current_setting('data_directory') AS directory");
+      expect(serverUser.rows[0].directory).toBe("/proc/self/cwd");
+      // A second start adopts the running postmaster; after a stop, a start finds the data again.
+      const adopted = await startEmbeddedPostgres({ dataDir });
+      expect(adopted.isReused).toBe(true);
+      expect(adopted.pid).toBe(postgres.pid);
+      await postgres.stop();
+      const again = track(await startEmbeddedPostgres({ dataDir }));
+      expect(again.isReused).toBe(false);
+      await expect(query(again.url, "SELECT n FROM kept")).resolves.toMatchObject({ rows: [{ n: 42 }] });
+    },
+  );
+
+  it.skipIf(!isRoot)("moves a cluster an older version kept in /var/lib/outrig into the home", async () => {
     const privateHome = path.join(await home(0o700), "home");
     await mkdir(privateHome, { mode: 0o700 });
     const dataDir = path.join(privateHome, "postgres");
+    const first = await startEmbeddedPostgres({ dataDir });
+    await query(first.url, "CREATE TABLE moved (n int); INSERT INTO moved VALUES (7)");
+    await first.stop();
+    // What an older version left: the cluster outside the home, its config pointing there.
+    const legacy = path.join("/var/lib/outrig", `cluster-test-${path.basename(path.dirname(privateHome))}`);
+    await mkdir("/var/lib/outrig", { recursive: true, mode: 0o755 });
+    await rename(dataDir, legacy);
+    cleanups.push(() => rm(legacy, { recursive: true, force: true }));
+    const config = JSON.parse(await readFile(`${dataDir}.json`, "utf8")) as Record<string, unknown>;
+    await writeFile(`${dataDir}.json`, JSON.stringify({ ...config, clusterDir: legacy }));
 
     const postgres = track(await startEmbeddedPostgres({ dataDir }));
-    cleanups.push(() => rm(postgres.clusterDir, { recursive: true, force: true }));
+    expect(postgres.clusterDir).toBe(dataDir);
+    await expect(stat(legacy)).rejects.toMatchObject({ code: "ENOENT" });
+    await expect(query(postgres.url, "SELECT n FROM moved")).resolves.toMatchObject({ rows: [{ n: 7 }] });
+  });
 
-    expect(postgres.clusterDir).toMatch(/^\/var\/lib\/outrig\/cluster-[0-9a-f]{16}$/);
-    const config = JSON.parse(await readFile(`${dataDir}.json`, "utf8")) as { clusterDir: string };
-    expect(config.clusterDir).toBe(postgres.clusterDir);
-    expect((await stat(privateHome)).mode & 0o777).toBe(0o700);
-    const owner = await query(postgres.url, "SELECT current_setting('data_directory') AS directory");
-    expect(owner.rows[0].directory).toBe(postgres.clusterDir);
+  it("ships a stable PostgreSQL release, not a beta or release candidate", async () => {
+    const { resolvePostgresBinaries } = await import("../src/embedded/postgres-binaries.js");
+    const binaries = await resolvePostgresBinaries(null);
+    const version = await new Promise<string>((resolve, reject) =>
+      execFile(binaries.postgres, ["--version"], (error, stdout) =>
+        error ? reject(error) : resolve(stdout),
+      ),
+    );
+    expect(version.trim()).toMatch(/^postgres \(PostgreSQL\) \d+\.\d+$/);
+    expect(binaries.postgresVersion).toBe(`${version.trim().split(" ").at(-1)}.0`);
   });
 });

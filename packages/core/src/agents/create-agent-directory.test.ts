@@ -1,7 +1,8 @@
 import { AgentCreateBody, type AgentDefinition } from "@outrig/protocol";
 import { describe, expect, it } from "vitest";
 import type { AgentRecord, AgentStore } from "./agent-store.js";
-import { agentConfigOf, createAgentDirectory } from "./create-agent-directory.js";
+import { applyAgentOverrides } from "./apply-agent-overrides.js";
+import { agentConfigOf, agentResourceOf, createAgentDirectory } from "./create-agent-directory.js";
 import { applyAgentUpdate, providerModelSpec, resolveAgentDefinition } from "./resolve-agent-definition.js";
 
 function record(definition: AgentDefinition, version = 1, archivedAt: Date | null = null): AgentRecord {
@@ -120,5 +121,34 @@ describe("applyAgentUpdate", () => {
         mcp_servers: [{ type: "url", name: "gh", url: "https://mcp.example.com" }],
       }),
     ).toThrow(/not used by any mcp_toolset/);
+  });
+});
+
+describe("applyAgentOverrides", () => {
+  it("replaces the given fields for a session, keeps the rest, and derives the config from the result", () => {
+    const resource = agentResourceOf(record(definition));
+    const { resource: overridden, config } = applyAgentOverrides(resource, {
+      model: "claude-haiku-4-5",
+      system: null,
+      tools: [{ type: "custom", name: "lookup", description: "d", input_schema: { type: "object" } }],
+      skills: [{ type: "custom", skill_id: "skill_abc", version: "1733480000000000" }],
+    });
+    expect(overridden).toMatchObject({ id: "agent_test", version: 1, name: "Coder", system: null });
+    expect(overridden.model).toEqual({ id: "claude-haiku-4-5", speed: "standard" });
+    expect(config).toMatchObject({ model: "anthropic:claude-haiku-4-5", system: null, toolset: {} });
+    expect(config.customTools.map((tool) => tool.name)).toEqual(["lookup"]);
+    // A 16-digit skill version (epoch microseconds) stays pinned.
+    expect(config.skills).toEqual([{ skillId: "skill_abc", version: 1733480000000000 }]);
+    expect(applyAgentOverrides(resource, {}).config).toEqual(agentConfigOf(record(definition)));
+  });
+
+  it("refuses what an agent update would refuse, naming the field under agent.", () => {
+    const resource = agentResourceOf(record(definition));
+    expect(() =>
+      applyAgentOverrides(resource, { tools: [{ type: "mcp_toolset", mcp_server_name: "missing" }] }),
+    ).toThrow(/^agent\.tools\.0\.mcp_server_name/);
+    expect(() => applyAgentOverrides(resource, { model: "gpt-5" })).toThrow(
+      /^agent\.model: names no provider/,
+    );
   });
 });

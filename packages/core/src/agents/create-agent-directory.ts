@@ -63,7 +63,11 @@ export function agentConfigOf(record: AgentRecord): AgentConfig {
     .filter((skill) => skill.type === "custom")
     .map((skill) => ({
       skillId: skill.skill_id,
-      version: /^\d{1,15}$/.test(skill.version) ? Number(skill.version) : null,
+      // Skill versions are epoch-microsecond ids (16 digits today): safe integers until the year 2255.
+      version:
+        /^\d{1,16}$/.test(skill.version) && Number.isSafeInteger(Number(skill.version))
+          ? Number(skill.version)
+          : null,
     }));
   return {
     agentId: record.id,

@@ -23,6 +23,7 @@ import type { FileSystem } from "../vfs/file-system.js";
 import { type LoopLimits, nextAction, retryDelayMs, type ToolPermissions } from "./next-action.js";
 import { applyEvent, foldEvents, type RunState } from "./run-state.js";
 import { executeModelCall, executeToolCall } from "./step-executors.js";
+import { stepTimings } from "./step-timings.js";
 import { toolInputDigest } from "./tool-input-digest.js";
 
 export interface SessionRunnerDeps {
@@ -62,6 +63,11 @@ export interface SessionRunContext {
    * running the call.
    */
   readonly runTool?: (options: ToolRunOptions, run: () => Promise<ToolResult>) => Promise<ToolResult>;
+  /**
+   * Asked before every model request of a session with a budget: true when its tracked list cost has
+   * reached the budget, and the turn then ends with `budget_reached` instead of calling the model.
+   */
+  readonly isBudgetSpent?: () => Promise<boolean>;
 }
 
 /** What one step did; small and serializable, so a durable engine can checkpoint it. */
@@ -72,6 +78,14 @@ export type StepOutcome =
   /** The loop must wait for the client's result of this custom tool call, then call `recordCustomToolResult`. */
   | { readonly type: "await_custom_tool"; readonly toolCallId: string }
   | { readonly type: "idle"; readonly seq: number };
+
+export interface StepOptions {
+  /**
+   * What `state()` returned just before this call (the caller checked the turn on it): the step then
+   * starts from it instead of reading the log again. Ignored once the runner has appended since.
+   */
+  readonly caughtUp?: RunState;
+}
 
 /** A client's result for a custom tool call (the API's `user.custom_tool_result`). */
 export interface CustomToolResult {
@@ -121,6 +135,8 @@ export class SessionRunner {
   #policy: ToolPolicy | undefined;
   /** Set when the store refused a write because the turn was closed elsewhere: the turn is over for us. */
   #isClosed = false;
+  /** Set when an append's seqs showed events of another writer that `#state` has not read yet. */
+  #isBehind = false;
 
   constructor(deps: SessionRunnerDeps, context: SessionRunContext) {
     this.#deps = deps;
@@ -143,7 +159,10 @@ export class SessionRunner {
   }
 
   async state(): Promise<RunState> {
-    this.#state = await loadRunState(this.#deps.store, this.#context.sessionId, this.#state);
+    this.#state = await stepTimings.time("loop.state", () =>
+      loadRunState(this.#deps.store, this.#context.sessionId, this.#state),
+    );
+    this.#isBehind = false;
     return this.#state;
   }
 
@@ -152,9 +171,13 @@ export class SessionRunner {
    * A permanent failure (`isPermanentStepError`, e.g. the store refusing an event) ends the turn with
    * `turn.error` instead of throwing, so a durable engine does not retry a step that can never succeed.
    */
-  async runStep(signal: AbortSignal, interruptSignal?: AbortSignal): Promise<StepOutcome> {
+  async runStep(
+    signal: AbortSignal,
+    interruptSignal?: AbortSignal,
+    options: StepOptions = {},
+  ): Promise<StepOutcome> {
     try {
-      return await this.#performStep(signal, interruptSignal);
+      return await this.#performStep(signal, interruptSignal, options);
     } catch (error) {
       if (!isPermanentStepError(error)) throw error;
       const state = await this.state();
@@ -176,9 +199,17 @@ export class SessionRunner {
    * `interruptSignal` aborts a model call in flight when the turn is interrupted (the model's answer is
    * not needed and nothing of it ran); a tool call in flight is never aborted by it.
    */
-  async #performStep(signal: AbortSignal, interruptSignal?: AbortSignal): Promise<StepOutcome> {
+  async #performStep(
+    signal: AbortSignal,
+    interruptSignal: AbortSignal | undefined,
+    options: StepOptions,
+  ): Promise<StepOutcome> {
     const { limits } = this.#deps;
-    let state = await this.state();
+    // The caller's fresh read stands in for a second one, unless this runner appended since.
+    let state =
+      options.caughtUp !== undefined && options.caughtUp === this.#state
+        ? options.caughtUp
+        : await this.state();
     if (signal.aborted && state.turnStatus === "running") {
       await this.#appendOrClosed([
         { type: "turn.error", turn: state.turn, code: "cancelled", message: "The turn was cancelled." },
@@ -195,6 +226,12 @@ export class SessionRunner {
         ]);
         break;
       case "call_model":
+        if (await this.#context.isBudgetSpent?.()) {
+          await this.#appendOrClosed([
+            { type: "turn.end", turn: state.turn, reason: "budget_reached", usage: state.turnUsage },
+          ]);
+          break;
+        }
         await this.#callModel(state, action.step, signal, interruptSignal);
         break;
       case "deny_tool":
@@ -261,7 +298,9 @@ export class SessionRunner {
       default:
         assertNever(action);
     }
-    state = await this.state();
+    // This runner's own appends keep its state current; when another writer's events came in between,
+    // the log is read (the next step reads it anyway, so a turn closed elsewhere is seen then).
+    state = this.#isBehind || !this.#state ? await this.state() : this.#state;
     if (this.#isClosed) {
       // The store refused our write: the turn ended elsewhere, whatever our copy of the log says.
       this.#isClosed = false;
@@ -329,12 +368,14 @@ export class SessionRunner {
     interruptSignal?: AbortSignal,
   ): Promise<void> {
     const deps = this.#deps;
-    const outcome = await executeModelCall(
-      this.#context.model,
-      { system: this.#context.systemPrompt, messages: state.messages, tools: this.#definitions },
-      interruptSignal ? AbortSignal.any([signal, interruptSignal]) : signal,
-      (text) =>
-        deps.publish(this.#context.sessionId, { type: "message.delta", turn: state.turn, step, text }),
+    const outcome = await stepTimings.time("loop.model", () =>
+      executeModelCall(
+        this.#context.model,
+        { system: this.#context.systemPrompt, messages: state.messages, tools: this.#definitions },
+        interruptSignal ? AbortSignal.any([signal, interruptSignal]) : signal,
+        (text) =>
+          deps.publish(this.#context.sessionId, { type: "message.delta", turn: state.turn, step, text }),
+      ),
     );
     if (outcome.type === "ok") {
       await this.#appendOrClosed([
@@ -414,9 +455,9 @@ export class SessionRunner {
         toolCallId: call.toolCallId,
         cwd: this.#context.cwd,
       });
-    const result = this.#context.runTool
-      ? await this.#context.runTool({ idempotencyKey, isRerun }, run)
-      : await run();
+    const result = await stepTimings.time("loop.tool", () =>
+      this.#context.runTool ? this.#context.runTool({ idempotencyKey, isRerun }, run) : run(),
+    );
     const changes = tracker.changes();
     await this.#appendOrClosed([
       {
@@ -462,14 +503,19 @@ export class SessionRunner {
     const state = this.#state;
     const options: AppendOptions = state && state.turnStatus === "running" ? { turn: state.turn } : {};
     try {
-      const stored = await this.#deps.store.appendEvents(this.#context.sessionId, events, options);
+      const stored = await stepTimings.time("loop.append", () =>
+        this.#deps.store.appendEvents(this.#context.sessionId, events, options),
+      );
+      const publishedAt = performance.now();
       let next = this.#state ?? foldEvents([]);
       for (const event of stored) {
         // Another writer may have appended in between: catch up on the next state() call instead.
         if (event.seq === next.lastSeq + 1) next = applyEvent(next, event);
+        else this.#isBehind = true;
         this.#deps.publish(this.#context.sessionId, event);
       }
       this.#state = next;
+      stepTimings.add("loop.publish", performance.now() - publishedAt);
     } catch (error) {
       if (!isTurnClosed(error)) throw error;
       this.#isClosed = true;

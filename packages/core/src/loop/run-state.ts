@@ -114,6 +114,10 @@ export function applyEvent(state: RunState, event: SessionEvent): RunState {
     case "sandbox.replace":
     case "sandbox.cold":
     case "sandbox.end":
+    case "package_layer.build_start":
+    case "package_layer.ready":
+    case "package_layer.error":
+    case "repository.clone":
       return next;
     case "turn.start": {
       const messages = closeInterruptedToolCalls(state);

@@ -1,6 +1,7 @@
 /** Persistence the loop and the API need for sessions. The event log is the source of truth. */
 import type { NewSessionEvent, SessionEvent, SessionStatus, UserContentPart } from "@outrig/protocol";
 import type { AgentConfig } from "../agents/agent-config.js";
+import type { BudgetLimit } from "../budget/model-list-price.js";
 
 /**
  * What a Managed Agents API session adds to a session: the agent it pinned (as a config and as the
@@ -17,6 +18,8 @@ export interface ManagedSessionFields {
   readonly vaultIds: readonly string[];
   /** The API's session resources (memory_store, file, github_repository), each with its `id`. */
   readonly resources: readonly Record<string, unknown>[];
+  /** The spend ceiling (`budget`); absent or null when the session has none. */
+  readonly budget?: BudgetLimit | null;
 }
 
 /** What an update may change; `archivedAt` is set once, by archiving. */
@@ -30,6 +33,8 @@ export interface ManagedSessionPatch {
   /** Removes the resource with this `id` atomically. */
   readonly removeResourceId?: string;
   readonly archivedAt?: Date;
+  /** Replaces the budget (null removes it). */
+  readonly budget?: BudgetLimit | null;
 }
 
 /** How many resources a session may have. */

@@ -4,6 +4,7 @@ import { createOpenAI } from "@ai-sdk/openai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { ConfigError, InputError, type LanguageModel, type ModelFactory } from "@outrig/core";
 import { AiSdkLanguageModel } from "./ai-sdk-language-model.js";
+import { anthropicBaseUrl, openaiBaseUrl } from "./provider-base-url.js";
 
 export interface ProviderConfig {
   readonly apiKey?: string;
@@ -28,19 +29,21 @@ function isModelProvider(value: string): value is ModelProvider {
 
 /**
  * A key is required unless a base URL points elsewhere (a proxy or the fake server). We always pass an explicit
- * key and URL so the SDK never falls back to reading `process.env` itself.
+ * key and URL so the SDK never falls back to reading `process.env` itself. A base URL is taken with or
+ * without `/v1` (provider-base-url.ts).
  */
 function resolveCredentials(
   config: ProviderConfig | undefined,
   environmentVariable: string,
   defaultURL: string,
+  normalize: (baseURL: string) => string,
 ): { apiKey: string; baseURL: string } {
   const apiKey = config?.apiKey;
   const baseURL = config?.baseURL;
   if ((apiKey === undefined || apiKey === "") && baseURL === undefined) {
     throw new ConfigError("model_api_key_missing", `${environmentVariable} is not set`);
   }
-  return { apiKey: apiKey ?? "", baseURL: baseURL ?? defaultURL };
+  return { apiKey: apiKey ?? "", baseURL: baseURL === undefined ? defaultURL : normalize(baseURL) };
 }
 
 /**
@@ -63,13 +66,23 @@ export function createModelFactory(config: ModelsConfig): ModelFactory {
     }
     switch (prefix) {
       case "anthropic": {
-        const credentials = resolveCredentials(config.anthropic, "ANTHROPIC_API_KEY", ANTHROPIC_DEFAULT_URL);
+        const credentials = resolveCredentials(
+          config.anthropic,
+          "ANTHROPIC_API_KEY",
+          ANTHROPIC_DEFAULT_URL,
+          anthropicBaseUrl,
+        );
         const provider = createAnthropic(credentials);
         return new AiSdkLanguageModel({ provider: prefix, modelId, model: provider.messages(modelId) });
       }
       case "openai":
       case "openai-chat": {
-        const credentials = resolveCredentials(config.openai, "OPENAI_API_KEY", OPENAI_DEFAULT_URL);
+        const credentials = resolveCredentials(
+          config.openai,
+          "OPENAI_API_KEY",
+          OPENAI_DEFAULT_URL,
+          openaiBaseUrl,
+        );
         const provider = createOpenAI(credentials);
         const model = prefix === "openai" ? provider.responses(modelId) : provider.chat(modelId);
         return new AiSdkLanguageModel({ provider: prefix, modelId, model });

@@ -59,6 +59,8 @@ export interface BubblewrapSandboxProviderOptions {
   readonly bwrapPath?: string;
   /** Host node binary bind-mounted read-only to run the agent. Default: this process's node. */
   readonly nodePath?: string;
+  /** Where the execute-only copy of that binary is kept (the server's home). Default: a per-uid temp dir. */
+  readonly agentNodeDirectory?: string;
   /** Uid and gid inside the sandbox. Default 1000. */
   readonly uid?: number;
   readonly gid?: number;
@@ -162,6 +164,7 @@ export class BubblewrapSandboxProvider implements SandboxProvider {
     // Execute-only: the agent is then non-dumpable, out of reach of the commands it runs.
     const nodePath = await executeOnlyNode(this.#options.nodePath ?? process.execPath, {
       log: this.#options.log,
+      ...(this.#options.agentNodeDirectory ? { directory: this.#options.agentNodeDirectory } : {}),
     });
     // A default process limit, so a fork bomb stays inside its sandbox (enforced when cgroups are usable).
     const limits = { pids: DEFAULT_SANDBOX_PIDS, ...options.limits };

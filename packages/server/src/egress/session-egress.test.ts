@@ -170,6 +170,33 @@ describe("session egress", () => {
     });
   });
 
+  it("gives a package build the registry alone, with the org's credentials for it and no others", async () => {
+    policy = {
+      allowedHosts: ["other.example", "registry.example"],
+      credentials: [
+        { host: "registry.example", secretName: "NPM_TOKEN", scheme: "bearer" },
+        { host: "other.example", secretName: "GIT_TOKEN", scheme: "basic" },
+      ],
+    };
+    egress.invalidatePolicy("org_1");
+    const build = { id: "pkgbuild_one", orgId: "org_1", userId: "usr_1" };
+    const { egressSocketPath } = await egress.packageBuildOptions(build, ["registry.example"]);
+    expect(await egress.networkAccess("org_1", build.id)).toEqual({
+      allowedHosts: ["registry.example"],
+      credentialHosts: ["registry.example"],
+    });
+    // A host the org allows its sessions is refused to the build.
+    const refused = await get(egressSocketPath, "http://other.example/");
+    expect(refused.status).toBe(403);
+    expect(refused.body).toContain("other.example is not on this org's egress allowlist");
+    // Released, the id is an ordinary one again (the org's policy as it is).
+    await egress.releaseSession(build.id);
+    expect((await egress.networkAccess("org_1", build.id)).allowedHosts).toEqual([
+      "other.example",
+      "registry.example",
+    ]);
+  });
+
   it("closes a session's socket when its sandbox is gone, and opens it again for the next sandbox", async () => {
     const released = { ...session, id: "ses_released" };
     const { egressSocketPath } = await egress.sandboxOptions(released);

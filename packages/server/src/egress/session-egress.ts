@@ -29,6 +29,11 @@ import type { AuditEntryInput, SessionVaultCredentials } from "@outrig/storage";
 import { canariesFor } from "./canaries.js";
 import { createEgressWebFetcher } from "./egress-web-fetcher.js";
 import { environmentEgressPolicy } from "./environment-egress-policy.js";
+import {
+  NO_REPOSITORY_EGRESS,
+  REPOSITORY_SECRET_PREFIX,
+  type RepositoryEgress,
+} from "./repository-egress.js";
 import { NO_VAULT_EGRESS, toVaultEgress, type VaultEgress } from "./vault-egress.js";
 
 /** Where the sandbox's TLS roots live (Debian layout; curl, git and OpenSSL read it by default). */
@@ -106,6 +111,11 @@ export interface SessionEgressOptions {
     vaultIds: readonly string[],
     options: { isRunning: true },
   ) => Promise<SessionVaultCredentials>;
+  /**
+   * The credential rules and tokens of a session's github_repository resources (repository-egress.ts);
+   * without it no repository token is added.
+   */
+  readonly repositoryTokens?: (orgId: string, sessionId: string) => Promise<RepositoryEgress>;
   readonly audit: { append(orgId: string, entry: AuditEntryInput): Promise<unknown> };
   /** OUTRIG_EGRESS_HOSTS. */
   readonly pinnedHosts?: ReadonlyMap<string, readonly string[]>;
@@ -114,7 +124,7 @@ export interface SessionEgressOptions {
   /** The host's roots, copied into the sandbox bundle ahead of our CA. */
   readonly hostCaBundle?: string;
   /** CA certificates trusted for upstream TLS instead of Node's roots (benchmarks, tests). */
-  readonly upstreamCa?: string;
+  readonly upstreamCa?: string | readonly string[];
   readonly log: (message: string) => void;
 }
 
@@ -139,7 +149,11 @@ export class SessionEgress implements SandboxEgressHook {
   readonly #refusals: Refusal[] = [];
   /** Sessions with vaults, and their credentials' rules (re-read at most once a second). */
   readonly #sessionVaults = new Map<string, EgressSession>();
+  /** Package builds (by their build id): exactly these hosts, whatever the org's allowlist says. */
+  readonly #buildHosts = new Map<string, readonly string[]>();
   readonly #vaultEgress = new Map<string, { egress: Promise<VaultEgress>; expiresAt: number }>();
+  /** Each session's repository tokens, at most POLICY_CACHE_MS old. */
+  readonly #repositoryEgress = new Map<string, { egress: Promise<RepositoryEgress>; expiresAt: number }>();
   #refusalSeq = 0;
 
   private constructor(options: SessionEgressOptions, ca: CertificateAuthority, bundlePath: string) {
@@ -149,7 +163,7 @@ export class SessionEgress implements SandboxEgressHook {
     this.#proxy = createEgressProxy({
       ca,
       policy: (context) => this.#policyFor(context),
-      secrets: options.secrets,
+      secrets: this.#withRepositoryTokens(options.secrets),
       onAudit: (event) => this.#onAudit(event),
       allowlistHint: EGRESS_ALLOWLIST_HINT,
       ...(options.pinnedHosts ? { pinnedHosts: options.pinnedHosts } : {}),
@@ -178,6 +192,8 @@ export class SessionEgress implements SandboxEgressHook {
     const policy = await this.#policyFor({ orgId: session.orgId, sessionId: session.id });
     const placeholders: Record<string, string> = {};
     for (const rule of policy.credentials) {
+      // A repository's token needs no variable: git sends nothing, egress adds it.
+      if (rule.secretName.startsWith(REPOSITORY_SECRET_PREFIX)) continue;
       if (!RESERVED_ENV.has(rule.secretName))
         placeholders[rule.secretName] = secretPlaceholder(rule.secretName);
     }
@@ -202,6 +218,18 @@ export class SessionEgress implements SandboxEgressHook {
         AWS_SECRET_ACCESS_KEY: canaries.secretAccessKey,
       },
     };
+  }
+
+  /**
+   * A package build sandbox's egress: its own socket, allowed only `allowedHosts` (the package
+   * registries the operator configured), with the org's credentials for those hosts injected as usual.
+   */
+  async packageBuildOptions(
+    build: { readonly id: string; readonly orgId: string; readonly userId: string },
+    allowedHosts: readonly string[],
+  ): Promise<SandboxEgressOptions> {
+    this.#buildHosts.set(build.id, allowedHosts);
+    return this.sandboxOptions(build);
   }
 
   async explainRefusals(sessionId: string, run: () => Promise<ExecResult>): Promise<ExecResult> {
@@ -241,10 +269,17 @@ export class SessionEgress implements SandboxEgressHook {
     this.#policies.delete(orgId);
   }
 
+  /** Forgets this worker's cached repository tokens of a session (after this worker changed one). */
+  invalidateRepositoryTokens(sessionId: string): void {
+    this.#repositoryEgress.delete(sessionId);
+  }
+
   async releaseSession(sessionId: string): Promise<void> {
     this.#sessionVaults.delete(sessionId);
+    this.#repositoryEgress.delete(sessionId);
     this.#vaultEgress.delete(sessionId);
     this.#environments.delete(sessionId);
+    this.#buildHosts.delete(sessionId);
     const listener = this.#listeners.get(sessionId);
     if (!listener) return;
     this.#listeners.delete(sessionId);
@@ -306,6 +341,14 @@ export class SessionEgress implements SandboxEgressHook {
    */
   async #sessionPolicy(orgId: string, sessionId: string): Promise<EgressPolicyBody | null> {
     const orgPolicy = await this.#orgPolicy(orgId);
+    const buildHosts = this.#buildHosts.get(sessionId);
+    if (buildHosts) {
+      const names = new Set(buildHosts.map((host) => host.replace(/:\d+$/, "")));
+      const credentials = (orgPolicy?.credentials ?? []).filter((rule) =>
+        names.has(rule.host.replace(/:\d+$/, "")),
+      );
+      return { ...(orgPolicy ?? {}), allowedHosts: [...buildHosts], credentials };
+    }
     const environmentOf = this.#options.environmentOf;
     if (!environmentOf) return orgPolicy;
     let cached = this.#environments.get(sessionId);
@@ -329,9 +372,12 @@ export class SessionEgress implements SandboxEgressHook {
       : await this.#orgPolicy(context.orgId);
     const canaries = context.sessionId ? canariesFor(this.#options.masterKey, context.sessionId) : undefined;
     const vaults = context.sessionId ? await this.#vaultEgressFor(context.sessionId) : NO_VAULT_EGRESS;
+    const repositories = context.sessionId
+      ? await this.#repositoryEgressFor(context.orgId, context.sessionId)
+      : NO_REPOSITORY_EGRESS;
     return {
       allowedHosts: policy?.allowedHosts ?? [],
-      credentials: [...(policy?.credentials ?? []), ...vaults.rules],
+      credentials: [...(policy?.credentials ?? []), ...vaults.rules, ...repositories.rules],
       canaries: canaries
         ? [
             { label: "AWS_ACCESS_KEY_ID", value: canaries.accessKeyId },
@@ -361,6 +407,45 @@ export class SessionEgress implements SandboxEgressHook {
     );
     this.#vaultEgress.set(sessionId, { egress, expiresAt: Date.now() + POLICY_CACHE_MS });
     return egress;
+  }
+
+  /**
+   * A session's repository tokens, at most a second old; a read that fails gives none (fails closed:
+   * the repository's host then answers as to a client without a token).
+   */
+  #repositoryEgressFor(orgId: string, sessionId: string): Promise<RepositoryEgress> {
+    const read = this.#options.repositoryTokens;
+    if (!read) return Promise.resolve(NO_REPOSITORY_EGRESS);
+    const cached = this.#repositoryEgress.get(sessionId);
+    if (cached && cached.expiresAt > Date.now()) return cached.egress;
+    const egress = read(orgId, sessionId).catch((error: Error) => {
+      this.#options.log(`repository tokens of session ${sessionId}: ${error.message}`);
+      return NO_REPOSITORY_EGRESS;
+    });
+    this.#repositoryEgress.set(sessionId, { egress, expiresAt: Date.now() + POLICY_CACHE_MS });
+    return egress;
+  }
+
+  /**
+   * The org's secrets plus, for a session's requests, its repository tokens: they resolve by their
+   * `session_resource:` names, and are scanned for in every request like any other secret.
+   */
+  #withRepositoryTokens(secrets: EgressSecrets): EgressSecrets {
+    return {
+      resolveSecret: async (context, name) => {
+        if (!name.startsWith(REPOSITORY_SECRET_PREFIX)) return secrets.resolveSecret(context, name);
+        if (!context.sessionId) return null;
+        const repositories = await this.#repositoryEgressFor(context.orgId, context.sessionId);
+        return repositories.values.get(name) ?? null;
+      },
+      resolveAllSecrets: async (context) => {
+        const all = await secrets.resolveAllSecrets(context);
+        if (!context.sessionId || !this.#options.repositoryTokens) return all;
+        const repositories = await this.#repositoryEgressFor(context.orgId, context.sessionId);
+        if (repositories.values.size === 0) return all;
+        return new Map([...all, ...repositories.values]);
+      },
+    };
   }
 
   #onAudit(event: EgressAuditEvent): void {

@@ -2,6 +2,14 @@
  * Request bodies and queries of the Managed Agents API's sessions and events routes, as the pinned SDK
  * sends them (`resources/beta/sessions/*.d.ts`). Strict: an unknown field is a 400.
  */
+import {
+  ModelParam as AgentModelParam,
+  AgentToolParam,
+  MAX_AGENT_TOOLS,
+  MAX_MCP_SERVERS,
+  McpServerParam,
+  SkillParam,
+} from "@outrig/protocol";
 import { z } from "zod";
 import { DocumentBlockParams, ImageBlockParams } from "./message-content.js";
 
@@ -113,28 +121,43 @@ export const ResourceParams = z.discriminatedUnion("type", [
 ]);
 export type ResourceParams = z.infer<typeof ResourceParams>;
 
-const ModelParam = z.union([
-  z.string().min(1).max(200),
-  z.strictObject({
-    id: z.string().min(1).max(200),
-    speed: z.enum(["standard", "fast"]).nullable().optional(),
-  }),
-]);
-
-export const AgentRefParams = z.union([
-  Id,
+const AgentObjectRefParams = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("agent"), id: Id, version: z.number().int().min(1).optional() }),
   z.strictObject({
     type: z.literal("agent_with_overrides"),
     id: Id,
     version: z.number().int().min(1).optional(),
-    model: ModelParam.optional(),
+    // The same wire types an agent create takes: an override is checked as that agent field would be.
+    model: AgentModelParam.optional(),
     system: z.string().max(MAX_MESSAGE_TEXT).nullable().optional(),
-    tools: z.array(z.unknown()).max(128).optional(),
-    skills: z.array(z.unknown()).max(128).optional(),
-    mcp_servers: z.array(z.unknown()).max(64).optional(),
+    tools: z.array(AgentToolParam).max(MAX_AGENT_TOOLS).optional(),
+    skills: z.array(SkillParam).max(64).optional(),
+    mcp_servers: z.array(McpServerParam).max(MAX_MCP_SERVERS).optional(),
   }),
 ]);
+
+/**
+ * An agent id, or an object by its `type`. Chosen by the value's JSON type first, so a bad object is
+ * refused naming its own bad fields rather than "matches neither a string nor an object".
+ */
+export const AgentRefParams = z.unknown().transform((value, context) => {
+  const parsed = (typeof value === "string" ? Id : AgentObjectRefParams).safeParse(value);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues)
+    context.addIssue({ code: "custom", message: issue.message, path: issue.path });
+  return z.NEVER;
+});
+
+/** `{type: "limit", max_list_cost: {amount, currency}}`: a positive whole number of cents, in USD. */
+export const BudgetParams = z.strictObject({
+  type: z.literal("limit"),
+  max_list_cost: z.strictObject({
+    amount: z.string().regex(/^[1-9][0-9]{0,14}$/, {
+      message: 'a positive whole number of cents without leading zeros, e.g. "2500" for $25.00',
+    }),
+    currency: z.literal("USD", { message: "USD is the only currency a budget takes" }),
+  }),
+});
 export type AgentRefParams = z.infer<typeof AgentRefParams>;
 
 export const CreateSessionParams = z.strictObject({
@@ -145,7 +168,7 @@ export const CreateSessionParams = z.strictObject({
   title: z.string().max(1000).nullable().optional(),
   metadata: Metadata.optional(),
   initial_events: z.array(UserMessageParams).max(MAX_EVENTS_PER_SEND).optional(),
-  budget: z.unknown().optional(),
+  budget: BudgetParams.optional(),
 });
 export type CreateSessionParams = z.infer<typeof CreateSessionParams>;
 
@@ -155,7 +178,7 @@ export const UpdateSessionParams = z.strictObject({
   metadata: z.record(z.string().min(1).max(64), z.string().max(512).nullable()).nullable().optional(),
   vault_ids: z.array(IdWithPrefix("vlt")).max(50).optional(),
   agent: z.unknown().optional(),
-  budget: z.unknown().optional(),
+  budget: BudgetParams.nullable().optional(),
 });
 
 export const UpdateResourceParams = z.strictObject({ authorization_token: z.string().min(1).max(4096) });

@@ -222,3 +222,46 @@ describe("session event projection", () => {
       expect(parseApiEventId("sesn_a", id), id).toBeNull();
   });
 });
+
+describe("repository clones", () => {
+  it("project to the API's repository session.error, or to session.repository_cloned", () => {
+    const projector = new SessionEventProjector("sesn_r");
+    const base = {
+      at,
+      type: "repository.clone" as const,
+      resourceId: "sesrsc_a",
+      url: "https://github.com/acme/widgets",
+      mountPath: "/workspace/widgets",
+    };
+    expect(
+      projector.project({
+        ...base,
+        seq: 3,
+        error: { type: "repository_authentication_error", message: "Cloning … failed" },
+      }),
+    ).toEqual([
+      {
+        id: "sevt_r_3_0",
+        type: "session.error",
+        error: {
+          type: "repository_authentication_error",
+          message: "Cloning … failed",
+          repository_url: "https://github.com/acme/widgets",
+          retry_status: { type: "retrying" },
+        },
+        processed_at: at,
+      },
+    ]);
+    expect(projector.project({ ...base, seq: 4, commit: "a".repeat(40) })).toEqual([
+      {
+        id: "sevt_r_4_0",
+        type: "session.repository_cloned",
+        resource_id: "sesrsc_a",
+        repository_url: "https://github.com/acme/widgets",
+        mount_path: "/workspace/widgets",
+        commit: "a".repeat(40),
+        processed_at: at,
+      },
+    ]);
+  });
+});

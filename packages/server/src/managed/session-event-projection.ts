@@ -306,7 +306,10 @@ export class SessionEventProjector {
         return [
           {
             type: "session.status_idle",
-            stop_reason: { type: event.reason === "refusal" ? "refusal" : "end_turn" },
+            stop_reason: {
+              type:
+                event.reason === "refusal" || event.reason === "budget_reached" ? event.reason : "end_turn",
+            },
             stop_details: null,
           },
         ];
@@ -409,6 +412,45 @@ export class SessionEventProjector {
         ];
       case "sandbox.end":
         return [{ type: SANDBOX_EVENT_TYPES[event.type], reason: event.reason }];
+      case "package_layer.build_start":
+        return [{ type: "session.environment_build_started", layer_digest: event.digest }];
+      case "package_layer.ready":
+        return [
+          {
+            type: "session.environment_build_completed",
+            layer_digest: event.digest,
+            source: event.source,
+            duration_ms: event.durationMs,
+          },
+        ];
+      case "package_layer.error":
+        return [
+          { type: "session.environment_build_failed", layer_digest: event.digest, message: event.message },
+        ];
+      case "repository.clone":
+        // The API's repository errors keep the session running without the repository; a clone that
+        // worked is Outrig's own event, in the API's style.
+        return event.error
+          ? [
+              {
+                type: "session.error",
+                error: {
+                  type: event.error.type,
+                  message: event.error.message,
+                  repository_url: event.url,
+                  retry_status: { type: "retrying" },
+                },
+              },
+            ]
+          : [
+              {
+                type: "session.repository_cloned",
+                resource_id: event.resourceId,
+                repository_url: event.url,
+                mount_path: event.mountPath,
+                commit: event.commit ?? null,
+              },
+            ];
       default:
         // session.start, and any internal type another part of Outrig adds before it has a projection.
         return [];

@@ -2,8 +2,9 @@
  * The API's Session object (`BetaManagedAgentsSession`) and session resources, rendered from a
  * SessionRecord. Sessions created before the API (no pinned agent) show an agent built from their model.
  */
-import type { SessionRecord, SessionStore } from "@outrig/core";
+import { type SessionRecord, type SessionStore, toMonetaryAmount } from "@outrig/core";
 import { createId } from "@outrig/storage";
+import { sessionListCostNanos } from "../session-budget.js";
 import type { ResourceParams } from "./managed-session-bodies.js";
 import { TERMINAL_ERROR_CODES } from "./session-event-projection.js";
 
@@ -81,12 +82,13 @@ export function toApiSession(
 ): Record<string, unknown> {
   const managed = record.managed;
   const usage = record.usage ?? { inputTokens: 0, outputTokens: 0 };
+  const listCost = sessionListCostNanos(record);
   return {
     type: "session",
     id: record.id,
     agent: managed?.agent ?? legacyAgent(record),
     archived_at: record.archivedAt ? record.archivedAt.toISOString() : null,
-    budget: null,
+    budget: managed?.budget ?? null,
     created_at: record.createdAt.toISOString(),
     updated_at: record.updatedAt.toISOString(),
     environment_id: managed?.environmentId ?? "",
@@ -103,6 +105,8 @@ export function toApiSession(
       output_tokens: usage.outputTokens,
       cache_read_input_tokens: 0,
       cache_creation: { ephemeral_1h_input_tokens: 0, ephemeral_5m_input_tokens: 0 },
+      // At the model's public list price; null for a model without one (another provider's).
+      list_cost: listCost === null ? null : toMonetaryAmount(listCost),
     },
     vault_ids: managed?.vaultIds ?? [],
   };

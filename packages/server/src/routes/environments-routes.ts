@@ -15,6 +15,7 @@ import {
   type EgressPolicyBody,
   EnvironmentCreateBody,
   type EnvironmentDefinition,
+  type EnvironmentResource,
   EnvironmentUpdateBody,
 } from "@outrig/protocol";
 import type { Hono } from "hono";
@@ -32,6 +33,14 @@ export interface EnvironmentsRoutesDependencies {
    * `environment_id`: then nothing blocks a delete.
    */
   readonly isInUse?: (orgId: string, environmentId: string) => Promise<boolean>;
+  /**
+   * Fields Outrig adds to the object (the API has no word for them), e.g. `package_layer`: the state
+   * of the layer its `packages` are installed into. Omitted: the API's fields only.
+   */
+  readonly extraFields?: (
+    orgId: string,
+    environment: EnvironmentResource,
+  ) => Promise<Record<string, unknown>>;
 }
 
 interface EnvironmentsCaller {
@@ -58,6 +67,10 @@ export function registerEnvironmentsRoutes<E extends EnvironmentsEnv>(
   deps: EnvironmentsRoutesDependencies,
 ): void {
   const routes = app as unknown as Hono<EnvironmentsEnv>;
+  const render = async (orgId: string, record: Parameters<typeof environmentResourceOf>[0]) => {
+    const resource = environmentResourceOf(record);
+    return deps.extraFields ? { ...resource, ...(await deps.extraFields(orgId, resource)) } : resource;
+  };
 
   /** 403 unless the org allows unrestricted environments (checked only when the result is unrestricted). */
   async function checkNetworking(orgId: string, definition: EnvironmentDefinition): Promise<void> {
@@ -76,7 +89,7 @@ export function registerEnvironmentsRoutes<E extends EnvironmentsEnv>(
     const { orgId } = c.get("caller");
     const definition = resolveEnvironmentDefinition(await readJson(c, EnvironmentCreateBody));
     await checkNetworking(orgId, definition);
-    return c.json(environmentResourceOf(await deps.environments.create(orgId, definition)));
+    return c.json(await render(orgId, await deps.environments.create(orgId, definition)));
   });
 
   routes.get("/v1/environments", async (c) => {
@@ -87,18 +100,24 @@ export function registerEnvironmentsRoutes<E extends EnvironmentsEnv>(
       ...(after ? { after: { createdAt: new Date(after.created_at), id: after.id } } : {}),
       limit: query.limit + 1,
     });
-    return c.json(
-      toPage(rows, query.limit, environmentResourceOf, (row) => ({
-        created_at: row.createdAt.toISOString(),
-        id: row.id,
-      })),
+    const page = toPage(rows, query.limit, environmentResourceOf, (row) => ({
+      created_at: row.createdAt.toISOString(),
+      id: row.id,
+    }));
+    const extraFields = deps.extraFields;
+    if (!extraFields) return c.json(page);
+    const { orgId } = c.get("caller");
+    const data = await Promise.all(
+      page.data.map(async (resource) => ({ ...resource, ...(await extraFields(orgId, resource)) })),
     );
+    return c.json({ ...page, data });
   });
 
   routes.get("/v1/environments/:id", async (c) => {
-    const record = await deps.environments.get(c.get("caller").orgId, environmentIdOf(c.req.param("id")));
+    const { orgId } = c.get("caller");
+    const record = await deps.environments.get(orgId, environmentIdOf(c.req.param("id")));
     if (!record) throw notFound("environment");
-    return c.json(environmentResourceOf(record));
+    return c.json(await render(orgId, record));
   });
 
   routes.post("/v1/environments/:id", async (c) => {
@@ -129,13 +148,14 @@ export function registerEnvironmentsRoutes<E extends EnvironmentsEnv>(
       return isDeepStrictEqual(next, current.definition) ? null : next;
     });
     if (!record) throw notFound("environment");
-    return c.json(environmentResourceOf(record));
+    return c.json(await render(orgId, record));
   });
 
   routes.post("/v1/environments/:id/archive", async (c) => {
-    const record = await deps.environments.archive(c.get("caller").orgId, environmentIdOf(c.req.param("id")));
+    const { orgId } = c.get("caller");
+    const record = await deps.environments.archive(orgId, environmentIdOf(c.req.param("id")));
     if (!record) throw notFound("environment");
-    return c.json(environmentResourceOf(record));
+    return c.json(await render(orgId, record));
   });
 
   routes.delete("/v1/environments/:id", async (c) => {

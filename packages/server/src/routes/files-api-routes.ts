@@ -4,13 +4,14 @@
  * org; another org's id is a 404. Uploads have their own size limit (413), not the JSON body limit.
  */
 import { InputError } from "@outrig/core";
-import type { ApiFileRecord, PostgresApiFileStore } from "@outrig/storage";
+import type { ApiFileRecord, PostgresApiFileStore, StagedApiFileContent } from "@outrig/storage";
 import type { Context, Hono } from "hono";
 import { z } from "zod";
 import { notFound } from "../http-error.js";
 import { parseInput } from "../http-input.js";
 import { decodeCursor, pageQueryFields, toPage } from "../page-cursor.js";
-import { DEFAULT_MAX_FILE_UPLOAD_BYTES, readMultipart, uploadBodyLimit } from "../upload-requests.js";
+import { readMultipartParts, readTextPart } from "../read-multipart-parts.js";
+import { DEFAULT_MAX_FILE_UPLOAD_BYTES, uploadBodyLimit } from "../upload-requests.js";
 
 export interface FilesApiCaller {
   readonly orgId: string;
@@ -42,6 +43,7 @@ const MIN_EXPIRES_IN_SECONDS = 3600;
 const MAX_EXPIRES_IN_SECONDS = 7_776_000;
 const MAX_FILENAME_LENGTH = 255;
 const MAX_IDS = 100;
+const MAX_TEXT_FIELD_BYTES = 1024;
 const FileId = z.string().regex(/^file_[A-Za-z0-9]{1,64}$/);
 const ListQuery = z.strictObject({
   ...pageQueryFields,
@@ -113,6 +115,9 @@ export function storedFilename(raw: string, mimeType: string): string {
   return extension === undefined ? "unnamed" : `unnamed.${extension}`;
 }
 
+const oneFilePart = () =>
+  new InputError("invalid_request", "file: send exactly one file part named file", 400);
+
 /** The file id of the path; anything not shaped like one names no file (404, never a database error). */
 function fileIdOf(c: Context): string {
   const id = c.req.param("id") ?? "";
@@ -130,31 +135,44 @@ export function registerFilesApiRoutes<E extends FilesApiRoutesEnv>(
   app.use("/v1/files", uploadBodyLimit(maxUploadBytes, "The upload"));
   app.post("/v1/files", async (c) => {
     const caller = callerOf(c);
-    const fields = await readMultipart(c.req.raw, ["file", "expires_in_seconds"]);
-    const files = fields.get("file") ?? [];
-    const file = files[0];
-    if (files.length !== 1 || !(file instanceof File)) {
-      throw new InputError("invalid_request", "file: send exactly one file part named file", 400);
+    // The file part streams into the blob store as it arrives; the row comes once every part is read.
+    let file: { filename: string; mimeType: string; content: StagedApiFileContent } | undefined;
+    try {
+      const expires: string[] = [];
+      for await (const part of readMultipartParts(c.req.raw)) {
+        if (part.name === "file") {
+          if (part.filename === undefined || file !== undefined) throw oneFilePart();
+          const mimeType = mimeTypeOf(part.filename, part.contentType);
+          const filename = storedFilename(part.filename, mimeType);
+          file = { filename, mimeType, content: await deps.files.stage(caller.orgId, part.body) };
+        } else if (part.name === "expires_in_seconds") {
+          expires.push(await readTextPart(part, MAX_TEXT_FIELD_BYTES));
+        } else {
+          throw new InputError("invalid_request", `${part.name.slice(0, 100)}: unknown field`, 400);
+        }
+      }
+      if (file === undefined) throw oneFilePart();
+      let expiresAt: Date | undefined;
+      if (expires.length > 0) {
+        const seconds = parseInput(
+          z.coerce.number().int().min(MIN_EXPIRES_IN_SECONDS).max(MAX_EXPIRES_IN_SECONDS),
+          expires.length === 1 ? expires[0] : undefined,
+        );
+        expiresAt = new Date(Date.now() + seconds * 1000);
+      }
+      const record = await deps.files.create({
+        orgId: caller.orgId,
+        createdByUserId: caller.userId,
+        filename: file.filename,
+        mimeType: file.mimeType,
+        content: file.content,
+        ...(expiresAt === undefined ? {} : { expiresAt }),
+      });
+      return c.json(toFileMetadata(record));
+    } catch (error) {
+      if (file !== undefined) await deps.files.discard(file.content);
+      throw error;
     }
-    const expires = fields.get("expires_in_seconds") ?? [];
-    let expiresAt: Date | undefined;
-    if (expires.length > 0) {
-      const seconds = parseInput(
-        z.coerce.number().int().min(MIN_EXPIRES_IN_SECONDS).max(MAX_EXPIRES_IN_SECONDS),
-        expires.length === 1 && typeof expires[0] === "string" ? expires[0] : undefined,
-      );
-      expiresAt = new Date(Date.now() + seconds * 1000);
-    }
-    const mimeType = mimeTypeOf(file.name, file.type);
-    const record = await deps.files.create({
-      orgId: caller.orgId,
-      createdByUserId: caller.userId,
-      filename: storedFilename(file.name, mimeType),
-      mimeType,
-      content: new Uint8Array(await file.arrayBuffer()),
-      ...(expiresAt === undefined ? {} : { expiresAt }),
-    });
-    return c.json(toFileMetadata(record));
   });
 
   app.get("/v1/files", async (c) => {
@@ -194,13 +212,15 @@ export function registerFilesApiRoutes<E extends FilesApiRoutesEnv>(
   });
 
   app.get("/v1/files/:id/content", async (c) => {
-    const found = await deps.files.read(callerOf(c).orgId, fileIdOf(c));
+    const found = await deps.files.open(callerOf(c).orgId, fileIdOf(c));
     if (found === undefined) throw notFound("File");
     if (!found.record.isDownloadable) {
       throw new InputError("file_not_downloadable", "This file cannot be downloaded", 400);
     }
-    return c.body(found.content as Uint8Array<ArrayBuffer>, 200, {
+    // Streamed from the blob store, never read whole into memory.
+    return c.body(ReadableStream.from(found.content), 200, {
       "content-type": found.record.mimeType,
+      "content-length": String(found.record.sizeBytes),
       "content-disposition": `attachment; filename*=UTF-8''${encodeURIComponent(found.record.filename)}`,
       "x-content-type-options": "nosniff",
     });

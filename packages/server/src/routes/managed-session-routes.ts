@@ -7,18 +7,27 @@
 import type {
   AgentConfig,
   AgentDirectory,
+  AgentOverrides,
   EnvironmentDirectory,
   ManagedSessionFields,
   SessionRecord,
   SessionStore,
 } from "@outrig/core";
 import {
+  applyAgentOverrides,
   assertEnvironmentRunnable,
   InputError,
   MAX_SESSION_RESOURCES,
-  providerModelSpec,
+  stepTimings,
 } from "@outrig/core";
-import type { MessageDeltaEvent, SessionEvent, SessionStatus, UserContentPart } from "@outrig/protocol";
+import type {
+  AgentResource,
+  AgentSkill,
+  MessageDeltaEvent,
+  SessionEvent,
+  SessionStatus,
+  UserContentPart,
+} from "@outrig/protocol";
 import type { Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
@@ -55,6 +64,7 @@ import {
   toStoredResource,
 } from "../managed/session-object.js";
 import { decodeCursor, encodeCursor } from "../page-cursor.js";
+import { assertBudgetable, updatedBudget } from "../session-budget.js";
 import type { Caller, SessionManager } from "../session-manager.js";
 
 const REPLAY_PAGE = 500;
@@ -82,6 +92,12 @@ export interface ManagedSessionRouteDependencies {
   ) => Promise<ResourceOverrides | undefined>;
   /** Reads a Files API file for a `file` source of an image or document block; without it those are a 400. */
   readonly readMessageFile?: ReadMessageFile;
+  /**
+   * Pins a new session's custom skills: each entry with its `version` (`latest` included) resolved to
+   * the version id the session keeps for its life; 404 for a skill or version the org does not have.
+   * Without it skills are pinned as the agent names them.
+   */
+  readonly pinSkills?: (orgId: string, skills: readonly AgentSkill[]) => Promise<AgentSkill[]>;
   /** Checks that `caller` may use these vaults (404 for another org's or user's, 409 for an archived one). */
   readonly checkVaults?: (caller: Caller, vaultIds: readonly string[]) => Promise<void>;
   /**
@@ -94,6 +110,8 @@ export interface ManagedSessionRouteDependencies {
     resourceId: string,
     token: string,
   ) => Promise<void>;
+  /** Forgets a removed resource's token. */
+  readonly deleteResourceToken?: (orgId: string, sessionId: string, resourceId: string) => Promise<void>;
 }
 
 /** Fields a resource check sets on the stored resource (e.g. `mount_path`). */
@@ -113,12 +131,6 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
   app.post("/v1/sessions", async (c) => {
     const caller = c.get("caller");
     const body = await readJson(c, CreateSessionParams);
-    if (body.budget !== undefined)
-      throw new InputError(
-        "unsupported_field",
-        "budget: session budgets are not supported by this server",
-        400,
-      );
     if ((body.initial_events?.length ?? 0) > 1)
       throw new InputError(
         "unsupported_field",
@@ -216,13 +228,14 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
   app.post("/v1/sessions/:id", async (c) => {
     const caller = c.get("caller");
     const body = await readJson(c, UpdateSessionParams);
-    if (body.agent !== undefined || body.budget !== undefined)
+    if (body.agent !== undefined)
       throw new InputError(
         "unsupported_field",
-        `${body.agent !== undefined ? "agent" : "budget"}: changing it on a session is not supported by this server`,
+        "agent: changing it on a session is not supported by this server",
         400,
       );
     const session = await writable(sessions, caller, c.req.param("id"));
+    const budget = body.budget === undefined ? undefined : updatedBudget(session, body.budget);
     const metadata = { ...(session.managed?.metadata ?? {}) };
     for (const [key, value] of Object.entries(body.metadata ?? {})) {
       if (value === null) delete metadata[key];
@@ -235,6 +248,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
       ...(body.title !== undefined ? { title: body.title } : {}),
       ...(body.metadata ? { metadata } : {}),
       ...(body.vault_ids ? { vaultIds: body.vault_ids } : {}),
+      ...(budget !== undefined ? { budget } : {}),
     });
     if (!updated) throw notFound("Session");
     return c.json(await renderSession(store, updated));
@@ -327,6 +341,8 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
       removeResourceId: String(resource.id),
     });
     if (!updated) throw notFound("Session");
+    if (resource.type === "github_repository")
+      await deps.deleteResourceToken?.(caller.orgId, session.id, String(resource.id));
     return c.json({ id: resource.id, type: "session_resource_deleted" });
   });
 
@@ -472,24 +488,8 @@ async function resolveNewSession(
   const environment = await deps.environments.get(caller.orgId, body.environment_id);
   if (!environment) throw new InputError("not_found", "environment_id: no such environment", 404);
   assertEnvironmentRunnable(environment);
-  let config: AgentConfig = resolved.config;
-  let agent = resolved.resource;
-  if (typeof body.agent !== "string" && body.agent.type === "agent_with_overrides") {
-    const overrides = body.agent;
-    for (const field of ["tools", "skills", "mcp_servers"] as const) {
-      if (overrides[field] !== undefined)
-        throw new InputError("unsupported_field", `agent.${field}: overriding it is not supported yet`, 400);
-    }
-    if (overrides.model !== undefined) {
-      const name = typeof overrides.model === "string" ? overrides.model : overrides.model.id;
-      config = { ...config, model: providerModelSpec(name) };
-      agent = { ...agent, model: typeof overrides.model === "string" ? { id: name } : overrides.model };
-    }
-    if (overrides.system !== undefined) {
-      config = { ...config, system: overrides.system };
-      agent = { ...agent, system: overrides.system };
-    }
-  }
+  const { config, agent } = await pinnedAgent(deps, caller.orgId, resolved, body.agent);
+  if (body.budget !== undefined) assertBudgetable(config.model);
   const params = body.resources ?? [];
 
   for (const resource of params) {
@@ -513,7 +513,33 @@ async function resolveNewSession(
     metadata: body.metadata ?? {},
     vaultIds: body.vault_ids ?? [],
     resources: await storedResources(deps, caller.orgId, params),
+    ...(body.budget !== undefined ? { budget: body.budget } : {}),
   };
+}
+
+/**
+ * The agent a new session pins: the resolved version with the session's overrides applied (each one
+ * checked as an agent update of that field would be), its custom skills' versions pinned (`latest`
+ * becomes the newest version now), as the loop's config and as `session.agent` shows it.
+ */
+async function pinnedAgent(
+  deps: ManagedSessionRouteDependencies,
+  orgId: string,
+  resolved: { readonly config: AgentConfig; readonly resource: Record<string, unknown> },
+  reference: CreateSessionParams["agent"],
+): Promise<{ config: AgentConfig; agent: Record<string, unknown> }> {
+  let config = resolved.config;
+  // Invariant: the AgentDirectory answers the API's Agent object as `resource`.
+  let agent = resolved.resource as unknown as AgentResource;
+  if (typeof reference !== "string" && reference.type === "agent_with_overrides") {
+    const { type: _type, id: _id, version: _version, ...fields } = reference;
+    ({ config, resource: agent } = applyAgentOverrides(agent, fields satisfies AgentOverrides));
+  }
+  if (deps.pinSkills && agent.skills.some((skill) => skill.type === "custom")) {
+    const skills = await deps.pinSkills(orgId, agent.skills);
+    ({ config, resource: agent } = applyAgentOverrides(agent, { skills }));
+  }
+  return { config, agent: agent as unknown as Record<string, unknown> };
 }
 
 /**
@@ -816,6 +842,7 @@ function streamEvents(
       let cursor = start.seq - 1;
       await projector.warmUp(store, start.seq);
       const write = async (event: SessionEvent) => {
+        const startedAt = performance.now();
         for (const [index, projected] of projector.project(event).entries()) {
           if (event.seq === start.seq && index <= start.skipThrough) continue;
           await stream.writeSSE({ id: projected.id, event: projected.type, data: JSON.stringify(projected) });
@@ -823,6 +850,7 @@ function streamEvents(
         cursor = event.seq;
         for (const item of preview.after(event))
           await stream.writeSSE({ event: item.type, data: JSON.stringify(item) });
+        stepTimings.add("stream.write", performance.now() - startedAt);
       };
       const replay = async () => {
         for (;;) {

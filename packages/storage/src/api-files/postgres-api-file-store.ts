@@ -3,7 +3,7 @@
  * Every read is scoped by org: another org's id is "not found", never "forbidden".
  */
 import { createHash } from "node:crypto";
-import type { BlobStore } from "@outrig/core";
+import { type BlobBody, type BlobStore, InputError } from "@outrig/core";
 import type pg from "pg";
 import { createId } from "../ids/create-id.js";
 
@@ -24,11 +24,20 @@ export interface ApiFileRecord {
   readonly expiresAt: Date | null;
 }
 
+/** Bytes already in the blob store (`stage`) that no row names yet. */
+export interface StagedApiFileContent {
+  readonly orgId: string;
+  readonly id: string;
+  readonly sizeBytes: number;
+  readonly sha256: string;
+}
+
 export interface CreateApiFileInput {
   readonly orgId: string;
   readonly filename: string;
   readonly mimeType: string;
-  readonly content: Uint8Array;
+  /** The bytes, or what `stage` stored for this org (an upload streamed in before its row). */
+  readonly content: Uint8Array | StagedApiFileContent;
   readonly createdByUserId?: string;
   readonly scope?: { readonly type: "session"; readonly id: string };
   /** A session output's path under /mnt/session/outputs/. */
@@ -75,11 +84,39 @@ export class PostgresApiFileStore {
     this.#blobs = blobs;
   }
 
+  /**
+   * Streams bytes into the blob store under a new file id, hashing and counting them on the way, so
+   * an upload is never held whole in memory. The blob appears only once complete: when `content`
+   * fails midway (an upload over its limit), nothing is left. No row names it until `create`;
+   * `discard` removes it when the upload is refused after all.
+   */
+  async stage(orgId: string, content: BlobBody): Promise<StagedApiFileContent> {
+    const id = createId("file");
+    const hash = createHash("sha256");
+    let sizeBytes = 0;
+    async function* counted(): AsyncIterable<Uint8Array> {
+      for await (const chunk of content instanceof Uint8Array ? [content] : content) {
+        hash.update(chunk);
+        sizeBytes += chunk.byteLength;
+        yield chunk;
+      }
+    }
+    await this.#blobs.put(blobKey(orgId, id), counted());
+    return { orgId, id, sizeBytes, sha256: hash.digest("hex") };
+  }
+
+  /** Removes staged bytes no row names (an upload refused after its bytes were stored). */
+  async discard(staged: StagedApiFileContent): Promise<void> {
+    await this.#blobs.delete(blobKey(staged.orgId, staged.id));
+  }
+
   /** Stores the bytes, then the row: a row never names missing bytes (a crash between leaves an orphan blob). */
   async create(input: CreateApiFileInput): Promise<ApiFileRecord> {
-    const id = createId("file");
-    await this.#blobs.put(blobKey(input.orgId, id), input.content);
-    const sha256 = createHash("sha256").update(input.content).digest("hex");
+    const staged = "sha256" in input.content ? input.content : await this.stage(input.orgId, input.content);
+    if (staged.orgId !== input.orgId) {
+      throw new InputError("invalid_request", "staged file content belongs to another org", 400);
+    }
+    const { id, sha256 } = staged;
     const { rows } = await this.#pool.query<Row>(
       `INSERT INTO api_files (id, org_id, filename, mime_type, size_bytes, sha256, is_downloadable,
          scope_type, scope_id, scope_path, created_by_user_id, expires_at)
@@ -89,7 +126,7 @@ export class PostgresApiFileStore {
         input.orgId,
         input.filename,
         input.mimeType,
-        input.content.byteLength,
+        staged.sizeBytes,
         sha256,
         input.scope?.type ?? null,
         input.scope?.id ?? null,
@@ -110,15 +147,24 @@ export class PostgresApiFileStore {
     return rows[0] === undefined ? undefined : toRecord(rows[0]);
   }
 
-  /** The file's bytes, or undefined when the file (or its blob) is gone. */
-  async read(orgId: string, id: string): Promise<{ record: ApiFileRecord; content: Uint8Array } | undefined> {
+  /** The file's bytes as a stream (downloads), or undefined when the file (or its blob) is gone. */
+  async open(
+    orgId: string,
+    id: string,
+  ): Promise<{ record: ApiFileRecord; content: AsyncIterable<Uint8Array> } | undefined> {
     const record = await this.get(orgId, id);
     if (record === undefined) return undefined;
-    const stream = await this.#blobs.get(blobKey(orgId, id));
-    if (stream === null) return undefined;
+    const content = await this.#blobs.get(blobKey(orgId, id));
+    return content === null ? undefined : { record, content };
+  }
+
+  /** The file's bytes in memory, or undefined when the file (or its blob) is gone. */
+  async read(orgId: string, id: string): Promise<{ record: ApiFileRecord; content: Uint8Array } | undefined> {
+    const found = await this.open(orgId, id);
+    if (found === undefined) return undefined;
     const chunks: Uint8Array[] = [];
-    for await (const chunk of stream) chunks.push(chunk);
-    return { record, content: new Uint8Array(Buffer.concat(chunks)) };
+    for await (const chunk of found.content) chunks.push(chunk);
+    return { record: found.record, content: new Uint8Array(Buffer.concat(chunks)) };
   }
 
   /** Newest first; reads `limit` rows after `after` (ask for one more to learn whether a next page exists). */

@@ -12,7 +12,10 @@ import { canUserTraverse, type RunAsUser } from "./run-as-user.js";
 export interface PostgresBinaries {
   readonly initdb: string;
   readonly postgres: string;
+  /** The npm package's version, e.g. `18.4.0-beta.17` (`-beta.N` is the wrapper's release, not PostgreSQL's). */
   readonly version: string;
+  /** The PostgreSQL release, e.g. `18.4.0`: a stable release, never a PostgreSQL beta. */
+  readonly postgresVersion: string;
 }
 
 /** Where root keeps what the `postgres` user must reach (binaries copied out of /root, relocated clusters). */
@@ -49,6 +52,7 @@ export async function resolvePostgresBinaries(runAs: RunAsUser | null): Promise<
     initdb: path.join(nativeDir, "bin", "initdb"),
     postgres: path.join(nativeDir, "bin", "postgres"),
     version,
+    postgresVersion: version.replace(/-beta\.\d+$/, ""),
   };
 }
 

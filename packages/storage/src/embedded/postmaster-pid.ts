@@ -1,6 +1,9 @@
 /** Reads a cluster's `postmaster.pid` and decides whether the process it names is a live postmaster. */
-import { readFile, rm } from "node:fs/promises";
+import { readFile, readlink, rm } from "node:fs/promises";
 import path from "node:path";
+
+/** The `-D` of a postmaster started in its cluster directory (see start-embedded-postgres.ts). */
+export const OWN_WORKING_DIRECTORY = "/proc/self/cwd";
 
 export interface PostmasterPidFile {
   readonly pid: number;
@@ -51,7 +54,10 @@ export async function isLivePostmaster(pid: number, clusterDir: string): Promise
   try {
     const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0");
     const dataIndex = argv.indexOf("-D");
-    if (dataIndex >= 0) return path.resolve(argv[dataIndex + 1] ?? "") === path.resolve(clusterDir);
+    const dataDir = dataIndex >= 0 ? argv[dataIndex + 1] : undefined;
+    if (dataDir === OWN_WORKING_DIRECTORY)
+      return (await readlink(`/proc/${pid}/cwd`)) === path.resolve(clusterDir);
+    if (dataDir !== undefined) return path.resolve(dataDir) === path.resolve(clusterDir);
   } catch {
     // cmdline unreadable (hidepid): the name check above is the best we have.
   }

@@ -1,10 +1,15 @@
 /**
  * Runs a real PostgreSQL (binaries from npm) as a detached child of the server, with its files under the
  * caller's data dir. Reuses a postmaster that outlived a crashed server; cleans up stale pid files.
+ *
+ * As root, Postgres runs as the `postgres` OS user and its cluster directory (owned by that user, 0700)
+ * stays in the data dir even when that user cannot traverse its parents (`/root` is 0700): Postgres is
+ * started in the cluster directory (the working directory is entered before privileges drop) and told
+ * `-D /proc/self/cwd`, a link the kernel resolves to the process's own working directory without
+ * walking the parents. Nothing is loosened and nothing of the cluster lives outside the data dir.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { chown, mkdir, mkdtemp, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { chown, mkdir, mkdtemp, open, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -12,8 +17,13 @@ import { ConfigError, StorageError } from "@outrig/core";
 import pg from "pg";
 import { z } from "zod";
 import { randomBase62 } from "../ids/create-id.js";
-import { type PostgresBinaries, ROOT_SHARED_DIR, resolvePostgresBinaries } from "./postgres-binaries.js";
-import { isLivePostmaster, readPostmasterPid, removePostmasterPid } from "./postmaster-pid.js";
+import { type PostgresBinaries, resolvePostgresBinaries } from "./postgres-binaries.js";
+import {
+  isLivePostmaster,
+  OWN_WORKING_DIRECTORY,
+  readPostmasterPid,
+  removePostmasterPid,
+} from "./postmaster-pid.js";
 import { canUserTraverse, firstLine, type RunAsUser, resolveRunAsUser } from "./run-as-user.js";
 
 export const DEFAULT_EMBEDDED_PORT = 7432;
@@ -74,7 +84,7 @@ export async function startEmbeddedPostgres(
   if (!config) {
     config = {
       schemaVersion: 1,
-      clusterDir: await chooseClusterDir(dataDir, runAs),
+      clusterDir: dataDir,
       port: options.port ?? DEFAULT_EMBEDDED_PORT,
       user: SUPERUSER,
       password: randomBase62(32),
@@ -82,10 +92,14 @@ export async function startEmbeddedPostgres(
     // Written before initdb so the password can never be lost once a cluster exists.
     await writeConfig(configPath, config);
   }
+  if (config.clusterDir !== dataDir) {
+    config = await moveClusterHome(config, dataDir, log);
+    await writeConfig(configPath, config);
+  }
   const { clusterDir } = config;
 
   if (!(await exists(path.join(clusterDir, "PG_VERSION")))) {
-    log(`initializing Postgres ${binaries.version} cluster in ${clusterDir}`);
+    log(`initializing PostgreSQL ${binaries.postgresVersion} cluster in ${clusterDir}`);
     await initCluster(binaries, config, runAs);
   }
 
@@ -117,30 +131,49 @@ export async function startEmbeddedPostgres(
 
 class RetryableStart extends Error {}
 
-async function chooseClusterDir(dataDir: string, runAs: RunAsUser | null): Promise<string> {
-  if (!runAs || (await canUserTraverse(path.dirname(dataDir), runAs))) return dataDir;
-  // Root, and the postgres user cannot reach dataDir (OUTRIG_HOME defaults to /root/.outrig, /root is 700).
-  // Rather than loosen /root, keep the cluster where that user can reach it and record the location in
-  // `<dataDir>.json` (root-only, 0600), which stays in OUTRIG_HOME. The name is derived from dataDir.
-  const hash = createHash("sha256").update(dataDir).digest("hex").slice(0, 16);
-  const relocated = path.join(ROOT_SHARED_DIR, `cluster-${hash}`);
-  if (await exists(path.join(relocated, "PG_VERSION"))) {
-    throw new ConfigError(
-      "embedded_postgres_orphaned",
-      `found a cluster for ${dataDir} at ${relocated} but not its config ${dataDir}.json; restore that file or remove ${relocated}`,
+/**
+ * Older versions kept a root-owned home's cluster in /var/lib/outrig/cluster-<hash>; it moves into the
+ * data dir now (unless a postmaster still runs on it: then it stays until the next start).
+ */
+async function moveClusterHome(
+  config: EmbeddedConfig,
+  dataDir: string,
+  log: (line: string) => void,
+): Promise<EmbeddedConfig> {
+  const from = config.clusterDir;
+  const pidFile = await readPostmasterPid(from);
+  if (pidFile && (await isLivePostmaster(pidFile.pid, from))) return config;
+  if (!(await exists(path.join(from, "PG_VERSION")))) return { ...config, clusterDir: dataDir };
+  log(`moving the Postgres cluster from ${from} into ${dataDir}`);
+  await rmdir(dataDir).catch(() => undefined); // an empty leftover; a full one makes rename fail below
+  try {
+    await rename(from, dataDir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EXDEV") {
+      throw new StorageError(
+        "embedded_postgres_failed",
+        `cannot move the Postgres cluster from ${from} into ${dataDir}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    // Another file system: copy with owners and modes, then remove the old copy.
+    await new Promise<void>((resolve, reject) =>
+      execFile("cp", ["-a", from, dataDir], (copyError) => (copyError ? reject(copyError) : resolve())),
     );
+    await rm(from, { recursive: true, force: true });
   }
-  return relocated;
+  return { ...config, clusterDir: dataDir };
 }
 
 async function initCluster(binaries: PostgresBinaries, config: EmbeddedConfig, runAs: RunAsUser | null) {
   const { clusterDir } = config;
-  if (clusterDir.startsWith(`${ROOT_SHARED_DIR}/`))
-    await mkdir(ROOT_SHARED_DIR, { recursive: true, mode: 0o755 });
   await mkdir(clusterDir, { recursive: true, mode: 0o700 });
   if (runAs) await chown(clusterDir, runAs.uid, runAs.gid);
+  const dataArgument = await dataDirArgument(clusterDir, runAs);
   // initdb reads the superuser password from a file; keep it in a private temp dir only for the call.
-  const passwordDir = await mkdtemp(path.join(os.tmpdir(), "outrig-initdb-"));
+  // In a temp dir the postgres user can reach ($TMPDIR may be a private one; /tmp is 1777).
+  const tmpDir = !runAs || (await canUserTraverse(os.tmpdir(), runAs)) ? os.tmpdir() : "/tmp";
+  const passwordDir = await mkdtemp(path.join(tmpDir, "outrig-initdb-"));
   const passwordFile = path.join(passwordDir, "password");
   try {
     await writeFile(passwordFile, `${config.password}\n`, { mode: 0o600 });
@@ -149,7 +182,7 @@ async function initCluster(binaries: PostgresBinaries, config: EmbeddedConfig, r
       await chown(passwordFile, runAs.uid, runAs.gid);
     }
     const args = [
-      `--pgdata=${clusterDir}`,
+      `--pgdata=${dataArgument}`,
       `--username=${config.user}`,
       `--pwfile=${passwordFile}`,
       "--auth=scram-sha-256",
@@ -157,7 +190,7 @@ async function initCluster(binaries: PostgresBinaries, config: EmbeddedConfig, r
       "--no-locale",
       "--no-instructions",
     ];
-    const { code, output } = await runToEnd(binaries.initdb, args, runAs);
+    const { code, output } = await runToEnd(binaries.initdb, args, runAs, clusterDir);
     if (code !== 0) {
       const reason = output.split("\n").find((line) => line.includes("error")) ?? firstLine(output);
       throw new StorageError(
@@ -178,6 +211,7 @@ async function spawnPostmaster(
   log: (line: string) => void,
 ): Promise<EmbeddedPostgres> {
   const { clusterDir, port } = config;
+  const dataArgument = await dataDirArgument(clusterDir, runAs);
   const logFile = await open(logPath, "a", 0o600);
   const logOffset = (await logFile.stat()).size;
   let child: ChildProcess;
@@ -186,7 +220,7 @@ async function spawnPostmaster(
       binaries.postgres,
       [
         "-D",
-        clusterDir,
+        dataArgument,
         "-p",
         String(port),
         // TCP on loopback only, with password auth (pg_hba from initdb --auth=scram-sha-256). No unix
@@ -200,6 +234,7 @@ async function spawnPostmaster(
         // Own process group: a Ctrl-C aimed at the server must not kill Postgres before the server has
         // flushed its last writes; the server stops it through stop().
         detached: true,
+        cwd: clusterDir,
         stdio: ["ignore", logFile.fd, logFile.fd],
         env: { LC_ALL: "C" },
         ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
@@ -395,13 +430,21 @@ function safeJson(text: string): unknown {
   }
 }
 
+/** The `-D` Postgres gets: the cluster's path, or its own working directory when it cannot walk there. */
+async function dataDirArgument(clusterDir: string, runAs: RunAsUser | null): Promise<string> {
+  return runAs && !(await canUserTraverse(clusterDir, runAs)) ? OWN_WORKING_DIRECTORY : clusterDir;
+}
+
 function runToEnd(
   command: string,
   args: string[],
   runAs: RunAsUser | null,
+  cwd: string,
 ): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(command, args, {
+      // Entered before the privileges drop, so it works where the user could not walk (see above).
+      cwd,
       stdio: ["ignore", "pipe", "pipe"],
       env: { LC_ALL: "C" },
       ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),

@@ -2,6 +2,7 @@
 import type {
   AgentConfig,
   AppendOptions,
+  BudgetLimit,
   CreateSessionInput,
   ListSessionsOptions,
   ManagedSessionPatch,
@@ -71,6 +72,7 @@ interface SessionRow {
   archived_at: Date | null;
   input_tokens: string;
   output_tokens: string;
+  budget: BudgetLimit | null;
 }
 
 interface EventRow {
@@ -80,7 +82,7 @@ interface EventRow {
 }
 
 const SESSION_COLUMNS = `id, org_id, user_id, model, system, status, turns, last_seq, created_at, updated_at,
-  agent, agent_config, environment_id, title, metadata, vault_ids, resources, archived_at, input_tokens, output_tokens`;
+  agent, agent_config, environment_id, title, metadata, vault_ids, resources, archived_at, input_tokens, output_tokens, budget`;
 
 export class PostgresSessionStore implements SessionStore {
   readonly #pool: pg.Pool;
@@ -99,9 +101,9 @@ export class PostgresSessionStore implements SessionStore {
     try {
       const { rows } = await this.#pool.query<SessionRow>(
         `INSERT INTO sessions (id, org_id, user_id, model, system, status, turns, last_seq, created_at, updated_at,
-           agent, agent_config, environment_id, title, metadata, vault_ids, resources)
+           agent, agent_config, environment_id, title, metadata, vault_ids, resources, budget)
          VALUES ($1, $2, $3, $4, $5, 'idle', 0, 0, $6, $6, $7, $8, $9, $10, COALESCE($11, '{}'::jsonb),
-           COALESCE($12, '[]'::jsonb), COALESCE($13, '[]'::jsonb))
+           COALESCE($12, '[]'::jsonb), COALESCE($13, '[]'::jsonb), $14)
          RETURNING ${SESSION_COLUMNS}`,
         [
           createId("sesn"),
@@ -117,6 +119,7 @@ export class PostgresSessionStore implements SessionStore {
           jsonOrNull(input.managed?.metadata),
           jsonOrNull(input.managed?.vaultIds),
           jsonOrNull(input.managed?.resources),
+          jsonOrNull(input.managed?.budget ?? undefined),
         ],
       );
       return toSessionRecord(single(rows));
@@ -204,6 +207,7 @@ export class PostgresSessionStore implements SessionStore {
              WHERE resource ->> 'id' IS DISTINCT FROM $11)
            ELSE COALESCE($7, resources) END,
          archived_at = COALESCE(archived_at, $8),
+         budget = CASE WHEN $13 THEN $14::jsonb ELSE budget END,
          updated_at = GREATEST($9::timestamptz, updated_at)
        WHERE org_id = $1 AND id = $2 AND ($10::jsonb IS NULL OR jsonb_array_length(resources) < $12)
        RETURNING ${SESSION_COLUMNS}`,
@@ -220,6 +224,8 @@ export class PostgresSessionStore implements SessionStore {
         jsonOrNull(patch.addResource),
         patch.removeResourceId ?? null,
         MAX_SESSION_RESOURCES,
+        patch.budget !== undefined,
+        jsonOrNull(patch.budget ?? undefined),
       ],
     );
     return rows[0] ? toSessionRecord(rows[0]) : null;
@@ -697,6 +703,7 @@ function toSessionRecord(row: SessionRow): SessionRecord {
             metadata: row.metadata,
             vaultIds: row.vault_ids,
             resources: row.resources,
+            budget: row.budget,
           },
         }
       : {}),
