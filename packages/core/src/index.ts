@@ -175,6 +175,7 @@ export {
   MAX_SESSION_RESOURCES,
   type ManagedSessionFields,
   type ManagedSessionPatch,
+  type MessageOptions,
   SESSION_EVENTS_CHANNEL,
   type SessionRecord,
   type SessionStore,

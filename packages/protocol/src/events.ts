@@ -3,7 +3,7 @@
  * `message.delta` is the one live-only event: it is streamed but never persisted, so it carries no `seq`.
  */
 import { z } from "zod";
-import { AssistantMessage, StopReason, Usage } from "./messages.js";
+import { AssistantMessage, StopReason, Usage, UserContentPart } from "./messages.js";
 
 const base = { seq: z.number().int().nonnegative(), at: z.string() };
 
@@ -43,6 +43,8 @@ export const TurnStartEvent = z.object({
   type: z.literal("turn.start"),
   turn: z.number().int(),
   text: z.string(),
+  /** The message's blocks when it has images or documents (absent for text only: `text` is the message). */
+  content: z.array(UserContentPart).optional(),
   /** Who posted the message (absent in logs written before sessions could be shared: the owner). */
   userId: z.string().optional(),
   /** The `message.queue` event this turn answers, when the message was queued behind a running turn. */
@@ -56,6 +58,8 @@ export const MessageQueueEvent = z.object({
   ...base,
   type: z.literal("message.queue"),
   text: z.string(),
+  /** As on `turn.start`: the blocks when the message has images or documents. */
+  content: z.array(UserContentPart).optional(),
   userId: z.string().optional(),
 });
 /**

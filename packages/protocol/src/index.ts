@@ -124,6 +124,9 @@ export {
 } from "./http.js";
 export {
   AssistantMessage,
+  DocumentPart,
+  ImagePart,
+  MediaSource,
   Message,
   StopReason,
   TextPart,
@@ -131,5 +134,6 @@ export {
   ToolMessage,
   ToolResultPart,
   Usage,
+  UserContentPart,
   UserMessage,
 } from "./messages.js";

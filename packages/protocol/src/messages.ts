@@ -21,7 +21,37 @@ export const ToolResultPart = z.object({
 });
 export type ToolResultPart = z.infer<typeof ToolResultPart>;
 
-export const UserMessage = z.object({ role: z.literal("user"), content: z.array(TextPart) });
+/**
+ * Where an image's or a document's bytes come from: `base64` data, `text` (a plain-text document), a
+ * `url` the provider fetches itself (the backend never fetches it), or a Files API `file` whose bytes
+ * were read (org-checked) when the message was sent and are kept in `data` (base64).
+ */
+export const MediaSource = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("base64"), data: z.string() }),
+  z.object({ type: z.literal("text"), data: z.string() }),
+  z.object({ type: z.literal("url"), url: z.string() }),
+  z.object({ type: z.literal("file"), fileId: z.string(), data: z.string() }),
+]);
+export type MediaSource = z.infer<typeof MediaSource>;
+
+/** An image in a user message (`mediaType` is image/jpeg, image/png, image/gif or image/webp; "" for a url). */
+export const ImagePart = z.object({ type: z.literal("image"), mediaType: z.string(), source: MediaSource });
+export type ImagePart = z.infer<typeof ImagePart>;
+
+/** A document in a user message: a PDF or plain text (`mediaType`; "" for a url, which is a PDF). */
+export const DocumentPart = z.object({
+  type: z.literal("document"),
+  mediaType: z.string(),
+  source: MediaSource,
+  title: z.string().optional(),
+  context: z.string().optional(),
+});
+export type DocumentPart = z.infer<typeof DocumentPart>;
+
+export const UserContentPart = z.discriminatedUnion("type", [TextPart, ImagePart, DocumentPart]);
+export type UserContentPart = z.infer<typeof UserContentPart>;
+
+export const UserMessage = z.object({ role: z.literal("user"), content: z.array(UserContentPart) });
 export type UserMessage = z.infer<typeof UserMessage>;
 
 export const AssistantMessage = z.object({

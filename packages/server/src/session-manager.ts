@@ -38,7 +38,12 @@ import {
   type ToolsetTools,
   toolPermissionsOf,
 } from "@outrig/core";
-import { CustomToolContentBlock, type NewSessionEvent, type ToolPolicy } from "@outrig/protocol";
+import {
+  CustomToolContentBlock,
+  type NewSessionEvent,
+  type ToolPolicy,
+  type UserContentPart,
+} from "@outrig/protocol";
 import {
   createDatabaseMounts,
   createMountMirror,
@@ -308,10 +313,18 @@ export class SessionManager implements TurnHost {
    * otherwise persists it as `message.queue`, and it starts its own turn when the turns before it end,
    * in the order messages were sent (a queue that survives restarts).
    */
-  async sendMessage(caller: Caller, sessionId: string, text: string): Promise<SubmittedMessage> {
+  async sendMessage(
+    caller: Caller,
+    sessionId: string,
+    text: string,
+    content?: UserContentPart[],
+  ): Promise<SubmittedMessage> {
     await this.authorize(caller, sessionId, "steer");
     const { store, scheduler, bus } = this.#options;
-    const submitted = await store.submitMessage(caller.orgId, sessionId, text, { userId: caller.userId });
+    const submitted = await store.submitMessage(caller.orgId, sessionId, text, {
+      userId: caller.userId,
+      ...(content ? { content } : {}),
+    });
     bus.publish(sessionId, submitted.event);
     if (submitted.type === "started") await scheduler.schedule(sessionId, submitted.turn);
     // Queued behind no running turn (one that ended before it could start the queue): start it here.

@@ -375,6 +375,10 @@ export async function startServer(
         if (resource.type === "file") await checkFileResources(apiFiles, orgId, [resource]);
         return undefined;
       },
+      readMessageFile: async (orgId, fileId) => {
+        const found = await apiFiles.read(orgId, fileId);
+        return found && { mimeType: found.record.mimeType, content: found.content };
+      },
       pinSkills: (orgId, skills) => pinSkillVersions(apiSkills, orgId, skills),
       checkVaults: async (caller, vaultIds) => {
         await vaultStore.credentialsForSession(caller.orgId, caller.userId, vaultIds);

@@ -1,4 +1,4 @@
-import type { NewSessionEvent } from "@outrig/protocol";
+import type { NewSessionEvent, UserContentPart } from "@outrig/protocol";
 import { createTestDatabase, type TestDatabase } from "@outrig/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDatabase, type Database, PostgresSessionStore } from "../src/index.js";
@@ -282,6 +282,33 @@ describe("PostgresSessionStore", () => {
     );
     await expect(store.startQueuedTurn(session.id)).resolves.toBeNull();
     await expect(store.submitMessage(otherOrgId, session.id, "x")).rejects.toMatchObject({ status: 404 });
+  });
+
+  it("keeps a message's image and document blocks on turn.start and through the queue", async () => {
+    const store = database.sessions;
+    const session = await store.createSession({ orgId, userId, model: "fake:echo", system: null });
+    const content: UserContentPart[] = [
+      { type: "text", text: "look" },
+      { type: "image", mediaType: "image/png", source: { type: "base64", data: "iVBORw0KGgo=" } },
+      { type: "document", mediaType: "text/plain", source: { type: "text", data: "notes" }, title: "n" },
+    ];
+    const first = await store.submitMessage(orgId, session.id, "look", { userId, content });
+    expect(first.event).toMatchObject({ type: "turn.start", content });
+    const queued = await store.submitMessage(orgId, session.id, "look", { content });
+    expect(queued).toMatchObject({ type: "queued", event: { type: "message.queue", content } });
+    await store.appendEvents(
+      session.id,
+      [{ type: "turn.end", turn: 1, reason: "end_turn", usage: { inputTokens: 0, outputTokens: 0 } }],
+      { turn: 1 },
+    );
+    const started = await store.startQueuedTurn(session.id);
+    expect(started?.event).toMatchObject({ type: "turn.start", content, queuedSeq: queued.event.seq });
+    const stored = await store.readEvents(session.id, { afterSeq: 0, limit: 10 });
+    expect(
+      stored
+        .filter((event) => event.type === "turn.start")
+        .map((event) => "content" in event && event.content),
+    ).toEqual([content, content]);
   });
 
   it("leaves a cancelled turn's session idle and a failed one's in error", async () => {

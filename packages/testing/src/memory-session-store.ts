@@ -6,6 +6,7 @@ import {
   type ListSessionsOptions,
   MAX_SESSION_RESOURCES,
   type ManagedSessionPatch,
+  type MessageOptions,
   type SessionRecord,
   type SessionStore,
   StorageError,
@@ -151,7 +152,7 @@ export class MemorySessionStore implements SessionStore {
     orgId: string,
     sessionId: string,
     text: string,
-    options: { userId?: string } = {},
+    options: MessageOptions = {},
   ): Promise<{ turn: number; event: SessionEvent }> {
     const record = await this.getSession(orgId, sessionId);
     if (!record) throw new InputError("not_found", "Session not found", 404);
@@ -165,7 +166,13 @@ export class MemorySessionStore implements SessionStore {
     const turn = record.turns + 1;
     this.#sessions.set(sessionId, { ...record, status: "running", turns: turn });
     const [event] = await this.appendEvents(sessionId, [
-      { type: "turn.start", turn, text, ...(options.userId ? { userId: options.userId } : {}) },
+      {
+        type: "turn.start",
+        turn,
+        text,
+        ...(options.content ? { content: options.content } : {}),
+        ...(options.userId ? { userId: options.userId } : {}),
+      },
     ]);
     if (!event) throw new Error("turn.start not stored");
     return { turn, event };
@@ -175,7 +182,7 @@ export class MemorySessionStore implements SessionStore {
     orgId: string,
     sessionId: string,
     text: string,
-    options: { userId?: string } = {},
+    options: MessageOptions = {},
   ): Promise<SubmittedMessage> {
     const record = await this.getSession(orgId, sessionId);
     if (!record) throw new InputError("not_found", "Session not found", 404);
@@ -184,7 +191,12 @@ export class MemorySessionStore implements SessionStore {
       return { type: "started", ...(await this.startTurn(orgId, sessionId, text, options)) };
     }
     const [event] = await this.appendEvents(sessionId, [
-      { type: "message.queue", text, ...(options.userId ? { userId: options.userId } : {}) },
+      {
+        type: "message.queue",
+        text,
+        ...(options.content ? { content: options.content } : {}),
+        ...(options.userId ? { userId: options.userId } : {}),
+      },
     ]);
     if (!event) throw new Error("message.queue not stored");
     this.#queues.set(sessionId, [...queue, event.seq]);
@@ -205,6 +217,7 @@ export class MemorySessionStore implements SessionStore {
         type: "turn.start",
         turn,
         text: queued.text,
+        ...(queued.content ? { content: queued.content } : {}),
         queuedSeq: head,
         ...(queued.userId ? { userId: queued.userId } : {}),
       },

@@ -133,7 +133,10 @@ export function applyEvent(state: RunState, event: SessionEvent): RunState {
         approvals: new Map(),
         customRequests: new Map(),
         isInterruptRequested: false,
-        messages: [...messages, { role: "user", content: [{ type: "text", text: event.text }] }],
+        messages: [
+          ...messages,
+          { role: "user", content: event.content ?? [{ type: "text", text: event.text }] },
+        ],
       };
     }
     case "interrupt.request":

@@ -1,5 +1,5 @@
 /** Persistence the loop and the API need for sessions. The event log is the source of truth. */
-import type { NewSessionEvent, SessionEvent, SessionStatus } from "@outrig/protocol";
+import type { NewSessionEvent, SessionEvent, SessionStatus, UserContentPart } from "@outrig/protocol";
 import type { AgentConfig } from "../agents/agent-config.js";
 import type { BudgetLimit } from "../budget/model-list-price.js";
 
@@ -94,6 +94,15 @@ export interface CreateSessionInput {
   readonly agent?: AgentConfig;
 }
 
+/**
+ * Who posted a message (default: the owner) and, when it has images or documents, its blocks
+ * (`turn.start` / `message.queue` carry them as `content`; `text` is then the message's text blocks).
+ */
+export interface MessageOptions {
+  userId?: string;
+  content?: UserContentPart[];
+}
+
 /** What `submitMessage` did with a message. */
 export type SubmittedMessage =
   | { readonly type: "started"; readonly turn: number; readonly event: SessionEvent }
@@ -162,7 +171,7 @@ export interface SessionStore {
     orgId: string,
     sessionId: string,
     text: string,
-    options?: { userId?: string },
+    options?: MessageOptions,
   ): Promise<{ turn: number; event: SessionEvent }>;
   /**
    * Like startTurn, but never refused for a busy session: while a turn runs, or while earlier messages
@@ -173,7 +182,7 @@ export interface SessionStore {
     orgId: string,
     sessionId: string,
     text: string,
-    options?: { userId?: string },
+    options?: MessageOptions,
   ): Promise<SubmittedMessage>;
   /**
    * Starts the next turn from the oldest queued message (its `turn.start` names it in `queuedSeq` and is

@@ -117,6 +117,51 @@ describe.each(KINDS)("$spec over the fake LLM server", (kind) => {
     expect(JSON.stringify(requests[0]?.body)).toContain("You are a test agent.");
   });
 
+  it("sends images and documents in the provider's wire shape", async () => {
+    const png =
+      "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    const pdf = Buffer.from("%PDF-1.4\n%%EOF\n").toString("base64");
+    const { events, requests } = await run({ turns: [{ text: "seen" }] }, [
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "look" },
+          { type: "image", mediaType: "image/png", source: { type: "base64", data: png } },
+          { type: "image", mediaType: "", source: { type: "url", url: "https://example.com/cat.png" } },
+          {
+            type: "document",
+            mediaType: "application/pdf",
+            source: { type: "file", fileId: "file_1", data: pdf },
+          },
+          {
+            type: "document",
+            mediaType: "text/plain",
+            source: { type: "text", data: "plain notes" },
+            title: "notes",
+          },
+          {
+            type: "document",
+            mediaType: "text/plain",
+            source: { type: "file", fileId: "file_2", data: Buffer.from("filed notes").toString("base64") },
+          },
+        ],
+      },
+    ]);
+    expect(terminal(events).type).toBe("end");
+    const body = JSON.stringify(requests[0]?.body);
+    expect(body).toContain(png);
+    expect(body).toContain("https://example.com/cat.png");
+    expect(body).toContain(pdf);
+    if (kind.spec.startsWith("anthropic")) {
+      expect(body).toContain('"source":{"type":"text","media_type":"text/plain","data":"plain notes"}');
+      expect(body).toContain('"source":{"type":"text","media_type":"text/plain","data":"filed notes"}');
+    } else {
+      expect(body).toContain('<document title=\\"notes\\">\\nplain notes\\n</document>');
+      expect(body).toContain("<document>\\nfiled notes\\n</document>");
+      expect(body).toContain(`data:image/png;base64,${png}`);
+    }
+  });
+
   it("leaves out an empty system prompt", async () => {
     server.setScript({ turns: [{ text: "ok" }] });
     const before = server.requests.length;

@@ -151,7 +151,7 @@ export class AiSdkLanguageModel implements LanguageModel {
     try {
       const hasTools = request.tools.length > 0;
       const { stream } = await this.#model.doStream({
-        prompt: toModelMessages(request.system, request.messages),
+        prompt: toModelMessages(request.system, request.messages, this.provider),
         ...(hasTools
           ? { tools: toProviderTools(request.tools, this.provider), toolChoice: { type: "auto" } }
           : {}),

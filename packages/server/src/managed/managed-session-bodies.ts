@@ -11,6 +11,7 @@ import {
   SkillParam,
 } from "@outrig/protocol";
 import { z } from "zod";
+import { DocumentBlockParams, ImageBlockParams } from "./message-content.js";
 
 export const MAX_MESSAGE_TEXT = 200_000;
 const MAX_EVENTS_PER_SEND = 50;
@@ -40,12 +41,12 @@ export const TextBlock = z.strictObject({ type: z.literal("text"), text: z.strin
 /** Images, documents and redacted blocks are parsed loosely so the refusal can name them. */
 const OtherBlock = z.looseObject({ type: z.enum(["image", "document", "redacted"]) });
 
+/** A `user.message` block: text, an image or a document (strict: see message-content.ts). */
+const UserMessageBlock = z.discriminatedUnion("type", [TextBlock, ImageBlockParams, DocumentBlockParams]);
+
 export const UserMessageParams = z.strictObject({
   type: z.literal("user.message"),
-  content: z
-    .array(z.union([TextBlock, OtherBlock]))
-    .min(1)
-    .max(100),
+  content: z.array(UserMessageBlock).min(1).max(100),
 });
 
 export type UserMessage = z.infer<typeof UserMessageParams>;

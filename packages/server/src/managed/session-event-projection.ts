@@ -13,7 +13,8 @@
  * in the middle of a turn. Unknown internal types project to nothing (other lanes add cases).
  */
 import type { SessionStore } from "@outrig/core";
-import type { SessionEvent } from "@outrig/protocol";
+import type { SessionEvent, UserContentPart } from "@outrig/protocol";
+import { toApiBlock } from "./message-content.js";
 
 /** An API session event: `id`, `type` and the type's fields, as the SDK's `BetaManagedAgentsSessionEvent`. */
 export interface ApiSessionEvent {
@@ -180,11 +181,11 @@ export class SessionEventProjector {
         // A queued message was shown as `user.message` when it was sent (`message.queue`).
         if (event.queuedSeq !== undefined) return [{ type: "session.status_running" }];
         return [
-          { type: "user.message", content: [{ type: "text", text: event.text }] },
+          { type: "user.message", content: userMessageContent(event) },
           { type: "session.status_running" },
         ];
       case "message.queue":
-        return [{ type: "user.message", content: [{ type: "text", text: event.text }] }];
+        return [{ type: "user.message", content: userMessageContent(event) }];
       case "interrupt.request":
         return [{ type: "user.interrupt" }];
       case "custom_tool.request": {
@@ -468,4 +469,9 @@ function modelErrorType(code: string): string {
   if (code.includes("rate_limit")) return "model_rate_limited_error";
   if (code.includes("overload")) return "model_overloaded_error";
   return "model_request_failed_error";
+}
+
+/** A user message's blocks as sent: the stored blocks when it had images or documents, else its text. */
+function userMessageContent(event: { text: string; content?: UserContentPart[] }): Record<string, unknown>[] {
+  return event.content ? event.content.map(toApiBlock) : [{ type: "text", text: event.text }];
 }

@@ -26,6 +26,7 @@ import type {
   MessageDeltaEvent,
   SessionEvent,
   SessionStatus,
+  UserContentPart,
 } from "@outrig/protocol";
 import type { Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
@@ -47,6 +48,7 @@ import {
   UpdateSessionParams,
   type UserMessage,
 } from "../managed/managed-session-bodies.js";
+import { type ReadMessageFile, toMediaPart } from "../managed/message-content.js";
 import {
   type ApiSessionEvent,
   apiEventId,
@@ -88,6 +90,8 @@ export interface ManagedSessionRouteDependencies {
     orgId: string,
     resource: ResourceParams,
   ) => Promise<ResourceOverrides | undefined>;
+  /** Reads a Files API file for a `file` source of an image or document block; without it those are a 400. */
+  readonly readMessageFile?: ReadMessageFile;
   /**
    * Pins a new session's custom skills: each entry with its `version` (`latest` included) resolved to
    * the version id the session keeps for its life; 404 for a skill or version the org does not have.
@@ -133,8 +137,8 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
         "initial_events: send at most one user.message; send later messages with events.send",
         400,
       );
-    const initialText = body.initial_events?.[0]
-      ? messageText(body.initial_events[0], "initial_events[0]")
+    const initial = body.initial_events?.[0]
+      ? await messageOf(deps, caller, body.initial_events[0], "initial_events[0]")
       : null;
     const managed = await resolveNewSession(deps, caller, body);
     const session = await sessions.create(caller, {
@@ -143,8 +147,8 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
       managed,
     });
     await storeResourceTokens(deps, caller.orgId, session.id, body.resources ?? [], managed.resources);
-    const started =
-      initialText === null ? session : await sessions.postMessage(caller, session.id, initialText);
+    if (initial !== null) await sessions.sendMessage(caller, session.id, initial.text, initial.content);
+    const started = initial === null ? session : await sessions.get(caller, session.id);
     return c.json(await renderSession(store, started), 200);
   });
 
@@ -436,9 +440,11 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
     const caller = c.get("caller");
     const body = await readJson(c, SendEventsBody);
     // Validate every event before acting on any.
-    const texts = body.events.map((event, index) =>
-      event.type === "user.message" ? messageText(event, `events[${index}]`) : null,
-    );
+    const messages: (SentMessage | null)[] = [];
+    for (const [index, event] of body.events.entries())
+      messages.push(
+        event.type === "user.message" ? await messageOf(deps, caller, event, `events[${index}]`) : null,
+      );
     const session = await writable(sessions, caller, c.req.param("id"));
     if ((await recentStateOf(store, session)) === "terminated")
       throw new InputError(
@@ -448,7 +454,7 @@ export function registerManagedSessionRoutes(app: Hono<Env>, deps: ManagedSessio
       );
     const data: ApiSessionEvent[] = [];
     for (const [index, event] of body.events.entries()) {
-      const created = await dispatch(deps, caller, session, event, texts[index] ?? null);
+      const created = await dispatch(deps, caller, session, event, messages[index] ?? null);
       if (created) data.push(created);
     }
     return c.json({ data });
@@ -575,21 +581,41 @@ function findResource(session: SessionRecord, resourceId: string): Record<string
   return resource;
 }
 
-/** The text of a `user.message`; other blocks (images, documents) are refused for now. */
-function messageText(event: UserMessage, at: string): string {
-  const parts: string[] = [];
+/** A checked `user.message`: its text blocks joined, and all its blocks when it has images or documents. */
+interface SentMessage {
+  readonly text: string;
+  readonly content?: UserContentPart[];
+}
+
+/**
+ * Checks a `user.message` before anything is done: text must not be empty unless an image or document
+ * comes with it; media blocks are checked and capped, and a `file` source is read in the caller's org
+ * (another org's file is a 404), see message-content.ts.
+ */
+async function messageOf(
+  deps: ManagedSessionRouteDependencies,
+  caller: Caller,
+  event: UserMessage,
+  at: string,
+): Promise<SentMessage> {
+  const texts: string[] = [];
+  const content: UserContentPart[] = [];
+  const budget = { used: 0 };
   for (const [index, block] of event.content.entries()) {
-    if (block.type !== "text")
-      throw new InputError(
-        "unsupported_content",
-        `${at}.content[${index}]: ${block.type} blocks are not supported yet; send text`,
-        400,
+    if (block.type === "text") {
+      texts.push(block.text);
+      content.push({ type: "text", text: block.text });
+    } else {
+      content.push(
+        await toMediaPart(block, `${at}.content[${index}]`, caller.orgId, deps.readMessageFile, budget),
       );
-    parts.push((block as { text: string }).text);
+    }
   }
-  const text = parts.join("\n");
-  if (text.trim() === "") throw new InputError("invalid_request", `${at}.content: the message is empty`, 400);
-  return text;
+  const text = texts.join("\n");
+  const hasMedia = content.some((part) => part.type !== "text");
+  if (text.trim() === "" && !hasMedia)
+    throw new InputError("invalid_request", `${at}.content: the message is empty`, 400);
+  return hasMedia ? { text, content } : { text };
 }
 
 /** Performs one sent event and answers the API event the log recorded for it (null when it recorded none). */
@@ -598,14 +624,14 @@ async function dispatch(
   caller: Caller,
   session: SessionRecord,
   event: SendEventParams,
-  text: string | null,
+  message: SentMessage | null,
 ): Promise<ApiSessionEvent | null> {
   const { sessions, store } = deps;
   const before = (await store.getSession(session.orgId, session.id))?.lastSeq ?? session.lastSeq;
   switch (event.type) {
     case "user.message": {
       // While a turn runs the message is queued (in order) and starts its own turn after the ones before it.
-      const submitted = await sessions.sendMessage(caller, session.id, text ?? "");
+      const submitted = await sessions.sendMessage(caller, session.id, message?.text ?? "", message?.content);
       return new SessionEventProjector(session.id).project(submitted.event)[0] ?? null;
     }
     case "user.interrupt": {

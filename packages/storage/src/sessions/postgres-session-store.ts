@@ -6,6 +6,7 @@ import type {
   CreateSessionInput,
   ListSessionsOptions,
   ManagedSessionPatch,
+  MessageOptions,
   SessionRecord,
   SessionStore,
   SubmittedMessage,
@@ -326,7 +327,7 @@ export class PostgresSessionStore implements SessionStore {
     orgId: string,
     sessionId: string,
     text: string,
-    options: { userId?: string } = {},
+    options: MessageOptions = {},
   ): Promise<{ turn: number; event: SessionEvent }> {
     const at = this.#clock().toISOString();
     return withTransaction(this.#pool, async (client) => {
@@ -354,7 +355,7 @@ export class PostgresSessionStore implements SessionStore {
     orgId: string,
     sessionId: string,
     text: string,
-    options: { userId?: string },
+    options: MessageOptions,
     at: string,
     requireEmptyQueue: boolean,
   ): Promise<{ turn: number; event: SessionEvent } | null> {
@@ -383,6 +384,7 @@ export class PostgresSessionStore implements SessionStore {
           type: "turn.start",
           turn: row.turns,
           text,
+          ...(options.content ? { content: options.content } : {}),
           ...(options.userId ? { userId: options.userId } : {}),
         },
       ],
@@ -427,7 +429,7 @@ export class PostgresSessionStore implements SessionStore {
     orgId: string,
     sessionId: string,
     text: string,
-    options: { userId?: string } = {},
+    options: MessageOptions = {},
   ): Promise<SubmittedMessage> {
     const at = this.#clock().toISOString();
     return withTransaction(this.#pool, async (client) => {
@@ -451,7 +453,14 @@ export class PostgresSessionStore implements SessionStore {
         orgId,
         sessionId,
         Number(row.last_seq),
-        [{ type: "message.queue", text, ...(options.userId ? { userId: options.userId } : {}) }],
+        [
+          {
+            type: "message.queue",
+            text,
+            ...(options.content ? { content: options.content } : {}),
+            ...(options.userId ? { userId: options.userId } : {}),
+          },
+        ],
         row.updated_at.toISOString(),
       );
       if (!event) throw new InvariantError("message.queue was not stored");
@@ -498,6 +507,7 @@ export class PostgresSessionStore implements SessionStore {
             type: "turn.start",
             turn: turnRow.turns,
             text: message.text,
+            ...(message.content ? { content: message.content } : {}),
             queuedSeq: head,
             ...(message.userId ? { userId: message.userId } : {}),
           },
