@@ -3,7 +3,7 @@
  * provider against the real kernel. Needs root (cgroups, loop mounts), as in CI.
  */
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -159,7 +159,9 @@ describe.skipIf(!isRoot)("bubblewrap lifecycle", () => {
         "setsid bash -c 'sleep 0.3; bomb() { bomb | bomb & }; bomb' >/dev/null 2>&1 & echo started",
       );
       expect(started.stdout).toBe("started\n");
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // Until the kernel has refused the bomb a fork, the limit is not full yet (on a busy machine that
+      // takes longer than any fixed wait), and the next command would meet the bomb mid-run instead.
+      await waitForRefusedFork(handle.id);
       const result = await run(handle.sandbox, "echo alive");
       expect(result.stdout).toBe("alive\n");
       expect(result.limitExceeded).toBe("pids");
@@ -398,3 +400,33 @@ describe("bubblewrap without cgroups", () => {
     }
   });
 });
+
+/** Waits until the pids cgroup of sandbox `id` (v1 or v2) records a refused fork (`pids.events` max > 0). */
+async function waitForRefusedFork(id: string): Promise<void> {
+  const candidates = async (): Promise<string[]> => {
+    const found: string[] = [];
+    const walk = async (dir: string, depth: number): Promise<void> => {
+      if (depth > 4) return;
+      const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+      for (const entry of entries) {
+        if (!entry.isDirectory()) continue;
+        const child = join(dir, entry.name);
+        if (entry.name === id) found.push(child);
+        else await walk(child, depth + 1);
+      }
+    };
+    // cgroup v1 keeps the pids controller in its own hierarchy; v2 has one tree.
+    const isV1 = (await readdir("/sys/fs/cgroup/pids").catch(() => undefined)) !== undefined;
+    await walk(isV1 ? "/sys/fs/cgroup/pids" : "/sys/fs/cgroup", 0);
+    return found;
+  };
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    for (const dir of await candidates()) {
+      const events = await readFile(join(dir, "pids.events"), "utf8").catch(() => "");
+      if (Number(/^max (\d+)/m.exec(events)?.[1] ?? 0) > 0) return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`sandbox ${id}: no refused fork recorded in its pids cgroup within 60 s`);
+}
