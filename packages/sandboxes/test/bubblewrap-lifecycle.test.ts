@@ -153,14 +153,15 @@ describe.skipIf(!isRoot)("bubblewrap lifecycle", () => {
 
     it("clears a fork bomb left by an earlier command and then runs the next command", async () => {
       const handle = await create({ limits: { pids: 64 } });
-      // The bomb starts in its own session after the command has returned, so only the next call finds the limit full.
+      // The bomb starts in its own session after the command has returned, so only the next call finds the
+      // limit full. It forks sleepers that never exit, so once the kernel has refused it a fork the table
+      // stays full (a `bomb | bomb &` bomb frees slots as its shells die, and on a busy machine the next
+      // command could start in one and meet the bomb mid-run instead: a different path).
       const started = await run(
         handle.sandbox,
-        "setsid bash -c 'sleep 0.3; bomb() { bomb | bomb & }; bomb' >/dev/null 2>&1 & echo started",
+        "setsid bash -c 'sleep 0.3; while :; do sleep 1000 & done' >/dev/null 2>&1 & echo started",
       );
       expect(started.stdout).toBe("started\n");
-      // Until the kernel has refused the bomb a fork, the limit is not full yet (on a busy machine that
-      // takes longer than any fixed wait), and the next command would meet the bomb mid-run instead.
       await waitForRefusedFork(handle.id);
       const result = await run(handle.sandbox, "echo alive");
       expect(result.stdout).toBe("alive\n");
